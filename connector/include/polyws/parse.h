@@ -1,0 +1,72 @@
+/*
+ * polyws/parse.h - the Polygon frame parser, usable without a connection.
+ *
+ * pws_parse_frame() is the hot path of the connector: a single-pass,
+ * zero-allocation scanner over one text frame (a JSON array of event
+ * objects).  It never touches a socket, so the live connector, the mock
+ * server, the replayer, the benchmark and the fuzzers all feed the same code.
+ *
+ * Thread safety: all functions here are reentrant; they keep no global state.
+ */
+#ifndef POLYWS_PARSE_H
+#define POLYWS_PARSE_H
+
+#include <polyws/events.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Defaults of pws_parse_limits; zero fields take these. */
+#define PWS_DEFAULT_MAX_FRAME_BYTES (16u * 1024u * 1024u) /* a frame larger than this is rejected */
+#define PWS_DEFAULT_MAX_DEPTH 32u                         /* JSON nesting depth limit */
+
+/** Parser limits.  Zero-initialize; zero fields take the defaults above. */
+typedef struct pws_parse_limits {
+    size_t max_frame_bytes; /**< larger frames yield one parse error ("frame too large") */
+    unsigned max_depth;     /**< deeper nesting yields a parse error ("nesting too deep") */
+} pws_parse_limits;
+
+/** Receives each event parsed from a frame.  The event (and anything it
+ * points to, such as `u.other.json`, which points into the frame) is valid only
+ * during the call.  Return 0 to go on, non-zero to stop parsing this frame. */
+typedef int (*pws_event_sink)(const pws_event *ev, void *user);
+
+/** Parses one Polygon text frame and calls sink once per event, in order.
+ *
+ * Accepted input: a JSON array of objects, each with an "ev" key.  Keys may
+ * come in any order, unknown keys (of any JSON type) are skipped, whitespace
+ * and string escapes are handled, duplicate keys: the last one wins.  A lone
+ * object (not in an array) is rejected ("top level is not an array").
+ *
+ * Errors are events, not return codes: invalid JSON, truncation, invalid
+ * UTF-8, NaN/Infinity literals, nesting deeper than the limit or a frame over
+ * the size limit produce one PWS_EV_PARSE_ERROR (with byte offset, reason and
+ * excerpt) after the events completed before the error; a wrong field type,
+ * a missing "sym"/"ev", or a value too long for its buffer produce one
+ * PWS_EV_PARSE_ERROR for that element and parsing continues with the next one.
+ *
+ * Numbers are converted exactly as strtod() in the "C" locale would (correctly
+ * rounded); integer fields take JSON integers that fit in their C type.
+ *
+ * `limits` may be NULL for the defaults.  Returns the number of events passed
+ * to sink (parse errors included), or -1 if buf is NULL with len > 0 or sink
+ * is NULL.  Allocates nothing. */
+long pws_parse_frame(const char *buf, size_t len, const pws_parse_limits *limits,
+                     pws_event_sink sink, void *user);
+
+/** Maps a status word ("auth_success", ...) to its kind.  `success` is mapped
+ * to PWS_STATUS_SUCCESS; the connector treats it as the greeting when it
+ * arrives before auth (the protocol spec's enum names it so). */
+pws_status_kind pws_status_kind_from_word(const char *word, size_t len);
+
+/** Converts a JSON number literal exactly as strtod() in the "C" locale (the
+ * literal must match the JSON number grammar in full).  Returns 0 and sets
+ * *out on success, -1 if the text is not a JSON number.  Exposed for the
+ * differential test and for adapters. */
+int pws_parse_double(const char *s, size_t len, double *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* POLYWS_PARSE_H */

@@ -1,0 +1,1543 @@
+/*
+ * client.c - the connector: one libwebsockets client connection at a time,
+ * its state machine (connect, greeting, auth, subscribe, stream), timers
+ * (connect/auth timeouts, heartbeat, reconnect backoff, action rate limit),
+ * and the two threads around it (network loop, delivery).
+ *
+ * Threading model.  Everything named "net" below runs on the network thread,
+ * inside lws_service(); it owns the lws context, the wsi and all timers.
+ * Other threads talk to it only through `mu`-protected fields followed by
+ * lws_cancel_service() (the one lws call that is safe across threads), which
+ * makes lws deliver LWS_CALLBACK_EVENT_WAIT_CANCELLED on the network thread.
+ * The delivery thread only pops the queue and runs user callbacks.
+ */
+#include "backoff.h"
+#include "internal.h"
+#include "queue.h"
+#include "ratelimit.h"
+
+#include <libwebsockets.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PWS__EVENT_BATCH 256u         /* events parsed before one queue push */
+#define PWS__MAX_OUTQ 4096u           /* queued outgoing messages per connection */
+#define PWS__STOP_GRACE_US 2000000    /* close handshake allowance on pws_stop() */
+#define PWS__RETRY_PENDING_US 20000   /* re-check interval while blocked events wait */
+#define PWS__MAX_URL 2048u            /* bytes of a URL */
+
+/* Connection state, network thread only. */
+typedef enum net_state {
+    NET_IDLE = 0,     /* no connection and none scheduled */
+    NET_CONNECTING,   /* TCP/TLS/WebSocket handshake in progress */
+    NET_GREETING,     /* open, waiting for the server's greeting */
+    NET_AUTHING,      /* auth sent, waiting for auth_success */
+    NET_LIVE,         /* authenticated: subscriptions flow, events stream */
+    NET_WAIT_RETRY,   /* disconnected, reconnect timer running */
+    NET_DONE          /* finished: the loop exits */
+} net_state;
+
+/* One outgoing message with LWS_PRE bytes of headroom before the payload. */
+typedef struct out_msg {
+    struct out_msg *next; /* FIFO link */
+    size_t len;           /* payload bytes */
+    bool is_auth;         /* holds the key: never logged unredacted, wiped on free */
+    unsigned char buf[];  /* LWS_PRE headroom, then the payload */
+} out_msg;
+
+/* A subscription change requested by pws_subscribe/pws_unsubscribe. */
+typedef struct chan_cmd {
+    struct chan_cmd *next; /* FIFO link */
+    bool subscribe;        /* true: subscribe, false: unsubscribe */
+    char name[];           /* channel, NUL-terminated */
+} chan_cmd;
+
+struct pws_connector {
+    pws_options o;              /* options with defaults filled in; strings point at copies below */
+    char *url;                  /* owned copy of o.url */
+    char *ca_file;              /* owned copy of o.ca_file, or NULL */
+    char key[PWS_MAX_KEY_LEN + 1]; /* the API key; wiped in pws_destroy */
+    const pws_adapter *ad;      /* protocol adapter */
+    pws__logger lg;             /* logger that scrubs the key */
+
+    bool tls;                   /* wss:// */
+    char host[256];             /* host from the URL (no brackets for IPv6) */
+    char host_header[300];      /* host[:port] for the Host header */
+    char path[1024];            /* path and query, starting with '/' */
+    int port;                   /* port from the URL or the scheme default */
+
+    /* --- network thread only --- */
+    struct lws_context *ctx;    /* set/cleared under mu too, for pws_stop() */
+    struct lws *wsi;            /* the live connection, or NULL */
+    net_state st;               /* state machine */
+    uint32_t conn_seq;          /* ordinal of the current/last connection (1-based) */
+    lws_sorted_usec_list_t sul_retry;   /* reconnect timer */
+    lws_sorted_usec_list_t sul_timeout; /* connect or auth deadline */
+    lws_sorted_usec_list_t sul_tick;    /* heartbeat tick */
+    lws_sorted_usec_list_t sul_write;   /* rate-limit wake-up / blocked-events retry */
+    pws__backoff bo;            /* reconnect delays */
+    pws__bucket bucket;         /* outgoing action rate limit */
+    out_msg *outq, *outq_tail;  /* messages waiting for WRITEABLE */
+    size_t outq_len;            /* entries in outq */
+    bool want_close;            /* close with close_code_out at the next WRITEABLE */
+    int close_code_out;         /* code we close with */
+    bool ping_due;              /* send a ping at the next WRITEABLE */
+    int64_t last_rx_us;         /* monotonic time of the last frame or pong */
+    int64_t last_ping_us;       /* monotonic time of the last ping sent */
+    int64_t auth_at_us;         /* monotonic time of auth_success, or 0 */
+    /* why the current connection is ending (first reason wins) */
+    int end_err;                /* pws_err */
+    int end_close_code;         /* close code received from the server, or 0 */
+    bool end_max_conn;          /* ended by max_connections: long delay */
+    bool end_fatal;             /* do not reconnect */
+    char end_reason[PWS_MESSAGE_MAX]; /* human-readable */
+    bool stopping;              /* pws_stop() seen by the network thread */
+    int result;                 /* what pws_run()/pws_wait() return */
+
+    char *rx;                   /* message reassembly buffer */
+    size_t rx_len, rx_cap;      /* bytes used / allocated */
+    bool rx_too_big;            /* current message exceeded max_frame_bytes */
+    bool rx_binary;             /* current message is binary */
+    size_t rx_total;            /* bytes of the current message so far (even when discarded) */
+
+    pws_event batch[PWS__EVENT_BATCH]; /* events parsed, not yet pushed */
+    size_t batch_len;           /* entries in batch */
+    pws_event *pend;            /* block policy: events the queue refused */
+    size_t pend_len, pend_cap, pend_off; /* used / allocated / next to push */
+    bool rx_paused;             /* lws_rx_flow_control(wsi, 0) in force */
+    bool close_after_frame;     /* a status asked to end the connection */
+    int64_t frame_recv_us;      /* wall time stamped on this frame's events */
+
+    /* --- shared, guarded by mu --- */
+    pthread_mutex_t mu;
+    char **channels;            /* desired channel set */
+    size_t nchannels, channels_cap;
+    chan_cmd *cmds, *cmds_tail; /* changes not yet seen by the network thread */
+    bool stop_requested;        /* pws_stop() called */
+    bool space_ready;           /* the queue has room again (block policy) */
+    char last_error[256];       /* message of the last failure */
+
+    /* --- threads --- */
+    pws__queue q;               /* network -> delivery */
+    pws_table *table;           /* keyed table, delivery thread only */
+    pthread_t net_thread;       /* after pws_start() */
+    pthread_t deliver_thread;   /* while running */
+    bool started;               /* pws_start() or pws_run() was called */
+    bool net_thread_running;    /* pws_start() thread to join */
+    bool finished;              /* the loop ended (pws_wait returns at once) */
+
+    /* --- statistics (atomics: written by one thread, read by any) --- */
+    pws_stats st_counters;      /* counters; queue fields filled on read */
+    int64_t last_frame_wall_us; /* monotonic time of the last frame, 0 if none */
+};
+
+#define STAT_ADD(c, field, n) __atomic_fetch_add(&(c)->st_counters.field, (n), __ATOMIC_RELAXED)
+
+static void set_last_error(pws_connector *c, const char *fmt, ...) PWS__PRINTF(2, 3);
+
+static void set_last_error(pws_connector *c, const char *fmt, ...)
+{
+    char raw[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&c->mu);
+    pws_redact(raw, strlen(raw), c->key, c->last_error, sizeof c->last_error);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ------------------------------------------------------------ URL parsing */
+
+/* Splits ws[s]://host[:port][/path] into parts.  Writes a reason to err. */
+static int parse_url(pws_connector *c, const char *url, char *err, size_t errcap)
+{
+    const char *p;
+    if (strncmp(url, "wss://", 6) == 0) {
+        c->tls = true;
+        p = url + 6;
+        c->port = 443;
+    } else if (strncmp(url, "ws://", 5) == 0) {
+        c->tls = false;
+        p = url + 5;
+        c->port = 80;
+    } else {
+        snprintf(err, errcap, "URL must start with ws:// or wss://: %.200s", url);
+        return PWS_ERR_URL;
+    }
+    const char *host_end;
+    const char *host_start = p;
+    if (*p == '[') { /* IPv6 literal */
+        host_start = p + 1;
+        host_end = strchr(p, ']');
+        if (!host_end) {
+            snprintf(err, errcap, "URL has an unterminated IPv6 address: %.200s", url);
+            return PWS_ERR_URL;
+        }
+        p = host_end + 1;
+    } else {
+        host_end = p + strcspn(p, ":/?#");
+        p = host_end;
+    }
+    size_t hl = (size_t)(host_end - host_start);
+    if (hl == 0 || hl >= sizeof c->host) {
+        snprintf(err, errcap, "URL has %s host: %.200s", hl ? "a too long" : "no", url);
+        return PWS_ERR_URL;
+    }
+    memcpy(c->host, host_start, hl);
+    c->host[hl] = '\0';
+    if (*p == ':') {
+        char *end;
+        long port = strtol(p + 1, &end, 10);
+        if (end == p + 1 || port < 1 || port > 65535 || (*end && *end != '/' && *end != '?')) {
+            snprintf(err, errcap, "URL has an invalid port: %.200s", url);
+            return PWS_ERR_URL;
+        }
+        c->port = (int)port;
+        p = end;
+    }
+    if (*p == '#' || (*p && *p != '/' && *p != '?')) {
+        snprintf(err, errcap, "URL is malformed after the host: %.200s", url);
+        return PWS_ERR_URL;
+    }
+    int n = snprintf(c->path, sizeof c->path, "%s%s", *p == '/' ? "" : "/", p);
+    if (n < 0 || (size_t)n >= sizeof c->path) {
+        snprintf(err, errcap, "URL path is longer than %zu bytes", sizeof c->path - 1);
+        return PWS_ERR_URL;
+    }
+    bool default_port = c->port == (c->tls ? 443 : 80);
+    bool v6 = strchr(c->host, ':') != NULL;
+    if (default_port)
+        snprintf(c->host_header, sizeof c->host_header, v6 ? "[%s]" : "%s", c->host);
+    else
+        snprintf(c->host_header, sizeof c->host_header, v6 ? "[%s]:%d" : "%s:%d", c->host, c->port);
+    return PWS_OK;
+}
+
+/* ----------------------------------------------------------- channel names */
+
+/* Channel names go into JSON strings verbatim and are joined with commas. */
+static bool channel_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > PWS_MAX_CHANNEL_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch <= 0x20 || ch >= 0x7f || ch == ',' || ch == '"' || ch == '\\')
+            return false;
+    }
+    return true;
+}
+
+/* Linear search: O(n) per change, fine for the thousands of channels a
+ * connection carries; PWS_MAX_CHANNELS bounds the worst case. */
+static ssize_t channel_find(pws_connector *c, const char *name)
+{
+    for (size_t i = 0; i < c->nchannels; i++)
+        if (strcmp(c->channels[i], name) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+/* Applies a comma-separated list to the desired set and queues commands.
+ * Validates everything before changing anything. */
+static int channels_change(pws_connector *c, const char *list, bool subscribe)
+{
+    if (!c || !list)
+        return PWS_ERR_INVALID;
+    /* validate first: a bad name rejects the whole call */
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (!channel_ok(p, n)) {
+            set_last_error(c, "invalid channel name \"%.*s\" (1-%u printable bytes, no spaces, quotes or commas)",
+                           (int)(n > 80 ? 80 : n), p, PWS_MAX_CHANNEL_LEN);
+            return PWS_ERR_INVALID;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    int rc = PWS_OK;
+    pthread_mutex_lock(&c->mu);
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        char name[PWS_MAX_CHANNEL_LEN + 1];
+        memcpy(name, p, n);
+        name[n] = '\0';
+        p += n;
+        if (*p == ',')
+            p++;
+        ssize_t at = channel_find(c, name);
+        if (subscribe && at >= 0)
+            continue;
+        if (!subscribe && at < 0)
+            continue;
+        if (subscribe) {
+            if (c->nchannels >= PWS_MAX_CHANNELS) {
+                rc = PWS_ERR_LIMIT;
+                break;
+            }
+            if (c->nchannels == c->channels_cap) {
+                size_t cap = c->channels_cap ? c->channels_cap * 2 : 16;
+                char **nc = realloc(c->channels, cap * sizeof *nc);
+                if (!nc) {
+                    rc = PWS_ERR_NOMEM;
+                    break;
+                }
+                c->channels = nc;
+                c->channels_cap = cap;
+            }
+            char *dup = strdup(name);
+            if (!dup) {
+                rc = PWS_ERR_NOMEM;
+                break;
+            }
+            c->channels[c->nchannels++] = dup;
+        } else {
+            free(c->channels[at]);
+            c->channels[at] = c->channels[--c->nchannels];
+        }
+        chan_cmd *cmd = malloc(sizeof *cmd + n + 1);
+        if (!cmd) {
+            rc = PWS_ERR_NOMEM;
+            break;
+        }
+        cmd->next = NULL;
+        cmd->subscribe = subscribe;
+        memcpy(cmd->name, name, n + 1);
+        if (c->cmds_tail)
+            c->cmds_tail->next = cmd;
+        else
+            c->cmds = cmd;
+        c->cmds_tail = cmd;
+    }
+    __atomic_store_n(&c->st_counters.channels, (uint32_t)c->nchannels, __ATOMIC_RELAXED);
+    if (c->ctx)
+        lws_cancel_service(c->ctx);
+    pthread_mutex_unlock(&c->mu);
+    if (rc == PWS_ERR_LIMIT)
+        set_last_error(c, "more than %u channels", PWS_MAX_CHANNELS);
+    return rc;
+}
+
+int pws_subscribe(pws_connector *c, const char *channels)
+{
+    return channels_change(c, channels, true);
+}
+
+int pws_unsubscribe(pws_connector *c, const char *channels)
+{
+    return channels_change(c, channels, false);
+}
+
+/* ------------------------------------------------------------ event output */
+
+static void init_event(pws_connector *c, pws_event *ev, pws_event_type type)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->type = type;
+    ev->conn = c->conn_seq;
+    ev->recv_us = pws_now_us();
+}
+
+/* Moves the parsed batch into the queue, per the overflow policy. */
+static void flush_batch(pws_connector *c)
+{
+    if (!c->batch_len)
+        return;
+    if (c->pend_len > c->pend_off) {
+        /* already blocked: keep order, append behind the pending events */
+        goto keep_rest;
+    }
+    size_t n = pws__queue_push_batch(&c->q, c->batch, c->batch_len);
+    if (n == c->batch_len) {
+        c->batch_len = 0;
+        return;
+    }
+    memmove(c->batch, c->batch + n, (c->batch_len - n) * sizeof *c->batch);
+    c->batch_len -= n;
+    if (c->o.overflow == PWS_OVERFLOW_DISCONNECT) {
+        STAT_ADD(c, dropped, c->batch_len);
+        c->batch_len = 0;
+        if (!c->end_err) {
+            c->end_err = PWS_ERR_OVERFLOW;
+            snprintf(c->end_reason, sizeof c->end_reason,
+                     "delivery queue full (%zu events): disconnecting (overflow policy)",
+                     c->o.queue_capacity);
+        }
+        c->close_after_frame = true;
+        return;
+    }
+keep_rest:
+    /* PWS_OVERFLOW_BLOCK: keep the rest and stop reading the socket. */
+    if (c->pend_len + c->batch_len > c->pend_cap) {
+        size_t cap = c->pend_cap ? c->pend_cap : 1024;
+        while (cap < c->pend_len + c->batch_len)
+            cap *= 2;
+        pws_event *np = realloc(c->pend, cap * sizeof *np);
+        if (!np) {
+            pws__log(&c->lg, PWS_LOG_ERROR, "out of memory holding %zu blocked events: dropping them",
+                     c->batch_len);
+            STAT_ADD(c, dropped, c->batch_len);
+            c->batch_len = 0;
+            return;
+        }
+        c->pend = np;
+        c->pend_cap = cap;
+    }
+    memcpy(c->pend + c->pend_len, c->batch, c->batch_len * sizeof *c->batch);
+    c->pend_len += c->batch_len;
+    c->batch_len = 0;
+    if (c->wsi && !c->rx_paused) {
+        c->rx_paused = true;
+        __atomic_store_n(&c->st_counters.rx_paused, true, __ATOMIC_RELAXED);
+        lws_rx_flow_control(c->wsi, 0);
+        pws__log(&c->lg, PWS_LOG_DEBUG, "delivery queue full: pausing reads");
+    }
+}
+
+/* Block policy: pushes held events once the consumer made room.  Returns
+ * true when nothing is held any more. */
+static bool push_pending(pws_connector *c)
+{
+    while (c->pend_off < c->pend_len) {
+        size_t n = pws__queue_push_batch(&c->q, c->pend + c->pend_off, c->pend_len - c->pend_off);
+        if (n == 0)
+            return false;
+        c->pend_off += n;
+    }
+    c->pend_len = c->pend_off = 0;
+    /* OTHER events in pend pointed into rx; the queue copied them, rx is free. */
+    if (c->rx_paused) {
+        c->rx_paused = false;
+        __atomic_store_n(&c->st_counters.rx_paused, false, __ATOMIC_RELAXED);
+        if (c->wsi)
+            lws_rx_flow_control(c->wsi, 1);
+        pws__log(&c->lg, PWS_LOG_DEBUG, "delivery queue has room: resuming reads");
+    }
+    return true;
+}
+
+/* Control events keep their place in the stream: flush market data first. */
+static void push_control(pws_connector *c, const pws_event *ev)
+{
+    flush_batch(c);
+    if (c->pend_len > c->pend_off) {
+        /* blocked: control events wait in line too (bounded by one frame) */
+        c->batch[0] = *ev;
+        c->batch_len = 1;
+        flush_batch(c);
+        return;
+    }
+    if (pws__queue_push_control(&c->q, ev) != PWS_OK)
+        pws__log(&c->lg, PWS_LOG_WARN, "control event dropped: delivery queue reserve full");
+    STAT_ADD(c, events[ev->type], 1);
+}
+
+static void emit_conn(pws_connector *c, pws_conn_state state, int err, int close_code,
+                      uint32_t attempt, uint32_t delay_ms, const char *reason)
+{
+    pws_event ev;
+    init_event(c, &ev, PWS_EV_CONNECTION);
+    ev.u.conn.state = state;
+    ev.u.conn.err = err;
+    ev.u.conn.close_code = close_code;
+    ev.u.conn.attempt = attempt;
+    ev.u.conn.delay_ms = delay_ms;
+    if (reason)
+        pws_redact(reason, strlen(reason), c->key, ev.u.conn.reason, sizeof ev.u.conn.reason);
+    push_control(c, &ev);
+}
+
+/* ------------------------------------------------------- outgoing messages */
+
+static void outq_clear(pws_connector *c)
+{
+    while (c->outq) {
+        out_msg *m = c->outq;
+        c->outq = m->next;
+        if (m->is_auth)
+            OPENSSL_cleanse(m->buf, LWS_PRE + m->len);
+        free(m);
+    }
+    c->outq_tail = NULL;
+    c->outq_len = 0;
+}
+
+static int outq_push(pws_connector *c, const char *data, size_t len, bool is_auth)
+{
+    if (c->outq_len >= PWS__MAX_OUTQ) {
+        pws__log(&c->lg, PWS_LOG_ERROR, "more than %u outgoing messages queued", PWS__MAX_OUTQ);
+        return PWS_ERR_LIMIT;
+    }
+    out_msg *m = malloc(sizeof *m + LWS_PRE + len + 1);
+    if (!m)
+        return PWS_ERR_NOMEM;
+    m->next = NULL;
+    m->len = len;
+    m->is_auth = is_auth;
+    memcpy(m->buf + LWS_PRE, data, len);
+    m->buf[LWS_PRE + len] = '\0';
+    if (c->outq_tail)
+        c->outq_tail->next = m;
+    else
+        c->outq = m;
+    c->outq_tail = m;
+    c->outq_len++;
+    if (c->wsi)
+        lws_callback_on_writable(c->wsi);
+    return PWS_OK;
+}
+
+/* Builds subscribe/unsubscribe messages for names[0..n), split under
+ * max_action_bytes, and queues them. */
+static void queue_subscription(pws_connector *c, bool subscribe, const char *const *names, size_t n)
+{
+    char *buf = malloc(c->o.max_action_bytes + 1);
+    if (!buf) {
+        pws__log(&c->lg, PWS_LOG_ERROR, "out of memory building a subscription");
+        return;
+    }
+    size_t i = 0;
+    while (i < n) {
+        size_t used = 0;
+        size_t len = c->ad->build_subscription(c->o.adapter_self, subscribe, names + i, n - i, buf,
+                                               c->o.max_action_bytes + 1, &used);
+        if (len == (size_t)-1 || used == 0) {
+            pws__log(&c->lg, PWS_LOG_ERROR, "channel %s does not fit in a %zu-byte action",
+                     names[i], c->o.max_action_bytes);
+            i++;
+            continue;
+        }
+        pws__log(&c->lg, PWS_LOG_DEBUG, "queue %s of %zu channel(s)",
+                 subscribe ? "subscribe" : "unsubscribe", used);
+        outq_push(c, buf, len, false);
+        i += used;
+    }
+    free(buf);
+}
+
+/* Sends the whole desired set (after auth_success). */
+static void subscribe_all(pws_connector *c)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t n = c->nchannels;
+    char **copy = n ? malloc(n * sizeof *copy) : NULL;
+    size_t k = 0;
+    for (size_t i = 0; copy && i < n; i++) {
+        copy[i] = strdup(c->channels[i]);
+        if (copy[i])
+            k++;
+        else
+            break;
+    }
+    /* the set is sent whole; commands queued before now are covered by it */
+    while (c->cmds) {
+        chan_cmd *cmd = c->cmds;
+        c->cmds = cmd->next;
+        free(cmd);
+    }
+    c->cmds_tail = NULL;
+    pthread_mutex_unlock(&c->mu);
+    if (n && k < n)
+        pws__log(&c->lg, PWS_LOG_ERROR, "out of memory: resubscribing %zu of %zu channels", k, n);
+    if (k)
+        queue_subscription(c, true, (const char *const *)copy, k);
+    for (size_t i = 0; i < k; i++)
+        free(copy[i]);
+    free(copy);
+}
+
+/* Turns queued subscribe/unsubscribe commands into messages when live. */
+static void drain_commands(pws_connector *c)
+{
+    pthread_mutex_lock(&c->mu);
+    chan_cmd *list = c->cmds;
+    c->cmds = c->cmds_tail = NULL;
+    pthread_mutex_unlock(&c->mu);
+    if (!list)
+        return;
+    if (c->st != NET_LIVE) {
+        /* the desired set is sent whole after the next auth_success */
+        while (list) {
+            chan_cmd *n = list->next;
+            free(list);
+            list = n;
+        }
+        return;
+    }
+    /* group runs of the same kind, preserving order */
+    const char *names[512];
+    while (list) {
+        bool sub = list->subscribe;
+        size_t k = 0;
+        chan_cmd *run = list;
+        while (list && list->subscribe == sub && k < 512) {
+            names[k++] = list->name;
+            list = list->next;
+        }
+        queue_subscription(c, sub, names, k);
+        while (run != list) {
+            chan_cmd *n = run->next;
+            free(run);
+            run = n;
+        }
+    }
+}
+
+/* ------------------------------------------------------- connection state */
+
+static void net_connect(pws_connector *c);
+
+/* Ends the connection from our side.  Graceful (close frame) when the link
+ * works, asynchronous kill when it is dead. */
+static void end_connection(pws_connector *c, int err, bool graceful, int close_code,
+                           const char *fmt, ...) PWS__PRINTF(5, 6);
+
+static void end_connection(pws_connector *c, int err, bool graceful, int close_code,
+                           const char *fmt, ...)
+{
+    if (!c->end_err) {
+        c->end_err = err;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->end_reason, sizeof c->end_reason, fmt, ap);
+        va_end(ap);
+    }
+    if (!c->wsi)
+        return;
+    if (graceful) {
+        c->want_close = true;
+        c->close_code_out = close_code;
+        lws_callback_on_writable(c->wsi);
+        /* if the peer never lets us write, kill it after a grace period */
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 2);
+    } else {
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+}
+
+static void finish(pws_connector *c, int result)
+{
+    c->st = NET_DONE;
+    c->result = result;
+    lws_sul_cancel(&c->sul_retry);
+    lws_sul_cancel(&c->sul_timeout);
+    lws_sul_cancel(&c->sul_tick);
+    lws_sul_cancel(&c->sul_write);
+}
+
+static void sul_retry_cb(lws_sorted_usec_list_t *sul)
+{
+    pws_connector *c = lws_container_of(sul, pws_connector, sul_retry);
+    if (c->st != NET_WAIT_RETRY)
+        return;
+    if (c->pend_len > c->pend_off) {
+        /* blocked events of the old connection go first */
+        lws_sul_schedule(c->ctx, 0, &c->sul_retry, sul_retry_cb, PWS__RETRY_PENDING_US);
+        return;
+    }
+    STAT_ADD(c, reconnects, 1);
+    net_connect(c);
+}
+
+/* Called once per connection when it is gone (closed, dropped, failed). */
+static void connection_gone(pws_connector *c, const char *fallback_reason)
+{
+    if (c->st == NET_DONE) { /* lws_context_destroy() closing what is left */
+        c->wsi = NULL;
+        return;
+    }
+    lws_sul_cancel(&c->sul_timeout);
+    lws_sul_cancel(&c->sul_tick);
+    lws_sul_cancel(&c->sul_write);
+    c->wsi = NULL;
+    outq_clear(c);
+    flush_batch(c);
+    c->want_close = c->ping_due = false;
+    c->rx_len = c->rx_total = 0;
+    c->rx_too_big = false;
+    if (!c->end_err) {
+        c->end_err = c->stopping ? PWS_OK : PWS_ERR_CLOSED;
+        pws__strlcpy(c->end_reason, fallback_reason, sizeof c->end_reason);
+    }
+    int64_t now_ms = pws__mono_us() / 1000;
+    int64_t healthy_until_ms = c->last_rx_us / 1000;
+    emit_conn(c, PWS_CONN_DISCONNECTED, c->end_err, c->end_close_code, 0, 0, c->end_reason);
+    pws__log(&c->lg, c->stopping ? PWS_LOG_INFO : PWS_LOG_WARN, "connection %u ended: %s",
+             c->conn_seq, c->end_reason);
+    set_last_error(c, "%s", c->end_reason);
+
+    if (c->stopping) {
+        finish(c, c->result);
+        return;
+    }
+    if (c->end_fatal) {
+        emit_conn(c, PWS_CONN_FATAL, c->end_err, c->end_close_code, 0, 0, c->end_reason);
+        pws__log(&c->lg, PWS_LOG_ERROR, "giving up: %s", c->end_reason);
+        finish(c, c->end_err);
+        return;
+    }
+    /* Health is judged by how long the link kept delivering after auth, so
+     * a server that authenticates and then stalls does not reset the backoff. */
+    int64_t delay = pws__backoff_next_delay_ms(&c->bo, c->auth_at_us ? healthy_until_ms : now_ms,
+                                               c->end_max_conn);
+    if (delay < 0) {
+        char why[PWS_MESSAGE_MAX + 64];
+        snprintf(why, sizeof why, "gave up after %u reconnect attempts; last: %s",
+                 c->bo.o.max_attempts, c->end_reason);
+        emit_conn(c, PWS_CONN_FATAL, PWS_ERR_ATTEMPTS, c->end_close_code, c->bo.attempt, 0, why);
+        pws__log(&c->lg, PWS_LOG_ERROR, "%s", why);
+        set_last_error(c, "%s", why);
+        finish(c, PWS_ERR_ATTEMPTS);
+        return;
+    }
+    if (c->end_max_conn)
+        pws__log(&c->lg, PWS_LOG_WARN,
+                 "max_connections: another connection is using the same API key; "
+                 "retrying in %lld ms", (long long)delay);
+    emit_conn(c, PWS_CONN_RECONNECT_WAIT, 0, 0, c->bo.attempt, (uint32_t)delay, c->end_reason);
+    c->st = NET_WAIT_RETRY;
+    lws_sul_schedule(c->ctx, 0, &c->sul_retry, sul_retry_cb, delay * LWS_US_PER_MS);
+}
+
+static void sul_timeout_cb(lws_sorted_usec_list_t *sul)
+{
+    pws_connector *c = lws_container_of(sul, pws_connector, sul_timeout);
+    if (c->st == NET_CONNECTING)
+        end_connection(c, PWS_ERR_TIMEOUT, false, 0, "connect timeout after %u ms",
+                       c->o.connect_timeout_ms);
+    else if (c->st == NET_GREETING || c->st == NET_AUTHING)
+        end_connection(c, PWS_ERR_TIMEOUT, true, 1000, "auth timeout: no %s within %u ms",
+                       c->st == NET_GREETING ? "greeting" : "auth_success", c->o.auth_timeout_ms);
+}
+
+/* Heartbeat: a ping every ping_interval; no frame and no pong for
+ * pong_timeout means the link is dead (half-open servers answer nothing). */
+static void sul_tick_cb(lws_sorted_usec_list_t *sul)
+{
+    pws_connector *c = lws_container_of(sul, pws_connector, sul_tick);
+    if (!c->wsi || c->st < NET_GREETING || c->st > NET_LIVE)
+        return;
+    int64_t now = pws__mono_us();
+    if (c->rx_paused) {
+        /* we stopped reading on purpose: silence is ours, not the server's */
+        c->last_rx_us = now;
+    } else if (now - c->last_rx_us >= (int64_t)c->o.pong_timeout_ms * 1000) {
+        end_connection(c, PWS_ERR_TIMEOUT, false, 0,
+                       "heartbeat timeout: no pong or data for %u ms", c->o.pong_timeout_ms);
+        return;
+    }
+    if (now - c->last_ping_us >= (int64_t)c->o.ping_interval_ms * 1000) {
+        c->ping_due = true;
+        c->last_ping_us = now;
+        lws_callback_on_writable(c->wsi);
+    }
+    uint32_t tick = (c->o.ping_interval_ms < c->o.pong_timeout_ms ? c->o.ping_interval_ms
+                                                                   : c->o.pong_timeout_ms) / 4;
+    if (tick < 10)
+        tick = 10;
+    if (tick > 1000)
+        tick = 1000;
+    lws_sul_schedule(c->ctx, 0, &c->sul_tick, sul_tick_cb, (lws_usec_t)tick * LWS_US_PER_MS);
+}
+
+static void sul_write_cb(lws_sorted_usec_list_t *sul)
+{
+    pws_connector *c = lws_container_of(sul, pws_connector, sul_write);
+    if (c->wsi)
+        lws_callback_on_writable(c->wsi);
+}
+
+static void net_connect(pws_connector *c)
+{
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.context = c->ctx;
+    ci.address = c->host;
+    ci.port = c->port;
+    ci.path = c->path;
+    ci.host = c->host_header;
+    ci.origin = c->host_header;
+    ci.local_protocol_name = "polyws";
+    ci.pwsi = &c->wsi;
+    if (c->tls) {
+        ci.ssl_connection = LCCSCF_USE_SSL;
+        if (c->o.tls_insecure)
+            ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
+                                 LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
+    }
+    c->conn_seq++;
+    c->end_err = 0;
+    c->end_close_code = 0;
+    c->end_max_conn = false;
+    c->end_fatal = false;
+    c->end_reason[0] = '\0';
+    c->auth_at_us = 0;
+    c->st = NET_CONNECTING;
+    emit_conn(c, PWS_CONN_CONNECTING, 0, 0, c->bo.attempt, 0, NULL);
+    pws__log(&c->lg, PWS_LOG_INFO, "connecting to %s (connection %u)", c->url, c->conn_seq);
+    lws_sul_schedule(c->ctx, 0, &c->sul_timeout, sul_timeout_cb,
+                     (lws_usec_t)c->o.connect_timeout_ms * LWS_US_PER_MS);
+    if (!lws_client_connect_via_info(&ci)) {
+        /* lws may already have reported CLIENT_CONNECTION_ERROR and moved us on */
+        if (c->st == NET_CONNECTING) {
+            c->wsi = NULL;
+            if (!c->end_err) {
+                c->end_err = PWS_ERR_CONNECT;
+                snprintf(c->end_reason, sizeof c->end_reason, "cannot connect to %.120s:%d", c->host,
+                         c->port);
+            }
+            connection_gone(c, "connect failed");
+        }
+    }
+}
+
+/* ----------------------------------------------------------- status logic */
+
+static void on_status(pws_connector *c, const pws_status *s)
+{
+    switch (s->kind) {
+    case PWS_STATUS_CONNECTED:
+    case PWS_STATUS_SUCCESS:
+        if (c->st == NET_GREETING) {
+            char buf[PWS_MAX_KEY_LEN + 128];
+            size_t n = c->ad->build_auth(c->o.adapter_self, c->key, buf, sizeof buf);
+            if (n == (size_t)-1) {
+                c->end_fatal = true;
+                end_connection(c, PWS_ERR_KEY, true, 1000, "auth message does not fit");
+            } else if (n == 0) {
+                c->st = NET_AUTHING; /* adapter needs no auth: treat as success below */
+            } else {
+                outq_push(c, buf, n, true);
+                c->st = NET_AUTHING;
+            }
+            OPENSSL_cleanse(buf, sizeof buf);
+        } else if (s->kind == PWS_STATUS_SUCCESS) {
+            pws__log(&c->lg, PWS_LOG_INFO, "server: %s", s->message);
+        }
+        break;
+    case PWS_STATUS_AUTH_SUCCESS:
+        if (c->st == NET_AUTHING || c->st == NET_GREETING) {
+            c->st = NET_LIVE;
+            c->auth_at_us = c->last_rx_us = pws__mono_us();
+            lws_sul_cancel(&c->sul_timeout);
+            pws__backoff_mark_healthy(&c->bo, c->auth_at_us / 1000);
+            emit_conn(c, PWS_CONN_AUTHENTICATED, 0, 0, 0, 0, s->message);
+            pws__log(&c->lg, PWS_LOG_INFO, "authenticated (connection %u)", c->conn_seq);
+            subscribe_all(c);
+        }
+        break;
+    case PWS_STATUS_AUTH_FAILED:
+        c->end_fatal = true;
+        c->close_after_frame = true;
+        if (!c->end_err) {
+            c->end_err = PWS_ERR_AUTH;
+            snprintf(c->end_reason, sizeof c->end_reason, "authentication failed: %.200s", s->message);
+        }
+        break;
+    case PWS_STATUS_AUTH_TIMEOUT:
+    case PWS_STATUS_AUTH_REQUIRED:
+    case PWS_STATUS_FORCE_DISCONNECT:
+    case PWS_STATUS_SLOW_CONSUMER:
+    case PWS_STATUS_MAX_CONNECTIONS:
+        c->close_after_frame = true;
+        if (s->kind == PWS_STATUS_MAX_CONNECTIONS)
+            c->end_max_conn = true;
+        if (!c->end_err) {
+            c->end_err = PWS_ERR_SERVER;
+            snprintf(c->end_reason, sizeof c->end_reason, "server status %.31s: %.200s", s->status,
+                     s->message);
+        }
+        break;
+    case PWS_STATUS_ERROR:
+        pws__log(&c->lg, PWS_LOG_WARN, "server error status: %s", s->message);
+        break;
+    case PWS_STATUS_UNKNOWN:
+        pws__log(&c->lg, PWS_LOG_INFO, "unknown server status %s: %s", s->status, s->message);
+        break;
+    }
+}
+
+/* The parser's sink: statuses drive the state machine, everything goes to
+ * the queue in order. */
+static int parse_sink(const pws_event *ev, void *user)
+{
+    pws_connector *c = user;
+    if (ev->type == PWS_EV_STATUS) {
+        pws_event copy = *ev;
+        copy.conn = c->conn_seq;
+        copy.recv_us = c->frame_recv_us;
+        push_control(c, &copy);
+        on_status(c, &ev->u.status);
+        return 0;
+    }
+    if (ev->type == PWS_EV_PARSE_ERROR) {
+        pws_event copy = *ev;
+        copy.conn = c->conn_seq;
+        copy.recv_us = c->frame_recv_us;
+        pws__log(&c->lg, PWS_LOG_WARN, "parse error at byte %zu of a %zu-byte frame: %s near \"%s\"",
+                 ev->u.error.offset, ev->u.error.frame_len, ev->u.error.reason, ev->u.error.excerpt);
+        STAT_ADD(c, parse_errors, 1);
+        push_control(c, &copy);
+        return 0;
+    }
+    if (c->batch_len == PWS__EVENT_BATCH)
+        flush_batch(c);
+    pws_event *slot = &c->batch[c->batch_len++];
+    *slot = *ev;
+    slot->conn = c->conn_seq;
+    slot->recv_us = c->frame_recv_us;
+    STAT_ADD(c, events[ev->type], 1);
+    return 0;
+}
+
+/* A complete message arrived. */
+static void on_message(pws_connector *c)
+{
+    c->frame_recv_us = pws_now_us();
+    STAT_ADD(c, frames, 1);
+    STAT_ADD(c, bytes, c->rx_total);
+    __atomic_store_n(&c->last_frame_wall_us, pws__mono_us(), __ATOMIC_RELAXED);
+    if (c->rx_too_big || c->rx_binary) {
+        pws_event ev;
+        init_event(c, &ev, PWS_EV_PARSE_ERROR);
+        ev.recv_us = c->frame_recv_us;
+        ev.u.error.offset = c->rx_too_big ? c->o.limits.max_frame_bytes : 0;
+        ev.u.error.frame_len = c->rx_total;
+        ev.u.error.reason = c->rx_too_big ? "frame too large" : "binary frame (expected text)";
+        size_t n = c->rx_len < PWS_EXCERPT_MAX - 1 ? c->rx_len : PWS_EXCERPT_MAX - 1;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char ch = (unsigned char)c->rx[i];
+            ev.u.error.excerpt[i] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '.';
+        }
+        parse_sink(&ev, c);
+    } else {
+        c->ad->parse(c->o.adapter_self, c->rx, c->rx_len, &c->o.limits, parse_sink, c);
+    }
+    flush_batch(c);
+    c->rx_len = c->rx_total = 0;
+    c->rx_too_big = false;
+}
+
+/* Appends a fragment; beyond max_frame_bytes the rest is counted, not kept. */
+static int on_fragment(pws_connector *c, const void *in, size_t len, bool first, bool final,
+                       bool binary)
+{
+    if (first) {
+        c->rx_len = c->rx_total = 0;
+        c->rx_too_big = false;
+        c->rx_binary = binary;
+    }
+    c->rx_total += len;
+    if (!c->rx_too_big) {
+        if (c->rx_len + len > c->o.limits.max_frame_bytes) {
+            c->rx_too_big = true;
+        } else {
+            if (c->rx_len + len > c->rx_cap) {
+                size_t cap = c->rx_cap ? c->rx_cap : 65536;
+                while (cap < c->rx_len + len)
+                    cap *= 2;
+                char *nr = realloc(c->rx, cap);
+                if (!nr)
+                    return -1;
+                c->rx = nr;
+                c->rx_cap = cap;
+            }
+            memcpy(c->rx + c->rx_len, in, len);
+            c->rx_len += len;
+        }
+    }
+    if (final)
+        on_message(c);
+    return 0;
+}
+
+/* ------------------------------------------------------- lws callback */
+
+static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len)
+{
+    struct lws_context *ctx = lws_get_context(wsi);
+    pws_connector *c = ctx ? lws_context_user(ctx) : NULL;
+    if (!c)
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+
+    switch (reason) {
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
+        /* Without a CA file, trust the system store (lws does not load it). */
+        if (!c->ca_file && user)
+            SSL_CTX_set_default_verify_paths((SSL_CTX *)user);
+        break;
+
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        if (wsi != c->wsi && c->wsi)
+            break;
+        if (!c->end_err) {
+            c->end_err = PWS_ERR_CONNECT;
+            snprintf(c->end_reason, sizeof c->end_reason, "cannot connect to %.60s:%d: %.*s", c->host,
+                     c->port, in ? (int)(len < 150 ? len : 150) : 0, in ? (const char *)in : "");
+            if (in && (strstr((const char *)in, "ssl") || strstr((const char *)in, "SSL") ||
+                       strstr((const char *)in, "certificate") || strstr((const char *)in, "tls")))
+                c->end_err = PWS_ERR_TLS;
+        }
+        connection_gone(c, "connect failed");
+        break;
+
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        c->wsi = wsi;
+        c->st = c->ad->wait_for_greeting ? NET_GREETING : NET_AUTHING;
+        c->last_rx_us = c->last_ping_us = pws__mono_us();
+        STAT_ADD(c, connects, 1);
+        emit_conn(c, PWS_CONN_OPEN, 0, 0, 0, 0, NULL);
+        pws__log(&c->lg, PWS_LOG_INFO, "connected (connection %u)", c->conn_seq);
+        pws__bucket_init(&c->bucket, c->o.actions_per_sec, c->o.action_burst, pws__mono_us());
+        lws_sul_schedule(c->ctx, 0, &c->sul_timeout, sul_timeout_cb,
+                         (lws_usec_t)c->o.auth_timeout_ms * LWS_US_PER_MS);
+        sul_tick_cb(&c->sul_tick);
+        if (!c->ad->wait_for_greeting) {
+            pws_status greet = {.kind = PWS_STATUS_CONNECTED};
+            c->st = NET_GREETING;
+            on_status(c, &greet);
+        }
+        if (c->pend_len > c->pend_off && !c->rx_paused) {
+            c->rx_paused = true;
+            lws_rx_flow_control(wsi, 0);
+        }
+        break;
+
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        c->last_rx_us = pws__mono_us();
+        if (on_fragment(c, in, len, lws_is_first_fragment(wsi), lws_is_final_fragment(wsi),
+                        lws_frame_is_binary(wsi)))
+            return -1;
+        drain_commands(c);
+        if (c->close_after_frame) {
+            c->close_after_frame = false;
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"bye", 3);
+            return -1;
+        }
+        break;
+
+    case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
+        c->last_rx_us = pws__mono_us();
+        break;
+
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: {
+        const unsigned char *p = in;
+        int code = len >= 2 ? (p[0] << 8) | p[1] : 1005;
+        c->end_close_code = code;
+        if (!c->end_err) {
+            c->end_err = PWS_ERR_CLOSED;
+            snprintf(c->end_reason, sizeof c->end_reason, "server closed the connection (code %d%s%.*s)",
+                     code, len > 2 ? ": " : "", len > 2 ? (int)(len - 2 > 120 ? 120 : len - 2) : 0,
+                     len > 2 ? (const char *)p + 2 : "");
+        }
+        break;
+    }
+
+    case LWS_CALLBACK_CLIENT_WRITEABLE: {
+        if (c->want_close) {
+            lws_close_reason(wsi, (enum lws_close_status)c->close_code_out, (unsigned char *)"bye", 3);
+            return -1;
+        }
+        if (c->ping_due) {
+            unsigned char ping[LWS_PRE + 4];
+            c->ping_due = false;
+            if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+                return -1;
+            if (c->outq)
+                lws_callback_on_writable(wsi);
+            break;
+        }
+        out_msg *m = c->outq;
+        if (!m)
+            break;
+        int64_t now = pws__mono_us();
+        if (!pws__bucket_take(&c->bucket, now)) {
+            int64_t wait = pws__bucket_wait_us(&c->bucket, now);
+            lws_sul_schedule(c->ctx, 0, &c->sul_write, sul_write_cb, wait > 0 ? wait : 1000);
+            break;
+        }
+        if (c->lg.level >= PWS_LOG_DEBUG) {
+            char red[1024];
+            if (!m->is_auth) {
+                pws__log(&c->lg, PWS_LOG_DEBUG, "send %.*s", (int)(m->len > 800 ? 800 : m->len),
+                         (const char *)m->buf + LWS_PRE);
+            } else if (c->ad->redact) {
+                c->ad->redact(c->o.adapter_self, (const char *)m->buf + LWS_PRE, m->len, red, sizeof red);
+                pws__log(&c->lg, PWS_LOG_DEBUG, "send %s", red);
+            }
+        }
+        if (lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len)
+            return -1;
+        STAT_ADD(c, actions_sent, 1);
+        c->outq = m->next;
+        if (!c->outq)
+            c->outq_tail = NULL;
+        c->outq_len--;
+        if (m->is_auth)
+            OPENSSL_cleanse(m->buf, LWS_PRE + m->len);
+        free(m);
+        if (c->outq)
+            lws_callback_on_writable(wsi);
+        break;
+    }
+
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        if (wsi == c->wsi)
+            connection_gone(c, "connection closed");
+        break;
+
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
+        pthread_mutex_lock(&c->mu);
+        bool stop = c->stop_requested;
+        bool space = c->space_ready;
+        c->space_ready = false;
+        pthread_mutex_unlock(&c->mu);
+        if (space && c->pend_len > c->pend_off)
+            push_pending(c);
+        if (stop && !c->stopping) {
+            c->stopping = true;
+            if (c->wsi) {
+                end_connection(c, PWS_OK, true, 1000, "stopped by the application");
+            } else {
+                finish(c, PWS_OK);
+            }
+        } else {
+            drain_commands(c);
+        }
+        break;
+    }
+
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+    {"polyws", callback_polyws, 0, 65536, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+/* ------------------------------------------------------------- threads */
+
+/* Queue callback (delivery thread): room again after a refusal. */
+static void on_queue_space(void *user)
+{
+    pws_connector *c = user;
+    pthread_mutex_lock(&c->mu);
+    c->space_ready = true;
+    if (c->ctx)
+        lws_cancel_service(c->ctx);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void *deliver_main(void *arg)
+{
+    pws_connector *c = arg;
+    size_t max = c->o.batch_max;
+    pws_event one;
+    pws_event *buf = malloc(max * sizeof *buf);
+    if (!buf) {
+        pws__log(&c->lg, PWS_LOG_ERROR, "out of memory for the delivery buffer: one event at a time");
+        max = 1;
+        buf = &one;
+    }
+    for (;;) {
+        size_t n = pws__queue_pop(&c->q, buf, max, -1);
+        if (n == 0)
+            break;
+        if (c->o.on_batch)
+            c->o.on_batch(buf, n, c->o.user);
+        else if (c->o.on_event)
+            for (size_t i = 0; i < n; i++)
+                c->o.on_event(&buf[i], c->o.user);
+        if (c->table)
+            for (size_t i = 0; i < n; i++)
+                if (pws_table_apply(c->table, &buf[i]) == PWS_ERR_LIMIT)
+                    pws__log(&c->lg, PWS_LOG_WARN, "keyed table full (%zu rows): %s not kept",
+                             c->o.table_max_rows, pws_event_symbol(&buf[i]));
+        STAT_ADD(c, delivered, n);
+    }
+    if (buf != &one)
+        free(buf);
+    return NULL;
+}
+
+/* Runs the network loop to the end; then the queue is closed. */
+static void net_main(pws_connector *c)
+{
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protocols;
+    info.user = c;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.client_ssl_ca_filepath = c->ca_file;
+    info.fd_limit_per_thread = 8; /* one connection plus lws' own pipes */
+    info.timeout_secs = c->o.connect_timeout_ms / 1000 + 5;
+    struct lws_context *ctx = lws_create_context(&info);
+    if (!ctx) {
+        pws__log(&c->lg, PWS_LOG_ERROR, "cannot create the libwebsockets context%s",
+                 c->ca_file ? " (is the CA file valid PEM?)" : "");
+        set_last_error(c, "cannot create the libwebsockets context%s",
+                       c->ca_file ? " (is the CA file valid PEM?)" : "");
+        c->result = c->ca_file ? PWS_ERR_TLS : PWS_ERR_SYSTEM;
+        emit_conn(c, PWS_CONN_FATAL, c->result, 0, 0, 0, c->last_error);
+    } else {
+        pthread_mutex_lock(&c->mu);
+        c->ctx = ctx;
+        bool stop = c->stop_requested;
+        pthread_mutex_unlock(&c->mu);
+        if (stop) {
+            c->stopping = true;
+            finish(c, PWS_OK);
+        } else {
+            net_connect(c);
+        }
+        while (c->st != NET_DONE)
+            if (lws_service(ctx, 0) < 0)
+                break;
+        /* block policy: what the queue refused is still ours to deliver */
+        while (c->pend_len > c->pend_off) {
+            size_t n = pws__queue_push_batch(&c->q, c->pend + c->pend_off, c->pend_len - c->pend_off);
+            c->pend_off += n;
+            if (!n) {
+                struct timespec ts = {0, 1000000};
+                nanosleep(&ts, NULL);
+            }
+        }
+        c->pend_len = c->pend_off = 0;
+        pthread_mutex_lock(&c->mu);
+        c->ctx = NULL;
+        pthread_mutex_unlock(&c->mu);
+        lws_context_destroy(ctx);
+    }
+    emit_conn(c, PWS_CONN_STOPPED, c->result, 0, 0, 0,
+              c->result ? pws_strerror(c->result) : "stopped");
+    pws__queue_close(&c->q);
+}
+
+static int start_delivery(pws_connector *c)
+{
+    if (pthread_create(&c->deliver_thread, NULL, deliver_main, c) != 0) {
+        set_last_error(c, "cannot start the delivery thread");
+        return PWS_ERR_SYSTEM;
+    }
+    return PWS_OK;
+}
+
+int pws_run(pws_connector *c)
+{
+    if (!c)
+        return PWS_ERR_INVALID;
+    pthread_mutex_lock(&c->mu);
+    bool was = c->started;
+    c->started = true;
+    pthread_mutex_unlock(&c->mu);
+    if (was)
+        return PWS_ERR_STATE;
+    int rc = start_delivery(c);
+    if (rc)
+        return rc;
+    net_main(c);
+    pthread_join(c->deliver_thread, NULL);
+    pthread_mutex_lock(&c->mu);
+    c->finished = true;
+    pthread_mutex_unlock(&c->mu);
+    return c->result;
+}
+
+static void *net_thread_main(void *arg)
+{
+    pws_connector *c = arg;
+    net_main(c);
+    pthread_join(c->deliver_thread, NULL);
+    return NULL;
+}
+
+int pws_start(pws_connector *c)
+{
+    if (!c)
+        return PWS_ERR_INVALID;
+    pthread_mutex_lock(&c->mu);
+    bool was = c->started;
+    c->started = true;
+    pthread_mutex_unlock(&c->mu);
+    if (was)
+        return PWS_ERR_STATE;
+    int rc = start_delivery(c);
+    if (rc)
+        return rc;
+    if (pthread_create(&c->net_thread, NULL, net_thread_main, c) != 0) {
+        pws__queue_close(&c->q);
+        pthread_join(c->deliver_thread, NULL);
+        set_last_error(c, "cannot start the network thread");
+        return PWS_ERR_SYSTEM;
+    }
+    c->net_thread_running = true;
+    return PWS_OK;
+}
+
+int pws_stop(pws_connector *c)
+{
+    if (!c)
+        return PWS_ERR_INVALID;
+    pthread_mutex_lock(&c->mu);
+    c->stop_requested = true;
+    if (c->ctx)
+        lws_cancel_service(c->ctx);
+    pthread_mutex_unlock(&c->mu);
+    return PWS_OK;
+}
+
+int pws_wait(pws_connector *c)
+{
+    if (!c)
+        return PWS_ERR_INVALID;
+    if (!c->net_thread_running)
+        return c->finished ? c->result : PWS_ERR_STATE;
+    pthread_join(c->net_thread, NULL);
+    c->net_thread_running = false;
+    pthread_mutex_lock(&c->mu);
+    c->finished = true;
+    pthread_mutex_unlock(&c->mu);
+    return c->result;
+}
+
+/* ------------------------------------------------------ create / destroy */
+
+static int fail(char *errbuf, size_t errcap, int rc, const char *fmt, ...) PWS__PRINTF(4, 5);
+
+static int fail(char *errbuf, size_t errcap, int rc, const char *fmt, ...)
+{
+    if (errbuf && errcap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errbuf, errcap, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+int pws_create(const pws_options *opts, pws_connector **out, char *errbuf, size_t errcap)
+{
+    if (out)
+        *out = NULL;
+    if (!opts || !out)
+        return fail(errbuf, errcap, PWS_ERR_INVALID, "options and output pointer are required");
+    if (!opts->url || !*opts->url)
+        return fail(errbuf, errcap, PWS_ERR_URL, "no URL given");
+    if (strlen(opts->url) > PWS__MAX_URL)
+        return fail(errbuf, errcap, PWS_ERR_URL, "URL longer than %u bytes", PWS__MAX_URL);
+    if (opts->on_event && opts->on_batch)
+        return fail(errbuf, errcap, PWS_ERR_INVALID, "set on_event or on_batch, not both");
+    if ((unsigned)opts->overflow > PWS_OVERFLOW_DISCONNECT)
+        return fail(errbuf, errcap, PWS_ERR_INVALID, "unknown overflow policy %d", (int)opts->overflow);
+
+    pws_connector *c = calloc(1, sizeof *c);
+    if (!c)
+        return fail(errbuf, errcap, PWS_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&c->mu, NULL);
+    c->o = *opts;
+    char err[512] = "";
+    int rc = parse_url(c, opts->url, err, sizeof err);
+    if (rc)
+        goto bad;
+    c->url = strdup(opts->url);
+    if (!c->url) {
+        rc = PWS_ERR_NOMEM;
+        snprintf(err, sizeof err, "out of memory");
+        goto bad;
+    }
+    c->o.url = c->url;
+
+    /* the key */
+    if (opts->api_key) {
+        size_t n = strlen(opts->api_key);
+        if (n == 0 || n > PWS_MAX_KEY_LEN) {
+            rc = PWS_ERR_KEY;
+            snprintf(err, sizeof err, "API key is %s", n ? "longer than 256 bytes" : "empty");
+            goto bad;
+        }
+        for (size_t i = 0; i < n; i++) {
+            unsigned char ch = (unsigned char)opts->api_key[i];
+            if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+                rc = PWS_ERR_KEY;
+                snprintf(err, sizeof err, "API key holds characters a key cannot have");
+                goto bad;
+            }
+        }
+        memcpy(c->key, opts->api_key, n + 1);
+    } else {
+        rc = pws_load_key(opts->api_key_env, opts->api_key_file, c->key, sizeof c->key, err,
+                          sizeof err);
+        if (rc)
+            goto bad;
+    }
+    c->o.api_key = NULL; /* never keep the caller's pointer */
+
+    if (opts->ca_file) {
+        FILE *f = fopen(opts->ca_file, "r");
+        if (!f) {
+            rc = PWS_ERR_TLS;
+            snprintf(err, sizeof err, "cannot read CA file %.400s", opts->ca_file);
+            goto bad;
+        }
+        fclose(f);
+        c->ca_file = strdup(opts->ca_file);
+        if (!c->ca_file) {
+            rc = PWS_ERR_NOMEM;
+            goto bad;
+        }
+        c->o.ca_file = c->ca_file;
+    }
+
+    c->ad = opts->adapter ? opts->adapter : pws_polygon_adapter();
+    if (!c->ad->build_auth || !c->ad->build_subscription || !c->ad->parse) {
+        rc = PWS_ERR_INVALID;
+        snprintf(err, sizeof err, "adapter %s lacks a required hook", c->ad->name ? c->ad->name : "?");
+        goto bad;
+    }
+    c->o.adapter = c->ad;
+
+    /* defaults */
+    pws_options *o = &c->o;
+    if (!o->connect_timeout_ms) o->connect_timeout_ms = 10000;
+    if (!o->auth_timeout_ms) o->auth_timeout_ms = 10000;
+    if (!o->ping_interval_ms) o->ping_interval_ms = 20000;
+    if (!o->pong_timeout_ms) o->pong_timeout_ms = 20000;
+    if (o->actions_per_sec < 0 || o->actions_per_sec > 1e6) {
+        rc = PWS_ERR_INVALID;
+        snprintf(err, sizeof err, "actions_per_sec must be in 0..1000000");
+        goto bad;
+    }
+    if (o->actions_per_sec == 0) o->actions_per_sec = 5;
+    if (!o->action_burst) o->action_burst = 10;
+    if (!o->max_action_bytes) o->max_action_bytes = PWS_DEFAULT_MAX_ACTION_BYTES;
+    if (o->max_action_bytes < 64 || o->max_action_bytes > 1048576) {
+        rc = PWS_ERR_INVALID;
+        snprintf(err, sizeof err, "max_action_bytes must be in 64..1048576");
+        goto bad;
+    }
+    if (!o->queue_capacity) o->queue_capacity = PWS_DEFAULT_QUEUE_CAPACITY;
+    if (o->queue_capacity > 64u * 1024 * 1024) {
+        rc = PWS_ERR_INVALID;
+        snprintf(err, sizeof err, "queue_capacity above 64M events");
+        goto bad;
+    }
+    if (!o->batch_max) o->batch_max = PWS_DEFAULT_BATCH_MAX;
+    if (o->batch_max > 65536) o->batch_max = 65536;
+    if (!o->limits.max_frame_bytes) o->limits.max_frame_bytes = PWS_DEFAULT_MAX_FRAME_BYTES;
+    if (!o->limits.max_depth) o->limits.max_depth = PWS_DEFAULT_MAX_DEPTH;
+    if (!o->table_max_rows) o->table_max_rows = PWS_DEFAULT_TABLE_MAX_ROWS;
+    if (o->log_level == PWS_LOG_DEFAULT) o->log_level = PWS_LOG_WARN;
+    if (pws__backoff_resolve(&o->backoff) != PWS_OK) {
+        rc = PWS_ERR_INVALID;
+        snprintf(err, sizeof err, "invalid backoff options (factor >= 1, jitter <= 1, base <= cap)");
+        goto bad;
+    }
+    pws__backoff_init(&c->bo, &o->backoff, (uint64_t)pws_now_us() ^ (uint64_t)(uintptr_t)c);
+
+    c->lg.fn = o->log_fn;
+    c->lg.user = o->log_user;
+    c->lg.level = o->log_level;
+    c->lg.secret = c->key;
+
+    if (o->on_change) {
+        pws_table_options to = {.key = o->table_key, .max_rows = o->table_max_rows,
+                                .on_change = o->on_change, .user = o->table_user};
+        rc = pws_table_create(&to, &c->table);
+        if (rc) {
+            snprintf(err, sizeof err, "cannot create the keyed table");
+            goto bad;
+        }
+    }
+    rc = pws__queue_init(&c->q, o->queue_capacity, o->overflow, on_queue_space, c);
+    if (rc) {
+        snprintf(err, sizeof err, "cannot allocate the delivery queue (%zu events)", o->queue_capacity);
+        pws_table_destroy(c->table);
+        c->table = NULL;
+        goto bad;
+    }
+    c->st_counters.last_message_age_ms = -1;
+    if (c->tls && o->tls_insecure)
+        pws__log(&c->lg, PWS_LOG_WARN,
+                 "TLS certificate verification is OFF for %s: anyone on the path can read and "
+                 "change the stream", c->url);
+    *out = c;
+    return PWS_OK;
+bad:
+    OPENSSL_cleanse(c->key, sizeof c->key);
+    free(c->url);
+    free(c->ca_file);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+    return fail(errbuf, errcap, rc, "%s", err[0] ? err : pws_strerror(rc));
+}
+
+void pws_destroy(pws_connector *c)
+{
+    if (!c)
+        return;
+    if (c->net_thread_running) {
+        pws_stop(c);
+        pws_wait(c);
+    }
+    pws__queue_free(&c->q);
+    pws_table_destroy(c->table);
+    outq_clear(c);
+    while (c->cmds) {
+        chan_cmd *n = c->cmds->next;
+        free(c->cmds);
+        c->cmds = n;
+    }
+    for (size_t i = 0; i < c->nchannels; i++)
+        free(c->channels[i]);
+    free(c->channels);
+    free(c->rx);
+    free(c->pend);
+    free(c->url);
+    free(c->ca_file);
+    OPENSSL_cleanse(c->key, sizeof c->key);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+#define LOAD(f) out->f = __atomic_load_n(&c->st_counters.f, __ATOMIC_RELAXED)
+
+void pws_get_stats(pws_connector *c, pws_stats *out)
+{
+    if (!c || !out)
+        return;
+    memset(out, 0, sizeof *out);
+    LOAD(frames);
+    LOAD(bytes);
+    for (int i = 0; i < PWS_EV__COUNT; i++)
+        out->events[i] = __atomic_load_n(&c->st_counters.events[i], __ATOMIC_RELAXED);
+    LOAD(parse_errors);
+    LOAD(connects);
+    LOAD(reconnects);
+    LOAD(delivered);
+    LOAD(actions_sent);
+    LOAD(channels);
+    LOAD(rx_paused);
+    uint64_t own_drops = __atomic_load_n(&c->st_counters.dropped, __ATOMIC_RELAXED);
+    uint64_t q_drops = 0;
+    pws__queue_stats(&c->q, &out->queue_len, &out->queue_high_water, &q_drops);
+    out->dropped = own_drops + q_drops;
+    int64_t last = __atomic_load_n(&c->last_frame_wall_us, __ATOMIC_RELAXED);
+    out->last_message_age_ms = last ? (pws__mono_us() - last) / 1000 : -1;
+}
+
+const char *pws_last_error(pws_connector *c)
+{
+    /* the buffer never moves; a concurrent writer can at worst give a torn
+     * but NUL-terminated message, which the header allows */
+    return c ? c->last_error : "";
+}
