@@ -837,7 +837,7 @@ static void on_status(pws_connector *c, const pws_status *s)
         c->close_after_frame = true;
         if (!c->end_err) {
             c->end_err = PWS_ERR_AUTH;
-            snprintf(c->end_reason, sizeof c->end_reason, "authentication failed: %.200s", s->message);
+            snprintf(c->end_reason, sizeof c->end_reason, "authentication failed (server: %.200s)", s->message);
         }
         break;
     case PWS_STATUS_AUTH_TIMEOUT:
@@ -1258,7 +1258,20 @@ static void *net_thread_main(void *arg)
     pws_connector *c = arg;
     net_main(c);
     pthread_join(c->deliver_thread, NULL);
+    pthread_mutex_lock(&c->mu);
+    c->finished = true;
+    pthread_mutex_unlock(&c->mu);
     return NULL;
+}
+
+bool pws_finished(pws_connector *c)
+{
+    if (!c)
+        return false;
+    pthread_mutex_lock(&c->mu);
+    bool f = c->finished;
+    pthread_mutex_unlock(&c->mu);
+    return f;
 }
 
 int pws_start(pws_connector *c)
@@ -1301,7 +1314,7 @@ int pws_wait(pws_connector *c)
     if (!c)
         return PWS_ERR_INVALID;
     if (!c->net_thread_running)
-        return c->finished ? c->result : PWS_ERR_STATE;
+        return pws_finished(c) ? c->result : PWS_ERR_STATE;
     pthread_join(c->net_thread, NULL);
     c->net_thread_running = false;
     pthread_mutex_lock(&c->mu);

@@ -20,11 +20,13 @@ extern "C" {
 /* Defaults of pws_parse_limits; zero fields take these. */
 #define PWS_DEFAULT_MAX_FRAME_BYTES (16u * 1024u * 1024u) /* a frame larger than this is rejected */
 #define PWS_DEFAULT_MAX_DEPTH 32u                         /* JSON nesting depth limit */
+#define PWS_PARSE_MAX_DEPTH_CAP 1024u /* larger max_depth values are clamped to this */
 
 /** Parser limits.  Zero-initialize; zero fields take the defaults above. */
 typedef struct pws_parse_limits {
     size_t max_frame_bytes; /**< larger frames yield one parse error ("frame too large") */
-    unsigned max_depth;     /**< deeper nesting yields a parse error ("nesting too deep") */
+    unsigned max_depth;     /**< deeper nesting yields a parse error ("nesting too deep");
+                                 the top-level array is depth 1, its objects depth 2 */
 } pws_parse_limits;
 
 /** Receives each event parsed from a frame.  The event (and anything it
@@ -47,7 +49,13 @@ typedef int (*pws_event_sink)(const pws_event *ev, void *user);
  * PWS_EV_PARSE_ERROR for that element and parsing continues with the next one.
  *
  * Numbers are converted exactly as strtod() in the "C" locale would (correctly
- * rounded); integer fields take JSON integers that fit in their C type.
+ * rounded); integer fields take JSON integers that fit in their C type.  A
+ * literal that overflows a double field to +-infinity ("number out of range"),
+ * a number literal longer than 512 bytes in a known field ("number too long"),
+ * a JSON null where a field expects a value, and a U+0000 in a decoded string
+ * are element errors.  A frame over the size limit yields only the "frame too
+ * large" error, with offset = the limit.  An element with both a syntax error
+ * and an element error reports only the syntax error.
  *
  * `limits` may be NULL for the defaults.  Returns the number of events passed
  * to sink (parse errors included), or -1 if buf is NULL with len > 0 or sink
@@ -62,8 +70,12 @@ pws_status_kind pws_status_kind_from_word(const char *word, size_t len);
 
 /** Converts a JSON number literal exactly as strtod() in the "C" locale (the
  * literal must match the JSON number grammar in full).  Returns 0 and sets
- * *out on success, -1 if the text is not a JSON number.  Exposed for the
- * differential test and for adapters. */
+ * *out on success, -1 if the text is not a JSON number or is longer than 512
+ * bytes.  Like strtod(), a literal whose magnitude overflows gives +-HUGE_VAL
+ * (infinity) and one that underflows gives a subnormal or +-0; both still
+ * return 0 (the frame parser rejects infinities itself).  Thread-safe; the
+ * first call of a slow-path conversion creates a "C" locale object once.
+ * Exposed for the differential test and for adapters. */
 int pws_parse_double(const char *s, size_t len, double *out);
 
 #ifdef __cplusplus

@@ -288,12 +288,18 @@ int pws_run(pws_connector *c);
 int pws_start(pws_connector *c);
 
 /** Asks the loop to stop: closes the connection (code 1000), delivers what is
- * queued, then PWS_CONN_STOPPED.  Any thread, including callbacks; returns at once. */
+ * queued, then PWS_CONN_STOPPED.  Any thread, including callbacks; returns at
+ * once.  It takes a mutex, so it is not async-signal-safe: from a signal
+ * handler set a flag and call it from a normal thread. */
 int pws_stop(pws_connector *c);
 
 /** After pws_start(): waits until the loop has ended (after pws_stop() or a
  * fatal error); returns like pws_run().  Not from a callback. */
 int pws_wait(pws_connector *c);
+
+/** True once the loop has ended (stopped or fatal); pws_wait() then returns
+ * at once.  Any thread. */
+bool pws_finished(pws_connector *c);
 
 /** Stops if needed, waits, frees everything.  Not from a callback.  NULL is fine. */
 void pws_destroy(pws_connector *c);

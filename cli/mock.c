@@ -1,0 +1,172 @@
+/*
+ * mock.c - `polyws mock`: the mock Polygon server on loopback.
+ *
+ * Without a scenario it behaves like the real service (greeting, auth,
+ * subscriptions, a deterministic generated stream).  The first line on stdout
+ * is machine-readable: "listening ws://127.0.0.1:PORT".
+ */
+#include "commands.h"
+
+#include <polyws/mock.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t mock_signal;
+
+static void mock_on_signal(int sig)
+{
+    mock_signal = sig;
+}
+
+static void mock_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: polyws mock [options]\n"
+            "\n"
+            "Runs a mock Polygon WebSocket server until interrupted.  The first line on\n"
+            "stdout is \"listening ws://HOST:PORT\" (or wss://).\n"
+            "\n"
+            "      --listen HOST:PORT  bind address (default 127.0.0.1:0; port 0 = any free port)\n"
+            "      --port-file FILE    also write the listening line to FILE\n"
+            "      --accept-key-env V  accept only the key in $V (default: any non-empty key)\n"
+            "      --seed N            stream seed (default 1): same seed, same frames\n"
+            "      --rate N            events per second per connection (default 100;\n"
+            "                          'max' = as fast as the client reads)\n"
+            "      --batch N           events per frame at most (default 10)\n"
+            "      --limit N           events per connection, then stop streaming (0 = no limit)\n"
+            "      --auth-timeout-ms N close unauthenticated connections after N ms (default 10000)\n"
+            "      --drop-after N      drop the TCP connection of connection 1 after N events\n"
+            "      --tls               serve wss:// with a generated self-signed certificate\n"
+            "                          (its path is printed: pass it to clients as the CA)\n"
+            "      --cert FILE --key FILE  use this certificate and key with --tls\n"
+            "      --journal FILE      append every frame as a JSON line (keys redacted)\n"
+            "      --duration S        exit after S seconds\n"
+            "  -h, --help              this help\n");
+}
+
+int pws_cmd_mock(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},    {"port-file", required_argument, NULL, 'P'},
+        {"accept-key-env", required_argument, NULL, 'A'}, {"seed", required_argument, NULL, 'S'},
+        {"rate", required_argument, NULL, 'r'},      {"batch", required_argument, NULL, 'b'},
+        {"limit", required_argument, NULL, 'L'},     {"auth-timeout-ms", required_argument, NULL, 'T'},
+        {"drop-after", required_argument, NULL, 'D'}, {"tls", no_argument, NULL, 't'},
+        {"cert", required_argument, NULL, 'c'},      {"key", required_argument, NULL, 'k'},
+        {"journal", required_argument, NULL, 'j'},   {"duration", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
+    pwsm_options o;
+    memset(&o, 0, sizeof o);
+    const char *port_file = NULL;
+    char host[256] = "127.0.0.1";
+    double duration = 0;
+    optind = 1;
+    int ch;
+    char *end;
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'l': {
+            const char *colon = strrchr(optarg, ':');
+            if (!colon || colon == optarg || (size_t)(colon - optarg) >= sizeof host) {
+                fprintf(stderr, "polyws mock: --listen needs HOST:PORT, not '%s'\n", optarg);
+                return 2;
+            }
+            memcpy(host, optarg, (size_t)(colon - optarg));
+            host[colon - optarg] = '\0';
+            long port = strtol(colon + 1, &end, 10);
+            if (*end || end == colon + 1 || port < 0 || port > 65535) {
+                fprintf(stderr, "polyws mock: invalid port in --listen '%s'\n", optarg);
+                return 2;
+            }
+            o.port = (int)port;
+            break;
+        }
+        case 'P': port_file = optarg; break;
+        case 'A': {
+            const char *k = getenv(optarg);
+            if (!k || !*k) {
+                fprintf(stderr, "polyws mock: environment variable %s is not set\n", optarg);
+                return 2;
+            }
+            o.keys[0] = k;
+            break;
+        }
+        case 'S': o.seed = strtoull(optarg, &end, 10); if (*end) goto bad_num; break;
+        case 'r':
+            if (!strcmp(optarg, "max")) {
+                o.events_per_sec = -1;
+            } else {
+                o.events_per_sec = strtod(optarg, &end);
+                if (*end || !(o.events_per_sec > 0))
+                    goto bad_num;
+            }
+            break;
+        case 'b': o.batch_max = (uint32_t)strtoul(optarg, &end, 10); if (*end || !o.batch_max) goto bad_num; break;
+        case 'L': o.stream_limit = strtoull(optarg, &end, 10); if (*end) goto bad_num; break;
+        case 'T': o.auth_timeout_ms = (uint32_t)strtoul(optarg, &end, 10); if (*end) goto bad_num; break;
+        case 'D':
+            o.scripts[0].after_events = (uint32_t)strtoul(optarg, &end, 10);
+            if (*end)
+                goto bad_num;
+            o.scripts[0].fault = PWSM_FAULT_DROP;
+            o.nscripts = 1;
+            break;
+        case 't': o.tls = true; break;
+        case 'c': o.cert_file = optarg; break;
+        case 'k': o.key_file = optarg; break;
+        case 'j': o.journal_path = optarg; break;
+        case 'd': duration = strtod(optarg, &end); if (*end || duration <= 0) goto bad_num; break;
+        case 'h': mock_usage(stdout); return 0;
+        default: mock_usage(stderr); return 2;
+        }
+        continue;
+    bad_num:
+        fprintf(stderr, "polyws mock: invalid number '%s'; see --help\n", optarg);
+        return 2;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "polyws mock: unexpected argument '%s' (scenario files come with issue 3's "
+                        "scenario runner; see --help)\n", argv[optind]);
+        return 2;
+    }
+    o.host = host;
+    char err[512];
+    pwsm_server *s = pwsm_start(&o, err, sizeof err);
+    if (!s) {
+        fprintf(stderr, "polyws mock: %s\n", err);
+        return 1;
+    }
+    printf("listening %s\n", pwsm_url(s));
+    if (pwsm_ca_file(s))
+        printf("ca-file %s\n", pwsm_ca_file(s));
+    fflush(stdout);
+    if (port_file) {
+        FILE *f = fopen(port_file, "w");
+        if (!f) {
+            fprintf(stderr, "polyws mock: cannot write %s: %s\n", port_file, strerror(errno));
+            pwsm_stop(s);
+            return 1;
+        }
+        fprintf(f, "listening %s\n", pwsm_url(s));
+        fclose(f);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = mock_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    double waited = 0;
+    while (!mock_signal && (duration <= 0 || waited < duration)) {
+        usleep(50000);
+        waited += 0.05;
+    }
+    pwsm_stop(s);
+    return 0;
+}

@@ -1,0 +1,457 @@
+/*
+ * watch.c - `polyws watch`: connect, subscribe, print events.
+ *
+ * Output is either JSON lines (stable, normalized: two runs over the same
+ * input give identical bytes) or a live table of the latest aggregate per
+ * symbol that redraws in place on a terminal.  Connection lifecycle goes to
+ * stderr as plain sentences, so stdout stays data only.
+ */
+#include "commands.h"
+
+#include <polyws/polyws.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WATCH_MAX_ROWS 5000        /* symbols shown in the table view */
+#define WATCH_REDRAW_MS 100        /* table redraw period on a terminal */
+#define WATCH_LINE_MAX 65536       /* bytes of one JSON output line */
+
+typedef enum out_format { FMT_AUTO = 0, FMT_TABLE, FMT_JSONL } out_format;
+
+/* One row of the table view. */
+typedef struct view_row {
+    char sym[PWS_SYMBOL_MAX]; /* symbol */
+    pws_agg agg;              /* latest aggregate */
+    uint64_t updates;         /* aggregates seen for this symbol */
+} view_row;
+
+typedef struct watch {
+    out_format fmt;            /* output format */
+    uint64_t count;            /* stop after this many market-data events, 0 = no limit */
+    double duration;           /* stop after this many seconds, 0 = no limit */
+    bool quiet;                /* no lifecycle lines on stderr */
+    bool tty;                  /* stdout is a terminal */
+    pws_connector *c;          /* the connector */
+
+    pthread_mutex_t mu;        /* guards the fields below (delivery vs main thread) */
+    uint64_t seen;             /* market-data events seen */
+    view_row rows[WATCH_MAX_ROWS]; /* table view rows, unsorted */
+    size_t nrows;              /* rows used */
+    bool dirty;                /* table changed since the last draw */
+    char state[64];            /* connection state for the status line */
+    uint32_t conn;             /* connection ordinal */
+    char fatal[PWS_MESSAGE_MAX]; /* the fatal reason, if any */
+    char *line;                /* JSON line buffer (delivery thread) */
+} watch;
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+static void watch_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: polyws watch [URL] --subscribe CHANNELS [options]\n"
+            "\n"
+            "Connects to a Polygon-compatible WebSocket stream, authenticates, subscribes\n"
+            "and prints events until --count/--duration is reached, a fatal error occurs,\n"
+            "or it is interrupted.  Reconnects with backoff through drops.\n"
+            "\n"
+            "  URL                    ws:// or wss:// URL (default: $POLYWS_URL)\n"
+            "  -s, --subscribe LIST   channels, e.g. A.AAPL,T.MSFT,Q.* (repeatable;\n"
+            "                         default: $POLYWS_SUBSCRIBE)\n"
+            "      --key-env VAR      read the API key from $VAR (default: POLYWS_API_KEY)\n"
+            "      --key-file FILE    read the API key from the first line of FILE\n"
+            "      --ca FILE          PEM CA bundle for wss:// (default: $POLYWS_CA_FILE,\n"
+            "                         else the system store)\n"
+            "      --insecure         do not verify the server certificate (warns)\n"
+            "  -f, --format FMT       table (live table of the latest aggregate per symbol)\n"
+            "                         or jsonl (one normalized JSON object per event);\n"
+            "                         default: table on a terminal, jsonl otherwise\n"
+            "  -n, --count N          stop after N market-data events\n"
+            "  -d, --duration S       stop after S seconds (decimals allowed)\n"
+            "      --overflow POLICY  block (default), drop_oldest or disconnect\n"
+            "      --queue N          delivery queue capacity in events (default 65536)\n"
+            "      --max-attempts N   give up after N failed reconnects (default 0 = never)\n"
+            "      --backoff-ms MS    first reconnect delay (default 500)\n"
+            "  -q, --quiet            no connection messages on stderr\n"
+            "  -v, --verbose          log more (repeat for debug)\n"
+            "  -h, --help             this help\n"
+            "\n"
+            "Exit status: 0 when stopped by --count, --duration or a signal; 1 on a fatal\n"
+            "error (e.g. authentication failed), with one line on stderr; 2 on bad usage.\n"
+            "The API key is never printed.\n");
+}
+
+static void lifecycle_line(watch *w, const pws_event *ev)
+{
+    const pws_conn_event *ce = &ev->u.conn;
+    pthread_mutex_lock(&w->mu);
+    snprintf(w->state, sizeof w->state, "%s", pws_conn_state_name(ce->state));
+    w->conn = ev->conn;
+    if (ce->state == PWS_CONN_FATAL)
+        snprintf(w->fatal, sizeof w->fatal, "%s", ce->reason);
+    w->dirty = true;
+    pthread_mutex_unlock(&w->mu);
+    if (w->quiet)
+        return;
+    switch (ce->state) {
+    case PWS_CONN_CONNECTING:
+        fprintf(stderr, "polyws: connecting (connection %u)\n", ev->conn);
+        break;
+    case PWS_CONN_AUTHENTICATED:
+        fprintf(stderr, "polyws: authenticated (connection %u)\n", ev->conn);
+        break;
+    case PWS_CONN_DISCONNECTED:
+        fprintf(stderr, "polyws: disconnected: %s\n", ce->reason);
+        break;
+    case PWS_CONN_RECONNECT_WAIT:
+        fprintf(stderr, "polyws: reconnecting in %u ms (attempt %u)\n", ce->delay_ms, ce->attempt);
+        break;
+    default:
+        break;
+    }
+}
+
+static void view_update(watch *w, const pws_agg *a)
+{
+    pthread_mutex_lock(&w->mu);
+    size_t i;
+    for (i = 0; i < w->nrows; i++)
+        if (!strcmp(w->rows[i].sym, a->sym))
+            break;
+    if (i == w->nrows && w->nrows < WATCH_MAX_ROWS) {
+        memset(&w->rows[i], 0, sizeof w->rows[i]);
+        snprintf(w->rows[i].sym, sizeof w->rows[i].sym, "%s", a->sym);
+        w->nrows++;
+    }
+    if (i < w->nrows) {
+        w->rows[i].agg = *a;
+        w->rows[i].updates++;
+        w->dirty = true;
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Delivery thread: one call per event, in order. */
+static void on_event(const pws_event *ev, void *user)
+{
+    watch *w = user;
+    if (ev->type == PWS_EV_CONNECTION) {
+        lifecycle_line(w, ev);
+        return;
+    }
+    bool market = ev->type == PWS_EV_AGG || ev->type == PWS_EV_TRADE || ev->type == PWS_EV_QUOTE ||
+                  ev->type == PWS_EV_OTHER;
+    if (market) {
+        pthread_mutex_lock(&w->mu);
+        bool over = w->count && w->seen >= w->count;
+        if (!over)
+            w->seen++;
+        bool reached = w->count && w->seen == w->count;
+        pthread_mutex_unlock(&w->mu);
+        if (over)
+            return;
+        if (reached)
+            pws_stop(w->c);
+    }
+    if (w->fmt == FMT_JSONL) {
+        size_t n = pws_event_to_json(ev, w->line, WATCH_LINE_MAX);
+        if (n < WATCH_LINE_MAX) {
+            fwrite(w->line, 1, n, stdout);
+            fputc('\n', stdout);
+        } else {
+            fprintf(stderr, "polyws: event of %zu bytes not printed (limit %d)\n", n, WATCH_LINE_MAX);
+        }
+        return;
+    }
+    if (ev->type == PWS_EV_AGG)
+        view_update(w, &ev->u.agg);
+    else if (ev->type == PWS_EV_PARSE_ERROR && !w->quiet)
+        fprintf(stderr, "polyws: parse error at byte %zu: %s\n", ev->u.error.offset,
+                ev->u.error.reason);
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+    return strcmp(((const view_row *)a)->sym, ((const view_row *)b)->sym);
+}
+
+static void fmt_time(int64_t ms, char *buf, size_t cap)
+{
+    if (!ms) {
+        snprintf(buf, cap, "-");
+        return;
+    }
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    snprintf(buf, cap, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Draws the table; on a terminal it redraws in place (cursor home, clear). */
+static void draw_table(watch *w, bool final)
+{
+    static view_row snap[WATCH_MAX_ROWS];
+    pthread_mutex_lock(&w->mu);
+    size_t n = w->nrows;
+    memcpy(snap, w->rows, n * sizeof *snap);
+    char state[64];
+    snprintf(state, sizeof state, "%s", w->state[0] ? w->state : "starting");
+    uint32_t conn = w->conn;
+    w->dirty = false;
+    pthread_mutex_unlock(&w->mu);
+    qsort(snap, n, sizeof *snap, row_cmp);
+    pws_stats st;
+    pws_get_stats(w->c, &st);
+
+    FILE *o = stdout;
+    if (w->tty && !final)
+        fputs("\033[H\033[2J", o);
+    fprintf(o, "polyws watch  state: %s  connection: %u  events: %llu  reconnects: %llu  "
+               "parse errors: %llu\n",
+            state, conn, (unsigned long long)(st.events[PWS_EV_AGG] + st.events[PWS_EV_TRADE] +
+                                              st.events[PWS_EV_QUOTE]),
+            (unsigned long long)st.reconnects, (unsigned long long)st.parse_errors);
+    fprintf(o, "%-10s %10s %10s %10s %10s %12s %10s %9s %8s\n", "SYMBOL", "OPEN", "HIGH", "LOW",
+            "CLOSE", "VOLUME", "VWAP", "END(UTC)", "UPDATES");
+    for (size_t i = 0; i < n; i++) {
+        const pws_agg *a = &snap[i].agg;
+        char t[16];
+        fmt_time(a->e, t, sizeof t);
+        fprintf(o, "%-10s %10.4f %10.4f %10.4f %10.4f %12lld %10.4f %9s %8llu\n", snap[i].sym, a->o,
+                a->h, a->l, a->c, (long long)a->v, a->vw, t, (unsigned long long)snap[i].updates);
+    }
+    fflush(o);
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int pws_cmd_watch(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"subscribe", required_argument, NULL, 's'}, {"key-env", required_argument, NULL, 'K'},
+        {"key-file", required_argument, NULL, 'F'},  {"ca", required_argument, NULL, 'C'},
+        {"insecure", no_argument, NULL, 'I'},        {"format", required_argument, NULL, 'f'},
+        {"count", required_argument, NULL, 'n'},     {"duration", required_argument, NULL, 'd'},
+        {"overflow", required_argument, NULL, 'O'},  {"queue", required_argument, NULL, 'Q'},
+        {"max-attempts", required_argument, NULL, 'M'}, {"backoff-ms", required_argument, NULL, 'B'},
+        {"quiet", no_argument, NULL, 'q'},           {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
+    static watch w; /* large (the table view); one per process */
+    memset(&w, 0, sizeof w);
+    pthread_mutex_init(&w.mu, NULL);
+    pws_options o = {0};
+    const char *key_env = NULL, *key_file = NULL;
+    char subs[8192] = "";
+    int verbose = 0;
+    uint64_t u;
+
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "s:f:n:d:qvh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 's':
+            if (strlen(subs) + strlen(optarg) + 2 > sizeof subs) {
+                fprintf(stderr, "polyws watch: --subscribe lists exceed %zu bytes\n", sizeof subs);
+                return 2;
+            }
+            if (subs[0])
+                strcat(subs, ",");
+            strcat(subs, optarg);
+            break;
+        case 'K': key_env = optarg; break;
+        case 'F': key_file = optarg; break;
+        case 'C': o.ca_file = optarg; break;
+        case 'I': o.tls_insecure = true; break;
+        case 'f':
+            if (!strcmp(optarg, "table"))
+                w.fmt = FMT_TABLE;
+            else if (!strcmp(optarg, "jsonl") || !strcmp(optarg, "json"))
+                w.fmt = FMT_JSONL;
+            else {
+                fprintf(stderr, "polyws watch: --format must be table or jsonl, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'n':
+            if (parse_u64(optarg, &w.count) || !w.count) {
+                fprintf(stderr, "polyws watch: --count needs a positive integer, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'd': {
+            char *end;
+            w.duration = strtod(optarg, &end);
+            if (end == optarg || *end || !(w.duration > 0) || w.duration > 1e7) {
+                fprintf(stderr, "polyws watch: --duration needs positive seconds, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'O':
+            if (!strcmp(optarg, "block"))
+                o.overflow = PWS_OVERFLOW_BLOCK;
+            else if (!strcmp(optarg, "drop_oldest"))
+                o.overflow = PWS_OVERFLOW_DROP_OLDEST;
+            else if (!strcmp(optarg, "disconnect"))
+                o.overflow = PWS_OVERFLOW_DISCONNECT;
+            else {
+                fprintf(stderr, "polyws watch: --overflow must be block, drop_oldest or disconnect\n");
+                return 2;
+            }
+            break;
+        case 'Q':
+            if (parse_u64(optarg, &u) || !u || u > 64u * 1024 * 1024) {
+                fprintf(stderr, "polyws watch: --queue needs 1..67108864, not '%s'\n", optarg);
+                return 2;
+            }
+            o.queue_capacity = (size_t)u;
+            break;
+        case 'M':
+            if (parse_u64(optarg, &u) || u > 1000000) {
+                fprintf(stderr, "polyws watch: --max-attempts needs 0..1000000, not '%s'\n", optarg);
+                return 2;
+            }
+            o.backoff.max_attempts = (uint32_t)u;
+            break;
+        case 'B':
+            if (parse_u64(optarg, &u) || !u || u > 3600000) {
+                fprintf(stderr, "polyws watch: --backoff-ms needs 1..3600000, not '%s'\n", optarg);
+                return 2;
+            }
+            o.backoff.base_ms = (uint32_t)u;
+            break;
+        case 'q': w.quiet = true; break;
+        case 'v': verbose++; break;
+        case 'h': watch_usage(stdout); return 0;
+        default: watch_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc - 1) {
+        fprintf(stderr, "polyws watch: one URL expected, got '%s' and '%s'\n", argv[optind],
+                argv[optind + 1]);
+        return 2;
+    }
+    o.url = optind < argc ? argv[optind] : getenv("POLYWS_URL");
+    if (!o.url || !*o.url) {
+        fprintf(stderr, "polyws watch: no URL (give one, or set POLYWS_URL); see --help\n");
+        return 2;
+    }
+    if (!subs[0] && getenv("POLYWS_SUBSCRIBE"))
+        snprintf(subs, sizeof subs, "%s", getenv("POLYWS_SUBSCRIBE"));
+    if (!subs[0]) {
+        fprintf(stderr, "polyws watch: nothing to subscribe (use --subscribe A.AAPL,T.MSFT or set "
+                        "POLYWS_SUBSCRIBE); see --help\n");
+        return 2;
+    }
+    if (key_env && key_file) {
+        fprintf(stderr, "polyws watch: use --key-env or --key-file, not both\n");
+        return 2;
+    }
+    if (!key_file)
+        o.api_key_env = key_env ? key_env : "POLYWS_API_KEY";
+    o.api_key_file = key_file;
+    if (!o.ca_file && getenv("POLYWS_CA_FILE") && *getenv("POLYWS_CA_FILE"))
+        o.ca_file = getenv("POLYWS_CA_FILE");
+
+    w.tty = isatty(STDOUT_FILENO);
+    if (w.fmt == FMT_AUTO)
+        w.fmt = w.tty ? FMT_TABLE : FMT_JSONL;
+    w.line = malloc(WATCH_LINE_MAX);
+    if (!w.line) {
+        fprintf(stderr, "polyws watch: out of memory\n");
+        return 1;
+    }
+    o.on_event = on_event;
+    o.user = &w;
+    o.log_level = w.quiet ? PWS_LOG_ERROR : verbose >= 2 ? PWS_LOG_DEBUG
+                                          : verbose       ? PWS_LOG_INFO
+                                                          : PWS_LOG_WARN;
+    pws_set_lws_log(verbose >= 2 ? PWS_LOG_INFO : PWS_LOG_ERROR, NULL, NULL);
+
+    char err[512];
+    int rc = pws_create(&o, &w.c, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "polyws watch: %s\n", err);
+        free(w.line);
+        return rc == PWS_ERR_INVALID || rc == PWS_ERR_URL ? 2 : 1;
+    }
+    rc = pws_subscribe(w.c, subs);
+    if (rc) {
+        fprintf(stderr, "polyws watch: %s\n", pws_last_error(w.c));
+        pws_destroy(w.c);
+        free(w.line);
+        return 2;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = pws_start(w.c);
+    if (rc) {
+        fprintf(stderr, "polyws watch: %s\n", pws_last_error(w.c));
+        pws_destroy(w.c);
+        free(w.line);
+        return 1;
+    }
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool stop_sent = false;
+    for (;;) {
+        struct timespec ts = {0, WATCH_REDRAW_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&w.mu);
+        bool fatal = w.fatal[0] != '\0';
+        bool dirty = w.dirty;
+        pthread_mutex_unlock(&w.mu);
+        if (fatal || pws_finished(w.c))
+            break;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double el = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        if (!stop_sent && (got_signal || (w.duration > 0 && el >= w.duration))) {
+            pws_stop(w.c);
+            stop_sent = true;
+        }
+        if (w.fmt == FMT_TABLE && w.tty && dirty)
+            draw_table(&w, false);
+    }
+    rc = pws_wait(w.c);
+    if (w.fmt == FMT_TABLE)
+        draw_table(&w, true);
+    fflush(stdout);
+    int exit_code = 0;
+    if (rc != PWS_OK) {
+        fprintf(stderr, "polyws watch: %s\n", w.fatal[0] ? w.fatal : pws_strerror(rc));
+        exit_code = 1;
+    }
+    pws_destroy(w.c);
+    free(w.line);
+    pthread_mutex_destroy(&w.mu);
+    return exit_code;
+}
