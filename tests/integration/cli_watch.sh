@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# cli_watch.sh POLYWS - `polyws watch` end to end against `polyws mock`.
+# Every mock binds 127.0.0.1 port 0 and is killed on exit.
+set -u
+POLYWS=$1
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+fails=0
+passes=0
+ok() { passes=$((passes + 1)); echo "ok   - $1"; }
+bad() { fails=$((fails + 1)); echo "FAIL - $1"; }
+
+export SECRET_KEY="cli-secret-key-31337"
+# start_mock NAME [args...]: starts a mock, sets URL
+start_mock() {
+  local name=$1; shift
+  "$POLYWS" mock --port-file "$tmp/$name.port" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  pids+=($!)
+  for _ in $(seq 200); do [ -s "$tmp/$name.port" ] && break; sleep 0.02; done
+  URL=$(awk '/^listening /{print $2}' "$tmp/$name.port")
+  [ -n "$URL" ] || { echo "mock $name did not start"; cat "$tmp/$name.err"; exit 1; }
+}
+
+# 1. --help works and exits 0
+if "$POLYWS" watch --help | grep -q -- "--subscribe"; then ok "watch --help"; else bad "watch --help"; fi
+if "$POLYWS" --help | grep -q "watch"; then ok "polyws --help"; else bad "polyws --help"; fi
+
+# 2. usage errors exit 2 with a clear line
+"$POLYWS" watch ws://127.0.0.1:1/ 2>"$tmp/e1"; rc=$?
+if [ $rc -eq 2 ] && grep -q "nothing to subscribe" "$tmp/e1"; then ok "usage error exits 2"; else bad "usage error (rc=$rc)"; fi
+"$POLYWS" watch http://x/ -s A.AAPL 2>"$tmp/e2"; rc=$?
+if [ $rc -eq 2 ] && grep -q "ws:// or wss://" "$tmp/e2"; then ok "bad URL exits 2"; else bad "bad URL (rc=$rc)"; fi
+
+# 3. JSON lines: --count stops after N events; same seed gives identical bytes
+start_mock a --accept-key-env SECRET_KEY --seed 7 --rate 2000
+POLYWS_API_KEY=$SECRET_KEY "$POLYWS" watch "$URL" -s A.AAPL,T.MSFT --format jsonl --count 200 -q >"$tmp/run1.jsonl" 2>"$tmp/run1.err"; rc=$?
+start_mock b --accept-key-env SECRET_KEY --seed 7 --rate 2000
+POLYWS_API_KEY=$SECRET_KEY "$POLYWS" watch "$URL" -s A.AAPL,T.MSFT --format jsonl --count 200 -q >"$tmp/run2.jsonl" 2>"$tmp/run2.err"; rc2=$?
+# status lines come first; market data lines must be exactly 200
+n1=$(grep -vc '"ev":"status"' "$tmp/run1.jsonl")
+if [ $rc -eq 0 ] && [ $rc2 -eq 0 ] && [ "$n1" -eq 200 ]; then ok "--count 200 exits 0 with 200 events"; else bad "--count (rc=$rc/$rc2 n=$n1)"; cat "$tmp/run1.err"; fi
+if cmp -s "$tmp/run1.jsonl" "$tmp/run2.jsonl"; then ok "two runs give identical bytes"; else bad "runs differ"; diff "$tmp/run1.jsonl" "$tmp/run2.jsonl" | head -5; fi
+if grep -q '"ev":"T","sym":"MSFT"' "$tmp/run1.jsonl" && grep -q '"ev":"A","sym":"AAPL"' "$tmp/run1.jsonl"; then ok "typed JSON lines"; else bad "typed JSON lines"; head -3 "$tmp/run1.jsonl"; fi
+
+# 4. wrong key: exit 1 with one clear line, no retry, key never printed
+export WRONG_KEY="wrong-key-xyz-123456"
+POLYWS_API_KEY=$WRONG_KEY "$POLYWS" watch "$URL" -s A.AAPL -q >"$tmp/auth.out" 2>"$tmp/auth.err"; rc=$?
+if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/auth.err")" -eq 1 ] && grep -q "authentication failed" "$tmp/auth.err"; then
+  ok "auth failure: exit 1, one line"; else bad "auth failure (rc=$rc)"; cat "$tmp/auth.err"; fi
+if grep -rq -e "$WRONG_KEY" -e "$SECRET_KEY" "$tmp"/*.out "$tmp"/*.err "$tmp"/*.jsonl; then bad "a key leaked into output"; else ok "no key in any output"; fi
+
+# 5. --key-file, and a missing key file is a clear error
+printf '%s\n' "$SECRET_KEY" >"$tmp/keyfile"
+"$POLYWS" watch "$URL" -s A.AAPL --key-file "$tmp/keyfile" --count 5 -q --format jsonl >"$tmp/kf.out" 2>&1; rc=$?
+if [ $rc -eq 0 ]; then ok "--key-file"; else bad "--key-file (rc=$rc)"; cat "$tmp/kf.out"; fi
+"$POLYWS" watch "$URL" -s A.AAPL --key-file "$tmp/nope" 2>"$tmp/kf.err"; rc=$?
+if [ $rc -eq 1 ] && grep -q "$tmp/nope" "$tmp/kf.err"; then ok "missing key file named"; else bad "missing key file (rc=$rc)"; fi
+
+# 6. reconnect through a drop: data keeps flowing, exit 0 at --count
+start_mock c --accept-key-env SECRET_KEY --rate 2000 --drop-after 100
+POLYWS_API_KEY=$SECRET_KEY "$POLYWS" watch "$URL" -s T.MSFT --format jsonl --count 300 --backoff-ms 50 >"$tmp/drop.jsonl" 2>"$tmp/drop.err"; rc=$?
+if [ $rc -eq 0 ] && grep -q "reconnecting in" "$tmp/drop.err" && [ "$(grep -c '"ev":"T"' "$tmp/drop.jsonl")" -eq 300 ]; then
+  ok "reconnects through a drop"; else bad "drop (rc=$rc)"; cat "$tmp/drop.err"; fi
+
+# 7. table format when not a terminal prints the final table
+POLYWS_API_KEY=$SECRET_KEY "$POLYWS" watch "$URL" -s 'A.*' --format table --count 50 -q >"$tmp/table.out" 2>&1; rc=$?
+if [ $rc -eq 0 ] && grep -q "^SYMBOL" "$tmp/table.out" && [ "$(grep -cE '^[A-Z]+ +[0-9]' "$tmp/table.out")" -ge 2 ]; then
+  ok "table output"; else bad "table output (rc=$rc)"; cat "$tmp/table.out"; fi
+
+# 8. --duration stops a quiet stream
+start_mock d --accept-key-env SECRET_KEY --rate 1
+start=$(date +%s%N)
+POLYWS_API_KEY=$SECRET_KEY "$POLYWS" watch "$URL" -s A.AAPL --duration 1.5 -q --format jsonl >/dev/null 2>&1; rc=$?
+el=$(( ($(date +%s%N) - start) / 1000000 ))
+if [ $rc -eq 0 ] && [ $el -ge 1400 ] && [ $el -lt 6000 ]; then ok "--duration 1.5 (${el} ms)"; else bad "--duration (rc=$rc, ${el} ms)"; fi
+
+# 9. wss with the mock's CA via POLYWS_CA_FILE
+"$POLYWS" mock --tls --accept-key-env SECRET_KEY --rate 500 --port-file "$tmp/tls.port" >"$tmp/tls.out" 2>"$tmp/tls.err" &
+pids+=($!)
+for _ in $(seq 200); do grep -q '^ca-file' "$tmp/tls.out" 2>/dev/null && break; sleep 0.02; done
+TURL=$(awk '/^listening /{print $2}' "$tmp/tls.out"); CA=$(awk '/^ca-file /{print $2}' "$tmp/tls.out")
+POLYWS_API_KEY=$SECRET_KEY POLYWS_CA_FILE=$CA "$POLYWS" watch "$TURL" -s A.AAPL --count 5 -q --format jsonl >"$tmp/tls.jsonl" 2>"$tmp/tls.werr"; rc=$?
+if [ $rc -eq 0 ] && [ "$(grep -c '"ev":"A"' "$tmp/tls.jsonl")" -eq 5 ]; then ok "wss with --ca"; else bad "wss (rc=$rc)"; cat "$tmp/tls.werr"; fi
+
+echo "$passes passed, $fails failed"
+[ $fails -eq 0 ]

@@ -1,0 +1,793 @@
+/*
+ * test_connector.c - libpolyws against the real mock server over loopback.
+ *
+ * Each test starts a pwsmock server on 127.0.0.1 with an ephemeral port,
+ * runs a real connector against it, and judges both sides: the events the
+ * application received and the frames the server journaled.
+ */
+#include <polyws/mock.h>
+#include <polyws/polyws.h>
+
+#include <CUnit/Basic.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KEY "test-key-SECRET-9876"
+#define MAX_EVENTS 200000
+
+/* ---------------------------------------------------------------- harness */
+
+typedef struct rec_event {
+    pws_event ev;  /* copy (OTHER json not kept) */
+} rec_event;
+
+typedef struct harness {
+    pthread_mutex_t mu;
+    rec_event *evs;          /* received events */
+    size_t n;                /* count */
+    uint64_t market;         /* agg+trade+quote */
+    int slow_us;             /* consumer delay per event */
+    char logs[16384];        /* captured log text */
+    pws_connector *c;
+    pwsm_server *s;
+} harness;
+
+static void h_on_event(const pws_event *ev, void *user)
+{
+    harness *h = user;
+    pthread_mutex_lock(&h->mu);
+    if (h->n < MAX_EVENTS) {
+        h->evs[h->n].ev = *ev;
+        if (ev->type == PWS_EV_OTHER)
+            h->evs[h->n].ev.u.other.json = NULL;
+        h->n++;
+    }
+    if (ev->type == PWS_EV_AGG || ev->type == PWS_EV_TRADE || ev->type == PWS_EV_QUOTE)
+        h->market++;
+    pthread_mutex_unlock(&h->mu);
+    if (h->slow_us)
+        usleep((useconds_t)h->slow_us);
+}
+
+static void h_log(pws_log_level level, const char *msg, void *user)
+{
+    harness *h = user;
+    pthread_mutex_lock(&h->mu);
+    strncat(h->logs, msg, sizeof h->logs - strlen(h->logs) - 2);
+    strcat(h->logs, "\n");
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void h_init(harness *h)
+{
+    memset(h, 0, sizeof *h);
+    pthread_mutex_init(&h->mu, NULL);
+    h->evs = calloc(MAX_EVENTS, sizeof *h->evs);
+}
+
+static void h_free(harness *h)
+{
+    if (h->c)
+        pws_destroy(h->c);
+    if (h->s)
+        pwsm_stop(h->s);
+    free(h->evs);
+    pthread_mutex_destroy(&h->mu);
+}
+
+/* Starts a mock with the given options (keys default to KEY). */
+static pwsm_server *h_mock(harness *h, pwsm_options *mo)
+{
+    char err[256];
+    if (!mo->keys[0])
+        mo->keys[0] = KEY;
+    h->s = pwsm_start(mo, err, sizeof err);
+    if (!h->s)
+        fprintf(stderr, "mock: %s\n", err);
+    return h->s;
+}
+
+/* Options for a fast test connector aimed at the mock. */
+static void h_opts(harness *h, pws_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->url = pwsm_url(h->s);
+    o->api_key = KEY;
+    o->on_event = h_on_event;
+    o->user = h;
+    o->log_fn = h_log;
+    o->log_user = h;
+    o->log_level = PWS_LOG_DEBUG;
+    o->backoff.base_ms = 50;
+    o->backoff.cap_ms = 400;
+    o->backoff.jitter = -1;
+    o->actions_per_sec = 1000;
+    o->action_burst = 100;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Counts events matching a filter. */
+typedef bool (*ev_pred)(const pws_event *ev, const void *arg);
+
+static size_t h_count(harness *h, ev_pred p, const void *arg)
+{
+    size_t k = 0;
+    pthread_mutex_lock(&h->mu);
+    for (size_t i = 0; i < h->n; i++)
+        if (p(&h->evs[i].ev, arg))
+            k++;
+    pthread_mutex_unlock(&h->mu);
+    return k;
+}
+
+static bool h_wait(harness *h, ev_pred p, const void *arg, size_t atleast, int timeout_ms)
+{
+    int64_t end = mono_ms() + timeout_ms;
+    while (mono_ms() < end) {
+        if (h_count(h, p, arg) >= atleast)
+            return true;
+        usleep(5000);
+    }
+    return h_count(h, p, arg) >= atleast;
+}
+
+static bool is_market(const pws_event *ev, const void *arg)
+{
+    (void)arg;
+    return ev->type == PWS_EV_AGG || ev->type == PWS_EV_TRADE || ev->type == PWS_EV_QUOTE;
+}
+
+static bool is_state(const pws_event *ev, const void *arg)
+{
+    return ev->type == PWS_EV_CONNECTION && ev->u.conn.state == *(const pws_conn_state *)arg;
+}
+
+static bool is_market_conn2(const pws_event *ev, const void *arg)
+{
+    (void)arg;
+    return is_market(ev, NULL) && ev->conn >= 2;
+}
+
+static bool is_parse_error(const pws_event *ev, const void *arg)
+{
+    (void)arg;
+    return ev->type == PWS_EV_PARSE_ERROR;
+}
+
+static const pws_event *h_find_state(harness *h, pws_conn_state st, size_t nth)
+{
+    const pws_event *found = NULL;
+    pthread_mutex_lock(&h->mu);
+    for (size_t i = 0; i < h->n; i++)
+        if (is_state(&h->evs[i].ev, &st) && nth-- == 0) {
+            found = &h->evs[i].ev;
+            break;
+        }
+    pthread_mutex_unlock(&h->mu);
+    return found;
+}
+
+/* Journal helpers. */
+static size_t journal_client_texts(pwsm_server *s, uint32_t conn, const char *needle,
+                                   int64_t *first_t_us)
+{
+    const pwsm_entry *e;
+    size_t n = pwsm_journal(s, &e), k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (e[i].dir == 'c' && !strcmp(e[i].kind, "text") && (conn == 0 || e[i].conn == conn) &&
+            strstr(e[i].data, needle)) {
+            if (k == 0 && first_t_us)
+                *first_t_us = e[i].t_us;
+            k++;
+        }
+    return k;
+}
+
+static int64_t journal_first(pwsm_server *s, uint32_t conn, char dir, const char *needle)
+{
+    const pwsm_entry *e;
+    size_t n = pwsm_journal(s, &e);
+    for (size_t i = 0; i < n; i++)
+        if (e[i].dir == dir && e[i].conn == conn && strstr(e[i].data, needle))
+            return e[i].t_us;
+    return -1;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_handshake_and_stream(void)
+{
+    harness h;
+    h_init(&h);
+    pwsm_options mo = {0};
+    mo.events_per_sec = 2000;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+    pws_options o;
+    h_opts(&h, &o);
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    CU_ASSERT_EQUAL(pws_subscribe(h.c, "A.AAPL,T.MSFT,Q.MSFT"), PWS_OK);
+    CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
+    CU_ASSERT_TRUE(h_wait(&h, is_market, NULL, 200, 5000));
+    /* a later unsubscribe reaches the server */
+    CU_ASSERT_EQUAL(pws_unsubscribe(h.c, "Q.MSFT"), PWS_OK);
+    usleep(200000);
+    pws_stop(h.c);
+    CU_ASSERT_EQUAL(pws_wait(h.c), PWS_OK);
+
+    /* server side: auth before any subscription, which came after auth_success */
+    int64_t t_auth = journal_first(h.s, 1, 'c', "\"auth\"");
+    int64_t t_ok = journal_first(h.s, 1, 's', "auth_success");
+    int64_t t_sub = journal_first(h.s, 1, 'c', "\"subscribe\"");
+    CU_ASSERT(t_auth >= 0 && t_ok > t_auth && t_sub > t_ok);
+    CU_ASSERT_EQUAL(journal_client_texts(h.s, 1, "A.AAPL,T.MSFT,Q.MSFT", NULL), 1); /* one batched action */
+    CU_ASSERT_EQUAL(journal_client_texts(h.s, 1, "unsubscribe", NULL), 1);
+    /* the journal never holds the key (redacted), and neither do our logs */
+    const pwsm_entry *e;
+    size_t n = pwsm_journal(h.s, &e);
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT_PTR_NULL(strstr(e[i].data, KEY));
+    CU_ASSERT_PTR_NULL(strstr(h.logs, KEY));
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.logs, "\"params\":\"***\"")); /* debug log shows the redacted auth */
+
+    /* client side: lifecycle order, only subscribed symbols, typed fields */
+    pthread_mutex_lock(&h.mu);
+    CU_ASSERT(h.n > 3);
+    CU_ASSERT_EQUAL(h.evs[0].ev.type, PWS_EV_CONNECTION);
+    CU_ASSERT_EQUAL(h.evs[0].ev.u.conn.state, PWS_CONN_CONNECTING);
+    CU_ASSERT_EQUAL(h.evs[1].ev.u.conn.state, PWS_CONN_OPEN);
+    size_t bad = 0, aggs = 0, trades = 0;
+    for (size_t i = 0; i < h.n; i++) {
+        const pws_event *ev = &h.evs[i].ev;
+        const char *sym = pws_event_symbol(ev);
+        if (ev->type == PWS_EV_AGG) {
+            aggs++;
+            bad += strcmp(sym, "AAPL") != 0 || ev->u.agg.minute || !(ev->u.agg.present & PWS_AGG_C) ||
+                   ev->u.agg.h < ev->u.agg.l || ev->u.agg.e <= ev->u.agg.s;
+        } else if (ev->type == PWS_EV_TRADE) {
+            trades++;
+            bad += strcmp(sym, "MSFT") != 0 || !(ev->u.trade.present & PWS_TRADE_P) ||
+                   ev->u.trade.p <= 0 || ev->conn != 1;
+        } else if (ev->type == PWS_EV_QUOTE) {
+            bad += strcmp(sym, "MSFT") != 0;
+        }
+    }
+    pthread_mutex_unlock(&h.mu);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(aggs > 0);
+    CU_ASSERT(trades > 0);
+    pws_stats st;
+    pws_get_stats(h.c, &st);
+    CU_ASSERT_EQUAL(st.connects, 1);
+    CU_ASSERT_EQUAL(st.parse_errors, 0);
+    CU_ASSERT(st.frames > 0 && st.bytes > st.frames);
+    CU_ASSERT_EQUAL(st.delivered, h.n);
+    h_free(&h);
+}
+
+static void test_auth_failed_is_fatal(void)
+{
+    harness h;
+    h_init(&h);
+    pwsm_options mo = {0};
+    mo.keys[0] = "the-right-key";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+    pws_options o;
+    h_opts(&h, &o); /* sends KEY, which is wrong */
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "A.AAPL");
+    int64_t t0 = mono_ms();
+    CU_ASSERT_EQUAL(pws_run(h.c), PWS_ERR_AUTH);
+    CU_ASSERT(mono_ms() - t0 < 5000);
+    CU_ASSERT_EQUAL(pwsm_connections(h.s), 1); /* never retried */
+    const pws_event *fatal = h_find_state(&h, PWS_CONN_FATAL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fatal);
+    CU_ASSERT_EQUAL(fatal->u.conn.err, PWS_ERR_AUTH);
+    CU_ASSERT_PTR_NOT_NULL(strstr(fatal->u.conn.reason, "authentication failed"));
+    CU_ASSERT_EQUAL(journal_client_texts(h.s, 0, "\"subscribe\"", NULL), 0); /* never before auth_success */
+    CU_ASSERT_PTR_NULL(strstr(h.logs, KEY));
+    CU_ASSERT_PTR_NULL(strstr(pws_last_error(h.c), KEY));
+    h_free(&h);
+}
+
+static void test_resubscribe_after_drop(void)
+{
+    harness h;
+    h_init(&h);
+    pwsm_options mo = {0};
+    mo.events_per_sec = 2000;
+    mo.nscripts = 1;
+    mo.scripts[0].fault = PWSM_FAULT_DROP;
+    mo.scripts[0].after_events = 50;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+    pws_options o;
+    h_opts(&h, &o);
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "A.AAPL,T.MSFT");
+    pws_subscribe(h.c, "Q.NVDA");
+    CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
+    CU_ASSERT_TRUE(h_wait(&h, is_market_conn2, NULL, 20, 8000));
+    pws_stop(h.c);
+    pws_wait(h.c);
+    CU_ASSERT(pwsm_connections(h.s) >= 2);
+    /* connection 2 re-subscribed every channel */
+    const pwsm_entry *e;
+    size_t n = pwsm_journal(h.s, &e);
+    char subs2[1024] = "";
+    for (size_t i = 0; i < n; i++)
+        if (e[i].conn == 2 && e[i].dir == 'c' && strstr(e[i].data, "\"subscribe\""))
+            strncat(subs2, e[i].data, sizeof subs2 - strlen(subs2) - 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(subs2, "A.AAPL"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(subs2, "T.MSFT"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(subs2, "Q.NVDA"));
+    const pws_event *disc = h_find_state(&h, PWS_CONN_DISCONNECTED, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(disc);
+    CU_ASSERT_EQUAL(disc->u.conn.err, PWS_ERR_CLOSED);
+    const pws_event *wait = h_find_state(&h, PWS_CONN_RECONNECT_WAIT, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(wait);
+    CU_ASSERT_EQUAL(wait->u.conn.delay_ms, 50); /* base delay, jitter off */
+    h_free(&h);
+}
+
+static void test_heartbeat_timeout(void)
+{
+    harness h;
+    h_init(&h);
+    pwsm_options mo = {0};
+    mo.events_per_sec = 1000;
+    mo.nscripts = 1;
+    mo.scripts[0].fault = PWSM_FAULT_STALL;
+    mo.scripts[0].after_events = 20;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+    pws_options o;
+    h_opts(&h, &o);
+    o.ping_interval_ms = 100;
+    o.pong_timeout_ms = 500;
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "T.MSFT");
+    CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
+    int64_t t0 = mono_ms();
+    CU_ASSERT_TRUE(h_wait(&h, is_market_conn2, NULL, 5, 8000));
+    int64_t took = mono_ms() - t0;
+    pws_stop(h.c);
+    pws_wait(h.c);
+    const pws_event *disc = h_find_state(&h, PWS_CONN_DISCONNECTED, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(disc);
+    CU_ASSERT_EQUAL(disc->u.conn.err, PWS_ERR_TIMEOUT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(disc->u.conn.reason, "heartbeat"));
+    CU_ASSERT(took >= 500); /* not before the timeout */
+    /* pings were sent on the stalled connection */
+    const pwsm_entry *e;
+    size_t n = pwsm_journal(h.s, &e), pings = 0;
+    for (size_t i = 0; i < n; i++)
+        pings += e[i].conn == 1 && e[i].dir == 'c' && !strcmp(e[i].kind, "ping");
+    CU_ASSERT(pings >= 1);
+    h_free(&h);
+}
+
+static void run_backpressure(pws_overflow policy, harness *h, uint64_t total)
+{
+    pwsm_options mo = {0};
+    mo.events_per_sec = -1; /* as fast as we read */
+    mo.batch_max = 50;
+    mo.stream_limit = total;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(h, &mo));
+    pws_options o;
+    h_opts(h, &o);
+    o.log_level = PWS_LOG_WARN;
+    o.queue_capacity = 256;
+    o.overflow = policy;
+    o.pong_timeout_ms = 60000;
+    h->slow_us = 20; /* a consumer slower than loopback */
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h->c, NULL, 0), PWS_OK);
+    pws_subscribe(h->c, "T.MSFT,Q.MSFT");
+    CU_ASSERT_EQUAL_FATAL(pws_start(h->c), PWS_OK);
+}
+
+static void test_backpressure_block(void)
+{
+    harness h;
+    h_init(&h);
+    const uint64_t total = 20000;
+    run_backpressure(PWS_OVERFLOW_BLOCK, &h, total);
+    bool paused_seen = false;
+    int64_t end = mono_ms() + 30000;
+    while (mono_ms() < end) {
+        pws_stats st;
+        pws_get_stats(h.c, &st);
+        paused_seen |= st.rx_paused;
+        if (h_count(&h, is_market, NULL) >= total)
+            break;
+        usleep(1000);
+    }
+    pws_stop(h.c);
+    pws_wait(h.c);
+    pws_stats st;
+    pws_get_stats(h.c, &st);
+    CU_ASSERT_EQUAL(h_count(&h, is_market, NULL), total); /* nothing lost */
+    CU_ASSERT_EQUAL(st.dropped, 0);
+    CU_ASSERT_TRUE(paused_seen); /* reading was paused at least once */
+    CU_ASSERT(st.queue_high_water <= 256 + 1024); /* capacity (+ control reserve) */
+    CU_ASSERT_EQUAL(st.connects, 1); /* no reconnect needed */
+    /* trade sequence numbers per symbol arrive in server order */
+    pthread_mutex_lock(&h.mu);
+    int64_t last_q = -1;
+    size_t out_of_order = 0;
+    for (size_t i = 0; i < h.n; i++)
+        if (h.evs[i].ev.type == PWS_EV_TRADE) {
+            out_of_order += h.evs[i].ev.u.trade.q <= last_q;
+            last_q = h.evs[i].ev.u.trade.q;
+        }
+    pthread_mutex_unlock(&h.mu);
+    CU_ASSERT_EQUAL(out_of_order, 0);
+    h_free(&h);
+}
+
+static void test_backpressure_drop_oldest(void)
+{
+    harness h;
+    h_init(&h);
+    const uint64_t total = 20000;
+    run_backpressure(PWS_OVERFLOW_DROP_OLDEST, &h, total);
+    int64_t end = mono_ms() + 30000;
+    pws_stats st;
+    for (;;) {
+        pws_get_stats(h.c, &st);
+        uint64_t got = h_count(&h, is_market, NULL);
+        if (got + st.dropped >= total || mono_ms() > end)
+            break;
+        usleep(2000);
+    }
+    usleep(100000);
+    pws_stop(h.c);
+    pws_wait(h.c);
+    pws_get_stats(h.c, &st);
+    uint64_t got = h_count(&h, is_market, NULL);
+    CU_ASSERT(st.dropped > 0);
+    CU_ASSERT_EQUAL(got + st.dropped, total); /* every event delivered or counted as dropped */
+    CU_ASSERT_EQUAL(st.connects, 1);
+    h_free(&h);
+}
+
+static void test_backpressure_disconnect(void)
+{
+    harness h;
+    h_init(&h);
+    run_backpressure(PWS_OVERFLOW_DISCONNECT, &h, 20000);
+    pws_conn_state st_disc = PWS_CONN_DISCONNECTED;
+    CU_ASSERT_TRUE(h_wait(&h, is_state, &st_disc, 1, 15000));
+    pws_stop(h.c);
+    pws_wait(h.c);
+    const pws_event *disc = h_find_state(&h, PWS_CONN_DISCONNECTED, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(disc);
+    CU_ASSERT_EQUAL(disc->u.conn.err, PWS_ERR_OVERFLOW);
+    h_free(&h);
+}
+
+static void test_close_code_reconnects(void)
+{
+    static const int codes[] = {1000, 1001, 1008, 1011};
+    for (size_t k = 0; k < 4; k++) {
+        harness h;
+        h_init(&h);
+        pwsm_options mo = {0};
+        mo.events_per_sec = 2000;
+        mo.nscripts = 1;
+        mo.scripts[0].fault = PWSM_FAULT_CLOSE;
+        mo.scripts[0].after_events = 10;
+        mo.scripts[0].close_code = codes[k];
+        mo.scripts[0].close_reason = "test close";
+        CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+        pws_options o;
+        h_opts(&h, &o);
+        CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+        pws_subscribe(h.c, "A.AAPL");
+        CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
+        CU_ASSERT_TRUE(h_wait(&h, is_market_conn2, NULL, 3, 8000));
+        pws_stop(h.c);
+        pws_wait(h.c);
+        const pws_event *disc = h_find_state(&h, PWS_CONN_DISCONNECTED, 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(disc);
+        CU_ASSERT_EQUAL(disc->u.conn.close_code, codes[k]);
+        CU_ASSERT_PTR_NOT_NULL(strstr(disc->u.conn.reason, "test close"));
+        h_free(&h);
+    }
+}
+
+static void test_status_disconnects(void)
+{
+    static const char *statuses[] = {"force_disconnect", "slow_consumer"};
+    for (size_t k = 0; k < 2; k++) {
+        harness h;
+        h_init(&h);
+        pwsm_options mo = {0};
+        mo.events_per_sec = 2000;
+        mo.nscripts = 1;
+        mo.scripts[0].fault = PWSM_FAULT_STATUS_CLOSE;
+        mo.scripts[0].after_events = 10;
+        mo.scripts[0].status = statuses[k];
+        CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+        pws_options o;
+        h_opts(&h, &o);
+        CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+        pws_subscribe(h.c, "A.AAPL");
+        CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
+        CU_ASSERT_TRUE(h_wait(&h, is_market_conn2, NULL, 3, 8000));
+        pws_stop(h.c);
+        pws_wait(h.c);
+        const pws_event *disc = h_find_state(&h, PWS_CONN_DISCONNECTED, 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(disc);
+        CU_ASSERT_EQUAL(disc->u.conn.err, PWS_ERR_SERVER);
+        CU_ASSERT_PTR_NOT_NULL(strstr(disc->u.conn.reason, statuses[k]));
+        h_free(&h);
+    }
+}
+
+static void test_max_connections(void)
+{
+    harness h1, h2;
+    h_init(&h1);
+    h_init(&h2);
+    pwsm_options mo = {0};
+    mo.events_per_sec = 200;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h1, &mo));
+    pws_options o;
+    h_opts(&h1, &o);
+    o.backoff.max_connections_delay_ms = 1500;
+    o.backoff.max_attempts = 1;
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h1.c, NULL, 0), PWS_OK);
+    pws_subscribe(h1.c, "A.AAPL");
+    CU_ASSERT_EQUAL_FATAL(pws_start(h1.c), PWS_OK);
+    CU_ASSERT_TRUE(h_wait(&h1, is_market, NULL, 1, 5000));
+    /* a second process with the same key */
+    h2.s = NULL;
+    h_opts(&h1, &o);
+    o.on_event = h_on_event;
+    o.user = &h2;
+    o.log_fn = h_log;
+    o.log_user = &h2;
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h2.c, NULL, 0), PWS_OK);
+    pws_subscribe(h2.c, "A.AAPL");
+    CU_ASSERT_EQUAL_FATAL(pws_start(h2.c), PWS_OK);
+    pws_conn_state wait_st = PWS_CONN_RECONNECT_WAIT;
+    CU_ASSERT_TRUE(h_wait(&h1, is_state, &wait_st, 1, 5000));
+    const pws_event *w = h_find_state(&h1, PWS_CONN_RECONNECT_WAIT, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+    CU_ASSERT(w->u.conn.delay_ms >= 1500); /* the long minimum delay */
+    CU_ASSERT_PTR_NOT_NULL(strstr(w->u.conn.reason, "max_connections"));
+    pthread_mutex_lock(&h1.mu);
+    CU_ASSERT_PTR_NOT_NULL(strstr(h1.logs, "another connection is using the same API key"));
+    pthread_mutex_unlock(&h1.mu);
+    pws_stop(h1.c);
+    pws_stop(h2.c);
+    pws_wait(h1.c);
+    pws_wait(h2.c);
+    pws_destroy(h2.c);
+    h2.c = NULL;
+    h_free(&h2);
+    h_free(&h1);
+}
+
+static void test_flapping_server_backoff_grows(void)
+{
+    harness h;
+    h_init(&h);
+    pwsm_options mo = {0};
+    mo.events_per_sec = 1000;
+    mo.default_script.fault = PWSM_FAULT_DROP; /* every connection: accept, auth, drop at once */
+    mo.default_script.after_events = 0;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+    pws_options o;
+    h_opts(&h, &o);
+    o.backoff.base_ms = 40;
+    o.backoff.cap_ms = 10000;
+    o.backoff.max_attempts = 5;
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "A.AAPL");
+    int64_t t0 = mono_ms();
+    CU_ASSERT_EQUAL(pws_run(h.c), PWS_ERR_ATTEMPTS);
+    int64_t took = mono_ms() - t0;
+    uint32_t expect[] = {40, 80, 160, 320, 640};
+    for (size_t i = 0; i < 5; i++) {
+        const pws_event *w = h_find_state(&h, PWS_CONN_RECONNECT_WAIT, i);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+        CU_ASSERT_EQUAL(w->u.conn.delay_ms, expect[i]);
+    }
+    CU_ASSERT(took >= 40 + 80 + 160 + 320 + 640);
+    CU_ASSERT_EQUAL(pwsm_connections(h.s), 6); /* first + 5 retries, no storm */
+    const pws_event *fatal = h_find_state(&h, PWS_CONN_FATAL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fatal);
+    CU_ASSERT_EQUAL(fatal->u.conn.err, PWS_ERR_ATTEMPTS);
+    h_free(&h);
+}
+
+static void test_auth_timeout_client_side(void)
+{
+    harness h;
+    h_init(&h);
+    pwsm_options mo = {0};
+    mo.nscripts = 1;
+    mo.scripts[0].ignore_auth = true;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+    pws_options o;
+    h_opts(&h, &o);
+    o.auth_timeout_ms = 300;
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "A.AAPL");
+    CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
+    CU_ASSERT_TRUE(h_wait(&h, is_market_conn2, NULL, 1, 8000));
+    pws_stop(h.c);
+    pws_wait(h.c);
+    const pws_event *disc = h_find_state(&h, PWS_CONN_DISCONNECTED, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(disc);
+    CU_ASSERT_EQUAL(disc->u.conn.err, PWS_ERR_TIMEOUT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(disc->u.conn.reason, "auth timeout"));
+    CU_ASSERT_EQUAL(journal_client_texts(h.s, 1, "\"subscribe\"", NULL), 0);
+    h_free(&h);
+}
+
+static void test_malformed_frames_stream_continues(void)
+{
+    harness h;
+    h_init(&h);
+    pwsm_options mo = {0};
+    mo.events_per_sec = 1000;
+    mo.nscripts = 1;
+    mo.scripts[0].raw_frames[0] = "[{\"ev\":\"T\",\"sym\":\"MSFT\",\"p\":1.5,"; /* truncated */
+    mo.scripts[0].raw_frames[1] = "{\"ev\":\"T\"}";                             /* not an array */
+    mo.scripts[0].raw_frames[2] = "[{\"ev\":\"T\",\"sym\":\"MSFT\",\"p\":NaN}]"; /* NaN */
+    mo.scripts[0].raw_frames[3] = "[{\"ev\":\"XT\",\"pair\":\"BTC-USD\",\"p\":1}]"; /* unknown type */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+    pws_options o;
+    h_opts(&h, &o);
+    o.log_level = PWS_LOG_ERROR;
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "T.MSFT");
+    CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
+    CU_ASSERT_TRUE(h_wait(&h, is_market, NULL, 50, 5000));
+    pws_stop(h.c);
+    pws_wait(h.c);
+    CU_ASSERT_EQUAL(h_count(&h, is_parse_error, NULL), 3);
+    pws_stats st;
+    pws_get_stats(h.c, &st);
+    CU_ASSERT_EQUAL(st.parse_errors, 3);
+    CU_ASSERT_EQUAL(st.events[PWS_EV_OTHER], 1);
+    CU_ASSERT_EQUAL(st.connects, 1); /* the stream went on */
+    h_free(&h);
+}
+
+static void test_tls(void)
+{
+    /* verified against the mock's generated CA */
+    harness h;
+    h_init(&h);
+    pwsm_options mo = {0};
+    mo.tls = true;
+    mo.events_per_sec = 1000;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pwsm_ca_file(h.s));
+    CU_ASSERT_EQUAL(strncmp(pwsm_url(h.s), "wss://", 6), 0);
+    pws_options o;
+    h_opts(&h, &o);
+    o.ca_file = pwsm_ca_file(h.s);
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "A.AAPL");
+    CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
+    CU_ASSERT_TRUE(h_wait(&h, is_market, NULL, 5, 8000));
+    pws_stop(h.c);
+    CU_ASSERT_EQUAL(pws_wait(h.c), PWS_OK);
+    pws_destroy(h.c);
+    h.c = NULL;
+
+    /* without the CA the self-signed certificate is refused */
+    h.n = 0;
+    h_opts(&h, &o);
+    o.backoff.max_attempts = 1;
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "A.AAPL");
+    CU_ASSERT_EQUAL(pws_run(h.c), PWS_ERR_ATTEMPTS);
+    CU_ASSERT_EQUAL(h_count(&h, is_market, NULL), 0);
+    pws_destroy(h.c);
+    h.c = NULL;
+
+    /* explicitly insecure works, with a warning */
+    h.n = 0;
+    h.logs[0] = '\0';
+    h_opts(&h, &o);
+    o.tls_insecure = true;
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.logs, "verification is OFF"));
+    pws_subscribe(h.c, "A.AAPL");
+    CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
+    CU_ASSERT_TRUE(h_wait(&h, is_market, NULL, 5, 8000));
+    pws_stop(h.c);
+    pws_wait(h.c);
+    h_free(&h);
+}
+
+static void test_rate_limited_actions(void)
+{
+    harness h;
+    h_init(&h);
+    pwsm_options mo = {0};
+    mo.events_per_sec = 10;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+    pws_options o;
+    h_opts(&h, &o);
+    o.actions_per_sec = 20;
+    o.action_burst = 2;
+    o.max_action_bytes = 64; /* about two channels per action */
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    char list[2048] = "";
+    for (int i = 0; i < 40; i++) {
+        char ch[32];
+        snprintf(ch, sizeof ch, "%sT.SYM%02d", i ? "," : "", i);
+        strcat(list, ch);
+    }
+    pws_subscribe(h.c, list);
+    CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
+    /* wait for all subscription actions */
+    int64_t end = mono_ms() + 10000;
+    size_t actions = 0;
+    while (mono_ms() < end) {
+        actions = journal_client_texts(h.s, 1, "\"subscribe\"", NULL);
+        char last[16];
+        snprintf(last, sizeof last, "T.SYM39");
+        if (journal_client_texts(h.s, 1, last, NULL))
+            break;
+        usleep(10000);
+    }
+    pws_stop(h.c);
+    pws_wait(h.c);
+    actions = journal_client_texts(h.s, 1, "\"subscribe\"", NULL);
+    CU_ASSERT(actions >= 10);
+    /* first auth ... last subscribe spans at least (actions + 1 - burst) / rate */
+    int64_t t_first = journal_first(h.s, 1, 'c', "\"auth\"");
+    const pwsm_entry *e;
+    size_t n = pwsm_journal(h.s, &e);
+    int64_t t_last = 0;
+    for (size_t i = 0; i < n; i++)
+        if (e[i].conn == 1 && e[i].dir == 'c' && strstr(e[i].data, "\"subscribe\""))
+            t_last = e[i].t_us;
+    double span_s = (double)(t_last - t_first) / 1e6;
+    double min_s = ((double)actions + 1 - 2 - 1) / 20.0;
+    CU_ASSERT(span_s >= min_s * 0.9);
+    h_free(&h);
+}
+
+int main(void)
+{
+    pws_set_lws_log(PWS_LOG_ERROR, NULL, NULL);
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("connector_vs_mock", NULL, NULL);
+    CU_add_test(s, "handshake, batched subscribe, typed stream, unsubscribe", test_handshake_and_stream);
+    CU_add_test(s, "auth_failed is fatal and never retried", test_auth_failed_is_fatal);
+    CU_add_test(s, "resubscribe every channel after a TCP drop", test_resubscribe_after_drop);
+    CU_add_test(s, "heartbeat timeout against a stalled server", test_heartbeat_timeout);
+    CU_add_test(s, "backpressure: block loses nothing", test_backpressure_block);
+    CU_add_test(s, "backpressure: drop_oldest counts drops", test_backpressure_drop_oldest);
+    CU_add_test(s, "backpressure: disconnect policy", test_backpressure_disconnect);
+    CU_add_test(s, "close codes 1000/1001/1008/1011 reconnect", test_close_code_reconnects);
+    CU_add_test(s, "force_disconnect / slow_consumer reconnect", test_status_disconnects);
+    CU_add_test(s, "max_connections: long delay and a warning", test_max_connections);
+    CU_add_test(s, "flapping server: backoff grows, attempts bounded", test_flapping_server_backoff_grows);
+    CU_add_test(s, "client-side auth timeout", test_auth_timeout_client_side);
+    CU_add_test(s, "malformed frames: errors reported, stream continues", test_malformed_frames_stream_continues);
+    CU_add_test(s, "wss with CA file, refused without, insecure warns", test_tls);
+    CU_add_test(s, "client-side action rate limit", test_rate_limited_actions);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}
