@@ -322,8 +322,8 @@ int pws_cmd_watch(int argc, char **argv)
             }
             break;
         case 'Q':
-            if (parse_u64(optarg, &u) || !u || u > 64u * 1024 * 1024) {
-                fprintf(stderr, "polyws watch: --queue needs 1..67108864, not '%s'\n", optarg);
+            if (parse_u64(optarg, &u) || !u || u > 4194304) {
+                fprintf(stderr, "polyws watch: --queue needs 1..4194304, not '%s'\n", optarg);
                 return 2;
             }
             o.queue_capacity = (size_t)u;

@@ -1439,9 +1439,10 @@ int pws_create(const pws_options *opts, pws_connector **out, char *errbuf, size_
         goto bad;
     }
     if (!o->queue_capacity) o->queue_capacity = PWS_DEFAULT_QUEUE_CAPACITY;
-    if (o->queue_capacity > 64u * 1024 * 1024) {
-        rc = PWS_ERR_INVALID;
-        snprintf(err, sizeof err, "queue_capacity above 64M events");
+    if (o->queue_capacity > PWS__QUEUE_MAX_CAPACITY) {
+        rc = PWS_ERR_LIMIT;
+        snprintf(err, sizeof err, "queue_capacity %zu is above the limit of %u events",
+                 o->queue_capacity, (unsigned)PWS__QUEUE_MAX_CAPACITY);
         goto bad;
     }
     if (!o->batch_max) o->batch_max = PWS_DEFAULT_BATCH_MAX;
@@ -1473,7 +1474,8 @@ int pws_create(const pws_options *opts, pws_connector **out, char *errbuf, size_
     }
     rc = pws__queue_init(&c->q, o->queue_capacity, o->overflow, on_queue_space, c);
     if (rc) {
-        snprintf(err, sizeof err, "cannot allocate the delivery queue (%zu events)", o->queue_capacity);
+        snprintf(err, sizeof err, "cannot create the delivery queue (%zu events): %s",
+                 o->queue_capacity, pws_strerror(rc));
         pws_table_destroy(c->table);
         c->table = NULL;
         goto bad;

@@ -43,8 +43,14 @@ static inline bool is_digit(unsigned char c)
     return (unsigned)(c - '0') <= 9u;
 }
 
-const char *pws__scan_number(const char *p, const char *end, pws__number *num, const char **err_at,
-                             const char **reason)
+/* The exactly representable powers of ten, shared with the inline fast path. */
+const double pws__exact_pow10[23] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+const char *pws__scan_number_slow(const char *p, const char *end, pws__number *num, const char **err_at,
+                                  const char **reason)
 {
     uint64_t digits = 0; /* significant digits kept so far */
     int nd = 0;          /* how many of them (<= 19) */
@@ -179,22 +185,14 @@ locale_t pws__c_locale(void)
 
 /* ------------------------------------------------------------ conversion */
 
-/* 10^0 .. 10^22: the powers of ten that are exact doubles (5^22 < 2^53). */
-static const double exact_pow10[23] = {
-    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-};
-
-#define TWO_POW_53 ((uint64_t)1 << 53)
-
 /* The slow path: strtod_l() on a NUL-terminated copy. */
-static int convert_with_strtod(const char *text, size_t len, double *out)
+int pws__strtod_c(const char *text, size_t len, double *out)
 {
     char copy[PWS__NUMBER_MAX_LEN + 1];
     locale_t loc = pws__c_locale();
     char *stop;
 
-    if (loc == (locale_t)0)
+    if (len > PWS__NUMBER_MAX_LEN || loc == (locale_t)0)
         return -1;
     memcpy(copy, text, len);
     copy[len] = '\0';
@@ -202,64 +200,6 @@ static int convert_with_strtod(const char *text, size_t len, double *out)
      * value strtod returns is the contract. */
     *out = strtod_l(copy, &stop, loc);
     return stop == copy + len ? 0 : -1;
-}
-
-int pws__number_to_double(const pws__number *num, const char *text, size_t len, double *out)
-{
-    if (len > PWS__NUMBER_MAX_LEN)
-        return -1;
-    if (num->digits == 0) {
-        /* All digits zero (inexact needs a non-zero leading digit): any
-         * exponent gives zero, with the literal's sign. */
-        *out = num->negative ? -0.0 : 0.0;
-        return 0;
-    }
-#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
-    if (!num->inexact && num->digits <= TWO_POW_53) {
-        int e = num->exp10;
-        double v;
-        if (e >= 0 && e <= 22) {
-            v = (double)num->digits * exact_pow10[e];
-        } else if (e < 0 && e >= -22) {
-            v = (double)num->digits / exact_pow10[-e];
-        } else if (e > 22 && e <= 22 + 15) {
-            /* "12e30": move the excess of the exponent into the digits while
-             * they stay an exact integer below 2^53, then one multiply. */
-            uint64_t d = num->digits;
-            for (; e > 22; e--) {
-                if (d > TWO_POW_53 / 10)
-                    return convert_with_strtod(text, len, out);
-                d *= 10u;
-            }
-            v = (double)d * exact_pow10[22];
-        } else {
-            return convert_with_strtod(text, len, out);
-        }
-        *out = num->negative ? -v : v;
-        return 0;
-    }
-#endif
-    return convert_with_strtod(text, len, out);
-}
-
-int pws__number_to_int64(const pws__number *num, int64_t *out)
-{
-    if (!num->integer)
-        return PWS__INT_NOT_INTEGER;
-    /* An integer literal only gets a positive exponent (or inexact) from a
-     * 20th digit, and every 20-digit integer exceeds INT64_MAX. */
-    if (num->inexact || num->exp10 != 0)
-        return PWS__INT_RANGE;
-    if (num->negative) {
-        if (num->digits > (uint64_t)INT64_MAX + 1u)
-            return PWS__INT_RANGE;
-        *out = num->digits == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)num->digits;
-    } else {
-        if (num->digits > (uint64_t)INT64_MAX)
-            return PWS__INT_RANGE;
-        *out = (int64_t)num->digits;
-    }
-    return PWS__INT_OK;
 }
 
 int pws__parse_int64(const char *s, size_t len, int64_t *out)

@@ -130,7 +130,8 @@ const pws_adapter *pws_polygon_adapter(void);
  * on_change(key, new, time, true) with the same time.  Rows are events. */
 typedef struct pws_table pws_table;
 
-/** Change callback.  `key` and `row` are valid only during the call. */
+/** Change callback.  `key` and `row` are valid only during the call; it must
+ * not call pws_table_apply() or pws_table_destroy() on the same table. */
 typedef void (*pws_change_fn)(const char *key, const pws_event *row, int64_t time,
                               bool is_addition, void *user);
 
@@ -150,13 +151,15 @@ typedef struct pws_table_options {
     void *user;         /**< passed to on_change */
 } pws_table_options;
 
-/** Creates a table.  Returns PWS_OK and sets *out, or an error (nothing allocated). */
+/** Creates a table.  Returns PWS_OK and sets *out, or an error (nothing
+ * allocated): PWS_ERR_INVALID, PWS_ERR_NOMEM, PWS_ERR_LIMIT (max_rows > 2^30). */
 int pws_table_create(const pws_table_options *opts, pws_table **out);
 /** Frees a table and its rows.  NULL is fine. */
 void pws_table_destroy(pws_table *t);
 /** Applies one event.  Events the table does not keep are ignored (returns
  * PWS_OK, no callback).  Time is the event's own timestamp (agg `e`, trade and
- * quote `t`).  Returns PWS_ERR_LIMIT if a new key would exceed max_rows. */
+ * quote `t`).  Returns PWS_ERR_LIMIT if a new key would exceed max_rows,
+ * PWS_ERR_INVALID for NULL arguments or a symbol without its NUL, PWS_ERR_NOMEM. */
 int pws_table_apply(pws_table *t, const pws_event *ev);
 /** The current row for key, or NULL.  Valid until the next apply/destroy. */
 const pws_event *pws_table_get(const pws_table *t, const char *key);
@@ -220,7 +223,8 @@ typedef struct pws_options {
     uint32_t action_burst;      /**< bucket size, default 10 */
     size_t max_action_bytes;    /**< default PWS_DEFAULT_MAX_ACTION_BYTES */
 
-    size_t queue_capacity;      /**< events, default PWS_DEFAULT_QUEUE_CAPACITY */
+    size_t queue_capacity;      /**< events, default PWS_DEFAULT_QUEUE_CAPACITY, at most 4194304
+                                     (each slot is ~312 bytes: ~20 MB at the default) */
     pws_overflow overflow;      /**< default PWS_OVERFLOW_BLOCK */
     pws_parse_limits limits;    /**< frame size / depth limits */
 

@@ -11,6 +11,14 @@
  * a test can judge the client's behaviour.
  *
  * The YAML scenario language (issue 3) compiles down to these structures.
+ *
+ * Threading: pwsm_start() and pwsm_stop() are called by the owning thread.
+ * Every other function may be called from any thread while the server runs;
+ * the server thread keeps appending to the journal meanwhile.
+ *
+ * Wire behaviour where the real service is undocumented (the texts of
+ * auth_required / error / force_disconnect / slow_consumer, close codes) is
+ * configurable or documented next to the option that controls it.
  */
 #ifndef POLYWS_MOCK_H
 #define POLYWS_MOCK_H
@@ -23,38 +31,51 @@
 extern "C" {
 #endif
 
-#define PWSM_MAX_SCRIPTS 16 /* per-ordinal scripts */
-#define PWSM_MAX_KEYS 16    /* accepted keys */
+#define PWSM_MAX_SCRIPTS 16        /* per-ordinal scripts */
+#define PWSM_MAX_KEYS 16           /* accepted keys */
+#define PWSM_MAX_RAW_FRAMES 8      /* raw frames per script */
+#define PWSM_MAX_BATCH 1000        /* upper bound for batch_max */
+#define PWSM_MAX_SYMBOLS 1024      /* distinct symbols one connection can stream */
+#define PWSM_MAX_OUT_QUEUE (4u << 20) /* bytes of control frames queued per connection; beyond: close 1011 */
+
+/** Fault injected on one connection once `after_events` events were streamed. */
+typedef enum pwsm_fault {
+    PWSM_FAULT_NONE = 0,      /**< keep streaming */
+    PWSM_FAULT_DROP,          /**< shut the TCP connection down, no close frame */
+    PWSM_FAULT_CLOSE,         /**< send a close frame with close_code / close_reason */
+    PWSM_FAULT_STALL,         /**< stop writing and reading (pings are not read, so never answered); TCP stays open */
+    PWSM_FAULT_STATUS_CLOSE   /**< send status `status`, then close with policy_close_code */
+} pwsm_fault;
 
 /** What the server does on one connection.  Zero = behave like the real service. */
 typedef struct pwsm_script {
     bool no_greeting;             /**< do not send the "connected" status on open */
-    bool reject_auth;             /**< answer any auth with auth_failed (then close) */
-    bool ignore_auth;             /**< never answer auth (the client's auth timeout must fire) */
-    uint32_t after_events;        /**< the fault below happens after this many events were sent on this connection */
-    enum {
-        PWSM_FAULT_NONE = 0,      /**< keep streaming */
-        PWSM_FAULT_DROP,          /**< drop the TCP connection, no close frame */
-        PWSM_FAULT_CLOSE,         /**< send a close frame with close_code / close_reason */
-        PWSM_FAULT_STALL,         /**< stop reading and writing, ignore pings (half-open) */
-        PWSM_FAULT_STATUS_CLOSE   /**< send status `status` (e.g. "force_disconnect"), then close 1008 */
-    } fault;                      /**< fault to inject */
-    int close_code;               /**< for PWSM_FAULT_CLOSE, e.g. 1001 */
-    const char *close_reason;     /**< for PWSM_FAULT_CLOSE (may be NULL) */
-    const char *status;           /**< for PWSM_FAULT_STATUS_CLOSE */
-    const char *raw_frames[8];    /**< text frames sent verbatim right after the first subscription confirmation (NULL-terminated) */
+    bool reject_auth;             /**< answer any auth with auth_failed (then close with policy_close_code) */
+    bool ignore_auth;             /**< swallow auth messages unanswered, as if they never came (so the server's
+                                       auth_timeout still fires after auth_timeout_ms) */
+    uint32_t after_events;        /**< the fault fires once this many events were streamed on this connection;
+                                       faults are evaluated by the stream, i.e. only after a subscribe
+                                       (0 = right after the first subscription confirmations) */
+    pwsm_fault fault;             /**< fault to inject */
+    int close_code;               /**< for PWSM_FAULT_CLOSE, e.g. 1001 (sent as given; default 1000) */
+    const char *close_reason;     /**< for PWSM_FAULT_CLOSE (may be NULL; cut to 123 bytes) */
+    const char *status;           /**< for PWSM_FAULT_STATUS_CLOSE, e.g. "force_disconnect" (default) */
+    const char *status_message;   /**< its "message" text; NULL = a built-in text for known statuses */
+    const char *raw_frames[PWSM_MAX_RAW_FRAMES]; /**< text frames sent verbatim right after the first
+                                       subscription confirmation (NULL-terminated) */
 } pwsm_script;
 
-/** Server options.  Zero-initialize; zero fields take the defaults. */
+/** Server options.  Zero-initialize; zero fields take the defaults.  pwsm_start() copies
+ * everything it needs: the strings may be freed once it returns. */
 typedef struct pwsm_options {
-    const char *host;             /**< bind address, default "127.0.0.1" */
+    const char *host;             /**< bind address (IPv4 literal or interface), default "127.0.0.1" */
     int port;                     /**< 0 = pick a free port (default) */
     const char *keys[PWSM_MAX_KEYS]; /**< accepted keys (NULL-terminated); none = any non-empty key */
     uint32_t auth_timeout_ms;     /**< send auth_timeout and close if no auth, default 10000 */
     uint32_t max_per_key;         /**< connections per key, default 1; the older one gets max_connections */
     uint64_t seed;                /**< stream seed, default 1 */
     double events_per_sec;        /**< generated stream rate per connection, default 100; < 0 = as fast as the client reads */
-    uint32_t batch_max;           /**< events per frame, 1..n, default 10 */
+    uint32_t batch_max;           /**< events per frame, 1..n, default 10, at most PWSM_MAX_BATCH */
     uint64_t stream_limit;        /**< events per connection then stop streaming; 0 = unlimited */
     bool tls;                     /**< serve wss:// with a self-signed cert generated at start (unless cert/key given) */
     const char *cert_file;        /**< PEM certificate (with tls) */
@@ -62,37 +83,65 @@ typedef struct pwsm_options {
     pwsm_script default_script;   /**< for ordinals without a script */
     pwsm_script scripts[PWSM_MAX_SCRIPTS]; /**< scripts[i] applies to connection ordinal i+1 ... */
     uint32_t nscripts;            /**< ... for i < nscripts */
-    const char *journal_path;     /**< if set, also append the journal to this file */
+    const char *journal_path;     /**< if set, the journal is also written to this file (truncated at start),
+                                       one JSON line per entry, flushed per line */
+    /* --- added after the first draft; zero keeps the defaults --- */
+    uint32_t max_connections;     /**< live connections; more are refused at the handshake; default 4096 */
+    uint32_t max_message;         /**< largest client message in bytes; larger: close 1009; default 65536 */
+    int policy_close_code;        /**< close code after auth_failed, auth_timeout, max_connections and
+                                       STATUS_CLOSE (undocumented by Polygon; reports say 1008), default 1008 */
+    uint32_t ping_interval_ms;    /**< send a ping every this often on each connection; 0 = never (default) */
+    size_t journal_max_entries;   /**< in-memory journal cap, default 4194304 entries ... */
+    size_t journal_max_bytes;     /**< ... and payload bytes, default 256 MiB; past either cap one "truncated"
+                                       entry is kept and later entries go only to journal_path */
 } pwsm_options;
 
 typedef struct pwsm_server pwsm_server;
 
-/** One journal entry (one frame or connection event). */
+/** One journal entry (one frame or connection event).  Immutable once published. */
 typedef struct pwsm_entry {
-    int64_t t_us;      /**< microseconds since server start */
+    int64_t t_us;      /**< microseconds since server start (monotonic clock) */
     uint32_t conn;     /**< connection ordinal, 1-based */
     char dir;          /**< 'c' client->server, 's' server->client, '-' connection event */
-    const char *kind;  /**< "text", "binary", "ping", "pong", "close", "open", "drop", "closed" */
-    const char *data;  /**< text payload (NUL-terminated), or "" */
-    int close_code;    /**< for "close" */
+    const char *kind;  /**< frames: "text", "binary", "ping", "pong", "close";
+                            events: "open" (data = request path), "fault" (data = "drop", "close",
+                            "stall" or "status_close"), "drop" (ended without any close frame),
+                            "closed" (ended after a close frame), "truncated" (journal cap hit) */
+    const char *data;  /**< payload (NUL-terminated; binary may contain NULs, see len), or "" */
+    size_t len;        /**< payload length in bytes */
+    int close_code;    /**< for "close": the code (0 if the frame had none) */
+    const char *reason;/**< for "close": the reason text, or "" */
 } pwsm_entry;
 
-/** Starts the server in its own thread; returns NULL and writes errbuf on failure. */
+/** Starts the server in its own thread and returns once it listens.
+ * Returns NULL and writes a message to errbuf (if non-NULL) on failure.
+ * opts may be NULL (all defaults). */
 pwsm_server *pwsm_start(const pwsm_options *opts, char *errbuf, size_t errcap);
 /** The bound port. */
 int pwsm_port(const pwsm_server *s);
-/** "ws://127.0.0.1:PORT" or "wss://..."; valid until pwsm_stop. */
+/** "ws://127.0.0.1:PORT" or "wss://127.0.0.1:PORT" (no path; any path is accepted);
+ * owned by the server, valid until pwsm_stop. */
 const char *pwsm_url(const pwsm_server *s);
-/** Path of the CA (the self-signed certificate) for wss, or NULL. */
+/** Path of the CA (the self-signed certificate, or cert_file) for wss, or NULL without tls;
+ * owned by the server, valid until pwsm_stop. */
 const char *pwsm_ca_file(const pwsm_server *s);
-/** Connections accepted so far. */
+/** WebSocket connections accepted so far (the highest ordinal handed out). */
 uint32_t pwsm_connections(pwsm_server *s);
-/** Copies the journal (entries and their strings stay valid until pwsm_stop):
- * returns the number of entries, sets *out to an array the server owns. */
-size_t pwsm_journal(pwsm_server *s, const pwsm_entry **out);
-/** Waits until pred(entry) matched some entry or timeout_ms passed; true if matched. */
+/** Number of journal entries published so far. */
+size_t pwsm_journal_count(pwsm_server *s);
+/** Entry i (0-based) or NULL if i >= pwsm_journal_count().  Entries live in fixed chunks
+ * that never move: the pointer and its strings stay valid until pwsm_stop, while the
+ * server keeps appending. */
+const pwsm_entry *pwsm_journal_get(pwsm_server *s, size_t i);
+/** Waits until pred(entry) is true for some entry or timeout_ms passed; true if matched.
+ * pred runs in the calling thread, without locks held. */
 bool pwsm_wait_for(pwsm_server *s, bool (*pred)(const pwsm_entry *e, void *u), void *u, int timeout_ms);
-/** Stops the thread, closes connections, frees everything (removes generated cert files). */
+/** Like pwsm_wait_for, but only looks at entries from index `from` on, and stores the index
+ * of the matching entry in *match (if non-NULL) — to wait for "the next" something. */
+bool pwsm_wait_from(pwsm_server *s, size_t from, bool (*pred)(const pwsm_entry *e, void *u), void *u,
+                    int timeout_ms, size_t *match);
+/** Stops the thread, closes connections, frees everything (removes generated cert files).
+ * NULL is ignored. */
 void pwsm_stop(pwsm_server *s);
 
 #ifdef __cplusplus
