@@ -43,7 +43,9 @@ typedef enum pwsm_fault {
     PWSM_FAULT_NONE = 0,      /**< keep streaming */
     PWSM_FAULT_DROP,          /**< shut the TCP connection down, no close frame */
     PWSM_FAULT_CLOSE,         /**< send a close frame with close_code / close_reason */
-    PWSM_FAULT_STALL,         /**< stop writing and reading (pings are not read, so never answered); TCP stays open */
+    PWSM_FAULT_STALL,         /**< stop writing and reading (lws_rx_flow_control: pings are not read, so
+                                   never answered); TCP stays open.  Client frames that pile up unread
+                                   are still journaled, peeked from the socket (plain ws only) */
     PWSM_FAULT_STATUS_CLOSE   /**< send status `status`, then close with policy_close_code */
 } pwsm_fault;
 
@@ -53,9 +55,9 @@ typedef struct pwsm_script {
     bool reject_auth;             /**< answer any auth with auth_failed (then close with policy_close_code) */
     bool ignore_auth;             /**< swallow auth messages unanswered, as if they never came (so the server's
                                        auth_timeout still fires after auth_timeout_ms) */
-    uint32_t after_events;        /**< the fault fires once this many events were streamed on this connection;
-                                       faults are evaluated by the stream, i.e. only after a subscribe
-                                       (0 = right after the first subscription confirmations) */
+    uint32_t after_events;        /**< the fault fires once the connection is authenticated, this many
+                                       events were streamed on it and the queued replies went out
+                                       (0 = right after auth_success; >0 needs a subscription) */
     pwsm_fault fault;             /**< fault to inject */
     int close_code;               /**< for PWSM_FAULT_CLOSE, e.g. 1001 (sent as given; default 1000) */
     const char *close_reason;     /**< for PWSM_FAULT_CLOSE (may be NULL; cut to 123 bytes) */
@@ -103,7 +105,8 @@ typedef struct pwsm_entry {
     int64_t t_us;      /**< microseconds since server start (monotonic clock) */
     uint32_t conn;     /**< connection ordinal, 1-based */
     char dir;          /**< 'c' client->server, 's' server->client, '-' connection event */
-    const char *kind;  /**< frames: "text", "binary", "ping", "pong", "close";
+    const char *kind;  /**< frames: "text", "binary", "ping", "pong", "close" (client pings are only
+                            visible during a STALL: lws 4.1 answers them without telling us);
                             events: "open" (data = request path), "fault" (data = "drop", "close",
                             "stall" or "status_close"), "drop" (ended without any close frame),
                             "closed" (ended after a close frame), "truncated" (journal cap hit) */
@@ -127,6 +130,11 @@ const char *pwsm_url(const pwsm_server *s);
 const char *pwsm_ca_file(const pwsm_server *s);
 /** WebSocket connections accepted so far (the highest ordinal handed out). */
 uint32_t pwsm_connections(pwsm_server *s);
+/** Copies the journal: returns the number of entries and sets *out to a contiguous array
+ * of them (NULL if none).  The copy is shallow and owned by the server: it and its strings
+ * stay valid until pwsm_stop.  Costs one allocation of count * sizeof(pwsm_entry) per call,
+ * kept until pwsm_stop; to poll, prefer pwsm_journal_count / pwsm_journal_get. */
+size_t pwsm_journal(pwsm_server *s, const pwsm_entry **out);
 /** Number of journal entries published so far. */
 size_t pwsm_journal_count(pwsm_server *s);
 /** Entry i (0-based) or NULL if i >= pwsm_journal_count().  Entries live in fixed chunks

@@ -1,0 +1,385 @@
+/*
+ * journal.c - chunked, append-only journal with an optional JSON-lines copy.
+ *
+ * The line format is the tape format shared with the record/replay tool:
+ *   {"t_us":123,"conn":1,"dir":"c","kind":"text","data":"..."}
+ * text payloads that are not valid UTF-8, and all binary/ping/pong payloads, are
+ * written as "data_b64"; close frames carry "code" and "reason" instead of data.
+ */
+#include "journal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JOURNAL_CHUNK 1024 /* entries per chunk: 40 KiB, allocated as the journal grows */
+
+static const char empty[] = "";
+
+/* One pwsm_journal() copy. */
+struct pwsm__snapshot {
+    struct pwsm__snapshot *next; /* older copies */
+    pwsm_entry e[];              /* the entries */
+};
+
+static int64_t elapsed_us(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)(now.tv_sec - t0->tv_sec) * 1000000 + (now.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+int pwsm__journal_init(pwsm__journal *j, const char *path, size_t max_entries, size_t max_bytes,
+                       char *err, size_t errcap)
+{
+    memset(j, 0, sizeof *j);
+    clock_gettime(CLOCK_MONOTONIC, &j->t0);
+    if (max_entries < 2)
+        max_entries = 2;
+    j->max_entries = max_entries;
+    j->max_bytes = max_bytes;
+    j->nchunks = (max_entries + JOURNAL_CHUNK - 1) / JOURNAL_CHUNK;
+    j->chunks = calloc(j->nchunks, sizeof *j->chunks);
+    if (!j->chunks) {
+        snprintf(err, errcap, "journal: out of memory");
+        return -1;
+    }
+    if (path) {
+        j->file = fopen(path, "w");
+        if (!j->file) {
+            snprintf(err, errcap, "journal: cannot open %s: %s", path, strerror(errno));
+            free(j->chunks);
+            j->chunks = NULL;
+            return -1;
+        }
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&j->grew, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&j->mu, NULL);
+    return 0;
+}
+
+bool pwsm__utf8_valid(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp, min;
+        if ((c & 0xE0) == 0xC0) {
+            n = 1, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (len - i - 1 < n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+/* ---- the JSON line: a small growable buffer that gives up (and skips the line) on OOM. */
+
+typedef struct linebuf {
+    char *p;    /* bytes */
+    size_t len; /* used */
+    size_t cap; /* allocated */
+    bool oom;   /* an allocation failed */
+} linebuf;
+
+static void lb_put(linebuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void lb_str(linebuf *b, const char *s)
+{
+    lb_put(b, s, strlen(s));
+}
+
+static void lb_json_string(linebuf *b, const unsigned char *s, size_t n)
+{
+    lb_put(b, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        const char *esc = NULL;
+        char u[8];
+        if (c == '"')
+            esc = "\\\"";
+        else if (c == '\\')
+            esc = "\\\\";
+        else if (c == '\n')
+            esc = "\\n";
+        else if (c == '\r')
+            esc = "\\r";
+        else if (c == '\t')
+            esc = "\\t";
+        else if (c < 0x20) {
+            snprintf(u, sizeof u, "\\u%04x", c);
+            esc = u;
+        }
+        if (esc) {
+            lb_put(b, (const char *)s + i - run, run);
+            run = 0;
+            lb_str(b, esc);
+        } else {
+            run++;
+        }
+    }
+    lb_put(b, (const char *)s + n - run, run);
+    lb_put(b, "\"", 1);
+}
+
+static void lb_base64(linebuf *b, const unsigned char *s, size_t n)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    lb_put(b, "\"", 1);
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= s[i + 2];
+        char q[4] = {tbl[v >> 18 & 63], tbl[v >> 12 & 63], i + 1 < n ? tbl[v >> 6 & 63] : '=',
+                     i + 2 < n ? tbl[v & 63] : '='};
+        lb_put(b, q, 4);
+    }
+    lb_put(b, "\"", 1);
+}
+
+static void write_line(pwsm__journal *j, const pwsm_entry *e)
+{
+    linebuf b = {0};
+    char num[96];
+    snprintf(num, sizeof num, "{\"t_us\":%lld,\"conn\":%u,\"dir\":\"%c\",\"kind\":\"", (long long)e->t_us,
+             (unsigned)e->conn, e->dir);
+    lb_str(&b, num);
+    lb_str(&b, e->kind);
+    lb_str(&b, "\"");
+    const unsigned char *d = (const unsigned char *)e->data;
+    if (strcmp(e->kind, "close") == 0) {
+        snprintf(num, sizeof num, ",\"code\":%d,\"reason\":", e->close_code);
+        lb_str(&b, num);
+        lb_json_string(&b, (const unsigned char *)e->reason, strlen(e->reason));
+    } else if (strcmp(e->kind, "text") == 0 && pwsm__utf8_valid(d, e->len)) {
+        lb_str(&b, ",\"data\":");
+        lb_json_string(&b, d, e->len);
+    } else if (strcmp(e->kind, "text") == 0 || strcmp(e->kind, "binary") == 0 ||
+               strcmp(e->kind, "ping") == 0 || strcmp(e->kind, "pong") == 0) {
+        lb_str(&b, ",\"data_b64\":");
+        lb_base64(&b, d, e->len);
+    } else if (e->len) {
+        lb_str(&b, ",\"data\":");
+        lb_json_string(&b, d, e->len);
+    }
+    lb_str(&b, "}\n");
+    if (!b.oom) {
+        fwrite(b.p, 1, b.len, j->file);
+        fflush(j->file);
+    }
+    free(b.p);
+}
+
+static char *dup_bytes(const void *data, size_t len)
+{
+    if (len == 0)
+        return (char *)empty;
+    char *p = malloc(len + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, data, len);
+    p[len] = '\0';
+    return p;
+}
+
+/* Slot for the next entry, allocating its chunk on first use; NULL on OOM. */
+static pwsm_entry *next_slot(pwsm__journal *j)
+{
+    size_t c = j->count / JOURNAL_CHUNK;
+    if (!j->chunks[c]) {
+        j->chunks[c] = calloc(JOURNAL_CHUNK, sizeof(pwsm_entry));
+        if (!j->chunks[c])
+            return NULL;
+    }
+    return &j->chunks[c][j->count % JOURNAL_CHUNK];
+}
+
+void pwsm__journal_add(pwsm__journal *j, uint32_t conn, char dir, const char *kind, const void *data,
+                       size_t len, int close_code, const char *reason)
+{
+    if (!data)
+        len = 0;
+    if (!reason)
+        reason = empty;
+    pthread_mutex_lock(&j->mu);
+    pwsm_entry e = {
+        .t_us = elapsed_us(&j->t0),
+        .conn = conn,
+        .dir = dir,
+        .kind = kind,
+        .data = len ? data : empty,
+        .len = len,
+        .close_code = close_code,
+        .reason = reason,
+    };
+    if (j->file)
+        write_line(j, &e);
+    if (!j->truncated) {
+        bool full = j->count + 1 >= j->max_entries || j->bytes + len + strlen(reason) > j->max_bytes;
+        pwsm_entry *slot = next_slot(j);
+        if (slot && full) {
+            /* Keep one marker so readers can tell the journal was cut here. */
+            *slot = (pwsm_entry){.t_us = e.t_us, .conn = conn, .dir = '-', .kind = "truncated",
+                                 .data = empty, .reason = empty};
+            j->truncated = true;
+            j->count++;
+        } else if (slot) {
+            char *d = dup_bytes(e.data, len);
+            char *r = reason[0] ? dup_bytes(reason, strlen(reason)) : (char *)empty;
+            if (d && r) {
+                e.data = d;
+                e.reason = r;
+                *slot = e;
+                j->bytes += len + strlen(reason);
+                j->count++;
+            } else {
+                if (d != empty)
+                    free(d);
+                if (r != empty)
+                    free(r);
+            }
+        }
+    }
+    pthread_cond_broadcast(&j->grew);
+    pthread_mutex_unlock(&j->mu);
+}
+
+size_t pwsm__journal_count(pwsm__journal *j)
+{
+    pthread_mutex_lock(&j->mu);
+    size_t n = j->count;
+    pthread_mutex_unlock(&j->mu);
+    return n;
+}
+
+const pwsm_entry *pwsm__journal_get(pwsm__journal *j, size_t i)
+{
+    if (i >= pwsm__journal_count(j))
+        return NULL;
+    return &j->chunks[i / JOURNAL_CHUNK][i % JOURNAL_CHUNK];
+}
+
+size_t pwsm__journal_snapshot(pwsm__journal *j, const pwsm_entry **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&j->mu);
+    size_t n = j->count;
+    struct pwsm__snapshot *snap = n ? malloc(sizeof *snap + n * sizeof(pwsm_entry)) : NULL;
+    if (snap) {
+        for (size_t i = 0; i < n; i++)
+            snap->e[i] = j->chunks[i / JOURNAL_CHUNK][i % JOURNAL_CHUNK];
+        snap->next = j->snapshots;
+        j->snapshots = snap;
+        *out = snap->e;
+    }
+    pthread_mutex_unlock(&j->mu);
+    return snap ? n : 0;
+}
+
+bool pwsm__journal_wait(pwsm__journal *j, size_t from, bool (*pred)(const pwsm_entry *e, void *u),
+                        void *u, int timeout_ms, size_t *match)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    if (timeout_ms < 0)
+        timeout_ms = 0;
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    size_t i = from;
+    pthread_mutex_lock(&j->mu);
+    for (;;) {
+        size_t n = j->count;
+        pthread_mutex_unlock(&j->mu);
+        /* Published entries are immutable: test them without holding the lock. */
+        for (; i < n; i++) {
+            if (pred(&j->chunks[i / JOURNAL_CHUNK][i % JOURNAL_CHUNK], u)) {
+                if (match)
+                    *match = i;
+                return true;
+            }
+        }
+        pthread_mutex_lock(&j->mu);
+        if (j->count > n)
+            continue;
+        if (pthread_cond_timedwait(&j->grew, &j->mu, &deadline) == ETIMEDOUT && j->count == n)
+            break;
+    }
+    pthread_mutex_unlock(&j->mu);
+    return false;
+}
+
+void pwsm__journal_free(pwsm__journal *j)
+{
+    if (!j->chunks)
+        return;
+    for (size_t i = 0; i < j->count; i++) {
+        pwsm_entry *e = &j->chunks[i / JOURNAL_CHUNK][i % JOURNAL_CHUNK];
+        if (e->data != empty)
+            free((char *)e->data);
+        if (e->reason != empty)
+            free((char *)e->reason);
+    }
+    for (size_t c = 0; c < j->nchunks; c++)
+        free(j->chunks[c]);
+    free(j->chunks);
+    j->chunks = NULL;
+    while (j->snapshots) {
+        struct pwsm__snapshot *next = j->snapshots->next;
+        free(j->snapshots);
+        j->snapshots = next;
+    }
+    if (j->file)
+        fclose(j->file);
+    j->file = NULL;
+    pthread_cond_destroy(&j->grew);
+    pthread_mutex_destroy(&j->mu);
+}

@@ -1,0 +1,58 @@
+/*
+ * journal.h - the mock's record of every frame and connection event (private).
+ *
+ * One writer (the server thread, or the owner while it destroys the lws
+ * context after the join), any number of readers on other threads.  Entries
+ * live in fixed chunks of JOURNAL_CHUNK entries behind a chunk table sized at
+ * init, so nothing ever moves: a reader takes the published count under the
+ * mutex and may then read entries below it without a lock (they are
+ * immutable once published; the mutex orders their writes before the count).
+ */
+#ifndef PWSM_JOURNAL_H
+#define PWSM_JOURNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <polyws/mock.h>
+
+typedef struct pwsm__journal {
+    pthread_mutex_t mu;        /* guards count, bytes, truncated and file */
+    pthread_cond_t grew;       /* broadcast after each append (CLOCK_MONOTONIC) */
+    struct timespec t0;        /* server start, CLOCK_MONOTONIC */
+    pwsm_entry **chunks;       /* table of max_entries / JOURNAL_CHUNK chunk pointers, never resized */
+    size_t nchunks;            /* length of the chunk table */
+    size_t max_entries;        /* in-memory entry cap */
+    size_t max_bytes;          /* in-memory payload cap */
+    size_t count;              /* published entries */
+    size_t bytes;              /* payload bytes held */
+    bool truncated;            /* a cap was hit: later entries only go to the file */
+    FILE *file;                /* JSON-lines copy, or NULL */
+    struct pwsm__snapshot *snapshots; /* copies handed out by pwsm_journal(), freed at the end */
+} pwsm__journal;
+
+/** 0, or -1 with a message in err (cannot open path, out of memory). */
+int pwsm__journal_init(pwsm__journal *j, const char *path, size_t max_entries, size_t max_bytes,
+                       char *err, size_t errcap);
+/** Appends one entry.  kind must be a string literal; data (len bytes) and reason are copied.
+ * Never fails: without memory the entry is lost from memory but still written to the file. */
+void pwsm__journal_add(pwsm__journal *j, uint32_t conn, char dir, const char *kind, const void *data,
+                       size_t len, int close_code, const char *reason);
+size_t pwsm__journal_count(pwsm__journal *j);
+const pwsm_entry *pwsm__journal_get(pwsm__journal *j, size_t i);
+/** A contiguous copy of the entries published so far (shallow: the strings are shared),
+ * kept until pwsm__journal_free.  Returns the count; *out = NULL if 0 or out of memory. */
+size_t pwsm__journal_snapshot(pwsm__journal *j, const pwsm_entry **out);
+bool pwsm__journal_wait(pwsm__journal *j, size_t from, bool (*pred)(const pwsm_entry *e, void *u),
+                        void *u, int timeout_ms, size_t *match);
+/** Frees every entry and closes the file. */
+void pwsm__journal_free(pwsm__journal *j);
+
+/** True if buf is well-formed UTF-8 (the JSON-lines writer falls back to base64 otherwise). */
+bool pwsm__utf8_valid(const unsigned char *buf, size_t len);
+
+#endif

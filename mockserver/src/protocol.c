@@ -1,0 +1,291 @@
+/*
+ * protocol.c - parse client messages, print status frames, redact secrets.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
+#include "protocol.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+pwsm__msg pwsm__msg_parse(const char *text, size_t len)
+{
+    pwsm__msg m = {PWSM__ACT_INVALID, NULL};
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return m;
+    }
+    const cJSON *action = cJSON_GetObjectItemCaseSensitive(root, "action");
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "params");
+    if (cJSON_IsString(action)) {
+        const char *a = action->valuestring;
+        m.action = strcmp(a, "auth") == 0          ? PWSM__ACT_AUTH
+                   : strcmp(a, "subscribe") == 0   ? PWSM__ACT_SUBSCRIBE
+                   : strcmp(a, "unsubscribe") == 0 ? PWSM__ACT_UNSUBSCRIBE
+                                                   : PWSM__ACT_UNKNOWN;
+        if (cJSON_IsString(params)) {
+            m.params = strdup(params->valuestring);
+            if (!m.params)
+                m.action = PWSM__ACT_INVALID;
+        }
+    }
+    cJSON_Delete(root);
+    return m;
+}
+
+void pwsm__msg_free(pwsm__msg *m)
+{
+    free(m->params);
+    m->params = NULL;
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+size_t pwsm__next_channel(const char **cursor, const char **start)
+{
+    const char *p = *cursor;
+    for (;;) {
+        while (*p == ',' || is_blank(*p))
+            p++;
+        if (!*p) {
+            *cursor = p;
+            return 0;
+        }
+        const char *b = p;
+        while (*p && *p != ',')
+            p++;
+        const char *e = p;
+        while (e > b && is_blank(e[-1]))
+            e--;
+        if (e > b) {
+            *cursor = p;
+            *start = b;
+            return (size_t)(e - b);
+        }
+    }
+}
+
+char *pwsm__status_frame(const char *status, const char *message, size_t *len)
+{
+    cJSON *arr = cJSON_CreateArray();
+    cJSON *obj = cJSON_CreateObject();
+    char *out = NULL;
+    if (arr && obj && cJSON_AddItemToArray(arr, obj)) {
+        obj = NULL; /* owned by arr now */
+        cJSON *item = cJSON_GetArrayItem(arr, 0);
+        if (cJSON_AddStringToObject(item, "ev", "status") &&
+            cJSON_AddStringToObject(item, "status", status) &&
+            cJSON_AddStringToObject(item, "message", message))
+            out = cJSON_PrintUnformatted(arr);
+    }
+    cJSON_Delete(obj);
+    cJSON_Delete(arr);
+    if (out && len)
+        *len = strlen(out);
+    return out;
+}
+
+char *pwsm__status_frame2(const char *status, const char *prefix, const char *suffix, size_t suffix_len,
+                          size_t *len)
+{
+    size_t plen = strlen(prefix);
+    char *msg = malloc(plen + suffix_len + 1);
+    if (!msg)
+        return NULL;
+    memcpy(msg, prefix, plen);
+    memcpy(msg + plen, suffix, suffix_len);
+    msg[plen + suffix_len] = '\0';
+    char *out = pwsm__status_frame(status, msg, len);
+    free(msg);
+    return out;
+}
+
+const char *pwsm__status_text(const char *status)
+{
+    static const struct {
+        const char *status, *text;
+    } texts[] = {
+        {"connected", "Connected Successfully"},
+        {"auth_success", "authenticated"},
+        {"auth_failed", "authentication failed"},
+        {"auth_timeout", "No authentication request received."},
+        {"max_connections", "Maximum number of connections exceeded."},
+        /* The following texts are not documented by Polygon: ours. */
+        {"auth_required", "authentication required"},
+        {"force_disconnect", "Connection closed by the server."},
+        {"slow_consumer", "Connection closed: slow consumer."},
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        if (strcmp(texts[i].status, status) == 0)
+            return texts[i].text;
+    return status;
+}
+
+/* Replaces every occurrence of needle (nlen >= 1) in *buf with "***"; may reallocate. */
+static int scrub(char **buf, size_t *len, const char *needle, size_t nlen)
+{
+    static const char stars[] = "***";
+    size_t hits = 0;
+    for (size_t i = 0; i + nlen <= *len;)
+        if (memcmp(*buf + i, needle, nlen) == 0) {
+            hits++;
+            i += nlen;
+        } else {
+            i++;
+        }
+    if (!hits)
+        return 0;
+    size_t newlen = *len - hits * nlen + hits * 3;
+    char *out = malloc(newlen + 1);
+    if (!out)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < *len;) {
+        if (i + nlen <= *len && memcmp(*buf + i, needle, nlen) == 0) {
+            memcpy(out + o, stars, 3);
+            o += 3;
+            i += nlen;
+        } else {
+            out[o++] = (*buf)[i++];
+        }
+    }
+    out[o] = '\0';
+    free(*buf);
+    *buf = out;
+    *len = newlen;
+    return 0;
+}
+
+static char *dup_len(const char *s, size_t len)
+{
+    char *p = malloc(len + 1);
+    if (p) {
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
+    return p;
+}
+
+char *pwsm__redact(const char *data, size_t len, bool binary, char *const *secrets, size_t nsecrets,
+                   size_t *outlen)
+{
+    char *out = NULL;
+    size_t olen = 0;
+    if (!binary) {
+        cJSON *root = cJSON_ParseWithLength(data, len);
+        if (root) {
+            const cJSON *action = cJSON_GetObjectItemCaseSensitive(root, "action");
+            if (cJSON_IsObject(root) && cJSON_IsString(action) &&
+                strcmp(action->valuestring, "auth") == 0 &&
+                cJSON_HasObjectItem(root, "params")) {
+                cJSON *stars = cJSON_CreateString("***");
+                if (!stars || !cJSON_ReplaceItemInObjectCaseSensitive(root, "params", stars)) {
+                    cJSON_Delete(stars);
+                    cJSON_Delete(root);
+                    return NULL;
+                }
+                out = cJSON_PrintUnformatted(root);
+                if (!out) {
+                    cJSON_Delete(root);
+                    return NULL;
+                }
+                olen = strlen(out);
+            }
+            cJSON_Delete(root);
+        } else {
+            /* Unparseable: if it may be an auth attempt, its key cannot be found reliably. */
+            for (size_t i = 0; i + 4 <= len && !out; i++)
+                if (memcmp(data + i, "auth", 4) == 0) {
+                    out = dup_len("***", 3);
+                    if (!out)
+                        return NULL;
+                    olen = 3;
+                }
+        }
+    }
+    if (!out) {
+        out = dup_len(data, len);
+        if (!out)
+            return NULL;
+        olen = len;
+    }
+    for (size_t i = 0; i < nsecrets; i++) {
+        size_t n = strlen(secrets[i]);
+        if (n >= PWSM__SECRET_MIN && scrub(&out, &olen, secrets[i], n) != 0) {
+            free(out);
+            return NULL;
+        }
+    }
+    *outlen = olen;
+    return out;
+}
+
+int pwsm__scrub(const char *data, size_t len, char *const *secrets, size_t nsecrets, char **out,
+                size_t *outlen)
+{
+    *out = NULL;
+    bool found = false;
+    for (size_t i = 0; i < nsecrets && !found; i++) {
+        size_t n = strlen(secrets[i]);
+        found = n >= PWSM__SECRET_MIN && memmem(data, len, secrets[i], n) != NULL;
+    }
+    if (!found)
+        return 0;
+    char *copy = dup_len(data, len);
+    size_t clen = len;
+    if (!copy)
+        return -1;
+    for (size_t i = 0; i < nsecrets; i++) {
+        size_t n = strlen(secrets[i]);
+        if (n >= PWSM__SECRET_MIN && scrub(&copy, &clen, secrets[i], n) != 0) {
+            free(copy);
+            return -1;
+        }
+    }
+    *out = copy;
+    *outlen = clen;
+    return 1;
+}
+
+int pwsm__ws_client_frame(const unsigned char *buf, size_t len, size_t max_payload, pwsm__wsframe *f)
+{
+    if (len < 2)
+        return 0;
+    int opcode = buf[0] & 0x0f;
+    bool known = opcode <= 2 || (opcode >= 8 && opcode <= 10);
+    if ((buf[0] & 0x70) || !known || !(buf[1] & 0x80))
+        return -1; /* reserved bits, unknown opcode or unmasked: not a client frame */
+    uint64_t plen = buf[1] & 0x7f;
+    size_t h = 2;
+    if (plen == 126) {
+        if (len < 4)
+            return 0;
+        plen = (uint64_t)buf[2] << 8 | buf[3];
+        h = 4;
+    } else if (plen == 127) {
+        if (len < 10)
+            return 0;
+        plen = 0;
+        for (int i = 0; i < 8; i++)
+            plen = plen << 8 | buf[2 + i];
+        h = 10;
+    }
+    if (plen > max_payload || (opcode >= 8 && (plen > 125 || !(buf[0] & 0x80))))
+        return -1;
+    if (len < h + 4)
+        return 0;
+    memcpy(f->mask, buf + h, 4);
+    f->opcode = opcode;
+    f->fin = (buf[0] & 0x80) != 0;
+    f->header = h + 4;
+    f->payload = (size_t)plen;
+    return len - f->header >= f->payload ? 1 : 0;
+}

@@ -1,0 +1,77 @@
+/*
+ * protocol.h - the Polygon client/server messages as the mock speaks them (private).
+ *
+ * Pure functions over bytes: parse what a client sends, print the status
+ * frames the server answers with, and redact secrets before journaling.
+ */
+#ifndef PWSM_PROTOCOL_H
+#define PWSM_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/** What a client message asks for. */
+typedef enum pwsm__action {
+    PWSM__ACT_INVALID = 0,   /* not JSON, or not an object with a string "action" */
+    PWSM__ACT_UNKNOWN,       /* an object with an action we do not know */
+    PWSM__ACT_AUTH,          /* {"action":"auth","params":"KEY"} */
+    PWSM__ACT_SUBSCRIBE,     /* {"action":"subscribe","params":"A.AAPL,T.*"} */
+    PWSM__ACT_UNSUBSCRIBE,   /* {"action":"unsubscribe","params":"..."} */
+} pwsm__action;
+
+/** A parsed client message. */
+typedef struct pwsm__msg {
+    pwsm__action action;     /* what it asks for */
+    char *params;            /* "params" if it was a string (malloc'd), else NULL */
+} pwsm__msg;
+
+/** Parses one text message (len bytes, need not be NUL-terminated). Never fails; on
+ * OOM the message counts as invalid.  Free with pwsm__msg_free. */
+pwsm__msg pwsm__msg_parse(const char *text, size_t len);
+void pwsm__msg_free(pwsm__msg *m);
+
+/** Splits comma-separated channels: returns the next non-empty channel (surrounding
+ * blanks trimmed) at *start with its length, advancing *cursor; 0 at the end. */
+size_t pwsm__next_channel(const char **cursor, const char **start);
+
+/** Prints [{"ev":"status","status":STATUS,"message":MESSAGE}] (both JSON-escaped) into a
+ * malloc'd NUL-terminated string, or NULL on OOM.  *len gets its length. */
+char *pwsm__status_frame(const char *status, const char *message, size_t *len);
+/** The same with message = PREFIX followed by len bytes of SUFFIX ("subscribed to: A.AAPL"). */
+char *pwsm__status_frame2(const char *status, const char *prefix, const char *suffix, size_t suffix_len,
+                          size_t *len);
+/** The built-in message text for a status the server sends on its own, e.g.
+ * "max_connections" -> "Maximum number of connections exceeded."; unknown -> the status. */
+const char *pwsm__status_text(const char *status);
+
+/** Returns a malloc'd copy of a client message fit for the journal (*outlen = its length;
+ * NULL on OOM):
+ *  - a JSON auth message is re-printed compactly with "params" replaced by "***";
+ *  - a text message that is not JSON but contains "auth" becomes "***" entirely, since its key
+ *    cannot be located reliably;
+ *  - then every occurrence of each secret (the accepted keys and every key seen in an auth
+ *    message, if at least PWSM__SECRET_MIN bytes long) is replaced by "***". */
+char *pwsm__redact(const char *data, size_t len, bool binary, char *const *secrets, size_t nsecrets,
+                   size_t *outlen);
+#define PWSM__SECRET_MIN 4
+
+/** Scrubs secrets (as above) from any frame, e.g. a server frame echoing a channel name.
+ * Returns 0 if none occurs (*out = NULL), 1 with a malloc'd scrubbed copy in *out / *outlen,
+ * or -1 on OOM. */
+int pwsm__scrub(const char *data, size_t len, char *const *secrets, size_t nsecrets, char **out,
+                size_t *outlen);
+
+/** One WebSocket frame as a client sends it (masked), found in raw socket bytes. */
+typedef struct pwsm__wsframe {
+    int opcode;                 /* 1 text, 2 binary, 8 close, 9 ping, 10 pong, 0 continuation */
+    bool fin;                   /* final fragment */
+    size_t header;              /* header bytes, mask included */
+    size_t payload;             /* payload bytes */
+    unsigned char mask[4];      /* masking key */
+} pwsm__wsframe;
+
+/** Parses the frame header at buf: 1 if the whole frame is in buf, 0 if more bytes are
+ * needed, -1 if this is not a well-formed masked client frame (at most max_payload bytes). */
+int pwsm__ws_client_frame(const unsigned char *buf, size_t len, size_t max_payload, pwsm__wsframe *f);
+
+#endif

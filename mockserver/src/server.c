@@ -1,0 +1,977 @@
+/*
+ * server.c - the mock Polygon server: lws context, service thread, connections.
+ *
+ * All connection state is touched only by the lws service thread (and by the
+ * owner while it destroys the context after joining that thread).  The only
+ * cross-thread traffic is the journal (its own mutex), two atomics, and
+ * lws_cancel_service() from pwsm_stop().
+ *
+ * Writes follow the lws 4.1 rule: one lws_write per SERVER_WRITEABLE.  Each
+ * connection has a bounded queue of control frames (statuses, raw frames,
+ * pings) that goes first; stream frames are generated at write time, so a
+ * slow client holds back the generator instead of growing a buffer.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <libwebsockets.h>
+
+#include <polyws/mock.h>
+
+#include "gen.h"
+#include "journal.h"
+#include "protocol.h"
+#include "selfsigned.h"
+
+#define DEFAULT_AUTH_TIMEOUT_MS 10000
+#define DEFAULT_EVENTS_PER_SEC 100.0
+#define DEFAULT_BATCH_MAX 10
+#define DEFAULT_MAX_CONNECTIONS 4096
+#define DEFAULT_MAX_MESSAGE 65536
+#define DEFAULT_POLICY_CLOSE 1008
+#define DEFAULT_JOURNAL_ENTRIES ((size_t)4 << 20)
+#define DEFAULT_JOURNAL_BYTES ((size_t)256 << 20)
+#define MAX_SECRETS 64           /* keys remembered for scrubbing the journal */
+#define MAX_KEY_LEN 1024         /* longest key kept per connection for max_per_key accounting */
+#define CLOSE_REASON_MAX 123     /* a close frame payload is at most 125 bytes, 2 for the code */
+#define PING_PAYLOAD "pwsmock"
+#define STALL_PEEK_US 20000      /* how often a stalled connection's unread bytes are looked at */
+#define STALL_PEEK_MAX 65536     /* how many of them (frames beyond are not journaled) */
+
+/* One queued control frame, with LWS_PRE headroom before the payload. */
+typedef struct outframe {
+    struct outframe *next;          /* FIFO link */
+    size_t len;                     /* payload length */
+    enum lws_write_protocol type;   /* LWS_WRITE_TEXT or LWS_WRITE_PING */
+    unsigned char buf[];            /* LWS_PRE bytes, then the payload */
+} outframe;
+
+/* Per-connection state: lws allocates it zeroed as the protocol's per-session data. */
+typedef struct conn {
+    struct conn *prev, *next;       /* the server's list of live connections */
+    pwsm_server *srv;               /* owner; NULL until ESTABLISHED completed */
+    struct lws *wsi;                /* this connection */
+    uint32_t ordinal;               /* 1-based, in handshake order */
+    const pwsm_script *script;      /* scripts[ordinal-1] or the default script */
+    lws_sorted_usec_list_t auth_sul;   /* auth_timeout */
+    lws_sorted_usec_list_t stream_sul; /* next batch at events_per_sec */
+    lws_sorted_usec_list_t ping_sul;   /* next server ping */
+    lws_sorted_usec_list_t peek_sul;   /* STALL: journal client frames left unread in the socket */
+    size_t peek_done;               /* STALL: bytes of the socket buffer already journaled */
+    outframe *q_head, *q_tail;      /* control frames to send, in order */
+    size_t q_bytes;                 /* their payload bytes, at most PWSM_MAX_OUT_QUEUE */
+    unsigned char *rx;              /* message being reassembled from fragments */
+    size_t rx_len, rx_cap;          /* its length and allocation, at most max_message */
+    char *key;                      /* authenticated key (malloc'd), or NULL */
+    bool authed;                    /* auth_success was sent */
+    bool kicked;                    /* lost to a newer connection with the same key */
+    bool raw_sent;                  /* script raw frames were queued */
+    bool stream_on;                 /* a subscribe was processed: the stream may run */
+    bool batch_due;                 /* the rate timer allows the next batch */
+    bool timer_armed;               /* stream_sul is scheduled */
+    bool stalled;                   /* STALL fault: no more reads or writes */
+    bool fault_done;                /* the script fault fired */
+    bool overflow;                  /* the control queue overflowed: close 1011 */
+    bool close_pending;             /* close with close_code once the queue drained */
+    bool sent_close, peer_closed;   /* a close frame went out / came in */
+    bool dropped;                   /* DROP fault */
+    int close_code;                 /* for close_pending */
+    char close_reason[CLOSE_REASON_MAX + 1]; /* for close_pending */
+    uint64_t events_sent;           /* streamed events */
+    pwsm__gen gen;                  /* this connection's stream */
+    unsigned char *frame;           /* LWS_PRE + one stream frame, sized for batch_max */
+    size_t frame_cap;               /* allocated bytes of frame after LWS_PRE */
+} conn;
+
+struct pwsm_server {
+    pwsm_options o;                 /* options with defaults applied; strings point into owned */
+    char **owned;                   /* copies of the caller's strings, freed at stop */
+    size_t nowned, capowned;
+    struct lws_protocols protocols[2]; /* ours, then the terminator */
+    struct lws_context *ctx;
+    struct lws_vhost *vhost;
+    pthread_t thread;               /* the service thread */
+    bool thread_started;
+    atomic_bool stopping;           /* set by pwsm_stop before lws_cancel_service */
+    atomic_uint accepted;           /* highest ordinal handed out */
+    int port;                       /* bound port */
+    char url[64];                   /* ws[s]://127.0.0.1:PORT */
+    const char *ca_file;            /* generated cert or cert_file, NULL without tls */
+    pwsm__selfsigned ss;            /* generated cert files (ss.dir empty if none) */
+    pwsm__journal journal;
+    bool journal_ready;
+    conn *conns;                    /* live connections, newest first (service thread) */
+    uint32_t live;                  /* their number */
+    char *secrets[MAX_SECRETS];     /* strings scrubbed from client frames in the journal */
+    size_t nsecrets;
+};
+
+/* ---------------------------------------------------------------- options */
+
+/* Keeps a private copy of a caller string; false on OOM. */
+static bool keep(pwsm_server *s, const char **field)
+{
+    if (!*field)
+        return true;
+    if (s->nowned == s->capowned) {
+        size_t cap = s->capowned ? s->capowned * 2 : 16;
+        char **p = realloc(s->owned, cap * sizeof *p);
+        if (!p)
+            return false;
+        s->owned = p;
+        s->capowned = cap;
+    }
+    char *copy = strdup(*field);
+    if (!copy)
+        return false;
+    s->owned[s->nowned++] = copy;
+    *field = copy;
+    return true;
+}
+
+static bool keep_script(pwsm_server *s, pwsm_script *sc)
+{
+    bool ok = keep(s, &sc->close_reason) && keep(s, &sc->status) && keep(s, &sc->status_message);
+    for (int i = 0; ok && i < PWSM_MAX_RAW_FRAMES && sc->raw_frames[i]; i++)
+        ok = keep(s, &sc->raw_frames[i]);
+    return ok;
+}
+
+static int apply_options(pwsm_server *s, const pwsm_options *in, char *err, size_t errcap)
+{
+    if (in)
+        s->o = *in;
+    pwsm_options *o = &s->o;
+    if (!o->host)
+        o->host = "127.0.0.1";
+    if (o->port < 0 || o->port > 65535) {
+        snprintf(err, errcap, "port %d out of range", o->port);
+        return -1;
+    }
+    if (!o->auth_timeout_ms)
+        o->auth_timeout_ms = DEFAULT_AUTH_TIMEOUT_MS;
+    if (!o->max_per_key)
+        o->max_per_key = 1;
+    if (!o->seed)
+        o->seed = 1;
+    if (o->events_per_sec == 0)
+        o->events_per_sec = DEFAULT_EVENTS_PER_SEC;
+    if (!o->batch_max)
+        o->batch_max = DEFAULT_BATCH_MAX;
+    if (o->batch_max > PWSM_MAX_BATCH) {
+        snprintf(err, errcap, "batch_max %u > %d", o->batch_max, PWSM_MAX_BATCH);
+        return -1;
+    }
+    if (o->nscripts > PWSM_MAX_SCRIPTS) {
+        snprintf(err, errcap, "nscripts %u > %d", o->nscripts, PWSM_MAX_SCRIPTS);
+        return -1;
+    }
+    if (!o->max_connections)
+        o->max_connections = DEFAULT_MAX_CONNECTIONS;
+    if (!o->max_message)
+        o->max_message = DEFAULT_MAX_MESSAGE;
+    if (!o->policy_close_code)
+        o->policy_close_code = DEFAULT_POLICY_CLOSE;
+    if (!o->journal_max_entries)
+        o->journal_max_entries = DEFAULT_JOURNAL_ENTRIES;
+    if (!o->journal_max_bytes)
+        o->journal_max_bytes = DEFAULT_JOURNAL_BYTES;
+    if (o->tls && (!o->cert_file) != (!o->key_file)) {
+        snprintf(err, errcap, "tls: give both cert_file and key_file, or neither");
+        return -1;
+    }
+    bool ok = keep(s, &o->host) && keep(s, &o->cert_file) && keep(s, &o->key_file) &&
+              keep(s, &o->journal_path) && keep_script(s, &o->default_script);
+    for (int i = 0; ok && i < PWSM_MAX_KEYS && o->keys[i]; i++) {
+        ok = keep(s, &o->keys[i]);
+        if (ok && s->nsecrets < MAX_SECRETS)
+            s->secrets[s->nsecrets++] = (char *)o->keys[i];
+    }
+    for (uint32_t i = 0; ok && i < o->nscripts; i++)
+        ok = keep_script(s, &o->scripts[i]);
+    if (!ok) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static bool key_accepted(const pwsm_server *s, const char *key)
+{
+    if (!key || !*key)
+        return false;
+    if (!s->o.keys[0])
+        return true;
+    for (int i = 0; i < PWSM_MAX_KEYS && s->o.keys[i]; i++)
+        if (strcmp(s->o.keys[i], key) == 0)
+            return true;
+    return false;
+}
+
+/* Remembers a key seen in an auth message so later journal entries scrub it too. */
+static void remember_secret(pwsm_server *s, const char *key)
+{
+    if (!key || strlen(key) < PWSM__SECRET_MIN || s->nsecrets >= MAX_SECRETS)
+        return;
+    for (size_t i = 0; i < s->nsecrets; i++)
+        if (strcmp(s->secrets[i], key) == 0)
+            return;
+    if (keep(s, &key))
+        s->secrets[s->nsecrets++] = (char *)key;
+}
+
+/* ---------------------------------------------------------------- journal helpers */
+
+static void record(conn *c, char dir, const char *kind, const void *data, size_t len)
+{
+    pwsm__journal_add(&c->srv->journal, c->ordinal, dir, kind, data, len, 0, NULL);
+}
+
+/* Records a frame the server sends, scrubbed of secrets: a channel named after a key is
+ * echoed in confirmations and even streamed as a symbol. */
+static void record_sent(conn *c, const char *kind, const void *data, size_t len)
+{
+    pwsm_server *s = c->srv;
+    char *clean = NULL;
+    size_t clen = 0;
+    int rc = pwsm__scrub(data, len, s->secrets, s->nsecrets, &clean, &clen);
+    if (rc == 0)
+        record(c, 's', kind, data, len);
+    else if (rc > 0)
+        record(c, 's', kind, clean, clen);
+    else
+        record(c, 's', kind, "*** (out of memory while redacting)", 35);
+    free(clean);
+}
+
+static void record_str(conn *c, char dir, const char *kind, const char *text)
+{
+    record(c, dir, kind, text, strlen(text));
+}
+
+/* Records a data frame from the client, redacted (see pwsm__redact). */
+static void record_received(conn *c, bool binary, const char *data, size_t len)
+{
+    pwsm_server *s = c->srv;
+    size_t jlen = 0;
+    char *redacted = pwsm__redact(data, len, binary, s->secrets, s->nsecrets, &jlen);
+    if (redacted)
+        record(c, 'c', binary ? "binary" : "text", redacted, jlen);
+    else
+        record_str(c, 'c', binary ? "binary" : "text", "*** (out of memory while redacting)");
+    free(redacted);
+}
+
+/* ---------------------------------------------------------------- output queue */
+
+static void enqueue(conn *c, enum lws_write_protocol type, const char *data, size_t len)
+{
+    if (c->overflow)
+        return;
+    if (!data || c->q_bytes + len > PWSM_MAX_OUT_QUEUE) {
+        c->overflow = true; /* also on OOM upstream (data == NULL) */
+        return;
+    }
+    outframe *f = malloc(sizeof *f + LWS_PRE + len + 1);
+    if (!f) {
+        c->overflow = true;
+        return;
+    }
+    f->next = NULL;
+    f->len = len;
+    f->type = type;
+    memcpy(f->buf + LWS_PRE, data, len);
+    f->buf[LWS_PRE + len] = '\0';
+    if (c->q_tail)
+        c->q_tail->next = f;
+    else
+        c->q_head = f;
+    c->q_tail = f;
+    c->q_bytes += len;
+}
+
+static void enqueue_status(conn *c, const char *status, const char *message)
+{
+    size_t len = 0;
+    char *frame = pwsm__status_frame(status, message ? message : pwsm__status_text(status), &len);
+    enqueue(c, LWS_WRITE_TEXT, frame, len);
+    free(frame);
+}
+
+static void queue_free(conn *c)
+{
+    while (c->q_head) {
+        outframe *f = c->q_head;
+        c->q_head = f->next;
+        free(f);
+    }
+    c->q_tail = NULL;
+    c->q_bytes = 0;
+}
+
+/* Arranges a close once the queued frames went out. */
+static void close_after_queue(conn *c, int code, const char *reason)
+{
+    if (c->close_pending)
+        return;
+    c->close_pending = true;
+    c->close_code = code;
+    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason ? reason : "");
+    lws_callback_on_writable(c->wsi);
+}
+
+/* Sends the close frame now; the caller returns -1 from the callback. */
+static int close_now(conn *c, int code, const char *reason)
+{
+    size_t rlen = reason ? strlen(reason) : 0;
+    if (rlen > CLOSE_REASON_MAX)
+        rlen = CLOSE_REASON_MAX;
+    char r[CLOSE_REASON_MAX + 1];
+    memcpy(r, reason ? reason : "", rlen);
+    r[rlen] = '\0';
+    pwsm__journal_add(&c->srv->journal, c->ordinal, 's', "close", NULL, 0, code, r);
+    lws_close_reason(c->wsi, (enum lws_close_status)code, (unsigned char *)r, rlen);
+    c->sent_close = true;
+    return -1;
+}
+
+/* ---------------------------------------------------------------- stream pacing */
+
+static void stream_timer_cb(lws_sorted_usec_list_t *sul)
+{
+    conn *c = lws_container_of(sul, conn, stream_sul);
+    c->timer_armed = false;
+    c->batch_due = true;
+    lws_callback_on_writable(c->wsi);
+}
+
+static void stream_arm(conn *c, uint32_t events)
+{
+    double us = (double)events * 1e6 / c->srv->o.events_per_sec;
+    if (us < 1)
+        us = 1;
+    if (us > 3600e6)
+        us = 3600e6;
+    c->timer_armed = true;
+    lws_sul_schedule(lws_get_context(c->wsi), 0, &c->stream_sul, stream_timer_cb, (lws_usec_t)us);
+}
+
+/* Called when the subscription set may have changed: (re)starts the stream. */
+static void stream_kick(conn *c)
+{
+    if (!c->stream_on || c->stalled)
+        return;
+    if (c->srv->o.events_per_sec < 0)
+        c->batch_due = true;
+    else if (!c->batch_due && !c->timer_armed)
+        stream_arm(c, 1);
+    lws_callback_on_writable(c->wsi);
+}
+
+static void ping_timer_cb(lws_sorted_usec_list_t *sul)
+{
+    conn *c = lws_container_of(sul, conn, ping_sul);
+    if (c->stalled || c->close_pending)
+        return;
+    enqueue(c, LWS_WRITE_PING, PING_PAYLOAD, sizeof PING_PAYLOAD - 1);
+    lws_callback_on_writable(c->wsi);
+    lws_sul_schedule(lws_get_context(c->wsi), 0, &c->ping_sul, ping_timer_cb,
+                     (lws_usec_t)c->srv->o.ping_interval_ms * 1000);
+}
+
+static void auth_timer_cb(lws_sorted_usec_list_t *sul)
+{
+    conn *c = lws_container_of(sul, conn, auth_sul);
+    if (c->authed || c->close_pending || c->stalled)
+        return;
+    enqueue_status(c, "auth_timeout", NULL);
+    close_after_queue(c, c->srv->o.policy_close_code, NULL);
+}
+
+/* ---------------------------------------------------------------- client messages */
+
+/* max_per_key: the oldest live connections with this key lose their place. */
+static void enforce_max_per_key(conn *c)
+{
+    pwsm_server *s = c->srv;
+    for (;;) {
+        uint32_t count = 0;
+        conn *oldest = NULL;
+        for (conn *o = s->conns; o; o = o->next) {
+            if (o == c || !o->authed || o->kicked || o->close_pending || strcmp(o->key, c->key) != 0)
+                continue;
+            count++;
+            if (!oldest || o->ordinal < oldest->ordinal)
+                oldest = o;
+        }
+        if (count < s->o.max_per_key || !oldest)
+            return;
+        oldest->kicked = true;
+        enqueue_status(oldest, "max_connections", NULL);
+        close_after_queue(oldest, s->o.policy_close_code, NULL);
+    }
+}
+
+static void handle_auth(conn *c, const char *key)
+{
+    pwsm_server *s = c->srv;
+    if (c->script->ignore_auth)
+        return;
+    if (c->authed) {
+        /* Undocumented upstream: we simply confirm again and keep the first key. */
+        enqueue_status(c, "auth_success", NULL);
+        return;
+    }
+    if (c->script->reject_auth || !key_accepted(s, key)) {
+        enqueue_status(c, "auth_failed", NULL);
+        close_after_queue(c, s->o.policy_close_code, NULL);
+        return;
+    }
+    c->key = strndup(key, MAX_KEY_LEN);
+    if (!c->key) {
+        c->overflow = true;
+        return;
+    }
+    c->authed = true;
+    lws_sul_cancel(&c->auth_sul);
+    enforce_max_per_key(c);
+    enqueue_status(c, "auth_success", NULL);
+}
+
+static void handle_subscription(conn *c, const char *params, bool on)
+{
+    if (!c->authed) {
+        enqueue_status(c, "auth_required", NULL);
+        return;
+    }
+    const char *cursor = params ? params : "", *ch;
+    size_t n;
+    while ((n = pwsm__next_channel(&cursor, &ch)) > 0) {
+        pwsm__gen_channel(&c->gen, ch, n, on);
+        size_t len = 0;
+        char *frame = pwsm__status_frame2("success", on ? "subscribed to: " : "unsubscribed to: ", ch, n,
+                                          &len);
+        enqueue(c, LWS_WRITE_TEXT, frame, len);
+        free(frame);
+        if (on && !c->raw_sent) {
+            c->raw_sent = true;
+            for (int i = 0; i < PWSM_MAX_RAW_FRAMES && c->script->raw_frames[i]; i++)
+                enqueue(c, LWS_WRITE_TEXT, c->script->raw_frames[i], strlen(c->script->raw_frames[i]));
+        }
+        if (on)
+            c->stream_on = true;
+    }
+    stream_kick(c);
+}
+
+static void handle_message(conn *c, bool binary)
+{
+    pwsm_server *s = c->srv;
+    const char *text = (const char *)c->rx;
+    pwsm__msg m = {PWSM__ACT_INVALID, NULL};
+    if (!binary) {
+        m = pwsm__msg_parse(text, c->rx_len);
+        if (m.action == PWSM__ACT_AUTH)
+            remember_secret(s, m.params);
+    }
+    record_received(c, binary, text, c->rx_len);
+
+    if (binary || c->close_pending || c->kicked || c->stalled) {
+        pwsm__msg_free(&m);
+        return; /* binary frames are journaled and otherwise ignored */
+    }
+    switch (m.action) {
+    case PWSM__ACT_AUTH:
+        handle_auth(c, m.params);
+        break;
+    case PWSM__ACT_SUBSCRIBE:
+    case PWSM__ACT_UNSUBSCRIBE:
+        handle_subscription(c, m.params, m.action == PWSM__ACT_SUBSCRIBE);
+        break;
+    case PWSM__ACT_UNKNOWN:
+        enqueue_status(c, "error", "unknown action");
+        break;
+    case PWSM__ACT_INVALID:
+        enqueue_status(c, "error", "invalid message: expected a JSON object with an action");
+        break;
+    }
+    pwsm__msg_free(&m);
+    lws_callback_on_writable(c->wsi);
+}
+
+static int on_receive(conn *c, const void *in, size_t len)
+{
+    pwsm_server *s = c->srv;
+    if (lws_is_first_fragment(c->wsi))
+        c->rx_len = 0;
+    if (c->rx_len + len > s->o.max_message)
+        return close_now(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
+    if (c->rx_len + len + 1 > c->rx_cap) {
+        size_t cap = c->rx_cap ? c->rx_cap : 1024;
+        while (cap < c->rx_len + len + 1)
+            cap *= 2;
+        if (cap > (size_t)s->o.max_message + 1)
+            cap = (size_t)s->o.max_message + 1;
+        unsigned char *p = realloc(c->rx, cap);
+        if (!p)
+            return close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+        c->rx = p;
+        c->rx_cap = cap;
+    }
+    memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += len;
+    c->rx[c->rx_len] = '\0';
+    if (lws_is_final_fragment(c->wsi) && lws_remaining_packet_payload(c->wsi) == 0) {
+        handle_message(c, lws_frame_is_binary(c->wsi) != 0);
+        c->rx_len = 0;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- faults and writes */
+
+/* STALL keeps the client's frames unread in the kernel buffer (that is what makes its pings
+ * go unanswered).  To still journal them, peek at that buffer without consuming it and
+ * record the frames past the ones recorded before.  lws had processed everything it read
+ * when the stall began (it starts from WRITEABLE), so the buffer starts at a frame. */
+static void stall_peek_cb(lws_sorted_usec_list_t *sul)
+{
+    conn *c = lws_container_of(sul, conn, peek_sul);
+    unsigned char *buf = malloc(STALL_PEEK_MAX);
+    ssize_t n = buf ? recv(lws_get_socket_fd(c->wsi), buf, STALL_PEEK_MAX, MSG_PEEK | MSG_DONTWAIT) : -1;
+    size_t off = 0;
+    pwsm__wsframe f;
+    while (n > 0 && off < (size_t)n &&
+           pwsm__ws_client_frame(buf + off, (size_t)n - off, STALL_PEEK_MAX, &f) == 1) {
+        unsigned char *p = buf + off + f.header;
+        if (off >= c->peek_done) {
+            for (size_t i = 0; i < f.payload; i++)
+                p[i] ^= f.mask[i % 4];
+            if (f.opcode == 1 || f.opcode == 2 || f.opcode == 0) {
+                record_received(c, f.opcode == 2, (const char *)p, f.payload);
+            } else if (f.opcode == 8) {
+                char r[CLOSE_REASON_MAX + 1] = "";
+                if (f.payload > 2)
+                    snprintf(r, sizeof r, "%.*s", (int)(f.payload - 2), (const char *)p + 2);
+                pwsm__journal_add(&c->srv->journal, c->ordinal, 'c', "close", NULL, 0,
+                                  f.payload >= 2 ? (p[0] << 8 | p[1]) : 0, r);
+            } else {
+                record(c, 'c', f.opcode == 9 ? "ping" : "pong", p, f.payload);
+            }
+        }
+        off += f.header + f.payload;
+    }
+    if (off > c->peek_done)
+        c->peek_done = off;
+    free(buf);
+    if (n != 0) /* 0: the client is gone, nothing more will come */
+        lws_sul_schedule(lws_get_context(c->wsi), 0, &c->peek_sul, stall_peek_cb, STALL_PEEK_US);
+}
+
+static int run_fault(conn *c)
+{
+    const pwsm_script *sc = c->script;
+    c->fault_done = true;
+    switch (sc->fault) {
+    case PWSM_FAULT_DROP:
+        record_str(c, '-', "fault", "drop");
+        c->dropped = true;
+        /* No close frame: the FIN goes out now, and lws' own close frame (sent as we
+         * return -1) hits the shut-down socket and is lost. */
+        shutdown(lws_get_socket_fd(c->wsi), SHUT_RDWR);
+        return -1;
+    case PWSM_FAULT_CLOSE:
+        record_str(c, '-', "fault", "close");
+        return close_now(c, sc->close_code ? sc->close_code : LWS_CLOSE_STATUS_NORMAL, sc->close_reason);
+    case PWSM_FAULT_STALL:
+        record_str(c, '-', "fault", "stall");
+        c->stalled = true;
+        lws_sul_cancel(&c->stream_sul);
+        lws_sul_cancel(&c->ping_sul);
+        lws_sul_cancel(&c->auth_sul);
+        c->timer_armed = false;
+        lws_rx_flow_control(c->wsi, 0);
+        if (!lws_is_ssl(c->wsi))
+            lws_sul_schedule(lws_get_context(c->wsi), 0, &c->peek_sul, stall_peek_cb, STALL_PEEK_US);
+        return 0;
+    case PWSM_FAULT_STATUS_CLOSE: {
+        const char *status = sc->status ? sc->status : "force_disconnect";
+        record_str(c, '-', "fault", "status_close");
+        enqueue_status(c, status, sc->status_message);
+        close_after_queue(c, c->srv->o.policy_close_code, NULL);
+        return 0;
+    }
+    case PWSM_FAULT_NONE:
+        break;
+    }
+    return 0;
+}
+
+static bool fault_due(const conn *c)
+{
+    return c->script->fault != PWSM_FAULT_NONE && !c->fault_done &&
+           c->events_sent >= c->script->after_events;
+}
+
+static int write_stream(conn *c)
+{
+    pwsm_server *s = c->srv;
+    if (s->o.stream_limit && c->events_sent >= s->o.stream_limit)
+        return 0;
+    if (!c->batch_due || pwsm__gen_active(&c->gen) == 0)
+        return 0; /* a timer or a subscribe will ask again */
+    uint32_t n = pwsm__gen_batch_size(&c->gen, s->o.batch_max);
+    if (s->o.stream_limit && c->events_sent + n > s->o.stream_limit)
+        n = (uint32_t)(s->o.stream_limit - c->events_sent);
+    if (c->script->fault != PWSM_FAULT_NONE && !c->fault_done &&
+        c->events_sent + n > c->script->after_events)
+        n = (uint32_t)(c->script->after_events - c->events_sent);
+    size_t need = (size_t)s->o.batch_max * (PWSM__EVENT_MAX + 1) + 3;
+    if (!c->frame) {
+        c->frame = malloc(LWS_PRE + need);
+        if (!c->frame)
+            return close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+        c->frame_cap = need;
+    }
+    size_t len = pwsm__gen_frame(&c->gen, n, (char *)c->frame + LWS_PRE, c->frame_cap);
+    if (!len)
+        return 0;
+    record_sent(c, "text", c->frame + LWS_PRE, len);
+    if (lws_write(c->wsi, c->frame + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len)
+        return -1;
+    c->events_sent += n;
+    c->batch_due = false;
+    if (fault_due(c)) {
+        lws_callback_on_writable(c->wsi);
+    } else if (s->o.stream_limit && c->events_sent >= s->o.stream_limit) {
+        /* done streaming */
+    } else if (s->o.events_per_sec < 0) {
+        c->batch_due = true;
+        lws_callback_on_writable(c->wsi);
+    } else {
+        stream_arm(c, n);
+    }
+    return 0;
+}
+
+static int on_writeable(conn *c)
+{
+    if (c->stalled)
+        return 0;
+    if (c->overflow)
+        return close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "output queue full");
+    outframe *f = c->q_head;
+    if (f) {
+        c->q_head = f->next;
+        if (!c->q_head)
+            c->q_tail = NULL;
+        c->q_bytes -= f->len;
+        record_sent(c, f->type == LWS_WRITE_PING ? "ping" : "text", f->buf + LWS_PRE, f->len);
+        int n = lws_write(c->wsi, f->buf + LWS_PRE, f->len, f->type);
+        size_t len = f->len;
+        free(f);
+        if (n < (int)len)
+            return -1;
+        lws_callback_on_writable(c->wsi); /* more queued, a close, or the stream may follow */
+        return 0;
+    }
+    if (c->close_pending)
+        return close_now(c, c->close_code, c->close_reason);
+    if (c->authed && fault_due(c))
+        return run_fault(c);
+    if (!c->stream_on)
+        return 0;
+    return write_stream(c);
+}
+
+/* ---------------------------------------------------------------- connection lifecycle */
+
+static const pwsm_script *script_for(const pwsm_server *s, uint32_t ordinal)
+{
+    if (ordinal >= 1 && ordinal <= s->o.nscripts)
+        return &s->o.scripts[ordinal - 1];
+    return &s->o.default_script;
+}
+
+static int on_established(pwsm_server *s, conn *c, struct lws *wsi)
+{
+    uint32_t ordinal = atomic_load(&s->accepted) + 1;
+    if (pwsm__gen_init(&c->gen, s->o.seed, ordinal) != 0)
+        return -1;
+    atomic_store(&s->accepted, ordinal);
+    c->srv = s;
+    c->wsi = wsi;
+    c->ordinal = ordinal;
+    c->script = script_for(s, ordinal);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->live++;
+
+    char path[256] = "";
+    if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) < 0)
+        path[0] = '\0';
+    record_str(c, '-', "open", path);
+
+    if (!c->script->no_greeting)
+        enqueue_status(c, "connected", NULL);
+    struct lws_context *ctx = lws_get_context(wsi);
+    lws_sul_schedule(ctx, 0, &c->auth_sul, auth_timer_cb, (lws_usec_t)s->o.auth_timeout_ms * 1000);
+    if (s->o.ping_interval_ms)
+        lws_sul_schedule(ctx, 0, &c->ping_sul, ping_timer_cb, (lws_usec_t)s->o.ping_interval_ms * 1000);
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static void on_closed(pwsm_server *s, conn *c)
+{
+    if (!c->srv)
+        return;
+    /* The sul live inside this per-session data, which lws frees after we return. */
+    lws_sul_cancel(&c->auth_sul);
+    lws_sul_cancel(&c->stream_sul);
+    lws_sul_cancel(&c->ping_sul);
+    lws_sul_cancel(&c->peek_sul);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->live--;
+    bool clean = (c->sent_close || c->peer_closed) && !c->dropped;
+    record(c, '-', clean ? "closed" : "drop", NULL, 0);
+    queue_free(c);
+    free(c->rx);
+    free(c->key);
+    free(c->frame);
+    pwsm__gen_free(&c->gen);
+    c->srv = NULL;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    pwsm_server *s = lws_context_user(lws_get_context(wsi));
+    conn *c = user;
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        /* Refuse the upgrade beyond max_connections (the client sees the handshake fail). */
+        return s->live >= s->o.max_connections ? 1 : 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        return on_established(s, c, wsi);
+    case LWS_CALLBACK_RECEIVE:
+        return c && c->srv ? on_receive(c, in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return c && c->srv ? on_writeable(c) : 0;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (c && c->srv)
+            record(c, 'c', "pong", in, len);
+        return 0;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (c && c->srv) {
+            const unsigned char *p = in;
+            int code = len >= 2 ? (p[0] << 8 | p[1]) : 0;
+            char reason_text[CLOSE_REASON_MAX + 1] = "";
+            if (len > 2) {
+                size_t rl = len - 2 > CLOSE_REASON_MAX ? CLOSE_REASON_MAX : len - 2;
+                memcpy(reason_text, p + 2, rl);
+                reason_text[rl] = '\0';
+            }
+            pwsm__journal_add(&s->journal, c->ordinal, 'c', "close", NULL, 0, code, reason_text);
+            c->peer_closed = true;
+        }
+        return 0; /* lws echoes the close */
+    case LWS_CALLBACK_CLOSED:
+        if (c)
+            on_closed(s, c);
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* ---------------------------------------------------------------- thread and API */
+
+static void *service_main(void *arg)
+{
+    pwsm_server *s = arg;
+    while (!atomic_load(&s->stopping))
+        if (lws_service(s->ctx, 0) < 0)
+            break;
+    return NULL;
+}
+
+static void server_free(pwsm_server *s)
+{
+    if (s->ctx)
+        lws_context_destroy(s->ctx); /* runs CLOSED for live connections, which journal */
+    pwsm__selfsigned_remove(&s->ss);
+    if (s->journal_ready)
+        pwsm__journal_free(&s->journal);
+    for (size_t i = 0; i < s->nowned; i++)
+        free(s->owned[i]);
+    free(s->owned);
+    free(s);
+}
+
+static bool is_ipv4_literal(const char *host)
+{
+    int a, b, c, d;
+    char end;
+    return sscanf(host, "%d.%d.%d.%d%c", &a, &b, &c, &d, &end) == 4;
+}
+
+pwsm_server *pwsm_start(const pwsm_options *opts, char *errbuf, size_t errcap)
+{
+    char scratch[8];
+    if (!errbuf) {
+        errbuf = scratch;
+        errcap = sizeof scratch;
+    }
+    if (errcap)
+        errbuf[0] = '\0';
+    pwsm_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(errbuf, errcap, "out of memory");
+        return NULL;
+    }
+    atomic_init(&s->stopping, false);
+    atomic_init(&s->accepted, 0);
+    if (apply_options(s, opts, errbuf, errcap) != 0)
+        goto fail;
+    if (pwsm__journal_init(&s->journal, s->o.journal_path, s->o.journal_max_entries,
+                           s->o.journal_max_bytes, errbuf, errcap) != 0)
+        goto fail;
+    s->journal_ready = true;
+
+    if (s->o.tls) {
+        if (!s->o.cert_file) {
+            if (pwsm__selfsigned_create(&s->ss, errbuf, errcap) != 0)
+                goto fail;
+            s->o.cert_file = s->ss.cert;
+            s->o.key_file = s->ss.key;
+        }
+        s->ca_file = s->o.cert_file;
+    }
+
+    s->protocols[0] = (struct lws_protocols){
+        .name = "polyws-mock",
+        .callback = callback,
+        .per_session_data_size = sizeof(conn),
+        .rx_buffer_size = 0,
+    };
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (is_ipv4_literal(s->o.host))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (s->o.tls)
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.user = s;
+    info.count_threads = 1;
+    info.fd_limit_per_thread = s->o.max_connections + 64;
+    info.port = s->o.port;
+    info.iface = s->o.host;
+    info.protocols = s->protocols;
+    info.vhost_name = "pwsmock";
+    if (s->o.tls) {
+        info.ssl_cert_filepath = s->o.cert_file;
+        info.ssl_private_key_filepath = s->o.key_file;
+    }
+    s->ctx = lws_create_context(&info);
+    if (!s->ctx) {
+        snprintf(errbuf, errcap, "lws_create_context failed");
+        goto fail;
+    }
+    s->vhost = lws_create_vhost(s->ctx, &info);
+    if (!s->vhost) {
+        snprintf(errbuf, errcap, "cannot listen on %s:%d%s", s->o.host, s->o.port,
+                 s->o.tls ? " (or the TLS certificate/key did not load)" : "");
+        goto fail;
+    }
+    s->port = lws_get_vhost_listen_port(s->vhost);
+    if (s->port <= 0) {
+        snprintf(errbuf, errcap, "no listening port");
+        goto fail;
+    }
+    const char *url_host = strcmp(s->o.host, "0.0.0.0") == 0 || !is_ipv4_literal(s->o.host)
+                               ? "127.0.0.1"
+                               : s->o.host;
+    snprintf(s->url, sizeof s->url, "%s://%s:%d", s->o.tls ? "wss" : "ws", url_host, s->port);
+
+    int rc = pthread_create(&s->thread, NULL, service_main, s);
+    if (rc != 0) {
+        snprintf(errbuf, errcap, "pthread_create: %s", strerror(rc));
+        goto fail;
+    }
+    s->thread_started = true;
+    return s;
+fail:
+    server_free(s);
+    return NULL;
+}
+
+int pwsm_port(const pwsm_server *s)
+{
+    return s->port;
+}
+
+const char *pwsm_url(const pwsm_server *s)
+{
+    return s->url;
+}
+
+const char *pwsm_ca_file(const pwsm_server *s)
+{
+    return s->ca_file;
+}
+
+uint32_t pwsm_connections(pwsm_server *s)
+{
+    return atomic_load(&s->accepted);
+}
+
+size_t pwsm_journal(pwsm_server *s, const pwsm_entry **out)
+{
+    return pwsm__journal_snapshot(&s->journal, out);
+}
+
+size_t pwsm_journal_count(pwsm_server *s)
+{
+    return pwsm__journal_count(&s->journal);
+}
+
+const pwsm_entry *pwsm_journal_get(pwsm_server *s, size_t i)
+{
+    return pwsm__journal_get(&s->journal, i);
+}
+
+bool pwsm_wait_for(pwsm_server *s, bool (*pred)(const pwsm_entry *e, void *u), void *u, int timeout_ms)
+{
+    return pwsm__journal_wait(&s->journal, 0, pred, u, timeout_ms, NULL);
+}
+
+bool pwsm_wait_from(pwsm_server *s, size_t from, bool (*pred)(const pwsm_entry *e, void *u), void *u,
+                    int timeout_ms, size_t *match)
+{
+    return pwsm__journal_wait(&s->journal, from, pred, u, timeout_ms, match);
+}
+
+void pwsm_stop(pwsm_server *s)
+{
+    if (!s)
+        return;
+    if (s->thread_started) {
+        atomic_store(&s->stopping, true);
+        lws_cancel_service(s->ctx); /* the one lws call allowed from another thread */
+        pthread_join(s->thread, NULL);
+    }
+    server_free(s);
+}
