@@ -1,0 +1,1586 @@
+/*
+ * test_mock.c - drives the mock Polygon server (libpwsmock) over real loopback
+ * sockets.
+ *
+ * The client side is a small blocking WebSocket client written here on raw
+ * sockets (plus OpenSSL for wss), so a test controls every frame: it can
+ * choose not to read, send pings and watch for pongs, and tell a close frame
+ * from a dropped TCP connection.  One TLS test also connects with an lws
+ * client, the way the connector will.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+#include <CUnit/CUnit.h>
+#include <cjson/cJSON.h>
+#include <libwebsockets.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <polyws/mock.h>
+
+#define KEY "GOODKEY-0123456789abcdef"
+#define RECV_MS 5000 /* generous: valgrind runs are slow */
+
+/* ------------------------------------------------------------------ tiny ws client */
+
+enum { WSC_TIMEOUT = 0, WSC_FRAME = 1, WSC_EOF = -1, WSC_ERROR = -2 };
+enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
+
+typedef struct wsc {
+    int fd;
+    SSL_CTX *sslctx;
+    SSL *ssl;
+    unsigned char *buf; /* received, not yet parsed */
+    size_t len, cap;
+} wsc;
+
+typedef struct frame {
+    int opcode;
+    char *data; /* malloc'd, NUL-terminated */
+    size_t len;
+} frame;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int raw_write(wsc *c, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    while (n) {
+        ssize_t w = c->ssl ? SSL_write(c->ssl, b, (int)n) : send(c->fd, b, n, MSG_NOSIGNAL);
+        if (w <= 0) {
+            if (!c->ssl && w < 0 && errno == EINTR)
+                continue;
+            return -1;
+        }
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads more bytes into the buffer: 1 ok, 0 timeout, WSC_EOF, WSC_ERROR. */
+static int raw_fill(wsc *c, int64_t deadline)
+{
+    if (c->cap - c->len < 65536) {
+        size_t cap = c->cap ? c->cap * 2 : 131072;
+        c->buf = realloc(c->buf, cap);
+        c->cap = cap;
+    }
+    if (!(c->ssl && SSL_pending(c->ssl) > 0)) {
+        int64_t left = deadline - now_ms();
+        if (left < 0)
+            left = 0;
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        int r = poll(&pfd, 1, (int)left);
+        if (r == 0)
+            return 0;
+        if (r < 0)
+            return errno == EINTR ? 0 : WSC_ERROR;
+    }
+    if (c->ssl) {
+        int n = SSL_read(c->ssl, c->buf + c->len, (int)(c->cap - c->len));
+        if (n > 0) {
+            c->len += (size_t)n;
+            return 1;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_WANT_READ)
+            return 1;
+        ERR_clear_error();
+        return e == SSL_ERROR_ZERO_RETURN ? WSC_EOF : (e == SSL_ERROR_SYSCALL ? WSC_EOF : WSC_ERROR);
+    }
+    ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+    if (n > 0) {
+        c->len += (size_t)n;
+        return 1;
+    }
+    if (n == 0)
+        return WSC_EOF;
+    return errno == ECONNRESET ? WSC_EOF : WSC_ERROR;
+}
+
+static void wsc_free(wsc *c)
+{
+    if (!c)
+        return;
+    if (c->ssl)
+        SSL_free(c->ssl);
+    if (c->sslctx)
+        SSL_CTX_free(c->sslctx);
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->buf);
+    free(c);
+}
+
+/* Connects to 127.0.0.1:port, optionally with TLS verified against ca_file, and does the
+ * WebSocket handshake on path.  NULL on failure (*why says where). */
+static wsc *wsc_open(int port, bool tls, const char *ca_file, const char *path, const char **why)
+{
+    const char *dummy;
+    if (!why)
+        why = &dummy;
+    wsc *c = calloc(1, sizeof *c);
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        *why = "connect";
+        goto fail;
+    }
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (tls) {
+        c->sslctx = SSL_CTX_new(TLS_client_method());
+        if (ca_file && SSL_CTX_load_verify_locations(c->sslctx, ca_file, NULL) != 1) {
+            *why = "load CA";
+            goto fail;
+        }
+        SSL_CTX_set_verify(c->sslctx, SSL_VERIFY_PEER, NULL);
+        c->ssl = SSL_new(c->sslctx);
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), "127.0.0.1");
+        SSL_set_fd(c->ssl, c->fd);
+        if (SSL_connect(c->ssl) != 1 || SSL_get_verify_result(c->ssl) != X509_V_OK) {
+            ERR_clear_error();
+            *why = "TLS handshake/verification";
+            goto fail;
+        }
+    }
+    char req[512];
+    snprintf(req, sizeof req,
+             "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+             path, port);
+    if (raw_write(c, req, strlen(req)) != 0) {
+        *why = "send handshake";
+        goto fail;
+    }
+    int64_t deadline = now_ms() + RECV_MS;
+    for (;;) {
+        unsigned char *end = c->len >= 4 ? memmem(c->buf, c->len, "\r\n\r\n", 4) : NULL;
+        if (end) {
+            size_t hlen = (size_t)(end - c->buf) + 4;
+            if (c->len < 12 || memcmp(c->buf, "HTTP/1.1 101", 12) != 0) {
+                *why = "handshake status";
+                goto fail;
+            }
+            memmove(c->buf, c->buf + hlen, c->len - hlen);
+            c->len -= hlen;
+            return c;
+        }
+        if (raw_fill(c, deadline) <= 0) {
+            *why = "handshake response";
+            goto fail;
+        }
+    }
+fail:
+    wsc_free(c);
+    return NULL;
+}
+
+static wsc *wsc_connect(int port)
+{
+    return wsc_open(port, false, NULL, "/stocks", NULL);
+}
+
+static int wsc_send(wsc *c, int opcode, const void *data, size_t len)
+{
+    unsigned char hdr[14];
+    size_t h = 0;
+    hdr[h++] = (unsigned char)(0x80 | opcode);
+    if (len < 126) {
+        hdr[h++] = (unsigned char)(0x80 | len);
+    } else if (len < 65536) {
+        hdr[h++] = 0x80 | 126;
+        hdr[h++] = (unsigned char)(len >> 8);
+        hdr[h++] = (unsigned char)len;
+    } else {
+        hdr[h++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--)
+            hdr[h++] = (unsigned char)((uint64_t)len >> (8 * i));
+    }
+    unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    memcpy(hdr + h, mask, 4);
+    h += 4;
+    unsigned char *msg = malloc(h + len + 1);
+    memcpy(msg, hdr, h);
+    for (size_t i = 0; i < len; i++)
+        msg[h + i] = ((const unsigned char *)data)[i] ^ mask[i % 4];
+    int rc = raw_write(c, msg, h + len);
+    free(msg);
+    return rc;
+}
+
+static int wsc_send_text(wsc *c, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return wsc_send(c, OP_TEXT, buf, strlen(buf));
+}
+
+static int wsc_send_close(wsc *c, int code, const char *reason)
+{
+    unsigned char p[125];
+    size_t rl = strlen(reason);
+    p[0] = (unsigned char)(code >> 8);
+    p[1] = (unsigned char)code;
+    memcpy(p + 2, reason, rl);
+    return wsc_send(c, OP_CLOSE, p, 2 + rl);
+}
+
+/* One frame within timeout_ms: WSC_FRAME, WSC_TIMEOUT, WSC_EOF or WSC_ERROR. */
+static int wsc_recv(wsc *c, int timeout_ms, frame *f)
+{
+    memset(f, 0, sizeof *f);
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        if (c->len >= 2) {
+            unsigned char *b = c->buf;
+            size_t hdr = 2;
+            uint64_t plen = b[1] & 0x7f;
+            bool ok = true;
+            if (plen == 126) {
+                ok = c->len >= 4;
+                if (ok)
+                    plen = (uint64_t)b[2] << 8 | b[3];
+                hdr = 4;
+            } else if (plen == 127) {
+                ok = c->len >= 10;
+                if (ok) {
+                    plen = 0;
+                    for (int i = 0; i < 8; i++)
+                        plen = plen << 8 | b[2 + i];
+                }
+                hdr = 10;
+            }
+            if (ok && c->len >= hdr + plen) {
+                f->opcode = b[0] & 0x0f;
+                f->len = (size_t)plen;
+                f->data = malloc(f->len + 1);
+                memcpy(f->data, b + hdr, f->len);
+                f->data[f->len] = '\0';
+                memmove(c->buf, c->buf + hdr + plen, c->len - hdr - plen);
+                c->len -= hdr + plen;
+                return WSC_FRAME;
+            }
+        }
+        int r = raw_fill(c, deadline);
+        if (r == 0)
+            return WSC_TIMEOUT;
+        if (r < 0)
+            return r;
+    }
+}
+
+static void frame_free(frame *f)
+{
+    free(f->data);
+    f->data = NULL;
+}
+
+/* Next frame that is not a ping (pings are answered, like any client would). */
+static int wsc_recv_data(wsc *c, int timeout_ms, frame *f)
+{
+    for (;;) {
+        int r = wsc_recv(c, timeout_ms, f);
+        if (r != WSC_FRAME || f->opcode != OP_PING)
+            return r;
+        wsc_send(c, OP_PONG, f->data, f->len);
+        frame_free(f);
+    }
+}
+
+/* Receives one text frame holding a single status; returns its message (malloc'd) if the
+ * status matches, else NULL (and reports what came). */
+static char *expect_status(wsc *c, const char *status)
+{
+    frame f;
+    int r = wsc_recv_data(c, RECV_MS, &f);
+    if (r != WSC_FRAME || f.opcode != OP_TEXT) {
+        fprintf(stderr, "  expected status %s, got r=%d opcode=%d\n", status, r, f.opcode);
+        frame_free(&f);
+        return NULL;
+    }
+    char *msg = NULL;
+    cJSON *arr = cJSON_Parse(f.data);
+    cJSON *o = cJSON_GetArrayItem(arr, 0);
+    const cJSON *ev = cJSON_GetObjectItem(o, "ev"), *st = cJSON_GetObjectItem(o, "status"),
+                *m = cJSON_GetObjectItem(o, "message");
+    if (cJSON_GetArraySize(arr) == 1 && cJSON_IsString(ev) && strcmp(ev->valuestring, "status") == 0 &&
+        cJSON_IsString(st) && strcmp(st->valuestring, status) == 0 && cJSON_IsString(m))
+        msg = strdup(m->valuestring);
+    else
+        fprintf(stderr, "  expected status %s, got %s\n", status, f.data);
+    cJSON_Delete(arr);
+    frame_free(&f);
+    return msg;
+}
+
+static bool expect_status_msg(wsc *c, const char *status, const char *message)
+{
+    char *m = expect_status(c, status);
+    bool ok = m && strcmp(m, message) == 0;
+    if (m && !ok)
+        fprintf(stderr, "  status %s: message \"%s\", expected \"%s\"\n", status, m, message);
+    free(m);
+    return ok;
+}
+
+/* Receives a close frame; returns its code (0 if none in it), -1 if something else came. */
+static int expect_close(wsc *c, char *reason, size_t rcap)
+{
+    frame f;
+    for (;;) {
+        int r = wsc_recv_data(c, RECV_MS, &f);
+        if (r != WSC_FRAME)
+            return -1;
+        if (f.opcode == OP_CLOSE)
+            break;
+        fprintf(stderr, "  expected close, got opcode %d: %.200s\n", f.opcode, f.data);
+        frame_free(&f);
+        return -1;
+    }
+    int code = f.len >= 2 ? ((unsigned char)f.data[0] << 8 | (unsigned char)f.data[1]) : 0;
+    if (reason && rcap) {
+        size_t rl = f.len > 2 ? f.len - 2 : 0;
+        if (rl >= rcap)
+            rl = rcap - 1;
+        memcpy(reason, f.data + 2, rl);
+        reason[rl] = '\0';
+    }
+    frame_free(&f);
+    return code;
+}
+
+/* Connects and authenticates (greeting, auth, auth_success). */
+static wsc *connect_authed(int port, const char *key)
+{
+    wsc *c = wsc_connect(port);
+    if (!c)
+        return NULL;
+    if (!expect_status_msg(c, "connected", "Connected Successfully") ||
+        wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"%s\"}", key) != 0 ||
+        !expect_status_msg(c, "auth_success", "authenticated")) {
+        wsc_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Subscribes and checks one confirmation per channel (channels separated by ','). */
+static bool subscribe(wsc *c, const char *params)
+{
+    if (wsc_send_text(c, "{\"action\":\"subscribe\",\"params\":\"%s\"}", params) != 0)
+        return false;
+    char copy[1024];
+    snprintf(copy, sizeof copy, "%s", params);
+    for (char *save = NULL, *ch = strtok_r(copy, ",", &save); ch; ch = strtok_r(NULL, ",", &save)) {
+        char want[1100];
+        snprintf(want, sizeof want, "subscribed to: %s", ch);
+        if (!expect_status_msg(c, "success", want))
+            return false;
+    }
+    return true;
+}
+
+static pwsm_server *start(pwsm_options *o)
+{
+    char err[256];
+    pwsm_server *s = pwsm_start(o, err, sizeof err);
+    if (!s)
+        fprintf(stderr, "  pwsm_start: %s\n", err);
+    return s;
+}
+
+static void base_options(pwsm_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->keys[0] = KEY;
+    o->keys[1] = "OTHERKEY-0123456789";
+}
+
+/* ------------------------------------------------------------------ journal predicates */
+
+typedef struct match {
+    uint32_t conn;     /* 0 = any */
+    char dir;          /* 0 = any */
+    const char *kind;  /* NULL = any */
+    const char *data;  /* substring, NULL = any */
+} match;
+
+static bool match_pred(const pwsm_entry *e, void *u)
+{
+    const match *m = u;
+    return (!m->conn || e->conn == m->conn) && (!m->dir || e->dir == m->dir) &&
+           (!m->kind || strcmp(e->kind, m->kind) == 0) && (!m->data || strstr(e->data, m->data));
+}
+
+static bool wait_entry(pwsm_server *s, uint32_t conn, char dir, const char *kind, const char *data,
+                       int timeout_ms)
+{
+    match m = {conn, dir, kind, data};
+    return pwsm_wait_for(s, match_pred, &m, timeout_ms);
+}
+
+/* ------------------------------------------------------------------ stream helpers */
+
+typedef struct stream_stats {
+    size_t events, frames, max_batch;
+    char *concat;            /* all stream frames, '\n'-separated (if keep) */
+    size_t concat_len;
+    bool bad;                /* an event failed validation */
+    char badmsg[256];
+} stream_stats;
+
+static void stats_bad(stream_stats *st, const char *fmt, const char *detail)
+{
+    if (!st->bad)
+        snprintf(st->badmsg, sizeof st->badmsg, fmt, detail);
+    st->bad = true;
+}
+
+static bool is_int(const cJSON *j)
+{
+    return cJSON_IsNumber(j) && j->valuedouble == (double)(long long)j->valuedouble;
+}
+
+/* Field checks per event type (names and JSON types from the protocol doc). */
+static void validate_event(stream_stats *st, const cJSON *e, const char *ev)
+{
+    const char *ints_agg[] = {"v", "av", "z", "s", "e"};
+    const char *nums_agg[] = {"op", "vw", "o", "c", "h", "l", "a"};
+    const char *ints_t[] = {"x", "z", "s", "t", "q"};
+    const char *ints_q[] = {"bx", "bs", "ax", "as", "c", "t", "q", "z"};
+    const char *nums_q[] = {"bp", "ap"};
+    if (!cJSON_IsString(cJSON_GetObjectItem(e, "sym")))
+        stats_bad(st, "no sym in %s", ev);
+    if (!strcmp(ev, "A") || !strcmp(ev, "AM")) {
+        for (size_t i = 0; i < 5; i++)
+            if (!is_int(cJSON_GetObjectItem(e, ints_agg[i])))
+                stats_bad(st, "aggregate field %s", ints_agg[i]);
+        for (size_t i = 0; i < 7; i++)
+            if (!cJSON_IsNumber(cJSON_GetObjectItem(e, nums_agg[i])))
+                stats_bad(st, "aggregate field %s", nums_agg[i]);
+        double h = cJSON_GetObjectItem(e, "h")->valuedouble, l = cJSON_GetObjectItem(e, "l")->valuedouble;
+        double s = cJSON_GetObjectItem(e, "s")->valuedouble, en = cJSON_GetObjectItem(e, "e")->valuedouble;
+        if (h < l || en - s != (!strcmp(ev, "A") ? 1000 : 60000))
+            stats_bad(st, "aggregate window/high-low %s", ev);
+    } else if (!strcmp(ev, "T")) {
+        for (size_t i = 0; i < 5; i++)
+            if (!is_int(cJSON_GetObjectItem(e, ints_t[i])))
+                stats_bad(st, "trade field %s", ints_t[i]);
+        if (!cJSON_IsString(cJSON_GetObjectItem(e, "i")) || !cJSON_IsNumber(cJSON_GetObjectItem(e, "p")))
+            stats_bad(st, "trade field %s", "i/p");
+        const cJSON *c = cJSON_GetObjectItem(e, "c");
+        if (c) {
+            if (!cJSON_IsArray(c) || cJSON_GetArraySize(c) < 1)
+                stats_bad(st, "trade %s not an int array", "c");
+            for (const cJSON *k = c ? c->child : NULL; k; k = k->next)
+                if (!is_int(k))
+                    stats_bad(st, "trade %s not an int array", "c");
+        }
+    } else if (!strcmp(ev, "Q")) {
+        for (size_t i = 0; i < 8; i++)
+            if (!is_int(cJSON_GetObjectItem(e, ints_q[i])))
+                stats_bad(st, "quote field %s", ints_q[i]);
+        for (size_t i = 0; i < 2; i++)
+            if (!cJSON_IsNumber(cJSON_GetObjectItem(e, nums_q[i])))
+                stats_bad(st, "quote field %s", nums_q[i]);
+        if (cJSON_GetObjectItem(e, "bp")->valuedouble >= cJSON_GetObjectItem(e, "ap")->valuedouble)
+            stats_bad(st, "quote %s", "crossed");
+    } else {
+        stats_bad(st, "unexpected ev %s", ev);
+    }
+}
+
+/* Symbols seen per event type, and the last trade "q" per symbol. */
+typedef struct seen {
+    char key[64][48]; /* "EV.SYM" */
+    double last_q[64];
+    size_t n;
+} seen;
+
+static size_t seen_add(seen *s, const char *ev, const char *sym)
+{
+    char k[48];
+    snprintf(k, sizeof k, "%s.%s", ev, sym);
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->key[i], k))
+            return i;
+    if (s->n == 64)
+        return 63;
+    snprintf(s->key[s->n], sizeof s->key[0], "%s", k);
+    s->last_q[s->n] = -1;
+    return s->n++;
+}
+
+static bool seen_has(const seen *s, const char *k)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->key[i], k))
+            return true;
+    return false;
+}
+
+/* Reads stream frames until `events` events arrived (or timeout / close); validates them. */
+static void read_stream(wsc *c, size_t events, stream_stats *st, seen *sn, bool keep)
+{
+    memset(st, 0, sizeof *st);
+    while (st->events < events) {
+        frame f;
+        int r = wsc_recv_data(c, RECV_MS, &f);
+        if (r != WSC_FRAME || f.opcode != OP_TEXT) {
+            frame_free(&f);
+            return;
+        }
+        cJSON *arr = cJSON_Parse(f.data);
+        if (!cJSON_IsArray(arr)) {
+            stats_bad(st, "frame not an array: %.100s", f.data);
+        } else {
+            size_t n = (size_t)cJSON_GetArraySize(arr);
+            for (const cJSON *e = arr->child; e; e = e->next) {
+                const cJSON *ev = cJSON_GetObjectItem(e, "ev");
+                if (!cJSON_IsString(ev)) {
+                    stats_bad(st, "event without ev: %.100s", f.data);
+                    continue;
+                }
+                validate_event(st, e, ev->valuestring);
+                const cJSON *sym = cJSON_GetObjectItem(e, "sym");
+                if (sn && cJSON_IsString(sym)) {
+                    size_t i = seen_add(sn, ev->valuestring, sym->valuestring);
+                    if (!strcmp(ev->valuestring, "T")) {
+                        double q = cJSON_GetObjectItem(e, "q")->valuedouble;
+                        if (q <= sn->last_q[i])
+                            stats_bad(st, "trade q not increasing for %s", sym->valuestring);
+                        sn->last_q[i] = q;
+                    }
+                }
+            }
+            st->events += n;
+            st->frames++;
+            if (n > st->max_batch)
+                st->max_batch = n;
+            if (keep) {
+                st->concat = realloc(st->concat, st->concat_len + f.len + 2);
+                memcpy(st->concat + st->concat_len, f.data, f.len);
+                st->concat_len += f.len;
+                st->concat[st->concat_len++] = '\n';
+                st->concat[st->concat_len] = '\0';
+            }
+        }
+        cJSON_Delete(arr);
+        frame_free(&f);
+    }
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_greeting_and_auth(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT(pwsm_port(s) > 0);
+    char want[64];
+    snprintf(want, sizeof want, "ws://127.0.0.1:%d", pwsm_port(s));
+    CU_ASSERT_STRING_EQUAL(pwsm_url(s), want);
+    CU_ASSERT(pwsm_ca_file(s) == NULL);
+
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT(c != NULL);
+    CU_ASSERT(pwsm_connections(s) == 1);
+    CU_ASSERT(wait_entry(s, 1, '-', "open", "/stocks", 1000));
+    CU_ASSERT(wait_entry(s, 1, 's', "text", "auth_success", 1000));
+    /* A second auth is answered again (undocumented upstream). */
+    wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"%s\"}", KEY);
+    CU_ASSERT(expect_status_msg(c, "auth_success", "authenticated"));
+    wsc_free(c);
+    CU_ASSERT(wait_entry(s, 1, '-', "drop", NULL, 2000));
+    pwsm_stop(s);
+}
+
+static void test_auth_failed(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.nscripts = 2;
+    o.scripts[1].reject_auth = true; /* ordinal 2 rejects even the good key */
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    for (int i = 0; i < 2; i++) {
+        wsc *c = wsc_connect(pwsm_port(s));
+        CU_ASSERT_FATAL(c != NULL);
+        CU_ASSERT(expect_status_msg(c, "connected", "Connected Successfully"));
+        wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"%s\"}", i == 0 ? "WRONG-KEY-42" : KEY);
+        CU_ASSERT(expect_status_msg(c, "auth_failed", "authentication failed"));
+        CU_ASSERT_EQUAL(expect_close(c, NULL, 0), 1008);
+        wsc_free(c);
+    }
+    /* Empty key fails as well. */
+    wsc *c = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(expect_status_msg(c, "connected", "Connected Successfully"));
+    wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"\"}");
+    CU_ASSERT(expect_status_msg(c, "auth_failed", "authentication failed"));
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
+static void test_auth_timeout(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.auth_timeout_ms = 300;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(c != NULL);
+    int64_t t0 = now_ms();
+    CU_ASSERT(expect_status_msg(c, "connected", "Connected Successfully"));
+    CU_ASSERT(expect_status_msg(c, "auth_timeout", "No authentication request received."));
+    CU_ASSERT(now_ms() - t0 >= 250);
+    CU_ASSERT_EQUAL(expect_close(c, NULL, 0), 1008);
+    frame f;
+    CU_ASSERT(wsc_recv(c, RECV_MS, &f) == WSC_EOF);
+    frame_free(&f);
+    wsc_free(c);
+    CU_ASSERT(wait_entry(s, 1, '-', "closed", NULL, 2000));
+    pwsm_stop(s);
+}
+
+static void test_auth_required_and_invalid_json(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(expect_status_msg(c, "connected", "Connected Successfully"));
+    wsc_send_text(c, "{\"action\":\"subscribe\",\"params\":\"A.AAPL\"}");
+    char *m = expect_status(c, "auth_required");
+    CU_ASSERT(m != NULL);
+    free(m);
+    wsc_send_text(c, "this is {not json");
+    m = expect_status(c, "error");
+    CU_ASSERT(m != NULL);
+    free(m);
+    wsc_send_text(c, "{\"action\":\"dance\"}");
+    m = expect_status(c, "error");
+    CU_ASSERT(m != NULL);
+    free(m);
+    /* The connection goes on. */
+    wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"%s\"}", KEY);
+    CU_ASSERT(expect_status_msg(c, "auth_success", "authenticated"));
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
+static void test_subscribe_confirmations(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = 1; /* keep the stream out of the way */
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    wsc_send_text(c, "{\"action\":\"subscribe\",\"params\":\"A.AAPL, T.MSFT,,Q.*\"}");
+    CU_ASSERT(expect_status_msg(c, "success", "subscribed to: A.AAPL"));
+    CU_ASSERT(expect_status_msg(c, "success", "subscribed to: T.MSFT"));
+    CU_ASSERT(expect_status_msg(c, "success", "subscribed to: Q.*"));
+    wsc_send_text(c, "{\"action\":\"unsubscribe\",\"params\":\"T.MSFT\"}");
+    frame f;
+    /* A stream frame may come first at 1 event/s; skip arrays of events. */
+    for (;;) {
+        CU_ASSERT_FATAL(wsc_recv_data(c, RECV_MS, &f) == WSC_FRAME);
+        if (strstr(f.data, "\"ev\":\"status\""))
+            break;
+        frame_free(&f);
+    }
+    CU_ASSERT_STRING_EQUAL(f.data,
+                           "[{\"ev\":\"status\",\"status\":\"success\",\"message\":\"unsubscribed to: T.MSFT\"}]");
+    frame_free(&f);
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
+static void test_stream_only_subscribed(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = -1;
+    o.batch_max = 10;
+    o.stream_limit = 600;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(subscribe(c, "T.AAPL,Q.MSFT,AM.SPY,A.ZZZZ"));
+    stream_stats st;
+    seen sn = {0};
+    read_stream(c, 600, &st, &sn, false);
+    CU_ASSERT_EQUAL(st.events, 600);
+    CU_ASSERT(st.max_batch >= 2 && st.max_batch <= 10);
+    if (st.bad)
+        fprintf(stderr, "  %s\n", st.badmsg);
+    CU_ASSERT(!st.bad);
+    CU_ASSERT_EQUAL(sn.n, 4);
+    CU_ASSERT(seen_has(&sn, "T.AAPL") && seen_has(&sn, "Q.MSFT") && seen_has(&sn, "AM.SPY") &&
+              seen_has(&sn, "A.ZZZZ"));
+    /* The limit holds: nothing more comes. */
+    frame f;
+    CU_ASSERT(wsc_recv_data(c, 300, &f) == WSC_TIMEOUT);
+    frame_free(&f);
+    wsc_free(c);
+
+    /* Wildcards cover the 8-symbol universe. */
+    c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(subscribe(c, "A.*"));
+    memset(&sn, 0, sizeof sn);
+    read_stream(c, 600, &st, &sn, false);
+    CU_ASSERT_EQUAL(st.events, 600);
+    CU_ASSERT(!st.bad);
+    CU_ASSERT_EQUAL(sn.n, 8);
+    CU_ASSERT(seen_has(&sn, "A.AAPL") && seen_has(&sn, "A.SPY"));
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
+static void test_unsubscribe_stops_stream(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = 500;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(subscribe(c, "T.AAPL"));
+    stream_stats st;
+    read_stream(c, 20, &st, NULL, false);
+    CU_ASSERT(st.events >= 20);
+    wsc_send_text(c, "{\"action\":\"unsubscribe\",\"params\":\"T.AAPL\"}");
+    frame f;
+    bool confirmed = false;
+    while (!confirmed && wsc_recv_data(c, RECV_MS, &f) == WSC_FRAME) {
+        confirmed = strstr(f.data, "unsubscribed to: T.AAPL") != NULL;
+        frame_free(&f);
+    }
+    CU_ASSERT(confirmed);
+    CU_ASSERT(wsc_recv_data(c, 400, &f) == WSC_TIMEOUT);
+    frame_free(&f);
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
+static void test_rate(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = 200;
+    o.batch_max = 1;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(subscribe(c, "Q.*"));
+    int64_t t0 = now_ms();
+    size_t events = 0;
+    frame f;
+    while (now_ms() - t0 < 1000 && wsc_recv_data(c, 1000, &f) == WSC_FRAME) {
+        events++;
+        frame_free(&f);
+    }
+    int64_t dt = now_ms() - t0;
+    /* ~200 expected; wide bounds for loaded machines and valgrind. */
+    fprintf(stderr, "  rate: %zu events in %lld ms\n", events, (long long)dt);
+    CU_ASSERT(events >= 40 && events <= 260);
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
+/* Runs one client script against a fresh server and returns the stream bytes. */
+static char *stream_bytes(uint64_t seed, size_t events)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.seed = seed;
+    o.events_per_sec = -1;
+    o.batch_max = 25;
+    o.stream_limit = events;
+    pwsm_server *s = start(&o);
+    if (!s)
+        return NULL;
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    char *out = NULL;
+    if (c && subscribe(c, "A.*,AM.*,T.*,Q.*,T.XYZ")) {
+        stream_stats st;
+        seen sn = {0};
+        read_stream(c, events, &st, &sn, true);
+        if (st.events == events && !st.bad)
+            out = st.concat;
+        else
+            free(st.concat);
+    }
+    wsc_free(c);
+    pwsm_stop(s);
+    return out;
+}
+
+static void test_determinism(void)
+{
+    char *a = stream_bytes(42, 2000), *b = stream_bytes(42, 2000), *d = stream_bytes(43, 2000);
+    CU_ASSERT_FATAL(a && b && d);
+    CU_ASSERT(strlen(a) > 100000);
+    CU_ASSERT_STRING_EQUAL(a, b);
+    CU_ASSERT(strcmp(a, d) != 0);
+    free(a);
+    free(b);
+    free(d);
+}
+
+static void test_max_connections(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = 1;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c1 = connect_authed(pwsm_port(s), KEY);
+    wsc *other = connect_authed(pwsm_port(s), "OTHERKEY-0123456789");
+    CU_ASSERT_FATAL(c1 && other);
+    wsc *c2 = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c2 != NULL);
+    /* The older connection with the same key is kicked ... */
+    CU_ASSERT(expect_status_msg(c1, "max_connections", "Maximum number of connections exceeded."));
+    CU_ASSERT_EQUAL(expect_close(c1, NULL, 0), 1008);
+    /* ... the newer one and the other key keep working. */
+    CU_ASSERT(subscribe(c2, "T.AAPL"));
+    CU_ASSERT(subscribe(other, "T.AAPL"));
+    CU_ASSERT(wait_entry(s, 1, '-', "closed", NULL, 2000));
+    wsc_free(c1);
+    wsc_free(c2);
+    wsc_free(other);
+    pwsm_stop(s);
+
+    /* max_per_key = 2: the third one kicks the first only. */
+    o.max_per_key = 2;
+    s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *k[3];
+    for (int i = 0; i < 3; i++) {
+        k[i] = connect_authed(pwsm_port(s), KEY);
+        CU_ASSERT_FATAL(k[i] != NULL);
+    }
+    CU_ASSERT(expect_status_msg(k[0], "max_connections", "Maximum number of connections exceeded."));
+    CU_ASSERT(subscribe(k[1], "Q.AAPL"));
+    CU_ASSERT(subscribe(k[2], "Q.AAPL"));
+    for (int i = 0; i < 3; i++)
+        wsc_free(k[i]);
+    pwsm_stop(s);
+}
+
+static void test_fault_drop(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = -1;
+    o.batch_max = 7;
+    o.nscripts = 1;
+    o.scripts[0].fault = PWSM_FAULT_DROP;
+    o.scripts[0].after_events = 50;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(subscribe(c, "T.*"));
+    stream_stats st;
+    read_stream(c, 1000, &st, NULL, false);
+    CU_ASSERT_EQUAL(st.events, 50);
+    /* read_stream stopped at something that is not a text frame: must be EOF, no close frame. */
+    frame f;
+    int r = wsc_recv(c, 500, &f);
+    CU_ASSERT(r == WSC_EOF || r == WSC_ERROR);
+    frame_free(&f);
+    CU_ASSERT(wait_entry(s, 1, '-', "fault", "drop", 2000));
+    CU_ASSERT(wait_entry(s, 1, '-', "drop", NULL, 2000));
+    CU_ASSERT(!wait_entry(s, 1, 's', "close", NULL, 0));
+    wsc_free(c);
+    /* Ordinal 2 has no script: it streams on. */
+    c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(subscribe(c, "T.*"));
+    read_stream(c, 200, &st, NULL, false);
+    CU_ASSERT(st.events >= 200);
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
+/* Reads frames until one is not a text frame; returns that frame's opcode (or -1) and
+ * counts events. */
+static int drain_events(wsc *c, size_t *events, char *reason, size_t rcap, int *code)
+{
+    for (;;) {
+        frame f;
+        int r = wsc_recv_data(c, RECV_MS, &f);
+        if (r != WSC_FRAME)
+            return -1;
+        if (f.opcode != OP_TEXT) {
+            int op = f.opcode;
+            if (op == OP_CLOSE && code) {
+                *code = f.len >= 2 ? ((unsigned char)f.data[0] << 8 | (unsigned char)f.data[1]) : 0;
+                size_t rl = f.len > 2 ? f.len - 2 : 0;
+                if (rl >= rcap)
+                    rl = rcap - 1;
+                memcpy(reason, f.data + 2, rl);
+                reason[rl] = '\0';
+            }
+            frame_free(&f);
+            return op;
+        }
+        if (strstr(f.data, "\"ev\":\"status\"")) {
+            frame_free(&f);
+            return 100; /* a status */
+        }
+        cJSON *arr = cJSON_Parse(f.data);
+        *events += (size_t)cJSON_GetArraySize(arr);
+        cJSON_Delete(arr);
+        frame_free(&f);
+    }
+}
+
+static void test_fault_drop_after_auth(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.default_script.fault = PWSM_FAULT_DROP; /* after_events 0: right after auth_success */
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    for (uint32_t k = 1; k <= 2; k++) {
+        wsc *c = connect_authed(pwsm_port(s), KEY);
+        CU_ASSERT_FATAL(c != NULL);
+        frame f;
+        int r = wsc_recv(c, RECV_MS, &f);
+        CU_ASSERT(r == WSC_EOF || r == WSC_ERROR);
+        frame_free(&f);
+        CU_ASSERT(wait_entry(s, k, '-', "drop", NULL, 2000));
+        wsc_free(c);
+    }
+    pwsm_stop(s);
+}
+
+static void test_fault_close(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = -1;
+    o.nscripts = 1;
+    o.scripts[0].fault = PWSM_FAULT_CLOSE;
+    o.scripts[0].after_events = 33;
+    o.scripts[0].close_code = 1001;
+    o.scripts[0].close_reason = "going away";
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(subscribe(c, "Q.*"));
+    size_t events = 0;
+    char reason[128] = "";
+    int code = 0;
+    CU_ASSERT_EQUAL(drain_events(c, &events, reason, sizeof reason, &code), OP_CLOSE);
+    CU_ASSERT_EQUAL(events, 33);
+    CU_ASSERT_EQUAL(code, 1001);
+    CU_ASSERT_STRING_EQUAL(reason, "going away");
+    wsc_send_close(c, 1001, "");
+    CU_ASSERT(wait_entry(s, 1, '-', "closed", NULL, 2000));
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
+static void test_fault_status_close(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = -1;
+    o.default_script.fault = PWSM_FAULT_STATUS_CLOSE;
+    o.default_script.after_events = 12;
+    o.default_script.status = "slow_consumer";
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(subscribe(c, "A.*"));
+    size_t events = 0;
+    CU_ASSERT_EQUAL(drain_events(c, &events, NULL, 0, NULL), 100);
+    CU_ASSERT_EQUAL(events, 12);
+    CU_ASSERT(wait_entry(s, 1, 's', "text", "\"status\":\"slow_consumer\"", 1000));
+    CU_ASSERT_EQUAL(expect_close(c, NULL, 0), 1008);
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
+static void test_fault_stall(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = -1;
+    o.batch_max = 1;
+    o.default_script.fault = PWSM_FAULT_STALL;
+    o.default_script.after_events = 5;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    /* Before the stall a ping is answered. */
+    wsc_send(c, OP_PING, "hello", 5);
+    frame f;
+    CU_ASSERT_FATAL(wsc_recv(c, RECV_MS, &f) == WSC_FRAME);
+    CU_ASSERT(f.opcode == OP_PONG && f.len == 5 && memcmp(f.data, "hello", 5) == 0);
+    frame_free(&f);
+    CU_ASSERT(subscribe(c, "T.AAPL"));
+    stream_stats st;
+    read_stream(c, 5, &st, NULL, false);
+    CU_ASSERT_EQUAL(st.events, 5);
+    CU_ASSERT(wait_entry(s, 1, '-', "fault", "stall", 2000));
+    /* Stalled: no data, no pong, but the TCP connection stays open. */
+    wsc_send(c, OP_PING, "again", 5);
+    CU_ASSERT(wsc_recv(c, 1000, &f) == WSC_TIMEOUT);
+    frame_free(&f);
+    wsc_send_text(c, "{\"action\":\"subscribe\",\"params\":\"Q.*\"}");
+    CU_ASSERT(wsc_recv(c, 300, &f) == WSC_TIMEOUT);
+    frame_free(&f);
+    CU_ASSERT(!wait_entry(s, 1, '-', "drop", NULL, 0));
+    CU_ASSERT(!wait_entry(s, 1, '-', "closed", NULL, 0));
+    /* The unread frames are journaled from the socket buffer, and stay unanswered. */
+    CU_ASSERT(wait_entry(s, 1, 'c', "ping", "again", 2000));
+    CU_ASSERT(wait_entry(s, 1, 'c', "text", "Q.*", 2000));
+    CU_ASSERT(!wait_entry(s, 1, 's', "text", "subscribed to: Q.*", 0));
+    const pwsm_entry *all = NULL;
+    size_t n = pwsm_journal(s, &all), pings = 0;
+    for (size_t i = 0; i < n; i++)
+        pings += all[i].conn == 1 && all[i].dir == 'c' && !strcmp(all[i].kind, "ping");
+    CU_ASSERT_EQUAL(pings, 1); /* "hello" was answered by lws unseen; "again" is peeked once */
+    wsc_free(c);
+    pwsm_stop(s); /* must not hang on the stalled connection */
+}
+
+static void test_scripts_by_ordinal(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = 1;
+    o.auth_timeout_ms = 800;
+    o.nscripts = 3;
+    o.scripts[0].no_greeting = true;
+    o.scripts[1].raw_frames[0] = "this is not json";
+    o.scripts[1].raw_frames[1] = "[{\"ev\":\"T\",\"sym\":";
+    o.scripts[2].ignore_auth = true;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+
+    /* 1: no greeting, auth works. */
+    wsc *c = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(c != NULL);
+    frame f;
+    CU_ASSERT(wsc_recv(c, 300, &f) == WSC_TIMEOUT);
+    frame_free(&f);
+    wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"%s\"}", KEY);
+    CU_ASSERT(expect_status_msg(c, "auth_success", "authenticated"));
+    wsc_free(c);
+
+    /* 2: raw frames right after the first confirmation, verbatim. */
+    c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    wsc_send_text(c, "{\"action\":\"subscribe\",\"params\":\"T.AAPL,Q.AAPL\"}");
+    CU_ASSERT(expect_status_msg(c, "success", "subscribed to: T.AAPL"));
+    CU_ASSERT_FATAL(wsc_recv_data(c, RECV_MS, &f) == WSC_FRAME);
+    CU_ASSERT_STRING_EQUAL(f.data, "this is not json");
+    frame_free(&f);
+    CU_ASSERT_FATAL(wsc_recv_data(c, RECV_MS, &f) == WSC_FRAME);
+    CU_ASSERT_STRING_EQUAL(f.data, "[{\"ev\":\"T\",\"sym\":");
+    frame_free(&f);
+    CU_ASSERT(expect_status_msg(c, "success", "subscribed to: Q.AAPL"));
+    wsc_free(c);
+
+    /* 3: auth ignored; the server's auth_timeout still fires. */
+    c = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(expect_status_msg(c, "connected", "Connected Successfully"));
+    wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"%s\"}", KEY);
+    CU_ASSERT(expect_status_msg(c, "auth_timeout", "No authentication request received."));
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
+static void test_message_too_big(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.max_message = 1024;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    char *big = malloc(4001);
+    memset(big, 'x', 4000);
+    big[4000] = '\0';
+    wsc_send(c, OP_TEXT, big, 4000);
+    free(big);
+    CU_ASSERT_EQUAL(expect_close(c, NULL, 0), 1009);
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
+static void test_max_connections_limit(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.max_connections = 2;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *a = wsc_connect(pwsm_port(s)), *b = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(a && b);
+    CU_ASSERT(expect_status_msg(a, "connected", "Connected Successfully"));
+    CU_ASSERT(expect_status_msg(b, "connected", "Connected Successfully"));
+    const char *why = NULL;
+    wsc *c = wsc_open(pwsm_port(s), false, NULL, "/stocks", &why);
+    CU_ASSERT(c == NULL);
+    wsc_free(c);
+    wsc_free(a);
+    CU_ASSERT(wait_entry(s, 1, '-', "drop", NULL, 2000));
+    c = wsc_connect(pwsm_port(s));
+    CU_ASSERT(c != NULL);
+    wsc_free(c);
+    wsc_free(b);
+    pwsm_stop(s);
+}
+
+static void test_many_connections(void)
+{
+    enum { N = 60 };
+    pwsm_options o;
+    base_options(&o);
+    o.max_per_key = N;
+    o.events_per_sec = 50;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = connect_authed(pwsm_port(s), KEY);
+        CU_ASSERT_FATAL(c[i] != NULL);
+    }
+    CU_ASSERT_EQUAL(pwsm_connections(s), N);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT(subscribe(c[i], "T.*"));
+    for (int i = 0; i < N; i++) {
+        stream_stats st;
+        read_stream(c[i], 3, &st, NULL, false);
+        CU_ASSERT(st.events >= 3);
+    }
+    /* Ordinals follow the accept order. */
+    for (uint32_t k = 1; k <= N; k++)
+        CU_ASSERT(wait_entry(s, k, '-', "open", NULL, 0));
+    for (int i = 0; i < N; i++)
+        wsc_free(c[i]);
+    pwsm_stop(s);
+}
+
+static void test_ping_and_client_close(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.ping_interval_ms = 100;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(c != NULL);
+    frame f;
+    bool pinged = false;
+    for (int i = 0; i < 5 && !pinged; i++) {
+        CU_ASSERT_FATAL(wsc_recv(c, RECV_MS, &f) == WSC_FRAME);
+        if (f.opcode == OP_PING) {
+            pinged = true;
+            wsc_send(c, OP_PONG, f.data, f.len);
+        }
+        frame_free(&f);
+    }
+    CU_ASSERT(pinged);
+    CU_ASSERT(wait_entry(s, 1, 's', "ping", NULL, 1000));
+    CU_ASSERT(wait_entry(s, 1, 'c', "pong", "pwsmock", 2000));
+    wsc_send_close(c, 1000, "bye");
+    CU_ASSERT(expect_close(c, NULL, 0) == 1000);
+    CU_ASSERT(wait_entry(s, 1, '-', "closed", NULL, 2000));
+    match m = {1, 'c', "close", NULL};
+    size_t at = 0;
+    CU_ASSERT_FATAL(pwsm_wait_from(s, 0, match_pred, &m, 0, &at));
+    const pwsm_entry *e = pwsm_journal_get(s, at);
+    CU_ASSERT(e && e->close_code == 1000 && strcmp(e->reason, "bye") == 0);
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
+/* ---- TLS */
+
+static void check_file_exists(const char *path, bool want)
+{
+    struct stat stt;
+    CU_ASSERT((stat(path, &stt) == 0) == want);
+}
+
+typedef struct lws_client_state {
+    bool done, error, closed;
+    char first[256];
+} lws_client_state;
+
+static int lws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    lws_client_state *st = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        st->error = st->done = true;
+        break;
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        if (!st->first[0])
+            snprintf(st->first, sizeof st->first, "%.*s", (int)len, (const char *)in);
+        st->done = true;
+        return -1;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        st->closed = st->done = true;
+        break;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* Connects with an lws client (as the connector does) and returns the first frame. */
+static bool lws_client_first_frame(int port, const char *ca_file, char *out, size_t cap)
+{
+    static const struct lws_protocols protocols[] = {
+        {"pwsm-test-client", lws_client_cb, 0, 0, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
+    lws_client_state st = {0};
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protocols;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.client_ssl_ca_filepath = ca_file;
+    info.user = &st;
+    struct lws_context *ctx = lws_create_context(&info);
+    if (!ctx)
+        return false;
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.context = ctx;
+    ci.address = "127.0.0.1";
+    ci.port = port;
+    ci.path = "/stocks";
+    ci.host = "127.0.0.1";
+    ci.origin = "127.0.0.1";
+    ci.ssl_connection = LCCSCF_USE_SSL;
+    if (!lws_client_connect_via_info(&ci))
+        st.error = st.done = true;
+    int64_t deadline = now_ms() + RECV_MS;
+    while (!st.done && now_ms() < deadline)
+        lws_service(ctx, 50);
+    lws_context_destroy(ctx);
+    snprintf(out, cap, "%s", st.first);
+    return !st.error && st.first[0];
+}
+
+static void test_tls(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.tls = true;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    const char *ca = pwsm_ca_file(s);
+    CU_ASSERT_FATAL(ca != NULL);
+    char ca_copy[512];
+    snprintf(ca_copy, sizeof ca_copy, "%s", ca);
+    check_file_exists(ca_copy, true);
+    CU_ASSERT(strncmp(pwsm_url(s), "wss://127.0.0.1:", 16) == 0);
+
+    /* OpenSSL client verifying the chain and the IP against the generated CA. */
+    const char *why = NULL;
+    wsc *c = wsc_open(pwsm_port(s), true, ca, "/stocks", &why);
+    if (!c)
+        fprintf(stderr, "  tls connect failed at %s\n", why);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(expect_status_msg(c, "connected", "Connected Successfully"));
+    wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"%s\"}", KEY);
+    CU_ASSERT(expect_status_msg(c, "auth_success", "authenticated"));
+    CU_ASSERT(subscribe(c, "T.AAPL"));
+    wsc_free(c);
+
+    /* Without trusting the CA verification fails. */
+    c = wsc_open(pwsm_port(s), true, NULL, "/stocks", &why);
+    CU_ASSERT(c == NULL);
+    wsc_free(c);
+
+    /* The lws client path, which checks the host name too. */
+    char first[256];
+    CU_ASSERT(lws_client_first_frame(pwsm_port(s), ca, first, sizeof first));
+    CU_ASSERT_STRING_EQUAL(first, "[{\"ev\":\"status\",\"status\":\"connected\",\"message\":\"Connected Successfully\"}]");
+
+    pwsm_stop(s);
+    check_file_exists(ca_copy, false); /* removed at stop */
+}
+
+/* ---- journal */
+
+static bool file_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char *buf = NULL;
+    size_t cap = 0;
+    bool hit = false;
+    while (getline(&buf, &cap, f) > 0 && !hit)
+        hit = strstr(buf, needle) != NULL;
+    free(buf);
+    fclose(f);
+    return hit;
+}
+
+static void test_journal_redaction_and_file(void)
+{
+    char dir[] = "/tmp/pwsm-test-XXXXXX";
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+    char path[128];
+    snprintf(path, sizeof path, "%s/tape.jsonl", dir);
+    pwsm_options o;
+    base_options(&o);
+    o.journal_path = path;
+    o.events_per_sec = -1;
+    o.stream_limit = 30;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(subscribe(c, "T.*"));
+    stream_stats st;
+    read_stream(c, 30, &st, NULL, false);
+    /* A key repeated elsewhere, a bad key, an unparseable auth, and a binary frame. */
+    wsc_send_text(c, "{\"action\":\"subscribe\",\"params\":\"T.%s\"}", KEY);
+    free(expect_status(c, "success"));
+    wsc_send(c, OP_BINARY, "\x00\x01\xff" KEY, 3 + strlen(KEY));
+    wsc_send_close(c, 1000, "done");
+    CU_ASSERT(expect_close(c, NULL, 0) == 1000);
+    wsc_free(c);
+    c = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(expect_status_msg(c, "connected", "Connected Successfully"));
+    wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"WRONG-SECRET-777\"}");
+    CU_ASSERT(expect_status_msg(c, "auth_failed", "authentication failed"));
+    wsc_free(c);
+    c = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(c != NULL);
+    wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"UNPARSEABLE-SECRET-9\"");
+    CU_ASSERT(wait_entry(s, 3, 'c', "text", NULL, 2000));
+    wsc_free(c);
+    CU_ASSERT(wait_entry(s, 3, '-', "drop", NULL, 2000));
+
+    /* In memory: no key anywhere, auth messages carry "***". */
+    size_t n = pwsm_journal_count(s);
+    CU_ASSERT(n > 10);
+    for (size_t i = 0; i < n; i++) {
+        const pwsm_entry *e = pwsm_journal_get(s, i);
+        CU_ASSERT_FATAL(e != NULL);
+        CU_ASSERT(memmem(e->data, e->len, KEY, strlen(KEY)) == NULL);
+        CU_ASSERT(strstr(e->data, "WRONG-SECRET-777") == NULL);
+        CU_ASSERT(strstr(e->data, "UNPARSEABLE-SECRET-9") == NULL);
+    }
+    CU_ASSERT(pwsm_journal_get(s, n + 5) == NULL);
+    CU_ASSERT(wait_entry(s, 1, 'c', "text", "{\"action\":\"auth\",\"params\":\"***\"}", 0));
+    CU_ASSERT(wait_entry(s, 2, 'c', "text", "{\"action\":\"auth\",\"params\":\"***\"}", 0));
+    CU_ASSERT(wait_entry(s, 1, 'c', "binary", NULL, 0));
+    pwsm_stop(s);
+
+    /* On disk: same, and every line is a JSON object of the tape format. */
+    CU_ASSERT(!file_contains(path, KEY));
+    CU_ASSERT(!file_contains(path, "WRONG-SECRET-777"));
+    CU_ASSERT(!file_contains(path, "UNPARSEABLE-SECRET-9"));
+    CU_ASSERT(file_contains(path, "\"params\\\":\\\"***\\\""));
+    FILE *f = fopen(path, "r");
+    CU_ASSERT_FATAL(f != NULL);
+    char *line = NULL;
+    size_t cap = 0, lines = 0, closes = 0, b64 = 0, opens = 0;
+    while (getline(&line, &cap, f) > 0) {
+        lines++;
+        cJSON *j = cJSON_Parse(line);
+        CU_ASSERT(cJSON_IsObject(j));
+        CU_ASSERT(is_int(cJSON_GetObjectItem(j, "t_us")));
+        CU_ASSERT(is_int(cJSON_GetObjectItem(j, "conn")));
+        const cJSON *dirj = cJSON_GetObjectItem(j, "dir"), *kind = cJSON_GetObjectItem(j, "kind");
+        CU_ASSERT(cJSON_IsString(dirj) && cJSON_IsString(kind));
+        if (cJSON_IsString(kind) && !strcmp(kind->valuestring, "close")) {
+            closes++;
+            CU_ASSERT(is_int(cJSON_GetObjectItem(j, "code")));
+            CU_ASSERT(cJSON_IsString(cJSON_GetObjectItem(j, "reason")));
+        }
+        if (cJSON_IsString(kind) && !strcmp(kind->valuestring, "open"))
+            opens++;
+        if (cJSON_GetObjectItem(j, "data_b64"))
+            b64++;
+        cJSON_Delete(j);
+    }
+    free(line);
+    fclose(f);
+    CU_ASSERT(lines > 10);
+    CU_ASSERT(closes >= 2);
+    CU_ASSERT(b64 == 1);
+    CU_ASSERT(opens == 3);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* Readers on another thread while the server appends fast. */
+typedef struct reader_arg {
+    pwsm_server *s;
+    volatile bool stop;
+    size_t checked;
+} reader_arg;
+
+static void *reader_main(void *p)
+{
+    reader_arg *a = p;
+    while (!a->stop) {
+        size_t n = pwsm_journal_count(a->s);
+        for (size_t i = n > 2000 ? n - 2000 : 0; i < n; i++) {
+            const pwsm_entry *e = pwsm_journal_get(a->s, i);
+            if (e && e->kind && e->data && strlen(e->data) <= e->len + 1)
+                a->checked++;
+        }
+    }
+    return NULL;
+}
+
+static bool never(const pwsm_entry *e, void *u)
+{
+    return false;
+}
+
+static void test_journal_concurrent_readers(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = -1;
+    o.batch_max = 1;
+    o.stream_limit = 20000;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    reader_arg a = {.s = s};
+    pthread_t t;
+    pthread_create(&t, NULL, reader_main, &a);
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(subscribe(c, "Q.*"));
+    stream_stats st;
+    read_stream(c, 20000, &st, NULL, false);
+    CU_ASSERT_EQUAL(st.events, 20000);
+    CU_ASSERT(!pwsm_wait_for(s, never, NULL, 50));
+    a.stop = true;
+    pthread_join(t, NULL);
+    CU_ASSERT(a.checked > 0);
+    CU_ASSERT(pwsm_journal_count(s) > 20000); /* chunks of 1024: many of them */
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
+static void test_start_errors(void)
+{
+    char err[256] = "";
+    pwsm_options o;
+    memset(&o, 0, sizeof o);
+    o.batch_max = PWSM_MAX_BATCH + 1;
+    CU_ASSERT(pwsm_start(&o, err, sizeof err) == NULL);
+    CU_ASSERT(err[0] != '\0');
+    /* A taken port. */
+    pwsm_server *a = pwsm_start(NULL, err, sizeof err);
+    CU_ASSERT_FATAL(a != NULL);
+    memset(&o, 0, sizeof o);
+    o.port = pwsm_port(a);
+    err[0] = '\0';
+    CU_ASSERT(pwsm_start(&o, err, sizeof err) == NULL);
+    CU_ASSERT(err[0] != '\0');
+    pwsm_stop(a);
+    pwsm_stop(NULL);
+}
+
+int main(void)
+{
+    lws_set_log_level(LLL_ERR, NULL);
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    CU_pSuite suite = CU_add_suite("mock", NULL, NULL);
+    struct {
+        const char *name;
+        void (*fn)(void);
+    } tests[] = {
+        {"greeting and auth", test_greeting_and_auth},
+        {"auth failed", test_auth_failed},
+        {"auth timeout", test_auth_timeout},
+        {"auth_required and invalid JSON", test_auth_required_and_invalid_json},
+        {"subscribe confirmations", test_subscribe_confirmations},
+        {"stream only subscribed channels", test_stream_only_subscribed},
+        {"unsubscribe stops the stream", test_unsubscribe_stops_stream},
+        {"rate", test_rate},
+        {"determinism", test_determinism},
+        {"max_connections per key", test_max_connections},
+        {"fault drop", test_fault_drop},
+        {"fault drop after auth", test_fault_drop_after_auth},
+        {"fault close", test_fault_close},
+        {"fault status close", test_fault_status_close},
+        {"fault stall", test_fault_stall},
+        {"scripts by ordinal", test_scripts_by_ordinal},
+        {"message too big", test_message_too_big},
+        {"max_connections limit", test_max_connections_limit},
+        {"many connections", test_many_connections},
+        {"ping and client close", test_ping_and_client_close},
+        {"tls", test_tls},
+        {"journal redaction and file", test_journal_redaction_and_file},
+        {"journal concurrent readers", test_journal_concurrent_readers},
+        {"start errors", test_start_errors},
+    };
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
+        if (!CU_add_test(suite, tests[i].name, tests[i].fn))
+            return 2;
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}
