@@ -17,6 +17,11 @@
  * twice); elsewhere the fast path is compiled out.  Everything else (long
  * mantissas, large exponents, subnormals, overflow) is handed to strtod_l() in
  * a "C" locale created once, on a NUL-terminated copy in a stack buffer.
+ *
+ * The 8-bytes-at-a-time scanner for common literals and the Clinger fast path
+ * are static inline in numparse.h; this file holds the general byte-at-a-time
+ * scanner (the reference for the grammar and its error reasons), the locale
+ * and the strtod_l() fallback.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strtod_l, newlocale */
@@ -56,6 +61,7 @@ const char *pws__scan_number_slow(const char *p, const char *end, pws__number *n
     int nd = 0;          /* how many of them (<= 19) */
     int64_t exp10 = 0;   /* decimal exponent applying to `digits` */
     bool inexact = false;
+    bool long_digits = false; /* more than 19 significant digits */
     bool negative = false;
     bool integer = true;
 
@@ -84,6 +90,7 @@ const char *pws__scan_number_slow(const char *p, const char *end, pws__number *n
                 nd++;
             } else {
                 exp10++;
+                long_digits = true;
                 inexact |= c != '0';
             }
             if (++p == end)
@@ -120,6 +127,7 @@ const char *pws__scan_number_slow(const char *p, const char *end, pws__number *n
                 nd++;
                 exp10--;
             } else {
+                long_digits = true;
                 inexact |= c != '0';
             }
             if (++p == end)
@@ -161,9 +169,8 @@ const char *pws__scan_number_slow(const char *p, const char *end, pws__number *n
         exp10 = -EXP10_CLAMP;
     num->digits = digits;
     num->exp10 = (int32_t)exp10;
-    num->negative = negative;
-    num->integer = integer;
-    num->inexact = inexact;
+    num->flags = (uint8_t)((negative ? PWS__NUM_NEGATIVE : 0) | (integer ? PWS__NUM_INTEGER : 0) |
+                           (inexact ? PWS__NUM_INEXACT : 0) | (long_digits ? PWS__NUM_LONG : 0));
     return p;
 }
 

@@ -87,62 +87,77 @@ enum slot {
 /* Longest known key ("message"); longer keys are unknown without a look. */
 #define KEY_MAX_LEN 7
 
-/* Maps a key (decoded bytes) to its slot, or -1 for a key no event reads. */
+/* A key of up to 7 bytes packed little-endian into a uint64_t, zero-filled:
+ * keys cannot contain a NUL byte (raw control bytes are invalid JSON, and a
+ * decoded \u0000 makes the key unknown), so the word identifies the key. */
+#define KW(a, b, c, d, e, f, g)                                                                    \
+    ((uint64_t)(a) | (uint64_t)(b) << 8 | (uint64_t)(c) << 16 | (uint64_t)(d) << 24 |              \
+     (uint64_t)(e) << 32 | (uint64_t)(f) << 40 | (uint64_t)(g) << 48)
+
+/* Perfect hash of the 30 known key words into 64 buckets: the top 6 bits of
+ * word * KEY_HASH_MUL.  The multiplier was found by a random search; a
+ * collision would show up at compile time as an overridden initializer
+ * (-Woverride-init, part of -Wextra) and in the unit test of every key. */
+#define KEY_HASH_MUL 0x04af0423315cdfb1ull
+#define KEY_HASH(w) ((unsigned)(((uint64_t)(w) * KEY_HASH_MUL) >> 58))
+
+/* One bucket: the key word and its slot + 1 (0 marks an empty bucket). */
+typedef struct key_entry {
+    uint64_t word; /* KW() of the key */
+    uint8_t slot1; /* enum slot + 1, or 0 */
+} key_entry;
+
+#define KEY(w, slot) [KEY_HASH(w)] = { (w), (slot) + 1 }
+static const key_entry key_table[64] = {
+    KEY(KW('e', 'v', 0, 0, 0, 0, 0), SLOT_EV),
+    KEY(KW('s', 'y', 'm', 0, 0, 0, 0), SLOT_SYM),
+    KEY(KW('v', 0, 0, 0, 0, 0, 0), SLOT_V),
+    KEY(KW('a', 'v', 0, 0, 0, 0, 0), SLOT_AV),
+    KEY(KW('o', 'p', 0, 0, 0, 0, 0), SLOT_OP),
+    KEY(KW('v', 'w', 0, 0, 0, 0, 0), SLOT_VW),
+    KEY(KW('o', 0, 0, 0, 0, 0, 0), SLOT_O),
+    KEY(KW('c', 0, 0, 0, 0, 0, 0), SLOT_C),
+    KEY(KW('h', 0, 0, 0, 0, 0, 0), SLOT_H),
+    KEY(KW('l', 0, 0, 0, 0, 0, 0), SLOT_L),
+    KEY(KW('a', 0, 0, 0, 0, 0, 0), SLOT_A),
+    KEY(KW('z', 0, 0, 0, 0, 0, 0), SLOT_Z),
+    KEY(KW('s', 0, 0, 0, 0, 0, 0), SLOT_S),
+    KEY(KW('e', 0, 0, 0, 0, 0, 0), SLOT_E),
+    KEY(KW('o', 't', 'c', 0, 0, 0, 0), SLOT_OTC),
+    KEY(KW('x', 0, 0, 0, 0, 0, 0), SLOT_X),
+    KEY(KW('i', 0, 0, 0, 0, 0, 0), SLOT_I),
+    KEY(KW('p', 0, 0, 0, 0, 0, 0), SLOT_P),
+    KEY(KW('t', 0, 0, 0, 0, 0, 0), SLOT_T),
+    KEY(KW('q', 0, 0, 0, 0, 0, 0), SLOT_Q),
+    KEY(KW('t', 'r', 'f', 'i', 0, 0, 0), SLOT_TRFI),
+    KEY(KW('t', 'r', 'f', 't', 0, 0, 0), SLOT_TRFT),
+    KEY(KW('b', 'x', 0, 0, 0, 0, 0), SLOT_BX),
+    KEY(KW('b', 'p', 0, 0, 0, 0, 0), SLOT_BP),
+    KEY(KW('b', 's', 0, 0, 0, 0, 0), SLOT_BS),
+    KEY(KW('a', 'x', 0, 0, 0, 0, 0), SLOT_AX),
+    KEY(KW('a', 'p', 0, 0, 0, 0, 0), SLOT_AP),
+    KEY(KW('a', 's', 0, 0, 0, 0, 0), SLOT_AS),
+    KEY(KW('s', 't', 'a', 't', 'u', 's', 0), SLOT_STATUS),
+    KEY(KW('m', 'e', 's', 's', 'a', 'g', 'e'), SLOT_MESSAGE),
+};
+#undef KEY
+
+/* Maps a packed key word to its slot, or -1 for a key no event reads. */
+static inline int classify_word(uint64_t word)
+{
+    const key_entry *e = &key_table[KEY_HASH(word)];
+    return e->word == word ? (int)e->slot1 - 1 : -1;
+}
+
+/* Maps a key (decoded bytes, no NUL inside) to its slot, or -1. */
 static int classify_key(const char *k, size_t n)
 {
-    switch (n) {
-    case 1:
-        switch (k[0]) {
-        case 'v': return SLOT_V;
-        case 'o': return SLOT_O;
-        case 'c': return SLOT_C;
-        case 'h': return SLOT_H;
-        case 'l': return SLOT_L;
-        case 'a': return SLOT_A;
-        case 'z': return SLOT_Z;
-        case 's': return SLOT_S;
-        case 'e': return SLOT_E;
-        case 'x': return SLOT_X;
-        case 'i': return SLOT_I;
-        case 'p': return SLOT_P;
-        case 't': return SLOT_T;
-        case 'q': return SLOT_Q;
-        default: return -1;
-        }
-    case 2:
-        switch (k[0]) {
-        case 'e': return k[1] == 'v' ? SLOT_EV : -1;
-        case 'o': return k[1] == 'p' ? SLOT_OP : -1;
-        case 'v': return k[1] == 'w' ? SLOT_VW : -1;
-        case 'a':
-            switch (k[1]) {
-            case 'v': return SLOT_AV;
-            case 'x': return SLOT_AX;
-            case 'p': return SLOT_AP;
-            case 's': return SLOT_AS;
-            default: return -1;
-            }
-        case 'b':
-            switch (k[1]) {
-            case 'x': return SLOT_BX;
-            case 'p': return SLOT_BP;
-            case 's': return SLOT_BS;
-            default: return -1;
-            }
-        default: return -1;
-        }
-    case 3:
-        if (memcmp(k, "sym", 3) == 0)
-            return SLOT_SYM;
-        return memcmp(k, "otc", 3) == 0 ? SLOT_OTC : -1;
-    case 4:
-        if (memcmp(k, "trf", 3) != 0)
-            return -1;
-        return k[3] == 'i' ? SLOT_TRFI : k[3] == 't' ? SLOT_TRFT : -1;
-    case 6: return memcmp(k, "status", 6) == 0 ? SLOT_STATUS : -1;
-    case 7: return memcmp(k, "message", 7) == 0 ? SLOT_MESSAGE : -1;
-    default: return -1;
-    }
+    uint64_t word = 0;
+    if (n > KEY_MAX_LEN)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        word |= (uint64_t)(unsigned char)k[i] << (8 * i);
+    return classify_word(word);
 }
 
 /* ---------------------------------------------------------- parser state */
@@ -235,7 +250,8 @@ static void element_error(parser *ps, const char *at, const char *reason)
 
 static inline const char *skip_ws(const char *p, const char *end)
 {
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    /* One compare in the common case: compact feeds have no whitespace. */
+    while (p < end && (unsigned char)*p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
     return p;
 }
@@ -263,19 +279,21 @@ static const uint8_t str_special[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
-/* True if none of the 8 bytes at p is special (SWAR: "has a zero byte" tests
- * on x ^ '"' and x ^ '\\', "has a byte < 0x20", and the high bits). */
-static inline bool chunk_is_plain(const char *p)
+/* Bit 7 of each byte of the result is set where that byte of the 8 at p is
+ * special ('"', '\\', < 0x20 or >= 0x80).  SWAR "has a zero byte" tests on
+ * x ^ '"' and x ^ '\\', and "has a byte < 0x20", may also flag bytes above a
+ * flagged one (borrows run upward), so only the lowest set bit is exact,
+ * which is all the caller uses. */
+static inline uint64_t special_bytes(const char *p)
 {
     const uint64_t ones = 0x0101010101010101ull;
     const uint64_t highs = 0x8080808080808080ull;
-    uint64_t v, q, b, t;
+    uint64_t v, q, b;
 
     memcpy(&v, p, 8);
     q = v ^ (ones * '"');
     b = v ^ (ones * '\\');
-    t = ((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v) | v;
-    return (t & highs) == 0;
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v) | v) & highs;
 }
 
 static inline int hex_value(unsigned char c)
@@ -391,12 +409,22 @@ static const char *scan_string(parser *ps, const char *p, bool *escaped)
 
     p++;
     for (;;) {
-        while (end - p >= 8 && chunk_is_plain(p))
-            p += 8;
-        while (p < end && !str_special[(unsigned char)*p])
-            p++;
-        if (p == end)
-            return fail(ps, end, R_EOF);
+#if PWS__SWAR_DIGITS /* little-endian with __builtin_ctzll */
+        if (end - p >= 8) {
+            uint64_t special = special_bytes(p);
+            if (special == 0) {
+                p += 8;
+                continue;
+            }
+            p += __builtin_ctzll(special) >> 3;
+        } else
+#endif
+        {
+            while (p < end && !str_special[(unsigned char)*p])
+                p++;
+            if (p == end)
+                return fail(ps, end, R_EOF);
+        }
         unsigned char c = (unsigned char)*p;
         if (c == '"') {
             *escaped = esc;
@@ -415,6 +443,25 @@ static const char *scan_string(parser *ps, const char *p, bool *escaped)
     }
 }
 
+/* scan_string() with a fast path for the usual short plain value ("MSFT"):
+ * the closing quote within the next 8 bytes with nothing special before it. */
+static inline const char *scan_string_quick(parser *ps, const char *p, bool *escaped)
+{
+#if PWS__SWAR_DIGITS
+    if (ps->end - p > 8) {
+        uint64_t special = special_bytes(p + 1);
+        if (special != 0) {
+            unsigned n = (unsigned)__builtin_ctzll(special) >> 3;
+            if (p[1 + n] == '"') {
+                *escaped = false;
+                return p + n + 2;
+            }
+        }
+    }
+#endif
+    return scan_string(ps, p, escaped);
+}
+
 /* Scans true / false / null at p.  Returns the position after it. */
 static const char *scan_literal(parser *ps, const char *p, const char *word, size_t n)
 {
@@ -430,7 +477,7 @@ static const char *scan_literal(parser *ps, const char *p, const char *word, siz
     return fail(ps, p, R_LITERAL);
 }
 
-static const char *scan_number(parser *ps, const char *p, pws__number *num)
+PWS__HOT_INLINE const char *scan_number(parser *ps, const char *p, pws__number *num)
 {
     const char *err_at, *reason;
     const char *q = pws__scan_number(p, ps->end, num, &err_at, &reason);
@@ -576,9 +623,9 @@ close:
 }
 
 /* Scans any value at p (p < end) inside a container of depth `depth`,
- * recording its kind (and number) into fv if fv is not NULL.  Returns the
- * position after it. */
-static inline const char *scan_value(parser *ps, const char *p, unsigned depth, field_value *fv)
+ * storing its kind (and, for strings, whether it has escapes) if the
+ * pointers are not NULL.  Returns the position after it. */
+static const char *scan_value(parser *ps, const char *p, unsigned depth, uint8_t *kind_out, bool *escaped_out)
 {
     pws__number scratch;
     bool esc = false;
@@ -591,7 +638,7 @@ static inline const char *scan_value(parser *ps, const char *p, unsigned depth, 
         break;
     case '-': case '0': case '1': case '2': case '3': case '4':
     case '5': case '6': case '7': case '8': case '9':
-        p = scan_number(ps, p, fv ? &fv->num : &scratch);
+        p = scan_number(ps, p, &scratch);
         kind = VK_NUMBER;
         break;
     case 't':
@@ -619,9 +666,9 @@ static inline const char *scan_value(parser *ps, const char *p, unsigned depth, 
     default:
         return fail(ps, p, bad_value_reason(p, ps->end));
     }
-    if (fv != NULL) {
-        fv->kind = kind;
-        fv->escaped = esc;
+    if (kind_out != NULL) {
+        *kind_out = kind;
+        *escaped_out = esc;
     }
     return p;
 }
@@ -659,17 +706,20 @@ static unsigned hex4(const char *p)
                       hex_value((unsigned char)p[2]) << 4 | hex_value((unsigned char)p[3]));
 }
 
-/* Decodes a validated string value (fv->start at its opening quote) into
- * out[cap] as NUL-terminated UTF-8.  If it does not fit, the output is cut at
- * a code-point boundary and *truncated is set; *nul is set if it contained
- * U+0000 (which a C string cannot hold).  Returns the decoded length. */
-static size_t decode_string(const field_value *fv, char *out, size_t cap, bool *truncated, bool *nul)
+/* Decodes a validated string value start..end (from its opening quote to
+ * past its closing one) into out[cap] as NUL-terminated UTF-8.  If it does
+ * not fit, the output is cut at a code-point boundary and *truncated is set;
+ * *nul is set if it contained U+0000 (which a C string cannot hold).  Returns
+ * the decoded length.  Takes the span by value, not a field_value pointer, so
+ * the direct path's field_value can live in registers. */
+static size_t decode_string(const char *start, const char *end, bool escaped, char *out, size_t cap,
+                            bool *truncated, bool *nul)
 {
-    const char *s = fv->start + 1;
-    const char *e = fv->end - 1;
+    const char *s = start + 1;
+    const char *e = end - 1;
     size_t n = 0;
 
-    if (!fv->escaped) {
+    if (!escaped) {
         size_t len = (size_t)(e - s);
         if (len >= cap) {
             *truncated = true;
@@ -724,8 +774,8 @@ static size_t decode_string(const field_value *fv, char *out, size_t cap, bool *
     return n;
 }
 
-/* Field types of the typed structs. */
-enum field_type { FT_STR, FT_I64, FT_I32, FT_F64, FT_BOOL, FT_I32_LIST };
+/* Field types of the typed structs.  FT_NONE marks a key the type ignores. */
+enum field_type { FT_NONE = 0, FT_STR, FT_I64, FT_I32, FT_F64, FT_BOOL, FT_I32_LIST };
 
 /* How one key is stored in one event struct. */
 typedef struct field_spec {
@@ -733,58 +783,185 @@ typedef struct field_spec {
     uint8_t type;    /* enum field_type */
     uint16_t offset; /* offset of the value in the struct */
     uint16_t aux;    /* FT_STR: buffer size; FT_I32_LIST: offset of the uint32_t count */
-    uint32_t bit;    /* presence bit */
+    uint32_t bit;    /* presence bit (0 for "sym", which is required instead) */
 } field_spec;
 
-#define F(st, sl, ty, fld, ax, b) { sl, ty, (uint16_t)offsetof(st, fld), (uint16_t)(ax), b }
+/* The fields of each market-data type, "sym" first, then in struct order
+ * (which is also the order in which the first bad field is reported).
+ * X(struct, slot, type, member, aux, presence bit). */
+#define AGG_FIELDS(X)                                                                              \
+    X(pws_agg, SLOT_SYM, FT_STR, sym, PWS_SYMBOL_MAX, 0)                                           \
+    X(pws_agg, SLOT_V, FT_I64, v, 0, PWS_AGG_V)                                                    \
+    X(pws_agg, SLOT_AV, FT_I64, av, 0, PWS_AGG_AV)                                                 \
+    X(pws_agg, SLOT_OP, FT_F64, op, 0, PWS_AGG_OP)                                                 \
+    X(pws_agg, SLOT_VW, FT_F64, vw, 0, PWS_AGG_VW)                                                 \
+    X(pws_agg, SLOT_O, FT_F64, o, 0, PWS_AGG_O)                                                    \
+    X(pws_agg, SLOT_C, FT_F64, c, 0, PWS_AGG_C)                                                    \
+    X(pws_agg, SLOT_H, FT_F64, h, 0, PWS_AGG_H)                                                    \
+    X(pws_agg, SLOT_L, FT_F64, l, 0, PWS_AGG_L)                                                    \
+    X(pws_agg, SLOT_A, FT_F64, a, 0, PWS_AGG_A)                                                    \
+    X(pws_agg, SLOT_Z, FT_I64, z, 0, PWS_AGG_Z)                                                    \
+    X(pws_agg, SLOT_S, FT_I64, s, 0, PWS_AGG_S)                                                    \
+    X(pws_agg, SLOT_E, FT_I64, e, 0, PWS_AGG_E)                                                    \
+    X(pws_agg, SLOT_OTC, FT_BOOL, otc, 0, PWS_AGG_OTC)
 
-static const field_spec agg_fields[] = {
-    F(pws_agg, SLOT_V, FT_I64, v, 0, PWS_AGG_V),
-    F(pws_agg, SLOT_AV, FT_I64, av, 0, PWS_AGG_AV),
-    F(pws_agg, SLOT_OP, FT_F64, op, 0, PWS_AGG_OP),
-    F(pws_agg, SLOT_VW, FT_F64, vw, 0, PWS_AGG_VW),
-    F(pws_agg, SLOT_O, FT_F64, o, 0, PWS_AGG_O),
-    F(pws_agg, SLOT_C, FT_F64, c, 0, PWS_AGG_C),
-    F(pws_agg, SLOT_H, FT_F64, h, 0, PWS_AGG_H),
-    F(pws_agg, SLOT_L, FT_F64, l, 0, PWS_AGG_L),
-    F(pws_agg, SLOT_A, FT_F64, a, 0, PWS_AGG_A),
-    F(pws_agg, SLOT_Z, FT_I64, z, 0, PWS_AGG_Z),
-    F(pws_agg, SLOT_S, FT_I64, s, 0, PWS_AGG_S),
-    F(pws_agg, SLOT_E, FT_I64, e, 0, PWS_AGG_E),
-    F(pws_agg, SLOT_OTC, FT_BOOL, otc, 0, PWS_AGG_OTC),
-};
+#define TRADE_FIELDS(X)                                                                            \
+    X(pws_trade, SLOT_SYM, FT_STR, sym, PWS_SYMBOL_MAX, 0)                                         \
+    X(pws_trade, SLOT_X, FT_I32, x, 0, PWS_TRADE_X)                                                \
+    X(pws_trade, SLOT_I, FT_STR, i, PWS_TRADE_ID_MAX, PWS_TRADE_I)                                 \
+    X(pws_trade, SLOT_Z, FT_I32, z, 0, PWS_TRADE_Z)                                                \
+    X(pws_trade, SLOT_P, FT_F64, p, 0, PWS_TRADE_P)                                                \
+    X(pws_trade, SLOT_S, FT_I64, s, 0, PWS_TRADE_S)                                                \
+    X(pws_trade, SLOT_C, FT_I32_LIST, c, offsetof(pws_trade, nc), PWS_TRADE_C)                     \
+    X(pws_trade, SLOT_T, FT_I64, t, 0, PWS_TRADE_T)                                                \
+    X(pws_trade, SLOT_Q, FT_I64, q, 0, PWS_TRADE_Q)                                                \
+    X(pws_trade, SLOT_TRFI, FT_I32, trfi, 0, PWS_TRADE_TRFI)                                       \
+    X(pws_trade, SLOT_TRFT, FT_I64, trft, 0, PWS_TRADE_TRFT)
 
-static const field_spec trade_fields[] = {
-    F(pws_trade, SLOT_X, FT_I32, x, 0, PWS_TRADE_X),
-    F(pws_trade, SLOT_I, FT_STR, i, PWS_TRADE_ID_MAX, PWS_TRADE_I),
-    F(pws_trade, SLOT_Z, FT_I32, z, 0, PWS_TRADE_Z),
-    F(pws_trade, SLOT_P, FT_F64, p, 0, PWS_TRADE_P),
-    F(pws_trade, SLOT_S, FT_I64, s, 0, PWS_TRADE_S),
-    F(pws_trade, SLOT_C, FT_I32_LIST, c, offsetof(pws_trade, nc), PWS_TRADE_C),
-    F(pws_trade, SLOT_T, FT_I64, t, 0, PWS_TRADE_T),
-    F(pws_trade, SLOT_Q, FT_I64, q, 0, PWS_TRADE_Q),
-    F(pws_trade, SLOT_TRFI, FT_I32, trfi, 0, PWS_TRADE_TRFI),
-    F(pws_trade, SLOT_TRFT, FT_I64, trft, 0, PWS_TRADE_TRFT),
-};
+#define QUOTE_FIELDS(X)                                                                            \
+    X(pws_quote, SLOT_SYM, FT_STR, sym, PWS_SYMBOL_MAX, 0)                                         \
+    X(pws_quote, SLOT_BX, FT_I32, bx, 0, PWS_QUOTE_BX)                                             \
+    X(pws_quote, SLOT_BP, FT_F64, bp, 0, PWS_QUOTE_BP)                                             \
+    X(pws_quote, SLOT_BS, FT_I64, bs, 0, PWS_QUOTE_BS)                                             \
+    X(pws_quote, SLOT_AX, FT_I32, ax, 0, PWS_QUOTE_AX)                                             \
+    X(pws_quote, SLOT_AP, FT_F64, ap, 0, PWS_QUOTE_AP)                                             \
+    X(pws_quote, SLOT_AS, FT_I64, as, 0, PWS_QUOTE_AS)                                             \
+    X(pws_quote, SLOT_C, FT_I32, c, 0, PWS_QUOTE_C)                                                \
+    X(pws_quote, SLOT_I, FT_I32_LIST, i, offsetof(pws_quote, ni), PWS_QUOTE_I)                     \
+    X(pws_quote, SLOT_T, FT_I64, t, 0, PWS_QUOTE_T)                                                \
+    X(pws_quote, SLOT_Q, FT_I64, q, 0, PWS_QUOTE_Q)                                                \
+    X(pws_quote, SLOT_Z, FT_I32, z, 0, PWS_QUOTE_Z)
 
-static const field_spec quote_fields[] = {
-    F(pws_quote, SLOT_BX, FT_I32, bx, 0, PWS_QUOTE_BX),
-    F(pws_quote, SLOT_BP, FT_F64, bp, 0, PWS_QUOTE_BP),
-    F(pws_quote, SLOT_BS, FT_I64, bs, 0, PWS_QUOTE_BS),
-    F(pws_quote, SLOT_AX, FT_I32, ax, 0, PWS_QUOTE_AX),
-    F(pws_quote, SLOT_AP, FT_F64, ap, 0, PWS_QUOTE_AP),
-    F(pws_quote, SLOT_AS, FT_I64, as, 0, PWS_QUOTE_AS),
-    F(pws_quote, SLOT_C, FT_I32, c, 0, PWS_QUOTE_C),
-    F(pws_quote, SLOT_I, FT_I32_LIST, i, offsetof(pws_quote, ni), PWS_QUOTE_I),
-    F(pws_quote, SLOT_T, FT_I64, t, 0, PWS_QUOTE_T),
-    F(pws_quote, SLOT_Q, FT_I64, q, 0, PWS_QUOTE_Q),
-    F(pws_quote, SLOT_Z, FT_I32, z, 0, PWS_QUOTE_Z),
-};
+#define SPEC(st, sl, ty, fld, ax, b) { sl, ty, (uint16_t)offsetof(st, fld), (uint16_t)(ax), b },
+#define SPEC_BY_SLOT(st, sl, ty, fld, ax, b) [sl] = SPEC(st, sl, ty, fld, ax, b)
 
-#undef F
+static const field_spec agg_fields[] = { AGG_FIELDS(SPEC) };
+static const field_spec agg_by_slot[SLOT__COUNT] = { AGG_FIELDS(SPEC_BY_SLOT) };
+static const field_spec trade_fields[] = { TRADE_FIELDS(SPEC) };
+static const field_spec trade_by_slot[SLOT__COUNT] = { TRADE_FIELDS(SPEC_BY_SLOT) };
+static const field_spec quote_fields[] = { QUOTE_FIELDS(SPEC) };
+static const field_spec quote_by_slot[SLOT__COUNT] = { QUOTE_FIELDS(SPEC_BY_SLOT) };
+
+#undef SPEC
+#undef SPEC_BY_SLOT
+
+/* Key prediction.  Polygon writes the keys of each event type in a fixed
+ * order ("ev","sym","x","i","z","p",... for a trade).  On the direct path the
+ * parser guesses the next key and checks the guess with one 8-byte load and
+ * compare against the bytes `"key":`, instead of finding the closing quote and
+ * hashing the key.  A wrong guess (an optional field left out, another
+ * order) costs one compare and falls back to the general key scan, after
+ * which the guess resynchronises on the key actually found. */
+typedef struct key_guess {
+    uint64_t pattern; /* the bytes `"key":`, little-endian */
+    uint64_t mask;    /* the low `len` bytes */
+    uint8_t len;      /* bytes in the pattern (key length + 3, at most 7) */
+    uint8_t slot;     /* the key's slot */
+} key_guess;
+
+/* `"key":` for a key of n (1..4) bytes a, b, c, d (unused ones 0). */
+#define GUESS_PATTERN(n, a, b, c, d)                                                               \
+    ((uint64_t)'"' | (uint64_t)(a) << 8 | (uint64_t)(b) << 16 | (uint64_t)(c) << 24 |               \
+     (uint64_t)(d) << 32 | (uint64_t)'"' << (8 * ((n) + 1)) | (uint64_t)':' << (8 * ((n) + 2)))
+#define GUESS(idx, slot, n, a, b, c, d)                                                            \
+    [idx] = { GUESS_PATTERN(n, a, b, c, d), ((uint64_t)1 << (8 * ((n) + 3))) - 1, (n) + 3, slot },
+#define GUESS_NEXT(idx, slot, n, a, b, c, d) [slot] = (idx) + 1,
+/* A final entry that never matches (mask 0, pattern 1). */
+#define GUESS_END(idx) [idx] = { 1, 0, 0, 0 }
+
+/* X(index, slot, key length, key bytes...) in the order Polygon sends. */
+#define AGG_ORDER(X)                                                                               \
+    X(0, SLOT_EV, 2, 'e', 'v', 0, 0) X(1, SLOT_SYM, 3, 's', 'y', 'm', 0)                           \
+    X(2, SLOT_V, 1, 'v', 0, 0, 0) X(3, SLOT_AV, 2, 'a', 'v', 0, 0) X(4, SLOT_OP, 2, 'o', 'p', 0, 0) \
+    X(5, SLOT_VW, 2, 'v', 'w', 0, 0) X(6, SLOT_O, 1, 'o', 0, 0, 0) X(7, SLOT_C, 1, 'c', 0, 0, 0)    \
+    X(8, SLOT_H, 1, 'h', 0, 0, 0) X(9, SLOT_L, 1, 'l', 0, 0, 0) X(10, SLOT_A, 1, 'a', 0, 0, 0)      \
+    X(11, SLOT_Z, 1, 'z', 0, 0, 0) X(12, SLOT_S, 1, 's', 0, 0, 0) X(13, SLOT_E, 1, 'e', 0, 0, 0)   \
+    X(14, SLOT_OTC, 3, 'o', 't', 'c', 0)
+#define AGG_ORDER_LEN 15
+
+#define TRADE_ORDER(X)                                                                             \
+    X(0, SLOT_EV, 2, 'e', 'v', 0, 0) X(1, SLOT_SYM, 3, 's', 'y', 'm', 0)                           \
+    X(2, SLOT_X, 1, 'x', 0, 0, 0) X(3, SLOT_I, 1, 'i', 0, 0, 0) X(4, SLOT_Z, 1, 'z', 0, 0, 0)      \
+    X(5, SLOT_P, 1, 'p', 0, 0, 0) X(6, SLOT_S, 1, 's', 0, 0, 0) X(7, SLOT_C, 1, 'c', 0, 0, 0)      \
+    X(8, SLOT_T, 1, 't', 0, 0, 0) X(9, SLOT_Q, 1, 'q', 0, 0, 0)                                    \
+    X(10, SLOT_TRFI, 4, 't', 'r', 'f', 'i') X(11, SLOT_TRFT, 4, 't', 'r', 'f', 't')
+#define TRADE_ORDER_LEN 12
+
+#define QUOTE_ORDER(X)                                                                             \
+    X(0, SLOT_EV, 2, 'e', 'v', 0, 0) X(1, SLOT_SYM, 3, 's', 'y', 'm', 0)                           \
+    X(2, SLOT_BX, 2, 'b', 'x', 0, 0) X(3, SLOT_BP, 2, 'b', 'p', 0, 0)                              \
+    X(4, SLOT_BS, 2, 'b', 's', 0, 0) X(5, SLOT_AX, 2, 'a', 'x', 0, 0)                              \
+    X(6, SLOT_AP, 2, 'a', 'p', 0, 0) X(7, SLOT_AS, 2, 'a', 's', 0, 0) X(8, SLOT_C, 1, 'c', 0, 0, 0) \
+    X(9, SLOT_I, 1, 'i', 0, 0, 0) X(10, SLOT_T, 1, 't', 0, 0, 0) X(11, SLOT_Q, 1, 'q', 0, 0, 0)    \
+    X(12, SLOT_Z, 1, 'z', 0, 0, 0)
+#define QUOTE_ORDER_LEN 13
+
+static const key_guess agg_guess[] = { AGG_ORDER(GUESS) GUESS_END(AGG_ORDER_LEN) };
+static const uint8_t agg_guess_next[SLOT__COUNT] = { AGG_ORDER(GUESS_NEXT) };
+static const key_guess trade_guess[] = { TRADE_ORDER(GUESS) GUESS_END(TRADE_ORDER_LEN) };
+static const uint8_t trade_guess_next[SLOT__COUNT] = { TRADE_ORDER(GUESS_NEXT) };
+static const key_guess quote_guess[] = { QUOTE_ORDER(GUESS) GUESS_END(QUOTE_ORDER_LEN) };
+static const uint8_t quote_guess_next[SLOT__COUNT] = { QUOTE_ORDER(GUESS_NEXT) };
+
+#undef GUESS
+#undef GUESS_NEXT
+#undef GUESS_END
+
+/* One market-data event type: its fields two ways, where its struct keeps
+ * the presence bits, and its usual key order. */
+typedef struct market_type {
+    pws_event_type type;       /* PWS_EV_AGG, _TRADE or _QUOTE */
+    const field_spec *fields;  /* "sym" first, then struct order */
+    size_t nfields;            /* entries in fields */
+    const field_spec *by_slot; /* the same specs indexed by slot; FT_NONE elsewhere */
+    size_t present_offset;     /* offset of the uint32_t `present` in the struct */
+    const key_guess *guess;    /* keys in the usual order, ending in a never-matching entry */
+    const uint8_t *guess_next; /* slot -> index of the guess after that key (0 if not in the order) */
+} market_type;
+
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+static const market_type agg_type = { PWS_EV_AGG, agg_fields, COUNT_OF(agg_fields), agg_by_slot,
+                                      offsetof(pws_agg, present), agg_guess, agg_guess_next };
+static const market_type trade_type = { PWS_EV_TRADE, trade_fields, COUNT_OF(trade_fields), trade_by_slot,
+                                        offsetof(pws_trade, present), trade_guess, trade_guess_next };
+static const market_type quote_type = { PWS_EV_QUOTE, quote_fields, COUNT_OF(quote_fields), quote_by_slot,
+                                        offsetof(pws_quote, present), quote_guess, quote_guess_next };
+
+/* The event type named by a decoded "ev" of n bytes, or NULL if not a
+ * market-data type.  Sets *minute for "AM". */
+static const market_type *market_type_of(const char *name, size_t n, bool *minute)
+{
+    *minute = false;
+    if (n == 1) {
+        switch (name[0]) {
+        case 'T': return &trade_type;
+        case 'Q': return &quote_type;
+        case 'A': return &agg_type;
+        default: return NULL;
+        }
+    }
+    if (n == 2 && name[0] == 'A' && name[1] == 'M') {
+        *minute = true;
+        return &agg_type;
+    }
+    return NULL;
+}
+
+/* Starts a market-data event in ps->ev; returns the base of its struct. */
+static char *begin_market_event(parser *ps, const market_type *mt, bool minute)
+{
+    pws_event *ev = &ps->ev;
+    memset(ev, 0, sizeof *ev);
+    ev->type = mt->type;
+    if (mt->type == PWS_EV_AGG) {
+        ev->u.agg.minute = minute;
+        return (char *)&ev->u.agg;
+    }
+    return mt->type == PWS_EV_TRADE ? (char *)&ev->u.trade : (char *)&ev->u.quote;
+}
 
 /* Converts a recorded number to an integer of the field's width. */
-static const char *decode_int(const pws__number *num, bool narrow, int64_t *out)
+static inline const char *decode_int(const pws__number *num, bool narrow, int64_t *out)
 {
     int rc = pws__number_to_int64(num, out);
     if (rc == PWS__INT_NOT_INTEGER)
@@ -794,12 +971,12 @@ static const char *decode_int(const pws__number *num, bool narrow, int64_t *out)
     return NULL;
 }
 
-/* Reads a validated array of integers (fv at '[') into list[PWS_MAX_CONDITIONS]. */
-static const char *decode_int_list(parser *ps, const field_value *fv, int32_t *list, uint32_t *count,
-                                   const char **err_at)
+/* Reads a validated array of integers start..end ('[' to past ']') into
+ * list[PWS_MAX_CONDITIONS]. */
+static const char *decode_int_list(parser *ps, const char *start, const char *end, int32_t *list,
+                                   uint32_t *count, const char **err_at)
 {
-    const char *p = skip_ws(fv->start + 1, fv->end);
-    const char *end = fv->end;
+    const char *p = skip_ws(start + 1, end);
     uint32_t n = 0;
 
     while (*p != ']') {
@@ -833,10 +1010,10 @@ static const char *decode_int_list(parser *ps, const field_value *fv, int32_t *l
     return NULL;
 }
 
-/* Decodes one recorded value into its struct field.  Returns NULL, or an
+/* Decodes one value into its struct field.  Returns NULL, or an
  * element-error reason with *err_at set. */
-static const char *decode_field(parser *ps, const field_spec *f, const field_value *fv, char *base,
-                                const char **err_at)
+PWS__HOT_INLINE const char *decode_field(parser *ps, const field_spec *f, const field_value *fv, char *base,
+                                       const char **err_at)
 {
     const char *reason;
     int64_t iv;
@@ -881,7 +1058,7 @@ static const char *decode_field(parser *ps, const field_spec *f, const field_val
         bool truncated = false, nul = false;
         if (fv->kind != VK_STRING)
             return R_WANT_STRING;
-        decode_string(fv, base + f->offset, f->aux, &truncated, &nul);
+        decode_string(fv->start, fv->end, fv->escaped, base + f->offset, f->aux, &truncated, &nul);
         if (truncated)
             return R_STR_LONG;
         return nul ? R_NUL : NULL;
@@ -891,52 +1068,64 @@ static const char *decode_field(parser *ps, const field_spec *f, const field_val
         int32_t list[PWS_MAX_CONDITIONS];
         if (fv->kind != VK_ARRAY)
             return R_WANT_INT_LIST;
-        if ((reason = decode_int_list(ps, fv, list, &n, err_at)) != NULL)
+        if ((reason = decode_int_list(ps, fv->start, fv->end, list, &n, err_at)) != NULL)
             return reason;
         memcpy(base + f->offset, list, n * sizeof list[0]);
         memcpy(base + f->aux, &n, sizeof n);
         return NULL;
     }
     default:
-        return R_WANT_STRING; /* unreachable: every table entry has a type */
+        return R_WANT_STRING; /* unreachable: FT_NONE is never decoded */
     }
 }
 
-/* Decodes "sym" and the fields of one market-data struct.  Returns false
- * after emitting an element error. */
-static bool decode_market(parser *ps, const char *obj, char *base, size_t sym_offset,
-                          uint32_t *present, const field_spec *fields, size_t nfields)
+/* decode_field() out of line, for the record path and error reports. */
+static const char *decode_field_outline(parser *ps, const field_spec *f, const field_value *fv, char *base,
+                                        const char **err_at)
 {
-    const field_value *fv = &ps->vals[SLOT_SYM];
+    return decode_field(ps, f, fv, base, err_at);
+}
+
+/* Zeroes a field before a duplicate key is decoded into it, so the struct
+ * ends up byte for byte as if only the last value had been seen. */
+static void clear_field(const field_spec *f, char *base)
+{
+    switch (f->type) {
+    case FT_STR: memset(base + f->offset, 0, f->aux); break;
+    case FT_I64: case FT_F64: memset(base + f->offset, 0, 8); break;
+    case FT_I32: memset(base + f->offset, 0, 4); break;
+    case FT_BOOL: memset(base + f->offset, 0, sizeof(bool)); break;
+    case FT_I32_LIST:
+        memset(base + f->offset, 0, PWS_MAX_CONDITIONS * sizeof(int32_t));
+        memset(base + f->aux, 0, sizeof(uint32_t));
+        break;
+    default: break;
+    }
+}
+
+/* Decodes "sym" and the recorded fields of one market-data struct (the
+ * record path).  Returns false after emitting an element error. */
+static bool decode_market(parser *ps, const char *obj, char *base, const market_type *mt)
+{
     uint32_t seen = ps->seen;
     uint32_t bits = 0;
-    bool truncated = false, nul = false;
     const char *reason, *err_at;
 
     if (!(seen & SLOT_BIT(SLOT_SYM))) {
         element_error(ps, obj, R_NO_SYM);
         return false;
     }
-    if (fv->kind != VK_STRING) {
-        element_error(ps, fv->start, R_WANT_STRING);
-        return false;
-    }
-    decode_string(fv, base + sym_offset, PWS_SYMBOL_MAX, &truncated, &nul);
-    if (truncated || nul) {
-        element_error(ps, fv->start, truncated ? R_STR_LONG : R_NUL);
-        return false;
-    }
-    for (size_t k = 0; k < nfields; k++) {
-        const field_spec *f = &fields[k];
+    for (size_t k = 0; k < mt->nfields; k++) {
+        const field_spec *f = &mt->fields[k];
         if (!(seen & SLOT_BIT(f->slot)))
             continue;
-        if ((reason = decode_field(ps, f, &ps->vals[f->slot], base, &err_at)) != NULL) {
+        if ((reason = decode_field_outline(ps, f, &ps->vals[f->slot], base, &err_at)) != NULL) {
             element_error(ps, err_at, reason);
             return false;
         }
         bits |= f->bit;
     }
-    *present = bits;
+    memcpy(base + mt->present_offset, &bits, sizeof bits);
     return true;
 }
 
@@ -952,7 +1141,7 @@ static bool decode_status_text(parser *ps, enum slot slot, char *out, size_t cap
         element_error(ps, fv->start, R_WANT_STRING);
         return false;
     }
-    decode_string(fv, out, cap, truncated, &nul);
+    decode_string(fv->start, fv->end, fv->escaped, out, cap, truncated, &nul);
     if (nul) {
         element_error(ps, fv->start, R_NUL);
         return false;
@@ -960,14 +1149,15 @@ static bool decode_status_text(parser *ps, enum slot slot, char *out, size_t cap
     return true;
 }
 
-/* Turns the recorded values of one well-formed object obj..obj_end into an
- * event (or an element error) and hands it to the sink. */
+/* The record path: turns the recorded values of one well-formed object
+ * obj..obj_end into an event (or an element error) and hands it to the sink. */
 static void decode_element(parser *ps, const char *obj, const char *obj_end)
 {
     const field_value *evv = &ps->vals[SLOT_EV];
+    const market_type *mt;
     pws_event *ev = &ps->ev;
     char name[PWS_EV_NAME_MAX];
-    bool truncated = false, nul = false;
+    bool truncated = false, nul = false, minute;
     size_t n;
 
     if (!(ps->seen & SLOT_BIT(SLOT_EV))) {
@@ -978,43 +1168,17 @@ static void decode_element(parser *ps, const char *obj, const char *obj_end)
         element_error(ps, evv->start, R_EV_TYPE);
         return;
     }
-    n = decode_string(evv, name, sizeof name, &truncated, &nul);
+    n = decode_string(evv->start, evv->end, evv->escaped, name, sizeof name, &truncated, &nul);
     if (nul) {
         element_error(ps, evv->start, R_NUL);
         return;
     }
-
-    memset(ev, 0, sizeof *ev);
-    if (!truncated && (n == 1 || (n == 2 && name[0] == 'A' && name[1] == 'M'))) {
-        switch (name[0]) {
-        case 'A':
-            ev->type = PWS_EV_AGG;
-            ev->u.agg.minute = n == 2;
-            if (!decode_market(ps, obj, (char *)&ev->u.agg, offsetof(pws_agg, sym), &ev->u.agg.present,
-                               agg_fields, sizeof agg_fields / sizeof agg_fields[0]))
-                return;
+    if (!truncated && (mt = market_type_of(name, n, &minute)) != NULL) {
+        if (decode_market(ps, obj, begin_market_event(ps, mt, minute), mt))
             emit(ps);
-            return;
-        case 'T':
-            ev->type = PWS_EV_TRADE;
-            if (!decode_market(ps, obj, (char *)&ev->u.trade, offsetof(pws_trade, sym),
-                               &ev->u.trade.present, trade_fields,
-                               sizeof trade_fields / sizeof trade_fields[0]))
-                return;
-            emit(ps);
-            return;
-        case 'Q':
-            ev->type = PWS_EV_QUOTE;
-            if (!decode_market(ps, obj, (char *)&ev->u.quote, offsetof(pws_quote, sym),
-                               &ev->u.quote.present, quote_fields,
-                               sizeof quote_fields / sizeof quote_fields[0]))
-                return;
-            emit(ps);
-            return;
-        default:
-            break;
-        }
+        return;
     }
+    memset(ev, 0, sizeof *ev);
     if (!truncated && n == 6 && memcmp(name, "status", 6) == 0) {
         pws_status *st = &ev->u.status;
         bool cut_word = false, cut_message = false;
@@ -1034,18 +1198,88 @@ static void decode_element(parser *ps, const char *obj, const char *obj_end)
     emit(ps);
 }
 
-/* Parses one element object at p ('{'), records known keys, then decodes it.
- * Returns the position after the object, or NULL on a syntax error. */
+/* The direct path's end of object: the same checks, in the same order, as
+ * decode_market() makes on the record path. */
+static void finish_direct(parser *ps, const char *obj, const market_type *mt, char *base, uint32_t seen,
+                          uint32_t bad, uint32_t present)
+{
+    if (!(seen & SLOT_BIT(SLOT_SYM))) {
+        element_error(ps, obj, R_NO_SYM);
+        return;
+    }
+    if (bad != 0) {
+        /* Re-decode the first bad field in list order from its recorded
+         * value, to report exactly what the record path would. */
+        for (size_t k = 0; k < mt->nfields; k++) {
+            const field_spec *f = &mt->fields[k];
+            const char *reason, *err_at;
+            if (!(bad & SLOT_BIT(f->slot)))
+                continue;
+            reason = decode_field_outline(ps, f, &ps->vals[f->slot], base, &err_at);
+            element_error(ps, err_at, reason ? reason : R_WANT_STRING);
+            return;
+        }
+    }
+    memcpy(base + mt->present_offset, &present, sizeof present);
+    emit(ps);
+}
+
+/* Scans the value of a known key at p (p < end) into fv.  Returns the
+ * position after it. */
+PWS__HOT_INLINE const char *scan_known_value(parser *ps, const char *p, field_value *fv)
+{
+    unsigned char c = (unsigned char)*p;
+
+    fv->start = p;
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        /* Numbers are most values: scanned inline. */
+        p = scan_number(ps, p, &fv->num);
+        fv->kind = VK_NUMBER;
+    } else if (c == '"') {
+        bool esc = false; /* a local, so that fv itself never escapes */
+        p = scan_string_quick(ps, p, &esc);
+        fv->kind = VK_STRING;
+        fv->escaped = esc;
+    } else {
+        /* Literals and containers; numbers and strings were handled above. */
+        uint8_t kind = VK_NULL;
+        bool esc = false;
+        p = scan_value(ps, p, 2, &kind, &esc);
+        fv->kind = kind;
+        fv->escaped = esc;
+    }
+    fv->end = p;
+    return p;
+}
+
+/* Parses one element object at p ('{') and hands its event (or element
+ * error) to the sink.  Returns the position after the object, or NULL on a
+ * syntax error.
+ *
+ * Two paths share the scan.  The record path stores each known key's value
+ * in ps->vals and decodes after the closing brace, whatever the key order.
+ * The direct path is taken when "ev" is the first known key and names A, AM,
+ * T or Q (always so in Polygon's feed): each later value is decoded into the
+ * struct the moment it is scanned, which saves the second pass.  A bad value
+ * is remembered (in ps->vals) rather than reported at once, because a later
+ * duplicate key may replace it; a second "ev" restarts the object on the
+ * record path, since the last "ev" decides the type. */
 static const char *parse_element(parser *ps, const char *p)
 {
     const char *end = ps->end;
     const char *obj = p;
-    uint32_t seen = 0;
+    const market_type *direct = NULL; /* the type being decoded directly, or NULL */
+    char *base = NULL;                /* its struct inside ps->ev */
+    uint32_t seen, bad, present;      /* keys seen, direct-path fields in error, presence bits */
+    unsigned guess = 0;               /* direct path: index of the predicted next key */
+    bool allow_direct = true;
     bool esc;
 
     if (ps->max_depth < 2)
         return fail(ps, p, R_DEPTH);
-    p = skip_ws(p + 1, end);
+restart:
+    seen = bad = present = 0;
+    p = skip_ws(obj + 1, end);
     if (p == end)
         return fail(ps, end, R_EOF);
     if (*p != '}') {
@@ -1054,51 +1288,141 @@ static const char *parse_element(parser *ps, const char *p)
             int slot;
             if (*p != '"')
                 return fail(ps, p, R_KEY);
+#if PWS__SWAR_DIGITS
+            /* Fastest path: the predicted key, colon included. */
+            if (direct != NULL && end - p >= 8) {
+                const key_guess *g = &direct->guess[guess];
+                if ((pws__load8(p) & g->mask) == g->pattern) {
+                    slot = g->slot;
+                    p += g->len;
+                    guess++;
+                    goto colon_done;
+                }
+            }
+            /* Fast path: a plain key of at most 7 bytes, found and classified
+             * from one 8-byte load. */
+            if (end - p > 8) {
+                uint64_t special = special_bytes(key);
+                unsigned n = special ? (unsigned)__builtin_ctzll(special) >> 3 : 8u;
+                if (n < 8 && key[n] == '"') {
+                    slot = classify_word(pws__load8(key) & (((uint64_t)1 << (8 * n)) - 1));
+                    p = key + n + 1;
+                    goto key_done;
+                }
+            }
+#endif
             if ((p = scan_string(ps, p, &esc)) == NULL)
                 return NULL;
             if (!esc) {
                 slot = classify_key(key, (size_t)(p - 1 - key));
             } else {
                 /* Escaped key (rare): decode it first, "\u0065v" is "ev". */
-                field_value kv = { .start = key - 1, .end = p, .kind = VK_STRING, .escaped = true };
                 char decoded[KEY_MAX_LEN + 1];
                 bool truncated = false, nul = false;
-                size_t n = decode_string(&kv, decoded, sizeof decoded, &truncated, &nul);
+                size_t n = decode_string(key - 1, p, true, decoded, sizeof decoded, &truncated, &nul);
                 slot = (truncated || nul) ? -1 : classify_key(decoded, n);
             }
+#if PWS__SWAR_DIGITS
+        key_done:
+#endif
+            if (direct != NULL && slot >= 0)
+                guess = direct->guess_next[slot];
+            if (p < end && *p == ':') {
+                p++;
+            } else {
+                p = skip_ws(p, end);
+                if (p == end)
+                    return fail(ps, end, R_EOF);
+                if (*p != ':')
+                    return fail(ps, p, R_COLON);
+                p++;
+            }
+#if PWS__SWAR_DIGITS
+        colon_done:
+#endif
             p = skip_ws(p, end);
             if (p == end)
                 return fail(ps, end, R_EOF);
-            if (*p != ':')
-                return fail(ps, p, R_COLON);
-            p = skip_ws(p + 1, end);
-            if (p == end)
-                return fail(ps, end, R_EOF);
-            if (slot >= 0) {
+
+            if (slot < 0) {
+                p = scan_value(ps, p, 2, NULL, NULL);
+            } else if (direct != NULL) {
+                const field_spec *f = &direct->by_slot[slot];
+                field_value fv = { NULL, NULL, VK_NULL, false, { 0, 0, 0 } };
+                const char *reason, *err_at;
+                if (slot == SLOT_EV) {
+                    allow_direct = false;
+                    direct = NULL;
+                    goto restart;
+                }
+                if (f->type == FT_NONE) {
+                    p = scan_value(ps, p, 2, NULL, NULL);
+                } else if ((p = scan_known_value(ps, p, &fv)) != NULL) {
+                    if (seen & SLOT_BIT(slot))
+                        clear_field(f, base);
+                    seen |= SLOT_BIT(slot);
+                    if ((reason = decode_field(ps, f, &fv, base, &err_at)) == NULL) {
+                        bad &= ~SLOT_BIT(slot);
+                        present |= f->bit;
+                    } else {
+                        field_value *keep = &ps->vals[slot];
+                        bad |= SLOT_BIT(slot);
+                        /* Field by field: a whole-struct copy would keep fv
+                         * out of registers on the hot path. */
+                        keep->start = fv.start;
+                        keep->end = fv.end;
+                        keep->kind = fv.kind;
+                        keep->escaped = fv.escaped;
+                        keep->num.digits = fv.num.digits;
+                        keep->num.exp10 = fv.num.exp10;
+                        keep->num.flags = fv.num.flags;
+                    }
+                }
+            } else {
                 field_value *fv = &ps->vals[slot];
-                fv->start = p;
-                if ((p = scan_value(ps, p, 2, fv)) == NULL)
-                    return NULL;
-                fv->end = p;
-                seen |= SLOT_BIT(slot);
-            } else if ((p = scan_value(ps, p, 2, NULL)) == NULL) {
+                if ((p = scan_known_value(ps, p, fv)) != NULL) {
+                    seen |= SLOT_BIT(slot);
+                    /* "ev" first among the known keys, a plain A/AM/T/Q:
+                     * switch to the direct path. */
+                    if (seen == SLOT_BIT(SLOT_EV) && allow_direct && fv->kind == VK_STRING && !fv->escaped) {
+                        bool minute;
+                        const market_type *mt =
+                            market_type_of(fv->start + 1, (size_t)(fv->end - fv->start - 2), &minute);
+                        if (mt != NULL) {
+                            direct = mt;
+                            base = begin_market_event(ps, mt, minute);
+                            guess = mt->guess_next[SLOT_EV];
+                        }
+                    }
+                }
+            }
+            if (p == NULL)
                 return NULL;
+
+            if (p < end && *p == ',') {
+                p++;
+            } else {
+                p = skip_ws(p, end);
+                if (p == end)
+                    return fail(ps, end, R_EOF);
+                if (*p == '}')
+                    break;
+                if (*p != ',')
+                    return fail(ps, p, R_OBJECT_SEP);
+                p++;
             }
             p = skip_ws(p, end);
-            if (p == end)
-                return fail(ps, end, R_EOF);
-            if (*p == '}')
-                break;
-            if (*p != ',')
-                return fail(ps, p, R_OBJECT_SEP);
-            p = skip_ws(p + 1, end);
             if (p == end)
                 return fail(ps, end, R_EOF);
         }
     }
     p++; /* the '}' */
-    ps->seen = seen;
-    decode_element(ps, obj, p);
+    if (direct != NULL) {
+        finish_direct(ps, obj, direct, base, seen, bad, present);
+    } else {
+        ps->seen = seen;
+        decode_element(ps, obj, p);
+    }
     return p;
 }
 
@@ -1127,7 +1451,7 @@ static void parse_array(parser *ps)
                 p = parse_element(ps, p);
             } else {
                 const char *item = p;
-                if ((p = scan_value(ps, p, 1, NULL)) != NULL)
+                if ((p = scan_value(ps, p, 1, NULL, NULL)) != NULL)
                     element_error(ps, item, R_NOT_OBJECT);
             }
             if (p == NULL || ps->stopped)
