@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 
 #include <polyws/mock.h>
 
@@ -102,6 +103,7 @@ struct pwsm_server {
     char url[64];                   /* ws[s]://127.0.0.1:PORT */
     const char *ca_file;            /* generated cert or cert_file, NULL without tls */
     pwsm__selfsigned ss;            /* generated cert files (ss.dir empty if none) */
+    SSL_CTX *client_ssl_ctx;        /* given to lws so it does not build (and leak) its own */
     pwsm__journal journal;
     bool journal_ready;
     conn *conns;                    /* live connections, newest first (service thread) */
@@ -784,8 +786,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             }
             pwsm__journal_add(&s->journal, c->ordinal, 'c', "close", NULL, 0, code, reason_text);
             c->peer_closed = true;
+            /* lws answers with the same payload; an answer to our own close needs none. */
+            if (!c->sent_close)
+                pwsm__journal_add(&s->journal, c->ordinal, 's', "close", NULL, 0, code, reason_text);
         }
-        return 0; /* lws echoes the close */
+        return 0;
     case LWS_CALLBACK_CLOSED:
         if (c)
             on_closed(s, c);
@@ -811,6 +816,8 @@ static void server_free(pwsm_server *s)
 {
     if (s->ctx)
         lws_context_destroy(s->ctx); /* runs CLOSED for live connections, which journal */
+    if (s->client_ssl_ctx)
+        SSL_CTX_free(s->client_ssl_ctx);
     pwsm__selfsigned_remove(&s->ss);
     if (s->journal_ready)
         pwsm__journal_free(&s->journal);
@@ -872,8 +879,18 @@ pwsm_server *pwsm_start(const pwsm_options *opts, char *errbuf, size_t errcap)
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
     if (is_ipv4_literal(s->o.host))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    if (s->o.tls)
-        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    if (s->o.tls) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+        /* The vhost never acts as a TLS client, but lws 4.1 still builds a client SSL_CTX
+         * for it (loading the system trust store) and leaks it at destroy.  Handing it a
+         * small one of ours, which we free, avoids both. */
+        s->client_ssl_ctx = SSL_CTX_new(TLS_client_method());
+        if (!s->client_ssl_ctx) {
+            snprintf(errbuf, errcap, "tls: SSL_CTX_new failed");
+            goto fail;
+        }
+        info.provided_client_ssl_ctx = s->client_ssl_ctx;
+    }
     info.user = s;
     info.count_threads = 1;
     info.fd_limit_per_thread = s->o.max_connections + 64;

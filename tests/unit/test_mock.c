@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1470,14 +1471,14 @@ static void test_journal_redaction_and_file(void)
 /* Readers on another thread while the server appends fast. */
 typedef struct reader_arg {
     pwsm_server *s;
-    volatile bool stop;
+    atomic_bool stop;
     size_t checked;
 } reader_arg;
 
 static void *reader_main(void *p)
 {
     reader_arg *a = p;
-    while (!a->stop) {
+    while (!atomic_load(&a->stop)) {
         size_t n = pwsm_journal_count(a->s);
         for (size_t i = n > 2000 ? n - 2000 : 0; i < n; i++) {
             const pwsm_entry *e = pwsm_journal_get(a->s, i);
@@ -1490,6 +1491,8 @@ static void *reader_main(void *p)
 
 static bool never(const pwsm_entry *e, void *u)
 {
+    (void)e;
+    (void)u;
     return false;
 }
 
@@ -1503,6 +1506,7 @@ static void test_journal_concurrent_readers(void)
     pwsm_server *s = start(&o);
     CU_ASSERT_FATAL(s != NULL);
     reader_arg a = {.s = s};
+    atomic_init(&a.stop, false);
     pthread_t t;
     pthread_create(&t, NULL, reader_main, &a);
     wsc *c = connect_authed(pwsm_port(s), KEY);
@@ -1512,7 +1516,7 @@ static void test_journal_concurrent_readers(void)
     read_stream(c, 20000, &st, NULL, false);
     CU_ASSERT_EQUAL(st.events, 20000);
     CU_ASSERT(!pwsm_wait_for(s, never, NULL, 50));
-    a.stop = true;
+    atomic_store(&a.stop, true);
     pthread_join(t, NULL);
     CU_ASSERT(a.checked > 0);
     CU_ASSERT(pwsm_journal_count(s) > 20000); /* chunks of 1024: many of them */
