@@ -207,11 +207,11 @@ static wsc *wsc_connect(int port)
     return wsc_open(port, false, NULL, "/stocks", NULL);
 }
 
-static int wsc_send(wsc *c, int opcode, const void *data, size_t len)
+static int wsc_send_frame(wsc *c, bool fin, int opcode, const void *data, size_t len)
 {
     unsigned char hdr[14];
     size_t h = 0;
-    hdr[h++] = (unsigned char)(0x80 | opcode);
+    hdr[h++] = (unsigned char)((fin ? 0x80 : 0) | opcode);
     if (len < 126) {
         hdr[h++] = (unsigned char)(0x80 | len);
     } else if (len < 65536) {
@@ -233,6 +233,11 @@ static int wsc_send(wsc *c, int opcode, const void *data, size_t len)
     int rc = raw_write(c, msg, h + len);
     free(msg);
     return rc;
+}
+
+static int wsc_send(wsc *c, int opcode, const void *data, size_t len)
+{
+    return wsc_send_frame(c, true, opcode, data, len);
 }
 
 static int wsc_send_text(wsc *c, const char *fmt, ...)
@@ -1161,6 +1166,54 @@ static void test_message_too_big(void)
     pwsm_stop(s);
 }
 
+static void test_big_and_fragmented_messages(void)
+{
+    enum { NCH = 3000 };
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = 1;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    /* ~27 KB in one frame: lws hands it over in pieces, the mock reassembles. */
+    size_t cap = 64 + NCH * 12;
+    char *msg = malloc(cap);
+    size_t len = (size_t)snprintf(msg, cap, "{\"action\":\"subscribe\",\"params\":\"");
+    for (int i = 0; i < NCH; i++)
+        len += (size_t)snprintf(msg + len, cap - len, "%sT.S%05d", i ? "," : "", i);
+    len += (size_t)snprintf(msg + len, cap - len, "\"}");
+    CU_ASSERT(len > 25000);
+    wsc_send(c, OP_TEXT, msg, len);
+    size_t confirmations = 0;
+    frame f;
+    char last[64] = "";
+    while (confirmations < NCH && wsc_recv_data(c, RECV_MS, &f) == WSC_FRAME) {
+        if (strstr(f.data, "subscribed to: ")) {
+            confirmations++;
+            snprintf(last, sizeof last, "%s", strstr(f.data, "subscribed to: "));
+        }
+        frame_free(&f);
+    }
+    CU_ASSERT_EQUAL(confirmations, NCH);
+    CU_ASSERT_STRING_EQUAL(last, "subscribed to: T.S02999\"}]");
+    /* One message in three frames (text + 2 continuations). */
+    const char *part[] = {"{\"action\":\"unsub", "scribe\",\"params\"", ":\"T.S00007\"}"};
+    wsc_send_frame(c, false, OP_TEXT, part[0], strlen(part[0]));
+    wsc_send_frame(c, false, OP_CONT, part[1], strlen(part[1]));
+    wsc_send_frame(c, true, OP_CONT, part[2], strlen(part[2]));
+    bool ok = false;
+    while (!ok && wsc_recv_data(c, RECV_MS, &f) == WSC_FRAME) {
+        ok = strstr(f.data, "unsubscribed to: T.S00007") != NULL;
+        frame_free(&f);
+    }
+    CU_ASSERT(ok);
+    CU_ASSERT(wait_entry(s, 1, 'c', "text", "{\"action\":\"unsubscribe\",\"params\":\"T.S00007\"}", 0));
+    free(msg);
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
 static void test_max_connections_limit(void)
 {
     pwsm_options o;
@@ -1571,6 +1624,7 @@ int main(void)
         {"fault stall", test_fault_stall},
         {"scripts by ordinal", test_scripts_by_ordinal},
         {"message too big", test_message_too_big},
+        {"big and fragmented messages", test_big_and_fragmented_messages},
         {"max_connections limit", test_max_connections_limit},
         {"many connections", test_many_connections},
         {"ping and client close", test_ping_and_client_close},

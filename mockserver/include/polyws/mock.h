@@ -16,9 +16,26 @@
  * Every other function may be called from any thread while the server runs;
  * the server thread keeps appending to the journal meanwhile.
  *
- * Wire behaviour where the real service is undocumented (the texts of
- * auth_required / error / force_disconnect / slow_consumer, close codes) is
- * configurable or documented next to the option that controls it.
+ * Wire behaviour where the real service is undocumented is our choice, listed here:
+ *  - status texts: auth_required "authentication required"; error "invalid message:
+ *    expected a JSON object with an action" (bad JSON, not an object, no string action)
+ *    or "unknown action"; force_disconnect "Connection closed by the server.";
+ *    slow_consumer "Connection closed: slow consumer." (script status_message overrides);
+ *  - close codes: policy_close_code (default 1008) after auth_failed, auth_timeout,
+ *    max_connections, STATUS_CLOSE; 1009 for a client message over max_message; 1011 if a
+ *    connection's control queue overflows;
+ *  - every channel of a subscribe is confirmed, even ones it cannot stream (unknown event
+ *    types, symbols with characters outside [A-Za-z0-9.:/_-] or over 32 bytes);
+ *  - a second auth on an authenticated connection gets auth_success again (key unchanged);
+ *  - binary frames from the client are journaled and otherwise ignored;
+ *  - the request path is not checked (any path works; the journal's "open" entry has it).
+ *
+ * Stream: "EV.*" means the 8-symbol universe AAPL MSFT AMZN GOOGL TSLA NVDA META SPY;
+ * explicit symbols are streamed too (up to PWSM_MAX_SYMBOLS per connection).  Events
+ * come from a PRNG seeded by (seed, connection ordinal) with integer prices and a
+ * simulated clock starting 2024-01-02 14:30:00 UTC, so the same seed and the same client
+ * behaviour give the same bytes.  Batches hold 1..batch_max events; at events_per_sec
+ * the next batch of n events follows n/events_per_sec seconds after the previous one.
  */
 #ifndef POLYWS_MOCK_H
 #define POLYWS_MOCK_H
