@@ -94,6 +94,16 @@ static void watch_usage(FILE *f)
             "The API key is never printed.\n");
 }
 
+/* Library log lines go to stderr; --quiet leaves only the final fatal line. */
+static void watch_log(pws_log_level level, const char *msg, void *user)
+{
+    const watch *w = user;
+    if (w->quiet)
+        return;
+    static const char *const names[] = {"", "error", "warning", "info", "debug"};
+    fprintf(stderr, "polyws: %s: %s\n", names[level <= PWS_LOG_DEBUG ? level : 0], msg);
+}
+
 static void lifecycle_line(watch *w, const pws_event *ev)
 {
     const pws_conn_event *ce = &ev->u.conn;
@@ -385,6 +395,8 @@ int pws_cmd_watch(int argc, char **argv)
     }
     o.on_event = on_event;
     o.user = &w;
+    o.log_fn = watch_log;
+    o.log_user = &w;
     o.log_level = w.quiet ? PWS_LOG_ERROR : verbose >= 2 ? PWS_LOG_DEBUG
                                           : verbose       ? PWS_LOG_INFO
                                                           : PWS_LOG_WARN;
