@@ -160,6 +160,10 @@ static int apply_options(pwsm_server *s, const pwsm_options *in, char *err, size
         o->max_per_key = 1;
     if (!o->seed)
         o->seed = 1;
+    if (o->events_per_sec != o->events_per_sec) {
+        snprintf(err, errcap, "events_per_sec is NaN");
+        return -1;
+    }
     if (o->events_per_sec == 0)
         o->events_per_sec = DEFAULT_EVENTS_PER_SEC;
     if (!o->batch_max)
