@@ -968,12 +968,6 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
         return lws_callback_http_dummy(wsi, reason, user, in, len);
 
     switch (reason) {
-    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
-        /* Without a CA file, trust the system store (lws does not load it). */
-        if (!c->ca_file && user)
-            SSL_CTX_set_default_verify_paths((SSL_CTX *)user);
-        break;
-
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (wsi != c->wsi && c->wsi)
             break;
@@ -1178,9 +1172,34 @@ static void net_main(pws_connector *c)
     info.protocols = protocols;
     info.user = c;
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    info.client_ssl_ca_filepath = c->ca_file;
     info.fd_limit_per_thread = 8; /* one connection plus lws' own pipes */
     info.timeout_secs = c->o.connect_timeout_ms / 1000 + 5;
+    /* lws 4.1 builds a client SSL_CTX for every context, even for ws://,
+     * loads the whole trust store into it and leaks it at destroy.  So we
+     * build it (with a store only for wss://), hand it over, and free it. */
+    SSL_CTX *ssl_ctx = SSL_CTX_new(TLS_client_method());
+    {
+        int ok = ssl_ctx != NULL;
+        if (ok && c->tls)
+            ok = c->ca_file ? SSL_CTX_load_verify_locations(ssl_ctx, c->ca_file, NULL)
+                            : SSL_CTX_set_default_verify_paths(ssl_ctx);
+        if (ok) {
+            SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION);
+            SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_PEER, NULL);
+            info.provided_client_ssl_ctx = ssl_ctx;
+        } else {
+            pws__log(&c->lg, PWS_LOG_ERROR, "cannot load %s%s", c->ca_file ? "the CA file " : "the system trust store",
+                     c->ca_file ? c->ca_file : "");
+            set_last_error(c, "cannot load %s%s (is it PEM?)", c->ca_file ? "the CA file " : "the system trust store",
+                           c->ca_file ? c->ca_file : "");
+            SSL_CTX_free(ssl_ctx);
+            c->result = PWS_ERR_TLS;
+            emit_conn(c, PWS_CONN_FATAL, c->result, 0, 0, 0, c->last_error);
+            emit_conn(c, PWS_CONN_STOPPED, c->result, 0, 0, 0, pws_strerror(c->result));
+            pws__queue_close(&c->q);
+            return;
+        }
+    }
     struct lws_context *ctx = lws_create_context(&info);
     if (!ctx) {
         pws__log(&c->lg, PWS_LOG_ERROR, "cannot create the libwebsockets context%s",
@@ -1218,6 +1237,7 @@ static void net_main(pws_connector *c)
         pthread_mutex_unlock(&c->mu);
         lws_context_destroy(ctx);
     }
+    SSL_CTX_free(ssl_ctx);
     emit_conn(c, PWS_CONN_STOPPED, c->result, 0, 0, 0,
               c->result ? pws_strerror(c->result) : "stopped");
     pws__queue_close(&c->q);

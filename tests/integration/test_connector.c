@@ -699,6 +699,23 @@ static void test_tls(void)
     pws_destroy(h.c);
     h.c = NULL;
 
+    /* a CA file that is not PEM is a clear fatal TLS error, not a retry loop */
+    char bad_ca[] = "/tmp/pws_bad_ca_XXXXXX";
+    int fd = mkstemp(bad_ca);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT(write(fd, "not a certificate\n", 18) == 18);
+    close(fd);
+    h.n = 0;
+    h_opts(&h, &o);
+    o.ca_file = bad_ca;
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "A.AAPL");
+    CU_ASSERT_EQUAL(pws_run(h.c), PWS_ERR_TLS);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pws_last_error(h.c), bad_ca));
+    pws_destroy(h.c);
+    h.c = NULL;
+    unlink(bad_ca);
+
     /* explicitly insecure works, with a warning */
     h.n = 0;
     h.logs[0] = '\0';
