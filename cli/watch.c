@@ -124,7 +124,10 @@ static void lifecycle_line(watch *w, const pws_event *ev)
         fprintf(stderr, "polyws: authenticated (connection %u)\n", ev->conn);
         break;
     case PWS_CONN_DISCONNECTED:
-        fprintf(stderr, "polyws: disconnected: %s\n", ce->reason);
+        if (ce->err != PWS_OK)
+            fprintf(stderr, "polyws: disconnected: %s\n", ce->reason);
+        if (strstr(ce->reason, "max_connections"))
+            fprintf(stderr, "polyws: warning: another connection is using the same API key\n");
         break;
     case PWS_CONN_RECONNECT_WAIT:
         fprintf(stderr, "polyws: reconnecting in %u ms (attempt %u)\n", ce->delay_ms, ce->attempt);
@@ -397,9 +400,9 @@ int pws_cmd_watch(int argc, char **argv)
     o.user = &w;
     o.log_fn = watch_log;
     o.log_user = &w;
-    o.log_level = w.quiet ? PWS_LOG_ERROR : verbose >= 2 ? PWS_LOG_DEBUG
-                                          : verbose       ? PWS_LOG_INFO
-                                                          : PWS_LOG_WARN;
+    /* lifecycle events already tell drops and reconnects: the library's own
+     * log adds only errors unless -v */
+    o.log_level = verbose >= 2 ? PWS_LOG_DEBUG : verbose ? PWS_LOG_INFO : PWS_LOG_ERROR;
     pws_set_lws_log(verbose >= 2 ? PWS_LOG_INFO : PWS_LOG_ERROR, NULL, NULL);
 
     char err[512];

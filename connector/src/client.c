@@ -661,7 +661,7 @@ static void connection_gone(pws_connector *c, const char *fallback_reason)
     c->want_close = c->ping_due = false;
     c->rx_len = c->rx_total = 0;
     c->rx_too_big = false;
-    if (!c->end_err) {
+    if (!c->end_err && !(c->stopping && c->end_reason[0])) {
         c->end_err = c->stopping ? PWS_OK : PWS_ERR_CLOSED;
         pws__strlcpy(c->end_reason, fallback_reason, sizeof c->end_reason);
     }
@@ -811,7 +811,12 @@ static void on_status(pws_connector *c, const pws_status *s)
                 c->end_fatal = true;
                 end_connection(c, PWS_ERR_KEY, true, 1000, "auth message does not fit");
             } else if (n == 0) {
-                c->st = NET_AUTHING; /* adapter needs no auth: treat as success below */
+                /* the adapter's protocol has no auth step: live at once */
+                OPENSSL_cleanse(buf, sizeof buf);
+                c->st = NET_AUTHING;
+                pws_status ok = {.kind = PWS_STATUS_AUTH_SUCCESS};
+                on_status(c, &ok);
+                break;
             } else {
                 outq_push(c, buf, n, true);
                 c->st = NET_AUTHING;
@@ -1084,7 +1089,7 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
 
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (wsi == c->wsi)
-            connection_gone(c, "connection closed");
+            connection_gone(c, "connection lost: closed without a close frame");
         break;
 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
@@ -1098,6 +1103,8 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
         if (stop && !c->stopping) {
             c->stopping = true;
             if (c->wsi) {
+                c->end_err = PWS_OK;
+                pws__strlcpy(c->end_reason, "stopped by the application", sizeof c->end_reason);
                 end_connection(c, PWS_OK, true, 1000, "stopped by the application");
             } else {
                 finish(c, PWS_OK);
