@@ -49,6 +49,7 @@ typedef struct watch {
     char state[64];            /* connection state for the status line */
     uint32_t conn;             /* connection ordinal */
     char fatal[PWS_MESSAGE_MAX]; /* the fatal reason, if any */
+    char note[PWS_MESSAGE_MAX + 64]; /* last connection event, shown in the table header */
     char *line;                /* JSON line buffer (delivery thread) */
 } watch;
 
@@ -114,7 +115,28 @@ static void lifecycle_line(watch *w, const pws_event *ev)
         snprintf(w->fatal, sizeof w->fatal, "%s", ce->reason);
     w->dirty = true;
     pthread_mutex_unlock(&w->mu);
-    if (w->quiet)
+    char note[sizeof w->note] = "";
+    switch (ce->state) {
+    case PWS_CONN_DISCONNECTED:
+        if (ce->err != PWS_OK)
+            snprintf(note, sizeof note, "disconnected: %s", ce->reason);
+        break;
+    case PWS_CONN_RECONNECT_WAIT:
+        snprintf(note, sizeof note, "reconnecting in %u ms (attempt %u)", ce->delay_ms, ce->attempt);
+        break;
+    case PWS_CONN_AUTHENTICATED:
+        snprintf(note, sizeof note, "authenticated (connection %u)", ev->conn);
+        break;
+    default:
+        break;
+    }
+    if (note[0]) {
+        pthread_mutex_lock(&w->mu);
+        memcpy(w->note, note, sizeof note);
+        pthread_mutex_unlock(&w->mu);
+    }
+    /* on a terminal the table shows the note; lines would be wiped by redraws */
+    if (w->quiet || (w->fmt == FMT_TABLE && w->tty))
         return;
     switch (ce->state) {
     case PWS_CONN_CONNECTING:
@@ -223,6 +245,8 @@ static void draw_table(watch *w, bool final)
     char state[64];
     snprintf(state, sizeof state, "%s", w->state[0] ? w->state : "starting");
     uint32_t conn = w->conn;
+    char note[sizeof w->note];
+    memcpy(note, w->note, sizeof note);
     w->dirty = false;
     pthread_mutex_unlock(&w->mu);
     qsort(snap, n, sizeof *snap, row_cmp);
@@ -237,6 +261,8 @@ static void draw_table(watch *w, bool final)
             state, conn, (unsigned long long)(st.events[PWS_EV_AGG] + st.events[PWS_EV_TRADE] +
                                               st.events[PWS_EV_QUOTE]),
             (unsigned long long)st.reconnects, (unsigned long long)st.parse_errors);
+    if (w->tty && !final)
+        fprintf(o, "last: %s\n", note[0] ? note : "-");
     fprintf(o, "%-10s %10s %10s %10s %10s %12s %10s %9s %8s\n", "SYMBOL", "OPEN", "HIGH", "LOW",
             "CLOSE", "VOLUME", "VWAP", "END(UTC)", "UPDATES");
     for (size_t i = 0; i < n; i++) {
