@@ -938,6 +938,27 @@ static void judge_output_matches(judge *g, int idx, const pwss_assertion *a)
     add_verdict(g, idx, pass, 0, &b);
 }
 
+/* Offset just after the '(' of a "(LINE:COLUMN)" location near the start of a step_failed
+ * text, or 0 if there is none. */
+static size_t location_at(const char *d, size_t len)
+{
+    const char *open = memchr(d, '(', len < 40 ? len : 40);
+    if (!open)
+        return 0;
+    const char *p = open + 1, *end = d + len;
+    size_t digits = 0;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++, digits++;
+    if (!digits || p >= end || *p++ != ':')
+        return 0;
+    digits = 0;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++, digits++;
+    if (!digits || p >= end || *p != ')')
+        return 0;
+    return (size_t)(open + 1 - d);
+}
+
 /* Scenario-level verdicts: the client's run, failed steps, a truncated journal. */
 static void judge_run(judge *g)
 {
@@ -953,7 +974,11 @@ static void judge_run(judge *g)
             if (sc->assertions[i].kind == PWSS_ASSERT_CLIENT_EXIT && cl->exited &&
                 sc->assertions[i].code == cl->exit_code)
                 expects_code = true;
-        if (cl->timed_out && !sc->client.killed_ok) {
+        if (cl->interrupted) {
+            sbuf b = {0};
+            sb_str(&b, "client: stopped because the run was interrupted");
+            add_verdict(g, -1, false, 0, &b);
+        } else if (cl->timed_out && !sc->client.killed_ok) {
             sbuf b = {0};
             sb_printf(&b, "client: still running after the %.1f s timeout, stopped by the runner "
                           "(set client.killed_ok for scenarios that end by time)",
@@ -981,7 +1006,14 @@ static void judge_run(judge *g)
             sb_printf(&b, "step failed on connection %u at +%.3f s: ", e->conn, e->t_us / 1e6);
         else
             sb_printf(&b, "step failed at +%.3f s: ", e->t_us / 1e6);
-        sb_excerpt(&b, e->data, e->len, 2 * PWSJ_EXCERPT_MAX, g->secrets);
+        /* The mock writes "step N (LINE:COLUMN) KIND: why"; name the file in the location. */
+        size_t at = location_at(e->data, e->len);
+        if (at && sc->path) {
+            sb_excerpt(&b, e->data, at, PWSJ_EXCERPT_MAX, g->secrets);
+            sb_excerpt(&b, sc->path, strlen(sc->path), PWSJ_EXCERPT_MAX, NULL);
+            sb_str(&b, ":");
+        }
+        sb_excerpt(&b, e->data + at, e->len - at, 2 * PWSJ_EXCERPT_MAX, g->secrets);
         add_verdict(g, -1, false, e->conn, &b);
     }
     if (g->s.truncated) {

@@ -356,6 +356,13 @@ static void test_client_exit(void)
     run_judge(&s, &j, &c);
     CU_ASSERT_TRUE(rep.pass);
 
+    /* Stopped because the whole run was interrupted. */
+    c = exited(0);
+    c.interrupted = true;
+    run_judge(&s, &j, &c);
+    CU_ASSERT_STRING_EQUAL(rep.first_failure, "client: stopped because the run was interrupted");
+    s.sc.client.killed_ok = false;
+
     /* Command not found. */
     c = exited(127);
     run_judge(&s, &j, &c);
@@ -447,14 +454,15 @@ static void test_step_failed_and_details(void)
         add(&j, 1 + i, 1, 's', "text", i == 7 ? longframe : GREET);
         add(&j, 1.5 + i, 1, 'c', "text", i == 0 ? "first-client-frame" : SUB_AAPL);
     }
-    add(&j, 20, 1, '-', "step_failed", "expect at s.yaml:12:7: no client message matching {\"action\":\"auth\"} "
-                                       "within 2000 ms");
+    add(&j, 20, 1, '-', "step_failed", "step 3 (12:7) EXPECT: a client message matching {\"action\":\"auth\"} "
+                                       "within 2000 ms, received last: nothing");
     add(&j, 30, 1, '-', "drop", NULL);
     pwsj_client c = exited(0);
     run_judge(&s, &j, &c);
     CU_ASSERT_FALSE(rep.pass);
-    CU_ASSERT_STRING_EQUAL(rep.first_failure, "step failed on connection 1 at +0.020 s: expect at s.yaml:12:7: "
-                                              "no client message matching {\"action\":\"auth\"} within 2000 ms");
+    CU_ASSERT_STRING_EQUAL(rep.first_failure, "step failed on connection 1 at +0.020 s: step 3 (s.yaml:12:7) "
+                                              "EXPECT: a client message matching {\"action\":\"auth\"} within "
+                                              "2000 ms, received last: nothing");
     const char *d = rep.details;
     CU_ASSERT_PTR_NOT_NULL(strstr(d, "last frames on connection 1 (oldest first, up to 5 each way):"));
     CU_ASSERT_PTR_NULL(strstr(d, "first-client-frame"));
@@ -474,6 +482,13 @@ static void test_step_failed_and_details(void)
         CU_ASSERT(n < PWSJ_EXCERPT_MAX + 200);
         p = nl ? nl + 1 : p + n;
     }
+
+    /* A step_failed text without a location is quoted as it is. */
+    jb n = {0};
+    add(&n, 0, 2, '-', "open", "/");
+    add(&n, 5, 2, '-', "step_failed", "something (odd) happened");
+    run_judge(&s, &n, &c);
+    CU_ASSERT_STRING_EQUAL(rep.first_failure, "step failed on connection 2 at +0.005 s: something (odd) happened");
 
     /* A truncated journal fails. */
     jb t = {0};

@@ -51,6 +51,7 @@ typedef struct pwsj_client {
     int term_signal;           /**< the signal that ended it (without exited), else 0 */
     bool timed_out;            /**< still running at the timeout: the runner stopped it (SIGTERM,
                                     then SIGKILL after a grace period) */
+    bool interrupted;          /**< the runner stopped it because the whole run was interrupted */
     uint32_t timeout_ms;       /**< the timeout that applied, for messages */
     const char *stdout_path;   /**< its captured stdout, or NULL (output assertions then fail) */
     const char *stderr_path;   /**< its captured stderr, or NULL */
