@@ -582,10 +582,18 @@ static void judge_resubscribed(judge *g, int idx, const pwss_assertion *a)
         add_verdict(g, idx, false, first, &b);
         return;
     }
+    uint32_t skipped = 0;
     for (uint32_t k = first + 1; k <= s->nconn; k++) {
         conn_info *c = &s->c[k];
         if (!c->authed)
             continue;
+        /* A connection that ended soon after auth_success without any subscribe had no fair
+         * chance to resubscribe (e.g. the script dropped it): not judged. */
+        int64_t end = c->ended ? c->end_us : s->last_us;
+        if (!c->subscribes && end - c->authed_us < (int64_t)PWSJ_RESUBSCRIBE_GRACE_MS * 1000) {
+            skipped++;
+            continue;
+        }
         later++;
         bool same = c->subs.n == ref->n;
         for (size_t i = 0; same && i < ref->n; i++)
@@ -610,6 +618,9 @@ static void judge_resubscribed(judge *g, int idx, const pwss_assertion *a)
     } else {
         sb_printf(&b, "only connection %u was authenticated: no resubscription to judge", first);
     }
+    if (skipped)
+        sb_printf(&b, "; %u connection(s) ended within %u ms of auth_success, not judged", skipped,
+                  PWSJ_RESUBSCRIBE_GRACE_MS);
     where(g, &b, a);
     add_verdict(g, idx, true, 0, &b);
 }

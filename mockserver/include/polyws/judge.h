@@ -41,6 +41,8 @@ extern "C" {
 #define PWSJ_FRAMES_EACH_WAY 5u    /* frames per direction shown for a failing connection */
 #define PWSJ_MAX_DETAIL_CONNS 3u   /* connections whose last frames a report shows */
 #define PWSJ_MAX_SECRETS 16u       /* secrets scrubbed from client output excerpts */
+#define PWSJ_RESUBSCRIBE_GRACE_MS 1000u /* resubscribed: a connection that ended sooner than this after
+                                           auth_success without any subscribe is not judged */
 
 /** How the client process ended.  Zero-initialize; the runner fills what it knows. */
 typedef struct pwsj_client {
