@@ -682,16 +682,14 @@ static void judge_max_connects(judge *g, int idx, const pwss_assertion *a)
     sbuf b = {0};
     begin(&b, a);
     /* Opens in ordinal order are in time order; slide a window [lo, hi] of opens spanning < ms. */
-    uint32_t lo = 1, worst = 0, worst_lo = 0, worst_hi = 0;
+    uint32_t lo = 1, in = 0, worst = 0, worst_lo = 0, worst_hi = 0;
     int64_t window = (int64_t)a->ms * 1000;
     for (uint32_t hi = 1; hi <= s->nconn; hi++) {
         if (!s->c[hi].opened)
             continue;
+        in++; /* opens in [lo, hi] */
         while (lo < hi && (!s->c[lo].opened || s->c[hi].open_us - s->c[lo].open_us >= window))
-            lo++;
-        uint32_t in = 0;
-        for (uint32_t k = lo; k <= hi; k++)
-            in += s->c[k].opened;
+            in -= s->c[lo++].opened;
         if (in > worst) {
             worst = in;
             worst_lo = lo;
