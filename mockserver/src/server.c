@@ -10,6 +10,12 @@
  * connection has a bounded queue of control frames (statuses, raw frames,
  * pings) that goes first; stream frames are generated at write time, so a
  * slow client holds back the generator instead of growing a buffer.
+ *
+ * A connection that plays a scenario script has an engine (engine.c) that
+ * sequences its steps; this file implements the pwsm__conn_* functions the
+ * engine acts through.  Without a script a connection serves like the real
+ * service from the start; with one it serves during SERVE steps and after
+ * the last step.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -17,12 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
 
 #include <polyws/mock.h>
 
+#include "engine.h"
 #include "gen.h"
 #include "journal.h"
 #include "protocol.h"
@@ -42,18 +50,22 @@
 #define PING_PAYLOAD "pwsmock"
 #define STALL_PEEK_US 20000      /* how often a stalled connection's unread bytes are looked at */
 #define STALL_PEEK_MAX 65536     /* how many of them (frames beyond are not journaled) */
+#define MAX_CHANNELS 4096        /* subscriptions remembered per connection (more are confirmed, not kept) */
+#define CLOSE_ACK_SECS 5         /* after a code-less close frame, wait this long for the client's */
+#define RATE_LIMIT_TEXT "rate limit exceeded" /* Polygon's real text is undocumented: ours */
 
 /* One queued control frame, with LWS_PRE headroom before the payload. */
 typedef struct outframe {
     struct outframe *next;          /* FIFO link */
     size_t len;                     /* payload length */
-    enum lws_write_protocol type;   /* LWS_WRITE_TEXT or LWS_WRITE_PING */
+    enum lws_write_protocol type;   /* LWS_WRITE_TEXT, _BINARY, _PING, _PONG or _RAW */
     unsigned char buf[];            /* LWS_PRE bytes, then the payload */
 } outframe;
 
 /* Per-connection state: lws allocates it zeroed as the protocol's per-session data. */
-typedef struct conn {
-    struct conn *prev, *next;       /* the server's list of live connections */
+typedef struct pwsm__conn conn;
+struct pwsm__conn {
+    struct pwsm__conn *prev, *next; /* the server's list of live connections */
     pwsm_server *srv;               /* owner; NULL until ESTABLISHED completed */
     struct lws *wsi;                /* this connection */
     uint32_t ordinal;               /* 1-based, in handshake order */
@@ -84,9 +96,31 @@ typedef struct conn {
     char close_reason[CLOSE_REASON_MAX + 1]; /* for close_pending */
     uint64_t events_sent;           /* streamed events */
     pwsm__gen gen;                  /* this connection's stream */
-    unsigned char *frame;           /* LWS_PRE + one stream frame, sized for batch_max */
+    unsigned char *frame;           /* LWS_PRE + one stream frame, grown to the largest batch */
     size_t frame_cap;               /* allocated bytes of frame after LWS_PRE */
-} conn;
+    /* --- scenario playback and the newer server features --- */
+    pwsm__engine engine;            /* plays the connection's script (if scripted) */
+    bool scripted;                  /* a script with steps drives this connection */
+    bool serving;                   /* real-service streaming and auth timeout (always without a script) */
+    bool barrier;                   /* call pwsm__engine_drained once the queue is empty */
+    bool raw_close;                 /* a code-less close frame went out raw: the client's close ends it */
+    lws_sorted_usec_list_t engine_sul; /* the engine's timer */
+    bool sstream;                   /* a STREAM step is streaming ... */
+    pwsm__gen *sgen;                /* ... from this generator (&gen or &xgen) ... */
+    uint64_t sstream_left;          /* ... this many more events ... */
+    uint32_t sstream_batch;         /* ... in frames of this many ... */
+    double sstream_rate;            /* ... at this many events/s (<= 0: as fast as the client reads) */
+    pwsm__gen xgen;                 /* generator of a STREAM step with its own channels or seed */
+    bool xgen_ready;                /* xgen is initialized (free it) */
+    char **subs;                    /* subscribed channels (malloc'd strings), at most MAX_CHANNELS */
+    size_t nsubs, capsubs;
+    int64_t *rate_ring;             /* times (ms) of the last rate_actions accepted actions, a ring */
+    uint32_t rate_head, rate_n;     /* index of the oldest, and how many are held */
+    uint32_t peeked_msgs, peeked_pongs; /* STALL: client frames journaled from the socket buffer ... */
+    bool peeked_close;
+    uint32_t skip_msgs, skip_pongs; /* ... and, after the stall, not journaled again when lws delivers them */
+    bool skip_close;
+};
 
 struct pwsm_server {
     pwsm_options o;                 /* options with defaults applied; strings point into owned */
@@ -108,6 +142,8 @@ struct pwsm_server {
     bool journal_ready;
     conn *conns;                    /* live connections, newest first (service thread) */
     uint32_t live;                  /* their number */
+    pwss_scenario scenario;         /* our copy of the scripts of o.scenario (scripts only) */
+    bool has_scenario;              /* o.scenario was given */
     char *secrets[MAX_SECRETS];     /* strings scrubbed from client frames in the journal */
     size_t nsecrets;
 };
@@ -143,11 +179,58 @@ static bool keep_script(pwsm_server *s, pwsm_script *sc)
     return ok;
 }
 
+/* A scenario's server settings override the options they name (zero / false: keep). */
+static void apply_scenario_server(pwsm_options *o, const pwss_server *sv)
+{
+    if (sv->nkeys) {
+        memset(o->keys, 0, sizeof o->keys);
+        for (uint32_t i = 0; i < sv->nkeys && i < PWSM_MAX_KEYS; i++)
+            o->keys[i] = sv->keys[i];
+    }
+    if (sv->auth_timeout_ms)
+        o->auth_timeout_ms = sv->auth_timeout_ms;
+    if (sv->max_per_key)
+        o->max_per_key = sv->max_per_key;
+    if (sv->kick_newer)
+        o->kick_newer = true;
+    if (sv->rate_window_ms) {
+        o->rate_actions = sv->rate_actions;
+        o->rate_window_ms = sv->rate_window_ms;
+    }
+    if (sv->rate_close)
+        o->rate_close = true;
+    if (sv->tls)
+        o->tls = true;
+    if (sv->seed)
+        o->seed = sv->seed;
+    if (sv->events_per_sec != 0)
+        o->events_per_sec = sv->events_per_sec;
+    if (sv->batch_max)
+        o->batch_max = sv->batch_max;
+    if (sv->policy_close_code)
+        o->policy_close_code = sv->policy_close_code;
+}
+
 static int apply_options(pwsm_server *s, const pwsm_options *in, char *err, size_t errcap)
 {
     if (in)
         s->o = *in;
     pwsm_options *o = &s->o;
+    if (o->scenario) {
+        if (o->scenario->server.nkeys > PWSM_MAX_KEYS) {
+            snprintf(err, errcap, "scenario: more than %d keys", PWSM_MAX_KEYS);
+            return -1;
+        }
+        apply_scenario_server(o, &o->scenario->server);
+        if (pwsm__scripts_copy(&s->scenario, o->scenario, err, errcap) != 0)
+            return -1;
+        s->has_scenario = true;
+        o->scenario = NULL; /* the caller's may be freed; s->scenario is ours */
+    }
+    if (o->rate_window_ms && o->rate_actions > PWSM_MAX_RATE_ACTIONS) {
+        snprintf(err, errcap, "rate_actions %u > %u", o->rate_actions, PWSM_MAX_RATE_ACTIONS);
+        return -1;
+    }
     if (!o->host)
         o->host = "127.0.0.1";
     if (o->port < 0 || o->port > 65535) {
@@ -259,6 +342,40 @@ static void record_str(conn *c, char dir, const char *kind, const char *text)
     record(c, dir, kind, text, strlen(text));
 }
 
+/* Records a frame written raw as lowercase hex (kind "raw"): the bytes are a whole WebSocket
+ * frame, header included, and need not be text of any kind. */
+static void record_raw(conn *c, const unsigned char *data, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *hex = malloc(2 * len + 1);
+    if (!hex) {
+        record_str(c, 's', "raw", "*** (out of memory)");
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        hex[2 * i] = digits[data[i] >> 4];
+        hex[2 * i + 1] = digits[data[i] & 15];
+    }
+    hex[2 * len] = '\0';
+    record(c, 's', "raw", hex, 2 * len);
+    free(hex);
+}
+
+/* The journal kind of a frame we queue. */
+static const char *frame_kind(enum lws_write_protocol type)
+{
+    switch (type) {
+    case LWS_WRITE_BINARY:
+        return "binary";
+    case LWS_WRITE_PING:
+        return "ping";
+    case LWS_WRITE_PONG:
+        return "pong";
+    default:
+        return "text";
+    }
+}
+
 /* Records a data frame from the client, redacted (see pwsm__redact). */
 static void record_received(conn *c, bool binary, const char *data, size_t len)
 {
@@ -355,9 +472,10 @@ static void stream_timer_cb(lws_sorted_usec_list_t *sul)
     lws_callback_on_writable(c->wsi);
 }
 
-static void stream_arm(conn *c, uint32_t events)
+/* The next batch after events / rate seconds (rate > 0). */
+static void stream_arm(conn *c, uint32_t events, double rate)
 {
-    double us = (double)events * 1e6 / c->srv->o.events_per_sec;
+    double us = (double)events * 1e6 / rate;
     if (us < 1)
         us = 1;
     if (us > 3600e6)
@@ -369,19 +487,27 @@ static void stream_arm(conn *c, uint32_t events)
 /* Called when the subscription set may have changed: (re)starts the stream. */
 static void stream_kick(conn *c)
 {
-    if (!c->stream_on || c->stalled)
+    if (!c->stream_on || c->stalled || !c->serving || c->sstream)
         return;
     if (c->srv->o.events_per_sec < 0)
         c->batch_due = true;
     else if (!c->batch_due && !c->timer_armed)
-        stream_arm(c, 1);
+        stream_arm(c, 1, c->srv->o.events_per_sec);
     lws_callback_on_writable(c->wsi);
+}
+
+/* Stops the pacing of whichever stream ran. */
+static void stream_pause(conn *c)
+{
+    lws_sul_cancel(&c->stream_sul);
+    c->timer_armed = false;
+    c->batch_due = false;
 }
 
 static void ping_timer_cb(lws_sorted_usec_list_t *sul)
 {
     conn *c = lws_container_of(sul, conn, ping_sul);
-    if (c->stalled || c->close_pending)
+    if (c->stalled || c->close_pending || c->sent_close)
         return;
     enqueue(c, LWS_WRITE_PING, PING_PAYLOAD, sizeof PING_PAYLOAD - 1);
     lws_callback_on_writable(c->wsi);
@@ -398,7 +524,38 @@ static void auth_timer_cb(lws_sorted_usec_list_t *sul)
     close_after_queue(c, c->srv->o.policy_close_code, NULL);
 }
 
+static void auth_timer_arm(conn *c)
+{
+    lws_sul_cancel(&c->auth_sul);
+    lws_sul_schedule(lws_get_context(c->wsi), 0, &c->auth_sul, auth_timer_cb,
+                     (lws_usec_t)c->srv->o.auth_timeout_ms * 1000);
+}
+
+static void engine_timer_cb(lws_sorted_usec_list_t *sul)
+{
+    conn *c = lws_container_of(sul, conn, engine_sul);
+    pwsm__engine_timer(&c->engine);
+}
+
 /* ---------------------------------------------------------------- client messages */
+
+/* Live authenticated connections other than c with c's key. */
+static uint32_t same_key_count(const conn *c, const char *key)
+{
+    uint32_t count = 0;
+    for (const conn *o = c->srv->conns; o; o = o->next)
+        if (o != c && o->authed && !o->kicked && !o->close_pending && strcmp(o->key, key) == 0)
+            count++;
+    return count;
+}
+
+/* Answers max_connections and closes with the policy code. */
+static void kick(conn *c)
+{
+    c->kicked = true;
+    enqueue_status(c, "max_connections", NULL);
+    close_after_queue(c, c->srv->o.policy_close_code, NULL);
+}
 
 /* max_per_key: the oldest live connections with this key lose their place. */
 static void enforce_max_per_key(conn *c)
@@ -416,41 +573,76 @@ static void enforce_max_per_key(conn *c)
         }
         if (count < s->o.max_per_key || !oldest)
             return;
-        oldest->kicked = true;
-        enqueue_status(oldest, "max_connections", NULL);
-        close_after_queue(oldest, s->o.policy_close_code, NULL);
+        kick(oldest);
     }
 }
 
-static void handle_auth(conn *c, const char *key)
+/* Returns true if the connection is authenticated afterwards. */
+static bool handle_auth(conn *c, const char *key)
 {
     pwsm_server *s = c->srv;
     if (c->script->ignore_auth)
-        return;
+        return false;
     if (c->authed) {
         /* Undocumented upstream: we simply confirm again and keep the first key. */
         enqueue_status(c, "auth_success", NULL);
-        return;
+        return true;
     }
     if (c->script->reject_auth || !key_accepted(s, key)) {
         enqueue_status(c, "auth_failed", NULL);
         close_after_queue(c, s->o.policy_close_code, NULL);
-        return;
+        return false;
+    }
+    if (s->o.kick_newer && same_key_count(c, key) >= s->o.max_per_key) {
+        /* Our choice for kick_newer: the newcomer's auth is answered with max_connections
+         * (no auth_success first) and it is closed; the older connections keep going. */
+        lws_sul_cancel(&c->auth_sul);
+        kick(c);
+        return false;
     }
     c->key = strndup(key, MAX_KEY_LEN);
     if (!c->key) {
         c->overflow = true;
-        return;
+        return false;
     }
     c->authed = true;
     lws_sul_cancel(&c->auth_sul);
     enforce_max_per_key(c);
     enqueue_status(c, "auth_success", NULL);
+    return true;
 }
 
-static void handle_subscription(conn *c, const char *params, bool on)
+/* Keeps the subscription list (used by STREAM steps) in step with the generator's set. */
+static void subs_update(conn *c, const char *ch, size_t n, bool on)
 {
-    if (!c->authed) {
+    for (size_t i = 0; i < c->nsubs; i++) {
+        if (strlen(c->subs[i]) == n && memcmp(c->subs[i], ch, n) == 0) {
+            if (!on) {
+                free(c->subs[i]);
+                c->subs[i] = c->subs[--c->nsubs];
+            }
+            return;
+        }
+    }
+    if (!on || c->nsubs >= MAX_CHANNELS)
+        return;
+    if (c->nsubs == c->capsubs) {
+        size_t cap = c->capsubs ? c->capsubs * 2 : 8;
+        char **p = realloc(c->subs, cap * sizeof *p);
+        if (!p)
+            return; /* not remembered: only a STREAM step's default channels miss it */
+        c->subs = p;
+        c->capsubs = cap;
+    }
+    char *copy = strndup(ch, n);
+    if (copy)
+        c->subs[c->nsubs++] = copy;
+}
+
+/* force: confirm without authentication (a script's CONFIRM step). */
+static void handle_subscription(conn *c, const char *params, bool on, bool force)
+{
+    if (!c->authed && !force) {
         enqueue_status(c, "auth_required", NULL);
         return;
     }
@@ -458,6 +650,7 @@ static void handle_subscription(conn *c, const char *params, bool on)
     size_t n;
     while ((n = pwsm__next_channel(&cursor, &ch)) > 0) {
         pwsm__gen_channel(&c->gen, ch, n, on);
+        subs_update(c, ch, n, on);
         size_t len = 0;
         char *frame = pwsm__status_frame2("success", on ? "subscribed to: " : "unsubscribed to: ", ch, n,
                                           &len);
@@ -474,6 +667,67 @@ static void handle_subscription(conn *c, const char *params, bool on)
     stream_kick(c);
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The action rate limit: true if one more action fits, i.e. fewer than rate_actions accepted
+ * ones lie in the last rate_window_ms (a sliding window over a ring of their times, O(1)
+ * per action, rate_actions * 8 bytes per connection, allocated on the first action).
+ * Refused actions are not counted. */
+static bool rate_allows(conn *c)
+{
+    const pwsm_options *o = &c->srv->o;
+    if (!o->rate_window_ms)
+        return true;
+    if (!o->rate_actions)
+        return false;
+    if (!c->rate_ring) {
+        c->rate_ring = calloc(o->rate_actions, sizeof *c->rate_ring);
+        if (!c->rate_ring)
+            return true; /* out of memory: do not limit */
+    }
+    int64_t now = now_ms();
+    if (c->rate_n == o->rate_actions) {
+        if (now - c->rate_ring[c->rate_head] < (int64_t)o->rate_window_ms)
+            return false;
+        c->rate_ring[c->rate_head] = now;
+        c->rate_head = (c->rate_head + 1) % o->rate_actions;
+        return true;
+    }
+    c->rate_ring[(c->rate_head + c->rate_n) % o->rate_actions] = now;
+    c->rate_n++;
+    return true;
+}
+
+/* The real service's answer to one client message. */
+static void serve_message(conn *c, const pwsm__msg *m)
+{
+    switch (m->action) {
+    case PWSM__ACT_AUTH:
+        handle_auth(c, m->params);
+        break;
+    case PWSM__ACT_SUBSCRIBE:
+    case PWSM__ACT_UNSUBSCRIBE:
+        handle_subscription(c, m->params, m->action == PWSM__ACT_SUBSCRIBE, false);
+        break;
+    case PWSM__ACT_UNKNOWN:
+        enqueue_status(c, "error", "unknown action");
+        break;
+    case PWSM__ACT_INVALID:
+        enqueue_status(c, "error", "invalid message: expected a JSON object with an action");
+        break;
+    }
+}
+
+static bool conn_open(const conn *c)
+{
+    return !c->close_pending && !c->sent_close && !c->kicked && !c->dropped && !c->overflow;
+}
+
 static void handle_message(conn *c, bool binary)
 {
     pwsm_server *s = c->srv;
@@ -484,26 +738,28 @@ static void handle_message(conn *c, bool binary)
         if (m.action == PWSM__ACT_AUTH)
             remember_secret(s, m.params);
     }
-    record_received(c, binary, text, c->rx_len);
+    size_t jlen = 0;
+    char *redacted = pwsm__redact(text, c->rx_len, binary, s->secrets, s->nsecrets, &jlen);
+    if (c->skip_msgs)
+        c->skip_msgs--; /* journaled from the socket buffer during a STALL */
+    else if (redacted)
+        record(c, 'c', binary ? "binary" : "text", redacted, jlen);
+    else
+        record_str(c, 'c', binary ? "binary" : "text", "*** (out of memory while redacting)");
+    if (c->scripted && redacted)
+        pwsm__engine_note_rx(&c->engine, binary, redacted, jlen);
+    free(redacted);
 
-    if (binary || c->close_pending || c->kicked || c->stalled) {
+    if (binary || !conn_open(c) || c->stalled) {
         pwsm__msg_free(&m);
         return; /* binary frames are journaled and otherwise ignored */
     }
-    switch (m.action) {
-    case PWSM__ACT_AUTH:
-        handle_auth(c, m.params);
-        break;
-    case PWSM__ACT_SUBSCRIBE:
-    case PWSM__ACT_UNSUBSCRIBE:
-        handle_subscription(c, m.params, m.action == PWSM__ACT_SUBSCRIBE);
-        break;
-    case PWSM__ACT_UNKNOWN:
-        enqueue_status(c, "error", "unknown action");
-        break;
-    case PWSM__ACT_INVALID:
-        enqueue_status(c, "error", "invalid message: expected a JSON object with an action");
-        break;
+    if (!rate_allows(c)) {
+        enqueue_status(c, "error", RATE_LIMIT_TEXT);
+        if (s->o.rate_close)
+            close_after_queue(c, s->o.policy_close_code, NULL);
+    } else if (!(c->scripted && pwsm__engine_message(&c->engine, &m, text, c->rx_len))) {
+        serve_message(c, &m);
     }
     pwsm__msg_free(&m);
     lws_callback_on_writable(c->wsi);
@@ -559,14 +815,19 @@ static void stall_peek_cb(lws_sorted_usec_list_t *sul)
                 p[i] ^= f.mask[i % 4];
             if (f.opcode == 1 || f.opcode == 2 || f.opcode == 0) {
                 record_received(c, f.opcode == 2, (const char *)p, f.payload);
+                if (f.fin)
+                    c->peeked_msgs++;
             } else if (f.opcode == 8) {
                 char r[CLOSE_REASON_MAX + 1] = "";
                 if (f.payload > 2)
                     snprintf(r, sizeof r, "%.*s", (int)(f.payload - 2), (const char *)p + 2);
                 pwsm__journal_add(&c->srv->journal, c->ordinal, 'c', "close", NULL, 0,
                                   f.payload >= 2 ? (p[0] << 8 | p[1]) : 0, r);
+                c->peeked_close = true;
             } else {
                 record(c, 'c', f.opcode == 9 ? "ping" : "pong", p, f.payload);
+                if (f.opcode == 10)
+                    c->peeked_pongs++;
             }
         }
         off += f.header + f.payload;
@@ -576,6 +837,42 @@ static void stall_peek_cb(lws_sorted_usec_list_t *sul)
     free(buf);
     if (n != 0) /* 0: the client is gone, nothing more will come */
         lws_sul_schedule(lws_get_context(c->wsi), 0, &c->peek_sul, stall_peek_cb, STALL_PEEK_US);
+}
+
+/* Stops (on) or resumes reading and writing.  Stalled, lws reads nothing, so client pings go
+ * unanswered; on plain ws the frames piling up are journaled by peeking at the socket, and
+ * after a resume the same frames, now delivered by lws, are not journaled twice (lws
+ * answers the pings then, late, without telling us). */
+static void stall_set(conn *c, bool on)
+{
+    if (on == c->stalled)
+        return;
+    c->stalled = on;
+    if (on) {
+        stream_pause(c);
+        lws_sul_cancel(&c->ping_sul);
+        lws_sul_cancel(&c->auth_sul);
+        lws_rx_flow_control(c->wsi, 0);
+        c->peek_done = 0;
+        c->peeked_msgs = c->peeked_pongs = 0;
+        c->peeked_close = false;
+        if (!lws_is_ssl(c->wsi))
+            lws_sul_schedule(lws_get_context(c->wsi), 0, &c->peek_sul, stall_peek_cb, STALL_PEEK_US);
+        return;
+    }
+    lws_sul_cancel(&c->peek_sul);
+    c->skip_msgs = c->peeked_msgs;
+    c->skip_pongs = c->peeked_pongs;
+    c->skip_close = c->peeked_close;
+    lws_rx_flow_control(c->wsi, 1);
+    if (c->srv->o.ping_interval_ms)
+        lws_sul_schedule(lws_get_context(c->wsi), 0, &c->ping_sul, ping_timer_cb,
+                         (lws_usec_t)c->srv->o.ping_interval_ms * 1000);
+    if (c->sstream)
+        c->batch_due = true;
+    else
+        stream_kick(c);
+    lws_callback_on_writable(c->wsi);
 }
 
 static int run_fault(conn *c)
@@ -595,14 +892,7 @@ static int run_fault(conn *c)
         return close_now(c, sc->close_code ? sc->close_code : LWS_CLOSE_STATUS_NORMAL, sc->close_reason);
     case PWSM_FAULT_STALL:
         record_str(c, '-', "fault", "stall");
-        c->stalled = true;
-        lws_sul_cancel(&c->stream_sul);
-        lws_sul_cancel(&c->ping_sul);
-        lws_sul_cancel(&c->auth_sul);
-        c->timer_armed = false;
-        lws_rx_flow_control(c->wsi, 0);
-        if (!lws_is_ssl(c->wsi))
-            lws_sul_schedule(lws_get_context(c->wsi), 0, &c->peek_sul, stall_peek_cb, STALL_PEEK_US);
+        stall_set(c, true);
         return 0;
     case PWSM_FAULT_STATUS_CLOSE: {
         const char *status = sc->status ? sc->status : "force_disconnect";
@@ -623,6 +913,62 @@ static bool fault_due(const conn *c)
            c->events_sent >= c->script->after_events;
 }
 
+/* Room for a frame of n events after LWS_PRE; false on OOM. */
+static bool frame_reserve(conn *c, uint32_t n)
+{
+    size_t need = (size_t)n * (PWSM__EVENT_MAX + 1) + 3;
+    if (c->frame && c->frame_cap >= need)
+        return true;
+    unsigned char *p = realloc(c->frame, LWS_PRE + need);
+    if (!p)
+        return false;
+    c->frame = p;
+    c->frame_cap = need;
+    return true;
+}
+
+/* A STREAM step ended (why: NULL, or why early). */
+static void sstream_end(conn *c, const char *why)
+{
+    c->sstream = false;
+    stream_pause(c);
+    lws_callback_on_writable(c->wsi);
+    pwsm__engine_stream_done(&c->engine, why);
+}
+
+/* One batch of a STREAM step: exactly its batch size (the last one may be smaller). */
+static int write_sstream(conn *c)
+{
+    if (!c->batch_due)
+        return 0;
+    if (pwsm__gen_active(c->sgen) == 0) {
+        sstream_end(c, "nothing left to stream: the subscriptions it streamed were dropped");
+        return 0;
+    }
+    uint32_t n = c->sstream_left < c->sstream_batch ? (uint32_t)c->sstream_left : c->sstream_batch;
+    if (!frame_reserve(c, n))
+        return close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+    size_t len = pwsm__gen_frame(c->sgen, n, (char *)c->frame + LWS_PRE, c->frame_cap);
+    if (!len)
+        return 0;
+    record_sent(c, "text", c->frame + LWS_PRE, len);
+    if (lws_write(c->wsi, c->frame + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len)
+        return -1;
+    c->events_sent += n;
+    c->sstream_left -= n;
+    c->batch_due = false;
+    if (!c->sstream_left) {
+        sstream_end(c, NULL);
+    } else if (c->sstream_rate <= 0) {
+        c->batch_due = true;
+        lws_callback_on_writable(c->wsi);
+    } else {
+        stream_arm(c, n, c->sstream_rate);
+    }
+    return 0;
+}
+
+/* One batch of the real-service stream: 1..batch_max events. */
 static int write_stream(conn *c)
 {
     pwsm_server *s = c->srv;
@@ -636,13 +982,8 @@ static int write_stream(conn *c)
     if (c->script->fault != PWSM_FAULT_NONE && !c->fault_done &&
         c->events_sent + n > c->script->after_events)
         n = (uint32_t)(c->script->after_events - c->events_sent);
-    size_t need = (size_t)s->o.batch_max * (PWSM__EVENT_MAX + 1) + 3;
-    if (!c->frame) {
-        c->frame = malloc(LWS_PRE + need);
-        if (!c->frame)
-            return close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
-        c->frame_cap = need;
-    }
+    if (!frame_reserve(c, s->o.batch_max))
+        return close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     size_t len = pwsm__gen_frame(&c->gen, n, (char *)c->frame + LWS_PRE, c->frame_cap);
     if (!len)
         return 0;
@@ -659,14 +1000,14 @@ static int write_stream(conn *c)
         c->batch_due = true;
         lws_callback_on_writable(c->wsi);
     } else {
-        stream_arm(c, n);
+        stream_arm(c, n, s->o.events_per_sec);
     }
     return 0;
 }
 
 static int on_writeable(conn *c)
 {
-    if (c->stalled)
+    if (c->stalled || c->raw_close)
         return 0;
     if (c->overflow)
         return close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "output queue full");
@@ -676,7 +1017,12 @@ static int on_writeable(conn *c)
         if (!c->q_head)
             c->q_tail = NULL;
         c->q_bytes -= f->len;
-        record_sent(c, f->type == LWS_WRITE_PING ? "ping" : "text", f->buf + LWS_PRE, f->len);
+        if (f->type == LWS_WRITE_RAW)
+            record_raw(c, f->buf + LWS_PRE, f->len);
+        else
+            record_sent(c, frame_kind(f->type), f->buf + LWS_PRE, f->len);
+        /* LWS_WRITE_RAW (= LWS_WRITE_HTTP) makes lws 4.1 write the bytes as they are, through
+         * TLS on wss, and buffer what the socket does not take like any other write. */
         int n = lws_write(c->wsi, f->buf + LWS_PRE, f->len, f->type);
         size_t len = f->len;
         free(f);
@@ -687,9 +1033,18 @@ static int on_writeable(conn *c)
     }
     if (c->close_pending)
         return close_now(c, c->close_code, c->close_reason);
+    if (c->barrier) {
+        c->barrier = false;
+        int rc = pwsm__engine_drained(&c->engine);
+        if (rc == 0)
+            lws_callback_on_writable(c->wsi); /* what the engine queued or started */
+        return rc;
+    }
     if (c->authed && fault_due(c))
         return run_fault(c);
-    if (!c->stream_on)
+    if (c->sstream)
+        return write_sstream(c);
+    if (!c->stream_on || !c->serving)
         return 0;
     return write_stream(c);
 }
@@ -703,6 +1058,9 @@ static const pwsm_script *script_for(const pwsm_server *s, uint32_t ordinal)
     return &s->o.default_script;
 }
 
+/* What a scripted connection's pwsm_script is: nothing (its steps say everything). */
+static const pwsm_script no_script;
+
 static int on_established(pwsm_server *s, conn *c, struct lws *wsi)
 {
     uint32_t ordinal = atomic_load(&s->accepted) + 1;
@@ -712,7 +1070,12 @@ static int on_established(pwsm_server *s, conn *c, struct lws *wsi)
     c->srv = s;
     c->wsi = wsi;
     c->ordinal = ordinal;
-    c->script = script_for(s, ordinal);
+    /* pwss_script_for() would do, but lives in the loader (scenario.c): keep the mock
+     * linkable without it. */
+    const pwss_conn_script *play = s->has_scenario ? pwsm__script_for(&s->scenario, ordinal) : NULL;
+    if (play && play->nsteps == 0)
+        play = NULL; /* no steps: the real service, greeting included */
+    c->script = play ? &no_script : script_for(s, ordinal);
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -724,12 +1087,20 @@ static int on_established(pwsm_server *s, conn *c, struct lws *wsi)
         path[0] = '\0';
     record_str(c, '-', "open", path);
 
-    if (!c->script->no_greeting)
-        enqueue_status(c, "connected", NULL);
     struct lws_context *ctx = lws_get_context(wsi);
-    lws_sul_schedule(ctx, 0, &c->auth_sul, auth_timer_cb, (lws_usec_t)s->o.auth_timeout_ms * 1000);
+    if (play) {
+        c->scripted = true;
+        pwsm__engine_init(&c->engine, c, play);
+    } else {
+        c->serving = true;
+        if (!c->script->no_greeting)
+            enqueue_status(c, "connected", NULL);
+        lws_sul_schedule(ctx, 0, &c->auth_sul, auth_timer_cb, (lws_usec_t)s->o.auth_timeout_ms * 1000);
+    }
     if (s->o.ping_interval_ms)
         lws_sul_schedule(ctx, 0, &c->ping_sul, ping_timer_cb, (lws_usec_t)s->o.ping_interval_ms * 1000);
+    if (play)
+        pwsm__engine_start(&c->engine);
     lws_callback_on_writable(wsi);
     return 0;
 }
@@ -743,6 +1114,9 @@ static void on_closed(pwsm_server *s, conn *c)
     lws_sul_cancel(&c->stream_sul);
     lws_sul_cancel(&c->ping_sul);
     lws_sul_cancel(&c->peek_sul);
+    lws_sul_cancel(&c->engine_sul);
+    if (c->scripted)
+        pwsm__engine_end(&c->engine); /* journals a wait it cut short */
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -757,7 +1131,207 @@ static void on_closed(pwsm_server *s, conn *c)
     free(c->key);
     free(c->frame);
     pwsm__gen_free(&c->gen);
+    if (c->xgen_ready)
+        pwsm__gen_free(&c->xgen);
+    for (size_t i = 0; i < c->nsubs; i++)
+        free(c->subs[i]);
+    free(c->subs);
+    free(c->rate_ring);
     c->srv = NULL;
+}
+
+/* ---------------------------------------------------------------- what the engine acts through */
+
+void pwsm__conn_send(conn *c, pwsm__out type, const void *data, size_t len)
+{
+    static const enum lws_write_protocol types[] = {
+        [PWSM__OUT_TEXT] = LWS_WRITE_TEXT, [PWSM__OUT_BINARY] = LWS_WRITE_BINARY,
+        [PWSM__OUT_PING] = LWS_WRITE_PING, [PWSM__OUT_PONG] = LWS_WRITE_PONG,
+        [PWSM__OUT_RAW] = LWS_WRITE_RAW,
+    };
+    enqueue(c, types[type], data ? data : "", data ? len : 0);
+    lws_callback_on_writable(c->wsi);
+}
+
+void pwsm__conn_status(conn *c, const char *status)
+{
+    enqueue_status(c, status, NULL);
+    lws_callback_on_writable(c->wsi);
+}
+
+bool pwsm__conn_auth(conn *c, const char *key)
+{
+    bool ok = handle_auth(c, key);
+    lws_callback_on_writable(c->wsi);
+    return ok;
+}
+
+void pwsm__conn_subscribe(conn *c, const char *params, bool on, bool force)
+{
+    handle_subscription(c, params, on, force);
+    lws_callback_on_writable(c->wsi);
+}
+
+bool pwsm__conn_auth_timeout(conn *c)
+{
+    if (c->authed || !conn_open(c))
+        return false;
+    lws_sul_cancel(&c->auth_sul);
+    enqueue_status(c, "auth_timeout", NULL);
+    close_after_queue(c, c->srv->o.policy_close_code, NULL);
+    return true;
+}
+
+uint32_t pwsm__conn_auth_timeout_ms(const conn *c)
+{
+    return c->srv->o.auth_timeout_ms;
+}
+
+size_t pwsm__conn_queued(const conn *c)
+{
+    return c->q_bytes;
+}
+
+bool pwsm__conn_open(const conn *c)
+{
+    return conn_open(c);
+}
+
+void pwsm__conn_barrier(conn *c)
+{
+    c->barrier = true;
+    lws_callback_on_writable(c->wsi);
+}
+
+void pwsm__conn_timer(conn *c, uint32_t ms)
+{
+    lws_sul_cancel(&c->engine_sul);
+    lws_sul_schedule(lws_get_context(c->wsi), 0, &c->engine_sul, engine_timer_cb, (lws_usec_t)ms * 1000);
+}
+
+void pwsm__conn_timer_cancel(conn *c)
+{
+    lws_sul_cancel(&c->engine_sul);
+}
+
+int pwsm__conn_close(conn *c, int code, const char *reason)
+{
+    stream_pause(c);
+    if (code != 0)
+        return close_now(c, code, reason); /* lws 4.1 sends any code as given */
+    /* No status code at all: lws_close_reason always writes one, so the frame goes out raw,
+     * and the client's answering close ends the connection (PEER_INITIATED_CLOSE returns -1
+     * so lws does not echo it), or CLOSE_ACK_SECS without one. */
+    unsigned char buf[LWS_PRE + 2];
+    buf[LWS_PRE] = 0x88; /* FIN | close */
+    buf[LWS_PRE + 1] = 0x00;
+    pwsm__journal_add(&c->srv->journal, c->ordinal, 's', "close", NULL, 0, 0, "");
+    c->sent_close = true;
+    c->raw_close = true;
+    if (lws_write(c->wsi, buf + LWS_PRE, 2, LWS_WRITE_RAW) < 2)
+        return -1;
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, CLOSE_ACK_SECS);
+    return 0;
+}
+
+int pwsm__conn_drop(conn *c)
+{
+    c->dropped = true;
+    /* As the DROP fault: the FIN goes out now; lws' own close frame hits the shut socket. */
+    shutdown(lws_get_socket_fd(c->wsi), SHUT_RDWR);
+    return -1;
+}
+
+void pwsm__conn_stall(conn *c, bool on)
+{
+    stall_set(c, on);
+}
+
+/* The default seed of the nth STREAM step with its own channels: the server seed mixed
+ * with n (and, by pwsm__gen_init, with the ordinal). */
+static uint64_t stream_seed(uint64_t seed, uint32_t nth)
+{
+    return seed ^ ((uint64_t)nth + 1) * UINT64_C(0x9E3779B97F4A7C15);
+}
+
+/* Applies type x symbol channels to g; NULL lists mean "those subscribed". */
+static void apply_cross(conn *c, pwsm__gen *g, const pwss_stream *st)
+{
+    size_t ntypes = st->ntypes ? st->ntypes : c->nsubs;
+    size_t nsyms = st->nsymbols ? st->nsymbols : c->nsubs;
+    for (size_t t = 0; t < ntypes; t++) {
+        const char *type = st->ntypes ? st->types[t] : c->subs[t];
+        size_t tlen = st->ntypes ? strlen(type) : strcspn(type, ".");
+        for (size_t y = 0; y < nsyms; y++) {
+            const char *sym = st->nsymbols ? st->symbols[y] : c->subs[y];
+            if (!st->nsymbols) {
+                const char *dot = strchr(sym, '.');
+                if (!dot)
+                    continue;
+                sym = dot + 1;
+            }
+            char ch[PWSM__SYMBOL_MAX + 16];
+            int n = snprintf(ch, sizeof ch, "%.*s.%s", (int)tlen, type, sym);
+            if (n > 0 && (size_t)n < sizeof ch)
+                pwsm__gen_channel(g, ch, (size_t)n, true);
+        }
+    }
+}
+
+const char *pwsm__conn_stream(conn *c, const pwss_stream *st, uint32_t nth)
+{
+    pwsm_server *s = c->srv;
+    pwsm__gen *g = &c->gen;
+    if (st->ntypes || st->nsymbols || st->seed) {
+        if (c->xgen_ready)
+            pwsm__gen_free(&c->xgen);
+        c->xgen_ready = false;
+        /* An explicit seed is not mixed with the ordinal: every connection gets the same. */
+        int rc = st->seed ? pwsm__gen_init(&c->xgen, st->seed, 0)
+                          : pwsm__gen_init(&c->xgen, stream_seed(s->o.seed, nth), c->ordinal);
+        if (rc != 0)
+            return "out of memory";
+        c->xgen_ready = true;
+        g = &c->xgen;
+        if (!st->ntypes && !st->nsymbols) {
+            for (size_t i = 0; i < c->nsubs; i++)
+                pwsm__gen_channel(g, c->subs[i], strlen(c->subs[i]), true);
+        } else {
+            apply_cross(c, g, st);
+        }
+    }
+    if (pwsm__gen_active(g) == 0)
+        return "nothing to stream: no subscribed channel (or given type and symbol) of A, AM, T, Q "
+               "with a valid symbol";
+    stream_pause(c);
+    c->sgen = g;
+    c->sstream = true;
+    c->sstream_left = st->count;
+    c->sstream_batch = st->batch ? st->batch : DEFAULT_BATCH_MAX;
+    c->sstream_rate = st->rate;
+    c->batch_due = true; /* the first batch goes out at once */
+    lws_callback_on_writable(c->wsi);
+    return NULL;
+}
+
+void pwsm__conn_serve(conn *c, bool on)
+{
+    if (on == c->serving)
+        return;
+    c->serving = on;
+    if (on) {
+        if (!c->authed && conn_open(c))
+            auth_timer_arm(c);
+        stream_kick(c);
+    } else {
+        lws_sul_cancel(&c->auth_sul);
+        stream_pause(c);
+    }
+}
+
+void pwsm__conn_journal(conn *c, const char *kind, const char *text)
+{
+    record_str(c, '-', kind, text);
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -775,8 +1349,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return c && c->srv ? on_writeable(c) : 0;
     case LWS_CALLBACK_RECEIVE_PONG:
-        if (c && c->srv)
-            record(c, 'c', "pong", in, len);
+        if (c && c->srv) {
+            if (c->skip_pongs)
+                c->skip_pongs--; /* journaled from the socket buffer during a STALL */
+            else
+                record(c, 'c', "pong", in, len);
+        }
         return 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (c && c->srv) {
@@ -788,8 +1366,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                 memcpy(reason_text, p + 2, rl);
                 reason_text[rl] = '\0';
             }
-            pwsm__journal_add(&s->journal, c->ordinal, 'c', "close", NULL, 0, code, reason_text);
+            if (c->skip_close)
+                c->skip_close = false; /* journaled from the socket buffer during a STALL */
+            else
+                pwsm__journal_add(&s->journal, c->ordinal, 'c', "close", NULL, 0, code, reason_text);
             c->peer_closed = true;
+            /* After our raw code-less close frame, the client's close is the answer: end now
+             * (non-zero here makes lws close without echoing it). */
+            if (c->raw_close)
+                return -1;
             /* lws answers with the same payload; an answer to our own close needs none. */
             if (!c->sent_close)
                 pwsm__journal_add(&s->journal, c->ordinal, 's', "close", NULL, 0, code, reason_text);
@@ -828,6 +1413,8 @@ static void server_free(pwsm_server *s)
     for (size_t i = 0; i < s->nowned; i++)
         free(s->owned[i]);
     free(s->owned);
+    if (s->has_scenario)
+        pwsm__scripts_free(&s->scenario);
     free(s);
 }
 

@@ -10,7 +10,9 @@
  * frame in both directions is journaled (JSON lines, the tape line format) so
  * a test can judge the client's behaviour.
  *
- * The YAML scenario language (issue 3) compiles down to these structures.
+ * The YAML scenario language (issue 3) compiles down to these structures, and
+ * to pwss_scenario (polyws/scenario.h), whose step scripts the server plays:
+ * see "Scenario playback" below.
  *
  * Threading: pwsm_start() and pwsm_stop() are called by the owning thread.
  * Every other function may be called from any thread while the server runs;
@@ -36,6 +38,71 @@
  * simulated clock starting 2024-01-02 14:30:00 UTC, so the same seed and the same client
  * behaviour give the same bytes.  Batches hold 1..batch_max events; at events_per_sec
  * the next batch of n events follows n/events_per_sec seconds after the previous one.
+ *
+ * Scenario playback (pwsm_options.scenario): connection ordinal n plays the steps of
+ * pwss_script_for(scenario, n); without a script (or with an empty one) it is the real
+ * service as above (and the pwsm_script of that ordinal applies).  A scripted connection
+ * sends nothing by itself: no greeting, no stream, no auth timeout until it serves.
+ *  - Steps that only queue frames (GREET, SEND_TEXT, SEND_BINARY, PING, PONG, RAW) end at
+ *    once; frames keep their order on the wire.  SLEEP, STALL, CLOSE and DROP first wait
+ *    until everything queued was written (a sleep is measured from the last frame sent, a
+ *    drop loses nothing queued before it).
+ *  - AUTH, CONFIRM, EXPECT and HANDSHAKE's auth and confirm parts wait for a client
+ *    message; meanwhile other client messages are journaled and get no answer.  Outside
+ *    these waits client actions get the real service's answers (a client may subscribe at
+ *    any time), but the generated stream only flows in STREAM and SERVE steps.
+ *  - AUTH answers the first auth action like the real service (auth_success; or auth_failed,
+ *    max_connections, then a close).  Its wait (ms, 0 = auth_timeout_ms) running out is a
+ *    failed step, and the real auth_timeout follows (status, policy close) unless the
+ *    connection is already authenticated.  CONFIRM confirms every channel of the first
+ *    subscribe action, authenticated or not, and records them as the subscriptions; its
+ *    wait (ms, 0 = 10 s) running out is a failed step.  EXPECT waits (ms, 0 = 10 s) for a
+ *    client text message that matches: a JSON subset (every key of a pattern object must
+ *    be in the message with a matching value, recursively; a pattern array matches an array
+ *    with at least as many elements, element by element; strings, numbers, booleans and null
+ *    must be equal) or, with `regex`, a POSIX extended regex searched in the message (which
+ *    a NUL byte ends).  A matching message gets no other answer.
+ *  - A failed step is journaled ("step_failed") and the script goes on with the next step
+ *    (except after an AUTH timeout, which closes).  A wait cut short by the connection's
+ *    end is a failed step too.
+ *  - SEND_TEXT sends the bytes as given, invalid UTF-8 included.  PING and PONG payloads are
+ *    at most 125 bytes, a CLOSE reason at most 123 (pwsm_start refuses more: use RAW).
+ *  - RAW writes its bytes to the connection as they are (through TLS on wss: lws 4.1 writes
+ *    LWS_WRITE_RAW data unframed), journaled as kind "raw".
+ *  - CLOSE sends a close frame with `code` and `reason` as given, invalid codes included
+ *    (999, 1005, 1006, 5000 ...), then waits for the client's close (lws gives up after 5 s).
+ *    code 0 sends a close frame with no payload at all (no code, no reason).
+ *  - STALL stops reading and writing (pings go unanswered) for ms, 0 = until the end; then
+ *    everything resumes (lws answers the pings that waited).  DROP shuts the TCP connection
+ *    without a close frame.
+ *  - STREAM sends exactly `count` events in frames of exactly `batch` (default 10; the last
+ *    may be smaller) at `rate` events/s (<= 0: as fast as the client reads), and ends when
+ *    the last frame is written.  Without types, symbols or seed it streams the subscribed
+ *    channels from the connection's own generator (the market SERVE streams).  Otherwise
+ *    it uses a fresh generator: channels are types x symbols, where a missing list stands
+ *    for the subscribed ones (types only: the given types for each subscribed symbol, "*"
+ *    meaning the universe; neither but a seed: the subscribed channels); a given seed is
+ *    not mixed with the ordinal (the same events on every connection and every run), seed 0
+ *    is the server seed mixed with the ordinal and the number of STREAM steps run before.
+ *    Nothing to stream is a failed step.
+ *  - SERVE behaves like the real service (stream to the subscriptions at events_per_sec,
+ *    auth timeout armed afresh if not authenticated) for ms, 0 = until the end.  After the
+ *    last step a connection that is still open serves likewise.
+ *  - REPEAT runs its body `times` times; nesting up to PWSS_MAX_DEPTH.  A long run of steps
+ *    that end at once pauses whenever 64 KiB are queued, until they were written.
+ *  - Journal: each step start is an entry ("step", data "KIND LINE:COLUMN", e.g.
+ *    "EXPECT 12:5"); a failed step is one entry ("step_failed", data
+ *    "step N (LINE:COLUMN) KIND: what was expected, received last: \"...\"", where N is the
+ *    step's 1-based position, dotted inside REPEAT bodies ("3.2"), and the last client
+ *    message is redacted and quoted with non-printable bytes as \xNN).
+ *
+ * Also our choices, for the newer features:
+ *  - kick_newer: the newer connection's auth is answered with max_connections (no
+ *    auth_success) and it is closed with policy_close_code;
+ *  - rate limit: every client text message counts as an action; one beyond rate_actions in
+ *    a sliding window of rate_window_ms gets [{"ev":"status","status":"error","message":
+ *    "rate limit exceeded"}] (Polygon's real text is undocumented) and is not acted on (nor
+ *    counted); with rate_close the connection is then closed with policy_close_code.
  */
 #ifndef POLYWS_MOCK_H
 #define POLYWS_MOCK_H
@@ -43,6 +110,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <polyws/scenario.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -54,6 +123,7 @@ extern "C" {
 #define PWSM_MAX_BATCH 1000        /* upper bound for batch_max */
 #define PWSM_MAX_SYMBOLS 1024      /* distinct symbols one connection can stream */
 #define PWSM_MAX_OUT_QUEUE (4u << 20) /* bytes of control frames queued per connection; beyond: close 1011 */
+#define PWSM_MAX_RATE_ACTIONS 65536u  /* upper bound for rate_actions (8 bytes per action per connection) */
 
 /** Fault injected on one connection once `after_events` events were streamed. */
 typedef enum pwsm_fault {
@@ -113,6 +183,18 @@ typedef struct pwsm_options {
     size_t journal_max_entries;   /**< in-memory journal cap, default 4194304 entries ... */
     size_t journal_max_bytes;     /**< ... and payload bytes, default 256 MiB; past either cap one "truncated"
                                        entry is kept and later entries go only to journal_path */
+    /* --- scenario playback and the features it needs (usable without a scenario too) --- */
+    const pwss_scenario *scenario; /**< if set, connection ordinal n plays pwss_script_for(scenario, n) (NULL or
+                                       no steps: the real service); the non-zero settings of scenario->server
+                                       (keys, auth_timeout_ms, max_per_key, kick_newer, rate limit, tls, seed,
+                                       events_per_sec, batch_max, policy_close_code) override the fields here.
+                                       Only the scripts and those settings are used; pwsm_start checks and
+                                       copies them (it fails on an invalid script): free it once it returns */
+    bool kick_newer;              /**< max_per_key: the newer connection is kicked instead of the older ones */
+    uint32_t rate_actions;        /**< action rate limit: at most this many client actions (text messages) ... */
+    uint32_t rate_window_ms;      /**< ... in any rate_window_ms; 0 = no limit (default).  At most
+                                       PWSM_MAX_RATE_ACTIONS; 0 actions with a window refuses every action */
+    bool rate_close;              /**< over the limit: close with policy_close_code after the error status */
 } pwsm_options;
 
 typedef struct pwsm_server pwsm_server;
@@ -123,10 +205,14 @@ typedef struct pwsm_entry {
     uint32_t conn;     /**< connection ordinal, 1-based */
     char dir;          /**< 'c' client->server, 's' server->client, '-' connection event */
     const char *kind;  /**< frames: "text", "binary", "ping", "pong", "close" (client pings are only
-                            visible during a STALL: lws 4.1 answers them without telling us);
+                            visible during a STALL: lws 4.1 answers them without telling us),
+                            "raw" (dir 's': bytes a RAW step wrote, data = them in lowercase hex);
                             events: "open" (data = request path), "fault" (data = "drop", "close",
                             "stall" or "status_close"), "drop" (ended without any close frame),
-                            "closed" (ended after a close frame), "truncated" (journal cap hit) */
+                            "closed" (ended after a close frame), "truncated" (journal cap hit),
+                            "step" (a scenario step started, data = "KIND LINE:COLUMN"),
+                            "step_failed" (data = "step N (LINE:COLUMN) KIND: what was expected,
+                            received last: ..."; see Scenario playback above) */
     const char *data;  /**< payload (NUL-terminated; binary may contain NULs, see len), or "" */
     size_t len;        /**< payload length in bytes */
     int close_code;    /**< for "close": the code (0 if the frame had none) */

@@ -1,0 +1,439 @@
+/*
+ * engine.c - the step sequencer of scenario playback (see engine.h).
+ *
+ * A stack of levels walks the steps: level 0 holds the script, each running
+ * REPEAT pushes its body.  Steps that only queue frames end at once, and the
+ * engine goes on to the next in the same callback, up to PWSM__ENGINE_BURST
+ * steps or PWSM__ENGINE_HIGH_WATER queued bytes; then it waits for the queue
+ * to drain, so a REPEAT of a million sends never holds more than that in
+ * memory and never keeps lws from serving other connections.
+ */
+#include "engine.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#define FAIL_MAX 480 /* bytes of one step_failed message */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void advance(pwsm__engine *e);
+
+/* ---------------------------------------------------------------- failure messages */
+
+/* The running step's position: "3", or "3.2" for step 2 of the REPEAT body at step 3. */
+static void step_path(const pwsm__engine *e, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (unsigned l = 0; l < e->depth && o < cap; l++) {
+        int n = snprintf(out + o, cap - o, "%s%zu", l ? "." : "", e->stack[l].next);
+        if (n < 0)
+            break;
+        o += (size_t)n;
+    }
+}
+
+/* What the running wait expected, e.g. "expected an auth action within 5000 ms". */
+static void describe_wait(const pwsm__engine *e, char *out, size_t cap)
+{
+    const pwss_step *s = e->step;
+    switch (e->phase) {
+    case PWSM__PH_AUTH:
+        snprintf(out, cap, "expected an auth action within %" PRIu32 " ms", e->wait_ms);
+        break;
+    case PWSM__PH_CONFIRM:
+        snprintf(out, cap, "expected a subscribe action within %" PRIu32 " ms", e->wait_ms);
+        break;
+    case PWSM__PH_EXPECT: {
+        char pat[PWSM__PATTERN_SHOWN * 4 + 8];
+        pwsm__excerpt(pat, sizeof pat, s->data, s->len, PWSM__PATTERN_SHOWN);
+        snprintf(out, cap, "expected a client text message matching %s %s within %" PRIu32 " ms",
+                 s->regex ? "regex" : "JSON subset", pat, e->wait_ms);
+        break;
+    }
+    default:
+        snprintf(out, cap, "expected the step to complete");
+        break;
+    }
+}
+
+/* Journals "step N (LINE:COLUMN) KIND: <what>, received last: <message>". */
+static void fail(pwsm__engine *e, const char *what)
+{
+    const pwss_step *s = e->step;
+    char path[PWSS_MAX_DEPTH * 12 + 12], iter[64] = "", msg[FAIL_MAX];
+    step_path(e, path, sizeof path);
+    if (e->depth > 1)
+        snprintf(iter, sizeof iter, " (repeat iteration %" PRIu32 " of %" PRIu32 ")",
+                 e->stack[e->depth - 1].iteration, e->stack[e->depth - 1].times);
+    if (e->have_rx)
+        snprintf(msg, sizeof msg, "step %s (%d:%d) %s: %s%s, received last: \"%s\"", path, s->line, s->column,
+                 pwsm__step_name(s->kind), what, iter, e->last_rx);
+    else
+        snprintf(msg, sizeof msg, "step %s (%d:%d) %s: %s%s, received last: nothing", path, s->line,
+                 s->column, pwsm__step_name(s->kind), what, iter);
+    pwsm__conn_journal(e->conn, "step_failed", msg);
+}
+
+/* ---------------------------------------------------------------- steps */
+
+static void expect_clear(pwsm__engine *e)
+{
+    cJSON_Delete(e->pattern);
+    e->pattern = NULL;
+    if (e->re_ready)
+        regfree(&e->re);
+    e->re_ready = false;
+}
+
+/* The running step is over: go on with the next (unless advance() is already doing so). */
+static void step_end(pwsm__engine *e)
+{
+    expect_clear(e);
+    e->step = NULL;
+    e->phase = PWSM__PH_NONE;
+    if (!e->in_advance)
+        advance(e);
+}
+
+static void wait_for(pwsm__engine *e, pwsm__phase phase, uint32_t ms)
+{
+    e->phase = phase;
+    e->wait_ms = ms;
+    pwsm__conn_timer(e->conn, ms);
+}
+
+static uint32_t auth_wait_ms(const pwsm__engine *e, const pwss_step *s)
+{
+    return s->ms ? s->ms : pwsm__conn_auth_timeout_ms(e->conn);
+}
+
+static uint32_t step_wait_ms(const pwss_step *s)
+{
+    return s->ms ? s->ms : PWSM__STEP_TIMEOUT_MS;
+}
+
+/* Parses or compiles the EXPECT pattern (already checked by pwsm__scripts_copy, so only
+ * memory can run out here).  NULL, or why not. */
+static const char *expect_prepare(pwsm__engine *e, const pwss_step *s)
+{
+    if (s->regex) {
+        if (regcomp(&e->re, s->data, REG_EXTENDED | REG_NOSUB) != 0)
+            return "could not compile the regex";
+        e->re_ready = true;
+        return NULL;
+    }
+    e->pattern = cJSON_ParseWithLength(s->data, s->len);
+    return e->pattern ? NULL : "could not parse the JSON pattern";
+}
+
+/* text is NUL-terminated (a NUL inside ends what the regex sees). */
+static bool expect_matches(const pwsm__engine *e, const char *text, size_t len)
+{
+    if (e->re_ready)
+        return regexec(&e->re, text, 0, NULL, 0) == 0;
+    cJSON *v = cJSON_ParseWithLength(text, len);
+    bool ok = v && pwsm__json_subset(e->pattern, v);
+    cJSON_Delete(v);
+    return ok;
+}
+
+static void send_payload(pwsm__engine *e, pwsm__out type, const pwss_step *s)
+{
+    pwsm__conn_send(e->conn, type, s->data ? s->data : "", s->data ? s->len : 0);
+}
+
+static void start_step(pwsm__engine *e, const pwss_step *s)
+{
+    pwsm__conn *c = e->conn;
+    e->step = s;
+    e->phase = PWSM__PH_NONE;
+    e->step_started_ms = mono_ms();
+    char note[64];
+    snprintf(note, sizeof note, "%s %d:%d", pwsm__step_name(s->kind), s->line, s->column);
+    pwsm__conn_journal(c, "step", note);
+
+    switch (s->kind) {
+    case PWSS_STEP_GREET:
+        pwsm__conn_status(c, "connected");
+        break;
+    case PWSS_STEP_HANDSHAKE:
+        pwsm__conn_status(c, "connected");
+        wait_for(e, PWSM__PH_AUTH, auth_wait_ms(e, s));
+        return;
+    case PWSS_STEP_AUTH:
+        wait_for(e, PWSM__PH_AUTH, auth_wait_ms(e, s));
+        return;
+    case PWSS_STEP_CONFIRM:
+        wait_for(e, PWSM__PH_CONFIRM, step_wait_ms(s));
+        return;
+    case PWSS_STEP_SEND_TEXT:
+        send_payload(e, PWSM__OUT_TEXT, s);
+        break;
+    case PWSS_STEP_SEND_BINARY:
+        send_payload(e, PWSM__OUT_BINARY, s);
+        break;
+    case PWSS_STEP_PING:
+        send_payload(e, PWSM__OUT_PING, s);
+        break;
+    case PWSS_STEP_PONG:
+        send_payload(e, PWSM__OUT_PONG, s);
+        break;
+    case PWSS_STEP_RAW:
+        if (s->len)
+            send_payload(e, PWSM__OUT_RAW, s);
+        break;
+    case PWSS_STEP_SLEEP:
+    case PWSS_STEP_STALL:
+    case PWSS_STEP_CLOSE:
+    case PWSS_STEP_DROP:
+        e->phase = PWSM__PH_BARRIER;
+        pwsm__conn_barrier(c);
+        return;
+    case PWSS_STEP_STREAM: {
+        const char *why = pwsm__conn_stream(c, &s->stream, e->streams_run++);
+        if (why) {
+            fail(e, why);
+            break;
+        }
+        e->phase = PWSM__PH_STREAM;
+        return;
+    }
+    case PWSS_STEP_SERVE:
+        pwsm__conn_serve(c, true);
+        if (s->ms) {
+            e->phase = PWSM__PH_TIMER;
+            pwsm__conn_timer(c, s->ms);
+        } else {
+            e->phase = PWSM__PH_FOREVER;
+        }
+        return;
+    case PWSS_STEP_EXPECT: {
+        const char *why = expect_prepare(e, s);
+        if (why) {
+            fail(e, why);
+            break;
+        }
+        wait_for(e, PWSM__PH_EXPECT, step_wait_ms(s));
+        return;
+    }
+    case PWSS_STEP_REPEAT:
+        /* Checked: depth < PWSS_MAX_DEPTH + 1 here. */
+        if (s->times && s->nbody && e->depth < sizeof e->stack / sizeof e->stack[0])
+            e->stack[e->depth++] = (pwsm__engine_level){s->body, s->nbody, 0, 1, s->times};
+        break;
+    }
+    step_end(e);
+}
+
+/* The next step to start, walking into and out of REPEAT bodies; NULL at the end. */
+static const pwss_step *next_step(pwsm__engine *e)
+{
+    while (e->depth > 0) {
+        pwsm__engine_level *l = &e->stack[e->depth - 1];
+        if (l->next < l->n)
+            return &l->steps[l->next++];
+        if (l->iteration < l->times) {
+            l->iteration++;
+            l->next = 0;
+            continue;
+        }
+        e->depth--;
+    }
+    return NULL;
+}
+
+/* Starts steps until one has to wait. */
+static void advance(pwsm__engine *e)
+{
+    if (e->in_advance)
+        return;
+    e->in_advance = true;
+    unsigned burst = 0;
+    while (!e->step && !e->finished && pwsm__conn_open(e->conn)) {
+        if (burst++ >= PWSM__ENGINE_BURST || pwsm__conn_queued(e->conn) > PWSM__ENGINE_HIGH_WATER) {
+            e->resume = true;
+            pwsm__conn_barrier(e->conn);
+            break;
+        }
+        const pwss_step *s = next_step(e);
+        if (!s) {
+            e->finished = true;
+            pwsm__conn_serve(e->conn, true);
+            break;
+        }
+        start_step(e, s);
+    }
+    e->in_advance = false;
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+void pwsm__engine_init(pwsm__engine *e, pwsm__conn *c, const pwss_conn_script *script)
+{
+    memset(e, 0, sizeof *e);
+    e->conn = c;
+    e->script = script;
+}
+
+void pwsm__engine_start(pwsm__engine *e)
+{
+    if (!e->script)
+        return;
+    e->stack[0] = (pwsm__engine_level){e->script->steps, e->script->nsteps, 0, 1, 1};
+    e->depth = 1;
+    advance(e);
+}
+
+bool pwsm__engine_playing(const pwsm__engine *e)
+{
+    return e->script && e->depth > 0 && !e->finished;
+}
+
+void pwsm__engine_note_rx(pwsm__engine *e, bool binary, const char *redacted, size_t len)
+{
+    size_t o = 0;
+    if (binary)
+        o = (size_t)snprintf(e->last_rx, sizeof e->last_rx, "(binary) ");
+    pwsm__excerpt(e->last_rx + o, sizeof e->last_rx - o, redacted, len, PWSM__LAST_RX_MAX);
+    e->last_rx_len = strlen(e->last_rx);
+    e->have_rx = true;
+}
+
+bool pwsm__engine_message(pwsm__engine *e, const pwsm__msg *m, const char *text, size_t len)
+{
+    if (!e->step)
+        return false;
+    switch (e->phase) {
+    case PWSM__PH_AUTH:
+        if (m->action == PWSM__ACT_AUTH) {
+            pwsm__conn_timer_cancel(e->conn);
+            bool ok = pwsm__conn_auth(e->conn, m->params);
+            if (ok && e->step->kind == PWSS_STEP_HANDSHAKE)
+                wait_for(e, PWSM__PH_CONFIRM, step_wait_ms(e->step));
+            else
+                step_end(e);
+        }
+        return true; /* while waiting, other messages get no answer */
+    case PWSM__PH_CONFIRM:
+        if (m->action == PWSM__ACT_SUBSCRIBE) {
+            pwsm__conn_timer_cancel(e->conn);
+            pwsm__conn_subscribe(e->conn, m->params, true, true);
+            step_end(e);
+        }
+        return true;
+    case PWSM__PH_EXPECT:
+        if (expect_matches(e, text, len)) {
+            pwsm__conn_timer_cancel(e->conn);
+            step_end(e);
+        }
+        return true;
+    default:
+        return false;
+    }
+}
+
+void pwsm__engine_timer(pwsm__engine *e)
+{
+    if (!e->step)
+        return;
+    char what[PWSM__PATTERN_SHOWN * 4 + 128];
+    switch (e->phase) {
+    case PWSM__PH_AUTH:
+        describe_wait(e, what, sizeof what);
+        fail(e, what);
+        pwsm__conn_auth_timeout(e->conn); /* like the real service (if not authenticated) */
+        step_end(e);
+        return;
+    case PWSM__PH_CONFIRM:
+    case PWSM__PH_EXPECT:
+        describe_wait(e, what, sizeof what);
+        fail(e, what);
+        step_end(e);
+        return;
+    case PWSM__PH_TIMER:
+        if (e->step->kind == PWSS_STEP_STALL)
+            pwsm__conn_stall(e->conn, false);
+        else if (e->step->kind == PWSS_STEP_SERVE)
+            pwsm__conn_serve(e->conn, false);
+        step_end(e);
+        return;
+    default:
+        return;
+    }
+}
+
+int pwsm__engine_drained(pwsm__engine *e)
+{
+    if (e->resume) {
+        e->resume = false;
+        advance(e);
+        return 0;
+    }
+    if (!e->step || e->phase != PWSM__PH_BARRIER)
+        return 0;
+    const pwss_step *s = e->step;
+    e->step_started_ms = mono_ms(); /* timing steps measure from here */
+    switch (s->kind) {
+    case PWSS_STEP_SLEEP:
+        if (!s->ms) {
+            step_end(e);
+            return 0;
+        }
+        e->phase = PWSM__PH_TIMER;
+        pwsm__conn_timer(e->conn, s->ms);
+        return 0;
+    case PWSS_STEP_STALL:
+        pwsm__conn_stall(e->conn, true);
+        if (s->ms) {
+            e->phase = PWSM__PH_TIMER;
+            pwsm__conn_timer(e->conn, s->ms);
+        } else {
+            e->phase = PWSM__PH_FOREVER;
+        }
+        return 0;
+    case PWSS_STEP_CLOSE:
+        e->phase = PWSM__PH_FOREVER;
+        return pwsm__conn_close(e->conn, s->code, s->reason);
+    case PWSS_STEP_DROP:
+        e->phase = PWSM__PH_FOREVER;
+        return pwsm__conn_drop(e->conn);
+    default:
+        return 0;
+    }
+}
+
+void pwsm__engine_stream_done(pwsm__engine *e, const char *why)
+{
+    if (!e->step || e->phase != PWSM__PH_STREAM)
+        return;
+    if (why)
+        fail(e, why);
+    step_end(e);
+}
+
+void pwsm__engine_end(pwsm__engine *e)
+{
+    if (e->step && (e->phase == PWSM__PH_AUTH || e->phase == PWSM__PH_CONFIRM || e->phase == PWSM__PH_EXPECT)) {
+        char wait[PWSM__PATTERN_SHOWN * 4 + 128], what[sizeof wait + 64];
+        describe_wait(e, wait, sizeof wait);
+        snprintf(what, sizeof what, "%s, but the connection ended after %" PRId64 " ms", wait,
+                 mono_ms() - e->step_started_ms);
+        fail(e, what);
+    }
+    expect_clear(e);
+    e->step = NULL;
+    e->phase = PWSM__PH_NONE;
+    e->finished = true;
+}
