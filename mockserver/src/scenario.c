@@ -1,0 +1,920 @@
+/*
+ * scenario.c - YAML scenario file -> pwss_scenario (polyws/scenario.h).
+ *
+ * pwss_load reads the file (at most PWSS_MAX_FILE_BYTES), builds a YAML tree
+ * with marks (scenario_yaml.c) and compiles it: this file does the top level,
+ * server, client, connections and assertions plus the typed value readers;
+ * scenario_steps.c does steps and payloads.  Nothing here touches a socket.
+ * The language is documented in docs/scenarios.md.
+ *
+ * Every error names the place it was written: "FILE:LINE:COLUMN: message"
+ * (1-based; file-level errors such as an unreadable file say 1:1).
+ */
+#include "scenario_compile.h"
+
+#include <polyws/mock.h>
+
+#include <errno.h>
+#include <math.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- errors and helpers */
+
+bool pwss__fail(pwss__ctx *c, const pwss__ynode *at, const char *fmt, ...)
+{
+    if (c->failed)
+        return false;
+    c->failed = true;
+    if (!c->err || !c->errcap)
+        return false;
+    int n = snprintf(c->err, c->errcap, "%s:%d:%d: ", c->path, at ? at->line : 1, at ? at->column : 1);
+    if (n >= 0 && (size_t)n < c->errcap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err + n, c->errcap - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+bool pwss__visit(pwss__ctx *c, const pwss__ynode *n)
+{
+    if (!c->budget)
+        return pwss__fail(c, n, "the document expands to more than %u nodes (aliases repeated too often)",
+                          PWSS__MAX_EXPANDED_NODES);
+    c->budget--;
+    return true;
+}
+
+const char *pwss__describe(const pwss__ynode *n, char *buf, size_t cap)
+{
+    if (!n)
+        return "nothing";
+    if (n->kind == PWSS__Y_MAP)
+        return "a mapping";
+    if (n->kind == PWSS__Y_SEQ)
+        return "a sequence";
+    char text[48];
+    size_t k = 0;
+    for (size_t i = 0; i < n->len && k + 4 < sizeof text; i++) {
+        unsigned char ch = (unsigned char)n->text[i];
+        text[k++] = (ch >= 0x20 && ch != 0x7f) ? (char)ch : '?';
+    }
+    if (k < n->len)
+        text[k++] = '.', text[k++] = '.', text[k++] = '.';
+    text[k] = '\0';
+    switch (pwss__scalar_class(n)) {
+    case PWSS__S_NULL:
+        return "nothing (null)";
+    case PWSS__S_TRUE:
+        return "true";
+    case PWSS__S_FALSE:
+        return "false";
+    case PWSS__S_NUMBER:
+    case PWSS__S_BAD_NUMBER:
+        snprintf(buf, cap, "the number %s", text);
+        return buf;
+    case PWSS__S_STRING:
+        break;
+    }
+    snprintf(buf, cap, "the string \"%s\"", text);
+    return buf;
+}
+
+/* Edit distance, for "did you mean" hints; words over 63 bytes get no hint. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return (size_t)-1;
+    size_t prev[64], cur[64];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof *prev);
+    }
+    return prev[lb];
+}
+
+const char *pwss__closest(const char *word, const char *const *names)
+{
+    const char *best = NULL;
+    size_t bestd = 3; /* at most 2 edits ... */
+    for (size_t i = 0; names[i]; i++) {
+        size_t d = edit_distance(word, names[i]);
+        if (d < bestd && d < strlen(names[i])) { /* ... and not a whole rewrite of a short word */
+            best = names[i];
+            bestd = d;
+        }
+    }
+    return best;
+}
+
+static void join_names(const char *const *names, char *buf, size_t cap)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; names[i] && k < cap; i++) {
+        int n = snprintf(buf + k, cap - k, "%s%s", i ? ", " : "", names[i]);
+        if (n < 0)
+            break;
+        k += (size_t)n;
+    }
+}
+
+bool pwss__check_map(pwss__ctx *c, const pwss__ynode *n, const char *what, const char *const *allowed)
+{
+    char d[96];
+    if (!n || n->kind != PWSS__Y_MAP)
+        return pwss__fail(c, n, "%s: expected a mapping (key: value lines), got %s", what,
+                          pwss__describe(n, d, sizeof d));
+    for (size_t i = 0; i < n->nkids; i += 2) {
+        const pwss__ynode *k = n->kids[i];
+        if (!pwss__visit(c, k))
+            return false;
+        if (k->kind != PWSS__Y_SCALAR)
+            return pwss__fail(c, k, "%s: a key must be a plain word, not %s", what, pwss__describe(k, d, sizeof d));
+        bool known = false;
+        for (size_t j = 0; allowed[j] && !known; j++)
+            known = !strcmp(k->text, allowed[j]) && strlen(allowed[j]) == k->len;
+        if (!known) {
+            char list[512];
+            join_names(allowed, list, sizeof list);
+            const char *hint = pwss__closest(k->text, allowed);
+            return pwss__fail(c, k, "unknown key '%.64s' in %s (allowed: %s)%s%s%s", k->text, what, list,
+                              hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+        }
+    }
+    return true;
+}
+
+const pwss__ynode *pwss__get(const pwss__ynode *map, const char *key)
+{
+    if (!map || map->kind != PWSS__Y_MAP)
+        return NULL;
+    size_t kl = strlen(key);
+    for (size_t i = 0; i + 1 < map->nkids; i += 2) {
+        const pwss__ynode *k = map->kids[i];
+        if (k->kind == PWSS__Y_SCALAR && k->len == kl && !memcmp(k->text, key, kl))
+            return map->kids[i + 1];
+    }
+    return NULL;
+}
+
+bool pwss__need(pwss__ctx *c, const pwss__ynode *map, const char *key, const char *what,
+                const pwss__ynode **out)
+{
+    *out = pwss__get(map, key);
+    if (!*out)
+        return pwss__fail(c, map, "%s: missing required key '%s'", what, key);
+    return true;
+}
+
+static bool is_null(const pwss__ynode *n)
+{
+    return n && n->kind == PWSS__Y_SCALAR && pwss__scalar_class(n) == PWSS__S_NULL;
+}
+
+bool pwss__read_string(pwss__ctx *c, const pwss__ynode *n, const char *what, size_t max, bool one_line,
+                       char **out)
+{
+    char d[96];
+    if (!pwss__visit(c, n))
+        return false;
+    if (n->kind != PWSS__Y_SCALAR || is_null(n))
+        return pwss__fail(c, n, "%s: expected a string, got %s", what, pwss__describe(n, d, sizeof d));
+    if (!n->len)
+        return pwss__fail(c, n, "%s: must not be empty", what);
+    if (n->len > max)
+        return pwss__fail(c, n, "%s: %zu bytes is too long (limit %zu)", what, n->len, max);
+    if (memchr(n->text, '\0', n->len))
+        return pwss__fail(c, n, "%s: must not contain NUL bytes", what);
+    if (one_line && (memchr(n->text, '\n', n->len) || memchr(n->text, '\r', n->len)))
+        return pwss__fail(c, n, "%s: must be one line", what);
+    char *s = strdup(n->text);
+    if (!s)
+        return pwss__fail(c, n, "out of memory");
+    free(*out);
+    *out = s;
+    return true;
+}
+
+bool pwss__read_uint(pwss__ctx *c, const pwss__ynode *n, const char *what, uint64_t min, uint64_t max,
+                     uint64_t *out)
+{
+    char d[96];
+    if (!pwss__visit(c, n))
+        return false;
+    bool digits = n->kind == PWSS__Y_SCALAR && pwss__scalar_class(n) == PWSS__S_NUMBER &&
+                  strspn(n->text, "0123456789") == n->len;
+    if (!digits) {
+        if (n->kind == PWSS__Y_SCALAR && pwss__scalar_class(n) == PWSS__S_NUMBER && n->text[0] == '-')
+            return pwss__fail(c, n, "%s: %s is out of range (allowed %llu..%llu)", what, n->text,
+                              (unsigned long long)min, (unsigned long long)max);
+        return pwss__fail(c, n, "%s: expected a whole number, got %s", what, pwss__describe(n, d, sizeof d));
+    }
+    uint64_t v = 0;
+    bool over = false;
+    for (size_t i = 0; i < n->len; i++) {
+        unsigned dg = (unsigned)(n->text[i] - '0');
+        if (v > (UINT64_MAX - dg) / 10)
+            over = true;
+        else
+            v = v * 10 + dg;
+    }
+    if (over || v < min || v > max)
+        return pwss__fail(c, n, "%s: %.40s is out of range (allowed %llu..%llu)", what, n->text,
+                          (unsigned long long)min, (unsigned long long)max);
+    *out = v;
+    return true;
+}
+
+bool pwss__read_bool(pwss__ctx *c, const pwss__ynode *n, const char *what, bool *out)
+{
+    char d[96];
+    if (!pwss__visit(c, n))
+        return false;
+    pwss__sclass k = n->kind == PWSS__Y_SCALAR ? pwss__scalar_class(n) : PWSS__S_STRING;
+    if (n->kind != PWSS__Y_SCALAR || (k != PWSS__S_TRUE && k != PWSS__S_FALSE))
+        return pwss__fail(c, n, "%s: expected true or false, got %s", what, pwss__describe(n, d, sizeof d));
+    *out = k == PWSS__S_TRUE;
+    return true;
+}
+
+bool pwss__read_duration(pwss__ctx *c, const pwss__ynode *n, const char *what, uint32_t min, uint32_t max,
+                         uint32_t *out)
+{
+    char d[96];
+    if (!pwss__visit(c, n))
+        return false;
+    if (n->kind != PWSS__Y_SCALAR || is_null(n) || pwss__scalar_class(n) == PWSS__S_TRUE ||
+        pwss__scalar_class(n) == PWSS__S_FALSE)
+        return pwss__fail(c, n, "%s: expected a duration (250ms, 2s, 1.5s, 1m or milliseconds), got %s", what,
+                          pwss__describe(n, d, sizeof d));
+    const char *s = n->text;
+    size_t i = 0, intd = 0, fracd = 0;
+    while (i < n->len && s[i] >= '0' && s[i] <= '9')
+        i++, intd++;
+    if (i < n->len && s[i] == '.') {
+        i++;
+        while (i < n->len && s[i] >= '0' && s[i] <= '9')
+            i++, fracd++;
+    }
+    const char *unit = s + i;
+    double factor = 0;
+    if (!strcmp(unit, "ms") || !*unit)
+        factor = 1;
+    else if (!strcmp(unit, "s"))
+        factor = 1000;
+    else if (!strcmp(unit, "m"))
+        factor = 60000;
+    if (!factor || !intd || i > 32 || strlen(s) != n->len || (fracd == 0 && s[intd] == '.'))
+        return pwss__fail(c, n, "%s: bad duration '%.40s' (write 250ms, 2s, 1.5s, 1m or plain milliseconds)",
+                          what, s);
+    char num[40];
+    memcpy(num, s, i);
+    num[i] = '\0';
+    double ms = strtod(num, NULL) * factor;
+    double whole = floor(ms + 0.5);
+    if (fabs(ms - whole) > 1e-6)
+        return pwss__fail(c, n, "%s: '%.40s' is not a whole number of milliseconds", what, s);
+    if (whole < (double)min || whole > (double)max)
+        return pwss__fail(c, n, "%s: %.40s is out of range (allowed %u ms..%u ms)", what, s, min, max);
+    *out = (uint32_t)whole;
+    return true;
+}
+
+bool pwss__read_number(pwss__ctx *c, const pwss__ynode *n, const char *what, double min, double max,
+                       double *out)
+{
+    char d[96];
+    if (!pwss__visit(c, n))
+        return false;
+    if (n->kind != PWSS__Y_SCALAR || pwss__scalar_class(n) != PWSS__S_NUMBER)
+        return pwss__fail(c, n, "%s: expected a number, got %s", what, pwss__describe(n, d, sizeof d));
+    double v = strtod(n->text, NULL);
+    if (!isfinite(v) || v < min || v > max)
+        return pwss__fail(c, n, "%s: %.40s is out of range (allowed %g..%g)", what, n->text, min, max);
+    *out = v;
+    return true;
+}
+
+bool pwss__read_regex(pwss__ctx *c, const pwss__ynode *n, const char *what, char **out)
+{
+    char *re = NULL;
+    if (!pwss__read_string(c, n, what, PWSS__MAX_REGEX, false, &re))
+        return false;
+    regex_t rx;
+    int rc = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB);
+    if (rc) {
+        char m[160];
+        regerror(rc, &rx, m, sizeof m);
+        free(re);
+        return pwss__fail(c, n, "%s: bad regular expression: %s", what, m);
+    }
+    regfree(&rx);
+    free(*out);
+    *out = re;
+    return true;
+}
+
+/* ---- server */
+
+static bool compile_keys(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
+{
+    if (n->kind == PWSS__Y_SCALAR) {
+        if (!pwss__read_string(c, n, "server.keys", PWSS__MAX_KEY, true, &s->keys[0]))
+            return false;
+        s->nkeys = 1;
+        return true;
+    }
+    if (n->kind != PWSS__Y_SEQ || !n->nkids)
+        return pwss__fail(c, n, "server.keys: expected a key or a list of 1..%zu keys",
+                          sizeof s->keys / sizeof s->keys[0]);
+    if (n->nkids > sizeof s->keys / sizeof s->keys[0])
+        return pwss__fail(c, n->kids[sizeof s->keys / sizeof s->keys[0]],
+                          "server.keys: more than %zu keys", sizeof s->keys / sizeof s->keys[0]);
+    for (size_t i = 0; i < n->nkids; i++) {
+        if (!pwss__read_string(c, n->kids[i], "server.keys", PWSS__MAX_KEY, true, &s->keys[i]))
+            return false;
+        s->nkeys = (uint32_t)i + 1;
+    }
+    return true;
+}
+
+static bool compile_server(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
+{
+    static const char *const keys[] = {"keys", "auth_timeout", "max_connections_per_key", "kick",
+                                       "rate_limit", "tls", "seed", "rate", "batch", "policy_close_code",
+                                       NULL};
+    if (!pwss__check_map(c, n, "server", keys))
+        return false;
+    const pwss__ynode *v;
+    uint64_t u;
+    if ((v = pwss__get(n, "keys")) && !compile_keys(c, v, s))
+        return false;
+    if ((v = pwss__get(n, "auth_timeout")) &&
+        !pwss__read_duration(c, v, "server.auth_timeout", 1, PWSS__MAX_DURATION_MS, &s->auth_timeout_ms))
+        return false;
+    if ((v = pwss__get(n, "max_connections_per_key"))) {
+        if (!pwss__read_uint(c, v, "server.max_connections_per_key", 1, 1000, &u))
+            return false;
+        s->max_per_key = (uint32_t)u;
+    }
+    if ((v = pwss__get(n, "kick"))) {
+        char *w = NULL;
+        if (!pwss__read_string(c, v, "server.kick", 16, true, &w))
+            return false;
+        bool older = !strcmp(w, "older"), newer = !strcmp(w, "newer");
+        free(w);
+        if (!older && !newer)
+            return pwss__fail(c, v, "server.kick: expected older or newer (which connection max_connections "
+                                    "disconnects)");
+        s->kick_newer = newer;
+    }
+    if ((v = pwss__get(n, "rate_limit"))) {
+        static const char *const rl[] = {"actions", "window", "on_exceed", NULL};
+        const pwss__ynode *a, *w;
+        if (!pwss__check_map(c, v, "server.rate_limit", rl) ||
+            !pwss__need(c, v, "actions", "server.rate_limit", &a) ||
+            !pwss__need(c, v, "window", "server.rate_limit", &w) ||
+            !pwss__read_uint(c, a, "server.rate_limit.actions", 1, 1000000, &u) ||
+            !pwss__read_duration(c, w, "server.rate_limit.window", 1, PWSS__MAX_DURATION_MS, &s->rate_window_ms))
+            return false;
+        s->rate_actions = (uint32_t)u;
+        const pwss__ynode *e = pwss__get(v, "on_exceed");
+        if (e) {
+            char *word = NULL;
+            if (!pwss__read_string(c, e, "server.rate_limit.on_exceed", 16, true, &word))
+                return false;
+            bool err = !strcmp(word, "error"), cl = !strcmp(word, "close");
+            free(word);
+            if (!err && !cl)
+                return pwss__fail(c, e, "server.rate_limit.on_exceed: expected error (answer an error status) "
+                                        "or close (close with the policy code)");
+            s->rate_close = cl;
+        }
+    }
+    if ((v = pwss__get(n, "tls")) && !pwss__read_bool(c, v, "server.tls", &s->tls))
+        return false;
+    if ((v = pwss__get(n, "seed")) && !pwss__read_uint(c, v, "server.seed", 0, UINT64_MAX, &s->seed))
+        return false;
+    if ((v = pwss__get(n, "rate"))) {
+        if (v->kind == PWSS__Y_SCALAR && !strcmp(v->text, "max")) {
+            s->events_per_sec = -1; /* pwsm_options: < 0 = as fast as the client reads */
+        } else if (!pwss__read_number(c, v, "server.rate", 0.001, PWSS__MAX_RATE, &s->events_per_sec)) {
+            return false;
+        }
+    }
+    if ((v = pwss__get(n, "batch"))) {
+        if (!pwss__read_uint(c, v, "server.batch", 1, PWSM_MAX_BATCH, &u))
+            return false;
+        s->batch_max = (uint32_t)u;
+    }
+    if ((v = pwss__get(n, "policy_close_code"))) {
+        if (!pwss__read_uint(c, v, "server.policy_close_code", 1000, 4999, &u))
+            return false;
+        if (!(u <= 1003 || (u >= 1007 && u <= 1014) || u >= 3000))
+            return pwss__fail(c, v, "server.policy_close_code: %llu may not be sent in a close frame "
+                                    "(valid: 1000-1003, 1007-1014, 3000-4999)", (unsigned long long)u);
+        s->policy_close_code = (int)u;
+    }
+    return true;
+}
+
+/* ---- client */
+
+static bool compile_subscribe(pwss__ctx *c, const pwss__ynode *n, char **out)
+{
+    if (n->kind == PWSS__Y_SCALAR)
+        return pwss__read_string(c, n, "client.subscribe", PWSS__MAX_SUBSCRIBE, true, out);
+    if (n->kind != PWSS__Y_SEQ || !n->nkids)
+        return pwss__fail(c, n, "client.subscribe: expected channels (\"A.AAPL,T.MSFT\" or a list)");
+    pwss__buf b = {.max = PWSS__MAX_SUBSCRIBE};
+    for (size_t i = 0; i < n->nkids; i++) {
+        char *ch = NULL;
+        if (!pwss__read_string(c, n->kids[i], "client.subscribe", PWSS__MAX_SUBSCRIBE, true, &ch)) {
+            pwss__buf_free(&b);
+            return false;
+        }
+        bool bad = strpbrk(ch, ", \t") != NULL;
+        int rc = (i && pwss__buf_putc(&b, ',')) || pwss__buf_puts(&b, ch);
+        free(ch);
+        if (bad) {
+            pwss__buf_free(&b);
+            return pwss__fail(c, n->kids[i], "client.subscribe: one channel per list item (no commas or spaces)");
+        }
+        if (rc) {
+            pwss__buf_free(&b);
+            return pwss__fail(c, n->kids[i], "client.subscribe: longer than %u bytes", PWSS__MAX_SUBSCRIBE);
+        }
+    }
+    free(*out);
+    *out = pwss__buf_take(&b, NULL);
+    return *out ? true : pwss__fail(c, n, "out of memory");
+}
+
+static bool compile_client(pwss__ctx *c, const pwss__ynode *n, pwss_client *cl)
+{
+    static const char *const keys[] = {"subscribe", "timeout", "killed_ok", "count", "duration", NULL};
+    if (!pwss__check_map(c, n, "client", keys))
+        return false;
+    const pwss__ynode *v;
+    if ((v = pwss__get(n, "subscribe")) && !compile_subscribe(c, v, &cl->subscribe))
+        return false;
+    if ((v = pwss__get(n, "timeout")) &&
+        !pwss__read_duration(c, v, "client.timeout", 1, PWSS__MAX_DURATION_MS, &cl->timeout_ms))
+        return false;
+    if ((v = pwss__get(n, "killed_ok")) && !pwss__read_bool(c, v, "client.killed_ok", &cl->killed_ok))
+        return false;
+    if ((v = pwss__get(n, "count")) &&
+        !pwss__read_uint(c, v, "client.count", 1, 1000000000000ull, &cl->count))
+        return false;
+    if ((v = pwss__get(n, "duration"))) {
+        uint32_t ms;
+        if (!pwss__read_duration(c, v, "client.duration", 1, PWSS__MAX_DURATION_MS, &ms))
+            return false;
+        cl->duration_s = ms / 1000.0;
+    }
+    return true;
+}
+
+/* ---- connections */
+
+static int script_cmp(const void *a, const void *b)
+{
+    uint32_t x = ((const pwss_conn_script *)a)->ordinal, y = ((const pwss_conn_script *)b)->ordinal;
+    return x < y ? -1 : x > y;
+}
+
+static bool compile_script(pwss__ctx *c, const pwss__ynode *key, const pwss__ynode *v, pwss_conn_script *s)
+{
+    char d[96];
+    if (is_null(v))
+        return true; /* `default:` with nothing: the real service */
+    if (v->kind != PWSS__Y_SEQ)
+        return pwss__fail(c, v, "connections.%.20s: expected a list of steps, got %s", key->text,
+                          pwss__describe(v, d, sizeof d));
+    uint64_t unrolled = 0;
+    return pwss__compile_steps(c, v, 0, &s->steps, &s->nsteps, &unrolled);
+}
+
+static bool compile_connections(pwss__ctx *c, const pwss__ynode *n, pwss_scenario *sc)
+{
+    char d[96];
+    if (n->kind != PWSS__Y_MAP)
+        return pwss__fail(c, n, "connections: expected a mapping of connection ordinals (1, 2, ...) and "
+                                "'default' to lists of steps, got %s", pwss__describe(n, d, sizeof d));
+    size_t pairs = pwss__ymap_pairs(n), byord = 0;
+    for (size_t i = 0; i < pairs; i++)
+        if (!(n->kids[2 * i]->kind == PWSS__Y_SCALAR && !strcmp(n->kids[2 * i]->text, "default")))
+            byord++;
+    if (byord > PWSS_MAX_CONN_SCRIPTS)
+        return pwss__fail(c, n, "connections: more than %u scripts by ordinal", PWSS_MAX_CONN_SCRIPTS);
+    if (byord) {
+        sc->scripts = calloc(byord, sizeof *sc->scripts);
+        if (!sc->scripts)
+            return pwss__fail(c, n, "out of memory");
+    }
+    for (size_t i = 0; i < pairs; i++) {
+        const pwss__ynode *k = n->kids[2 * i], *v = n->kids[2 * i + 1];
+        if (!pwss__visit(c, k))
+            return false;
+        if (k->kind == PWSS__Y_SCALAR && !strcmp(k->text, "default")) {
+            sc->has_default = true;
+            if (!compile_script(c, k, v, &sc->default_script))
+                return false;
+            continue;
+        }
+        uint64_t ord;
+        if (k->kind != PWSS__Y_SCALAR || pwss__scalar_class(k) != PWSS__S_NUMBER ||
+            strspn(k->text, "0123456789") != k->len)
+            return pwss__fail(c, k, "connections: a key is a connection ordinal (1, 2, ...) or 'default', not %s",
+                              pwss__describe(k, d, sizeof d));
+        if (!pwss__read_uint(c, k, "connections", 1, PWSS__MAX_ORDINAL, &ord))
+            return false;
+        pwss_conn_script *s = &sc->scripts[sc->nscripts++];
+        s->ordinal = (uint32_t)ord;
+        if (!compile_script(c, k, v, s))
+            return false;
+    }
+    /* duplicates were refused by the YAML layer ("1" twice); "01" and "1" are
+     * refused as numbers JSON cannot hold, so ordinals are unique */
+    if (sc->nscripts)
+        qsort(sc->scripts, sc->nscripts, sizeof *sc->scripts, script_cmp);
+    return true;
+}
+
+/* ---- assertions */
+
+static const char *const assertion_names[] = {
+    "auth_within",   "no_subscribe_before_auth", "resubscribed", "reconnect_delay", "max_connects",
+    "min_connects",  "client_closed_with",       "client_exit",  "output_equals",   "output_matches",
+    "no_reconnect",  NULL};
+
+/* Resolves rel against the directory of the scenario file. */
+static char *resolve_path(const char *scenario, const char *rel)
+{
+    const char *slash = strrchr(scenario, '/');
+    if (rel[0] == '/' || !slash)
+        return strdup(rel);
+    size_t dl = (size_t)(slash - scenario) + 1, rl = strlen(rel);
+    char *p = malloc(dl + rl + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, scenario, dl);
+    memcpy(p + dl, rel, rl + 1);
+    return p;
+}
+
+static bool compile_assertion(pwss__ctx *c, const pwss__ynode *item, pwss_assertion *a)
+{
+    char d[96];
+    const pwss__ynode *name, *v = NULL;
+    a->line = item->line;
+    a->column = item->column;
+    if (item->kind == PWSS__Y_SCALAR && !is_null(item)) {
+        name = item;
+    } else if (item->kind == PWSS__Y_MAP && item->nkids == 2) {
+        name = item->kids[0];
+        v = item->kids[1];
+        if (name->kind != PWSS__Y_SCALAR)
+            return pwss__fail(c, name, "assert: an assertion name must be a word, not %s",
+                              pwss__describe(name, d, sizeof d));
+    } else {
+        return pwss__fail(c, item, "assert: each item is one assertion, e.g. '- resubscribed' or "
+                                   "'- auth_within: 2s', not %s%s",
+                          pwss__describe(item, d, sizeof d),
+                          item->kind == PWSS__Y_MAP ? " with several keys" : "");
+    }
+    if (!pwss__visit(c, name))
+        return false;
+    int kind = -1;
+    for (int i = 0; assertion_names[i]; i++)
+        if (!strcmp(name->text, assertion_names[i]))
+            kind = i;
+    if (kind < 0) {
+        char list[512];
+        join_names(assertion_names, list, sizeof list);
+        const char *hint = pwss__closest(name->text, assertion_names);
+        return pwss__fail(c, name, "unknown assertion '%.64s' (assertions: %s)%s%s%s", name->text, list,
+                          hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+    }
+    a->kind = (pwss_assert_kind)kind;
+    bool flag = a->kind == PWSS_ASSERT_NO_SUBSCRIBE_BEFORE_AUTH || a->kind == PWSS_ASSERT_RESUBSCRIBED ||
+                a->kind == PWSS_ASSERT_NO_RECONNECT;
+    if (flag) {
+        if (v && !is_null(v) && !(v->kind == PWSS__Y_SCALAR && pwss__scalar_class(v) == PWSS__S_TRUE))
+            return pwss__fail(c, v, "%s takes no value (write '- %s')", name->text, name->text);
+        return true;
+    }
+    if (!v || is_null(v))
+        return pwss__fail(c, item, "%s needs a value, e.g. %s", name->text,
+                          a->kind == PWSS_ASSERT_AUTH_WITHIN       ? "'- auth_within: 2s'"
+                          : a->kind == PWSS_ASSERT_RECONNECT_DELAY ? "'- reconnect_delay: {min: 400ms, growing: true}'"
+                          : a->kind == PWSS_ASSERT_MAX_CONNECTS    ? "'- max_connects: {count: 5, window: 10s}'"
+                          : a->kind == PWSS_ASSERT_MIN_CONNECTS    ? "'- min_connects: 2'"
+                          : a->kind == PWSS_ASSERT_CLIENT_CLOSED_WITH ? "'- client_closed_with: 1002'"
+                          : a->kind == PWSS_ASSERT_CLIENT_EXIT     ? "'- client_exit: 0' or '- client_exit: nonzero'"
+                          : a->kind == PWSS_ASSERT_OUTPUT_EQUALS   ? "'- output_equals: expected/NAME.jsonl'"
+                                                                   : "'- output_matches: {stderr: \"regex\"}'");
+    uint64_t u;
+    switch (a->kind) {
+    case PWSS_ASSERT_AUTH_WITHIN:
+        return pwss__read_duration(c, v, "auth_within", 1, PWSS__MAX_DURATION_MS, &a->ms);
+    case PWSS_ASSERT_RECONNECT_DELAY: {
+        if (v->kind == PWSS__Y_SCALAR)
+            return pwss__read_duration(c, v, "reconnect_delay", 0, PWSS__MAX_DURATION_MS, &a->ms);
+        static const char *const keys[] = {"min", "growing", "cap", NULL};
+        const pwss__ynode *m, *g, *cp;
+        if (!pwss__check_map(c, v, "reconnect_delay", keys) || !pwss__need(c, v, "min", "reconnect_delay", &m) ||
+            !pwss__read_duration(c, m, "reconnect_delay.min", 0, PWSS__MAX_DURATION_MS, &a->ms))
+            return false;
+        if ((g = pwss__get(v, "growing")) && !pwss__read_bool(c, g, "reconnect_delay.growing", &a->growing))
+            return false;
+        if ((cp = pwss__get(v, "cap"))) {
+            if (!pwss__read_duration(c, cp, "reconnect_delay.cap", 1, PWSS__MAX_DURATION_MS, &a->cap_ms))
+                return false;
+            if (!a->growing)
+                return pwss__fail(c, cp, "reconnect_delay.cap: only meaningful with growing: true");
+            if (a->cap_ms < a->ms)
+                return pwss__fail(c, cp, "reconnect_delay.cap: smaller than min");
+        }
+        return true;
+    }
+    case PWSS_ASSERT_MAX_CONNECTS: {
+        static const char *const keys[] = {"count", "window", NULL};
+        const pwss__ynode *k, *w;
+        if (!pwss__check_map(c, v, "max_connects", keys) || !pwss__need(c, v, "count", "max_connects", &k) ||
+            !pwss__need(c, v, "window", "max_connects", &w) ||
+            !pwss__read_uint(c, k, "max_connects.count", 1, 1000000, &u) ||
+            !pwss__read_duration(c, w, "max_connects.window", 1, PWSS__MAX_DURATION_MS, &a->ms))
+            return false;
+        a->count = (uint32_t)u;
+        return true;
+    }
+    case PWSS_ASSERT_MIN_CONNECTS:
+        if (!pwss__read_uint(c, v, "min_connects", 1, 1000000, &u))
+            return false;
+        a->count = (uint32_t)u;
+        return true;
+    case PWSS_ASSERT_CLIENT_CLOSED_WITH: {
+        const pwss__ynode *code = v;
+        if (v->kind == PWSS__Y_MAP) {
+            static const char *const keys[] = {"code", "connection", NULL};
+            const pwss__ynode *o;
+            if (!pwss__check_map(c, v, "client_closed_with", keys) ||
+                !pwss__need(c, v, "code", "client_closed_with", &code))
+                return false;
+            if ((o = pwss__get(v, "connection"))) {
+                if (!pwss__read_uint(c, o, "client_closed_with.connection", 1, PWSS__MAX_ORDINAL, &u))
+                    return false;
+                a->ordinal = (uint32_t)u;
+            }
+        }
+        if (!pwss__read_uint(c, code, "client_closed_with.code", 1000, 4999, &u))
+            return false;
+        a->code = (int)u;
+        return true;
+    }
+    case PWSS_ASSERT_CLIENT_EXIT:
+        if (v->kind == PWSS__Y_SCALAR && !strcmp(v->text, "nonzero")) {
+            a->code = -1;
+            return true;
+        }
+        if (!pwss__read_uint(c, v, "client_exit", 0, 255, &u))
+            return false;
+        a->code = (int)u;
+        return true;
+    case PWSS_ASSERT_OUTPUT_EQUALS: {
+        char *rel = NULL;
+        if (!pwss__read_string(c, v, "output_equals", PWSS__MAX_PATH, true, &rel))
+            return false;
+        a->path = resolve_path(c->path, rel);
+        free(rel);
+        return a->path ? true : pwss__fail(c, v, "out of memory");
+    }
+    case PWSS_ASSERT_OUTPUT_MATCHES: {
+        if (v->kind == PWSS__Y_SCALAR) {
+            a->stream = 1;
+            return pwss__read_regex(c, v, "output_matches", &a->text);
+        }
+        static const char *const keys[] = {"stdout", "stderr", NULL};
+        if (!pwss__check_map(c, v, "output_matches", keys))
+            return false;
+        if (v->nkids != 2)
+            return pwss__fail(c, v, "output_matches: give one of stdout or stderr");
+        a->stream = pwss__get(v, "stdout") ? 1 : 2;
+        return pwss__read_regex(c, v->kids[1], a->stream == 1 ? "output_matches.stdout" : "output_matches.stderr",
+                                &a->text);
+    }
+    default:
+        return pwss__fail(c, item, "internal error: assertion kind %d", kind);
+    }
+}
+
+static bool compile_assertions(pwss__ctx *c, const pwss__ynode *n, pwss_scenario *sc)
+{
+    char d[96];
+    if (is_null(n))
+        return true;
+    if (n->kind != PWSS__Y_SEQ)
+        return pwss__fail(c, n, "assert: expected a list of assertions, got %s", pwss__describe(n, d, sizeof d));
+    if (n->nkids > PWSS_MAX_ASSERTIONS)
+        return pwss__fail(c, n->kids[PWSS_MAX_ASSERTIONS], "assert: more than %u assertions", PWSS_MAX_ASSERTIONS);
+    if (!n->nkids)
+        return true;
+    sc->assertions = calloc(n->nkids, sizeof *sc->assertions);
+    if (!sc->assertions)
+        return pwss__fail(c, n, "out of memory");
+    for (size_t i = 0; i < n->nkids; i++) {
+        sc->nassertions = i + 1;
+        if (!pwss__visit(c, n->kids[i]) || !compile_assertion(c, n->kids[i], &sc->assertions[i]))
+            return false;
+    }
+    return true;
+}
+
+/* ---- top level */
+
+static char *default_name(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strlen(base);
+    if (n > 5 && !strcmp(base + n - 5, ".yaml"))
+        n -= 5;
+    else if (n > 4 && !strcmp(base + n - 4, ".yml"))
+        n -= 4;
+    return strndup(base, n);
+}
+
+static bool compile_top(pwss__ctx *c, const pwss__ynode *root, pwss_scenario *sc)
+{
+    static const char *const keys[] = {"name", "description", "server", "client", "connections", "assert", NULL};
+    if (!root)
+        return pwss__fail(c, NULL, "empty scenario: expected a mapping with at least 'description:'");
+    if (!pwss__visit(c, root) || !pwss__check_map(c, root, "the scenario", keys))
+        return false;
+    const pwss__ynode *v;
+    if (!pwss__need(c, root, "description", "the scenario", &v) ||
+        !pwss__read_string(c, v, "description", PWSS__MAX_DESCRIPTION, true, &sc->description))
+        return false;
+    if ((v = pwss__get(root, "name")) && !pwss__read_string(c, v, "name", PWSS__MAX_NAME, true, &sc->name))
+        return false;
+    if ((v = pwss__get(root, "server")) && !compile_server(c, v, &sc->server))
+        return false;
+    if ((v = pwss__get(root, "client")) && !compile_client(c, v, &sc->client))
+        return false;
+    if ((v = pwss__get(root, "connections")) && !is_null(v) && !compile_connections(c, v, sc))
+        return false;
+    if ((v = pwss__get(root, "assert")) && !compile_assertions(c, v, sc))
+        return false;
+    if (!sc->name && !(sc->name = default_name(c->path)))
+        return pwss__fail(c, root, "out of memory");
+    if (!sc->client.subscribe && !(sc->client.subscribe = strdup(PWSS__DEFAULT_SUBSCRIBE)))
+        return pwss__fail(c, root, "out of memory");
+    if (!sc->client.timeout_ms)
+        sc->client.timeout_ms = PWSS__DEFAULT_CLIENT_TIMEOUT_MS;
+    return true;
+}
+
+/* Reads the whole file, refusing more than PWSS_MAX_FILE_BYTES. */
+static char *read_file(pwss__ctx *c, size_t *len)
+{
+    FILE *f = fopen(c->path, "rb");
+    if (!f) {
+        pwss__fail(c, NULL, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    size_t cap = 64 * 1024, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        if (n == cap) {
+            if (cap > PWSS_MAX_FILE_BYTES)
+                break;
+            cap *= 2;
+            char *q = realloc(buf, cap + 1);
+            if (!q) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = q;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (!buf) {
+        fclose(f);
+        pwss__fail(c, NULL, "out of memory");
+        return NULL;
+    }
+    int read_errno = ferror(f) ? errno : 0;
+    fclose(f);
+    if (read_errno) {
+        free(buf);
+        pwss__fail(c, NULL, "cannot read: %s", strerror(read_errno));
+        return NULL;
+    }
+    if (n > PWSS_MAX_FILE_BYTES) {
+        free(buf);
+        pwss__fail(c, NULL, "file is larger than %u bytes (PWSS_MAX_FILE_BYTES)", PWSS_MAX_FILE_BYTES);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+pwss_scenario *pwss_load(const char *path, char *errbuf, size_t errcap)
+{
+    pwss__ctx c = {.path = path ? path : "(null)", .err = errbuf, .errcap = errcap,
+                   .budget = PWSS__MAX_EXPANDED_NODES};
+    if (errbuf && errcap)
+        errbuf[0] = '\0';
+    if (!path) {
+        pwss__fail(&c, NULL, "no scenario file given");
+        return NULL;
+    }
+    size_t len = 0;
+    char *text = read_file(&c, &len);
+    if (!text)
+        return NULL;
+    pwss__ydoc doc;
+    int line = 1, column = 1;
+    char msg[400];
+    if (pwss__yaml_parse(text, len, &doc, &line, &column, msg, sizeof msg)) {
+        free(text);
+        pwss__ynode at = {.line = line, .column = column};
+        pwss__fail(&c, &at, "%s", msg);
+        return NULL;
+    }
+    free(text);
+    pwss_scenario *sc = calloc(1, sizeof *sc);
+    if (!sc || !(sc->path = strdup(path))) {
+        free(sc);
+        pwss__yaml_free(&doc);
+        pwss__fail(&c, NULL, "out of memory");
+        return NULL;
+    }
+    bool ok = compile_top(&c, doc.root, sc);
+    pwss__yaml_free(&doc);
+    if (!ok) {
+        pwss_free(sc);
+        return NULL;
+    }
+    return sc;
+}
+
+void pwss_free(pwss_scenario *sc)
+{
+    if (!sc)
+        return;
+    free(sc->path);
+    free(sc->name);
+    free(sc->description);
+    for (size_t i = 0; i < sizeof sc->server.keys / sizeof sc->server.keys[0]; i++)
+        free(sc->server.keys[i]);
+    free(sc->client.subscribe);
+    for (size_t i = 0; i < sc->nscripts; i++)
+        pwss__free_steps(sc->scripts[i].steps, sc->scripts[i].nsteps);
+    free(sc->scripts);
+    pwss__free_steps(sc->default_script.steps, sc->default_script.nsteps);
+    for (size_t i = 0; i < sc->nassertions; i++) {
+        free(sc->assertions[i].path);
+        free(sc->assertions[i].text);
+    }
+    free(sc->assertions);
+    free(sc);
+}
+
+const pwss_conn_script *pwss_script_for(const pwss_scenario *sc, uint32_t ordinal)
+{
+    if (!sc)
+        return NULL;
+    size_t lo = 0, hi = sc->nscripts;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint32_t o = sc->scripts[mid].ordinal;
+        if (o == ordinal)
+            return &sc->scripts[mid];
+        if (o < ordinal)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return sc->has_default ? &sc->default_script : NULL;
+}
