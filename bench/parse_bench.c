@@ -474,22 +474,20 @@ static bool cj_trade(const cJSON *obj, pws_trade *t)
             ok = cJSON_IsNumber(c);
             t->p = c->valuedouble;
             t->present |= PWS_TRADE_P;
-        } else if (!(ok = cj_int(c, &iv))) {
-            break;
         } else if (strcmp(k, "x") == 0) {
-            t->x = (int32_t)iv, t->present |= PWS_TRADE_X;
+            ok = cj_int(c, &iv), t->x = (int32_t)iv, t->present |= PWS_TRADE_X;
         } else if (strcmp(k, "z") == 0) {
-            t->z = (int32_t)iv, t->present |= PWS_TRADE_Z;
+            ok = cj_int(c, &iv), t->z = (int32_t)iv, t->present |= PWS_TRADE_Z;
         } else if (strcmp(k, "s") == 0) {
-            t->s = iv, t->present |= PWS_TRADE_S;
+            ok = cj_int(c, &iv), t->s = iv, t->present |= PWS_TRADE_S;
         } else if (strcmp(k, "t") == 0) {
-            t->t = iv, t->present |= PWS_TRADE_T;
+            ok = cj_int(c, &iv), t->t = iv, t->present |= PWS_TRADE_T;
         } else if (strcmp(k, "q") == 0) {
-            t->q = iv, t->present |= PWS_TRADE_Q;
+            ok = cj_int(c, &iv), t->q = iv, t->present |= PWS_TRADE_Q;
         } else if (strcmp(k, "trfi") == 0) {
-            t->trfi = (int32_t)iv, t->present |= PWS_TRADE_TRFI;
+            ok = cj_int(c, &iv), t->trfi = (int32_t)iv, t->present |= PWS_TRADE_TRFI;
         } else if (strcmp(k, "trft") == 0) {
-            t->trft = iv, t->present |= PWS_TRADE_TRFT;
+            ok = cj_int(c, &iv), t->trft = iv, t->present |= PWS_TRADE_TRFT;
         }
     }
     return ok && sym;
@@ -514,24 +512,22 @@ static bool cj_quote(const cJSON *obj, pws_quote *q)
         } else if (strcmp(k, "ap") == 0) {
             ok = cJSON_IsNumber(c);
             q->ap = c->valuedouble, q->present |= PWS_QUOTE_AP;
-        } else if (!(ok = cj_int(c, &iv))) {
-            break;
         } else if (strcmp(k, "bx") == 0) {
-            q->bx = (int32_t)iv, q->present |= PWS_QUOTE_BX;
+            ok = cj_int(c, &iv), q->bx = (int32_t)iv, q->present |= PWS_QUOTE_BX;
         } else if (strcmp(k, "bs") == 0) {
-            q->bs = iv, q->present |= PWS_QUOTE_BS;
+            ok = cj_int(c, &iv), q->bs = iv, q->present |= PWS_QUOTE_BS;
         } else if (strcmp(k, "ax") == 0) {
-            q->ax = (int32_t)iv, q->present |= PWS_QUOTE_AX;
+            ok = cj_int(c, &iv), q->ax = (int32_t)iv, q->present |= PWS_QUOTE_AX;
         } else if (strcmp(k, "as") == 0) {
-            q->as = iv, q->present |= PWS_QUOTE_AS;
+            ok = cj_int(c, &iv), q->as = iv, q->present |= PWS_QUOTE_AS;
         } else if (strcmp(k, "c") == 0) {
-            q->c = (int32_t)iv, q->present |= PWS_QUOTE_C;
+            ok = cj_int(c, &iv), q->c = (int32_t)iv, q->present |= PWS_QUOTE_C;
         } else if (strcmp(k, "t") == 0) {
-            q->t = iv, q->present |= PWS_QUOTE_T;
+            ok = cj_int(c, &iv), q->t = iv, q->present |= PWS_QUOTE_T;
         } else if (strcmp(k, "q") == 0) {
-            q->q = iv, q->present |= PWS_QUOTE_Q;
+            ok = cj_int(c, &iv), q->q = iv, q->present |= PWS_QUOTE_Q;
         } else if (strcmp(k, "z") == 0) {
-            q->z = (int32_t)iv, q->present |= PWS_QUOTE_Z;
+            ok = cj_int(c, &iv), q->z = (int32_t)iv, q->present |= PWS_QUOTE_Z;
         }
     }
     return ok && sym;
