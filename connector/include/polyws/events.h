@@ -234,7 +234,9 @@ const char *pws_event_symbol(const pws_event *ev);
  * into buf: fixed key order, only present fields, shortest round-trip number
  * formatting, no receive time.  Two runs over the same input give identical
  * bytes.  Returns the length that the full line needs (like snprintf); the
- * output is complete only if that is < cap.  Thread-safe, allocates nothing. */
+ * output is complete only if that is < cap.  Thread-safe, allocates nothing
+ * (beyond one process-wide "C" locale object created at the first call).
+ * Status events with `truncated` set get a trailing "truncated":true. */
 size_t pws_event_to_json(const pws_event *ev, char *buf, size_t cap);
 
 #ifdef __cplusplus

@@ -59,7 +59,8 @@ typedef int (*pws_event_sink)(const pws_event *ev, void *user);
  *
  * `limits` may be NULL for the defaults.  Returns the number of events passed
  * to sink (parse errors included), or -1 if buf is NULL with len > 0 or sink
- * is NULL.  Allocates nothing. */
+ * is NULL.  Allocates nothing (the first number that needs the strtod_l()
+ * slow path creates one process-wide "C" locale object, once). */
 long pws_parse_frame(const char *buf, size_t len, const pws_parse_limits *limits,
                      pws_event_sink sink, void *user);
 
