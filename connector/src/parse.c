@@ -499,7 +499,8 @@ PWS__HOT_INLINE const char *scan_number(parser *ps, const char *p, pws__number *
 static const char *bad_value_reason(const char *p, const char *end)
 {
     unsigned char c = (unsigned char)*p;
-    if (c == 'N' || c == 'I' || c == 'i' || (c == 'n' && end - p >= 2 && (p[1] == 'a' || p[1] == 'A')))
+    bool second_n_or_a = end - p >= 2 && (p[1] == 'n' || p[1] == 'a' || p[1] == 'A');
+    if (c == 'N' || c == 'I' || ((c == 'i' || c == 'n') && second_n_or_a)) /* NaN, Infinity, nan, inf */
         return R_NAN;
     return R_VALUE;
 }
