@@ -961,6 +961,48 @@ static void test_raw_frames_tls(void)
     raw_frames_case(true);
 }
 
+/* A 3 MB hand-made binary frame (64-bit length) to a client that does not read at first:
+ * lws takes the bytes in several partial writes, and they still arrive exact and in order. */
+static void raw_big_case(bool tls)
+{
+    size_t plen = 3u << 20, flen = 10 + plen;
+    unsigned char *fr = malloc(flen);
+    fr[0] = 0x82;
+    fr[1] = 127;
+    for (int i = 0; i < 8; i++)
+        fr[2 + i] = (unsigned char)((uint64_t)plen >> (8 * (7 - i)));
+    for (size_t i = 0; i < plen; i++)
+        fr[10 + i] = (unsigned char)(i * 7 + (i >> 13));
+    pwss_step steps[] = {
+        {.kind = PWSS_STEP_RAW, AT(1, 1), .data = (char *)fr, .len = flen},
+        {.kind = PWSS_STEP_SEND_TEXT, AT(2, 1), TXT("end")},
+    };
+    pwss_scenario sc;
+    scenario_default(&sc, steps, 2);
+    sc.server.tls = tls;
+    pwsm_options o;
+    base_options(&o, &sc);
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = wsc_open(pwsm_port(s), tls, pwsm_ca_file(s));
+    CU_ASSERT_FATAL(c != NULL);
+    usleep(300 * 1000);
+    unsigned char *got = malloc(flen + 5);
+    CU_ASSERT_FATAL(read_exact(c, got, flen + 5, 3 * RECV_MS));
+    CU_ASSERT(memcmp(got, fr, flen) == 0);
+    CU_ASSERT(memcmp(got + flen, "\x81\x03" "end", 5) == 0);
+    free(got);
+    free(fr);
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
+static void test_raw_big(void)
+{
+    raw_big_case(false);
+    raw_big_case(true);
+}
+
 /* Reads stream frames until n events came: checks each event's type and symbol are allowed
  * (allowed: space-separated "EV.SYM" pairs), the frame sizes (batch, the last may be smaller),
  * and optionally concatenates the frames. */
@@ -1507,6 +1549,7 @@ int main(void)
         {"ping and pong", test_ping_pong},
         {"raw frames", test_raw_frames},
         {"raw frames over tls", test_raw_frames_tls},
+        {"raw frame of 3 MB, slow reader", test_raw_big},
         {"stream", test_stream},
         {"stream: nothing to stream", test_stream_nothing_to_stream},
         {"stream determinism", test_stream_determinism},

@@ -1577,6 +1577,118 @@ static void test_journal_concurrent_readers(void)
     pwsm_stop(s);
 }
 
+/* kick_newer: the newcomer with a key in use is refused; the older connections keep going. */
+static void test_kick_newer(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = 0.01;
+    o.kick_newer = true;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c1 = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c1 != NULL);
+    wsc *c2 = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(c2 != NULL);
+    CU_ASSERT(expect_status_msg(c2, "connected", "Connected Successfully"));
+    CU_ASSERT(wsc_send_text(c2, "{\"action\":\"auth\",\"params\":\"%s\"}", KEY) == 0);
+    CU_ASSERT(expect_status_msg(c2, "max_connections", "Maximum number of connections exceeded."));
+    CU_ASSERT_EQUAL(expect_close(c2, NULL, 0), 1008);
+    CU_ASSERT(subscribe(c1, "T.AAPL"));
+    /* Another key is not affected. */
+    wsc *other = connect_authed(pwsm_port(s), "OTHERKEY-0123456789");
+    CU_ASSERT(other != NULL);
+    CU_ASSERT_EQUAL(pwsm_connections(s), 3);
+    wsc_free(c1);
+    wsc_free(c2);
+    wsc_free(other);
+    pwsm_stop(s);
+
+    /* max_per_key = 2: the third is refused, the first two keep going. */
+    o.max_per_key = 2;
+    s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *k[2];
+    for (int i = 0; i < 2; i++) {
+        k[i] = connect_authed(pwsm_port(s), KEY);
+        CU_ASSERT_FATAL(k[i] != NULL);
+    }
+    wsc *third = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(third != NULL);
+    CU_ASSERT(expect_status_msg(third, "connected", "Connected Successfully"));
+    CU_ASSERT(wsc_send_text(third, "{\"action\":\"auth\",\"params\":\"%s\"}", KEY) == 0);
+    CU_ASSERT(expect_status_msg(third, "max_connections", "Maximum number of connections exceeded."));
+    CU_ASSERT(subscribe(k[0], "Q.AAPL"));
+    CU_ASSERT(subscribe(k[1], "Q.AAPL"));
+    for (int i = 0; i < 2; i++)
+        wsc_free(k[i]);
+    wsc_free(third);
+    pwsm_stop(s);
+}
+
+/* The action rate limit: an error status past rate_actions per window, then room again. */
+static void test_rate_limit(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = 0.01;
+    o.rate_actions = 3;
+    o.rate_window_ms = 800;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = connect_authed(pwsm_port(s), KEY);                          /* 1 */
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(subscribe(c, "T.AAPL"));                                   /* 2 */
+    CU_ASSERT(wsc_send_text(c, "{\"action\":\"dance\"}") == 0);          /* 3 */
+    CU_ASSERT(expect_status_msg(c, "error", "unknown action"));
+    int64_t t3 = now_ms();
+    CU_ASSERT(wsc_send_text(c, "{\"action\":\"subscribe\",\"params\":\"Q.AAPL\"}") == 0);
+    CU_ASSERT(expect_status_msg(c, "error", "rate limit exceeded"));
+    CU_ASSERT(wsc_send_text(c, "{\"action\":\"subscribe\",\"params\":\"Q.MSFT\"}") == 0);
+    CU_ASSERT(expect_status_msg(c, "error", "rate limit exceeded"));
+    CU_ASSERT(!wait_entry(s, 1, 's', "text", "subscribed to: Q.AAPL", 0)); /* refused: not acted on */
+    /* Once the first action left the window there is room for one more. */
+    int64_t left = 900 - (now_ms() - t3);
+    if (left > 0)
+        usleep((useconds_t)left * 1000);
+    CU_ASSERT(subscribe(c, "Q.AAPL"));
+    wsc_free(c);
+    pwsm_stop(s);
+
+    /* rate_close: the error status, then the policy close. */
+    o.rate_actions = 1;
+    o.rate_close = true;
+    o.policy_close_code = 4008;
+    s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(wsc_send_text(c, "{\"action\":\"subscribe\",\"params\":\"Q.AAPL\"}") == 0);
+    CU_ASSERT(expect_status_msg(c, "error", "rate limit exceeded"));
+    CU_ASSERT_EQUAL(expect_close(c, NULL, 0), 4008);
+    wsc_free(c);
+    pwsm_stop(s);
+
+    /* No actions at all with a window: even auth is refused. */
+    o.rate_actions = 0;
+    o.rate_close = false;
+    s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    c = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(expect_status_msg(c, "connected", "Connected Successfully"));
+    CU_ASSERT(wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"%s\"}", KEY) == 0);
+    CU_ASSERT(expect_status_msg(c, "error", "rate limit exceeded"));
+    wsc_free(c);
+    pwsm_stop(s);
+
+    /* Over PWSM_MAX_RATE_ACTIONS: refused at start. */
+    o.rate_actions = PWSM_MAX_RATE_ACTIONS + 1;
+    char err[256] = "";
+    CU_ASSERT(pwsm_start(&o, err, sizeof err) == NULL);
+    CU_ASSERT(strstr(err, "rate_actions") != NULL);
+}
+
 static void test_start_errors(void)
 {
     char err[256] = "";
@@ -1631,6 +1743,8 @@ int main(void)
         {"tls", test_tls},
         {"journal redaction and file", test_journal_redaction_and_file},
         {"journal concurrent readers", test_journal_concurrent_readers},
+        {"kick newer", test_kick_newer},
+        {"rate limit", test_rate_limit},
         {"start errors", test_start_errors},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)

@@ -42,7 +42,8 @@
  * Scenario playback (pwsm_options.scenario): connection ordinal n plays the steps of
  * pwss_script_for(scenario, n); without a script (or with an empty one) it is the real
  * service as above (and the pwsm_script of that ordinal applies).  A scripted connection
- * sends nothing by itself: no greeting, no stream, no auth timeout until it serves.
+ * sends nothing by itself: no greeting, no stream, no auth timeout until it serves (only
+ * the pings of ping_interval_ms); its pwsm_script is not used.
  *  - Steps that only queue frames (GREET, SEND_TEXT, SEND_BINARY, PING, PONG, RAW) end at
  *    once; frames keep their order on the wire.  SLEEP, STALL, CLOSE and DROP first wait
  *    until everything queued was written (a sleep is measured from the last frame sent, a
@@ -61,7 +62,8 @@
  *    be in the message with a matching value, recursively; a pattern array matches an array
  *    with at least as many elements, element by element; strings, numbers, booleans and null
  *    must be equal) or, with `regex`, a POSIX extended regex searched in the message (which
- *    a NUL byte ends).  A matching message gets no other answer.
+ *    a NUL byte ends).  A matching message gets no other answer.  HANDSHAKE sends the
+ *    greeting, then waits like AUTH and like CONFIRM, each with its own ms (0 = defaults).
  *  - A failed step is journaled ("step_failed") and the script goes on with the next step
  *    (except after an AUTH timeout, which closes).  A wait cut short by the connection's
  *    end is a failed step too.
@@ -102,7 +104,8 @@
  *  - rate limit: every client text message counts as an action; one beyond rate_actions in
  *    a sliding window of rate_window_ms gets [{"ev":"status","status":"error","message":
  *    "rate limit exceeded"}] (Polygon's real text is undocumented) and is not acted on (nor
- *    counted); with rate_close the connection is then closed with policy_close_code.
+ *    counted, nor seen by a waiting step); with rate_close the connection is then closed
+ *    with policy_close_code.
  */
 #ifndef POLYWS_MOCK_H
 #define POLYWS_MOCK_H
