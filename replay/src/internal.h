@@ -1,0 +1,68 @@
+/*
+ * internal.h - helpers shared inside libpwsreplay (not installed).
+ * Internal names start with pwsr__.
+ */
+#ifndef PWSR_INTERNAL_H
+#define PWSR_INTERNAL_H
+
+#include <polyws/polyws.h>
+#include <polyws/tape.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define PWSR__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PWSR__PRINTF(f, a)
+#endif
+
+/* ---- growable buffers (pws_tape_buf), capped at PWS_TAPE_MAX_LINE */
+
+/* Makes room for n more bytes; 0, or -1 (PWS_ERR_NOMEM / LIMIT in *why). */
+int pwsr__buf_reserve(pws_tape_buf *b, size_t n);
+/* Appends n bytes and keeps a NUL after them; 0 or -1. */
+int pwsr__buf_put(pws_tape_buf *b, const void *s, size_t n);
+int pwsr__buf_str(pws_tape_buf *b, const char *s);
+int pwsr__buf_printf(pws_tape_buf *b, const char *fmt, ...) PWSR__PRINTF(2, 3);
+/* Appends s[0..n) as a JSON string literal with quotes (the journal's escaping). */
+int pwsr__buf_json_string(pws_tape_buf *b, const void *s, size_t n);
+/* Appends standard base64 (with padding) with quotes. */
+int pwsr__buf_base64(pws_tape_buf *b, const void *s, size_t n, bool quoted);
+
+/* ---- codecs */
+
+/* True if s[0..n) is well-formed UTF-8 (no surrogates, no overlongs). */
+bool pwsr__utf8_valid(const unsigned char *s, size_t n);
+/* Decodes base64 (padding optional, no whitespace) into out (capacity >= n/4*3+3);
+ * returns the decoded length or (size_t)-1 on a bad character. */
+size_t pwsr__base64_decode(const char *in, size_t n, unsigned char *out);
+
+/* Case-insensitive ASCII comparison of two NUL-terminated strings. */
+bool pwsr__ieq(const char *a, const char *b);
+
+/* Monotonic clock, microseconds. */
+int64_t pwsr__mono_us(void);
+/* Wall clock, Unix microseconds. */
+int64_t pwsr__wall_us(void);
+/* "2024-01-02T14:30:00.000000Z" for a Unix-microseconds time. */
+void pwsr__iso_time(int64_t us, char *buf, size_t cap);
+
+/* Replaces every occurrence of each secret in s[0..n) by the placeholder, in
+ * place into b (appending).  Secrets shorter than 4 bytes are ignored. */
+int pwsr__scrub(pws_tape_buf *b, const char *s, size_t n, const char *const *secrets, size_t nsecrets,
+                bool *changed);
+
+/* ---- logging used by the proxy and the replayer */
+
+typedef struct pwsr__logger {
+    pws_log_fn fn;            /* sink; NULL means stderr */
+    void *user;               /* passed to fn */
+    pws_log_level level;      /* most verbose level emitted */
+} pwsr__logger;
+
+void pwsr__log(const pwsr__logger *lg, pws_log_level level, const char *fmt, ...) PWSR__PRINTF(3, 4);
+
+#endif

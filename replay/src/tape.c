@@ -1,0 +1,891 @@
+/*
+ * tape.c - the tape line codec, the append-only writer and the streaming
+ * reader.  Pure: files and bytes, no sockets.
+ *
+ * Kill safety.  The writer encodes a whole line in memory and hands it to
+ * the kernel with one write(2) on an O_APPEND descriptor: once write returns
+ * the line is in the page cache and survives the death of the process.  A
+ * SIGKILL can at worst interrupt the one write in flight, leaving a cut last
+ * line without its '\n'; the reader skips such a line and reports it.
+ *
+ * The frame lines are parsed by a small hand-written scanner rather than a
+ * JSON tree (a replay at full speed decodes hundreds of thousands of lines a
+ * second); the header line, one per tape, goes through cJSON.
+ */
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define READ_CHUNK (1u << 20) /* bytes read from the file at a time */
+#define SKIP_DEPTH 32         /* nesting of unknown values the decoder skips */
+
+static const char *const kind_names[] = {
+    [PWS_TAPE_TEXT] = "text",   [PWS_TAPE_BINARY] = "binary", [PWS_TAPE_PING] = "ping",
+    [PWS_TAPE_PONG] = "pong",   [PWS_TAPE_CLOSE] = "close",   [PWS_TAPE_OPEN] = "open",
+    [PWS_TAPE_DROP] = "drop",   [PWS_TAPE_CLOSED] = "closed", [PWS_TAPE_ERROR] = "error",
+    [PWS_TAPE_OTHER] = "other",
+};
+
+const char *pws_tape_kind_name(pws_tape_kind kind)
+{
+    return (unsigned)kind <= PWS_TAPE_OTHER ? kind_names[kind] : "other";
+}
+
+static pws_tape_kind kind_of(const char *s, size_t n)
+{
+    for (int k = 0; k < PWS_TAPE_OTHER; k++)
+        if (strlen(kind_names[k]) == n && !memcmp(kind_names[k], s, n))
+            return (pws_tape_kind)k;
+    return PWS_TAPE_OTHER;
+}
+
+/* ------------------------------------------------------------ encoding */
+
+static int encode_list(pws_tape_buf *b, const char *const *v, size_t n)
+{
+    if (pwsr__buf_str(b, "["))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((i && pwsr__buf_str(b, ",")) || pwsr__buf_json_string(b, v[i], strlen(v[i])))
+            return -1;
+    return pwsr__buf_str(b, "]");
+}
+
+int pws_tape_encode_header(const pws_tape_header *h, pws_tape_buf *b)
+{
+    if (!h || !b)
+        return PWS_ERR_INVALID;
+    b->len = 0;
+    char iso[40];
+    pwsr__iso_time(h->start_us, iso, sizeof iso);
+    const char *url = h->url ? h->url : "", *tool = h->tool ? h->tool : "", *mode = h->mode ? h->mode : "";
+    const pws_tape_redactions *r = &h->redacted;
+    if (r->nfields > PWS_TAPE_MAX_REDACT || r->nheaders > PWS_TAPE_MAX_REDACT)
+        return PWS_ERR_LIMIT;
+    if (pwsr__buf_printf(b, "{\"polyws_tape\":%d,\"url\":", h->version ? h->version : PWS_TAPE_VERSION) ||
+        pwsr__buf_json_string(b, url, strlen(url)) ||
+        pwsr__buf_printf(b, ",\"start_us\":%lld,\"start\":\"%s\",\"tool\":", (long long)h->start_us, iso) ||
+        pwsr__buf_json_string(b, tool, strlen(tool)) || pwsr__buf_str(b, ",\"mode\":") ||
+        pwsr__buf_json_string(b, mode, strlen(mode)) ||
+        pwsr__buf_printf(b, ",\"redacted\":{\"placeholder\":\"%s\",\"auth_params\":%s,\"fields\":",
+                         PWS_TAPE_PLACEHOLDER, r->auth_params ? "true" : "false") ||
+        encode_list(b, r->fields, r->nfields) || pwsr__buf_str(b, ",\"headers\":") ||
+        encode_list(b, r->headers, r->nheaders) ||
+        pwsr__buf_printf(b, ",\"secrets\":%u}}\n", (unsigned)r->secrets))
+        return b->len >= PWS_TAPE_MAX_LINE / 2 ? PWS_ERR_LIMIT : PWS_ERR_NOMEM;
+    return PWS_OK;
+}
+
+int pws_tape_encode_frame(const pws_tape_frame *f, pws_tape_buf *b)
+{
+    if (!f || !b || (f->dir != 'c' && f->dir != 's' && f->dir != '-') ||
+        (f->kind == PWS_TAPE_OTHER && (!f->kind_name || !*f->kind_name)) || (unsigned)f->kind > PWS_TAPE_OTHER)
+        return PWS_ERR_INVALID;
+    if (f->len > PWS_TAPE_MAX_PAYLOAD)
+        return PWS_ERR_LIMIT;
+    b->len = 0;
+    const char *kind = f->kind == PWS_TAPE_OTHER ? f->kind_name : kind_names[f->kind];
+    const unsigned char *d = f->len ? f->data : (const unsigned char *)"";
+    int bad = pwsr__buf_printf(b, "{\"t_us\":%lld,\"conn\":%u,\"dir\":\"%c\",\"kind\":", (long long)f->t_us,
+                               (unsigned)f->conn, f->dir) ||
+              pwsr__buf_json_string(b, kind, strlen(kind));
+    if (!bad && f->kind == PWS_TAPE_CLOSE) {
+        const char *reason = f->reason ? f->reason : "";
+        size_t rl = strlen(reason);
+        bad = pwsr__buf_printf(b, ",\"code\":%d,\"reason\":", f->code) ||
+              (pwsr__utf8_valid((const unsigned char *)reason, rl)
+                   ? pwsr__buf_json_string(b, reason, rl)
+                   : pwsr__buf_json_string(b, "(not UTF-8)", 11));
+    } else if (!bad && f->kind == PWS_TAPE_TEXT && pwsr__utf8_valid(d, f->len)) {
+        bad = pwsr__buf_str(b, ",\"data\":") || pwsr__buf_json_string(b, d, f->len);
+    } else if (!bad && (f->kind == PWS_TAPE_TEXT || f->kind == PWS_TAPE_BINARY || f->kind == PWS_TAPE_PING ||
+                        f->kind == PWS_TAPE_PONG)) {
+        bad = pwsr__buf_str(b, ",\"data_b64\":") || pwsr__buf_base64(b, d, f->len, true);
+    } else if (!bad && f->len) {
+        bad = pwsr__utf8_valid(d, f->len)
+                  ? pwsr__buf_str(b, ",\"data\":") || pwsr__buf_json_string(b, d, f->len)
+                  : pwsr__buf_str(b, ",\"data_b64\":") || pwsr__buf_base64(b, d, f->len, true);
+    }
+    if (bad || pwsr__buf_str(b, "}\n"))
+        return PWS_ERR_NOMEM;
+    return PWS_OK;
+}
+
+/* ------------------------------------------------------------ decoding */
+
+typedef struct scan {
+    const char *s;  /* the line */
+    size_t n;       /* its length */
+    size_t i;       /* cursor */
+    const char *why; /* first error */
+} scan;
+
+static void ws(scan *p)
+{
+    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\r'))
+        p->i++;
+}
+
+static bool fail(scan *p, const char *why)
+{
+    if (!p->why)
+        p->why = why;
+    return false;
+}
+
+static bool expect(scan *p, char c)
+{
+    ws(p);
+    if (p->i >= p->n || p->s[p->i] != c)
+        return fail(p, c == ':' ? "expected ':'" : c == '{' ? "expected '{'" : "unexpected character");
+    p->i++;
+    return true;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static bool hex4(scan *p, uint32_t *out)
+{
+    if (p->n - p->i < 4)
+        return fail(p, "short \\u escape");
+    uint32_t v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(p->s[p->i + (size_t)k]);
+        if (h < 0)
+            return fail(p, "bad \\u escape");
+        v = v << 4 | (uint32_t)h;
+    }
+    p->i += 4;
+    *out = v;
+    return true;
+}
+
+/* Decodes a JSON string at the cursor, appending its bytes to out (if not NULL). */
+static bool string_into(scan *p, pws_tape_buf *out)
+{
+    ws(p);
+    if (p->i >= p->n || p->s[p->i] != '"')
+        return fail(p, "expected a string");
+    p->i++;
+    for (;;) {
+        size_t start = p->i;
+        while (p->i < p->n && p->s[p->i] != '"' && p->s[p->i] != '\\' && (unsigned char)p->s[p->i] >= 0x20)
+            p->i++;
+        if (out && pwsr__buf_put(out, p->s + start, p->i - start))
+            return fail(p, "out of memory");
+        if (p->i >= p->n)
+            return fail(p, "unterminated string");
+        char c = p->s[p->i++];
+        if (c == '"')
+            return true;
+        if (c != '\\')
+            return fail(p, "control character in a string");
+        if (p->i >= p->n)
+            return fail(p, "unterminated escape");
+        char e = p->s[p->i++];
+        char one;
+        switch (e) {
+        case '"': one = '"'; break;
+        case '\\': one = '\\'; break;
+        case '/': one = '/'; break;
+        case 'b': one = '\b'; break;
+        case 'f': one = '\f'; break;
+        case 'n': one = '\n'; break;
+        case 'r': one = '\r'; break;
+        case 't': one = '\t'; break;
+        case 'u': {
+            uint32_t cp;
+            if (!hex4(p, &cp))
+                return false;
+            if (cp >= 0xD800 && cp <= 0xDBFF && p->n - p->i >= 6 && p->s[p->i] == '\\' && p->s[p->i + 1] == 'u') {
+                size_t save = p->i;
+                p->i += 2;
+                uint32_t lo;
+                if (hex4(p, &lo) && lo >= 0xDC00 && lo <= 0xDFFF)
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                else
+                    p->i = save;
+            }
+            unsigned char u[4];
+            size_t k;
+            if (cp < 0x80) {
+                u[0] = (unsigned char)cp, k = 1;
+            } else if (cp < 0x800) {
+                u[0] = (unsigned char)(0xC0 | cp >> 6), u[1] = (unsigned char)(0x80 | (cp & 0x3F)), k = 2;
+            } else if (cp < 0x10000) {
+                u[0] = (unsigned char)(0xE0 | cp >> 12), u[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+                u[2] = (unsigned char)(0x80 | (cp & 0x3F)), k = 3;
+            } else {
+                u[0] = (unsigned char)(0xF0 | cp >> 18), u[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+                u[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F)), u[3] = (unsigned char)(0x80 | (cp & 0x3F)), k = 4;
+            }
+            if (out && pwsr__buf_put(out, u, k))
+                return fail(p, "out of memory");
+            continue;
+        }
+        default:
+            return fail(p, "bad escape");
+        }
+        if (out && pwsr__buf_put(out, &one, 1))
+            return fail(p, "out of memory");
+    }
+}
+
+static bool integer(scan *p, int64_t *out)
+{
+    ws(p);
+    bool neg = false;
+    if (p->i < p->n && p->s[p->i] == '-') {
+        neg = true;
+        p->i++;
+    }
+    if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9')
+        return fail(p, "expected an integer");
+    uint64_t v = 0;
+    while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
+        if (v > (UINT64_MAX - 9) / 10)
+            return fail(p, "integer too large");
+        v = v * 10 + (uint64_t)(p->s[p->i++] - '0');
+    }
+    if (v > (uint64_t)INT64_MAX)
+        return fail(p, "integer too large");
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return true;
+}
+
+/* Skips one JSON value of any kind (for members this version does not know). */
+static bool skip_value(scan *p, int depth)
+{
+    ws(p);
+    if (p->i >= p->n)
+        return fail(p, "expected a value");
+    char c = p->s[p->i];
+    if (c == '"')
+        return string_into(p, NULL);
+    if (c == '{' || c == '[') {
+        if (depth >= SKIP_DEPTH)
+            return fail(p, "nested too deeply");
+        char close = c == '{' ? '}' : ']';
+        p->i++;
+        ws(p);
+        if (p->i < p->n && p->s[p->i] == close) {
+            p->i++;
+            return true;
+        }
+        for (;;) {
+            if (c == '{' && !(string_into(p, NULL) && expect(p, ':')))
+                return false;
+            if (!skip_value(p, depth + 1))
+                return false;
+            ws(p);
+            if (p->i < p->n && p->s[p->i] == ',') {
+                p->i++;
+                continue;
+            }
+            if (p->i < p->n && p->s[p->i] == close) {
+                p->i++;
+                return true;
+            }
+            return fail(p, "expected ',' or a closing bracket");
+        }
+    }
+    size_t start = p->i;
+    while (p->i < p->n && strchr("+-.0123456789eEtruefalsn", p->s[p->i]))
+        p->i++;
+    return p->i > start ? true : fail(p, "unexpected character");
+}
+
+int pws_tape_decode_frame(const char *line, size_t len, pws_tape_frame *f, pws_tape_buf *scratch, char *err,
+                          size_t errcap)
+{
+    scan p = {.s = line, .n = len};
+    memset(f, 0, sizeof *f);
+    scratch->len = 0;
+    size_t kind_off = 0, kind_len = 0, data_off = 0, data_len = 0, reason_off = 0;
+    bool have_t = false, have_conn = false, have_dir = false, have_kind = false, have_data = false,
+         have_reason = false;
+    if (!expect(&p, '{'))
+        goto bad;
+    ws(&p);
+    if (p.i < p.n && p.s[p.i] == '}') {
+        p.i++;
+    } else {
+        for (;;) {
+            char key[16];
+            size_t kstart;
+            ws(&p);
+            kstart = p.i;
+            /* member names are short ASCII: compare the raw bytes between the quotes */
+            if (p.i < p.n && p.s[p.i] == '"') {
+                size_t q = p.i + 1;
+                while (q < p.n && p.s[q] != '"' && p.s[q] != '\\')
+                    q++;
+                if (q < p.n && p.s[q] == '"' && q - kstart - 1 < sizeof key) {
+                    memcpy(key, p.s + kstart + 1, q - kstart - 1);
+                    key[q - kstart - 1] = '\0';
+                    p.i = q + 1;
+                } else {
+                    key[0] = '\0'; /* long or escaped: not one of ours */
+                    if (!string_into(&p, NULL))
+                        goto bad;
+                }
+            } else {
+                fail(&p, "expected a member name");
+                goto bad;
+            }
+            if (!expect(&p, ':'))
+                goto bad;
+            int64_t v;
+            if (!strcmp(key, "t_us")) {
+                if (!integer(&p, &f->t_us))
+                    goto bad;
+                have_t = true;
+            } else if (!strcmp(key, "conn")) {
+                if (!integer(&p, &v) || v < 0 || v > UINT32_MAX) {
+                    fail(&p, "conn must be a 32-bit unsigned integer");
+                    goto bad;
+                }
+                f->conn = (uint32_t)v;
+                have_conn = true;
+            } else if (!strcmp(key, "code")) {
+                if (!integer(&p, &v) || v < INT32_MIN || v > INT32_MAX) {
+                    fail(&p, "code out of range");
+                    goto bad;
+                }
+                f->code = (int)v;
+            } else if (!strcmp(key, "dir")) {
+                size_t at = scratch->len;
+                if (!string_into(&p, scratch))
+                    goto bad;
+                if (scratch->len - at != 1 || !strchr("cs-", scratch->p[at])) {
+                    fail(&p, "dir must be \"c\", \"s\" or \"-\"");
+                    goto bad;
+                }
+                f->dir = scratch->p[at];
+                scratch->len = at;
+                have_dir = true;
+            } else if (!strcmp(key, "kind")) {
+                kind_off = scratch->len;
+                if (!string_into(&p, scratch) || pwsr__buf_put(scratch, "", 1))
+                    goto bad;
+                kind_len = scratch->len - kind_off - 1;
+                have_kind = true;
+            } else if (!strcmp(key, "data") || !strcmp(key, "data_b64")) {
+                if (have_data) {
+                    fail(&p, "both data and data_b64");
+                    goto bad;
+                }
+                data_off = scratch->len;
+                if (!string_into(&p, scratch))
+                    goto bad;
+                data_len = scratch->len - data_off;
+                if (key[4] == '_') {
+                    /* decode in place: base64 shrinks */
+                    size_t n = pwsr__base64_decode(scratch->p + data_off, data_len,
+                                                   (unsigned char *)scratch->p + data_off);
+                    if (n == (size_t)-1) {
+                        fail(&p, "bad base64 in data_b64");
+                        goto bad;
+                    }
+                    data_len = n;
+                    scratch->len = data_off + n;
+                }
+                if (data_len > PWS_TAPE_MAX_PAYLOAD) {
+                    fail(&p, "payload over PWS_TAPE_MAX_PAYLOAD");
+                    goto bad;
+                }
+                if (pwsr__buf_put(scratch, "", 1))
+                    goto bad;
+                have_data = true;
+            } else if (!strcmp(key, "reason")) {
+                reason_off = scratch->len;
+                if (!string_into(&p, scratch) || pwsr__buf_put(scratch, "", 1))
+                    goto bad;
+                have_reason = true;
+            } else if (!skip_value(&p, 0)) {
+                goto bad;
+            }
+            ws(&p);
+            if (p.i < p.n && p.s[p.i] == ',') {
+                p.i++;
+                continue;
+            }
+            if (p.i < p.n && p.s[p.i] == '}') {
+                p.i++;
+                break;
+            }
+            fail(&p, "expected ',' or '}'");
+            goto bad;
+        }
+    }
+    ws(&p);
+    if (p.i != p.n) {
+        fail(&p, "text after the object");
+        goto bad;
+    }
+    if (!have_t || !have_conn || !have_dir || !have_kind) {
+        p.i = 0;
+        fail(&p, !have_t ? "missing t_us" : !have_conn ? "missing conn" : !have_dir ? "missing dir" : "missing kind");
+        goto bad;
+    }
+    /* pointers only now: scratch may have moved while it grew */
+    if (pwsr__buf_reserve(scratch, 1))
+        goto bad;
+    f->kind = kind_of(scratch->p + kind_off, kind_len);
+    f->kind_name = f->kind == PWS_TAPE_OTHER ? scratch->p + kind_off : kind_names[f->kind];
+    f->data = have_data ? (const unsigned char *)scratch->p + data_off : (const unsigned char *)"";
+    f->len = have_data ? data_len : 0;
+    f->reason = have_reason ? scratch->p + reason_off : "";
+    return PWS_OK;
+bad:
+    if (err && errcap)
+        snprintf(err, errcap, "%s at byte %zu", p.why ? p.why : "out of memory", p.i + 1);
+    return p.why && strcmp(p.why, "out of memory") ? PWS_ERR_INVALID : PWS_ERR_NOMEM;
+}
+
+/* ------------------------------------------------------------ writer */
+
+struct pws_tape_writer {
+    int fd;              /* O_APPEND descriptor, -1 after a failure */
+    bool fsync_each;     /* fsync after every line */
+    uint64_t lines;      /* lines written */
+    uint64_t bytes;      /* bytes written */
+    pws_tape_buf line;   /* encoding buffer, reused */
+    bool failed;         /* a write failed: refuse the rest */
+    char err[256];       /* last failure */
+};
+
+/* Writes all n bytes (a regular file takes them in one call; the loop covers
+ * signals and odd file systems).  0 or -1 with errno. */
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int writer_emit(pws_tape_writer *w)
+{
+    if (write_all(w->fd, w->line.p, w->line.len) || (w->fsync_each && fsync(w->fd))) {
+        snprintf(w->err, sizeof w->err, "tape write failed: %s", strerror(errno));
+        w->failed = true;
+        return PWS_ERR_SYSTEM;
+    }
+    w->lines++;
+    w->bytes += w->line.len;
+    return PWS_OK;
+}
+
+int pws_tape_writer_open(const char *path, const pws_tape_header *h, bool fsync_each, pws_tape_writer **out,
+                         char *err, size_t errcap)
+{
+    *out = NULL;
+    if (!path || !h) {
+        snprintf(err, errcap, "tape: no path or header");
+        return PWS_ERR_INVALID;
+    }
+    pws_tape_writer *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errcap, "tape: out of memory");
+        return PWS_ERR_NOMEM;
+    }
+    w->fsync_each = fsync_each;
+    int rc = pws_tape_encode_header(h, &w->line);
+    if (rc) {
+        snprintf(err, errcap, "tape: cannot encode the header: %s", pws_strerror(rc));
+        pws_tape_buf_free(&w->line);
+        free(w);
+        return rc;
+    }
+    w->fd = strcmp(path, "-") ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600)
+                              : dup(STDOUT_FILENO);
+    if (w->fd < 0) {
+        snprintf(err, errcap, "tape: cannot create %s: %s", path, strerror(errno));
+        pws_tape_buf_free(&w->line);
+        free(w);
+        return PWS_ERR_SYSTEM;
+    }
+    rc = writer_emit(w);
+    if (rc) {
+        snprintf(err, errcap, "%s", w->err);
+        pws_tape_writer_close(w);
+        return rc;
+    }
+    *out = w;
+    return PWS_OK;
+}
+
+int pws_tape_write(pws_tape_writer *w, const pws_tape_frame *f)
+{
+    if (!w || !f)
+        return PWS_ERR_INVALID;
+    if (w->failed)
+        return PWS_ERR_STATE;
+    int rc = pws_tape_encode_frame(f, &w->line);
+    if (rc) {
+        snprintf(w->err, sizeof w->err, "cannot encode a %s line: %s", pws_tape_kind_name(f->kind),
+                 pws_strerror(rc));
+        if (rc != PWS_ERR_INVALID && rc != PWS_ERR_LIMIT)
+            w->failed = true; /* out of memory: stop rather than leave a gap */
+        return rc;
+    }
+    return writer_emit(w);
+}
+
+uint64_t pws_tape_writer_lines(const pws_tape_writer *w)
+{
+    return w ? w->lines : 0;
+}
+
+uint64_t pws_tape_writer_bytes(const pws_tape_writer *w)
+{
+    return w ? w->bytes : 0;
+}
+
+const char *pws_tape_writer_error(const pws_tape_writer *w)
+{
+    return w ? w->err : "";
+}
+
+int pws_tape_writer_close(pws_tape_writer *w)
+{
+    if (!w)
+        return PWS_OK;
+    int rc = w->failed ? PWS_ERR_SYSTEM : PWS_OK;
+    if (w->fd >= 0 && close(w->fd))
+        rc = PWS_ERR_SYSTEM;
+    pws_tape_buf_free(&w->line);
+    free(w);
+    return rc;
+}
+
+/* ------------------------------------------------------------ reader */
+
+struct pws_tape_reader {
+    int fd;                   /* file, or -1 in memory mode */
+    bool own_fd;              /* close fd at the end */
+    const char *mem;          /* memory mode: the bytes */
+    size_t mem_len;           /* ... and their length */
+    char *buf;                /* file mode: read buffer */
+    size_t cap, start, end;   /* allocated, first unread byte, end of data */
+    bool eof;                 /* no more bytes to read */
+    size_t lines;             /* lines consumed */
+    pws_tape_buf scratch;     /* decoded strings of the current frame */
+    bool pending;             /* the first line was a frame (no header): hold it */
+    size_t pending_off, pending_len; /* where it is in buf/mem */
+    bool pending_nl;          /* it ended in '\n' */
+    bool has_header;          /* a header line was read */
+    pws_tape_header hdr;      /* the header (strings owned below) */
+    char *hdr_strings[3 + 2 * PWS_TAPE_MAX_REDACT]; /* owned copies */
+    size_t nhdr_strings;
+    bool truncated;           /* a cut last line was skipped */
+    size_t trunc_bytes;       /* its length */
+    char err[320];            /* last failure */
+};
+
+/* The next line: 1 (ptr/len/nl set), 0 at the end, -1 on error (r->err). */
+static int next_line(pws_tape_reader *r, const char **ptr, size_t *len, bool *nl)
+{
+    if (r->fd < 0) {
+        if (r->start >= r->mem_len)
+            return 0;
+        const char *s = r->mem + r->start;
+        const char *e = memchr(s, '\n', r->mem_len - r->start);
+        size_t n = e ? (size_t)(e - s) : r->mem_len - r->start;
+        if (n > PWS_TAPE_MAX_LINE) {
+            snprintf(r->err, sizeof r->err, "line %zu: longer than %u bytes", r->lines + 1, PWS_TAPE_MAX_LINE);
+            return -1;
+        }
+        *ptr = s;
+        *len = n;
+        *nl = e != NULL;
+        r->start += n + (e ? 1 : 0);
+        r->lines++;
+        return 1;
+    }
+    for (;;) {
+        const char *s = r->buf + r->start;
+        const char *e = r->end > r->start ? memchr(s, '\n', r->end - r->start) : NULL;
+        if (e || (r->eof && r->end > r->start)) {
+            size_t n = e ? (size_t)(e - s) : r->end - r->start;
+            *ptr = s;
+            *len = n;
+            *nl = e != NULL;
+            r->start += n + (e ? 1 : 0);
+            r->lines++;
+            return 1;
+        }
+        if (r->eof)
+            return 0;
+        if (r->end - r->start > PWS_TAPE_MAX_LINE) {
+            snprintf(r->err, sizeof r->err, "line %zu: longer than %u bytes", r->lines + 1, PWS_TAPE_MAX_LINE);
+            return -1;
+        }
+        /* make room: move the partial line to the front, grow if it fills the buffer */
+        if (r->start) {
+            memmove(r->buf, r->buf + r->start, r->end - r->start);
+            r->end -= r->start;
+            r->start = 0;
+        }
+        if (r->cap - r->end < READ_CHUNK / 4) {
+            size_t cap = r->cap * 2;
+            char *nb = realloc(r->buf, cap);
+            if (!nb) {
+                snprintf(r->err, sizeof r->err, "out of memory reading line %zu", r->lines + 1);
+                return -1;
+            }
+            r->buf = nb;
+            r->cap = cap;
+        }
+        ssize_t got = read(r->fd, r->buf + r->end, r->cap - r->end);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf(r->err, sizeof r->err, "read error: %s", strerror(errno));
+            return -1;
+        }
+        if (got == 0)
+            r->eof = true;
+        r->end += (size_t)got;
+    }
+}
+
+static bool blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+            return false;
+    return true;
+}
+
+static const char *hdr_dup(pws_tape_reader *r, const cJSON *v)
+{
+    const char *s = cJSON_IsString(v) ? v->valuestring : "";
+    if (r->nhdr_strings >= sizeof r->hdr_strings / sizeof r->hdr_strings[0])
+        return "";
+    char *d = strdup(s);
+    if (!d)
+        return "";
+    r->hdr_strings[r->nhdr_strings++] = d;
+    return d;
+}
+
+static void hdr_list(pws_tape_reader *r, const cJSON *arr, const char **out, size_t *n)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (*n < PWS_TAPE_MAX_REDACT && cJSON_IsString(it))
+            out[(*n)++] = hdr_dup(r, it);
+    }
+}
+
+/* Reads the first non-blank line: a header is parsed, a frame line is kept. */
+static int read_header(pws_tape_reader *r)
+{
+    const char *s;
+    size_t n;
+    bool nl;
+    int got;
+    while ((got = next_line(r, &s, &n, &nl)) == 1 && blank(s, n))
+        ;
+    if (got <= 0)
+        return got;
+    cJSON *j = NULL;
+    if (memmem(s, n < 64 ? n : 64, "\"polyws_tape\"", 13))
+        j = cJSON_ParseWithLength(s, n);
+    const cJSON *ver = j ? cJSON_GetObjectItemCaseSensitive(j, "polyws_tape") : NULL;
+    if (!cJSON_IsNumber(ver)) {
+        cJSON_Delete(j);
+        if (memmem(s, n < 64 ? n : 64, "\"polyws_tape\"", 13)) {
+            if (!nl) { /* a cut header: an empty tape */
+                r->truncated = true;
+                r->trunc_bytes = n;
+                return 0;
+            }
+            snprintf(r->err, sizeof r->err, "line %zu: a broken header line", r->lines);
+            return -1;
+        }
+        r->pending = true;
+        r->pending_off = (size_t)(s - (r->fd < 0 ? r->mem : r->buf));
+        r->pending_len = n;
+        r->pending_nl = nl;
+        return 1;
+    }
+    r->has_header = true;
+    r->hdr.version = ver->valueint;
+    r->hdr.url = hdr_dup(r, cJSON_GetObjectItemCaseSensitive(j, "url"));
+    r->hdr.tool = hdr_dup(r, cJSON_GetObjectItemCaseSensitive(j, "tool"));
+    r->hdr.mode = hdr_dup(r, cJSON_GetObjectItemCaseSensitive(j, "mode"));
+    const cJSON *su = cJSON_GetObjectItemCaseSensitive(j, "start_us");
+    r->hdr.start_us = cJSON_IsNumber(su) ? (int64_t)su->valuedouble : 0;
+    const cJSON *red = cJSON_GetObjectItemCaseSensitive(j, "redacted");
+    if (cJSON_IsObject(red)) {
+        r->hdr.redacted.auth_params = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(red, "auth_params"));
+        hdr_list(r, cJSON_GetObjectItemCaseSensitive(red, "fields"), r->hdr.redacted.fields,
+                 &r->hdr.redacted.nfields);
+        hdr_list(r, cJSON_GetObjectItemCaseSensitive(red, "headers"), r->hdr.redacted.headers,
+                 &r->hdr.redacted.nheaders);
+        const cJSON *sec = cJSON_GetObjectItemCaseSensitive(red, "secrets");
+        r->hdr.redacted.secrets = cJSON_IsNumber(sec) && sec->valuedouble > 0 ? (uint32_t)sec->valuedouble : 0;
+    }
+    cJSON_Delete(j);
+    if (r->hdr.version > PWS_TAPE_VERSION) {
+        snprintf(r->err, sizeof r->err, "tape format version %d is newer than this reader (%d)", r->hdr.version,
+                 PWS_TAPE_VERSION);
+        return -1;
+    }
+    return 1;
+}
+
+static int reader_init(pws_tape_reader *r, char *err, size_t errcap)
+{
+    int rc = read_header(r);
+    if (rc < 0) {
+        snprintf(err, errcap, "%s", r->err);
+        pws_tape_reader_close(r);
+        return PWS_ERR_INVALID;
+    }
+    return PWS_OK;
+}
+
+int pws_tape_reader_open(const char *path, pws_tape_reader **out, char *err, size_t errcap)
+{
+    *out = NULL;
+    pws_tape_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->buf = malloc(READ_CHUNK))) {
+        free(r);
+        snprintf(err, errcap, "tape: out of memory");
+        return PWS_ERR_NOMEM;
+    }
+    r->cap = READ_CHUNK;
+    if (!strcmp(path, "-")) {
+        r->fd = STDIN_FILENO;
+    } else {
+        r->fd = open(path, O_RDONLY | O_CLOEXEC);
+        r->own_fd = true;
+        if (r->fd < 0) {
+            snprintf(err, errcap, "cannot open %s: %s", path, strerror(errno));
+            free(r->buf);
+            free(r);
+            return PWS_ERR_SYSTEM;
+        }
+    }
+    int rc = reader_init(r, err, errcap);
+    if (rc)
+        return rc;
+    *out = r;
+    return PWS_OK;
+}
+
+int pws_tape_reader_open_mem(const char *data, size_t len, pws_tape_reader **out, char *err, size_t errcap)
+{
+    *out = NULL;
+    pws_tape_reader *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errcap, "tape: out of memory");
+        return PWS_ERR_NOMEM;
+    }
+    r->fd = -1;
+    r->mem = data ? data : "";
+    r->mem_len = data ? len : 0;
+    int rc = reader_init(r, err, errcap);
+    if (rc)
+        return rc;
+    *out = r;
+    return PWS_OK;
+}
+
+const pws_tape_header *pws_tape_reader_header(const pws_tape_reader *r)
+{
+    return r && r->has_header ? &r->hdr : NULL;
+}
+
+int pws_tape_next(pws_tape_reader *r, pws_tape_frame *f)
+{
+    const char *s;
+    size_t n;
+    bool nl;
+    int got;
+    if (r->pending) {
+        r->pending = false;
+        s = (r->fd < 0 ? r->mem : r->buf) + r->pending_off;
+        n = r->pending_len;
+        nl = r->pending_nl;
+        got = 1;
+    } else {
+        while ((got = next_line(r, &s, &n, &nl)) == 1 && blank(s, n))
+            ;
+    }
+    if (got < 0)
+        return PWS_ERR_SYSTEM;
+    if (got == 0)
+        return 0;
+    char why[160];
+    int rc = pws_tape_decode_frame(s, n, f, &r->scratch, why, sizeof why);
+    if (rc == PWS_OK) {
+        f->line = r->lines;
+        return 1;
+    }
+    if (!nl && rc == PWS_ERR_INVALID) {
+        /* the last line, cut while it was written: everything before it is the tape */
+        r->truncated = true;
+        r->trunc_bytes = n;
+        return 0;
+    }
+    snprintf(r->err, sizeof r->err, "line %zu: %s", r->lines, why);
+    return rc;
+}
+
+bool pws_tape_reader_truncated(const pws_tape_reader *r, size_t *bytes)
+{
+    if (bytes)
+        *bytes = r && r->truncated ? r->trunc_bytes : 0;
+    return r && r->truncated;
+}
+
+size_t pws_tape_reader_lines(const pws_tape_reader *r)
+{
+    return r ? r->lines : 0;
+}
+
+const char *pws_tape_reader_error(const pws_tape_reader *r)
+{
+    return r ? r->err : "";
+}
+
+void pws_tape_reader_close(pws_tape_reader *r)
+{
+    if (!r)
+        return;
+    if (r->own_fd && r->fd >= 0)
+        close(r->fd);
+    free(r->buf);
+    pws_tape_buf_free(&r->scratch);
+    for (size_t i = 0; i < r->nhdr_strings; i++)
+        free(r->hdr_strings[i]);
+    free(r);
+}

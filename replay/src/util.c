@@ -1,0 +1,299 @@
+/*
+ * util.c - buffers, base64, UTF-8, clocks and logging for libpwsreplay.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void pws_tape_buf_free(pws_tape_buf *b)
+{
+    if (!b)
+        return;
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+int pwsr__buf_reserve(pws_tape_buf *b, size_t n)
+{
+    if (n > PWS_TAPE_MAX_LINE || b->len > PWS_TAPE_MAX_LINE - n)
+        return -1;
+    if (b->len + n + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p)
+        return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+int pwsr__buf_put(pws_tape_buf *b, const void *s, size_t n)
+{
+    if (pwsr__buf_reserve(b, n))
+        return -1;
+    if (n)
+        memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+int pwsr__buf_str(pws_tape_buf *b, const char *s)
+{
+    return pwsr__buf_put(b, s, strlen(s));
+}
+
+int pwsr__buf_printf(pws_tape_buf *b, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -1;
+    if ((size_t)n < sizeof small)
+        return pwsr__buf_put(b, small, (size_t)n);
+    if (pwsr__buf_reserve(b, (size_t)n))
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int pwsr__buf_json_string(pws_tape_buf *b, const void *data, size_t n)
+{
+    const unsigned char *s = data;
+    if (pwsr__buf_reserve(b, n + 2) || pwsr__buf_put(b, "\"", 1))
+        return -1;
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        const char *esc = NULL;
+        char u[8];
+        if (c == '"')
+            esc = "\\\"";
+        else if (c == '\\')
+            esc = "\\\\";
+        else if (c == '\n')
+            esc = "\\n";
+        else if (c == '\r')
+            esc = "\\r";
+        else if (c == '\t')
+            esc = "\\t";
+        else if (c < 0x20) {
+            snprintf(u, sizeof u, "\\u%04x", c);
+            esc = u;
+        }
+        if (esc) {
+            if (pwsr__buf_put(b, s + i - run, run) || pwsr__buf_str(b, esc))
+                return -1;
+            run = 0;
+        } else {
+            run++;
+        }
+    }
+    if (pwsr__buf_put(b, s + n - run, run) || pwsr__buf_put(b, "\"", 1))
+        return -1;
+    return 0;
+}
+
+static const char b64tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int pwsr__buf_base64(pws_tape_buf *b, const void *data, size_t n, bool quoted)
+{
+    const unsigned char *s = data;
+    if (n > PWS_TAPE_MAX_LINE / 4 * 3 || pwsr__buf_reserve(b, (n + 2) / 3 * 4 + 2))
+        return -1;
+    char *o = b->p + b->len;
+    if (quoted)
+        *o++ = '"';
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= s[i + 2];
+        *o++ = b64tbl[v >> 18 & 63];
+        *o++ = b64tbl[v >> 12 & 63];
+        *o++ = i + 1 < n ? b64tbl[v >> 6 & 63] : '=';
+        *o++ = i + 2 < n ? b64tbl[v & 63] : '=';
+    }
+    if (quoted)
+        *o++ = '"';
+    *o = '\0';
+    b->len = (size_t)(o - b->p);
+    return 0;
+}
+
+size_t pwsr__base64_decode(const char *in, size_t n, unsigned char *out)
+{
+    static signed char rev[256];
+    static bool ready; /* benign race: every thread writes the same table */
+    if (!ready) {
+        memset(rev, -1, sizeof rev);
+        for (int i = 0; i < 64; i++)
+            rev[(unsigned char)b64tbl[i]] = (signed char)i;
+        rev['-'] = 62; /* base64url, as some tools write */
+        rev['_'] = 63;
+        __atomic_store_n(&ready, true, __ATOMIC_RELEASE);
+    }
+    while (n && in[n - 1] == '=')
+        n--;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = rev[(unsigned char)in[i]];
+        if (v < 0)
+            return (size_t)-1;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return o;
+}
+
+bool pwsr__utf8_valid(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        /* ASCII fast path, 8 bytes at a time */
+        while (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & 0x8080808080808080ull)
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp, min;
+        if ((c & 0xE0) == 0xC0) {
+            n = 1, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (len - i - 1 < n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+bool pwsr__ieq(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x + 32);
+        if (y >= 'A' && y <= 'Z')
+            y = (unsigned char)(y + 32);
+        if (x != y)
+            return false;
+        if (!x)
+            return true;
+    }
+}
+
+int64_t pwsr__mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t pwsr__wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void pwsr__iso_time(int64_t us, char *buf, size_t cap)
+{
+    time_t s = (time_t)(us / 1000000);
+    long frac = (long)(us % 1000000);
+    if (frac < 0) {
+        frac += 1000000;
+        s--;
+    }
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+int pwsr__scrub(pws_tape_buf *b, const char *s, size_t n, const char *const *secrets, size_t nsecrets,
+                bool *changed)
+{
+    size_t i = 0, run = 0;
+    while (i < n) {
+        size_t hit = 0;
+        for (size_t k = 0; k < nsecrets; k++) {
+            size_t sl = strlen(secrets[k]);
+            if (sl >= 4 && sl <= n - i && s[i] == secrets[k][0] && !memcmp(s + i, secrets[k], sl)) {
+                hit = sl;
+                break;
+            }
+        }
+        if (hit) {
+            if (pwsr__buf_put(b, s + i - run, run) || pwsr__buf_str(b, PWS_TAPE_PLACEHOLDER))
+                return -1;
+            run = 0;
+            i += hit;
+            if (changed)
+                *changed = true;
+        } else {
+            run++;
+            i++;
+        }
+    }
+    return pwsr__buf_put(b, s + n - run, run);
+}
+
+void pwsr__log(const pwsr__logger *lg, pws_log_level level, const char *fmt, ...)
+{
+    if (!lg || level > (lg->level ? lg->level : PWS_LOG_WARN))
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (lg->fn) {
+        lg->fn(level, msg, lg->user);
+    } else {
+        static const char *const names[] = {"", "error", "warning", "info", "debug"};
+        fprintf(stderr, "polyws: %s: %s\n", names[level <= PWS_LOG_DEBUG ? level : 0], msg);
+    }
+}
