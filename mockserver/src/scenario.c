@@ -68,18 +68,12 @@ const char *pwss__describe(const pwss__ynode *n, char *buf, size_t cap)
         text[k++] = '.', text[k++] = '.', text[k++] = '.';
     text[k] = '\0';
     switch (pwss__scalar_class(n)) {
-    case PWSS__S_NULL:
-        return "nothing (null)";
-    case PWSS__S_TRUE:
-        return "true";
-    case PWSS__S_FALSE:
-        return "false";
+    case PWSS__S_NULL: return "nothing (null)";
+    case PWSS__S_TRUE: return "true";
+    case PWSS__S_FALSE: return "false";
     case PWSS__S_NUMBER:
-    case PWSS__S_BAD_NUMBER:
-        snprintf(buf, cap, "the number %s", text);
-        return buf;
-    case PWSS__S_STRING:
-        break;
+    case PWSS__S_BAD_NUMBER: snprintf(buf, cap, "the number %s", text); return buf;
+    case PWSS__S_STRING: break;
     }
     snprintf(buf, cap, "the string \"%s\"", text);
     return buf;
@@ -143,7 +137,8 @@ bool pwss__check_map(pwss__ctx *c, const pwss__ynode *n, const char *what, const
         if (!pwss__visit(c, k))
             return false;
         if (k->kind != PWSS__Y_SCALAR)
-            return pwss__fail(c, k, "%s: a key must be a plain word, not %s", what, pwss__describe(k, d, sizeof d));
+            return pwss__fail(c, k, "%s: a key must be a plain word, not %s", what,
+                              pwss__describe(k, d, sizeof d));
         bool known = false;
         for (size_t j = 0; allowed[j] && !known; j++)
             known = !strcmp(k->text, allowed[j]) && strlen(allowed[j]) == k->len;
@@ -342,8 +337,8 @@ static bool compile_keys(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
         return pwss__fail(c, n, "server.keys: expected a key or a list of 1..%zu keys",
                           sizeof s->keys / sizeof s->keys[0]);
     if (n->nkids > sizeof s->keys / sizeof s->keys[0])
-        return pwss__fail(c, n->kids[sizeof s->keys / sizeof s->keys[0]],
-                          "server.keys: more than %zu keys", sizeof s->keys / sizeof s->keys[0]);
+        return pwss__fail(c, n->kids[sizeof s->keys / sizeof s->keys[0]], "server.keys: more than %zu keys",
+                          sizeof s->keys / sizeof s->keys[0]);
     for (size_t i = 0; i < n->nkids; i++) {
         if (!pwss__read_string(c, n->kids[i], "server.keys", PWSS__MAX_KEY, true, &s->keys[i]))
             return false;
@@ -354,9 +349,9 @@ static bool compile_keys(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
 
 static bool compile_server(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
 {
-    static const char *const keys[] = {"keys", "auth_timeout", "max_connections_per_key", "kick",
-                                       "rate_limit", "tls", "seed", "rate", "batch", "policy_close_code",
-                                       NULL};
+    static const char *const keys[] = {
+        "keys", "auth_timeout", "max_connections_per_key", "kick", "rate_limit", "tls", "seed",
+        "rate", "batch",        "policy_close_code",       NULL};
     if (!pwss__check_map(c, n, "server", keys))
         return false;
     const pwss__ynode *v;
@@ -378,8 +373,9 @@ static bool compile_server(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
         bool older = !strcmp(w, "older"), newer = !strcmp(w, "newer");
         free(w);
         if (!older && !newer)
-            return pwss__fail(c, v, "server.kick: expected older or newer (which connection max_connections "
-                                    "disconnects)");
+            return pwss__fail(c, v,
+                              "server.kick: expected older or newer (which connection max_connections "
+                              "disconnects)");
         s->kick_newer = newer;
     }
     if ((v = pwss__get(n, "rate_limit"))) {
@@ -388,8 +384,9 @@ static bool compile_server(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
         if (!pwss__check_map(c, v, "server.rate_limit", rl) ||
             !pwss__need(c, v, "actions", "server.rate_limit", &a) ||
             !pwss__need(c, v, "window", "server.rate_limit", &w) ||
-            !pwss__read_uint(c, a, "server.rate_limit.actions", 1, 1000000, &u) ||
-            !pwss__read_duration(c, w, "server.rate_limit.window", 1, PWSS__MAX_DURATION_MS, &s->rate_window_ms))
+            !pwss__read_uint(c, a, "server.rate_limit.actions", 1, PWSM_MAX_RATE_ACTIONS, &u) ||
+            !pwss__read_duration(c, w, "server.rate_limit.window", 1, PWSS__MAX_DURATION_MS,
+                                 &s->rate_window_ms))
             return false;
         s->rate_actions = (uint32_t)u;
         const pwss__ynode *e = pwss__get(v, "on_exceed");
@@ -400,8 +397,9 @@ static bool compile_server(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
             bool err = !strcmp(word, "error"), cl = !strcmp(word, "close");
             free(word);
             if (!err && !cl)
-                return pwss__fail(c, e, "server.rate_limit.on_exceed: expected error (answer an error status) "
-                                        "or close (close with the policy code)");
+                return pwss__fail(c, e,
+                                  "server.rate_limit.on_exceed: expected error (answer an error status) "
+                                  "or close (close with the policy code)");
             s->rate_close = cl;
         }
     }
@@ -425,8 +423,10 @@ static bool compile_server(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
         if (!pwss__read_uint(c, v, "server.policy_close_code", 1000, 4999, &u))
             return false;
         if (!(u <= 1003 || (u >= 1007 && u <= 1014) || u >= 3000))
-            return pwss__fail(c, v, "server.policy_close_code: %llu may not be sent in a close frame "
-                                    "(valid: 1000-1003, 1007-1014, 3000-4999)", (unsigned long long)u);
+            return pwss__fail(c, v,
+                              "server.policy_close_code: %llu may not be sent in a close frame "
+                              "(valid: 1000-1003, 1007-1014, 3000-4999)",
+                              (unsigned long long)u);
         s->policy_close_code = (int)u;
     }
     return true;
@@ -452,7 +452,8 @@ static bool compile_subscribe(pwss__ctx *c, const pwss__ynode *n, char **out)
         free(ch);
         if (bad) {
             pwss__buf_free(&b);
-            return pwss__fail(c, n->kids[i], "client.subscribe: one channel per list item (no commas or spaces)");
+            return pwss__fail(c, n->kids[i],
+                              "client.subscribe: one channel per list item (no commas or spaces)");
         }
         if (rc) {
             pwss__buf_free(&b);
@@ -513,8 +514,10 @@ static bool compile_connections(pwss__ctx *c, const pwss__ynode *n, pwss_scenari
 {
     char d[96];
     if (n->kind != PWSS__Y_MAP)
-        return pwss__fail(c, n, "connections: expected a mapping of connection ordinals (1, 2, ...) and "
-                                "'default' to lists of steps, got %s", pwss__describe(n, d, sizeof d));
+        return pwss__fail(c, n,
+                          "connections: expected a mapping of connection ordinals (1, 2, ...) and "
+                          "'default' to lists of steps, got %s",
+                          pwss__describe(n, d, sizeof d));
     size_t pairs = pwss__ymap_pairs(n), byord = 0;
     for (size_t i = 0; i < pairs; i++)
         if (!(n->kids[2 * i]->kind == PWSS__Y_SCALAR && !strcmp(n->kids[2 * i]->text, "default")))
@@ -539,7 +542,8 @@ static bool compile_connections(pwss__ctx *c, const pwss__ynode *n, pwss_scenari
         uint64_t ord;
         if (k->kind != PWSS__Y_SCALAR || pwss__scalar_class(k) != PWSS__S_NUMBER ||
             strspn(k->text, "0123456789") != k->len)
-            return pwss__fail(c, k, "connections: a key is a connection ordinal (1, 2, ...) or 'default', not %s",
+            return pwss__fail(c, k,
+                              "connections: a key is a connection ordinal (1, 2, ...) or 'default', not %s",
                               pwss__describe(k, d, sizeof d));
         if (!pwss__read_uint(c, k, "connections", 1, PWSS__MAX_ORDINAL, &ord))
             return false;
@@ -557,10 +561,12 @@ static bool compile_connections(pwss__ctx *c, const pwss__ynode *n, pwss_scenari
 
 /* ---- assertions */
 
-static const char *const assertion_names[] = {
-    "auth_within",   "no_subscribe_before_auth", "resubscribed", "reconnect_delay", "max_connects",
-    "min_connects",  "client_closed_with",       "client_exit",  "output_equals",   "output_matches",
-    "no_reconnect",  NULL};
+static const char *const assertion_names[] = {"auth_within",        "no_subscribe_before_auth",
+                                              "resubscribed",       "reconnect_delay",
+                                              "max_connects",       "min_connects",
+                                              "client_closed_with", "client_exit",
+                                              "output_equals",      "output_matches",
+                                              "no_reconnect",       NULL};
 
 /* Resolves rel against the directory of the scenario file. */
 static char *resolve_path(const char *scenario, const char *rel)
@@ -592,8 +598,9 @@ static bool compile_assertion(pwss__ctx *c, const pwss__ynode *item, pwss_assert
             return pwss__fail(c, name, "assert: an assertion name must be a word, not %s",
                               pwss__describe(name, d, sizeof d));
     } else {
-        return pwss__fail(c, item, "assert: each item is one assertion, e.g. '- resubscribed' or "
-                                   "'- auth_within: 2s', not %s%s",
+        return pwss__fail(c, item,
+                          "assert: each item is one assertion, e.g. '- resubscribed' or "
+                          "'- auth_within: 2s', not %s%s",
                           pwss__describe(item, d, sizeof d),
                           item->kind == PWSS__Y_MAP ? " with several keys" : "");
     }
@@ -619,15 +626,16 @@ static bool compile_assertion(pwss__ctx *c, const pwss__ynode *item, pwss_assert
         return true;
     }
     if (!v || is_null(v))
-        return pwss__fail(c, item, "%s needs a value, e.g. %s", name->text,
-                          a->kind == PWSS_ASSERT_AUTH_WITHIN       ? "'- auth_within: 2s'"
-                          : a->kind == PWSS_ASSERT_RECONNECT_DELAY ? "'- reconnect_delay: {min: 400ms, growing: true}'"
-                          : a->kind == PWSS_ASSERT_MAX_CONNECTS    ? "'- max_connects: {count: 5, window: 10s}'"
-                          : a->kind == PWSS_ASSERT_MIN_CONNECTS    ? "'- min_connects: 2'"
-                          : a->kind == PWSS_ASSERT_CLIENT_CLOSED_WITH ? "'- client_closed_with: 1002'"
-                          : a->kind == PWSS_ASSERT_CLIENT_EXIT     ? "'- client_exit: 0' or '- client_exit: nonzero'"
-                          : a->kind == PWSS_ASSERT_OUTPUT_EQUALS   ? "'- output_equals: expected/NAME.jsonl'"
-                                                                   : "'- output_matches: {stderr: \"regex\"}'");
+        return pwss__fail(
+            c, item, "%s needs a value, e.g. %s", name->text,
+            a->kind == PWSS_ASSERT_AUTH_WITHIN          ? "'- auth_within: 2s'"
+            : a->kind == PWSS_ASSERT_RECONNECT_DELAY    ? "'- reconnect_delay: {min: 400ms, growing: true}'"
+            : a->kind == PWSS_ASSERT_MAX_CONNECTS       ? "'- max_connects: {count: 5, window: 10s}'"
+            : a->kind == PWSS_ASSERT_MIN_CONNECTS       ? "'- min_connects: 2'"
+            : a->kind == PWSS_ASSERT_CLIENT_CLOSED_WITH ? "'- client_closed_with: 1002'"
+            : a->kind == PWSS_ASSERT_CLIENT_EXIT        ? "'- client_exit: 0' or '- client_exit: nonzero'"
+            : a->kind == PWSS_ASSERT_OUTPUT_EQUALS      ? "'- output_equals: expected/NAME.jsonl'"
+                                                        : "'- output_matches: {stderr: \"regex\"}'");
     uint64_t u;
     switch (a->kind) {
     case PWSS_ASSERT_AUTH_WITHIN:
@@ -637,7 +645,8 @@ static bool compile_assertion(pwss__ctx *c, const pwss__ynode *item, pwss_assert
             return pwss__read_duration(c, v, "reconnect_delay", 0, PWSS__MAX_DURATION_MS, &a->ms);
         static const char *const keys[] = {"min", "growing", "cap", NULL};
         const pwss__ynode *m, *g, *cp;
-        if (!pwss__check_map(c, v, "reconnect_delay", keys) || !pwss__need(c, v, "min", "reconnect_delay", &m) ||
+        if (!pwss__check_map(c, v, "reconnect_delay", keys) ||
+            !pwss__need(c, v, "min", "reconnect_delay", &m) ||
             !pwss__read_duration(c, m, "reconnect_delay.min", 0, PWSS__MAX_DURATION_MS, &a->ms))
             return false;
         if ((g = pwss__get(v, "growing")) && !pwss__read_bool(c, g, "reconnect_delay.growing", &a->growing))
@@ -715,11 +724,10 @@ static bool compile_assertion(pwss__ctx *c, const pwss__ynode *item, pwss_assert
         if (v->nkids != 2)
             return pwss__fail(c, v, "output_matches: give one of stdout or stderr");
         a->stream = pwss__get(v, "stdout") ? 1 : 2;
-        return pwss__read_regex(c, v->kids[1], a->stream == 1 ? "output_matches.stdout" : "output_matches.stderr",
-                                &a->text);
+        return pwss__read_regex(c, v->kids[1],
+                                a->stream == 1 ? "output_matches.stdout" : "output_matches.stderr", &a->text);
     }
-    default:
-        return pwss__fail(c, item, "internal error: assertion kind %d", kind);
+    default: return pwss__fail(c, item, "internal error: assertion kind %d", kind);
     }
 }
 
@@ -729,9 +737,11 @@ static bool compile_assertions(pwss__ctx *c, const pwss__ynode *n, pwss_scenario
     if (is_null(n))
         return true;
     if (n->kind != PWSS__Y_SEQ)
-        return pwss__fail(c, n, "assert: expected a list of assertions, got %s", pwss__describe(n, d, sizeof d));
+        return pwss__fail(c, n, "assert: expected a list of assertions, got %s",
+                          pwss__describe(n, d, sizeof d));
     if (n->nkids > PWSS_MAX_ASSERTIONS)
-        return pwss__fail(c, n->kids[PWSS_MAX_ASSERTIONS], "assert: more than %u assertions", PWSS_MAX_ASSERTIONS);
+        return pwss__fail(c, n->kids[PWSS_MAX_ASSERTIONS], "assert: more than %u assertions",
+                          PWSS_MAX_ASSERTIONS);
     if (!n->nkids)
         return true;
     sc->assertions = calloc(n->nkids, sizeof *sc->assertions);
@@ -761,7 +771,8 @@ static char *default_name(const char *path)
 
 static bool compile_top(pwss__ctx *c, const pwss__ynode *root, pwss_scenario *sc)
 {
-    static const char *const keys[] = {"name", "description", "server", "client", "connections", "assert", NULL};
+    static const char *const keys[] = {"name",        "description", "server", "client",
+                                       "connections", "assert",      NULL};
     if (!root)
         return pwss__fail(c, NULL, "empty scenario: expected a mapping with at least 'description:'");
     if (!pwss__visit(c, root) || !pwss__check_map(c, root, "the scenario", keys))
@@ -841,8 +852,8 @@ static char *read_file(pwss__ctx *c, size_t *len)
 
 pwss_scenario *pwss_load(const char *path, char *errbuf, size_t errcap)
 {
-    pwss__ctx c = {.path = path ? path : "(null)", .err = errbuf, .errcap = errcap,
-                   .budget = PWSS__MAX_EXPANDED_NODES};
+    pwss__ctx c = {
+        .path = path ? path : "(null)", .err = errbuf, .errcap = errcap, .budget = PWSS__MAX_EXPANDED_NODES};
     if (errbuf && errcap)
         errbuf[0] = '\0';
     if (!path) {

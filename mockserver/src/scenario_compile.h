@@ -12,6 +12,7 @@
 #include "scenario_json.h"
 #include "scenario_yaml.h"
 
+#include <polyws/mock.h>
 #include <polyws/scenario.h>
 
 #include <stdbool.h>
@@ -20,7 +21,7 @@
 
 /* Limits beyond those in polyws/scenario.h (docs/scenarios.md lists them all). */
 #define PWSS__MAX_EXPANDED_NODES 4000000u   /* YAML nodes visited while compiling (aliases expand) */
-#define PWSS__MAX_PAYLOAD_BYTES (16u << 20) /* bytes of one step's data (16 MiB) */
+#define PWSS__MAX_PAYLOAD_BYTES PWSM_MAX_OUT_QUEUE /* bytes of one step's data (4 MiB): the server's output queue */
 #define PWSS__MAX_TOTAL_BYTES (64u << 20)   /* bytes of all step data in one scenario (64 MiB) */
 #define PWSS__MAX_PAYLOAD_TIMES (16u << 20) /* `times` of one payload piece */
 #define PWSS__MAX_PAYLOAD_NESTING 8u        /* payload `parts` inside `parts` */
@@ -40,24 +41,24 @@
 #define PWSS__MAX_SYMBOL 31u                /* bytes of a stream symbol */
 #define PWSS__MAX_STREAM_SYMBOLS 1024u      /* symbols of one stream step (PWSM_MAX_SYMBOLS) */
 
-#define PWSS__DEFAULT_WAIT_MS 10000u        /* auth, confirm, handshake and expect timeout */
 #define PWSS__DEFAULT_CLIENT_TIMEOUT_MS 30000u /* client.timeout */
-#define PWSS__DEFAULT_SUBSCRIBE "A.AAPL"    /* client.subscribe */
-#define PWSS__DEFAULT_STREAM_BATCH 10u      /* stream.batch */
+#define PWSS__DEFAULT_SUBSCRIBE "A.AAPL"       /* client.subscribe */
+#define PWSS__DEFAULT_STREAM_BATCH 10u         /* stream.batch */
 
 /** Compilation state. */
 typedef struct pwss__ctx {
-    const char *path;        /* the file, for messages */
-    char *err;               /* where the first error goes */
-    size_t errcap;           /* its size */
-    bool failed;             /* an error was reported */
-    size_t budget;           /* YAML node visits left */
-    size_t steps;            /* steps written so far, in all scripts */
-    size_t bytes;            /* step data bytes so far */
+    const char *path; /* the file, for messages */
+    char *err;        /* where the first error goes */
+    size_t errcap;    /* its size */
+    bool failed;      /* an error was reported */
+    size_t budget;    /* YAML node visits left */
+    size_t steps;     /* steps written so far, in all scripts */
+    size_t bytes;     /* step data bytes so far */
 } pwss__ctx;
 
 /** Reports "FILE:LINE:COLUMN: message" at node `at` (1:1 if NULL); returns false. */
-bool pwss__fail(pwss__ctx *c, const pwss__ynode *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+bool pwss__fail(pwss__ctx *c, const pwss__ynode *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /** Counts one node visit against the budget; false (reported) when it runs out. */
 bool pwss__visit(pwss__ctx *c, const pwss__ynode *n);
 /** "a mapping", "a sequence", "the string \"x\"", "the number 5", "null", "true"... for messages. */

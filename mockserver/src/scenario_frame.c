@@ -39,8 +39,7 @@ int pwss__fault_lookup(const char *name)
 
 bool pwss__close_code_valid(int code)
 {
-    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
-           (code >= 3000 && code <= 4999);
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
 }
 
 int pwss__frame_append(pwss__buf *out, bool fin, unsigned rsv, unsigned opcode, const uint8_t *mask,
@@ -120,8 +119,8 @@ int pwss__fault_build(const pwss__fault_spec *spec, pwss__buf *out, char *msg, s
     static const uint8_t rfc_mask[4] = {0x37, 0xfa, 0x21, 0x3d}; /* RFC 6455 5.7's example key */
     switch (spec->kind) {
     case PWSS__FAULT_RESERVED_BITS:
-        if (pwss__frame_append(out, true, PWSS__WS_RSV1 | PWSS__WS_RSV2 | PWSS__WS_RSV3, PWSS__WS_TEXT,
-                               NULL, pl, len))
+        if (pwss__frame_append(out, true, PWSS__WS_RSV1 | PWSS__WS_RSV2 | PWSS__WS_RSV3, PWSS__WS_TEXT, NULL,
+                               pl, len))
             return full(out, msg, msgcap);
         return 0;
     case PWSS__FAULT_RESERVED_OPCODE: {
@@ -214,8 +213,7 @@ int pwss__fault_build(const pwss__fault_spec *spec, pwss__buf *out, char *msg, s
         if (pwss__frame_append(out, true, 0, PWSS__WS_TEXT, rfc_mask, pl, len))
             return full(out, msg, msgcap);
         return 0;
-    case PWSS__FAULT_COUNT:
-        break;
+    case PWSS__FAULT_COUNT: break;
     }
     return ferr(msg, msgcap, "unknown fault");
 }

@@ -246,18 +246,21 @@ static int jerr(pwss__json_error *e, const pwss__ynode *at, const char *fmt, ...
     return -1;
 }
 
+/* Running out of room is about the whole value: reported at its node (at = NULL). */
 static int out_err(pwss__buf *out, pwss__json_error *e, const pwss__ynode *at)
 {
+    (void)at;
     if (out->oom)
-        return jerr(e, at, "out of memory");
-    return jerr(e, at, "JSON text larger than %zu bytes", out->max);
+        return jerr(e, NULL, "out of memory");
+    return jerr(e, NULL, "JSON text larger than %zu bytes", out->max);
 }
 
-static int encode(const pwss__ynode *n, pwss__buf *out, size_t *budget, unsigned depth,
-                  pwss__json_error *e)
+static int encode(const pwss__ynode *n, pwss__buf *out, size_t *budget, unsigned depth, pwss__json_error *e)
 {
+    /* these two are about the whole value (aliases make the inner node's place
+     * misleading): at = NULL, replaced by the value's own node below */
     if (!*budget)
-        return jerr(e, n, "value expands to too many nodes (aliases repeated too often)");
+        return jerr(e, NULL, "value expands to too many nodes (aliases repeated too often)");
     (*budget)--;
     if (n->kind == PWSS__Y_SCALAR) {
         switch (pwss__scalar_class(n)) {
@@ -265,25 +268,21 @@ static int encode(const pwss__ynode *n, pwss__buf *out, size_t *budget, unsigned
             if (pwss__buf_put(out, n->text, n->len))
                 return out_err(out, e, n);
             return 0;
-        case PWSS__S_TRUE:
-            return pwss__buf_puts(out, "true") ? out_err(out, e, n) : 0;
-        case PWSS__S_FALSE:
-            return pwss__buf_puts(out, "false") ? out_err(out, e, n) : 0;
-        case PWSS__S_NULL:
-            return pwss__buf_puts(out, "null") ? out_err(out, e, n) : 0;
+        case PWSS__S_TRUE: return pwss__buf_puts(out, "true") ? out_err(out, e, n) : 0;
+        case PWSS__S_FALSE: return pwss__buf_puts(out, "false") ? out_err(out, e, n) : 0;
+        case PWSS__S_NULL: return pwss__buf_puts(out, "null") ? out_err(out, e, n) : 0;
         case PWSS__S_BAD_NUMBER:
             return jerr(e, n,
                         "'%.40s' is a YAML number that JSON cannot hold as written: write a JSON "
                         "number (e.g. 0.5, 31, 1e9), quote it for a string, or use send_raw for "
                         "NaN/Infinity",
                         n->text);
-        case PWSS__S_STRING:
-            return pwss__json_string(out, n->text, n->len) ? out_err(out, e, n) : 0;
+        case PWSS__S_STRING: return pwss__json_string(out, n->text, n->len) ? out_err(out, e, n) : 0;
         }
         return jerr(e, n, "internal error: unknown scalar class");
     }
     if (depth >= PWSS__JSON_MAX_DEPTH)
-        return jerr(e, n, "JSON nesting deeper than %u levels", PWSS__JSON_MAX_DEPTH);
+        return jerr(e, NULL, "JSON nesting deeper than %u levels", PWSS__JSON_MAX_DEPTH);
     bool map = n->kind == PWSS__Y_MAP;
     if (pwss__buf_putc(out, map ? '{' : '['))
         return out_err(out, e, n);
@@ -297,7 +296,7 @@ static int encode(const pwss__ynode *n, pwss__buf *out, size_t *budget, unsigned
                 return jerr(e, k, "a JSON object key must be a scalar, not a %s",
                             k->kind == PWSS__Y_SEQ ? "sequence" : "mapping");
             if (!*budget)
-                return jerr(e, k, "value expands to too many nodes (aliases repeated too often)");
+                return jerr(e, NULL, "value expands to too many nodes (aliases repeated too often)");
             (*budget)--;
             if (pwss__json_string(out, k->text, k->len) || pwss__buf_putc(out, ':'))
                 return out_err(out, e, k);
@@ -316,7 +315,11 @@ int pwss__json_encode(const pwss__ynode *n, pwss__buf *out, size_t *budget, pwss
 {
     err->at = NULL;
     err->msg[0] = '\0';
-    return encode(n, out, budget, 0, err);
+    if (!encode(n, out, budget, 0, err))
+        return 0;
+    if (!err->at)
+        err->at = n;
+    return -1;
 }
 
 /* ---- hex and base64 */

@@ -12,16 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PWSS__JSON_MAX_DEPTH 64u   /* nesting of a value written as JSON (aliases included) */
+#define PWSS__JSON_MAX_DEPTH 64u /* nesting of a value written as JSON (aliases included) */
 
 /** A growable byte buffer that refuses to grow past max bytes. */
 typedef struct pwss__buf {
-    char *data;       /* bytes, NUL-terminated when non-NULL */
-    size_t len;       /* bytes used */
-    size_t cap;       /* bytes allocated */
-    size_t max;       /* limit on len (0 = SIZE_MAX / 2) */
-    bool too_big;     /* an append was refused: it would pass max */
-    bool oom;         /* an allocation failed */
+    char *data;   /* bytes, NUL-terminated when non-NULL */
+    size_t len;   /* bytes used */
+    size_t cap;   /* bytes allocated */
+    size_t max;   /* limit on len (0 = SIZE_MAX / 2) */
+    bool too_big; /* an append was refused: it would pass max */
+    bool oom;     /* an allocation failed */
 } pwss__buf;
 
 /** Appends n bytes; 0, or -1 (too_big or oom set, buffer unchanged). */
@@ -37,20 +37,20 @@ void pwss__buf_free(pwss__buf *b);
 
 /** What a YAML scalar is, by YAML 1.2 core schema rules, seen through JSON. */
 typedef enum pwss__sclass {
-    PWSS__S_STRING = 0,   /* quoted, !!str, or plain text that is nothing else */
-    PWSS__S_NUMBER,       /* plain, and exactly a JSON number: written as is */
-    PWSS__S_TRUE,         /* plain true, True, TRUE */
-    PWSS__S_FALSE,        /* plain false, False, FALSE */
-    PWSS__S_NULL,         /* plain null, Null, NULL, ~ or empty */
-    PWSS__S_BAD_NUMBER    /* plain YAML number that JSON cannot hold as written: +1, .5, 0x1F, 007, .inf, .nan */
+    PWSS__S_STRING = 0, /* quoted, !!str, or plain text that is nothing else */
+    PWSS__S_NUMBER,     /* plain, and exactly a JSON number: written as is */
+    PWSS__S_TRUE,       /* plain true, True, TRUE */
+    PWSS__S_FALSE,      /* plain false, False, FALSE */
+    PWSS__S_NULL,       /* plain null, Null, NULL, ~ or empty */
+    PWSS__S_BAD_NUMBER /* plain YAML number that JSON cannot hold as written: +1, .5, 0x1F, 007, .inf, .nan */
 } pwss__sclass;
 
 pwss__sclass pwss__scalar_class(const pwss__ynode *n);
 
 /** Why encoding stopped. */
 typedef struct pwss__json_error {
-    const pwss__ynode *at;    /* the offending node */
-    char msg[200];            /* what is wrong */
+    const pwss__ynode *at; /* the offending node */
+    char msg[200];         /* what is wrong */
 } pwss__json_error;
 
 /** Writes node n as compact JSON into out: mappings keep their key order, plain

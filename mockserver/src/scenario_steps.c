@@ -18,7 +18,8 @@
 
 /* ---- payloads: bytes written as text, hex, base64, JSON or parts */
 
-static bool payload_into(pwss__ctx *c, const pwss__ynode *n, const char *what, pwss__buf *out, unsigned depth);
+static bool payload_into(pwss__ctx *c, const pwss__ynode *n, const char *what, pwss__buf *out,
+                         unsigned depth);
 
 static bool buf_fail(pwss__ctx *c, const pwss__ynode *at, const char *what, const pwss__buf *b)
 {
@@ -38,7 +39,8 @@ static bool piece_into(pwss__ctx *c, const pwss__ynode *n, const char *what, pws
     }
     if (n->kind == PWSS__Y_SEQ) {
         if (depth >= PWSS__MAX_PAYLOAD_NESTING)
-            return pwss__fail(c, n, "%s: parts nested deeper than %u levels", what, PWSS__MAX_PAYLOAD_NESTING);
+            return pwss__fail(c, n, "%s: parts nested deeper than %u levels", what,
+                              PWSS__MAX_PAYLOAD_NESTING);
         for (size_t i = 0; i < n->nkids; i++)
             if (!payload_into(c, n->kids[i], what, out, depth + 1))
                 return false;
@@ -52,8 +54,8 @@ static bool piece_into(pwss__ctx *c, const pwss__ynode *n, const char *what, pws
         if (!x)
             continue;
         if (v)
-            return pwss__fail(c, x, "%s: give one of text, hex, base64, json or parts, not both %s and %s", what,
-                              forms[form], forms[i]);
+            return pwss__fail(c, x, "%s: give one of text, hex, base64, json or parts, not both %s and %s",
+                              what, forms[form], forms[i]);
         v = x;
         form = i;
     }
@@ -94,8 +96,10 @@ static bool payload_into(pwss__ctx *c, const pwss__ynode *n, const char *what, p
     if (!pwss__visit(c, n))
         return false;
     if (n->kind == PWSS__Y_SCALAR && pwss__scalar_class(n) == PWSS__S_NULL && n->plain && n->len == 0)
-        return pwss__fail(c, n, "%s: expected a payload (a string, {hex: ...}, {base64: ...}, {json: ...}, "
-                                "{parts: [...]}), got %s", what, pwss__describe(n, d, sizeof d));
+        return pwss__fail(c, n,
+                          "%s: expected a payload (a string, {hex: ...}, {base64: ...}, {json: ...}, "
+                          "{parts: [...]}), got %s",
+                          what, pwss__describe(n, d, sizeof d));
     if (n->kind != PWSS__Y_MAP)
         return piece_into(c, n, what, out, depth);
     static const char *const keys[] = {"text", "hex", "base64", "json", "parts", "times", NULL};
@@ -111,8 +115,8 @@ static bool payload_into(pwss__ctx *c, const pwss__ynode *n, const char *what, p
     size_t piece = out->len - start;
     if (times > 1 && piece) {
         if ((uint64_t)piece * times > out->max - start) /* checked before looping */
-            return pwss__fail(c, t, "%s: %zu bytes x %llu is more than %zu bytes (limit of one step's data)", what,
-                              piece, (unsigned long long)times, out->max);
+            return pwss__fail(c, t, "%s: %zu bytes x %llu is more than %zu bytes (limit of one step's data)",
+                              what, piece, (unsigned long long)times, out->max);
         char *copy = malloc(piece); /* appending may move out->data */
         if (!copy)
             return pwss__fail(c, t, "out of memory");
@@ -132,7 +136,8 @@ static bool take_data(pwss__ctx *c, const pwss__ynode *at, pwss__buf *b, pwss_st
 {
     if (b->len > PWSS__MAX_TOTAL_BYTES - c->bytes) {
         pwss__buf_free(b);
-        return pwss__fail(c, at, "step data of the scenario adds up to more than %u bytes", PWSS__MAX_TOTAL_BYTES);
+        return pwss__fail(c, at, "step data of the scenario adds up to more than %u bytes",
+                          PWSS__MAX_TOTAL_BYTES);
     }
     c->bytes += b->len;
     st->data = pwss__buf_take(b, &st->len);
@@ -154,20 +159,24 @@ static bool read_payload(pwss__ctx *c, const pwss__ynode *n, const char *what, s
 typedef bool (*step_fn)(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
                         unsigned depth, uint64_t *runs);
 
-static bool step_plain(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st, unsigned depth, uint64_t *runs)
+static bool step_plain(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
+                       unsigned depth, uint64_t *runs)
 {
     return true;
 }
 
-/* auth, confirm, handshake: `auth`, `auth: 3s` or `auth: {timeout: 3s}` */
-static bool step_wait(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st, unsigned depth, uint64_t *runs)
+/* auth, confirm, handshake: `auth`, `auth: 3s` or `auth: {timeout: 3s}`; without a
+ * timeout ms stays 0: the server's default (auth: server.auth_timeout; confirm: 10 s) */
+static bool step_wait(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
+                      unsigned depth, uint64_t *runs)
 {
-    st->ms = PWSS__DEFAULT_WAIT_MS;
     if (!arg)
         return true;
     if (arg->kind == PWSS__Y_MAP) {
         static const char *const keys[] = {"timeout", NULL};
-        const char *what = st->kind == PWSS_STEP_AUTH ? "auth" : st->kind == PWSS_STEP_CONFIRM ? "confirm" : "handshake";
+        const char *what = st->kind == PWSS_STEP_AUTH      ? "auth"
+                           : st->kind == PWSS_STEP_CONFIRM ? "confirm"
+                                                           : "handshake";
         const pwss__ynode *t;
         if (!pwss__check_map(c, arg, what, keys) || !pwss__need(c, arg, "timeout", what, &t))
             return false;
@@ -176,7 +185,8 @@ static bool step_wait(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *a
     return pwss__read_duration(c, arg, "timeout", 1, PWSS__MAX_DURATION_MS, &st->ms);
 }
 
-static bool step_send(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st, unsigned depth, uint64_t *runs)
+static bool step_send(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
+                      unsigned depth, uint64_t *runs)
 {
     pwss__buf b = {.max = PWSS__MAX_PAYLOAD_BYTES};
     pwss__json_error je;
@@ -206,7 +216,8 @@ static const char *status_text(const char *status)
     return NULL;
 }
 
-static bool step_status(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st, unsigned depth, uint64_t *runs)
+static bool step_status(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
+                        unsigned depth, uint64_t *runs)
 {
     char *status = NULL, *message = NULL;
     const pwss__ynode *sv = arg, *mv = NULL;
@@ -237,7 +248,8 @@ static bool step_status(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode 
     return ok;
 }
 
-static bool step_events(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st, unsigned depth, uint64_t *runs)
+static bool step_events(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
+                        unsigned depth, uint64_t *runs)
 {
     char d[96];
     if (arg->kind == PWSS__Y_SCALAR)
@@ -256,7 +268,8 @@ static bool step_events(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode 
     return take_data(c, arg, &b, st);
 }
 
-static bool step_send_raw(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st, unsigned depth, uint64_t *runs)
+static bool step_send_raw(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
+                          unsigned depth, uint64_t *runs)
 {
     return read_payload(c, arg, st->kind == PWSS_STEP_SEND_BINARY ? "send_binary" : "send_raw",
                         PWSS__MAX_PAYLOAD_BYTES, st);
@@ -285,7 +298,8 @@ static bool each_word(pwss__ctx *c, const pwss__ynode *n, const char *what, word
     char d[96];
     if (n->kind == PWSS__Y_SEQ) {
         if (!n->nkids)
-            return pwss__fail(c, n, "%s: empty list (leave the key out to use what the client subscribed)", what);
+            return pwss__fail(c, n, "%s: empty list (leave the key out to use what the client subscribed)",
+                              what);
         for (size_t i = 0; i < n->nkids; i++) {
             const pwss__ynode *k = n->kids[i];
             if (!pwss__visit(c, k))
@@ -349,7 +363,8 @@ static bool add_symbol(pwss__ctx *c, const pwss__ynode *at, const char *w, size_
         bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
                   strchr(".:/_-", ch);
         if (!ok || !ch)
-            return pwss__fail(c, at, "stream.symbols: '%.*s' has a character outside [A-Za-z0-9.:/_-]", (int)len, w);
+            return pwss__fail(c, at, "stream.symbols: '%.*s' has a character outside [A-Za-z0-9.:/_-]",
+                              (int)len, w);
     }
     if (s->nsymbols >= PWSS__MAX_STREAM_SYMBOLS)
         return pwss__fail(c, at, "stream.symbols: more than %u symbols", PWSS__MAX_STREAM_SYMBOLS);
@@ -367,7 +382,8 @@ static bool add_symbol(pwss__ctx *c, const pwss__ynode *at, const char *w, size_
     return true;
 }
 
-static bool step_stream(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st, unsigned depth, uint64_t *runs)
+static bool step_stream(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
+                        unsigned depth, uint64_t *runs)
 {
     static const char *const keys[] = {"count", "rate", "batch", "seed", "types", "symbols", NULL};
     pwss_stream *s = &st->stream;
@@ -402,31 +418,35 @@ static bool step_stream(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode 
     return true;
 }
 
-static bool step_sleep(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st, unsigned depth, uint64_t *runs)
+static bool step_sleep(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
+                       unsigned depth, uint64_t *runs)
 {
     return pwss__read_duration(c, arg, "sleep", 0, PWSS__MAX_DURATION_MS, &st->ms);
 }
 
 /* stall and serve: bare = until the connection ends (0) */
-static bool step_for(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st, unsigned depth, uint64_t *runs)
+static bool step_for(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
+                     unsigned depth, uint64_t *runs)
 {
     if (!arg)
         return true;
-    return pwss__read_duration(c, arg, st->kind == PWSS_STEP_STALL ? "stall" : "serve", 1, PWSS__MAX_DURATION_MS,
-                               &st->ms);
+    return pwss__read_duration(c, arg, st->kind == PWSS_STEP_STALL ? "stall" : "serve", 1,
+                               PWSS__MAX_DURATION_MS, &st->ms);
 }
 
-static bool step_expect(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st, unsigned depth, uint64_t *runs)
+static bool step_expect(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
+                        unsigned depth, uint64_t *runs)
 {
     static const char *const keys[] = {"json", "regex", "timeout", NULL};
     if (!pwss__check_map(c, arg, "expect", keys))
         return false;
-    const pwss__ynode *j = pwss__get(arg, "json"), *r = pwss__get(arg, "regex"), *t = pwss__get(arg, "timeout");
+    const pwss__ynode *j = pwss__get(arg, "json"), *r = pwss__get(arg, "regex"),
+                      *t = pwss__get(arg, "timeout");
     if (j && r)
         return pwss__fail(c, r, "expect: give json or regex, not both");
     if (!j && !r)
         return pwss__fail(c, arg, "expect: missing required key 'json' or 'regex'");
-    st->ms = PWSS__DEFAULT_WAIT_MS;
+    /* without a timeout ms stays 0: the server's default (10 s) */
     if (t && !pwss__read_duration(c, t, "expect.timeout", 1, PWSS__MAX_DURATION_MS, &st->ms))
         return false;
     if (r) {
@@ -445,7 +465,8 @@ static bool step_expect(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode 
     return take_data(c, j, &b, st);
 }
 
-static bool step_close(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st, unsigned depth, uint64_t *runs)
+static bool step_close(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
+                       unsigned depth, uint64_t *runs)
 {
     st->code = 1000;
     if (!arg)
@@ -459,19 +480,23 @@ static bool step_close(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *
         reason = pwss__get(arg, "reason");
     }
     uint64_t u;
-    if (code) {
-        if (!pwss__read_uint(c, code, "close.code", 1, 65535, &u))
+    if (code && code->kind == PWSS__Y_SCALAR && !strcmp(code->text, "none")) {
+        st->code = 0; /* a close frame with no payload at all */
+    } else if (code) {
+        if (!pwss__read_uint(c, code, "close.code", 0, 65535, &u))
             return false;
         st->code = (int)u;
     }
+    if (!st->code && reason)
+        return pwss__fail(c, reason, "close.reason: a close frame without a code carries no reason");
     if (reason && !pwss__read_string(c, reason, "close.reason", PWSS__CLOSE_REASON_MAX, false, &st->reason))
         return false;
     return true;
 }
 
 /* ping and pong: bare = empty payload */
-static bool step_control(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st, unsigned depth,
-                         uint64_t *runs)
+static bool step_control(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
+                         unsigned depth, uint64_t *runs)
 {
     const char *what = st->kind == PWSS_STEP_PING ? "ping" : "pong";
     if (!arg) {
@@ -485,8 +510,10 @@ static bool step_control(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode
     }
     if (b.len > PWSS__CONTROL_MAX) {
         pwss__buf_free(&b);
-        return pwss__fail(c, arg, "%s: a control frame carries at most %u bytes (for more, use fault: "
-                                  "oversized_control)", what, PWSS__CONTROL_MAX);
+        return pwss__fail(c, arg,
+                          "%s: a control frame carries at most %u bytes (for more, use fault: "
+                          "oversized_control)",
+                          what, PWSS__CONTROL_MAX);
     }
     return take_data(c, arg, &b, st);
 }
@@ -509,30 +536,34 @@ static bool frame_into(pwss__ctx *c, const pwss__ynode *n, pwss__buf *out)
         return false;
     if (!pwss__need(c, n, "opcode", "frame", &v))
         return false;
-    static const char *const ops[] = {"continuation", "text", "binary", NULL, NULL, NULL, NULL, NULL,
-                                      "close",        "ping", "pong"};
+    static const char *const ops[] = {"continuation", "text", "binary", NULL,   NULL,  NULL,
+                                      NULL,           NULL,   "close",  "ping", "pong"};
     uint64_t op = 16;
     if (v->kind == PWSS__Y_SCALAR && pwss__scalar_class(v) == PWSS__S_STRING) {
         for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
             if (ops[i] && !strcmp(ops[i], v->text))
                 op = i;
         if (op == 16)
-            return pwss__fail(c, v, "frame.opcode: expected 0..15 or continuation, text, binary, close, ping, "
-                                    "pong; got '%.32s'", v->text);
+            return pwss__fail(c, v,
+                              "frame.opcode: expected 0..15 or continuation, text, binary, close, ping, "
+                              "pong; got '%.32s'",
+                              v->text);
     } else if (!pwss__read_uint(c, v, "frame.opcode", 0, 15, &op)) {
         return false;
     }
     uint8_t key[4] = {0x37, 0xfa, 0x21, 0x3d};
     bool masked = false;
     if ((v = pwss__get(n, "mask"))) {
-        if (v->kind == PWSS__Y_SCALAR && (pwss__scalar_class(v) == PWSS__S_TRUE || pwss__scalar_class(v) == PWSS__S_FALSE)) {
+        if (v->kind == PWSS__Y_SCALAR &&
+            (pwss__scalar_class(v) == PWSS__S_TRUE || pwss__scalar_class(v) == PWSS__S_FALSE)) {
             masked = pwss__scalar_class(v) == PWSS__S_TRUE;
         } else if (v->kind == PWSS__Y_SCALAR) {
             char m[160];
             pwss__buf kb = {.max = 4};
             if (pwss__hex_decode(v->text, v->len, &kb, m, sizeof m) || kb.len != 4) {
                 pwss__buf_free(&kb);
-                return pwss__fail(c, v, "frame.mask: expected true, false or a 4-byte key in hex (\"37fa213d\")");
+                return pwss__fail(c, v,
+                                  "frame.mask: expected true, false or a 4-byte key in hex (\"37fa213d\")");
             }
             memcpy(key, kb.data, 4);
             pwss__buf_free(&kb);
@@ -547,14 +578,16 @@ static bool frame_into(pwss__ctx *c, const pwss__ynode *n, pwss__buf *out)
         return false;
     }
     unsigned rsv = (r1 ? PWSS__WS_RSV1 : 0) | (r2 ? PWSS__WS_RSV2 : 0) | (r3 ? PWSS__WS_RSV3 : 0);
-    int rc = pwss__frame_append(out, fin, rsv, (unsigned)op, masked ? key : NULL, pl.data ? pl.data : "", pl.len);
+    int rc =
+        pwss__frame_append(out, fin, rsv, (unsigned)op, masked ? key : NULL, pl.data ? pl.data : "", pl.len);
     pwss__buf_free(&pl);
     if (rc)
         return buf_fail(c, n, "frame", out);
     return true;
 }
 
-static bool step_frame(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st, unsigned depth, uint64_t *runs)
+static bool step_frame(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
+                       unsigned depth, uint64_t *runs)
 {
     char d[96];
     pwss__buf b = {.max = PWSS__MAX_PAYLOAD_BYTES};
@@ -567,7 +600,8 @@ static bool step_frame(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *
     } else if (arg->kind == PWSS__Y_MAP) {
         ok = frame_into(c, arg, &b);
     } else {
-        ok = pwss__fail(c, arg, "frame: expected a frame {opcode: ..., payload: ...} or a list of them, got %s",
+        ok = pwss__fail(c, arg,
+                        "frame: expected a frame {opcode: ..., payload: ...} or a list of them, got %s",
                         pwss__describe(arg, d, sizeof d));
     }
     if (!ok) {
@@ -577,7 +611,8 @@ static bool step_frame(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *
     return take_data(c, arg, &b, st);
 }
 
-static bool step_fault(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st, unsigned depth, uint64_t *runs)
+static bool step_fault(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
+                       unsigned depth, uint64_t *runs)
 {
     char d[96], names[400];
     names[0] = '\0';
@@ -591,7 +626,8 @@ static bool step_fault(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *
     if (arg->kind == PWSS__Y_MAP && !pwss__need(c, arg, "kind", "fault", &kn))
         return false;
     if (kn->kind != PWSS__Y_SCALAR || pwss__scalar_class(kn) != PWSS__S_STRING)
-        return pwss__fail(c, kn, "fault: expected a fault name (%s), got %s", names, pwss__describe(kn, d, sizeof d));
+        return pwss__fail(c, kn, "fault: expected a fault name (%s), got %s", names,
+                          pwss__describe(kn, d, sizeof d));
     int kind = pwss__fault_lookup(kn->text);
     if (kind < 0) {
         const char *hint = pwss__closest(kn->text, list);
@@ -624,8 +660,10 @@ static bool step_fault(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *
             if (!pwss__read_uint(c, v, "fault.code", 1, 65535, &u))
                 return false;
             if (pwss__close_code_valid((int)u))
-                return pwss__fail(c, v, "fault.code: %llu is a valid close code (use the close step to send it); "
-                                        "invalid are 1-999, 1004-1006, 1015-2999, 5000-65535", (unsigned long long)u);
+                return pwss__fail(c, v,
+                                  "fault.code: %llu is a valid close code (use the close step to send it); "
+                                  "invalid are 1-999, 1004-1006, 1015-2999, 5000-65535",
+                                  (unsigned long long)u);
             spec.close_code = (int)u;
         }
         if ((v = pwss__get(arg, "frames"))) {
@@ -663,7 +701,8 @@ static uint64_t sat_mul(uint64_t a, uint64_t b)
     return a && b > UINT64_MAX / a ? UINT64_MAX : a * b;
 }
 
-static bool step_repeat(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st, unsigned depth, uint64_t *runs)
+static bool step_repeat(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *at, pwss_step *st,
+                        unsigned depth, uint64_t *runs)
 {
     static const char *const keys[] = {"times", "steps", NULL};
     const pwss__ynode *t, *s;
@@ -689,11 +728,11 @@ static bool step_repeat(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode 
 typedef enum arg_rule { ARG_NONE, ARG_OPTIONAL, ARG_REQUIRED } arg_rule;
 
 typedef struct step_def {
-    const char *name;        /* as written */
-    pwss_step_kind kind;     /* what it compiles to */
-    arg_rule arg;            /* whether it takes a value */
-    step_fn fn;              /* compiler */
-    const char *example;     /* for "needs a value" messages */
+    const char *name;    /* as written */
+    pwss_step_kind kind; /* what it compiles to */
+    arg_rule arg;        /* whether it takes a value */
+    step_fn fn;          /* compiler */
+    const char *example; /* for "needs a value" messages */
 } step_def;
 
 static const step_def steps[] = {
@@ -702,14 +741,16 @@ static const step_def steps[] = {
     {"confirm", PWSS_STEP_CONFIRM, ARG_OPTIONAL, step_wait, NULL},
     {"handshake", PWSS_STEP_HANDSHAKE, ARG_OPTIONAL, step_wait, NULL},
     {"send", PWSS_STEP_SEND_TEXT, ARG_REQUIRED, step_send, "send: [{ev: status, status: info}]"},
-    {"status", PWSS_STEP_SEND_TEXT, ARG_REQUIRED, step_status, "status: {status: force_disconnect, message: bye}"},
+    {"status", PWSS_STEP_SEND_TEXT, ARG_REQUIRED, step_status,
+     "status: {status: force_disconnect, message: bye}"},
     {"events", PWSS_STEP_SEND_TEXT, ARG_REQUIRED, step_events, "events: [{ev: T, sym: MSFT, p: 1.5}]"},
     {"send_raw", PWSS_STEP_SEND_TEXT, ARG_REQUIRED, step_send_raw, "send_raw: '[{\"ev\":'"},
     {"send_binary", PWSS_STEP_SEND_BINARY, ARG_REQUIRED, step_send_raw, "send_binary: {hex: 00ff}"},
     {"send_invalid_utf8", PWSS_STEP_SEND_TEXT, ARG_NONE, step_invalid_utf8, NULL},
     {"stream", PWSS_STEP_STREAM, ARG_REQUIRED, step_stream, "stream: {count: 100, rate: 50}"},
     {"sleep", PWSS_STEP_SLEEP, ARG_REQUIRED, step_sleep, "sleep: 250ms"},
-    {"expect", PWSS_STEP_EXPECT, ARG_REQUIRED, step_expect, "expect: {json: {action: subscribe}, timeout: 2s}"},
+    {"expect", PWSS_STEP_EXPECT, ARG_REQUIRED, step_expect,
+     "expect: {json: {action: subscribe}, timeout: 2s}"},
     {"close", PWSS_STEP_CLOSE, ARG_OPTIONAL, step_close, NULL},
     {"drop", PWSS_STEP_DROP, ARG_NONE, step_plain, NULL},
     {"stall", PWSS_STEP_STALL, ARG_OPTIONAL, step_for, NULL},
@@ -723,7 +764,8 @@ static const step_def steps[] = {
 
 #define NSTEP_DEFS (sizeof steps / sizeof steps[0])
 
-static bool compile_step(pwss__ctx *c, const pwss__ynode *item, unsigned depth, pwss_step *st, uint64_t *unrolled)
+static bool compile_step(pwss__ctx *c, const pwss__ynode *item, unsigned depth, pwss_step *st,
+                         uint64_t *unrolled)
 {
     char d[96];
     const pwss__ynode *name, *arg = NULL;
@@ -737,8 +779,9 @@ static bool compile_step(pwss__ctx *c, const pwss__ynode *item, unsigned depth, 
         if (arg->kind == PWSS__Y_SCALAR && arg->plain && !arg->len)
             arg = NULL; /* `greet:` with nothing after it: the bare form */
     } else if (item->kind == PWSS__Y_MAP && item->nkids > 2) {
-        return pwss__fail(c, item->kids[2], "a step is one key: '%.32s' and '%.32s' are two steps, write each as "
-                                            "its own list item",
+        return pwss__fail(c, item->kids[2],
+                          "a step is one key: '%.32s' and '%.32s' are two steps, write each as "
+                          "its own list item",
                           item->kids[0]->kind == PWSS__Y_SCALAR ? item->kids[0]->text : "?",
                           item->kids[2]->kind == PWSS__Y_SCALAR ? item->kids[2]->text : "?");
     } else {
@@ -796,7 +839,8 @@ bool pwss__compile_steps(pwss__ctx *c, const pwss__ynode *n, unsigned depth, pws
         if (!pwss__visit(c, n->kids[i]) || !compile_step(c, n->kids[i], depth, &arr[i], unrolled))
             return false;
         if (*unrolled > PWSS__MAX_UNROLLED_STEPS)
-            return pwss__fail(c, n->kids[i], "the steps run %s%llu times in all with repeats unrolled (limit %u)",
+            return pwss__fail(c, n->kids[i],
+                              "the steps run %s%llu times in all with repeats unrolled (limit %u)",
                               *unrolled == UINT64_MAX ? "more than " : "", (unsigned long long)*unrolled,
                               PWSS__MAX_UNROLLED_STEPS);
     }

@@ -21,32 +21,31 @@
 #define YTAG_MAP "tag:yaml.org,2002:map"
 
 typedef struct anchor {
-    char *name;             /* anchor name */
-    pwss__ynode *node;      /* the complete node it names */
-    size_t seq;             /* definition order: the latest definition of a name wins */
+    char *name;        /* anchor name */
+    pwss__ynode *node; /* the complete node it names */
+    size_t seq;        /* definition order: the latest definition of a name wins */
 } anchor;
 
 typedef struct open_node {
-    pwss__ynode *node;      /* a sequence or mapping still receiving kids */
-    char *anchor;           /* its anchor, registered when it ends, or NULL */
-    size_t anchor_seq;      /* definition order of that anchor */
+    pwss__ynode *node; /* a sequence or mapping still receiving kids */
+    char *anchor;      /* its anchor, registered when it ends, or NULL */
+    size_t anchor_seq; /* definition order of that anchor */
 } open_node;
 
 typedef struct builder {
-    pwss__ydoc *doc;                          /* what is built */
-    open_node stack[PWSS__YAML_MAX_DEPTH];    /* open containers, innermost last */
-    size_t depth;                             /* entries in stack */
-    anchor *anchors;                          /* complete anchored nodes */
-    size_t nanchors, capanchors;              /* entries, allocated */
-    size_t anchor_seq;                        /* anchors defined so far */
-    int documents;                            /* documents started */
-    int eline, ecol;                          /* error position */
-    char *msg;                                /* error message buffer */
-    size_t msgcap;                            /* its size */
+    pwss__ydoc *doc;                       /* what is built */
+    open_node stack[PWSS__YAML_MAX_DEPTH]; /* open containers, innermost last */
+    size_t depth;                          /* entries in stack */
+    anchor *anchors;                       /* complete anchored nodes */
+    size_t nanchors, capanchors;           /* entries, allocated */
+    size_t anchor_seq;                     /* anchors defined so far */
+    int documents;                         /* documents started */
+    int eline, ecol;                       /* error position */
+    char *msg;                             /* error message buffer */
+    size_t msgcap;                         /* its size */
 } builder;
 
-static int berr(builder *b, const yaml_mark_t *m, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static int berr(builder *b, const yaml_mark_t *m, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int berr(builder *b, const yaml_mark_t *m, const char *fmt, ...)
 {
@@ -289,8 +288,7 @@ static int on_event(builder *b, yaml_event_t *ev)
         }
         return add_anchor(b, top.anchor, top.anchor_seq, top.node, m);
     }
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -314,16 +312,14 @@ static int parser_error(builder *b, const yaml_parser_t *p, const char *text, si
 {
     const char *problem = p->problem ? p->problem : "unknown problem";
     switch (p->error) {
-    case YAML_MEMORY_ERROR:
-        return berr(b, NULL, "out of memory while parsing YAML");
+    case YAML_MEMORY_ERROR: return berr(b, NULL, "out of memory while parsing YAML");
     case YAML_READER_ERROR:
         offset_mark(text, len, p->problem_offset, &b->eline, &b->ecol);
         if (b->msg && b->msgcap)
             snprintf(b->msg, b->msgcap, "YAML syntax error: %s (byte 0x%02X at offset %zu)", problem,
                      (unsigned)(p->problem_value & 0xFF), p->problem_offset);
         return -1;
-    default:
-        break;
+    default: break;
     }
     int r;
     if (p->context)
