@@ -8,5 +8,6 @@
 
 int pws_cmd_watch(int argc, char **argv);
 int pws_cmd_mock(int argc, char **argv);
+int pws_cmd_check(int argc, char **argv);
 
 #endif

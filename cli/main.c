@@ -16,6 +16,7 @@ typedef struct command {
 static const command commands[] = {
     {"watch", pws_cmd_watch, "connect, subscribe and print live events (JSON lines or a live table)"},
     {"mock", pws_cmd_mock, "run a mock Polygon server on loopback"},
+    {"check", pws_cmd_check, "run YAML scenarios against a client and judge its behaviour"},
 };
 
 static void usage(FILE *f)
