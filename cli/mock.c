@@ -2,16 +2,20 @@
  * mock.c - `polyws mock`: the mock Polygon server on loopback.
  *
  * Without a scenario it behaves like the real service (greeting, auth,
- * subscriptions, a deterministic generated stream).  The first line on stdout
- * is machine-readable: "listening ws://127.0.0.1:PORT".
+ * subscriptions, a deterministic generated stream); with one (a YAML file,
+ * docs/scenarios.md) each connection plays its script.  The first line on
+ * stdout is machine-readable: "listening ws://127.0.0.1:PORT".
+ * `--validate FILE...` only loads scenario files and reports on each.
  */
 #include "commands.h"
 
 #include <polyws/mock.h>
+#include <polyws/scenario.h>
 
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +31,17 @@ static void mock_on_signal(int sig)
 static void mock_usage(FILE *f)
 {
     fprintf(f,
-            "usage: polyws mock [options]\n"
+            "usage: polyws mock [options] [SCENARIO.yaml]\n"
+            "       polyws mock --validate SCENARIO.yaml...\n"
             "\n"
             "Runs a mock Polygon WebSocket server until interrupted.  The first line on\n"
-            "stdout is \"listening ws://HOST:PORT\" (or wss://).\n"
+            "stdout is \"listening ws://HOST:PORT\" (or wss://).  With a scenario file\n"
+            "(docs/scenarios.md) each connection plays its script and the scenario's\n"
+            "server settings override the options below.\n"
             "\n"
+            "      --validate          load each scenario file without running anything:\n"
+            "                          \"FILE: ok (...)\" on stdout, or FILE:LINE:COLUMN: error\n"
+            "                          on stderr; exit 1 if any file is broken\n"
             "      --listen HOST:PORT  bind address (default 127.0.0.1:0; port 0 = any free port)\n"
             "      --port-file FILE    also write the listening line to FILE\n"
             "      --accept-key-env V  accept only the key in $V (default: any non-empty key)\n"
@@ -50,6 +60,31 @@ static void mock_usage(FILE *f)
             "  -h, --help              this help\n");
 }
 
+/* --validate: loads each file, one line per file; 0 if all load, 1 otherwise. */
+static int mock_validate(int n, char **files)
+{
+    if (n < 1) {
+        fprintf(stderr, "polyws mock: --validate needs at least one scenario file; see --help\n");
+        return 2;
+    }
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        char err[1024];
+        pwss_scenario *sc = pwss_load(files[i], err, sizeof err);
+        if (!sc) {
+            fprintf(stderr, "%s\n", err);
+            rc = 1;
+            continue;
+        }
+        size_t conns = sc->nscripts + (sc->has_default ? 1 : 0);
+        printf("%s: ok (%zu connection%s scripted, %zu assertion%s)\n", files[i], conns, conns == 1 ? "" : "s",
+               sc->nassertions, sc->nassertions == 1 ? "" : "s");
+        pwss_free(sc);
+    }
+    fflush(stdout);
+    return rc;
+}
+
 int pws_cmd_mock(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -60,12 +95,14 @@ int pws_cmd_mock(int argc, char **argv)
         {"drop-after", required_argument, NULL, 'D'}, {"tls", no_argument, NULL, 't'},
         {"cert", required_argument, NULL, 'c'},      {"key", required_argument, NULL, 'k'},
         {"journal", required_argument, NULL, 'j'},   {"duration", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
+        {"validate", no_argument, NULL, 'V'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     pwsm_options o;
     memset(&o, 0, sizeof o);
     const char *port_file = NULL;
     char host[256] = "127.0.0.1";
     double duration = 0;
+    bool validate = false;
     optind = 1;
     int ch;
     char *end;
@@ -122,6 +159,7 @@ int pws_cmd_mock(int argc, char **argv)
         case 'k': o.key_file = optarg; break;
         case 'j': o.journal_path = optarg; break;
         case 'd': duration = strtod(optarg, &end); if (*end || duration <= 0) goto bad_num; break;
+        case 'V': validate = true; break;
         case 'h': mock_usage(stdout); return 0;
         default: mock_usage(stderr); return 2;
         }
@@ -130,14 +168,29 @@ int pws_cmd_mock(int argc, char **argv)
         fprintf(stderr, "polyws mock: invalid number '%s'; see --help\n", optarg);
         return 2;
     }
-    if (optind < argc) {
-        fprintf(stderr, "polyws mock: unexpected argument '%s' (scenario files come with issue 3's "
-                        "scenario runner; see --help)\n", argv[optind]);
+    if (validate)
+        return mock_validate(argc - optind, argv + optind);
+    if (optind < argc - 1) {
+        fprintf(stderr, "polyws mock: one scenario file expected, got '%s' and '%s' (--validate takes "
+                        "several)\n", argv[optind], argv[optind + 1]);
         return 2;
+    }
+    pwss_scenario *sc = NULL;
+    if (optind < argc) {
+        char lerr[1024];
+        sc = pwss_load(argv[optind], lerr, sizeof lerr);
+        if (!sc) {
+            fprintf(stderr, "%s\n", lerr);
+            return 1;
+        }
+        o.scenario = sc;
     }
     o.host = host;
     char err[512];
     pwsm_server *s = pwsm_start(&o, err, sizeof err);
+    if (s && sc)
+        fprintf(stderr, "polyws mock: playing scenario %s: %s\n", sc->name, sc->description);
+    pwss_free(sc); /* pwsm_start copied what it needs */
     if (!s) {
         fprintf(stderr, "polyws mock: %s\n", err);
         return 1;
