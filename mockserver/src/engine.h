@@ -192,15 +192,13 @@ size_t pwsm__excerpt(char *out, size_t cap, const char *data, size_t len, size_t
 /* ---------------------------------------------------------------- scripts (engine_script.c) */
 
 /** Deep-copies the connection scripts of src (scripts, default_script, has_default; nothing
- * else) into dst, checking them: step kinds, REPEAT nesting (PWSS_MAX_DEPTH) and counts
- * (PWSS_MAX_REPEAT), PWSS_MAX_STEPS, STREAM count / batch / types, control payloads,
- * EXPECT patterns.  Returns 0, or -1 with a message in err (dst is then empty). */
+ * else) into dst, checking them: scripts sorted by ordinal (pwss_script_for needs it), step
+ * kinds, REPEAT nesting (PWSS_MAX_DEPTH) and counts (PWSS_MAX_REPEAT), PWSS_MAX_STEPS,
+ * STREAM count / batch / types, control payloads, close codes and reasons, EXPECT patterns.
+ * Returns 0, or -1 with a message in err (dst is then empty). */
 int pwsm__scripts_copy(pwss_scenario *dst, const pwss_scenario *src, char *err, size_t errcap);
 /** Frees what pwsm__scripts_copy put in dst. */
 void pwsm__scripts_free(pwss_scenario *dst);
-/** The script of a connection ordinal: its own, else the default, else NULL (like
- * pwss_script_for, kept here until the loader's scenario.c is linked in). */
-const pwss_conn_script *pwsm__script_for(const pwss_scenario *sc, uint32_t ordinal);
 /** The name of a step kind as journaled, e.g. "SEND_TEXT". */
 const char *pwsm__step_name(pwss_step_kind kind);
 

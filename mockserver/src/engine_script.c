@@ -33,16 +33,6 @@ const char *pwsm__step_name(pwss_step_kind kind)
     return (unsigned)kind < NKINDS ? step_names[kind] : "?";
 }
 
-const pwss_conn_script *pwsm__script_for(const pwss_scenario *sc, uint32_t ordinal)
-{
-    if (!sc)
-        return NULL;
-    for (size_t i = 0; i < sc->nscripts; i++)
-        if (sc->scripts[i].ordinal == ordinal)
-            return &sc->scripts[i];
-    return sc->has_default ? &sc->default_script : NULL;
-}
-
 /* ---------------------------------------------------------------- checks */
 
 typedef struct checker {

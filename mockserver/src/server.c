@@ -1070,9 +1070,8 @@ static int on_established(pwsm_server *s, conn *c, struct lws *wsi)
     c->srv = s;
     c->wsi = wsi;
     c->ordinal = ordinal;
-    /* pwss_script_for() would do, but lives in the loader (scenario.c): keep the mock
-     * linkable without it. */
-    const pwss_conn_script *play = s->has_scenario ? pwsm__script_for(&s->scenario, ordinal) : NULL;
+    /* Our copy keeps the scripts sorted by ordinal, as pwss_script_for needs. */
+    const pwss_conn_script *play = s->has_scenario ? pwss_script_for(&s->scenario, ordinal) : NULL;
     if (play && play->nsteps == 0)
         play = NULL; /* no steps: the real service, greeting included */
     c->script = play ? &no_script : script_for(s, ordinal);

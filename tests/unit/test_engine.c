@@ -617,6 +617,48 @@ static void test_auth_step_rejects_and_times_out(void)
     pwsm_stop(s);
 }
 
+static void test_confirm_timeout(void)
+{
+    pwss_step one[] = {
+        {.kind = PWSS_STEP_GREET, AT(1, 1)},
+        {.kind = PWSS_STEP_CONFIRM, AT(2, 5), .ms = 200},
+        {.kind = PWSS_STEP_SEND_TEXT, AT(3, 5), TXT("went on")},
+    };
+    pwss_step two[] = {
+        {.kind = PWSS_STEP_HANDSHAKE, AT(6, 5), .ms = 250},
+        {.kind = PWSS_STEP_SEND_TEXT, AT(7, 5), TXT("went on too")},
+    };
+    pwss_conn_script scripts[] = {{.ordinal = 1, .steps = one, .nsteps = 3},
+                                  {.ordinal = 2, .steps = two, .nsteps = 2}};
+    pwss_scenario sc = {.scripts = scripts, .nscripts = 2};
+    pwsm_options o;
+    base_options(&o, &sc);
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(expect_status(c, "connected"));
+    CU_ASSERT(send_auth(c, KEY)); /* CONFIRM waits for a subscribe: the auth gets no answer */
+    CU_ASSERT(expect_text(c, "went on"));
+    CU_ASSERT(wait_entry(s, 1, '-', "step_failed",
+                         "step 2 (2:5) CONFIRM: expected a subscribe action within 200 ms, received last: "
+                         "\"{\"action\":\"auth\",\"params\":\"***\"}\"",
+                         1000));
+    wsc_free(c);
+    /* HANDSHAKE: authenticated, then no subscribe in time. */
+    c = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(expect_status(c, "connected"));
+    CU_ASSERT(send_auth(c, KEY));
+    CU_ASSERT(expect_status(c, "auth_success"));
+    CU_ASSERT(expect_text(c, "went on too"));
+    CU_ASSERT(wait_entry(s, 2, '-', "step_failed",
+                         "step 1 (6:5) HANDSHAKE: expected a subscribe action within 250 ms", 1000));
+    CU_ASSERT_EQUAL(count_entries(s, 0, 0, "step_failed", NULL), 2);
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
 static void test_send_text_and_binary_verbatim(void)
 {
     static const char bad_utf8[] = "\xff\xfe not UTF-8 \xc3\x28";
@@ -745,12 +787,15 @@ static void test_close_codes(void)
     pwss_step s4[] = {{.kind = PWSS_STEP_SEND_TEXT, AT(4, 1), TXT("first")},
                       {.kind = PWSS_STEP_CLOSE, AT(5, 1), .code = 0}};
     pwss_step s5[] = {{.kind = PWSS_STEP_CLOSE, AT(6, 1), .code = 5000, .reason = (char *)"x"}};
+    pwss_step s6[] = {{.kind = PWSS_STEP_CLOSE, AT(7, 1), .code = 1006, .reason = (char *)"abnormal"}};
+    pwss_step s7[] = {{.kind = PWSS_STEP_CLOSE, AT(8, 1), .code = 1015}};
     pwss_conn_script scripts[] = {
         {.ordinal = 1, .steps = s1, .nsteps = 1}, {.ordinal = 2, .steps = s2, .nsteps = 1},
         {.ordinal = 3, .steps = s3, .nsteps = 1}, {.ordinal = 4, .steps = s4, .nsteps = 2},
-        {.ordinal = 5, .steps = s5, .nsteps = 1},
+        {.ordinal = 5, .steps = s5, .nsteps = 1}, {.ordinal = 6, .steps = s6, .nsteps = 1},
+        {.ordinal = 7, .steps = s7, .nsteps = 1},
     };
-    pwss_scenario sc = {.scripts = scripts, .nscripts = 5};
+    pwss_scenario sc = {.scripts = scripts, .nscripts = 7};
     pwsm_options o;
     base_options(&o, &sc);
     pwsm_server *s = start(&o);
@@ -781,11 +826,28 @@ static void test_close_codes(void)
     CU_ASSERT(wait_entry(s, 4, 'c', "close", NULL, 2000));
     CU_ASSERT(wait_entry(s, 4, '-', "closed", NULL, 2000));
     wsc_free(c);
-    /* 5000 (out of the registered ranges) goes out as given too. */
-    c = wsc_connect(pwsm_port(s));
-    CU_ASSERT_FATAL(c != NULL);
-    CU_ASSERT_EQUAL(expect_close(c, NULL, 0), 5000);
-    wsc_free(c);
+    /* 5000 (no registered range), 1006 and 1015 (never to be sent) go out as given too. */
+    static const struct {
+        int code;
+        const char *reason;
+    } more[] = {{5000, "x"}, {1006, "abnormal"}, {1015, ""}};
+    for (int i = 0; i < 3; i++) {
+        c = wsc_connect(pwsm_port(s));
+        CU_ASSERT_FATAL(c != NULL);
+        char reason[128];
+        CU_ASSERT_EQUAL(expect_close(c, reason, sizeof reason), more[i].code);
+        CU_ASSERT_STRING_EQUAL(reason, more[i].reason);
+        wsc_free(c);
+    }
+    /* The journal has each close as sent. */
+    CU_ASSERT(wait_entry(s, 2, 's', "close", NULL, 0));
+    const pwsm_entry *all = NULL;
+    size_t n = pwsm_journal(s, &all);
+    bool seen999 = false;
+    for (size_t i = 0; i < n; i++)
+        seen999 |= all[i].conn == 2 && all[i].dir == 's' && !strcmp(all[i].kind, "close") &&
+                   all[i].close_code == 999 && !strcmp(all[i].reason, "odd");
+    CU_ASSERT(seen999);
     pwsm_stop(s);
 }
 
@@ -818,7 +880,7 @@ static void test_stall(void)
 {
     pwss_step s1[] = {
         {.kind = PWSS_STEP_GREET, AT(1, 1)},
-        {.kind = PWSS_STEP_STALL, AT(2, 1), .ms = 1000},
+        {.kind = PWSS_STEP_STALL, AT(2, 1), .ms = 1500},
         {.kind = PWSS_STEP_SEND_TEXT, AT(3, 1), TXT("resumed")},
     };
     pwss_step s2[] = {
@@ -1540,6 +1602,7 @@ int main(void)
         {"greet, auth, confirm, then serve", test_greet_auth_confirm_then_serve},
         {"handshake, no greeting, no script", test_handshake_and_no_greeting},
         {"auth step rejects and times out", test_auth_step_rejects_and_times_out},
+        {"confirm times out", test_confirm_timeout},
         {"send text and binary verbatim", test_send_text_and_binary_verbatim},
         {"expect pass and fail", test_expect_pass_and_fail},
         {"expect cut short, redacted", test_expect_cut_short_and_redacted},

@@ -86,17 +86,21 @@
  *    meaning the universe; neither but a seed: the subscribed channels); a given seed is
  *    not mixed with the ordinal (the same events on every connection and every run), seed 0
  *    is the server seed mixed with the ordinal and the number of STREAM steps run before.
- *    Nothing to stream is a failed step.
+ *    Nothing to stream (at the start, or once its channels were all unsubscribed) is a
+ *    failed step.
  *  - SERVE behaves like the real service (stream to the subscriptions at events_per_sec,
  *    auth timeout armed afresh if not authenticated) for ms, 0 = until the end.  After the
  *    last step a connection that is still open serves likewise.
  *  - REPEAT runs its body `times` times; nesting up to PWSS_MAX_DEPTH.  A long run of steps
- *    that end at once pauses whenever 64 KiB are queued, until they were written.
+ *    that end at once pauses after 64 steps or 64 KiB queued until the queue was written, so
+ *    a REPEAT of a million sends holds little memory and does not starve other connections.
  *  - Journal: each step start is an entry ("step", data "KIND LINE:COLUMN", e.g.
  *    "EXPECT 12:5"); a failed step is one entry ("step_failed", data
  *    "step N (LINE:COLUMN) KIND: what was expected, received last: \"...\"", where N is the
- *    step's 1-based position, dotted inside REPEAT bodies ("3.2"), and the last client
- *    message is redacted and quoted with non-printable bytes as \xNN).
+ *    step's 1-based position, dotted inside REPEAT bodies ("3.2", with "(repeat iteration
+ *    i of n)" after the expectation), and the last client message, whenever it came, is
+ *    redacted, cut to at most 120 characters and quoted with non-printable bytes as \xNN;
+ *    "received last: nothing" if none came).
  *
  * Also our choices, for the newer features:
  *  - kick_newer: the newer connection's auth is answered with max_connections (no
