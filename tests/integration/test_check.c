@@ -6,7 +6,8 @@
  * event per connection, frames each way, then "closed" or "drop".  Every
  * assertion kind is judged passing and failing, and the messages are checked
  * word for word where the wording is part of the contract (CI logs are read
- * by people and grepped by scripts).
+ * by people and grepped by scripts).  The last test plays a scenario built in
+ * C on the real mock with our connector as the client, and judges that.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include <polyws/judge.h>
 #include <polyws/mock.h>
+#include <polyws/polyws.h>
 #include <polyws/scenario.h>
 
 /* ------------------------------------------------------------------ journal builder */
@@ -522,6 +524,96 @@ static void test_last_frames_escaping(void)
     free(buf);
 }
 
+/* ------------------------------------------------------------------ live: mock + scenario + connector */
+
+static void ignore_event(const pws_event *ev, void *user)
+{
+    (void)ev;
+    (void)user;
+}
+
+/* True once connection 2 subscribed (the resubscription the live test waits for). */
+static bool conn2_subscribed(const pwsm_entry *e, void *u)
+{
+    (void)u;
+    return e->conn == 2 && e->dir == 'c' && !strcmp(e->kind, "text") && strstr(e->data, "subscribe");
+}
+
+static void test_live_connector(void)
+{
+    /* Connection 1: handshake, 3 events, drop.  Later ones: the real service. */
+    pwss_step steps[3];
+    memset(steps, 0, sizeof steps);
+    steps[0].kind = PWSS_STEP_HANDSHAKE;
+    steps[0].line = 10, steps[0].column = 7;
+    steps[1].kind = PWSS_STEP_STREAM;
+    steps[1].line = 11, steps[1].column = 7;
+    steps[1].stream.count = 3;
+    steps[1].stream.rate = -1;
+    steps[1].stream.batch = 1;
+    steps[2].kind = PWSS_STEP_DROP;
+    steps[2].line = 12, steps[2].column = 7;
+    pwss_conn_script script = {.ordinal = 1, .steps = steps, .nsteps = 3};
+    sbld s;
+    scen(&s);
+    s.sc.scripts = &script;
+    s.sc.nscripts = 1;
+    s.sc.client.subscribe = "A.AAPL,T.MSFT";
+    assert_add(&s, PWSS_ASSERT_AUTH_WITHIN, 20)->ms = 2000;
+    assert_add(&s, PWSS_ASSERT_NO_SUBSCRIBE_BEFORE_AUTH, 21);
+    assert_add(&s, PWSS_ASSERT_RESUBSCRIBED, 22);
+    assert_add(&s, PWSS_ASSERT_RECONNECT_DELAY, 23)->ms = 50;
+    assert_add(&s, PWSS_ASSERT_MIN_CONNECTS, 24)->count = 2;
+    assert_add(&s, PWSS_ASSERT_NO_RECONNECT, 25); /* must fail: it reconnected */
+
+    const char *key = "live-test-key-0123456789";
+    pwsm_options mo;
+    memset(&mo, 0, sizeof mo);
+    mo.keys[0] = key;
+    mo.scenario = &s.sc;
+    char err[256] = "";
+    pwsm_server *srv = pwsm_start(&mo, err, sizeof err);
+    if (!srv)
+        fprintf(stderr, "pwsm_start: %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+
+    pws_options o;
+    memset(&o, 0, sizeof o);
+    char url[128];
+    snprintf(url, sizeof url, "%s/stocks", pwsm_url(srv));
+    o.url = url;
+    o.api_key = key;
+    o.on_event = ignore_event;
+    o.log_level = PWS_LOG_ERROR; /* the drop is expected */
+    o.backoff.base_ms = 100; /* >= 50 ms even with -20 % jitter */
+    pws_connector *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &c, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(pws_subscribe(c, "A.AAPL,T.MSFT"), 0);
+    CU_ASSERT_EQUAL(pws_start(c), 0);
+    CU_ASSERT_TRUE(pwsm_wait_for(srv, conn2_subscribed, NULL, 10000));
+    pws_stop(c);
+    pws_wait(c);
+    pws_destroy(c);
+
+    const pwsm_entry *entries = NULL;
+    size_t n = pwsm_journal(srv, &entries);
+    pwsj_client cl = exited(0);
+    pwsj_report_free(&rep);
+    CU_ASSERT_EQUAL_FATAL(pwsj_judge(&s.sc, entries, n, &cl, &rep), 0);
+    for (int i = 0; i < 5; i++) {
+        CU_ASSERT_TRUE(verdict_for(i)->pass);
+        if (!verdict_for(i)->pass)
+            fprintf(stderr, "\n  %s\n", verdict_for(i)->message);
+    }
+    CU_ASSERT_FALSE(verdict_for(5)->pass);
+    CU_ASSERT_PTR_NOT_NULL(strstr(verdict_for(5)->message, "no_reconnect: 2 connections were opened, expected "
+                                                            "exactly 1"));
+    CU_ASSERT_EQUAL(rep.nfailed, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(rep.details, "last frames on connection 2"));
+    CU_ASSERT_PTR_NULL(strstr(rep.details, key));
+    pwsm_stop(srv);
+}
+
 static void test_names(void)
 {
     CU_ASSERT_STRING_EQUAL(pwsj_assert_name(PWSS_ASSERT_AUTH_WITHIN), "auth_within");
@@ -531,6 +623,7 @@ static void test_names(void)
 
 int main(void)
 {
+    pws_set_lws_log(PWS_LOG_ERROR, NULL, NULL);
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     CU_pSuite s = CU_add_suite("judge", NULL, NULL);
@@ -545,6 +638,7 @@ int main(void)
     CU_add_test(s, "step_failed and failure details", test_step_failed_and_details);
     CU_add_test(s, "last frames: escaping and scrubbing", test_last_frames_escaping);
     CU_add_test(s, "names", test_names);
+    CU_add_test(s, "live: mock + C scenario + connector, judged", test_live_connector);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
