@@ -188,15 +188,19 @@ bool pwss__read_string(pwss__ctx *c, const pwss__ynode *n, const char *what, siz
         return false;
     if (n->kind != PWSS__Y_SCALAR || is_null(n))
         return pwss__fail(c, n, "%s: expected a string, got %s", what, pwss__describe(n, d, sizeof d));
-    if (!n->len)
+    size_t len = n->len;
+    if (one_line) /* the line break a block scalar (`>`, `|`) ends with is not a second line */
+        while (len && (n->text[len - 1] == '\n' || n->text[len - 1] == '\r'))
+            len--;
+    if (!len)
         return pwss__fail(c, n, "%s: must not be empty", what);
-    if (n->len > max)
-        return pwss__fail(c, n, "%s: %zu bytes is too long (limit %zu)", what, n->len, max);
-    if (memchr(n->text, '\0', n->len))
+    if (len > max)
+        return pwss__fail(c, n, "%s: %zu bytes is too long (limit %zu)", what, len, max);
+    if (memchr(n->text, '\0', len))
         return pwss__fail(c, n, "%s: must not contain NUL bytes", what);
-    if (one_line && (memchr(n->text, '\n', n->len) || memchr(n->text, '\r', n->len)))
+    if (one_line && (memchr(n->text, '\n', len) || memchr(n->text, '\r', len)))
         return pwss__fail(c, n, "%s: must be one line", what);
-    char *s = strdup(n->text);
+    char *s = strndup(n->text, len);
     if (!s)
         return pwss__fail(c, n, "out of memory");
     free(*out);
