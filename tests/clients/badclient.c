@@ -71,11 +71,11 @@ static void say(const char *fmt, ...)
     va_end(ap);
 }
 
-static int write_all(int fd, const void *p, size_t n)
+static int write_all(int fd, const void *p, size_t n, int flags)
 {
     const unsigned char *b = p;
     while (n) {
-        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+        ssize_t w = send(fd, b, n, MSG_NOSIGNAL | flags);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -86,8 +86,9 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-/* Sends one masked frame (clients must mask). */
-static int ws_send(ws *c, int opcode, const void *data, size_t len)
+/* Sends one masked frame (clients must mask); with `more`, the kernel holds it back until the
+ * next send (MSG_MORE), so two frames leave in one TCP segment. */
+static int ws_send_ex(ws *c, int opcode, const void *data, size_t len, bool more)
 {
     unsigned char h[14];
     size_t hl = 0;
@@ -106,14 +107,21 @@ static int ws_send(ws *c, int opcode, const void *data, size_t len)
     unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
     memcpy(h + hl, mask, 4);
     hl += 4;
-    unsigned char *m = malloc(len + 1);
+    /* Header and payload in one send: two small writes would meet Nagle and delayed ACKs. */
+    unsigned char *m = malloc(hl + len + 1);
     if (!m)
         return -1;
+    memcpy(m, h, hl);
     for (size_t i = 0; i < len; i++)
-        m[i] = ((const unsigned char *)data)[i] ^ mask[i % 4];
-    int rc = write_all(c->fd, h, hl) == 0 && write_all(c->fd, m, len) == 0 ? 0 : -1;
+        m[hl + i] = ((const unsigned char *)data)[i] ^ mask[i % 4];
+    int rc = write_all(c->fd, m, hl + len, more ? MSG_MORE : 0);
     free(m);
     return rc;
+}
+
+static int ws_send(ws *c, int opcode, const void *data, size_t len)
+{
+    return ws_send_ex(c, opcode, data, len, false);
 }
 
 static int ws_text(ws *c, const char *s)
@@ -162,7 +170,7 @@ static int ws_connect(ws *c, const char *url)
                      "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
                      path, host, port);
-    if (write_all(c->fd, req, (size_t)n) != 0) {
+    if (write_all(c->fd, req, (size_t)n, 0) != 0) {
         ws_close(c);
         return -1;
     }
@@ -371,7 +379,9 @@ int main(int argc, char **argv)
         if (r < 0)
             continue;
         if (g_mode != NO_AUTH) {
-            ws_text(&c, auth);
+            /* early-subscribe: auth and subscribe in one segment, so the server reads both
+             * before it can answer the auth (the order on the wire is then certain). */
+            ws_send_ex(&c, 1, auth, strlen(auth), g_mode == EARLY_SUBSCRIBE);
             if (g_mode == EARLY_SUBSCRIBE)
                 ws_text(&c, sub);
             r = wait_status(&c, "auth_success", 5000);
