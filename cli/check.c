@@ -762,16 +762,18 @@ static void run_job(check_run *run, size_t idx)
             pwsj_report_free(&rep);
         }
         /* How the client ended, and its stderr tail for failures. */
+        const char *stopped = cr.r.timed_out     ? " (stopped at the timeout)"
+                              : cr.r.interrupted ? " (stopped: the run was interrupted)"
+                                                 : "";
         text cl = {0};
         if (!cr.r.started)
             text_printf(&cl, "client: not started: %s", cr.r.start_error);
         else if (cr.r.exited)
-            text_printf(&cl, "client: exited with %d after %.1f s%s", cr.r.exit_code, cr.seconds,
-                        cr.r.timed_out ? " (stopped at the timeout)" : "");
+            text_printf(&cl, "client: exited with %d after %.1f s%s", cr.r.exit_code, cr.seconds, stopped);
         else
             text_printf(&cl, "client: killed by signal %d (SIG%s) after %.1f s%s", cr.r.term_signal,
                         sigabbrev_np(cr.r.term_signal) ? sigabbrev_np(cr.r.term_signal) : "?", cr.seconds,
-                        cr.r.timed_out ? " (stopped at the timeout)" : "");
+                        stopped);
         j->client_line = cl.oom ? (free(cl.p), NULL) : cl.p;
         j->out_tail = file_tail(out_path, CHECK_JUNIT_TAIL_BYTES, 1 << 30, secrets);
         j->err_tail = file_tail(err_path, CHECK_JUNIT_TAIL_BYTES, 1 << 30, secrets);

@@ -161,5 +161,19 @@ done <"$tmp/seen-keys"
 if [ $leaked -eq 0 ] && grep -qF 'params\":\"***' "$tmp/keyjournal/listed-key.jsonl"; then
   ok "no key in output, JUnit or journal"; else bad "a key leaked"; fi
 
+# 9. SIGINT: the running client's group is stopped, the rest is not started, the summary still comes
+"$POLYWS" check --client "sleep 63.25" "$SCEN/check_auth_within.yaml" "$SCEN/check_early_subscribe.yaml" \
+  >"$tmp/int.out" 2>&1 &
+cpid=$!
+for _ in $(seq 200); do ps -eo args | grep -Eq "^sleep 63\.25" && break; sleep 0.05; done
+kill -INT $cpid
+wait $cpid
+RC=$?
+sleep 0.2
+if [ $RC -eq 1 ] && grep -q "client: stopped because the run was interrupted" "$tmp/int.out" &&
+   grep -q "^FAIL check-early-subscribe (0.0 s): not run: interrupted" "$tmp/int.out" &&
+   [ "$(tail -1 "$tmp/int.out")" = "0 passed, 2 failed" ] && ! ps -eo args | grep -Eq "^sleep 63\.25"; then
+  ok "SIGINT stops the client and summarizes"; else bad "SIGINT (rc=$RC)"; show "$tmp/int.out"; fi
+
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]
