@@ -112,6 +112,8 @@ int pws_tape_encode_frame(const pws_tape_frame *f, pws_tape_buf *b)
                   ? pwsr__buf_str(b, ",\"data\":") || pwsr__buf_json_string(b, d, f->len)
                   : pwsr__buf_str(b, ",\"data_b64\":") || pwsr__buf_base64(b, d, f->len, true);
     }
+    if (!bad && f->headers_json && *f->headers_json)
+        bad = pwsr__buf_str(b, ",\"headers\":") || pwsr__buf_str(b, f->headers_json);
     if (bad || pwsr__buf_str(b, "}\n"))
         return PWS_ERR_NOMEM;
     return PWS_OK;
@@ -316,9 +318,9 @@ int pws_tape_decode_frame(const char *line, size_t len, pws_tape_frame *f, pws_t
     scan p = {.s = line, .n = len};
     memset(f, 0, sizeof *f);
     scratch->len = 0;
-    size_t kind_off = 0, kind_len = 0, data_off = 0, data_len = 0, reason_off = 0;
+    size_t kind_off = 0, kind_len = 0, data_off = 0, data_len = 0, reason_off = 0, hdr_off = 0;
     bool have_t = false, have_conn = false, have_dir = false, have_kind = false, have_data = false,
-         have_reason = false;
+         have_reason = false, have_headers = false;
     if (!expect(&p, '{'))
         goto bad;
     ws(&p);
@@ -417,6 +419,15 @@ int pws_tape_decode_frame(const char *line, size_t len, pws_tape_frame *f, pws_t
                 if (!string_into(&p, scratch) || pwsr__buf_put(scratch, "", 1))
                     goto bad;
                 have_reason = true;
+            } else if (!strcmp(key, "headers")) {
+                ws(&p);
+                size_t vs = p.i;
+                if (!skip_value(&p, 0))
+                    goto bad;
+                hdr_off = scratch->len;
+                if (pwsr__buf_put(scratch, p.s + vs, p.i - vs) || pwsr__buf_put(scratch, "", 1))
+                    goto bad;
+                have_headers = true;
             } else if (!skip_value(&p, 0)) {
                 goto bad;
             }
@@ -451,6 +462,7 @@ int pws_tape_decode_frame(const char *line, size_t len, pws_tape_frame *f, pws_t
     f->data = have_data ? (const unsigned char *)scratch->p + data_off : (const unsigned char *)"";
     f->len = have_data ? data_len : 0;
     f->reason = have_reason ? scratch->p + reason_off : "";
+    f->headers_json = have_headers ? scratch->p + hdr_off : NULL;
     return PWS_OK;
 bad:
     if (err && errcap)

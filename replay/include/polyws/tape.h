@@ -74,6 +74,8 @@ typedef struct pws_tape_frame {
     size_t len;                /**< payload length */
     int code;                  /**< CLOSE: the close code, 0 if the frame had none */
     const char *reason;        /**< CLOSE: the reason ("" if none); NULL means "" when writing */
+    const char *headers_json;  /**< OPEN: the client's request headers as a JSON array of
+                                    [name, value] pairs (redacted), or NULL; written verbatim */
     size_t line;               /**< as read: the 1-based line number in the file */
 } pws_tape_frame;
 

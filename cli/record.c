@@ -1,0 +1,485 @@
+/*
+ * record.c - `polyws record`: record WebSocket sessions on a tape.
+ *
+ * Proxy mode (--upstream): clients connect to us as if we were the service;
+ * every frame both ways is forwarded and recorded.  Direct mode (--url): our
+ * own connector records its session, through the same proxy started
+ * internally on loopback, so both modes write the same kind of tape.
+ */
+#include "commands.h"
+
+#include <polyws/polyws.h>
+#include <polyws/replay.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RECORD_LINE_MAX 65536   /* bytes of one --jsonl line */
+#define RECORD_TICK_MS 100      /* main loop period */
+#define RECORD_PROGRESS_MS 250  /* progress line refresh on a terminal */
+#define RECORD_DRAIN_MS 3000    /* direct mode: wait for the close handshake to be recorded */
+
+static volatile sig_atomic_t record_signal;
+static bool record_tty; /* stderr is a terminal: log lines first clear the progress line */
+
+static void record_on_signal(int sig)
+{
+    record_signal = sig;
+}
+
+static void record_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: polyws record --upstream URL [--listen HOST:PORT] -o TAPE [options]   (proxy)\n"
+            "       polyws record --url URL --subscribe LIST -o TAPE [options]           (direct)\n"
+            "\n"
+            "Records WebSocket sessions on a tape (JSON Lines; see docs/tapes.md).  API keys\n"
+            "are redacted before anything touches the disk.\n"
+            "\n"
+            "Proxy mode: clients connect to --listen as if it were the service; each gets its\n"
+            "own upstream connection; every frame both ways (pings and closes included) is\n"
+            "forwarded and recorded.  The first line on stdout is \"listening ws://HOST:PORT\".\n"
+            "      --upstream URL       ws:// or wss:// URL of the service\n"
+            "      --listen HOST:PORT   where clients connect (default 127.0.0.1:0, any free port)\n"
+            "      --port-file FILE     also write the listening line to FILE\n"
+            "      --max-clients N      concurrent clients (default 64)\n"
+            "\n"
+            "Direct mode: our own connector connects, authenticates, subscribes and is recorded.\n"
+            "      --url URL            ws:// or wss:// URL (default: $POLYWS_URL)\n"
+            "  -s, --subscribe LIST     channels, e.g. A.AAPL,T.MSFT (repeatable; default: $POLYWS_SUBSCRIBE)\n"
+            "      --key-env VAR        read the API key from $VAR (default: POLYWS_API_KEY)\n"
+            "      --key-file FILE      read the API key from the first line of FILE\n"
+            "  -n, --count N            stop after N market-data events\n"
+            "      --jsonl FILE         also write the connector's events as normalized JSON lines\n"
+            "                           (like watch --format jsonl); - for stdout\n"
+            "\n"
+            "Both:\n"
+            "  -o, --output TAPE        the tape to write (created or truncated), required\n"
+            "  -d, --duration S         stop after S seconds\n"
+            "      --ca FILE            PEM CA bundle for a wss upstream (default: $POLYWS_CA_FILE,\n"
+            "                           else the system store)\n"
+            "      --insecure           do not verify the upstream certificate (warns)\n"
+            "      --redact-field NAME  also redact this JSON member at any depth (repeatable)\n"
+            "      --redact-header NAME also redact this request header (repeatable; Authorization,\n"
+            "                           Cookie and X-Api-Key always are)\n"
+            "      --max-buffer BYTES   bytes queued toward one side before the other is paused\n"
+            "                           (default 4194304)\n"
+            "      --fsync              sync every line to disk (slow; for power loss only)\n"
+            "  -q, --quiet              errors only, no progress line\n"
+            "  -v, --verbose            log connections (repeat for more)\n"
+            "  -h, --help               this help\n"
+            "\n"
+            "A progress line (frames, bytes, rate, elapsed) is shown when stderr is a terminal.\n"
+            "Stops on SIGINT/SIGTERM, --duration or --count.  A recorder killed any other way\n"
+            "(even SIGKILL) leaves a valid tape of everything recorded before.\n"
+            "Exit status: 0 when stopped, 1 on a failure, 2 on bad usage.\n");
+}
+
+typedef struct recorder {
+    bool quiet;              /* errors only */
+    int verbose;             /* -v count */
+    uint64_t count;          /* direct: stop after this many market-data events */
+    FILE *jsonl;             /* direct: events as JSON lines, or NULL */
+    char *line;              /* JSON line buffer (delivery thread) */
+    pws_connector *c;        /* direct: the connector */
+    pthread_mutex_t mu;      /* guards seen and fatal */
+    uint64_t seen;           /* market-data events seen */
+    char fatal[PWS_MESSAGE_MAX]; /* the connector's fatal reason */
+} recorder;
+
+static void record_log(pws_log_level level, const char *msg, void *user)
+{
+    const recorder *r = user;
+    if (r->quiet && level > PWS_LOG_ERROR)
+        return;
+    static const char *const names[] = {"", "error", "warning", "info", "debug"};
+    fprintf(stderr, "%spolyws record: %s: %s\n", record_tty ? "\r\033[K" : "", names[level <= PWS_LOG_DEBUG ? level : 0],
+            msg);
+}
+
+/* Delivery thread (direct mode): count, print, stop at --count. */
+static void record_on_event(const pws_event *ev, void *user)
+{
+    recorder *r = user;
+    if (ev->type == PWS_EV_CONNECTION) {
+        if (ev->u.conn.state == PWS_CONN_FATAL) {
+            pthread_mutex_lock(&r->mu);
+            snprintf(r->fatal, sizeof r->fatal, "%s", ev->u.conn.reason);
+            pthread_mutex_unlock(&r->mu);
+        }
+        return;
+    }
+    bool market = ev->type == PWS_EV_AGG || ev->type == PWS_EV_TRADE || ev->type == PWS_EV_QUOTE ||
+                  ev->type == PWS_EV_OTHER;
+    if (market) {
+        pthread_mutex_lock(&r->mu);
+        bool over = r->count && r->seen >= r->count;
+        if (!over)
+            r->seen++;
+        bool reached = r->count && r->seen == r->count;
+        pthread_mutex_unlock(&r->mu);
+        if (over)
+            return;
+        if (reached)
+            pws_stop(r->c);
+    }
+    if (r->jsonl) {
+        size_t n = pws_event_to_json(ev, r->line, RECORD_LINE_MAX);
+        if (n < RECORD_LINE_MAX) {
+            fwrite(r->line, 1, n, r->jsonl);
+            fputc('\n', r->jsonl);
+        }
+    }
+}
+
+static void human_bytes(uint64_t b, char *buf, size_t cap)
+{
+    if (b < 10000)
+        snprintf(buf, cap, "%llu B", (unsigned long long)b);
+    else if (b < 10000000)
+        snprintf(buf, cap, "%.1f kB", (double)b / 1e3);
+    else
+        snprintf(buf, cap, "%.1f MB", (double)b / 1e6);
+}
+
+static void progress(pwsr_proxy *px, double elapsed, bool final)
+{
+    pwsr_proxy_stats st;
+    pwsr_proxy_get_stats(px, &st);
+    char b[32];
+    human_bytes(st.bytes, b, sizeof b);
+    fprintf(stderr, "\r\033[Krecording: %llu frames, %s, %.0f frames/s, %.1f s, %u client%s%s",
+            (unsigned long long)st.frames, b, elapsed > 0 ? (double)st.frames / elapsed : 0.0, elapsed, st.active,
+            st.active == 1 ? "" : "s", final ? "\n" : "");
+    fflush(stderr);
+}
+
+static double since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int pws_cmd_record(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"upstream", required_argument, NULL, 'U'},  {"listen", required_argument, NULL, 'l'},
+        {"port-file", required_argument, NULL, 'P'}, {"max-clients", required_argument, NULL, 'M'},
+        {"url", required_argument, NULL, 'u'},       {"subscribe", required_argument, NULL, 's'},
+        {"key-env", required_argument, NULL, 'K'},   {"key-file", required_argument, NULL, 'F'},
+        {"count", required_argument, NULL, 'n'},     {"jsonl", required_argument, NULL, 'J'},
+        {"output", required_argument, NULL, 'o'},    {"duration", required_argument, NULL, 'd'},
+        {"ca", required_argument, NULL, 'C'},        {"insecure", no_argument, NULL, 'I'},
+        {"redact-field", required_argument, NULL, 'R'}, {"redact-header", required_argument, NULL, 'H'},
+        {"max-buffer", required_argument, NULL, 'B'}, {"fsync", no_argument, NULL, 'S'},
+        {"quiet", no_argument, NULL, 'q'},           {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
+    pwsr_proxy_options po;
+    memset(&po, 0, sizeof po);
+    static recorder r;
+    memset(&r, 0, sizeof r);
+    const char *url = NULL, *key_env = NULL, *key_file = NULL, *port_file = NULL, *jsonl_path = NULL;
+    char host[256] = "127.0.0.1", subs[8192] = "";
+    double duration = 0;
+    uint64_t u;
+    char *end;
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "s:n:o:d:qvh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'U': po.upstream = optarg; break;
+        case 'l': {
+            const char *colon = strrchr(optarg, ':');
+            if (!colon || colon == optarg || (size_t)(colon - optarg) >= sizeof host) {
+                fprintf(stderr, "polyws record: --listen needs HOST:PORT, not '%s'\n", optarg);
+                return 2;
+            }
+            memcpy(host, optarg, (size_t)(colon - optarg));
+            host[colon - optarg] = '\0';
+            long port = strtol(colon + 1, &end, 10);
+            if (*end || end == colon + 1 || port < 0 || port > 65535) {
+                fprintf(stderr, "polyws record: invalid port in --listen '%s'\n", optarg);
+                return 2;
+            }
+            po.port = (int)port;
+            break;
+        }
+        case 'P': port_file = optarg; break;
+        case 'M':
+            if (parse_size(optarg, &u) || !u || u > PWSR_MAX_CLIENTS) {
+                fprintf(stderr, "polyws record: --max-clients needs 1..%u\n", PWSR_MAX_CLIENTS);
+                return 2;
+            }
+            po.max_clients = (uint32_t)u;
+            break;
+        case 'u': url = optarg; break;
+        case 's':
+            if (strlen(subs) + strlen(optarg) + 2 > sizeof subs) {
+                fprintf(stderr, "polyws record: --subscribe lists exceed %zu bytes\n", sizeof subs);
+                return 2;
+            }
+            if (subs[0])
+                strcat(subs, ",");
+            strcat(subs, optarg);
+            break;
+        case 'K': key_env = optarg; break;
+        case 'F': key_file = optarg; break;
+        case 'n':
+            if (parse_size(optarg, &r.count) || !r.count) {
+                fprintf(stderr, "polyws record: --count needs a positive integer, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'J': jsonl_path = optarg; break;
+        case 'o': po.tape_path = optarg; break;
+        case 'd':
+            duration = strtod(optarg, &end);
+            if (end == optarg || *end || !(duration > 0) || duration > 1e7) {
+                fprintf(stderr, "polyws record: --duration needs positive seconds, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'C': po.ca_file = optarg; break;
+        case 'I': po.insecure = true; break;
+        case 'R':
+            if (po.nredact_fields >= PWS_TAPE_MAX_REDACT || !*optarg || strlen(optarg) > PWS_TAPE_MAX_NAME) {
+                fprintf(stderr, "polyws record: --redact-field: at most %u names of 1..%u bytes\n",
+                        PWS_TAPE_MAX_REDACT, PWS_TAPE_MAX_NAME);
+                return 2;
+            }
+            po.redact_fields[po.nredact_fields++] = optarg;
+            break;
+        case 'H':
+            if (po.nredact_headers >= PWS_TAPE_MAX_REDACT - 4 || !*optarg || strlen(optarg) > PWS_TAPE_MAX_NAME) {
+                fprintf(stderr, "polyws record: --redact-header: at most %u names of 1..%u bytes\n",
+                        PWS_TAPE_MAX_REDACT - 4, PWS_TAPE_MAX_NAME);
+                return 2;
+            }
+            po.redact_headers[po.nredact_headers++] = optarg;
+            break;
+        case 'B':
+            if (parse_size(optarg, &u) || u < 65536 || u > (1ull << 32)) {
+                fprintf(stderr, "polyws record: --max-buffer needs 65536..4294967296 bytes\n");
+                return 2;
+            }
+            po.max_buffered = (size_t)u;
+            break;
+        case 'S': po.fsync_each = true; break;
+        case 'q': r.quiet = true; break;
+        case 'v': r.verbose++; break;
+        case 'h': record_usage(stdout); return 0;
+        default: record_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "polyws record: unexpected argument '%s'; see --help\n", argv[optind]);
+        return 2;
+    }
+    bool direct = url != NULL || (!po.upstream && (subs[0] || getenv("POLYWS_URL")));
+    if (po.upstream && direct) {
+        fprintf(stderr, "polyws record: give --upstream (proxy) or --url (direct), not both\n");
+        return 2;
+    }
+    if (!po.upstream && !direct) {
+        fprintf(stderr, "polyws record: give --upstream URL (proxy mode) or --url URL (direct mode); see --help\n");
+        return 2;
+    }
+    if (!po.tape_path) {
+        fprintf(stderr, "polyws record: no tape: give -o TAPE\n");
+        return 2;
+    }
+    if (!po.ca_file && getenv("POLYWS_CA_FILE") && *getenv("POLYWS_CA_FILE"))
+        po.ca_file = getenv("POLYWS_CA_FILE");
+    if (!direct && (r.count || jsonl_path || subs[0] || key_env || key_file)) {
+        fprintf(stderr, "polyws record: --subscribe, --count, --jsonl and the key options are for direct mode\n");
+        return 2;
+    }
+
+    char key[PWS_MAX_KEY_LEN + 1] = "";
+    if (direct) {
+        if (!url)
+            url = getenv("POLYWS_URL");
+        po.upstream = url;
+        if (!subs[0] && getenv("POLYWS_SUBSCRIBE"))
+            snprintf(subs, sizeof subs, "%s", getenv("POLYWS_SUBSCRIBE"));
+        if (!subs[0]) {
+            fprintf(stderr, "polyws record: nothing to subscribe (use --subscribe or POLYWS_SUBSCRIBE)\n");
+            return 2;
+        }
+        if (key_env && key_file) {
+            fprintf(stderr, "polyws record: use --key-env or --key-file, not both\n");
+            return 2;
+        }
+        char kerr[256];
+        if (pws_load_key(key_file ? NULL : key_env ? key_env : "POLYWS_API_KEY", key_file, key, sizeof key, kerr,
+                         sizeof kerr)) {
+            fprintf(stderr, "polyws record: %s\n", kerr);
+            return 1;
+        }
+        po.secrets[0] = key; /* scrubbed wherever it appears, also before the first auth */
+        po.nsecrets = 1;
+        po.mode = "direct";
+        po.port = 0;
+        snprintf(host, sizeof host, "127.0.0.1");
+    }
+    po.host = host;
+    record_tty = isatty(STDERR_FILENO) && !r.quiet;
+    pws_set_lws_log(PWS_LOG_ERROR, record_log, &r);
+    po.log_fn = record_log;
+    po.log_user = &r;
+    po.log_level = r.verbose >= 2 ? PWS_LOG_DEBUG : r.verbose ? PWS_LOG_INFO : PWS_LOG_WARN;
+    pthread_mutex_init(&r.mu, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512];
+    pwsr_proxy *px = pwsr_proxy_start(&po, err, sizeof err);
+    if (!px) {
+        fprintf(stderr, "polyws record: %s\n", err);
+        memset(key, 0, sizeof key);
+        return strstr(err, "URL") ? 2 : 1;
+    }
+    int exit_code = 0;
+    if (!direct) {
+        printf("listening %s\n", pwsr_proxy_url(px));
+        fflush(stdout);
+        if (port_file) {
+            FILE *f = fopen(port_file, "w");
+            if (!f) {
+                fprintf(stderr, "polyws record: cannot write %s: %s\n", port_file, strerror(errno));
+                pwsr_proxy_stop(px);
+                return 1;
+            }
+            fprintf(f, "listening %s\n", pwsr_proxy_url(px));
+            fclose(f);
+        }
+    } else {
+        if (jsonl_path) {
+            r.jsonl = strcmp(jsonl_path, "-") ? fopen(jsonl_path, "w") : stdout;
+            r.line = malloc(RECORD_LINE_MAX);
+            if (!r.jsonl || !r.line) {
+                fprintf(stderr, "polyws record: cannot write %s: %s\n", jsonl_path, strerror(errno));
+                pwsr_proxy_stop(px);
+                free(r.line);
+                memset(key, 0, sizeof key);
+                return 1;
+            }
+        }
+        char curl[2400];
+        const char *path = strchr(url + (strncmp(url, "wss://", 6) ? 5 : 6), '/');
+        snprintf(curl, sizeof curl, "%s%s", pwsr_proxy_url(px), path ? path : "/");
+        pws_options o = {0};
+        o.url = curl;
+        o.api_key = key;
+        o.on_event = record_on_event;
+        o.user = &r;
+        o.log_fn = record_log;
+        o.log_user = &r;
+        o.log_level = r.verbose >= 2 ? PWS_LOG_DEBUG : r.verbose ? PWS_LOG_INFO : PWS_LOG_ERROR;
+        int rc = pws_create(&o, &r.c, err, sizeof err);
+        if (!rc)
+            rc = pws_subscribe(r.c, subs);
+        if (!rc)
+            rc = pws_start(r.c);
+        memset(key, 0, sizeof key);
+        if (rc) {
+            fprintf(stderr, "polyws record: %s\n", r.c ? pws_last_error(r.c) : err);
+            pws_destroy(r.c);
+            pwsr_proxy_stop(px);
+            if (r.jsonl && r.jsonl != stdout)
+                fclose(r.jsonl);
+            free(r.line);
+            return 1;
+        }
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = record_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    bool tty = record_tty;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double last_progress = -1;
+    for (;;) {
+        struct timespec ts = {0, RECORD_TICK_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        double el = since(&t0);
+        pwsr_proxy_stats st;
+        pwsr_proxy_get_stats(px, &st);
+        if (st.tape_failed) {
+            exit_code = 1;
+            break;
+        }
+        if (record_signal || (duration > 0 && el >= duration))
+            break;
+        if (direct && pws_finished(r.c))
+            break;
+        if (tty && el - last_progress >= RECORD_PROGRESS_MS / 1000.0) {
+            progress(px, el, false);
+            last_progress = el;
+        }
+    }
+    if (direct) {
+        pws_stop(r.c);
+        int rc = pws_wait(r.c);
+        if (rc != PWS_OK) {
+            pthread_mutex_lock(&r.mu);
+            fprintf(stderr, "%spolyws record: %s\n", record_tty ? "\r\033[K" : "", r.fatal[0] ? r.fatal : pws_strerror(rc));
+            pthread_mutex_unlock(&r.mu);
+            exit_code = 1;
+        }
+        pws_destroy(r.c);
+        /* let the proxy record the close handshake it is forwarding */
+        for (int waited = 0; waited < RECORD_DRAIN_MS; waited += 20) {
+            pwsr_proxy_stats st;
+            pwsr_proxy_get_stats(px, &st);
+            if (!st.active)
+                break;
+            usleep(20000);
+        }
+        if (r.jsonl) {
+            fflush(r.jsonl);
+            if (r.jsonl != stdout)
+                fclose(r.jsonl);
+        }
+        free(r.line);
+    }
+    double el = since(&t0);
+    if (tty)
+        progress(px, el, true);
+    else if (r.verbose) {
+        pwsr_proxy_stats st;
+        pwsr_proxy_get_stats(px, &st);
+        fprintf(stderr, "polyws record: %llu frames, %llu payload bytes, %u connections in %.1f s\n",
+                (unsigned long long)st.frames, (unsigned long long)st.bytes, st.connections, el);
+    }
+    pwsr_proxy_stats st;
+    pwsr_proxy_get_stats(px, &st);
+    pwsr_proxy_stop(px);
+    if (st.tape_failed) {
+        fprintf(stderr, "polyws record: the tape could not be written completely (see above)\n");
+        exit_code = 1;
+    }
+    pthread_mutex_destroy(&r.mu);
+    return exit_code;
+}

@@ -1,0 +1,142 @@
+/*
+ * polyws/replay.h - the recording proxy and the replayer (libpwsreplay).
+ *
+ * Both are WebSocket servers on loopback that run in a thread of their own,
+ * like the mock server: start returns once they listen, stop joins the
+ * thread and frees everything.  They speak WebSocket themselves over lws raw
+ * sockets, so every frame is visible to them: pings and pongs, close codes
+ * and reasons, fragments, TCP drops.
+ *
+ *   proxy     clients connect to it as if it were the service; each accepted
+ *             client gets its own upstream connection; every frame in both
+ *             directions is forwarded unchanged and recorded on a tape
+ *   replayer  plays the server side of a tape to new clients, waiting for the
+ *             client's messages where the tape has them
+ *
+ * Threading: *_start and *_stop from the owning thread; the other functions
+ * from any thread while the server runs.  Errors: NULL from start with a
+ * message in errbuf; nothing else fails.
+ */
+#ifndef POLYWS_REPLAY_H
+#define POLYWS_REPLAY_H
+
+#include <polyws/polyws.h>
+#include <polyws/tape.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PWSR_DEFAULT_MAX_BUFFERED (4u << 20) /* bytes queued toward one side before the other is paused */
+#define PWSR_DEFAULT_MAX_CLIENTS 64u         /* concurrent client connections */
+#define PWSR_MAX_CLIENTS 4096u               /* upper bound for max_clients */
+#define PWSR_HANDSHAKE_TIMEOUT_S 20          /* client request, upstream connect + TLS + upgrade */
+
+/* ------------------------------------------------------------------ proxy */
+
+/** Proxy options.  Zero-initialize; zero fields take the defaults.  Strings
+ * are copied by pwsr_proxy_start. */
+typedef struct pwsr_proxy_options {
+    const char *upstream;     /**< ws:// or wss:// URL of the service, required.  Its path, if not
+                                   empty or "/", replaces the client's request path */
+    const char *host;         /**< listen address, default "127.0.0.1" */
+    int port;                 /**< listen port, 0 = any free port (default) */
+    const char *ca_file;      /**< PEM CA bundle for a wss upstream (default: the system store) */
+    bool insecure;            /**< do not verify the upstream certificate (logged as a warning) */
+    const char *tape_path;    /**< the tape to write (created or truncated), required */
+    bool fsync_each;          /**< fsync the tape after every line */
+    const char *mode;         /**< "proxy" (default) or "direct", written to the header */
+    /** Redaction: auth params always; plus these JSON member names, header
+     * names (Authorization, Cookie, X-Api-Key always), and literal secrets
+     * (at least 4 bytes; keys the proxy learns from auth messages are added). */
+    const char *redact_fields[PWS_TAPE_MAX_REDACT];
+    size_t nredact_fields;
+    const char *redact_headers[PWS_TAPE_MAX_REDACT];
+    size_t nredact_headers;
+    const char *secrets[8];
+    size_t nsecrets;
+    size_t max_buffered;      /**< per direction, default PWSR_DEFAULT_MAX_BUFFERED: beyond it the
+                                   sending side is paused (lws_rx_flow_control) until half drained */
+    size_t max_message;       /**< bytes of one recorded message, default PWS_TAPE_MAX_PAYLOAD
+                                   (larger ones are forwarded, and recorded as an error line) */
+    uint32_t max_clients;     /**< concurrent clients, default PWSR_DEFAULT_MAX_CLIENTS; more are
+                                   answered 503 */
+    pws_log_fn log_fn;        /**< default: stderr; never sees a secret */
+    void *log_user;           /**< passed to log_fn */
+    pws_log_level log_level;  /**< default PWS_LOG_WARN */
+} pwsr_proxy_options;
+
+/** Counters since start.  Frames = recorded lines of c/s frames. */
+typedef struct pwsr_proxy_stats {
+    uint64_t frames;          /**< frames recorded (both directions) */
+    uint64_t bytes;           /**< payload bytes recorded */
+    uint64_t tape_bytes;      /**< bytes written to the tape */
+    uint32_t connections;     /**< clients accepted */
+    uint32_t active;          /**< clients connected now */
+    uint64_t pauses;          /**< times reading one side was paused because max_buffered bytes
+                                   waited toward the other (backpressure) */
+    bool tape_failed;         /**< a tape write failed (recording stopped; see the log) */
+} pwsr_proxy_stats;
+
+typedef struct pwsr_proxy pwsr_proxy;
+
+/** Opens the tape, listens and starts the proxy thread. */
+pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_t errcap);
+/** The bound port / "ws://HOST:PORT" (owned by the proxy). */
+int pwsr_proxy_port(const pwsr_proxy *p);
+const char *pwsr_proxy_url(const pwsr_proxy *p);
+void pwsr_proxy_get_stats(pwsr_proxy *p, pwsr_proxy_stats *out);
+/** Stops: open connections are dropped (recorded as "drop" with data
+ * "proxy stopped"), the tape is closed.  NULL is fine. */
+void pwsr_proxy_stop(pwsr_proxy *p);
+
+/* --------------------------------------------------------------- replayer */
+
+/** Replayer options.  Zero-initialize. */
+typedef struct pwsr_replay_options {
+    const char *tape_path;    /**< the tape to play, required */
+    const char *host;         /**< listen address, default "127.0.0.1" */
+    int port;                 /**< 0 = any free port (default) */
+    double speed;             /**< 1 = recorded timing (default when 0), N = N times faster,
+                                   < 0 = as fast as possible ("max") */
+    uint32_t wait_ms;         /**< how long to wait for an expected client message, default 10000 */
+    bool loop;                /**< every client plays connection 1, 2, ... again from the start
+                                   (default: client n plays tape connection n, once) */
+    size_t max_buffered;      /**< bytes queued to a client before the replayer waits, default
+                                   PWSR_DEFAULT_MAX_BUFFERED */
+    pws_log_fn log_fn;        /**< deviations are logged at PWS_LOG_ERROR; default stderr */
+    void *log_user;
+    pws_log_level log_level;  /**< default PWS_LOG_WARN */
+} pwsr_replay_options;
+
+#define PWSR_REPORT_MAX 1024 /* bytes of the first deviation's report */
+
+/** Where a replay stands. */
+typedef struct pwsr_replay_result {
+    uint32_t tape_connections;  /**< connections on the tape */
+    uint32_t served;            /**< client connections accepted */
+    uint32_t finished;          /**< connections played to their end */
+    uint64_t frames_sent;       /**< server frames sent */
+    uint64_t bytes_sent;        /**< payload bytes of those frames */
+    uint64_t client_messages;   /**< client messages matched */
+    uint32_t deviations;        /**< client deviations (mismatch, missing or unexpected message) */
+    bool done;                  /**< every tape connection was played (or, with loop, never) */
+    char report[PWSR_REPORT_MAX]; /**< the first deviation: expected vs got, "" if none */
+} pwsr_replay_result;
+
+typedef struct pwsr_replayer pwsr_replayer;
+
+/** Reads the tape once to check it and count its connections, listens and
+ * starts the replayer thread. */
+pwsr_replayer *pwsr_replay_start(const pwsr_replay_options *opts, char *errbuf, size_t errcap);
+int pwsr_replay_port(const pwsr_replayer *r);
+const char *pwsr_replay_url(const pwsr_replayer *r);
+void pwsr_replay_get_result(pwsr_replayer *r, pwsr_replay_result *out);
+/** Waits until result.done or timeout_ms (< 0: forever); true if done. */
+bool pwsr_replay_wait(pwsr_replayer *r, int timeout_ms);
+void pwsr_replay_stop(pwsr_replayer *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* POLYWS_REPLAY_H */

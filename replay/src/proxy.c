@@ -1,0 +1,963 @@
+/*
+ * proxy.c - the recording proxy: clients connect to it as if it were the
+ * service; each accepted client (the "down" side) gets its own upstream
+ * connection (the "up" side).  After both WebSocket handshakes the bytes are
+ * forwarded unchanged in both directions, and a frame reader per direction
+ * taps them to record every frame on the tape (redacted first).
+ *
+ * One lws context, one thread.  The listening vhost hands accepted sockets
+ * to the raw role ("pwsr-proxy-down"); upstream connections are raw client
+ * sockets ("pwsr-proxy-up") with TLS run by link.c.  Backpressure: when more
+ * than max_buffered bytes wait to be written toward one side, reading from
+ * the other side stops (lws_rx_flow_control) until half of it went out, so
+ * memory stays bounded whatever the speeds.  When one side ends, the other is
+ * closed once what was queued toward it has been written.
+ */
+#include "link.h"
+#include "wsproto.h"
+
+#include <polyws/replay.h>
+
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROXY_MAX_SECRETS 24  /* literal secrets kept (configured + learned) */
+#define PROXY_CLOSE_GRACE_S 5 /* seconds to flush toward a side after its peer ended */
+
+typedef enum pair_state {
+    P_REQUEST = 0,   /* reading the client's upgrade request */
+    P_UP_CONNECT,    /* connecting upstream (TCP, then TLS) */
+    P_UP_HANDSHAKE,  /* upgrade request sent upstream, reading the response */
+    P_OPEN,          /* both handshakes done: forwarding */
+    P_FAILED         /* handshake failed: answering the client with an HTTP error, then closing */
+} pair_state;
+
+typedef struct pair {
+    struct pwsr_proxy *px;     /* owner */
+    struct pair *next;         /* in px->pairs */
+    uint32_t ordinal;          /* connection ordinal on the tape */
+    pair_state st;             /* progress */
+    pwsr__link down, up;       /* client side, upstream side */
+    pws_tape_buf head;         /* the client's request head, then the upstream's response head */
+    pws_tape_buf early;        /* client bytes that came before the upstream was open */
+    char up_key[32];           /* our Sec-WebSocket-Key upstream */
+    char down_accept[32];      /* the accept value the client expects */
+    char *fwd_headers;         /* client headers forwarded upstream (CRLF lines) */
+    pwsr__wsreader rd_c, rd_s; /* frame readers: client->server, server->client */
+    bool saw_close;            /* a close frame went either way */
+    bool c_closed, s_closed;   /* a close frame came from the client / from upstream */
+    const char *first_gone;    /* the side whose socket ended first ("client", "upstream") */
+    bool ended;                /* the end event is on the tape */
+    bool up_failed;            /* the upstream connect failed (handled once) */
+} pair;
+
+struct pwsr_proxy {
+    pwsr_proxy_options o;        /* options; strings point at copies in `owned` */
+    char *owned[4 + 2 * PWS_TAPE_MAX_REDACT + 8]; /* copies of option strings */
+    size_t nowned;
+    pwsr__url up;                /* the parsed upstream URL */
+    SSL_CTX *up_ctx;             /* our TLS client context for a wss upstream */
+    SSL_CTX *lws_cli_ctx;        /* handed to lws so it does not build (and leak) its own */
+    struct lws_context *ctx;     /* the one context */
+    struct lws_vhost *vh;        /* listening vhost */
+    struct lws_protocols protocols[3];
+    int port;                    /* bound port */
+    char url[80];                /* ws://HOST:PORT */
+    pthread_t thread;            /* service thread */
+    bool thread_started;
+    atomic_bool stopping;        /* set by pwsr_proxy_stop */
+    pws_tape_writer *tape;       /* the tape */
+    pws_redact_rules rules;      /* redaction */
+    char *secrets[PROXY_MAX_SECRETS]; /* owned secret copies (rules.secrets point here) */
+    const char *hdr_redact[PWS_TAPE_MAX_REDACT + 4]; /* header names redacted */
+    size_t nhdr_redact;
+    pwsr__logger lg;             /* log sink */
+    int64_t t0;                  /* monotonic start */
+    uint32_t next_ordinal;       /* last ordinal handed out */
+    uint32_t live;               /* pairs alive */
+    pair *pairs;                 /* all pairs */
+    unsigned char *scratch;      /* LWS_PRE + PWSR__WRITE_CHUNK bytes for lws_write */
+    /* statistics, written by the service thread, read by any */
+    uint64_t st_frames, st_bytes, st_tape_bytes, st_pauses;
+    uint32_t st_connections, st_active;
+    bool st_tape_failed;
+};
+
+#define ST_SET(p, f, v) __atomic_store_n(&(p)->f, (v), __ATOMIC_RELAXED)
+#define ST_GET(p, f) __atomic_load_n(&(p)->f, __ATOMIC_RELAXED)
+
+/* ------------------------------------------------------------ recording */
+
+static void rec(pwsr_proxy *px, pair *pr, char dir, pws_tape_kind kind, const void *data, size_t len, int code,
+                const char *reason, const char *headers_json)
+{
+    if (!px->tape || ST_GET(px, st_tape_failed))
+        return;
+    pws_tape_frame f = {.t_us = pwsr__mono_us() - px->t0, .conn = pr->ordinal, .dir = dir, .kind = kind,
+                        .data = data, .len = len, .code = code, .reason = reason, .headers_json = headers_json};
+    int rc = pws_tape_write(px->tape, &f);
+    if (rc == PWS_ERR_SYSTEM || rc == PWS_ERR_NOMEM || rc == PWS_ERR_STATE) {
+        ST_SET(px, st_tape_failed, true);
+        pwsr__log(&px->lg, PWS_LOG_ERROR, "recording stopped: %s", pws_tape_writer_error(px->tape));
+        return;
+    }
+    if (rc) {
+        pwsr__log(&px->lg, PWS_LOG_WARN, "connection %u: %s", pr->ordinal, pws_tape_writer_error(px->tape));
+        return;
+    }
+    if (dir != '-') {
+        ST_SET(px, st_frames, ST_GET(px, st_frames) + 1);
+        ST_SET(px, st_bytes, ST_GET(px, st_bytes) + len);
+    }
+    ST_SET(px, st_tape_bytes, pws_tape_writer_bytes(px->tape));
+}
+
+static void rec_event(pwsr_proxy *px, pair *pr, pws_tape_kind kind, const char *text)
+{
+    rec(px, pr, '-', kind, text, text ? strlen(text) : 0, 0, NULL, NULL);
+}
+
+/* Adds a literal secret (a key seen in an auth message) to the rules. */
+static void learn_secret(pwsr_proxy *px, const char *key)
+{
+    if (strlen(key) < 4)
+        return;
+    for (size_t i = 0; i < px->rules.nsecrets; i++)
+        if (!strcmp(px->rules.secrets[i], key))
+            return;
+    if (px->rules.nsecrets >= PROXY_MAX_SECRETS) {
+        /* keep the newest: the oldest key is least likely to appear again */
+        OPENSSL_cleanse(px->secrets[0], strlen(px->secrets[0]));
+        free(px->secrets[0]);
+        memmove(px->secrets, px->secrets + 1, (PROXY_MAX_SECRETS - 1) * sizeof *px->secrets);
+        px->rules.nsecrets--;
+    }
+    char *copy = strdup(key);
+    if (!copy)
+        return;
+    px->secrets[px->rules.nsecrets] = copy;
+    px->rules.nsecrets++;
+    for (size_t i = 0; i < px->rules.nsecrets; i++)
+        px->rules.secrets[i] = px->secrets[i];
+}
+
+static void close_side(pwsr__link *l);
+
+/* A whole message or control frame seen on the wire: redact and record. */
+static void on_frame(pair *pr, char dir, int opcode, const unsigned char *data, size_t len, bool too_big,
+                     uint64_t total)
+{
+    pwsr_proxy *px = pr->px;
+    if (too_big) {
+        char m[160];
+        snprintf(m, sizeof m, "%s %s message of %llu bytes not recorded (limit %zu)",
+                 dir == 'c' ? "client" : "server", opcode == PWSR__OP_TEXT ? "text" : "binary",
+                 (unsigned long long)total, px->o.max_message);
+        rec_event(px, pr, PWS_TAPE_ERROR, m);
+        return;
+    }
+    if (opcode == PWSR__OP_CLOSE) {
+        pr->saw_close = true;
+        if (dir == 'c')
+            pr->c_closed = true;
+        else
+            pr->s_closed = true;
+        int code = len >= 2 ? data[0] << 8 | data[1] : 0;
+        char reason[PWS_TAPE_MAX_REASON + 1] = "";
+        if (len > 2) {
+            size_t rl = len - 2 > PWS_TAPE_MAX_REASON ? PWS_TAPE_MAX_REASON : len - 2;
+            memcpy(reason, data + 2, rl);
+            reason[rl] = '\0';
+        }
+        size_t rlen;
+        char *r = pws_redact_message(&px->rules, reason, strlen(reason), &rlen, NULL);
+        rec(px, pr, dir, PWS_TAPE_CLOSE, NULL, 0, code, r ? r : "***", NULL);
+        free(r);
+        if (dir == 's' && !pr->down.wsi)
+            close_side(&pr->up); /* the echo we kept the upstream open for */
+        return;
+    }
+    pws_tape_kind kind = opcode == PWSR__OP_TEXT     ? PWS_TAPE_TEXT
+                         : opcode == PWSR__OP_BINARY ? PWS_TAPE_BINARY
+                         : opcode == PWSR__OP_PING   ? PWS_TAPE_PING
+                                                     : PWS_TAPE_PONG;
+    if (dir == 'c' && kind == PWS_TAPE_TEXT) {
+        char key[PWS_MAX_KEY_LEN + 1];
+        if (pws_auth_key_of((const char *)data, len, key, sizeof key))
+            learn_secret(px, key);
+        OPENSSL_cleanse(key, sizeof key);
+    }
+    size_t rlen;
+    char *r = pws_redact_message(&px->rules, (const char *)data, len, &rlen, NULL);
+    if (!r) {
+        rec_event(px, pr, PWS_TAPE_ERROR, "out of memory while redacting: frame not recorded");
+        return;
+    }
+    rec(px, pr, dir, kind, r, rlen, 0, NULL, NULL);
+    free(r);
+}
+
+static void on_client_frame(void *user, int opcode, const unsigned char *data, size_t len, bool too_big,
+                            uint64_t total)
+{
+    on_frame(user, 'c', opcode, data, len, too_big, total);
+}
+
+static void on_server_frame(void *user, int opcode, const unsigned char *data, size_t len, bool too_big,
+                            uint64_t total)
+{
+    on_frame(user, 's', opcode, data, len, too_big, total);
+}
+
+static void tap(pair *pr, bool from_client, const unsigned char *data, size_t len)
+{
+    pwsr__wsreader *rd = from_client ? &pr->rd_c : &pr->rd_s;
+    if (rd->dead)
+        return;
+    char err[160];
+    if (pwsr__ws_feed(rd, data, len, from_client ? on_client_frame : on_server_frame, pr, err, sizeof err)) {
+        char m[220];
+        snprintf(m, sizeof m, "%s frames no longer recorded: %s", from_client ? "client" : "server", err);
+        rec_event(pr->px, pr, PWS_TAPE_ERROR, m);
+        pwsr__log(&pr->px->lg, PWS_LOG_WARN, "connection %u: %s", pr->ordinal, m);
+    }
+}
+
+/* ------------------------------------------------------------ pairs */
+
+static void pair_maybe_free(pair *pr)
+{
+    if (pr->down.wsi || pr->up.wsi)
+        return;
+    pwsr_proxy *px = pr->px;
+    for (pair **pp = &px->pairs; *pp; pp = &(*pp)->next)
+        if (*pp == pr) {
+            *pp = pr->next;
+            break;
+        }
+    px->live--;
+    ST_SET(px, st_active, px->live);
+    pwsr__link_free(&pr->down);
+    pwsr__link_free(&pr->up);
+    pwsr__ws_reader_free(&pr->rd_c);
+    pwsr__ws_reader_free(&pr->rd_s);
+    if (pr->head.p)
+        OPENSSL_cleanse(pr->head.p, pr->head.cap);
+    pws_tape_buf_free(&pr->head);
+    pws_tape_buf_free(&pr->early);
+    if (pr->fwd_headers) {
+        OPENSSL_cleanse(pr->fwd_headers, strlen(pr->fwd_headers));
+        free(pr->fwd_headers);
+    }
+    free(pr);
+}
+
+/* Closes a side once what is queued toward it was written (or after a grace period). */
+static void close_side(pwsr__link *l)
+{
+    if (!l->wsi)
+        return;
+    l->close_when_flushed = true;
+    pwsr__link_set_rx(l, true);
+    lws_callback_on_writable(l->wsi);
+    lws_set_timeout(l->wsi, PENDING_TIMEOUT_USER_OK, PROXY_CLOSE_GRACE_S);
+}
+
+/* Handshake failed: the client gets an HTTP error and both sides close. */
+static void fail_pair(pair *pr, int status, const char *status_text, const char *why)
+{
+    pwsr_proxy *px = pr->px;
+    if (pr->st == P_FAILED)
+        return;
+    pr->st = P_FAILED;
+    if (pr->ordinal) /* a client that never made a WebSocket request is not on the tape */
+        rec_event(px, pr, PWS_TAPE_ERROR, why);
+    pwsr__log(&px->lg, PWS_LOG_WARN, "connection %u: %s", pr->ordinal, why);
+    if (pr->down.wsi) {
+        char resp[512];
+        int n = snprintf(resp, sizeof resp,
+                         "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                         "Connection: close\r\n\r\n%s\n",
+                         status, status_text, strlen(why) + 1, why);
+        pwsr__link_send(&pr->down, resp, n > 0 && (size_t)n < sizeof resp ? (size_t)n : 0);
+        close_side(&pr->down);
+    }
+    close_side(&pr->up);
+}
+
+static bool header_redacted(pwsr_proxy *px, const char *name)
+{
+    for (size_t i = 0; i < px->nhdr_redact; i++)
+        if (pwsr__ieq(px->hdr_redact[i], name))
+            return true;
+    return false;
+}
+
+/* Hop-by-hop and handshake headers we set ourselves upstream. */
+static bool header_not_forwarded(const char *name)
+{
+    static const char *const skip[] = {"host", "upgrade", "connection", "sec-websocket-key",
+                                       "sec-websocket-version", "sec-websocket-extensions",
+                                       "sec-websocket-accept", "content-length", "transfer-encoding",
+                                       "keep-alive", "proxy-connection", "te", "trailer", NULL};
+    for (int i = 0; skip[i]; i++)
+        if (pwsr__ieq(skip[i], name))
+            return true;
+    return false;
+}
+
+static void send_upgrade_request(pair *pr)
+{
+    pwsr_proxy *px = pr->px;
+    pws_tape_buf req = {0};
+    const char *path = pr->head.p; /* set by on_request: the path to use */
+    pwsr__ws_new_key(pr->up_key);
+    int bad = pwsr__buf_printf(&req,
+                               "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n",
+                               path, px->up.hostport, pr->up_key) ||
+              (pr->fwd_headers && pwsr__buf_str(&req, pr->fwd_headers)) || pwsr__buf_str(&req, "\r\n");
+    if (bad || pwsr__link_send(&pr->up, req.p, req.len)) {
+        fail_pair(pr, 502, "Bad Gateway", "out of memory");
+    } else {
+        pr->st = P_UP_HANDSHAKE;
+        pr->head.len = 0; /* now collects the response */
+    }
+    if (req.p)
+        OPENSSL_cleanse(req.p, req.cap);
+    pws_tape_buf_free(&req);
+}
+
+static int connect_upstream(pair *pr);
+
+/* The client's upgrade request is complete in pr->head (headlen bytes, the
+ * rest are early frames). */
+static void on_request(pair *pr, size_t headlen)
+{
+    pwsr_proxy *px = pr->px;
+    pwsr__http_head *h = malloc(sizeof *h); /* 16 KiB, once per connection */
+    char err[160];
+    if (!h || (pr->head.len > headlen && pwsr__buf_put(&pr->early, pr->head.p + headlen, pr->head.len - headlen))) {
+        free(h);
+        fail_pair(pr, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    if (pwsr__http_parse(pr->head.p, headlen, true, h, err, sizeof err)) {
+        free(h);
+        fail_pair(pr, 400, "Bad Request", err);
+        return;
+    }
+    const char *key = pwsr__http_get(h, "Sec-WebSocket-Key");
+    if (strcmp(h->method, "GET") || !pwsr__http_has_token(pwsr__http_get(h, "Upgrade"), "websocket") ||
+        !pwsr__http_has_token(pwsr__http_get(h, "Connection"), "upgrade") || !key) {
+        free(h);
+        fail_pair(pr, 400, "Bad Request", "not a WebSocket upgrade request");
+        return;
+    }
+    pwsr__ws_accept(key, pr->down_accept);
+    /* the path: the upstream URL's, unless it has none */
+    const char *path = strcmp(px->up.path, "/") ? px->up.path : h->target;
+    /* headers: forwarded unredacted; recorded as JSON with secrets replaced */
+    pws_tape_buf fwd = {0}, js = {0};
+    int bad = pwsr__buf_str(&js, "[");
+    for (size_t i = 0; i < h->nheaders && !bad; i++) {
+        if (!header_not_forwarded(h->names[i]))
+            bad = pwsr__buf_printf(&fwd, "%s: %s\r\n", h->names[i], h->values[i]);
+        const char *v = header_redacted(px, h->names[i]) ? PWS_TAPE_PLACEHOLDER : h->values[i];
+        size_t rl;
+        char *rv = pws_redact_message(&px->rules, v, strlen(v), &rl, NULL);
+        bad = bad || !rv || (i && pwsr__buf_str(&js, ",")) || pwsr__buf_str(&js, "[") ||
+              pwsr__buf_json_string(&js, h->names[i], strlen(h->names[i])) || pwsr__buf_str(&js, ",") ||
+              pwsr__buf_json_string(&js, rv, rl) || pwsr__buf_str(&js, "]");
+        free(rv);
+    }
+    bad = bad || pwsr__buf_str(&js, "]");
+    size_t pl;
+    char *rpath = bad ? NULL : pws_redact_message(&px->rules, path, strlen(path), &pl, NULL);
+    /* keep the path for the upstream request in head (the request is parsed already) */
+    pr->head.len = 0;
+    bad = bad || !rpath || pwsr__buf_str(&pr->head, path);
+    free(h);
+    if (bad) {
+        free(rpath);
+        pws_tape_buf_free(&fwd);
+        pws_tape_buf_free(&js);
+        fail_pair(pr, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    pr->ordinal = ++px->next_ordinal;
+    ST_SET(px, st_connections, px->next_ordinal);
+    rec(px, pr, '-', PWS_TAPE_OPEN, rpath, pl, 0, NULL, js.p);
+    pwsr__log(&px->lg, PWS_LOG_INFO, "connection %u: client asked for %s", pr->ordinal, rpath);
+    free(rpath);
+    pws_tape_buf_free(&js);
+    pr->fwd_headers = fwd.p; /* NULL if none */
+    pr->st = P_UP_CONNECT;
+    connect_upstream(pr);
+}
+
+static int connect_upstream(pair *pr)
+{
+    pwsr_proxy *px = pr->px;
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.context = px->ctx;
+    ci.vhost = px->vh;
+    ci.address = px->up.host;
+    ci.port = px->up.port;
+    ci.path = "/";
+    ci.host = px->up.host;
+    ci.method = "RAW";
+    ci.local_protocol_name = "pwsr-proxy-up";
+    ci.opaque_user_data = pr;
+    ci.pwsi = &pr->up.wsi;
+    if (!lws_client_connect_via_info(&ci)) {
+        pr->up.wsi = NULL;
+        if (!pr->up_failed) {
+            pr->up_failed = true;
+            char m[400];
+            snprintf(m, sizeof m, "cannot connect to the upstream %s:%d", px->up.host, px->up.port);
+            fail_pair(pr, 502, "Bad Gateway", m);
+        }
+        return -1;
+    }
+    lws_set_timeout(pr->up.wsi, PENDING_TIMEOUT_USER_OK, PWSR_HANDSHAKE_TIMEOUT_S);
+    return 0;
+}
+
+static void on_response_head(pair *pr, const pwsr__http_head *hp, size_t headlen, char *expect);
+
+/* Upstream response head complete (headlen bytes; the rest are frames). */
+static void on_response(pair *pr, size_t headlen)
+{
+    pwsr__http_head *hp = malloc(sizeof *hp);
+    char err[160], expect[32];
+    if (!hp) {
+        fail_pair(pr, 502, "Bad Gateway", "out of memory");
+        return;
+    }
+    if (pwsr__http_parse(pr->head.p, headlen, false, hp, err, sizeof err)) {
+        char m[220];
+        snprintf(m, sizeof m, "upstream answered the upgrade with %s", err);
+        free(hp);
+        fail_pair(pr, 502, "Bad Gateway", m);
+        return;
+    }
+    on_response_head(pr, hp, headlen, expect);
+    free(hp);
+}
+
+static void on_response_head(pair *pr, const pwsr__http_head *hp, size_t headlen, char *expect)
+{
+    pwsr_proxy *px = pr->px;
+    if (hp->status != 101) {
+        char m[300];
+        snprintf(m, sizeof m, "upstream refused the WebSocket upgrade: %d %.120s", hp->status, hp->reason);
+        rec_event(px, pr, PWS_TAPE_ERROR, m);
+        pwsr__log(&px->lg, PWS_LOG_WARN, "connection %u: %s", pr->ordinal, m);
+        pr->st = P_FAILED;
+        char resp[300];
+        int n = snprintf(resp, sizeof resp, "HTTP/1.1 %d %.120s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                         hp->status, hp->reason);
+        pwsr__link_send(&pr->down, resp, (size_t)n);
+        close_side(&pr->down);
+        close_side(&pr->up);
+        return;
+    }
+    pwsr__ws_accept(pr->up_key, expect);
+    const char *acc = pwsr__http_get(hp, "Sec-WebSocket-Accept");
+    if (!acc || strcmp(acc, expect)) {
+        fail_pair(pr, 502, "Bad Gateway", "upstream sent a wrong Sec-WebSocket-Accept");
+        return;
+    }
+    const char *proto = pwsr__http_get(hp, "Sec-WebSocket-Protocol");
+    pws_tape_buf resp = {0};
+    int bad = pwsr__buf_printf(&resp,
+                               "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                               "Sec-WebSocket-Accept: %s\r\n",
+                               pr->down_accept) ||
+              (proto && pwsr__buf_printf(&resp, "Sec-WebSocket-Protocol: %.200s\r\n", proto)) ||
+              pwsr__buf_str(&resp, "\r\n") || pwsr__link_send(&pr->down, resp.p, resp.len);
+    pws_tape_buf_free(&resp);
+    if (bad) {
+        fail_pair(pr, 502, "Bad Gateway", "out of memory");
+        return;
+    }
+    pr->st = P_OPEN;
+    lws_set_timeout(pr->up.wsi, NO_PENDING_TIMEOUT, 0);
+    if (pr->down.wsi)
+        lws_set_timeout(pr->down.wsi, NO_PENDING_TIMEOUT, 0);
+    /* frames that came with the heads */
+    if (pr->early.len) {
+        pwsr__link_send(&pr->up, pr->early.p, pr->early.len);
+        tap(pr, true, (const unsigned char *)pr->early.p, pr->early.len);
+        pws_tape_buf_free(&pr->early);
+    }
+    pwsr__link_set_rx(&pr->down, true); /* it may have paused while the early bytes piled up */
+    if (pr->head.len > headlen) {
+        pwsr__link_send(&pr->down, pr->head.p + headlen, pr->head.len - headlen);
+        tap(pr, false, (const unsigned char *)pr->head.p + headlen, pr->head.len - headlen);
+    }
+    pws_tape_buf_free(&pr->head);
+}
+
+/* Bytes from one side while open: forward, tap, and apply backpressure. */
+static void forward(pair *pr, bool from_client, const unsigned char *data, size_t len)
+{
+    pwsr_proxy *px = pr->px;
+    pwsr__link *to = from_client ? &pr->up : &pr->down, *from = from_client ? &pr->down : &pr->up;
+    if (!to->wsi || to->close_when_flushed) {
+        tap(pr, from_client, data, len); /* nobody to forward to, but it is still on the wire */
+        return;
+    }
+    if (pwsr__link_send(to, data, len)) {
+        rec_event(px, pr, PWS_TAPE_ERROR, "out of memory forwarding: connection closed");
+        close_side(to);
+        close_side(from);
+        return;
+    }
+    tap(pr, from_client, data, len);
+    if (pwsr__link_pending(to) > px->o.max_buffered && !from->rx_paused) {
+        pwsr__link_set_rx(from, false);
+        ST_SET(px, st_pauses, ST_GET(px, st_pauses) + 1);
+    }
+}
+
+/* Plaintext from upstream. */
+static int up_plain(void *user, const unsigned char *data, size_t len)
+{
+    pair *pr = user;
+    if (pr->st == P_OPEN) {
+        forward(pr, false, data, len);
+        return 0;
+    }
+    if (pr->st != P_UP_HANDSHAKE)
+        return 0;
+    if (pwsr__buf_put(&pr->head, data, len)) {
+        fail_pair(pr, 502, "Bad Gateway", "out of memory");
+        return 0;
+    }
+    size_t hl = pwsr__http_head_len(pr->head.p, pr->head.len);
+    if (hl)
+        on_response(pr, hl);
+    else if (pr->head.len > PWSR__MAX_HEAD)
+        fail_pair(pr, 502, "Bad Gateway", "upstream response head too large");
+    return 0;
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+/* Once both sockets are gone, the end goes on the tape, after every frame. */
+static void pair_end(pair *pr)
+{
+    if (pr->down.wsi || pr->up.wsi || pr->ended || !pr->ordinal)
+        return;
+    pr->ended = true;
+    rec_event(pr->px, pr, pr->saw_close ? PWS_TAPE_CLOSED : PWS_TAPE_DROP, pr->first_gone);
+}
+
+static void side_closed(pair *pr, bool down)
+{
+    pwsr_proxy *px = pr->px;
+    pwsr__link *l = down ? &pr->down : &pr->up, *other = down ? &pr->up : &pr->down;
+    l->wsi = NULL;
+    bool stopping = atomic_load(&px->stopping);
+    if (!pr->first_gone)
+        pr->first_gone = stopping ? "proxy stopped" : down ? "client" : "upstream";
+    if (other->wsi) {
+        if (!down && pr->st < P_OPEN && pr->st != P_FAILED) {
+            fail_pair(pr, 502, "Bad Gateway", "upstream closed during the handshake");
+        } else if (down && pr->st == P_OPEN && pr->c_closed && !pr->s_closed && !stopping) {
+            /* the client closed and left at once: give the upstream a moment to answer
+             * its close, so the tape has the whole close handshake */
+            pwsr__link_set_rx(other, true);
+            lws_set_timeout(other->wsi, PENDING_TIMEOUT_USER_OK, 1);
+        } else {
+            close_side(other);
+        }
+    }
+    pair_end(pr);
+    pair_maybe_free(pr);
+}
+
+static int cb_down(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    struct lws_context *ctx = lws_get_context(wsi);
+    pwsr_proxy *px = ctx ? lws_context_user(ctx) : NULL;
+    pair *pr = lws_get_opaque_user_data(wsi);
+    if (!px)
+        return 0;
+    switch (reason) {
+    case LWS_CALLBACK_RAW_ADOPT: {
+        if (px->live >= px->o.max_clients || atomic_load(&px->stopping)) {
+            pwsr__log(&px->lg, PWS_LOG_WARN, "refusing a client: %u connected (max_clients)", px->live);
+            return -1;
+        }
+        pr = calloc(1, sizeof *pr);
+        if (!pr)
+            return -1;
+        pr->px = px;
+        pr->down.wsi = wsi; /* the ordinal comes with a valid WebSocket request */
+        pwsr__ws_reader_init(&pr->rd_c, true, px->o.max_message);
+        pwsr__ws_reader_init(&pr->rd_s, false, px->o.max_message);
+        pr->next = px->pairs;
+        px->pairs = pr;
+        px->live++;
+        ST_SET(px, st_active, px->live);
+        lws_set_opaque_user_data(wsi, pr);
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, PWSR_HANDSHAKE_TIMEOUT_S);
+        return 0;
+    }
+    case LWS_CALLBACK_RAW_RX:
+        if (!pr)
+            return -1;
+        if (pr->st == P_OPEN) {
+            forward(pr, true, in, len);
+        } else if (pr->st == P_REQUEST) {
+            if (pwsr__buf_put(&pr->head, in, len)) {
+                fail_pair(pr, 500, "Internal Server Error", "out of memory");
+                return 0;
+            }
+            size_t hl = pwsr__http_head_len(pr->head.p, pr->head.len);
+            if (hl)
+                on_request(pr, hl);
+            else if (pr->head.len > PWSR__MAX_HEAD)
+                fail_pair(pr, 431, "Request Header Fields Too Large", "client request head too large");
+        } else if (pr->st != P_FAILED) {
+            /* frames before the upstream is open: hold them, bounded */
+            if (pwsr__buf_put(&pr->early, in, len) || pr->early.len > px->o.max_buffered)
+                pwsr__link_set_rx(&pr->down, false);
+        }
+        return 0;
+    case LWS_CALLBACK_RAW_WRITEABLE:
+        if (!pr)
+            return -1;
+        if (pwsr__link_writeable(&pr->down, px->scratch))
+            return -1;
+        if (pr->up.rx_paused && pwsr__link_pending(&pr->down) <= px->o.max_buffered / 2)
+            pwsr__link_set_rx(&pr->up, true);
+        return 0;
+    case LWS_CALLBACK_RAW_CLOSE:
+        if (pr) {
+            lws_set_opaque_user_data(wsi, NULL);
+            side_closed(pr, true);
+        }
+        return 0;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int cb_up(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    struct lws_context *ctx = lws_get_context(wsi);
+    pwsr_proxy *px = ctx ? lws_context_user(ctx) : NULL;
+    pair *pr = lws_get_opaque_user_data(wsi);
+    if (!px)
+        return 0;
+    char err[400];
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        if (pr) {
+            lws_set_opaque_user_data(wsi, NULL);
+            pr->up.wsi = NULL;
+            if (!pr->first_gone)
+                pr->first_gone = "upstream";
+            if (!pr->up_failed) {
+                pr->up_failed = true;
+                snprintf(err, sizeof err, "cannot connect to the upstream %.100s:%d: %.150s", px->up.host, px->up.port,
+                         in ? (const char *)in : "connection failed");
+                fail_pair(pr, 502, "Bad Gateway", err);
+            }
+            pair_end(pr);
+            pair_maybe_free(pr);
+        }
+        return 0;
+    case LWS_CALLBACK_RAW_CONNECTED:
+        if (!pr)
+            return -1;
+        pr->up.wsi = wsi;
+        if (pr->st != P_UP_CONNECT) /* the client left meanwhile */
+            return -1;
+        if (px->up.tls) {
+            if (pwsr__link_tls_start(&pr->up, px->up_ctx, px->up.host, err, sizeof err)) {
+                fail_pair(pr, 502, "Bad Gateway", err);
+                return 0;
+            }
+        } else {
+            send_upgrade_request(pr);
+        }
+        return 0;
+    case LWS_CALLBACK_RAW_RX: {
+        if (!pr)
+            return -1;
+        bool ready = false;
+        int rc = pwsr__link_rx(&pr->up, in, len, up_plain, pr, &ready, err, sizeof err);
+        if (rc) {
+            if (pr->st < P_OPEN) {
+                fail_pair(pr, 502, "Bad Gateway", err);
+            } else {
+                rec_event(px, pr, PWS_TAPE_ERROR, err);
+                return -1;
+            }
+            return 0;
+        }
+        if (ready && pr->st == P_UP_CONNECT)
+            send_upgrade_request(pr);
+        return 0;
+    }
+    case LWS_CALLBACK_RAW_WRITEABLE:
+        if (!pr)
+            return -1;
+        if (pwsr__link_writeable(&pr->up, px->scratch))
+            return -1;
+        if (pr->down.rx_paused && pwsr__link_pending(&pr->up) <= px->o.max_buffered / 2 && pr->st == P_OPEN)
+            pwsr__link_set_rx(&pr->down, true);
+        return 0;
+    case LWS_CALLBACK_RAW_CLOSE:
+        if (pr) {
+            lws_set_opaque_user_data(wsi, NULL);
+            side_closed(pr, false);
+        }
+        return 0;
+    default:
+        break;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ thread, API */
+
+static void *service_main(void *arg)
+{
+    pwsr_proxy *px = arg;
+    while (!atomic_load(&px->stopping))
+        if (lws_service(px->ctx, 0) < 0)
+            break;
+    return NULL;
+}
+
+static const char *own(pwsr_proxy *px, const char *s)
+{
+    if (!s)
+        return NULL;
+    if (px->nowned >= sizeof px->owned / sizeof px->owned[0])
+        return NULL;
+    char *d = strdup(s);
+    if (d)
+        px->owned[px->nowned++] = d;
+    return d;
+}
+
+static void proxy_free(pwsr_proxy *px)
+{
+    if (px->ctx)
+        lws_context_destroy(px->ctx); /* closes every socket: RAW_CLOSE records their ends */
+    while (px->pairs) {
+        /* sockets lws never reported closed (none expected): free what is left */
+        pair *pr = px->pairs;
+        pr->down.wsi = pr->up.wsi = NULL;
+        pair_maybe_free(pr);
+    }
+    if (px->tape)
+        pws_tape_writer_close(px->tape);
+    if (px->up_ctx)
+        SSL_CTX_free(px->up_ctx);
+    if (px->lws_cli_ctx)
+        SSL_CTX_free(px->lws_cli_ctx);
+    for (size_t i = 0; i < px->rules.nsecrets; i++) {
+        OPENSSL_cleanse(px->secrets[i], strlen(px->secrets[i]));
+        free(px->secrets[i]);
+    }
+    for (size_t i = 0; i < px->nowned; i++)
+        free(px->owned[i]);
+    free(px->scratch);
+    free(px);
+}
+
+static bool ipv4_literal(const char *host)
+{
+    int a, b, c, d;
+    char end;
+    return sscanf(host, "%d.%d.%d.%d%c", &a, &b, &c, &d, &end) == 4;
+}
+
+pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_t errcap)
+{
+    char scratch_err[8];
+    if (!errbuf) {
+        errbuf = scratch_err;
+        errcap = sizeof scratch_err;
+    }
+    if (!opts || !opts->upstream || !opts->tape_path) {
+        snprintf(errbuf, errcap, "proxy: upstream and tape_path are required");
+        return NULL;
+    }
+    if (opts->nredact_fields > PWS_TAPE_MAX_REDACT || opts->nredact_headers > PWS_TAPE_MAX_REDACT ||
+        opts->nsecrets > sizeof opts->secrets / sizeof opts->secrets[0] || opts->max_clients > PWSR_MAX_CLIENTS) {
+        snprintf(errbuf, errcap, "proxy: too many redact fields, headers, secrets or clients");
+        return NULL;
+    }
+    pwsr_proxy *px = calloc(1, sizeof *px);
+    if (!px || !(px->scratch = malloc(LWS_PRE + PWSR__WRITE_CHUNK))) {
+        free(px);
+        snprintf(errbuf, errcap, "proxy: out of memory");
+        return NULL;
+    }
+    atomic_init(&px->stopping, false);
+    px->o = *opts;
+    px->o.upstream = own(px, opts->upstream);
+    px->o.tape_path = own(px, opts->tape_path);
+    px->o.host = own(px, opts->host ? opts->host : "127.0.0.1");
+    px->o.ca_file = own(px, opts->ca_file);
+    if (!px->o.max_buffered)
+        px->o.max_buffered = PWSR_DEFAULT_MAX_BUFFERED;
+    if (!px->o.max_message || px->o.max_message > PWS_TAPE_MAX_PAYLOAD)
+        px->o.max_message = PWS_TAPE_MAX_PAYLOAD;
+    if (!px->o.max_clients)
+        px->o.max_clients = PWSR_DEFAULT_MAX_CLIENTS;
+    px->lg = (pwsr__logger){opts->log_fn, opts->log_user, opts->log_level};
+    if (!px->o.upstream || !px->o.tape_path || !px->o.host) {
+        snprintf(errbuf, errcap, "proxy: out of memory");
+        goto fail;
+    }
+    if (pwsr__url_parse(px->o.upstream, &px->up, errbuf, errcap))
+        goto fail;
+
+    /* redaction rules */
+    px->rules.auth_params = true;
+    for (size_t i = 0; i < opts->nredact_fields; i++) {
+        if (!opts->redact_fields[i] || !*opts->redact_fields[i] || strlen(opts->redact_fields[i]) > PWS_TAPE_MAX_NAME) {
+            snprintf(errbuf, errcap, "proxy: empty or too long field name to redact");
+            goto fail;
+        }
+        px->rules.fields[px->rules.nfields++] = own(px, opts->redact_fields[i]);
+    }
+    static const char *const always[] = {"authorization", "cookie", "x-api-key", "proxy-authorization"};
+    for (size_t i = 0; i < 4; i++)
+        px->hdr_redact[px->nhdr_redact++] = always[i];
+    for (size_t i = 0; i < opts->nredact_headers; i++) {
+        if (!opts->redact_headers[i] || !*opts->redact_headers[i] ||
+            strlen(opts->redact_headers[i]) > PWS_TAPE_MAX_NAME) {
+            snprintf(errbuf, errcap, "proxy: empty or too long header name to redact");
+            goto fail;
+        }
+        px->hdr_redact[px->nhdr_redact++] = own(px, opts->redact_headers[i]);
+    }
+    for (size_t i = 0; i < opts->nsecrets; i++)
+        if (opts->secrets[i])
+            learn_secret(px, opts->secrets[i]);
+    uint32_t configured_secrets = (uint32_t)px->rules.nsecrets;
+
+    /* the tape, with a header that lists the redactions (and a URL without secrets) */
+    pws_tape_header h = {.version = PWS_TAPE_VERSION, .start_us = pwsr__wall_us(),
+                         .tool = "polyws " PWS_VERSION_STRING, .mode = opts->mode ? opts->mode : "proxy"};
+    size_t ul;
+    char *url = pws_redact_message(&px->rules, px->o.upstream, strlen(px->o.upstream), &ul, NULL);
+    h.url = url ? url : "";
+    h.redacted.auth_params = true;
+    for (size_t i = 0; i < px->rules.nfields; i++)
+        h.redacted.fields[h.redacted.nfields++] = px->rules.fields[i];
+    for (size_t i = 0; i < px->nhdr_redact && h.redacted.nheaders < PWS_TAPE_MAX_REDACT; i++)
+        h.redacted.headers[h.redacted.nheaders++] = px->hdr_redact[i];
+    h.redacted.secrets = configured_secrets;
+    px->t0 = pwsr__mono_us();
+    int rc = pws_tape_writer_open(px->o.tape_path, &h, opts->fsync_each, &px->tape, errbuf, errcap);
+    free(url);
+    if (rc)
+        goto fail;
+
+    if (px->up.tls) {
+        px->up_ctx = pwsr__client_ssl_ctx(px->o.ca_file, opts->insecure, errbuf, errcap);
+        if (!px->up_ctx)
+            goto fail;
+        if (opts->insecure)
+            pwsr__log(&px->lg, PWS_LOG_WARN, "the upstream certificate is not verified (--insecure)");
+    }
+    px->lws_cli_ctx = SSL_CTX_new(TLS_client_method());
+    if (!px->lws_cli_ctx) {
+        snprintf(errbuf, errcap, "proxy: SSL_CTX_new failed");
+        goto fail;
+    }
+
+    px->protocols[0] = (struct lws_protocols){.name = "pwsr-proxy-down", .callback = cb_down};
+    px->protocols[1] = (struct lws_protocols){.name = "pwsr-proxy-up", .callback = cb_up};
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
+    if (ipv4_literal(px->o.host))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.provided_client_ssl_ctx = px->lws_cli_ctx;
+    info.user = px;
+    info.count_threads = 1;
+    info.fd_limit_per_thread = 2 * px->o.max_clients + 64;
+    info.pt_serv_buf_size = 256 * 1024;
+    info.port = opts->port;
+    info.iface = px->o.host;
+    info.protocols = px->protocols;
+    info.vhost_name = "pwsr-proxy";
+    info.listen_accept_role = "raw-skt";
+    info.listen_accept_protocol = "pwsr-proxy-down";
+    px->ctx = lws_create_context(&info);
+    if (!px->ctx) {
+        snprintf(errbuf, errcap, "proxy: lws_create_context failed");
+        goto fail;
+    }
+    px->vh = lws_create_vhost(px->ctx, &info);
+    if (!px->vh) {
+        snprintf(errbuf, errcap, "proxy: cannot listen on %s:%d", px->o.host, opts->port);
+        goto fail;
+    }
+    px->port = lws_get_vhost_listen_port(px->vh);
+    snprintf(px->url, sizeof px->url, "ws://%s:%d", strcmp(px->o.host, "0.0.0.0") ? px->o.host : "127.0.0.1",
+             px->port);
+    int prc = pthread_create(&px->thread, NULL, service_main, px);
+    if (prc) {
+        snprintf(errbuf, errcap, "proxy: pthread_create: %s", strerror(prc));
+        goto fail;
+    }
+    px->thread_started = true;
+    return px;
+fail:
+    proxy_free(px);
+    return NULL;
+}
+
+int pwsr_proxy_port(const pwsr_proxy *px)
+{
+    return px->port;
+}
+
+const char *pwsr_proxy_url(const pwsr_proxy *px)
+{
+    return px->url;
+}
+
+void pwsr_proxy_get_stats(pwsr_proxy *px, pwsr_proxy_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->frames = ST_GET(px, st_frames);
+    out->bytes = ST_GET(px, st_bytes);
+    out->tape_bytes = ST_GET(px, st_tape_bytes);
+    out->connections = ST_GET(px, st_connections);
+    out->active = ST_GET(px, st_active);
+    out->pauses = ST_GET(px, st_pauses);
+    out->tape_failed = ST_GET(px, st_tape_failed);
+}
+
+void pwsr_proxy_stop(pwsr_proxy *px)
+{
+    if (!px)
+        return;
+    if (px->thread_started) {
+        atomic_store(&px->stopping, true);
+        lws_cancel_service(px->ctx); /* the one lws call allowed from another thread */
+        pthread_join(px->thread, NULL);
+    }
+    proxy_free(px);
+}
