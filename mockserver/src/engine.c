@@ -18,7 +18,7 @@
 
 #include <cjson/cJSON.h>
 
-#define FAIL_MAX 480 /* bytes of one step_failed message */
+#define FAIL_MAX 1024 /* bytes of one step_failed message (the judge quotes 400) */
 
 static int64_t mono_ms(void)
 {
