@@ -308,11 +308,149 @@ bool pwss__read_number(pwss__ctx *c, const pwss__ynode *n, const char *what, dou
     return true;
 }
 
+/* Size of the tree glibc's regcomp builds, estimated before calling it: regcomp copies
+ * the operand of `+` (a+ is aa*) and of bounds (a{3} is aaa), so "a++++..." or
+ * "((a{9}){9}){9}" cost exponential time and memory.  Recursive descent over the ERE
+ * syntax; the result saturates at PWSS__MAX_REGEX_COST + 1, and deep group nesting also
+ * gives that. */
+typedef struct rx_scan {
+    const char *p;  /* next character */
+    unsigned depth; /* open groups */
+    bool backref;   /* a \1..\9 back-reference was seen */
+} rx_scan;
+
+static size_t rx_add(size_t a, size_t b)
+{
+    return a + b > PWSS__MAX_REGEX_COST ? PWSS__MAX_REGEX_COST + 1 : a + b;
+}
+
+static size_t rx_mul(size_t a, size_t b)
+{
+    return b && a > PWSS__MAX_REGEX_COST / b ? PWSS__MAX_REGEX_COST + 1 : rx_add(a * b, 0);
+}
+
+static size_t rx_alt(rx_scan *r);
+
+static size_t rx_atom(rx_scan *r)
+{
+    char ch = *r->p;
+    if (ch == '(') {
+        r->p++;
+        if (++r->depth > PWSS__YAML_MAX_DEPTH)
+            return PWSS__MAX_REGEX_COST + 1;
+        size_t n = rx_alt(r);
+        if (*r->p == ')')
+            r->p++;
+        r->depth--;
+        return rx_add(n, 1);
+    }
+    if (ch == '[') { /* bracket expression: []...], [^]...], [[:alpha:]] */
+        r->p++;
+        if (*r->p == '^')
+            r->p++;
+        if (*r->p == ']')
+            r->p++;
+        while (*r->p && *r->p != ']') {
+            if (r->p[0] == '[' && (r->p[1] == ':' || r->p[1] == '.' || r->p[1] == '=')) {
+                char kind = r->p[1];
+                r->p += 2;
+                while (*r->p && !(r->p[0] == kind && r->p[1] == ']'))
+                    r->p++;
+                if (*r->p)
+                    r->p += 2;
+            } else {
+                r->p++;
+            }
+        }
+        if (*r->p)
+            r->p++;
+        return 1;
+    }
+    if (ch == '\\') {
+        r->p++;
+        if (*r->p >= '1' && *r->p <= '9')
+            r->backref = true;
+        if (*r->p)
+            r->p++;
+        return 1;
+    }
+    r->p++;
+    return 1;
+}
+
+static size_t rx_piece(rx_scan *r)
+{
+    size_t n = rx_atom(r);
+    for (;;) {
+        char ch = *r->p;
+        if (ch == '*' || ch == '?') {
+            n = rx_add(n, 1);
+            r->p++;
+        } else if (ch == '+') {
+            n = rx_add(rx_mul(n, 2), 1);
+            r->p++;
+        } else if (ch == '{') {
+            const char *q = r->p + 1;
+            size_t lo = 0, hi = 0;
+            bool digits = false, comma = false, hidigits = false;
+            while (*q >= '0' && *q <= '9' && lo <= PWSS__MAX_REGEX_COST)
+                lo = lo * 10 + (size_t)(*q++ - '0'), digits = true;
+            if (*q == ',') {
+                comma = true;
+                q++;
+                while (*q >= '0' && *q <= '9' && hi <= PWSS__MAX_REGEX_COST)
+                    hi = hi * 10 + (size_t)(*q++ - '0'), hidigits = true;
+            }
+            if (*q != '}' || (!digits && !hidigits))
+                return n; /* not a bound: regcomp judges it */
+            size_t copies = !comma ? lo : hidigits ? hi : lo + 1;
+            n = rx_add(rx_mul(n, copies ? copies : 1), 1);
+            r->p = q + 1;
+        } else {
+            return n;
+        }
+    }
+}
+
+static size_t rx_alt(rx_scan *r)
+{
+    size_t n = 0;
+    for (;;) {
+        while (*r->p && *r->p != '|' && *r->p != ')')
+            n = rx_add(n, rx_piece(r));
+        if (*r->p != '|')
+            return n;
+        r->p++;
+        n = rx_add(n, 1);
+    }
+}
+
 bool pwss__read_regex(pwss__ctx *c, const pwss__ynode *n, const char *what, char **out)
 {
     char *re = NULL;
     if (!pwss__read_string(c, n, what, PWSS__MAX_REGEX, false, &re))
         return false;
+    rx_scan scan = {.p = re};
+    size_t cost = 0;
+    while (*scan.p) {
+        cost = rx_add(cost, rx_alt(&scan));
+        if (*scan.p == ')') /* unbalanced: regcomp reports it below */
+            scan.p++;
+    }
+    if (scan.backref) {
+        free(re);
+        return pwss__fail(c, n,
+                          "%s: back-references (\\1 ... \\9) are not supported: matching with them can "
+                          "take exponential time",
+                          what);
+    }
+    if (cost > PWSS__MAX_REGEX_COST) {
+        free(re);
+        return pwss__fail(c, n,
+                          "%s: regular expression too complex (repetitions such as +, {n} or nested "
+                          "groups expand to more than %u nodes)",
+                          what, PWSS__MAX_REGEX_COST);
+    }
     regex_t rx;
     int rc = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB);
     if (rc) {

@@ -20,8 +20,9 @@
 #include <stdint.h>
 
 /* Limits beyond those in polyws/scenario.h (docs/scenarios.md lists them all). */
-#define PWSS__MAX_EXPANDED_NODES 4000000u   /* YAML nodes visited while compiling (aliases expand) */
-#define PWSS__MAX_PAYLOAD_BYTES PWSM_MAX_OUT_QUEUE /* bytes of one step's data (4 MiB): the server's output queue */
+#define PWSS__MAX_EXPANDED_NODES 4000000u /* YAML nodes visited while compiling (aliases expand) */
+#define PWSS__MAX_PAYLOAD_BYTES \
+    PWSM_MAX_OUT_QUEUE                      /* bytes of one step's data (4 MiB): the server's output queue */
 #define PWSS__MAX_TOTAL_BYTES (64u << 20)   /* bytes of all step data in one scenario (64 MiB) */
 #define PWSS__MAX_PAYLOAD_TIMES (16u << 20) /* `times` of one payload piece */
 #define PWSS__MAX_PAYLOAD_NESTING 8u        /* payload `parts` inside `parts` */
@@ -37,6 +38,7 @@
 #define PWSS__MAX_STATUS 64u                /* bytes of a status word */
 #define PWSS__MAX_MESSAGE 1024u             /* bytes of a status message */
 #define PWSS__MAX_REGEX 4096u               /* bytes of a regular expression */
+#define PWSS__MAX_REGEX_COST 20000u         /* estimated regcomp tree size of a regular expression */
 #define PWSS__MAX_PATH 4096u                /* bytes of an output_equals path */
 #define PWSS__MAX_SYMBOL 31u                /* bytes of a stream symbol */
 #define PWSS__MAX_STREAM_SYMBOLS 1024u      /* symbols of one stream step (PWSM_MAX_SYMBOLS) */

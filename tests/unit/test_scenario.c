@@ -889,6 +889,23 @@ static void test_errors_values_and_steps(void)
                 "3:21: output_matches: give one of stdout or stderr");
     check_error("description: x\nconnections:\n  1:\n    - expect: {regex: \"a(b\"}\n",
                 "4:23: expect.regex: bad regular expression: Unmatched ( or \\(");
+    /* regcomp copies the operand of + and {n}: patterns that would take it exponential time are refused */
+    check_error("description: x\nassert:\n  - output_matches: 'a++++++++++++++++++++++++++++++'\n",
+                "3:21: output_matches: regular expression too complex (repetitions such as +, {n} or nested "
+                "groups expand to more than 20000 nodes)");
+    check_error("description: x\nassert:\n  - output_matches: {stderr: '((x{100}){100}){100}'}\n",
+                "3:30: output_matches.stderr: regular expression too complex (repetitions such as +, {n} or nested "
+                "groups expand to more than 20000 nodes)");
+    check_error("description: x\nassert:\n  - output_matches: '(a)\\1'\n",
+                "3:21: output_matches: back-references (\\1 ... \\9) are not supported: matching with them can "
+                "take exponential time");
+    {
+        pwss_scenario *ok = load("description: x\nassert:\n  - output_matches: '[]a]+[[:digit:]]{1,3}(x|y+)*\\.'\n"
+                                 "  - output_matches: '(a{20}){20}'\n",
+                                 err, sizeof err);
+        CU_ASSERT_PTR_NOT_NULL(ok);
+        pwss_free(ok);
+    }
     check_error("description: x\nconnections:\n  1:\n    - expect: {json: {a: 1}, regex: a}\n",
                 "4:37: expect: give json or regex, not both");
     check_error("description: x\nconnections:\n  1:\n    - frame: {payload: x}\n",
