@@ -20,9 +20,8 @@
 #include <stdint.h>
 
 /* Limits beyond those in polyws/scenario.h (docs/scenarios.md lists them all). */
-#define PWSS__MAX_EXPANDED_NODES 4000000u /* YAML nodes visited while compiling (aliases expand) */
-#define PWSS__MAX_PAYLOAD_BYTES \
-    PWSM_MAX_OUT_QUEUE                      /* bytes of one step's data (4 MiB): the server's output queue */
+#define PWSS__MAX_EXPANDED_NODES 4000000u   /* YAML nodes visited while compiling (aliases expand) */
+#define PWSS__MAX_PAYLOAD_BYTES PWSM_MAX_OUT_QUEUE /* one step's data: the server's output queue (4 MiB) */
 #define PWSS__MAX_TOTAL_BYTES (64u << 20)   /* bytes of all step data in one scenario (64 MiB) */
 #define PWSS__MAX_PAYLOAD_TIMES (16u << 20) /* `times` of one payload piece */
 #define PWSS__MAX_PAYLOAD_NESTING 8u        /* payload `parts` inside `parts` */
