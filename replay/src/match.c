@@ -84,18 +84,29 @@ static bool channels_equal(const char *want, const char *got, char *why, size_t 
         goto out;
     }
     size_t nw = channel_set(wb, wv, wl), ng = channel_set(gb, gv, gl);
-    size_t i = 0, j = 0;
+    size_t i = 0, j = 0, diffs = 0;
+    char list[400] = "";
     while (i < nw || j < ng) {
         int c = i >= nw ? 1 : j >= ng ? -1 : strcmp(wv[i], gv[j]);
-        if (c < 0) {
-            whyf(why, cap, path, "channel %.64s missing", wv[i], NULL);
-            goto out;
+        if (c == 0) {
+            i++, j++;
+            continue;
         }
-        if (c > 0) {
-            whyf(why, cap, path, "unexpected channel %.64s", gv[j], NULL);
-            goto out;
-        }
-        i++, j++;
+        size_t l = strlen(list);
+        if (diffs < 4)
+            snprintf(list + l, sizeof list - l, "%s%s%.64s%s", diffs ? ", " : "", c < 0 ? "channel " : "unexpected channel ",
+                     c < 0 ? wv[i] : gv[j], c < 0 ? " missing" : "");
+        else if (diffs == 4)
+            snprintf(list + l, sizeof list - l, ", ...");
+        diffs++;
+        if (c < 0)
+            i++;
+        else
+            j++;
+    }
+    if (diffs) {
+        whyf(why, cap, path, "%s", list, NULL);
+        goto out;
     }
     ok = true;
 out:

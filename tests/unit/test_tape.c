@@ -510,6 +510,267 @@ static void test_match(void)
 #undef M
 }
 
+
+/* ---- tools: stats, HAR, scenario */
+
+static void write_sample(const char *path)
+{
+    pws_tape_header h = header();
+    pws_tape_writer *w;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(pws_tape_writer_open(path, &h, false, &w, err, sizeof err), PWS_OK);
+    const char *greet = "[{\"ev\":\"status\",\"status\":\"connected\",\"message\":\"Connected Successfully\"}]";
+    const char *agg = "[{\"ev\":\"A\",\"sym\":\"AAPL\",\"v\":1,\"o\":1,\"c\":1,\"h\":1,\"l\":1,\"s\":1,\"e\":2},"
+                      "{\"ev\":\"T\",\"sym\":\"MSFT\",\"p\":1.5,\"s\":1,\"t\":1,\"q\":1},{\"ev\":\"XQ\",\"x\":1}]";
+    const char *quote = "[{\"ev\":\"Q\",\"sym\":\"O'NEIL\",\"bp\":1,\"ap\":2,\"t\":5}]";
+    const char *uni = "caf\xc3\xa9 \xe2\x82\xac";
+    const char *auth = "{\"action\":\"auth\",\"params\":\"***\"}";
+    const char *sub = "{\"action\":\"subscribe\",\"params\":\"A.AAPL\"}";
+    unsigned char bin[] = {0, 1, 2, 0xff};
+    pws_tape_frame fr[] = {
+        frame(0, 1, '-', PWS_TAPE_OPEN, "/stocks", 7),
+        frame(1000, 1, 's', PWS_TAPE_TEXT, greet, strlen(greet)),
+        frame(2000, 1, 'c', PWS_TAPE_TEXT, auth, strlen(auth)),
+        frame(2500, 1, 'c', PWS_TAPE_TEXT, sub, strlen(sub)),
+        frame(3000, 1, 's', PWS_TAPE_TEXT, agg, strlen(agg)),
+        frame(3500, 1, 's', PWS_TAPE_PING, "hi", 2),
+        frame(3600, 1, 'c', PWS_TAPE_PONG, "hi", 2),
+        frame(250000, 1, 's', PWS_TAPE_TEXT, quote, strlen(quote)),
+        frame(250100, 1, 's', PWS_TAPE_TEXT, "line\nbreak", 10),
+        frame(250200, 1, 's', PWS_TAPE_BINARY, bin, sizeof bin),
+        frame(260000, 1, 's', PWS_TAPE_CLOSE, NULL, 0),
+        frame(260500, 1, 'c', PWS_TAPE_CLOSE, NULL, 0),
+        frame(261000, 1, '-', PWS_TAPE_CLOSED, "upstream", 8),
+        frame(300000, 2, '-', PWS_TAPE_OPEN, "/stocks", 7),
+        frame(301000, 2, 's', PWS_TAPE_TEXT, uni, strlen(uni)),
+        frame(302000, 2, 'c', PWS_TAPE_BINARY, bin, sizeof bin),
+        frame(303000, 2, '-', PWS_TAPE_DROP, "upstream", 8),
+    };
+    fr[10].code = 4001;
+    fr[10].reason = "it's over";
+    fr[11].code = 4001;
+    fr[11].reason = "it's over";
+    for (size_t i = 0; i < sizeof fr / sizeof fr[0]; i++)
+        CU_ASSERT_EQUAL(pws_tape_write(w, &fr[i]), PWS_OK);
+    pws_tape_writer_close(w);
+}
+
+static char *capture(int (*fn)(const char *, FILE *, char *, size_t), const char *path)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    char err[256];
+    int rc = fn(path, f, err, sizeof err);
+    fclose(f);
+    CU_ASSERT_EQUAL(rc, PWS_OK);
+    return buf;
+}
+
+static int stats_text(const char *path, FILE *f, char *err, size_t cap)
+{
+    pws_tape_stats *s;
+    int rc = pws_tape_stats_compute(path, &s, err, cap);
+    if (rc)
+        return rc;
+    pws_tape_stats_print(s, false, f);
+    pws_tape_stats_free(s);
+    return PWS_OK;
+}
+
+static int stats_json(const char *path, FILE *f, char *err, size_t cap)
+{
+    pws_tape_stats *s;
+    int rc = pws_tape_stats_compute(path, &s, err, cap);
+    if (rc)
+        return rc;
+    pws_tape_stats_print(s, true, f);
+    pws_tape_stats_free(s);
+    return PWS_OK;
+}
+
+static void test_stats(void)
+{
+    char path[300];
+    path_of(path, sizeof path, "sample.tape");
+    write_sample(path);
+    char *js = capture(stats_json, path);
+    cJSON *j = cJSON_Parse(js);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(j, "connections")->valueint, 2);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(j, "lines")->valueint, 17);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(j, "frames")->valueint, 13);
+    cJSON *srv = cJSON_GetObjectItem(j, "server"), *cli = cJSON_GetObjectItem(j, "client");
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(srv, "text")->valueint, 5);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(srv, "binary")->valueint, 1);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(srv, "ping")->valueint, 1);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(srv, "close")->valueint, 1);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(cli, "text")->valueint, 2);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(cli, "pong")->valueint, 1);
+    cJSON *ev = cJSON_GetObjectItem(j, "events");
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(ev, "status")->valueint, 1);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(ev, "A")->valueint, 1);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(ev, "T")->valueint, 1);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(ev, "Q")->valueint, 1);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(ev, "other")->valueint, 1);
+    CU_ASSERT(cJSON_GetObjectItem(ev, "parse_errors")->valueint >= 1); /* "line\nbreak" and the euro text */
+    CU_ASSERT_DOUBLE_EQUAL(cJSON_GetObjectItem(j, "duration_s")->valuedouble, 0.303, 1e-9);
+    cJSON *pc = cJSON_GetObjectItem(j, "per_connection");
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(pc), 2);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(cJSON_GetArrayItem(pc, 1), "end")->valuestring, "drop (upstream)");
+    cJSON_Delete(j);
+    free(js);
+    char *txt = capture(stats_text, path);
+    CU_ASSERT_PTR_NOT_NULL(strstr(txt, "server->client"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(txt, "closed (upstream)"));
+    CU_ASSERT_PTR_NULL(strstr(txt, "truncated"));
+    free(txt);
+    /* a cut last line is reported, not an error */
+    FILE *f = fopen(path, "a");
+    fputs("{\"t_us\":400000,\"conn\":2,\"dir\":\"s\",\"kind\":\"te", f);
+    fclose(f);
+    txt = capture(stats_text, path);
+    CU_ASSERT_PTR_NOT_NULL(strstr(txt, "truncated:   last line cut (44 bytes), ignored"));
+    free(txt);
+}
+
+static int to_har(const char *path, FILE *f, char *err, size_t cap)
+{
+    size_t skipped = 0;
+    int rc = pws_tape_to_har(path, f, &skipped, err, cap);
+    CU_ASSERT_EQUAL(skipped, 6); /* ping, pong, two closes, closed, drop */
+    return rc;
+}
+
+static void test_har_round_trip(void)
+{
+    char tp[300], hp[300], tp2[300];
+    path_of(tp, sizeof tp, "har.tape");
+    path_of(hp, sizeof hp, "out.har");
+    path_of(tp2, sizeof tp2, "back.tape");
+    write_sample(tp);
+    char *har = capture(to_har, tp);
+    cJSON *j = cJSON_Parse(har);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    cJSON *entries = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "log"), "entries");
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(entries), 2);
+    cJSON *e0 = cJSON_GetArrayItem(entries, 0);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(e0, "_resourceType")->valuestring, "websocket");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(cJSON_GetObjectItem(e0, "request"), "url")->valuestring,
+                           "wss://example.test/stocks");
+    cJSON *m = cJSON_GetArrayItem(cJSON_GetObjectItem(e0, "_webSocketMessages"), 0);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(m, "type")->valuestring, "receive");
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(m, "opcode")->valueint, 1);
+    cJSON_Delete(j);
+    FILE *f = fopen(hp, "w");
+    fputs(har, f);
+    fclose(f);
+    free(har);
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(pws_tape_from_har(hp, tp2, err, sizeof err), PWS_OK);
+
+    /* text and binary frames come back with their direction, connection, bytes and time */
+    pws_tape_reader *a, *b;
+    CU_ASSERT_EQUAL_FATAL(pws_tape_reader_open(tp, &a, err, sizeof err), PWS_OK);
+    CU_ASSERT_EQUAL_FATAL(pws_tape_reader_open(tp2, &b, err, sizeof err), PWS_OK);
+    CU_ASSERT_STRING_EQUAL(pws_tape_reader_header(b)->mode, "har");
+    pws_tape_frame fa, fb;
+    int64_t open_a = -1, open_b = -1;
+    size_t compared = 0;
+    for (;;) {
+        int ra;
+        while ((ra = pws_tape_next(a, &fa)) == 1 && !(fa.kind == PWS_TAPE_TEXT || fa.kind == PWS_TAPE_BINARY) &&
+               fa.kind != PWS_TAPE_OPEN)
+            ;
+        int rb;
+        while ((rb = pws_tape_next(b, &fb)) == 1 && !(fb.kind == PWS_TAPE_TEXT || fb.kind == PWS_TAPE_BINARY) &&
+               fb.kind != PWS_TAPE_OPEN)
+            ;
+        CU_ASSERT_EQUAL(ra, rb);
+        if (ra != 1 || rb != 1)
+            break;
+        CU_ASSERT_EQUAL(fa.kind, fb.kind);
+        if (fa.kind != fb.kind)
+            fprintf(stderr, "a: %s conn %u t %lld / b: %s conn %u t %lld\n", fa.kind_name, fa.conn, (long long)fa.t_us,
+                    fb.kind_name, fb.conn, (long long)fb.t_us);
+        CU_ASSERT_EQUAL(fa.conn, fb.conn);
+        CU_ASSERT_EQUAL(fa.dir, fb.dir);
+        CU_ASSERT(fa.len == fb.len && !memcmp(fa.data, fb.data, fa.len));
+        if (fa.kind == PWS_TAPE_OPEN && fa.conn == 1) {
+            open_a = fa.t_us;
+            open_b = fb.t_us;
+        }
+        int64_t da = fa.t_us - open_a, db = fb.t_us - open_b;
+        CU_ASSERT(da - db <= 1 && db - da <= 1);
+        compared++;
+    }
+    CU_ASSERT_EQUAL(compared, 11);
+    pws_tape_reader_close(a);
+    pws_tape_reader_close(b);
+}
+
+static void test_from_har_redacts(void)
+{
+    char hp[300], tp[300];
+    path_of(hp, sizeof hp, "chrome.har");
+    path_of(tp, sizeof tp, "chrome.tape");
+    const char *har =
+        "{\"log\":{\"version\":\"1.2\",\"creator\":{\"name\":\"WebInspector\",\"version\":\"537.36\"},\"entries\":["
+        "{\"startedDateTime\":\"2024-01-02T14:30:00.000Z\",\"request\":{\"method\":\"GET\","
+        "\"url\":\"wss://socket.polygon.io/stocks\",\"headers\":[{\"name\":\"Cookie\",\"value\":\"sid=HUSH\"}]},"
+        "\"_resourceType\":\"websocket\",\"_webSocketMessages\":["
+        "{\"type\":\"receive\",\"time\":1704205800.1,\"opcode\":1,\"data\":\"[{\\\"ev\\\":\\\"status\\\",\\\"status\\\":\\\"connected\\\"}]\"},"
+        "{\"type\":\"send\",\"time\":1704205800.2,\"opcode\":1,\"data\":\"{\\\"action\\\":\\\"auth\\\",\\\"params\\\":\\\"REAL-KEY-123\\\"}\"},"
+        "{\"type\":\"receive\",\"time\":1704205800.3,\"opcode\":1,\"data\":\"[{\\\"ev\\\":\\\"status\\\",\\\"message\\\":\\\"hello REAL-KEY-123\\\"}]\"},"
+        "{\"type\":\"receive\",\"time\":1704205800.4,\"opcode\":2,\"data\":\"AAEC/w==\"}]},"
+        "{\"request\":{\"url\":\"https://example.test/\"}}]}}";
+    FILE *f = fopen(hp, "w");
+    fputs(har, f);
+    fclose(f);
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(pws_tape_from_har(hp, tp, err, sizeof err), PWS_OK);
+    size_t n;
+    char *all = slurp(tp, &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(all);
+    CU_ASSERT_PTR_NULL(strstr(all, "REAL-KEY-123"));
+    CU_ASSERT_PTR_NULL(strstr(all, "HUSH"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(all, "\"secrets\":1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(all, "\"data_b64\":\"AAEC/w==\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(all, "\"t_us\":300000,"));
+    free(all);
+    /* not a HAR, no WebSocket entry */
+    f = fopen(hp, "w");
+    fputs("{\"log\":{\"entries\":[{\"request\":{}}]}}", f);
+    fclose(f);
+    CU_ASSERT_EQUAL(pws_tape_from_har(hp, tp, err, sizeof err), PWS_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "no WebSocket entry"));
+}
+
+static void test_to_scenario(void)
+{
+    char path[300];
+    path_of(path, sizeof path, "scn.tape");
+    write_sample(path);
+    char *y = capture(pws_tape_to_scenario, path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+    CU_ASSERT_PTR_NOT_NULL(strstr(y, "description: Plays the session recorded from wss://example.test/stocks"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(y, "server:\n  tls: true\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(y, "client:\n  subscribe: \"A.AAPL\"\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(y, "  1:\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(y, "  2:\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(y, "    - expect: {json: {\"action\": \"auth\"}, timeout: 10000ms}\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(y, "    - expect: {json: {\"action\": \"subscribe\", \"params\": \"A.AAPL\"}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(y, "\"sym\":\"O''NEIL\""));                   /* quotes doubled */
+    CU_ASSERT_PTR_NOT_NULL(strstr(y, "    - send_raw: {base64: \"bGluZQpicmVhaw==\"}")); /* a newline: base64 */
+    CU_ASSERT_PTR_NOT_NULL(strstr(y, "    - send_binary: {base64: \"AAEC/w==\"}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(y, "    - ping: 'hi'\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(y, "    - sleep: 246ms\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(y, "    - close: {code: 4001, reason: 'it''s over'}\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(y, "    - drop\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(y, "the client sent a binary message"));
+    free(y);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -524,6 +785,10 @@ int main(void)
     CU_add_test(s, "writer killed with SIGKILL mid-stream", test_kill_mid_stream);
     CU_add_test(s, "redaction", test_redaction);
     CU_add_test(s, "client message matching", test_match);
+    CU_add_test(s, "stats", test_stats);
+    CU_add_test(s, "HAR round trip", test_har_round_trip);
+    CU_add_test(s, "from-har redacts keys and cookies", test_from_har_redacts);
+    CU_add_test(s, "to-scenario", test_to_scenario);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -1,0 +1,144 @@
+/*
+ * tape.c - `polyws tape`: look at and convert tapes.
+ */
+#include "commands.h"
+
+#include <polyws/polyws.h>
+#include <polyws/tape.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static void tape_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: polyws tape stats TAPE [--json]\n"
+            "       polyws tape to-scenario TAPE [-o FILE.yaml]\n"
+            "       polyws tape to-har TAPE [-o FILE.har]\n"
+            "       polyws tape from-har FILE.har -o TAPE\n"
+            "\n"
+            "  stats        counts by direction, kind and event type, durations and rates\n"
+            "               (a cut last line is reported, not an error)\n"
+            "  to-scenario  an editable YAML scenario that makes `polyws mock` play the same\n"
+            "               session (see docs/scenarios.md)\n"
+            "  to-har       a HAR 1.2 file with the frames in _webSocketMessages, as browser\n"
+            "               DevTools write them (pings, pongs, closes and drops have no HAR form\n"
+            "               and are left out; their count goes to stderr)\n"
+            "  from-har     a tape from the WebSocket entries of a HAR file (auth keys and\n"
+            "               Authorization/Cookie headers redacted)\n"
+            "\n"
+            "TAPE may be a mock journal too.  Output goes to stdout unless -o is given.\n"
+            "Exit status: 0 on success, 1 on a failure, 2 on bad usage.\n");
+}
+
+/* Opens -o FILE (or stdout); NULL with a message on failure. */
+static FILE *open_out(const char *path)
+{
+    if (!path || !strcmp(path, "-"))
+        return stdout;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fprintf(stderr, "polyws tape: cannot write %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+static int close_out(FILE *f, const char *path)
+{
+    if (f == stdout)
+        return fflush(stdout) ? 1 : 0;
+    if (fclose(f)) {
+        fprintf(stderr, "polyws tape: cannot write %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+int pws_cmd_tape(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    if (argc < 2) {
+        tape_usage(stderr);
+        return 2;
+    }
+    const char *sub = argv[1];
+    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
+        tape_usage(stdout);
+        return 0;
+    }
+    const char *out = NULL;
+    bool json = false;
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc - 1, argv + 1, "o:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'o': out = optarg; break;
+        case 'j': json = true; break;
+        case 'h': tape_usage(stdout); return 0;
+        default: tape_usage(stderr); return 2;
+        }
+    }
+    int nargs = argc - 1 - optind;
+    char **args = argv + 1 + optind;
+    if (nargs != 1) {
+        fprintf(stderr, "polyws tape %s: give exactly one input file; see polyws tape --help\n", sub);
+        return 2;
+    }
+    if (json && strcmp(sub, "stats")) {
+        fprintf(stderr, "polyws tape: --json is for stats\n");
+        return 2;
+    }
+    char err[512];
+    if (!strcmp(sub, "stats")) {
+        pws_tape_stats *s;
+        if (pws_tape_stats_compute(args[0], &s, err, sizeof err)) {
+            fprintf(stderr, "polyws tape stats: %s\n", err);
+            return 1;
+        }
+        FILE *f = open_out(out);
+        if (!f) {
+            pws_tape_stats_free(s);
+            return 1;
+        }
+        pws_tape_stats_print(s, json, f);
+        pws_tape_stats_free(s);
+        return close_out(f, out);
+    }
+    if (!strcmp(sub, "to-scenario") || !strcmp(sub, "to-har")) {
+        FILE *f = open_out(out);
+        if (!f)
+            return 1;
+        size_t skipped = 0;
+        int rc = !strcmp(sub, "to-har") ? pws_tape_to_har(args[0], f, &skipped, err, sizeof err)
+                                        : pws_tape_to_scenario(args[0], f, err, sizeof err);
+        int crc = close_out(f, out);
+        if (rc) {
+            fprintf(stderr, "polyws tape %s: %s\n", sub, err);
+            if (out && strcmp(out, "-"))
+                remove(out);
+            return 1;
+        }
+        if (skipped)
+            fprintf(stderr, "polyws tape to-har: %zu lines without a HAR form (pings, pongs, closes, events) left out\n",
+                    skipped);
+        return crc;
+    }
+    if (!strcmp(sub, "from-har")) {
+        if (!out || !strcmp(out, "-")) {
+            fprintf(stderr, "polyws tape from-har: give the tape to write with -o TAPE\n");
+            return 2;
+        }
+        if (pws_tape_from_har(args[0], out, err, sizeof err)) {
+            fprintf(stderr, "polyws tape from-har: %s\n", err);
+            return 1;
+        }
+        return 0;
+    }
+    fprintf(stderr, "polyws tape: unknown subcommand '%s'\n", sub);
+    tape_usage(stderr);
+    return 2;
+}
