@@ -270,7 +270,14 @@ char *pws_redact_message(const pws_redact_rules *r, const char *msg, size_t len,
     rscan p = {.s = msg, .n = len, .r = r};
     rws(&p);
     bool looks_json = p.i < p.n && (p.s[p.i] == '{' || p.s[p.i] == '[');
-    if (looks_json && (r->auth_params || r->nfields)) {
+    /* most messages (market data) name no redacted member: skip the scan then */
+    bool candidate = r->auth_params && memmem(msg, len, "auth", 4);
+    for (size_t k = 0; k < r->nfields && !candidate; k++) {
+        char q[PWS_TAPE_MAX_NAME + 3];
+        int ql = snprintf(q, sizeof q, "\"%s\"", r->fields[k]);
+        candidate = ql < 0 || (size_t)ql >= sizeof q || memmem(msg, len, q, (size_t)ql); /* too long: scan */
+    }
+    if (looks_json && candidate) {
         bool ok = rvalue(&p, 0, false) && !p.bad;
         rws(&p);
         ok = ok && p.i == p.n;

@@ -177,29 +177,71 @@ static bool hex4(scan *p, uint32_t *out)
     return true;
 }
 
-/* Decodes a JSON string at the cursor, appending its bytes to out (if not NULL). */
+/* True if any of the 8 bytes in w is '"', '\\' or a control character (< 0x20). */
+static inline bool special8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = w ^ 0x2222222222222222ull, b = w ^ 0x5C5C5C5C5C5C5C5Cull;
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - 0x2020202020202020ull) & ~w)) & highs;
+}
+
+static inline bool special1(unsigned char c)
+{
+    return c == '"' || c == '\\' || c < 0x20;
+}
+
+/* Decodes a JSON string at the cursor, appending its bytes to out (if not
+ * NULL).  The decoded bytes never outnumber the encoded ones, so room for the
+ * rest of the line is reserved once and the loop writes without checks; runs
+ * without escapes are found 8 bytes at a time. */
 static bool string_into(scan *p, pws_tape_buf *out)
 {
     ws(p);
     if (p->i >= p->n || p->s[p->i] != '"')
         return fail(p, "expected a string");
     p->i++;
+    if (out && pwsr__buf_reserve(out, p->n - p->i))
+        return fail(p, "out of memory");
+    char *o = out ? out->p + out->len : NULL;
+    const char *s = p->s;
+    size_t i = p->i, n = p->n;
     for (;;) {
-        size_t start = p->i;
-        while (p->i < p->n && p->s[p->i] != '"' && p->s[p->i] != '\\' && (unsigned char)p->s[p->i] >= 0x20)
-            p->i++;
-        if (out && pwsr__buf_put(out, p->s + start, p->i - start))
-            return fail(p, "out of memory");
-        if (p->i >= p->n)
+        size_t start = i;
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (special8(w))
+                break;
+            i += 8;
+        }
+        while (i < n && !special1((unsigned char)s[i]))
+            i++;
+        if (o) {
+            memcpy(o, s + start, i - start);
+            o += i - start;
+        }
+        if (i >= n) {
+            p->i = i;
             return fail(p, "unterminated string");
-        char c = p->s[p->i++];
-        if (c == '"')
+        }
+        char c = s[i++];
+        if (c == '"') {
+            p->i = i;
+            if (out) {
+                out->len = (size_t)(o - out->p);
+                out->p[out->len] = '\0';
+            }
             return true;
-        if (c != '\\')
+        }
+        if (c != '\\') {
+            p->i = i - 1;
             return fail(p, "control character in a string");
-        if (p->i >= p->n)
+        }
+        if (i >= n) {
+            p->i = i;
             return fail(p, "unterminated escape");
-        char e = p->s[p->i++];
+        }
+        char e = s[i++];
         char one;
         switch (e) {
         case '"': one = '"'; break;
@@ -212,9 +254,10 @@ static bool string_into(scan *p, pws_tape_buf *out)
         case 't': one = '\t'; break;
         case 'u': {
             uint32_t cp;
+            p->i = i;
             if (!hex4(p, &cp))
                 return false;
-            if (cp >= 0xD800 && cp <= 0xDBFF && p->n - p->i >= 6 && p->s[p->i] == '\\' && p->s[p->i + 1] == 'u') {
+            if (cp >= 0xD800 && cp <= 0xDBFF && p->n - p->i >= 6 && s[p->i] == '\\' && s[p->i + 1] == 'u') {
                 size_t save = p->i;
                 p->i += 2;
                 uint32_t lo;
@@ -222,7 +265,9 @@ static bool string_into(scan *p, pws_tape_buf *out)
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 else
                     p->i = save;
+                p->why = NULL; /* a lone high surrogate is kept as it is */
             }
+            i = p->i;
             unsigned char u[4];
             size_t k;
             if (cp < 0x80) {
@@ -236,15 +281,19 @@ static bool string_into(scan *p, pws_tape_buf *out)
                 u[0] = (unsigned char)(0xF0 | cp >> 18), u[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
                 u[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F)), u[3] = (unsigned char)(0x80 | (cp & 0x3F)), k = 4;
             }
-            if (out && pwsr__buf_put(out, u, k))
-                return fail(p, "out of memory");
+            /* 6 (or 12) encoded bytes give at most 4: the reservation holds */
+            if (o) {
+                memcpy(o, u, k);
+                o += k;
+            }
             continue;
         }
         default:
+            p->i = i - 1;
             return fail(p, "bad escape");
         }
-        if (out && pwsr__buf_put(out, &one, 1))
-            return fail(p, "out of memory");
+        if (o)
+            *o++ = one;
     }
 }
 
