@@ -201,5 +201,9 @@ if [ $rc -eq 0 ] && cmp -s "$tmp/direct.jsonl" "$tmp/har.jsonl"; then ok "a tape
 # 13. the key appears nowhere: tapes, logs, outputs
 if grep -rqF -e "$SECRET_KEY" "$tmp"; then bad "the key leaked:"; grep -rlF -e "$SECRET_KEY" "$tmp"; else ok "the key is in no tape, log or output"; fi
 
+# 14. in sanitizer builds: no report from any process
+if grep -lq "Sanitizer" "$tmp"/*.err 2>/dev/null; then bad "sanitizer reports:"; grep -l "Sanitizer" "$tmp"/*.err; grep -h -A5 "Sanitizer" "$tmp"/*.err | head -40
+else ok "no sanitizer report in any stderr"; fi
+
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]

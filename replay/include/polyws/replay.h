@@ -60,7 +60,7 @@ typedef struct pwsr_proxy_options {
     size_t max_message;       /**< bytes of one recorded message, default PWS_TAPE_MAX_PAYLOAD
                                    (larger ones are forwarded, and recorded as an error line) */
     uint32_t max_clients;     /**< concurrent clients, default PWSR_DEFAULT_MAX_CLIENTS; more are
-                                   answered 503 */
+                                   refused (their socket is closed at once, nothing recorded) */
     pws_log_fn log_fn;        /**< default: stderr; never sees a secret */
     void *log_user;           /**< passed to log_fn */
     pws_log_level log_level;  /**< default PWS_LOG_WARN */
