@@ -9,5 +9,8 @@
 int pws_cmd_watch(int argc, char **argv);
 int pws_cmd_mock(int argc, char **argv);
 int pws_cmd_check(int argc, char **argv);
+int pws_cmd_record(int argc, char **argv);
+int pws_cmd_replay(int argc, char **argv);
+int pws_cmd_tape(int argc, char **argv);
 
 #endif

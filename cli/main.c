@@ -17,6 +17,9 @@ static const command commands[] = {
     {"watch", pws_cmd_watch, "connect, subscribe and print live events (JSON lines or a live table)"},
     {"mock", pws_cmd_mock, "run a mock Polygon server on loopback"},
     {"check", pws_cmd_check, "run YAML scenarios against a client and judge its behaviour"},
+    {"record", pws_cmd_record, "record WebSocket sessions on a tape (proxy, or our own connector)"},
+    {"replay", pws_cmd_replay, "serve the recorded server side of a tape to new clients"},
+    {"tape", pws_cmd_tape, "tape stats, and conversions to a scenario and to/from HAR"},
 };
 
 static void usage(FILE *f)
