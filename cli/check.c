@@ -95,6 +95,7 @@ typedef struct check_run {
     double timeout_s;        /* --timeout, 0 = per scenario */
     int jobs;                /* --jobs */
     bool verbose;            /* --verbose */
+    bool live;               /* --live: the client writes to our terminal, nothing captured */
     char self[PATH_MAX];     /* this executable, for the default client */
     char tmpdir[PATH_MAX];   /* client output files live here during the run */
     job *job;                /* the scenarios, in order */
@@ -126,6 +127,9 @@ static void check_usage(FILE *f)
             "      --timeout S    client timeout in seconds for every scenario\n"
             "                     (default: the scenario's client.timeout_ms, else 30)\n"
             "  -v, --verbose      every verdict, and the client's end, for passes too\n"
+            "      --live         the client writes straight to this terminal (to watch\n"
+            "                     it, e.g. a live table); its output is not captured, so\n"
+            "                     output_equals/output_matches fail; implies --jobs 1\n"
             "  -h, --help         this help\n"
             "\n"
             "The client gets POLYWS_URL, POLYWS_API_KEY, POLYWS_SUBSCRIBE, POLYWS_CA_FILE\n"
@@ -493,8 +497,10 @@ static void run_client(const char *cmd, char **env, const char *out_path, const 
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (out_path) /* NULL (--live): the client inherits our stdout and stderr */
+        posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (err_path)
+        posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     sigset_t none, defaults;
     sigemptyset(&none);
@@ -733,10 +739,10 @@ static void run_job(check_run *run, size_t idx)
         uint32_t timeout_ms = run->timeout_s > 0 ? (uint32_t)(run->timeout_s * 1000)
                               : c->timeout_ms    ? c->timeout_ms
                                                  : CHECK_DEFAULT_TIMEOUT_MS;
-        run_client(cmd, env, out_path, err_path, timeout_ms, &cr);
+        run_client(cmd, env, run->live ? NULL : out_path, run->live ? NULL : err_path, timeout_ms, &cr);
         settle(srv);
-        cr.r.stdout_path = out_path;
-        cr.r.stderr_path = err_path;
+        cr.r.stdout_path = run->live ? NULL : out_path;
+        cr.r.stderr_path = run->live ? NULL : err_path;
         for (size_t i = 0; i < nsec; i++)
             cr.r.secrets[i] = secrets[i];
 
@@ -1088,6 +1094,7 @@ int pws_cmd_check(int argc, char **argv)
         {"client", required_argument, NULL, 'c'}, {"junit", required_argument, NULL, 'J'},
         {"jobs", required_argument, NULL, 'j'},   {"journal", required_argument, NULL, 'L'},
         {"timeout", required_argument, NULL, 't'}, {"verbose", no_argument, NULL, 'v'},
+        {"live", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     static check_run run; /* static: the lws log hook keeps a pointer to run.verbose */
     memset(&run, 0, sizeof run);
@@ -1125,6 +1132,7 @@ int pws_cmd_check(int argc, char **argv)
             }
             break;
         case 'v': run.verbose = true; break;
+        case 'V': run.live = true; break;
         case 'h': check_usage(stdout); return 0;
         default: check_usage(stderr); return 2;
         }
@@ -1207,6 +1215,8 @@ int pws_cmd_check(int argc, char **argv)
     pthread_mutex_init(&run.mu, NULL);
     pthread_mutex_init(&run.mock_mu, NULL);
     double t0 = mono_s();
+    if (run.live)
+        run.jobs = 1; /* one client at a time on the terminal */
     int nthreads = run.jobs < (int)run.njob ? run.jobs : (int)run.njob;
     pthread_t threads[CHECK_MAX_JOBS];
     int started = 0;

@@ -90,6 +90,9 @@ static void watch_usage(FILE *f)
             "  -v, --verbose          log more (repeat for debug)\n"
             "  -h, --help             this help\n"
             "\n"
+            "POLYWS_COUNT, POLYWS_DURATION and POLYWS_BACKOFF_MS (set by `polyws check`)\n"
+            "are defaults for --count, --duration and --backoff-ms.\n"
+            "\n"
             "Exit status: 0 when stopped by --count, --duration or a signal; 1 on a fatal\n"
             "error (e.g. authentication failed), with one line on stderr; 2 on bad usage.\n"
             "The API key is never printed.\n");
@@ -403,6 +406,27 @@ int pws_cmd_watch(int argc, char **argv)
         fprintf(stderr, "polyws watch: nothing to subscribe (use --subscribe A.AAPL,T.MSFT or set "
                         "POLYWS_SUBSCRIBE); see --help\n");
         return 2;
+    }
+    /* the `polyws check` client contract: env values serve as defaults */
+    if (!w.count && getenv("POLYWS_COUNT") && *getenv("POLYWS_COUNT") &&
+        (parse_u64(getenv("POLYWS_COUNT"), &w.count) || !w.count)) {
+        fprintf(stderr, "polyws watch: POLYWS_COUNT needs a positive integer\n");
+        return 2;
+    }
+    if (w.duration <= 0 && getenv("POLYWS_DURATION") && *getenv("POLYWS_DURATION")) {
+        char *end;
+        w.duration = strtod(getenv("POLYWS_DURATION"), &end);
+        if (*end || !(w.duration > 0) || w.duration > 1e7) {
+            fprintf(stderr, "polyws watch: POLYWS_DURATION needs positive seconds\n");
+            return 2;
+        }
+    }
+    if (!o.backoff.base_ms && getenv("POLYWS_BACKOFF_MS") && *getenv("POLYWS_BACKOFF_MS")) {
+        if (parse_u64(getenv("POLYWS_BACKOFF_MS"), &u) || !u || u > 3600000) {
+            fprintf(stderr, "polyws watch: POLYWS_BACKOFF_MS needs 1..3600000\n");
+            return 2;
+        }
+        o.backoff.base_ms = (uint32_t)u;
     }
     if (key_env && key_file) {
         fprintf(stderr, "polyws watch: use --key-env or --key-file, not both\n");
