@@ -686,7 +686,7 @@ static void test_replay_timing(void)
         {400, 'c', PWS_TAPE_TEXT, "{\"action\":\"subscribe\",\"params\":\"T.X\"}"},
         {500, 's', PWS_TAPE_TEXT, sub},
         {600, 's', PWS_TAPE_TEXT, t1},
-        {400600, 's', PWS_TAPE_TEXT, t2},
+        {1000600, 's', PWS_TAPE_TEXT, t2},
     };
     for (size_t i = 0; i < sizeof fr / sizeof fr[0]; i++) {
         pws_tape_frame f = {.t_us = fr[i].t, .conn = 1, .dir = fr[i].dir, .kind = fr[i].k,
@@ -695,7 +695,8 @@ static void test_replay_timing(void)
     }
     pws_tape_writer_close(w);
     double speeds[] = {1, 4, -1};
-    int64_t lo[] = {350, 70, 0}, hi[] = {1500, 400, 80};
+    /* a 1 s gap: about 1000 ms, 250 ms and nothing, with room for a loaded machine */
+    int64_t lo[] = {900, 200, 0}, hi[] = {2500, 700, 150};
     for (int k = 0; k < 3; k++) {
         pwsr_replayer *rp = replayer(tp, speeds[k]);
         run r = {.count = 2};
