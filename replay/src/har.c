@@ -345,9 +345,13 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *err, si
             }
             fr = nf;
         }
-        const char *path = path_of_url(u);
-        fr[n++] = (hframe){.t_us = start, .conn = conn, .dir = '-', .kind = PWS_TAPE_OPEN, .data = strdup(path),
-                           .len = strlen(path), .headers = hj.p, .seq = seq++};
+        char *path = pwsr__redact_query(path_of_url(u), NULL, 0);
+        fr[n++] = (hframe){.t_us = start, .conn = conn, .dir = '-', .kind = PWS_TAPE_OPEN, .data = path,
+                           .len = path ? strlen(path) : 0, .headers = hj.p, .seq = seq++};
+        if (!path) {
+            rc = PWS_ERR_NOMEM;
+            break;
+        }
         cJSON_ArrayForEach(m, msgs)
         {
             const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "type"));
@@ -414,7 +418,9 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *err, si
         pws_tape_header h = {.version = PWS_TAPE_VERSION, .start_us = t0, .tool = "polyws " PWS_VERSION_STRING,
                              .mode = "har"};
         size_t ul;
-        char *url = first_url ? pws_redact_message(&rules, first_url, strlen(first_url), &ul, NULL) : NULL;
+        char *qurl = first_url ? pwsr__redact_query(first_url, NULL, 0) : NULL;
+        char *url = qurl ? pws_redact_message(&rules, qurl, strlen(qurl), &ul, NULL) : NULL;
+        free(qurl);
         h.url = url ? url : "";
         h.redacted.auth_params = true;
         h.redacted.headers[0] = "authorization";

@@ -55,6 +55,12 @@ void pwsr__iso_time(int64_t us, char *buf, size_t cap);
 int pwsr__scrub(pws_tape_buf *b, const char *s, size_t n, const char *const *secrets, size_t nsecrets,
                 bool *changed);
 
+/* A copy of url (malloc'd, NUL-terminated) with the value of every query
+ * parameter named like a secret (apiKey, api_key, apikey, key, token,
+ * access_token, or one of extra[0..nextra)) replaced by the placeholder.
+ * NULL without memory. */
+char *pwsr__redact_query(const char *url, const char *const *extra, size_t nextra);
+
 /* ---- logging used by the proxy and the replayer */
 
 typedef struct pwsr__logger {

@@ -377,7 +377,9 @@ static void on_request(pair *pr, size_t headlen)
     }
     bad = bad || pwsr__buf_str(&js, "]");
     size_t pl;
-    char *rpath = bad ? NULL : pws_redact_message(&px->rules, path, strlen(path), &pl, NULL);
+    char *qpath = bad ? NULL : pwsr__redact_query(path, px->rules.fields, px->rules.nfields);
+    char *rpath = qpath ? pws_redact_message(&px->rules, qpath, strlen(qpath), &pl, NULL) : NULL;
+    free(qpath);
     /* keep the path for the upstream request in head (the request is parsed already) */
     pr->head.len = 0;
     bad = bad || !rpath || pwsr__buf_str(&pr->head, path);
@@ -858,7 +860,9 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
     pws_tape_header h = {.version = PWS_TAPE_VERSION, .start_us = pwsr__wall_us(),
                          .tool = "polyws " PWS_VERSION_STRING, .mode = opts->mode ? opts->mode : "proxy"};
     size_t ul;
-    char *url = pws_redact_message(&px->rules, px->o.upstream, strlen(px->o.upstream), &ul, NULL);
+    char *qurl = pwsr__redact_query(px->o.upstream, px->rules.fields, px->rules.nfields);
+    char *url = qurl ? pws_redact_message(&px->rules, qurl, strlen(qurl), &ul, NULL) : NULL;
+    free(qurl);
     h.url = url ? url : "";
     h.redacted.auth_params = true;
     for (size_t i = 0; i < px->rules.nfields; i++)

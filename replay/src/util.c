@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 void pws_tape_buf_free(pws_tape_buf *b)
@@ -301,4 +302,45 @@ void pwsr__log(const pwsr__logger *lg, pws_log_level level, const char *fmt, ...
         static const char *const names[] = {"", "error", "warning", "info", "debug"};
         fprintf(stderr, "polyws: %s: %s\n", names[level <= PWS_LOG_DEBUG ? level : 0], msg);
     }
+}
+
+char *pwsr__redact_query(const char *url, const char *const *extra, size_t nextra)
+{
+    static const char *const names[] = {"apikey", "api_key", "apiKey", "key", "token", "access_token", NULL};
+    pws_tape_buf b = {0};
+    const char *q = strchr(url, '?');
+    if (!q)
+        return pwsr__buf_str(&b, url) || pwsr__buf_reserve(&b, 1) ? (pws_tape_buf_free(&b), NULL) : b.p;
+    if (pwsr__buf_put(&b, url, (size_t)(q - url) + 1))
+        return NULL;
+    const char *p = q + 1;
+    while (*p && *p != '#') {
+        size_t pl = strcspn(p, "&#");
+        const char *eq = memchr(p, '=', pl);
+        size_t nl = eq ? (size_t)(eq - p) : pl;
+        bool secret = false;
+        for (int i = 0; names[i] && !secret; i++)
+            secret = strlen(names[i]) == nl && !strncasecmp(names[i], p, nl);
+        for (size_t i = 0; i < nextra && !secret; i++)
+            secret = strlen(extra[i]) == nl && !strncmp(extra[i], p, nl);
+        int bad = secret && eq ? pwsr__buf_put(&b, p, nl + 1) || pwsr__buf_str(&b, PWS_TAPE_PLACEHOLDER)
+                               : pwsr__buf_put(&b, p, pl);
+        if (bad) {
+            pws_tape_buf_free(&b);
+            return NULL;
+        }
+        p += pl;
+        if (*p == '&') {
+            if (pwsr__buf_put(&b, "&", 1)) {
+                pws_tape_buf_free(&b);
+                return NULL;
+            }
+            p++;
+        }
+    }
+    if (pwsr__buf_str(&b, p) || pwsr__buf_reserve(&b, 1)) {
+        pws_tape_buf_free(&b);
+        return NULL;
+    }
+    return b.p;
 }

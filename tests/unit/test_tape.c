@@ -897,6 +897,17 @@ static void test_ws_handshake(void)
     CU_ASSERT(!u.tls && u.port == 8080 && !strcmp(u.host, "::1") && !strcmp(u.path, "/") &&
               !strcmp(u.hostport, "[::1]:8080"));
     CU_ASSERT_EQUAL(pwsr__url_parse("http://x", &u, err, sizeof err), -1);
+    /* secrets in query strings */
+    const char *extra[] = {"sig"};
+    char *q = pwsr__redact_query("wss://h/s?apiKey=K1&x=1&sig=S2&token=T3#f", extra, 1);
+    CU_ASSERT_STRING_EQUAL(q, "wss://h/s?apiKey=***&x=1&sig=***&token=***#f");
+    free(q);
+    q = pwsr__redact_query("/stocks", NULL, 0);
+    CU_ASSERT_STRING_EQUAL(q, "/stocks");
+    free(q);
+    q = pwsr__redact_query("/s?APIKEY=abc&keyless", NULL, 0);
+    CU_ASSERT_STRING_EQUAL(q, "/s?APIKEY=***&keyless");
+    free(q);
     CU_ASSERT_EQUAL(pwsr__url_parse("ws://x:99999/", &u, err, sizeof err), -1);
 }
 
