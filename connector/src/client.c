@@ -72,7 +72,8 @@ struct pws_connector {
 
     /* --- network thread only --- */
     struct lws_context *ctx;    /* set/cleared under mu too, for pws_stop() */
-    struct lws *wsi;            /* the live connection, or NULL */
+    struct lws *wsi;            /* the current connection (ours: cleared only by connection_gone) */
+    struct lws *lws_slot;       /* lws' own pointer to it (ci.pwsi): lws NULLs it on free */
     net_state st;               /* state machine */
     uint32_t conn_seq;          /* ordinal of the current/last connection (1-based) */
     lws_sorted_usec_list_t sul_retry;   /* reconnect timer */
@@ -617,7 +618,10 @@ static void end_connection(pws_connector *c, int err, bool graceful, int close_c
         /* if the peer never lets us write, kill it after a grace period */
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 2);
     } else {
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        /* Only called from our timers (never inside this wsi's callback), so
+         * closing at once is allowed; the async kill waits for lws' next
+         * timeout sweep, which for a wsi still in its handshake came 30 s late. */
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
     }
 }
 
@@ -629,6 +633,10 @@ static void finish(pws_connector *c, int result)
     lws_sul_cancel(&c->sul_timeout);
     lws_sul_cancel(&c->sul_tick);
     lws_sul_cancel(&c->sul_write);
+    /* finish() can run in a timer callback, before lws polls: wake that poll
+     * (it would otherwise sleep up to 30 s with nothing left to wait for) */
+    if (c->ctx)
+        lws_cancel_service(c->ctx);
 }
 
 static void sul_retry_cb(lws_sorted_usec_list_t *sul)
@@ -764,7 +772,7 @@ static void net_connect(pws_connector *c)
     ci.host = c->host_header;
     ci.origin = c->host_header;
     ci.local_protocol_name = "polyws";
-    ci.pwsi = &c->wsi;
+    ci.pwsi = &c->lws_slot;
     if (c->tls) {
         ci.ssl_connection = LCCSCF_USE_SSL;
         if (c->o.tls_insecure)
@@ -783,7 +791,10 @@ static void net_connect(pws_connector *c)
     pws__log(&c->lg, PWS_LOG_INFO, "connecting to %s (connection %u)", c->url, c->conn_seq);
     lws_sul_schedule(c->ctx, 0, &c->sul_timeout, sul_timeout_cb,
                      (lws_usec_t)c->o.connect_timeout_ms * LWS_US_PER_MS);
-    if (!lws_client_connect_via_info(&ci)) {
+    struct lws *w = lws_client_connect_via_info(&ci);
+    if (w && c->st == NET_CONNECTING)
+        c->wsi = w;
+    if (!w) {
         /* lws may already have reported CLIENT_CONNECTION_ERROR and moved us on */
         if (c->st == NET_CONNECTING) {
             c->wsi = NULL;
@@ -1090,6 +1101,14 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (wsi == c->wsi)
             connection_gone(c, "connection lost: closed without a close frame");
+        break;
+
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* lws 4.1 frees a client wsi killed before the upgrade completed (our
+         * connect timeout) without CLIENT_CONNECTION_ERROR: this is the last
+         * word on it, so the connection is gone if nothing said so yet. */
+        if (wsi == c->wsi)
+            connection_gone(c, c->st == NET_CONNECTING ? "connect failed" : "connection lost");
         break;
 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {

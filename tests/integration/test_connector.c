@@ -9,6 +9,9 @@
 #include <polyws/polyws.h>
 
 #include <CUnit/Basic.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,10 +56,22 @@ static void h_on_event(const pws_event *ev, void *user)
         usleep((useconds_t)h->slow_us);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void h_log(pws_log_level level, const char *msg, void *user)
 {
     harness *h = user;
     pthread_mutex_lock(&h->mu);
+    if (getenv("PWS_TEST_LOGTIME")) {
+        char ts[32];
+        snprintf(ts, sizeof ts, "[%lld] ", (long long)(mono_ms() % 100000));
+        strncat(h->logs, ts, sizeof h->logs - strlen(h->logs) - 2);
+    }
     strncat(h->logs, msg, sizeof h->logs - strlen(h->logs) - 2);
     strcat(h->logs, "\n");
     pthread_mutex_unlock(&h->mu);
@@ -109,12 +124,6 @@ static void h_opts(harness *h, pws_options *o)
     o->action_burst = 100;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Counts events matching a filter. */
 typedef bool (*ev_pred)(const pws_event *ev, const void *arg);
@@ -781,6 +790,192 @@ static void test_rate_limited_actions(void)
     h_free(&h);
 }
 
+/* ---------------------------------------------- batches and the keyed table */
+
+typedef struct table_rec {
+    pthread_mutex_t mu;
+    size_t batches, batch_events, max_batch;
+    size_t additions, retractions, bad_pairs, bad_time;
+    char last_key[PWS_SYMBOL_MAX];
+    pws_event last_added[16];   /* per symbol slot: last added row */
+    char syms[16][PWS_SYMBOL_MAX];
+    size_t nsyms;
+    bool pending_retraction;    /* a retraction waits for its addition */
+    int64_t retraction_time;
+} table_rec;
+
+static void tr_on_batch(const pws_event *evs, size_t n, void *user)
+{
+    table_rec *t = user;
+    pthread_mutex_lock(&t->mu);
+    t->batches++;
+    t->batch_events += n;
+    if (n > t->max_batch)
+        t->max_batch = n;
+    pthread_mutex_unlock(&t->mu);
+}
+
+static size_t tr_slot(table_rec *t, const char *key)
+{
+    for (size_t i = 0; i < t->nsyms; i++)
+        if (!strcmp(t->syms[i], key))
+            return i;
+    snprintf(t->syms[t->nsyms], PWS_SYMBOL_MAX, "%s", key);
+    return t->nsyms++;
+}
+
+static void tr_on_change(const char *key, const pws_event *row, int64_t time, bool is_addition,
+                         void *user)
+{
+    table_rec *t = user;
+    pthread_mutex_lock(&t->mu);
+    size_t k = tr_slot(t, key);
+    if (!is_addition) {
+        t->retractions++;
+        /* the retraction carries the row that was added before */
+        if (memcmp(&t->last_added[k].u.agg, &row->u.agg, sizeof row->u.agg) != 0)
+            t->bad_pairs++;
+        t->pending_retraction = true;
+        t->retraction_time = time;
+    } else {
+        t->additions++;
+        if (t->pending_retraction && time != t->retraction_time)
+            t->bad_time++;
+        if (row->u.agg.e != time)
+            t->bad_time++;
+        t->pending_retraction = false;
+        t->last_added[k] = *row;
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void test_batches_and_keyed_table(void)
+{
+    harness h;
+    h_init(&h);
+    pwsm_options mo = {0};
+    mo.events_per_sec = 3000;
+    mo.batch_max = 40;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+    table_rec t;
+    memset(&t, 0, sizeof t);
+    pthread_mutex_init(&t.mu, NULL);
+    pws_options o;
+    h_opts(&h, &o);
+    o.on_event = NULL;
+    o.on_batch = tr_on_batch;
+    o.user = &t;
+    o.batch_max = 16;
+    o.on_change = tr_on_change;
+    o.table_user = &t;
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "A.AAPL,A.MSFT,T.MSFT");
+    CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
+    int64_t end = mono_ms() + 8000;
+    for (;;) {
+        pthread_mutex_lock(&t.mu);
+        size_t adds = t.additions;
+        pthread_mutex_unlock(&t.mu);
+        if (adds >= 100 || mono_ms() > end)
+            break;
+        usleep(5000);
+    }
+    pws_stop(h.c);
+    pws_wait(h.c);
+    pws_stats st;
+    pws_get_stats(h.c, &st);
+    pthread_mutex_lock(&t.mu);
+    CU_ASSERT(t.additions >= 100);
+    CU_ASSERT(t.max_batch <= 16);
+    CU_ASSERT(t.batches > 0);
+    CU_ASSERT_EQUAL(t.batch_events, st.delivered); /* every event went through on_batch */
+    CU_ASSERT_EQUAL(t.nsyms, 2);                  /* aggregates only, keyed by symbol */
+    CU_ASSERT_EQUAL(t.retractions, t.additions - t.nsyms); /* every update = retraction + addition */
+    CU_ASSERT_EQUAL(t.bad_pairs, 0);
+    CU_ASSERT_EQUAL(t.bad_time, 0);
+    pthread_mutex_unlock(&t.mu);
+    pthread_mutex_destroy(&t.mu);
+    h_free(&h);
+}
+
+static bool is_error_status(const pws_event *ev, const void *arg)
+{
+    (void)arg;
+    return ev->type == PWS_EV_STATUS && ev->u.status.kind == PWS_STATUS_ERROR &&
+           strstr(ev->u.status.message, "not authorized");
+}
+
+static void test_error_status_stream_continues(void)
+{
+    harness h;
+    h_init(&h);
+    pwsm_options mo = {0};
+    mo.events_per_sec = 1000;
+    mo.nscripts = 1;
+    mo.scripts[0].raw_frames[0] = "[{\"ev\":\"status\",\"status\":\"error\",\"message\":\"not authorized\"}]";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+    pws_options o;
+    h_opts(&h, &o);
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "T.MSFT");
+    CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
+    CU_ASSERT_TRUE(h_wait(&h, is_error_status, NULL, 1, 5000));
+    size_t before = h_count(&h, is_market, NULL);
+    CU_ASSERT_TRUE(h_wait(&h, is_market, NULL, before + 50, 5000)); /* the stream goes on */
+    pws_stop(h.c);
+    pws_wait(h.c);
+    pws_stats st;
+    pws_get_stats(h.c, &st);
+    CU_ASSERT_EQUAL(st.connects, 1);
+    pthread_mutex_lock(&h.mu);
+    CU_ASSERT_PTR_NOT_NULL(strstr(h.logs, "not authorized")); /* reported in the log too */
+    pthread_mutex_unlock(&h.mu);
+    h_free(&h);
+}
+
+static void test_connect_timeout(void)
+{
+    /* a listener that never answers the WebSocket upgrade */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    CU_ASSERT_FATAL(listen(fd, 8) == 0);
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/stocks", ntohs(sa.sin_port));
+    harness h;
+    h_init(&h);
+    pws_options o;
+    memset(&o, 0, sizeof o);
+    o.url = url;
+    o.api_key = KEY;
+    o.on_event = h_on_event;
+    o.user = &h;
+    o.log_fn = h_log;
+    o.log_user = &h;
+    o.connect_timeout_ms = 300;
+    o.log_level = PWS_LOG_DEBUG;
+    o.backoff.base_ms = 50;
+    o.backoff.jitter = -1;
+    o.backoff.max_attempts = 1;
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "A.AAPL");
+    int64_t t0 = mono_ms();
+    CU_ASSERT_EQUAL(pws_run(h.c), PWS_ERR_ATTEMPTS);
+    int64_t took = mono_ms() - t0;
+    if (!(took >= 600 && took < 5000))
+        fprintf(stderr, "connect timeout run took %lld ms; log:\n%s\n", (long long)took, h.logs);
+    CU_ASSERT(took >= 600 && took < 5000); /* two attempts of 300 ms, one 50 ms pause */
+    const pws_event *disc = h_find_state(&h, PWS_CONN_DISCONNECTED, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(disc);
+    CU_ASSERT_EQUAL(disc->u.conn.err, PWS_ERR_TIMEOUT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(disc->u.conn.reason, "connect timeout"));
+    close(fd);
+    h_free(&h);
+}
+
 int main(void)
 {
     pws_set_lws_log(PWS_LOG_ERROR, NULL, NULL);
@@ -802,6 +997,9 @@ int main(void)
     CU_add_test(s, "malformed frames: errors reported, stream continues", test_malformed_frames_stream_continues);
     CU_add_test(s, "wss with CA file, refused without, insecure warns", test_tls);
     CU_add_test(s, "client-side action rate limit", test_rate_limited_actions);
+    CU_add_test(s, "on_batch and the keyed table (retraction + addition)", test_batches_and_keyed_table);
+    CU_add_test(s, "error status (not authorized): reported, stream continues", test_error_status_stream_continues);
+    CU_add_test(s, "connect timeout against a silent listener", test_connect_timeout);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
