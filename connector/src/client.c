@@ -106,6 +106,7 @@ struct pws_connector {
     size_t rx_total;            /* bytes of the current message so far (even when discarded) */
 
     pws_event batch[PWS__EVENT_BATCH]; /* events parsed, not yet pushed */
+    uint64_t frame_events[PWS_EV__COUNT]; /* market events counted in this frame, not yet in stats */
     size_t batch_len;           /* entries in batch */
     pws_event *pend;            /* block policy: events the queue refused */
     size_t pend_len, pend_cap, pend_off; /* used / allocated / next to push */
@@ -908,7 +909,7 @@ static int parse_sink(const pws_event *ev, void *user)
     *slot = *ev;
     slot->conn = c->conn_seq;
     slot->recv_us = c->frame_recv_us;
-    STAT_ADD(c, events[ev->type], 1);
+    c->frame_events[ev->type]++; /* published once per frame: no atomic per event */
     return 0;
 }
 
@@ -935,6 +936,11 @@ static void on_message(pws_connector *c)
     } else {
         c->ad->parse(c->o.adapter_self, c->rx, c->rx_len, &c->o.limits, parse_sink, c);
     }
+    for (int t = 0; t < PWS_EV__COUNT; t++)
+        if (c->frame_events[t]) {
+            STAT_ADD(c, events[t], c->frame_events[t]);
+            c->frame_events[t] = 0;
+        }
     flush_batch(c);
     c->rx_len = c->rx_total = 0;
     c->rx_too_big = false;
