@@ -8,6 +8,8 @@
  */
 #include "journal.h"
 
+#include <polyws/parse.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,40 +62,6 @@ int pwsm__journal_init(pwsm__journal *j, const char *path, size_t max_entries, s
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&j->mu, NULL);
     return 0;
-}
-
-bool pwsm__utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp, min;
-        if ((c & 0xE0) == 0xC0) {
-            n = 1, cp = c & 0x1F, min = 0x80;
-        } else if ((c & 0xF0) == 0xE0) {
-            n = 2, cp = c & 0x0F, min = 0x800;
-        } else if ((c & 0xF8) == 0xF0) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (len - i - 1 < n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n + 1;
-    }
-    return true;
 }
 
 /* ---- the JSON line: a small growable buffer that gives up (and skips the line) on OOM. */
@@ -196,7 +164,7 @@ static void write_line(pwsm__journal *j, const pwsm_entry *e)
         snprintf(num, sizeof num, ",\"code\":%d,\"reason\":", e->close_code);
         lb_str(&b, num);
         lb_json_string(&b, (const unsigned char *)e->reason, strlen(e->reason));
-    } else if (strcmp(e->kind, "text") == 0 && pwsm__utf8_valid(d, e->len)) {
+    } else if (strcmp(e->kind, "text") == 0 && pws_utf8_valid(d, e->len)) {
         lb_str(&b, ",\"data\":");
         lb_json_string(&b, d, e->len);
     } else if (strcmp(e->kind, "text") == 0 || strcmp(e->kind, "binary") == 0 ||

@@ -52,7 +52,5 @@ bool pwsm__journal_wait(pwsm__journal *j, size_t from, bool (*pred)(const pwsm_e
 /** Frees every entry and closes the file. */
 void pwsm__journal_free(pwsm__journal *j);
 
-/** True if buf is well-formed UTF-8 (the JSON-lines writer falls back to base64 otherwise). */
-bool pwsm__utf8_valid(const unsigned char *buf, size_t len);
 
 #endif

@@ -154,7 +154,7 @@ int pws_tape_to_har(const char *path, FILE *file, size_t *skipped, char *err, si
             cJSON_ReplaceItemInObjectCaseSensitive(req, "headers", headers_from_json(f.headers_json));
             continue;
         }
-        bool text = f.kind == PWS_TAPE_TEXT && pwsr__utf8_valid(f.data, f.len) && !memchr(f.data, 0, f.len);
+        bool text = f.kind == PWS_TAPE_TEXT && pws_utf8_valid(f.data, f.len) && !memchr(f.data, 0, f.len);
         bool binary = f.kind == PWS_TAPE_BINARY || (f.kind == PWS_TAPE_TEXT && !text);
         if (f.dir == '-' || (!text && !binary)) {
             if (skipped)

@@ -34,8 +34,6 @@ int pwsr__buf_base64(pws_tape_buf *b, const void *s, size_t n, bool quoted);
 
 /* ---- codecs */
 
-/* True if s[0..n) is well-formed UTF-8 (no surrogates, no overlongs). */
-bool pwsr__utf8_valid(const unsigned char *s, size_t n);
 /* Decodes base64 (padding optional, no whitespace) into out (capacity >= n/4*3+3);
  * returns the decoded length or (size_t)-1 on a bad character. */
 size_t pwsr__base64_decode(const char *in, size_t n, unsigned char *out);

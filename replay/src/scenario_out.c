@@ -43,7 +43,7 @@ typedef struct scn_conn {
  * breaks (NEL, LS, PS) or a byte order mark. */
 static bool yaml_safe(const unsigned char *s, size_t n)
 {
-    if (!pwsr__utf8_valid(s, n))
+    if (!pws_utf8_valid(s, n))
         return false;
     for (size_t i = 0; i < n; i++) {
         if (s[i] < 0x20 || s[i] == 0x7f)

@@ -99,16 +99,16 @@ int pws_tape_encode_frame(const pws_tape_frame *f, pws_tape_buf *b)
         const char *reason = f->reason ? f->reason : "";
         size_t rl = strlen(reason);
         bad = pwsr__buf_printf(b, ",\"code\":%d,\"reason\":", f->code) ||
-              (pwsr__utf8_valid((const unsigned char *)reason, rl)
+              (pws_utf8_valid((const unsigned char *)reason, rl)
                    ? pwsr__buf_json_string(b, reason, rl)
                    : pwsr__buf_json_string(b, "(not UTF-8)", 11));
-    } else if (!bad && f->kind == PWS_TAPE_TEXT && pwsr__utf8_valid(d, f->len)) {
+    } else if (!bad && f->kind == PWS_TAPE_TEXT && pws_utf8_valid(d, f->len)) {
         bad = pwsr__buf_str(b, ",\"data\":") || pwsr__buf_json_string(b, d, f->len);
     } else if (!bad && (f->kind == PWS_TAPE_TEXT || f->kind == PWS_TAPE_BINARY || f->kind == PWS_TAPE_PING ||
                         f->kind == PWS_TAPE_PONG)) {
         bad = pwsr__buf_str(b, ",\"data_b64\":") || pwsr__buf_base64(b, d, f->len, true);
     } else if (!bad && f->len) {
-        bad = pwsr__utf8_valid(d, f->len)
+        bad = pws_utf8_valid(d, f->len)
                   ? pwsr__buf_str(b, ",\"data\":") || pwsr__buf_json_string(b, d, f->len)
                   : pwsr__buf_str(b, ",\"data_b64\":") || pwsr__buf_base64(b, d, f->len, true);
     }

@@ -79,6 +79,11 @@ pws_status_kind pws_status_kind_from_word(const char *word, size_t len);
  * Exposed for the differential test and for adapters. */
 int pws_parse_double(const char *s, size_t len, double *out);
 
+/** True if buf[0..len) is well-formed UTF-8 (no overlongs, no surrogates,
+ * nothing above U+10FFFF).  Reentrant; an ASCII fast path reads 8 bytes at a
+ * time.  Used by the mock journal and the tape codec to choose text vs base64. */
+bool pws_utf8_valid(const void *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif
