@@ -13,7 +13,8 @@
  * memory stays bounded whatever the speeds.  When one side ends, the other is
  * closed once what was queued toward it has been written.
  */
-#include "link.h"
+#include "internal.h" /* replay/src: libpwsreplay helpers */
+#include "link.h"     /* connector/src: raw-socket link and WebSocket framing */
 #include "wsproto.h"
 
 #include <polyws/replay.h>
@@ -41,13 +42,13 @@ typedef struct pair {
     struct pair *next;         /* in px->pairs */
     uint32_t ordinal;          /* connection ordinal on the tape */
     pair_state st;             /* progress */
-    pwsr__link down, up;       /* client side, upstream side */
+    pws__link down, up;       /* client side, upstream side */
     pws_tape_buf head;         /* the client's request head, then the upstream's response head */
     pws_tape_buf early;        /* client bytes that came before the upstream was open */
     char up_key[32];           /* our Sec-WebSocket-Key upstream */
     char down_accept[32];      /* the accept value the client expects */
     char *fwd_headers;         /* client headers forwarded upstream (CRLF lines) */
-    pwsr__wsreader rd_c, rd_s; /* frame readers: client->server, server->client */
+    pws__wsreader rd_c, rd_s; /* frame readers: client->server, server->client */
     bool saw_close;            /* a close frame went either way */
     bool c_closed, s_closed;   /* a close frame came from the client / from upstream */
     const char *first_gone;    /* the side whose socket ended first ("client", "upstream") */
@@ -59,7 +60,7 @@ struct pwsr_proxy {
     pwsr_proxy_options o;        /* options; strings point at copies in `owned` */
     char *owned[4 + 2 * PWS_TAPE_MAX_REDACT + 8]; /* copies of option strings */
     size_t nowned;
-    pwsr__url up;                /* the parsed upstream URL */
+    pws__url up;                /* the parsed upstream URL */
     SSL_CTX *up_ctx;             /* our TLS client context for a wss upstream */
     SSL_CTX *lws_cli_ctx;        /* handed to lws so it does not build (and leak) its own */
     struct lws_context *ctx;     /* the one context */
@@ -80,7 +81,7 @@ struct pwsr_proxy {
     uint32_t next_ordinal;       /* last ordinal handed out */
     uint32_t live;               /* pairs alive */
     pair *pairs;                 /* all pairs */
-    unsigned char *scratch;      /* LWS_PRE + PWSR__WRITE_CHUNK bytes for lws_write */
+    unsigned char *scratch;      /* LWS_PRE + PWS__WRITE_CHUNK bytes for lws_write */
     /* statistics, written by the service thread, read by any */
     uint64_t st_frames, st_bytes, st_tape_bytes, st_pauses;
     uint32_t st_connections, st_active;
@@ -145,7 +146,7 @@ static void learn_secret(pwsr_proxy *px, const char *key)
         px->rules.secrets[i] = px->secrets[i];
 }
 
-static void close_side(pwsr__link *l);
+static void close_side(pws__link *l);
 
 /* A whole message or control frame seen on the wire: redact and record. */
 static void on_frame(pair *pr, char dir, int opcode, const unsigned char *data, size_t len, bool too_big,
@@ -155,12 +156,12 @@ static void on_frame(pair *pr, char dir, int opcode, const unsigned char *data, 
     if (too_big) {
         char m[160];
         snprintf(m, sizeof m, "%s %s message of %llu bytes not recorded (limit %zu)",
-                 dir == 'c' ? "client" : "server", opcode == PWSR__OP_TEXT ? "text" : "binary",
+                 dir == 'c' ? "client" : "server", opcode == PWS__OP_TEXT ? "text" : "binary",
                  (unsigned long long)total, px->o.max_message);
         rec_event(px, pr, PWS_TAPE_ERROR, m);
         return;
     }
-    if (opcode == PWSR__OP_CLOSE) {
+    if (opcode == PWS__OP_CLOSE) {
         pr->saw_close = true;
         if (dir == 'c')
             pr->c_closed = true;
@@ -181,9 +182,9 @@ static void on_frame(pair *pr, char dir, int opcode, const unsigned char *data, 
             close_side(&pr->up); /* the echo we kept the upstream open for */
         return;
     }
-    pws_tape_kind kind = opcode == PWSR__OP_TEXT     ? PWS_TAPE_TEXT
-                         : opcode == PWSR__OP_BINARY ? PWS_TAPE_BINARY
-                         : opcode == PWSR__OP_PING   ? PWS_TAPE_PING
+    pws_tape_kind kind = opcode == PWS__OP_TEXT     ? PWS_TAPE_TEXT
+                         : opcode == PWS__OP_BINARY ? PWS_TAPE_BINARY
+                         : opcode == PWS__OP_PING   ? PWS_TAPE_PING
                                                      : PWS_TAPE_PONG;
     if (dir == 'c' && kind == PWS_TAPE_TEXT) {
         char key[PWS_MAX_KEY_LEN + 1];
@@ -215,11 +216,11 @@ static void on_server_frame(void *user, int opcode, const unsigned char *data, s
 
 static void tap(pair *pr, bool from_client, const unsigned char *data, size_t len)
 {
-    pwsr__wsreader *rd = from_client ? &pr->rd_c : &pr->rd_s;
+    pws__wsreader *rd = from_client ? &pr->rd_c : &pr->rd_s;
     if (rd->dead)
         return;
     char err[160];
-    if (pwsr__ws_feed(rd, data, len, from_client ? on_client_frame : on_server_frame, pr, err, sizeof err)) {
+    if (pws__ws_feed(rd, data, len, from_client ? on_client_frame : on_server_frame, pr, err, sizeof err)) {
         char m[220];
         snprintf(m, sizeof m, "%s frames no longer recorded: %s", from_client ? "client" : "server", err);
         rec_event(pr->px, pr, PWS_TAPE_ERROR, m);
@@ -241,10 +242,10 @@ static void pair_maybe_free(pair *pr)
         }
     px->live--;
     ST_SET(px, st_active, px->live);
-    pwsr__link_free(&pr->down);
-    pwsr__link_free(&pr->up);
-    pwsr__ws_reader_free(&pr->rd_c);
-    pwsr__ws_reader_free(&pr->rd_s);
+    pws__link_free(&pr->down);
+    pws__link_free(&pr->up);
+    pws__ws_reader_free(&pr->rd_c);
+    pws__ws_reader_free(&pr->rd_s);
     if (pr->head.p)
         OPENSSL_cleanse(pr->head.p, pr->head.cap);
     pws_tape_buf_free(&pr->head);
@@ -257,12 +258,12 @@ static void pair_maybe_free(pair *pr)
 }
 
 /* Closes a side once what is queued toward it was written (or after a grace period). */
-static void close_side(pwsr__link *l)
+static void close_side(pws__link *l)
 {
     if (!l->wsi)
         return;
     l->close_when_flushed = true;
-    pwsr__link_set_rx(l, true);
+    pws__link_set_rx(l, true);
     lws_callback_on_writable(l->wsi);
     lws_set_timeout(l->wsi, PENDING_TIMEOUT_USER_OK, PROXY_CLOSE_GRACE_S);
 }
@@ -283,7 +284,7 @@ static void fail_pair(pair *pr, int status, const char *status_text, const char 
                          "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
                          "Connection: close\r\n\r\n%s\n",
                          status, status_text, strlen(why) + 1, why);
-        pwsr__link_send(&pr->down, resp, n > 0 && (size_t)n < sizeof resp ? (size_t)n : 0);
+        pws__link_send(&pr->down, resp, n > 0 && (size_t)n < sizeof resp ? (size_t)n : 0);
         close_side(&pr->down);
     }
     close_side(&pr->up);
@@ -315,13 +316,13 @@ static void send_upgrade_request(pair *pr)
     pwsr_proxy *px = pr->px;
     pws_tape_buf req = {0};
     const char *path = pr->head.p; /* set by on_request: the path to use */
-    pwsr__ws_new_key(pr->up_key);
+    pws__ws_new_key(pr->up_key);
     int bad = pwsr__buf_printf(&req,
                                "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n",
                                path, px->up.hostport, pr->up_key) ||
               (pr->fwd_headers && pwsr__buf_str(&req, pr->fwd_headers)) || pwsr__buf_str(&req, "\r\n");
-    if (bad || pwsr__link_send(&pr->up, req.p, req.len)) {
+    if (bad || pws__link_send(&pr->up, req.p, req.len)) {
         fail_pair(pr, 502, "Bad Gateway", "out of memory");
     } else {
         pr->st = P_UP_HANDSHAKE;
@@ -339,26 +340,26 @@ static int connect_upstream(pair *pr);
 static void on_request(pair *pr, size_t headlen)
 {
     pwsr_proxy *px = pr->px;
-    pwsr__http_head *h = malloc(sizeof *h); /* 16 KiB, once per connection */
+    pws__http_head *h = malloc(sizeof *h); /* 16 KiB, once per connection */
     char err[160];
     if (!h || (pr->head.len > headlen && pwsr__buf_put(&pr->early, pr->head.p + headlen, pr->head.len - headlen))) {
         free(h);
         fail_pair(pr, 500, "Internal Server Error", "out of memory");
         return;
     }
-    if (pwsr__http_parse(pr->head.p, headlen, true, h, err, sizeof err)) {
+    if (pws__http_parse(pr->head.p, headlen, true, h, err, sizeof err)) {
         free(h);
         fail_pair(pr, 400, "Bad Request", err);
         return;
     }
-    const char *key = pwsr__http_get(h, "Sec-WebSocket-Key");
-    if (strcmp(h->method, "GET") || !pwsr__http_has_token(pwsr__http_get(h, "Upgrade"), "websocket") ||
-        !pwsr__http_has_token(pwsr__http_get(h, "Connection"), "upgrade") || !key) {
+    const char *key = pws__http_get(h, "Sec-WebSocket-Key");
+    if (strcmp(h->method, "GET") || !pws__http_has_token(pws__http_get(h, "Upgrade"), "websocket") ||
+        !pws__http_has_token(pws__http_get(h, "Connection"), "upgrade") || !key) {
         free(h);
         fail_pair(pr, 400, "Bad Request", "not a WebSocket upgrade request");
         return;
     }
-    pwsr__ws_accept(key, pr->down_accept);
+    pws__ws_accept(key, pr->down_accept);
     /* the path: the upstream URL's, unless it has none */
     const char *path = strcmp(px->up.path, "/") ? px->up.path : h->target;
     /* headers: forwarded unredacted; recorded as JSON with secrets replaced */
@@ -431,18 +432,18 @@ static int connect_upstream(pair *pr)
     return 0;
 }
 
-static void on_response_head(pair *pr, const pwsr__http_head *hp, size_t headlen, char *expect);
+static void on_response_head(pair *pr, const pws__http_head *hp, size_t headlen, char *expect);
 
 /* Upstream response head complete (headlen bytes; the rest are frames). */
 static void on_response(pair *pr, size_t headlen)
 {
-    pwsr__http_head *hp = malloc(sizeof *hp);
+    pws__http_head *hp = malloc(sizeof *hp);
     char err[160], expect[32];
     if (!hp) {
         fail_pair(pr, 502, "Bad Gateway", "out of memory");
         return;
     }
-    if (pwsr__http_parse(pr->head.p, headlen, false, hp, err, sizeof err)) {
+    if (pws__http_parse(pr->head.p, headlen, false, hp, err, sizeof err)) {
         char m[220];
         snprintf(m, sizeof m, "upstream answered the upgrade with %s", err);
         free(hp);
@@ -453,7 +454,7 @@ static void on_response(pair *pr, size_t headlen)
     free(hp);
 }
 
-static void on_response_head(pair *pr, const pwsr__http_head *hp, size_t headlen, char *expect)
+static void on_response_head(pair *pr, const pws__http_head *hp, size_t headlen, char *expect)
 {
     pwsr_proxy *px = pr->px;
     if (hp->status != 101) {
@@ -465,25 +466,25 @@ static void on_response_head(pair *pr, const pwsr__http_head *hp, size_t headlen
         char resp[300];
         int n = snprintf(resp, sizeof resp, "HTTP/1.1 %d %.120s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                          hp->status, hp->reason);
-        pwsr__link_send(&pr->down, resp, (size_t)n);
+        pws__link_send(&pr->down, resp, (size_t)n);
         close_side(&pr->down);
         close_side(&pr->up);
         return;
     }
-    pwsr__ws_accept(pr->up_key, expect);
-    const char *acc = pwsr__http_get(hp, "Sec-WebSocket-Accept");
+    pws__ws_accept(pr->up_key, expect);
+    const char *acc = pws__http_get(hp, "Sec-WebSocket-Accept");
     if (!acc || strcmp(acc, expect)) {
         fail_pair(pr, 502, "Bad Gateway", "upstream sent a wrong Sec-WebSocket-Accept");
         return;
     }
-    const char *proto = pwsr__http_get(hp, "Sec-WebSocket-Protocol");
+    const char *proto = pws__http_get(hp, "Sec-WebSocket-Protocol");
     pws_tape_buf resp = {0};
     int bad = pwsr__buf_printf(&resp,
                                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                                "Sec-WebSocket-Accept: %s\r\n",
                                pr->down_accept) ||
               (proto && pwsr__buf_printf(&resp, "Sec-WebSocket-Protocol: %.200s\r\n", proto)) ||
-              pwsr__buf_str(&resp, "\r\n") || pwsr__link_send(&pr->down, resp.p, resp.len);
+              pwsr__buf_str(&resp, "\r\n") || pws__link_send(&pr->down, resp.p, resp.len);
     pws_tape_buf_free(&resp);
     if (bad) {
         fail_pair(pr, 502, "Bad Gateway", "out of memory");
@@ -495,13 +496,13 @@ static void on_response_head(pair *pr, const pwsr__http_head *hp, size_t headlen
         lws_set_timeout(pr->down.wsi, NO_PENDING_TIMEOUT, 0);
     /* frames that came with the heads */
     if (pr->early.len) {
-        pwsr__link_send(&pr->up, pr->early.p, pr->early.len);
+        pws__link_send(&pr->up, pr->early.p, pr->early.len);
         tap(pr, true, (const unsigned char *)pr->early.p, pr->early.len);
         pws_tape_buf_free(&pr->early);
     }
-    pwsr__link_set_rx(&pr->down, true); /* it may have paused while the early bytes piled up */
+    pws__link_set_rx(&pr->down, true); /* it may have paused while the early bytes piled up */
     if (pr->head.len > headlen) {
-        pwsr__link_send(&pr->down, pr->head.p + headlen, pr->head.len - headlen);
+        pws__link_send(&pr->down, pr->head.p + headlen, pr->head.len - headlen);
         tap(pr, false, (const unsigned char *)pr->head.p + headlen, pr->head.len - headlen);
     }
     pws_tape_buf_free(&pr->head);
@@ -511,20 +512,20 @@ static void on_response_head(pair *pr, const pwsr__http_head *hp, size_t headlen
 static void forward(pair *pr, bool from_client, const unsigned char *data, size_t len)
 {
     pwsr_proxy *px = pr->px;
-    pwsr__link *to = from_client ? &pr->up : &pr->down, *from = from_client ? &pr->down : &pr->up;
+    pws__link *to = from_client ? &pr->up : &pr->down, *from = from_client ? &pr->down : &pr->up;
     if (!to->wsi || to->close_when_flushed) {
         tap(pr, from_client, data, len); /* nobody to forward to, but it is still on the wire */
         return;
     }
-    if (pwsr__link_send(to, data, len)) {
+    if (pws__link_send(to, data, len)) {
         rec_event(px, pr, PWS_TAPE_ERROR, "out of memory forwarding: connection closed");
         close_side(to);
         close_side(from);
         return;
     }
     tap(pr, from_client, data, len);
-    if (pwsr__link_pending(to) > px->o.max_buffered && !from->rx_paused) {
-        pwsr__link_set_rx(from, false);
+    if (pws__link_pending(to) > px->o.max_buffered && !from->rx_paused) {
+        pws__link_set_rx(from, false);
         ST_SET(px, st_pauses, ST_GET(px, st_pauses) + 1);
     }
 }
@@ -543,10 +544,10 @@ static int up_plain(void *user, const unsigned char *data, size_t len)
         fail_pair(pr, 502, "Bad Gateway", "out of memory");
         return 0;
     }
-    size_t hl = pwsr__http_head_len(pr->head.p, pr->head.len);
+    size_t hl = pws__http_head_len(pr->head.p, pr->head.len);
     if (hl)
         on_response(pr, hl);
-    else if (pr->head.len > PWSR__MAX_HEAD)
+    else if (pr->head.len > PWS__MAX_HEAD)
         fail_pair(pr, 502, "Bad Gateway", "upstream response head too large");
     return 0;
 }
@@ -565,7 +566,7 @@ static void pair_end(pair *pr)
 static void side_closed(pair *pr, bool down)
 {
     pwsr_proxy *px = pr->px;
-    pwsr__link *l = down ? &pr->down : &pr->up, *other = down ? &pr->up : &pr->down;
+    pws__link *l = down ? &pr->down : &pr->up, *other = down ? &pr->up : &pr->down;
     l->wsi = NULL;
     bool stopping = atomic_load(&px->stopping);
     if (!pr->first_gone)
@@ -576,7 +577,7 @@ static void side_closed(pair *pr, bool down)
         } else if (down && pr->st == P_OPEN && pr->c_closed && !pr->s_closed && !stopping) {
             /* the client closed and left at once: give the upstream a moment to answer
              * its close, so the tape has the whole close handshake */
-            pwsr__link_set_rx(other, true);
+            pws__link_set_rx(other, true);
             lws_set_timeout(other->wsi, PENDING_TIMEOUT_USER_OK, 1);
         } else {
             close_side(other);
@@ -604,8 +605,8 @@ static int cb_down(struct lws *wsi, enum lws_callback_reasons reason, void *user
             return -1;
         pr->px = px;
         pr->down.wsi = wsi; /* the ordinal comes with a valid WebSocket request */
-        pwsr__ws_reader_init(&pr->rd_c, true, px->o.max_message);
-        pwsr__ws_reader_init(&pr->rd_s, false, px->o.max_message);
+        pws__ws_reader_init(&pr->rd_c, true, px->o.max_message);
+        pws__ws_reader_init(&pr->rd_s, false, px->o.max_message);
         pr->next = px->pairs;
         px->pairs = pr;
         px->live++;
@@ -624,24 +625,24 @@ static int cb_down(struct lws *wsi, enum lws_callback_reasons reason, void *user
                 fail_pair(pr, 500, "Internal Server Error", "out of memory");
                 return 0;
             }
-            size_t hl = pwsr__http_head_len(pr->head.p, pr->head.len);
+            size_t hl = pws__http_head_len(pr->head.p, pr->head.len);
             if (hl)
                 on_request(pr, hl);
-            else if (pr->head.len > PWSR__MAX_HEAD)
+            else if (pr->head.len > PWS__MAX_HEAD)
                 fail_pair(pr, 431, "Request Header Fields Too Large", "client request head too large");
         } else if (pr->st != P_FAILED) {
             /* frames before the upstream is open: hold them, bounded */
             if (pwsr__buf_put(&pr->early, in, len) || pr->early.len > px->o.max_buffered)
-                pwsr__link_set_rx(&pr->down, false);
+                pws__link_set_rx(&pr->down, false);
         }
         return 0;
     case LWS_CALLBACK_RAW_WRITEABLE:
         if (!pr)
             return -1;
-        if (pwsr__link_writeable(&pr->down, px->scratch))
+        if (pws__link_writeable(&pr->down, px->scratch))
             return -1;
-        if (pr->up.rx_paused && pwsr__link_pending(&pr->down) <= px->o.max_buffered / 2)
-            pwsr__link_set_rx(&pr->up, true);
+        if (pr->up.rx_paused && pws__link_pending(&pr->down) <= px->o.max_buffered / 2)
+            pws__link_set_rx(&pr->up, true);
         return 0;
     case LWS_CALLBACK_RAW_CLOSE:
         if (pr) {
@@ -687,7 +688,7 @@ static int cb_up(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         if (pr->st != P_UP_CONNECT) /* the client left meanwhile */
             return -1;
         if (px->up.tls) {
-            if (pwsr__link_tls_start(&pr->up, px->up_ctx, px->up.host, err, sizeof err)) {
+            if (pws__link_tls_start(&pr->up, px->up_ctx, px->up.host, err, sizeof err)) {
                 fail_pair(pr, 502, "Bad Gateway", err);
                 return 0;
             }
@@ -699,7 +700,7 @@ static int cb_up(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         if (!pr)
             return -1;
         bool ready = false;
-        int rc = pwsr__link_rx(&pr->up, in, len, up_plain, pr, &ready, err, sizeof err);
+        int rc = pws__link_rx(&pr->up, in, len, up_plain, pr, &ready, err, sizeof err);
         if (rc) {
             if (pr->st < P_OPEN) {
                 fail_pair(pr, 502, "Bad Gateway", err);
@@ -716,10 +717,10 @@ static int cb_up(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
     case LWS_CALLBACK_RAW_WRITEABLE:
         if (!pr)
             return -1;
-        if (pwsr__link_writeable(&pr->up, px->scratch))
+        if (pws__link_writeable(&pr->up, px->scratch))
             return -1;
-        if (pr->down.rx_paused && pwsr__link_pending(&pr->up) <= px->o.max_buffered / 2 && pr->st == P_OPEN)
-            pwsr__link_set_rx(&pr->down, true);
+        if (pr->down.rx_paused && pws__link_pending(&pr->up) <= px->o.max_buffered / 2 && pr->st == P_OPEN)
+            pws__link_set_rx(&pr->down, true);
         return 0;
     case LWS_CALLBACK_RAW_CLOSE:
         if (pr) {
@@ -806,7 +807,7 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
         return NULL;
     }
     pwsr_proxy *px = calloc(1, sizeof *px);
-    if (!px || !(px->scratch = malloc(LWS_PRE + PWSR__WRITE_CHUNK))) {
+    if (!px || !(px->scratch = malloc(LWS_PRE + PWS__WRITE_CHUNK))) {
         free(px);
         snprintf(errbuf, errcap, "proxy: out of memory");
         return NULL;
@@ -828,7 +829,7 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
         snprintf(errbuf, errcap, "proxy: out of memory");
         goto fail;
     }
-    if (pwsr__url_parse(px->o.upstream, &px->up, errbuf, errcap))
+    if (pws__url_parse(px->o.upstream, &px->up, errbuf, errcap))
         goto fail;
 
     /* redaction rules */
@@ -877,7 +878,7 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
         goto fail;
 
     if (px->up.tls) {
-        px->up_ctx = pwsr__client_ssl_ctx(px->o.ca_file, opts->insecure, errbuf, errcap);
+        px->up_ctx = pws__client_ssl_ctx(px->o.ca_file, opts->insecure, errbuf, errcap);
         if (!px->up_ctx)
             goto fail;
         if (opts->insecure)

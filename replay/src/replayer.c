@@ -19,9 +19,10 @@
  *
  * Frames are coalesced: a play step encodes frames into the connection's
  * output queue until max_buffered bytes wait, and each WRITEABLE writes up to
- * PWSR__WRITE_CHUNK bytes with one lws_write.
+ * PWS__WRITE_CHUNK bytes with one lws_write.
  */
-#include "link.h"
+#include "internal.h" /* replay/src: libpwsreplay helpers */
+#include "link.h"     /* connector/src: raw-socket link and WebSocket framing */
 #include "wsproto.h"
 
 #include <polyws/replay.h>
@@ -48,7 +49,7 @@ typedef enum rstate {
 
 typedef struct inmsg {
     struct inmsg *next;     /* FIFO */
-    int opcode;             /* PWSR__OP_TEXT or _BINARY */
+    int opcode;             /* PWS__OP_TEXT or _BINARY */
     size_t len;             /* bytes */
     char data[];            /* payload, NUL-terminated */
 } inmsg;
@@ -56,12 +57,12 @@ typedef struct inmsg {
 typedef struct rconn {
     struct pwsr_replayer *rp;  /* owner */
     struct rconn *next;        /* in rp->conns */
-    pwsr__link link;           /* the socket and its output queue */
+    pws__link link;           /* the socket and its output queue */
     rstate st;                 /* progress */
     uint32_t client_no;        /* 1-based order of arrival */
     uint32_t tape_conn;        /* the tape connection it plays */
     pws_tape_buf head;         /* request head */
-    pwsr__wsreader wr;         /* client frames */
+    pws__wsreader wr;         /* client frames */
     pws_tape_reader *rd;       /* the tape, streaming */
     pws_tape_frame cur;        /* the current tape frame (valid while have_cur) */
     bool have_cur;             /* cur holds an unplayed frame */
@@ -98,7 +99,7 @@ struct pwsr_replayer {
     bool thread_started;
     atomic_bool stopping;
     pwsr__logger lg;
-    unsigned char *scratch;    /* LWS_PRE + PWSR__WRITE_CHUNK */
+    unsigned char *scratch;    /* LWS_PRE + PWS__WRITE_CHUNK */
     rconn *conns;              /* live connections */
     uint32_t next_client;      /* clients that made a request */
     pthread_mutex_t mu;        /* guards res */
@@ -195,9 +196,9 @@ static void deviation(rconn *c, const char *expected, const char *got, const cha
 
 static void queue_frame(rconn *c, int opcode, const void *data, size_t len)
 {
-    pws_tape_buf *b = &c->link.out;
-    pwsr__link_compact(&c->link);
-    if (pwsr__ws_frame(b, opcode, true, NULL, data, len)) {
+    pws__buf *b = &c->link.out;
+    pws__link_compact(&c->link);
+    if (pws__ws_frame(b, opcode, true, NULL, data, len)) {
         pwsr__log(&c->rp->lg, PWS_LOG_ERROR, "connection %u: out of memory queueing a frame", c->client_no);
         c->link.close_when_flushed = true;
     }
@@ -212,8 +213,8 @@ static void start_close(rconn *c, int code, const char *reason)
     c->st = R_CLOSING;
     lws_sul_cancel(&c->sul);
     if (!c->sent_close && c->link.wsi) {
-        pwsr__link_compact(&c->link);
-        if (pwsr__ws_close_frame(&c->link.out, code, reason, NULL) == 0)
+        pws__link_compact(&c->link);
+        if (pws__ws_close_frame(&c->link.out, code, reason, NULL) == 0)
             c->sent_close = true;
     }
     c->link.close_when_flushed = true;
@@ -297,7 +298,7 @@ static void advance(rconn *c)
             if (c->inbox) {
                 inmsg *m = inbox_pop(c);
                 char got[REPLAY_EXCERPT * 4 + 64];
-                excerpt(got, sizeof got, m->data, m->len, m->opcode == PWSR__OP_BINARY);
+                excerpt(got, sizeof got, m->data, m->len, m->opcode == PWS__OP_BINARY);
                 free(m);
                 deviation(c, "no more client messages (the tape connection ends)", got, NULL);
             } else if (c->client_closed) {
@@ -355,11 +356,11 @@ static void advance(rconn *c)
                     break;
                 }
             }
-            if (pwsr__link_pending(&c->link) > rp->o.max_buffered)
+            if (pws__link_pending(&c->link) > rp->o.max_buffered)
                 break; /* WRITEABLE calls again once some went out */
             if (f->kind == PWS_TAPE_CLOSE) {
-                pwsr__link_compact(&c->link);
-                if (!c->sent_close && !pwsr__ws_close_frame(&c->link.out, f->code, f->reason, NULL))
+                pws__link_compact(&c->link);
+                if (!c->sent_close && !pws__ws_close_frame(&c->link.out, f->code, f->reason, NULL))
                     c->sent_close = true;
                 lws_callback_on_writable(c->link.wsi);
                 if (c->client_closed) {
@@ -368,9 +369,9 @@ static void advance(rconn *c)
                     break;
                 }
             } else {
-                int op = f->kind == PWS_TAPE_TEXT     ? PWSR__OP_TEXT
-                         : f->kind == PWS_TAPE_BINARY ? PWSR__OP_BINARY
-                                                      : PWSR__OP_PING;
+                int op = f->kind == PWS_TAPE_TEXT     ? PWS__OP_TEXT
+                         : f->kind == PWS_TAPE_BINARY ? PWS__OP_BINARY
+                                                      : PWS__OP_PING;
                 queue_frame(c, op, f->data, f->len);
             }
             frames++;
@@ -386,7 +387,7 @@ static void advance(rconn *c)
         char want[REPLAY_EXCERPT * 4 + 100];
         if (c->inbox) {
             inmsg *m = inbox_pop(c);
-            bool binary = m->opcode == PWSR__OP_BINARY;
+            bool binary = m->opcode == PWS__OP_BINARY;
             char why[256] = "";
             bool ok = f->kind != PWS_TAPE_CLOSE && (f->kind == PWS_TAPE_BINARY) == binary &&
                       pws_tape_match((const char *)f->data, f->len, m->data, m->len, binary, why, sizeof why);
@@ -456,13 +457,13 @@ static void on_client_frame(void *user, int opcode, const unsigned char *data, s
     rconn *c = user;
     if (c->st != R_PLAY)
         return;
-    if (opcode == PWSR__OP_PING) {
-        queue_frame(c, PWSR__OP_PONG, data, len);
+    if (opcode == PWS__OP_PING) {
+        queue_frame(c, PWS__OP_PONG, data, len);
         return;
     }
-    if (opcode == PWSR__OP_PONG)
+    if (opcode == PWS__OP_PONG)
         return;
-    if (opcode == PWSR__OP_CLOSE) {
+    if (opcode == PWS__OP_CLOSE) {
         c->client_closed = true;
         c->client_code = len >= 2 ? data[0] << 8 | data[1] : 0;
         size_t rl = len > 2 ? len - 2 : 0;
@@ -540,8 +541,8 @@ static void conn_free(rconn *c)
     while (c->inbox)
         free(inbox_pop(c));
     pws_tape_reader_close(c->rd);
-    pwsr__ws_reader_free(&c->wr);
-    pwsr__link_free(&c->link);
+    pws__ws_reader_free(&c->wr);
+    pws__link_free(&c->link);
     pws_tape_buf_free(&c->head);
     free(c);
 }
@@ -552,7 +553,7 @@ static void refuse(rconn *c, int status, const char *text, const char *why)
     int n = snprintf(resp, sizeof resp,
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
                      status, text, strlen(why) + 1, why);
-    pwsr__link_send(&c->link, resp, (size_t)n);
+    pws__link_send(&c->link, resp, (size_t)n);
     c->st = R_CLOSING;
     c->link.close_when_flushed = true;
     pwsr__log(&c->rp->lg, PWS_LOG_WARN, "refused a client: %s", why);
@@ -561,25 +562,25 @@ static void refuse(rconn *c, int status, const char *text, const char *why)
 static void on_request(rconn *c, size_t headlen)
 {
     pwsr_replayer *rp = c->rp;
-    pwsr__http_head *h = malloc(sizeof *h);
+    pws__http_head *h = malloc(sizeof *h);
     char err[160];
     if (!h) {
         refuse(c, 500, "Internal Server Error", "out of memory");
         return;
     }
-    if (pwsr__http_parse(c->head.p, headlen, true, h, err, sizeof err)) {
+    if (pws__http_parse(c->head.p, headlen, true, h, err, sizeof err)) {
         refuse(c, 400, "Bad Request", err);
         free(h);
         return;
     }
-    const char *key = pwsr__http_get(h, "Sec-WebSocket-Key");
-    if (strcmp(h->method, "GET") || !pwsr__http_has_token(pwsr__http_get(h, "Upgrade"), "websocket") || !key) {
+    const char *key = pws__http_get(h, "Sec-WebSocket-Key");
+    if (strcmp(h->method, "GET") || !pws__http_has_token(pws__http_get(h, "Upgrade"), "websocket") || !key) {
         refuse(c, 400, "Bad Request", "not a WebSocket upgrade request");
         free(h);
         return;
     }
     char accept[32];
-    pwsr__ws_accept(key, accept);
+    pws__ws_accept(key, accept);
     free(h);
     uint32_t n = ++rp->next_client;
     if (!rp->o.loop && n > rp->ntape) {
@@ -604,7 +605,7 @@ static void on_request(rconn *c, size_t headlen)
                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                        "Sec-WebSocket-Accept: %s\r\n\r\n",
                        accept);
-    pwsr__link_send(&c->link, resp, (size_t)len);
+    pws__link_send(&c->link, resp, (size_t)len);
     lws_set_timeout(c->link.wsi, NO_PENDING_TIMEOUT, 0);
     c->st = R_PLAY;
     pwsr__log(&rp->lg, PWS_LOG_INFO, "client %u plays tape connection %u", n, c->tape_conn);
@@ -612,7 +613,7 @@ static void on_request(rconn *c, size_t headlen)
     size_t extra = c->head.len - headlen;
     if (extra) {
         char ferr[160];
-        if (pwsr__ws_feed(&c->wr, (const unsigned char *)c->head.p + headlen, extra, on_client_frame, c, ferr,
+        if (pws__ws_feed(&c->wr, (const unsigned char *)c->head.p + headlen, extra, on_client_frame, c, ferr,
                           sizeof ferr))
             deviation(c, "WebSocket frames", ferr, NULL);
     }
@@ -636,7 +637,7 @@ static int cb_replay(struct lws *wsi, enum lws_callback_reasons reason, void *us
             return -1;
         c->rp = rp;
         c->link.wsi = wsi;
-        pwsr__ws_reader_init(&c->wr, true, 0);
+        pws__ws_reader_init(&c->wr, true, 0);
         c->next = rp->conns;
         rp->conns = c;
         lws_set_opaque_user_data(wsi, c);
@@ -650,23 +651,23 @@ static int cb_replay(struct lws *wsi, enum lws_callback_reasons reason, void *us
                 refuse(c, 500, "Internal Server Error", "out of memory");
                 return 0;
             }
-            size_t hl = pwsr__http_head_len(c->head.p, c->head.len);
+            size_t hl = pws__http_head_len(c->head.p, c->head.len);
             if (hl)
                 on_request(c, hl);
-            else if (c->head.len > PWSR__MAX_HEAD)
+            else if (c->head.len > PWS__MAX_HEAD)
                 refuse(c, 431, "Request Header Fields Too Large", "request head too large");
         } else if (c->st == R_PLAY) {
             char ferr[160];
-            if (pwsr__ws_feed(&c->wr, in, len, on_client_frame, c, ferr, sizeof ferr) && c->st == R_PLAY)
+            if (pws__ws_feed(&c->wr, in, len, on_client_frame, c, ferr, sizeof ferr) && c->st == R_PLAY)
                 deviation(c, "WebSocket frames", ferr, NULL);
         }
         return 0;
     case LWS_CALLBACK_RAW_WRITEABLE:
         if (!c)
             return -1;
-        if (pwsr__link_writeable(&c->link, rp->scratch))
+        if (pws__link_writeable(&c->link, rp->scratch))
             return -1;
-        if (c->st == R_PLAY && pwsr__link_pending(&c->link) <= rp->o.max_buffered / 2)
+        if (c->st == R_PLAY && pws__link_pending(&c->link) <= rp->o.max_buffered / 2)
             advance(c);
         return 0;
     case LWS_CALLBACK_RAW_CLOSE:
@@ -793,7 +794,7 @@ pwsr_replayer *pwsr_replay_start(const pwsr_replay_options *opts, char *errbuf, 
     rp->o = *opts;
     rp->tape_path = strdup(opts->tape_path);
     rp->host = strdup(opts->host ? opts->host : "127.0.0.1");
-    rp->scratch = malloc(LWS_PRE + PWSR__WRITE_CHUNK);
+    rp->scratch = malloc(LWS_PRE + PWS__WRITE_CHUNK);
     if (!rp->tape_path || !rp->host || !rp->scratch) {
         snprintf(errbuf, errcap, "replay: out of memory");
         goto fail;

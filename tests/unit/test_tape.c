@@ -6,7 +6,8 @@
 #include <polyws/polyws.h>
 #include <polyws/tape.h>
 
-#include "../../replay/src/wsproto.h" /* the private WebSocket framing the proxy and replayer share */
+#include "../../connector/src/wsproto.h" /* the private WebSocket framing the connector, proxy and replayer share */
+#include "../../replay/src/internal.h"    /* pwsr__redact_query */
 
 #include <CUnit/Basic.h>
 #include <cjson/cJSON.h>
@@ -801,40 +802,40 @@ static void collect(void *user, int opcode, const unsigned char *data, size_t le
 static void test_ws_frames(void)
 {
     static const unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
-    pws_tape_buf wire = {0};
+    pws__buf wire = {0};
     /* a text message in two fragments with a ping between them, masked (client to server) */
-    CU_ASSERT_EQUAL(pwsr__ws_frame(&wire, PWSR__OP_TEXT, false, mask, "Hel", 3), 0);
-    CU_ASSERT_EQUAL(pwsr__ws_frame(&wire, PWSR__OP_PING, true, mask, "p!", 2), 0);
-    CU_ASSERT_EQUAL(pwsr__ws_frame(&wire, PWSR__OP_CONT, true, mask, "lo", 2), 0);
+    CU_ASSERT_EQUAL(pws__ws_frame(&wire, PWS__OP_TEXT, false, mask, "Hel", 3), 0);
+    CU_ASSERT_EQUAL(pws__ws_frame(&wire, PWS__OP_PING, true, mask, "p!", 2), 0);
+    CU_ASSERT_EQUAL(pws__ws_frame(&wire, PWS__OP_CONT, true, mask, "lo", 2), 0);
     /* 16-bit and 64-bit lengths */
     static char big[70000];
     memset(big, 'b', sizeof big);
-    CU_ASSERT_EQUAL(pwsr__ws_frame(&wire, PWSR__OP_BINARY, true, mask, big, 300), 0);
-    CU_ASSERT_EQUAL(pwsr__ws_frame(&wire, PWSR__OP_BINARY, true, mask, big, sizeof big), 0);
-    CU_ASSERT_EQUAL(pwsr__ws_close_frame(&wire, 4001, "bye", mask), 0);
-    CU_ASSERT_EQUAL(pwsr__ws_close_frame(&wire, 0, NULL, mask), 0);
+    CU_ASSERT_EQUAL(pws__ws_frame(&wire, PWS__OP_BINARY, true, mask, big, 300), 0);
+    CU_ASSERT_EQUAL(pws__ws_frame(&wire, PWS__OP_BINARY, true, mask, big, sizeof big), 0);
+    CU_ASSERT_EQUAL(pws__ws_close_frame(&wire, 4001, "bye", mask), 0);
+    CU_ASSERT_EQUAL(pws__ws_close_frame(&wire, 0, NULL, mask), 0);
     /* fed whole, and fed one byte at a time: the same messages */
     for (int bytewise = 0; bytewise < 2; bytewise++) {
-        pwsr__wsreader r;
-        pwsr__ws_reader_init(&r, true, 1000);
+        pws__wsreader r;
+        pws__ws_reader_init(&r, true, 1000);
         got_frames g = {0};
         char err[128];
         if (bytewise) {
             int rc = 0;
             for (size_t i = 0; i < wire.len; i++)
-                rc |= pwsr__ws_feed(&r, (unsigned char *)wire.p + i, 1, collect, &g, err, sizeof err);
+                rc |= pws__ws_feed(&r, (unsigned char *)wire.p + i, 1, collect, &g, err, sizeof err);
             CU_ASSERT_EQUAL_FATAL(rc, 0);
         } else {
-            CU_ASSERT_EQUAL_FATAL(pwsr__ws_feed(&r, (unsigned char *)wire.p, wire.len, collect, &g, err, sizeof err), 0);
+            CU_ASSERT_EQUAL_FATAL(pws__ws_feed(&r, (unsigned char *)wire.p, wire.len, collect, &g, err, sizeof err), 0);
         }
         CU_ASSERT_EQUAL_FATAL(g.n, 6);
-        CU_ASSERT(g.op[0] == PWSR__OP_PING && !strcmp(g.data[0], "p!"));
-        CU_ASSERT(g.op[1] == PWSR__OP_TEXT && !strcmp(g.data[1], "Hello"));
-        CU_ASSERT(g.op[2] == PWSR__OP_BINARY && g.len[2] == 300 && !g.too_big[2]);
-        CU_ASSERT(g.op[3] == PWSR__OP_BINARY && g.too_big[3] && g.total[3] == sizeof big); /* over max_message */
-        CU_ASSERT(g.op[4] == PWSR__OP_CLOSE && g.len[4] == 5 && !memcmp(g.data[4], "\x0f\xa1" "bye", 5));
-        CU_ASSERT(g.op[5] == PWSR__OP_CLOSE && g.len[5] == 0);
-        pwsr__ws_reader_free(&r);
+        CU_ASSERT(g.op[0] == PWS__OP_PING && !strcmp(g.data[0], "p!"));
+        CU_ASSERT(g.op[1] == PWS__OP_TEXT && !strcmp(g.data[1], "Hello"));
+        CU_ASSERT(g.op[2] == PWS__OP_BINARY && g.len[2] == 300 && !g.too_big[2]);
+        CU_ASSERT(g.op[3] == PWS__OP_BINARY && g.too_big[3] && g.total[3] == sizeof big); /* over max_message */
+        CU_ASSERT(g.op[4] == PWS__OP_CLOSE && g.len[4] == 5 && !memcmp(g.data[4], "\x0f\xa1" "bye", 5));
+        CU_ASSERT(g.op[5] == PWS__OP_CLOSE && g.len[5] == 0);
+        pws__ws_reader_free(&r);
     }
     /* protocol errors stop the reader */
     struct {
@@ -853,50 +854,50 @@ static void test_ws_frames(void)
         {"\x82\x7f\x80\x00\x00\x00\x00\x00\x00\x00", 10, false, "frame length with the top bit set"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        pwsr__wsreader r;
-        pwsr__ws_reader_init(&r, bad[i].masked, 0);
+        pws__wsreader r;
+        pws__ws_reader_init(&r, bad[i].masked, 0);
         got_frames g = {0};
         char err[128] = "";
-        CU_ASSERT_EQUAL(pwsr__ws_feed(&r, (const unsigned char *)bad[i].bytes, bad[i].n, collect, &g, err, sizeof err), -1);
+        CU_ASSERT_EQUAL(pws__ws_feed(&r, (const unsigned char *)bad[i].bytes, bad[i].n, collect, &g, err, sizeof err), -1);
         CU_ASSERT_STRING_EQUAL(err, bad[i].why);
-        CU_ASSERT_EQUAL(pwsr__ws_feed(&r, (const unsigned char *)"\x81\x00", 2, collect, &g, err, sizeof err), -1);
-        pwsr__ws_reader_free(&r);
+        CU_ASSERT_EQUAL(pws__ws_feed(&r, (const unsigned char *)"\x81\x00", 2, collect, &g, err, sizeof err), -1);
+        pws__ws_reader_free(&r);
     }
-    pws_tape_buf_free(&wire);
+    pws__buf_free(&wire);
 }
 
 static void test_ws_handshake(void)
 {
     char acc[32];
-    pwsr__ws_accept("dGhlIHNhbXBsZSBub25jZQ==", acc); /* RFC 6455 section 1.3 */
+    pws__ws_accept("dGhlIHNhbXBsZSBub25jZQ==", acc); /* RFC 6455 section 1.3 */
     CU_ASSERT_STRING_EQUAL(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     const char *req = "GET /stocks?x=1 HTTP/1.1\r\nHost: a\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
                       "Sec-WebSocket-Key: k==\r\nX-Empty:\r\n\r\n[frames]";
-    size_t hl = pwsr__http_head_len(req, strlen(req));
+    size_t hl = pws__http_head_len(req, strlen(req));
     CU_ASSERT_EQUAL(hl, strlen(req) - strlen("[frames]"));
-    CU_ASSERT_EQUAL(pwsr__http_head_len(req, hl - 1), 0);
-    static pwsr__http_head h;
+    CU_ASSERT_EQUAL(pws__http_head_len(req, hl - 1), 0);
+    static pws__http_head h;
     char err[128];
-    CU_ASSERT_EQUAL_FATAL(pwsr__http_parse(req, hl, true, &h, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(pws__http_parse(req, hl, true, &h, err, sizeof err), 0);
     CU_ASSERT_STRING_EQUAL(h.method, "GET");
     CU_ASSERT_STRING_EQUAL(h.target, "/stocks?x=1");
-    CU_ASSERT_STRING_EQUAL(pwsr__http_get(&h, "sec-websocket-key"), "k==");
-    CU_ASSERT_STRING_EQUAL(pwsr__http_get(&h, "x-empty"), "");
-    CU_ASSERT_TRUE(pwsr__http_has_token(pwsr__http_get(&h, "Connection"), "upgrade"));
-    CU_ASSERT_TRUE(pwsr__http_has_token(pwsr__http_get(&h, "Upgrade"), "websocket"));
-    CU_ASSERT_FALSE(pwsr__http_has_token("keep-alive", "upgrade"));
+    CU_ASSERT_STRING_EQUAL(pws__http_get(&h, "sec-websocket-key"), "k==");
+    CU_ASSERT_STRING_EQUAL(pws__http_get(&h, "x-empty"), "");
+    CU_ASSERT_TRUE(pws__http_has_token(pws__http_get(&h, "Connection"), "upgrade"));
+    CU_ASSERT_TRUE(pws__http_has_token(pws__http_get(&h, "Upgrade"), "websocket"));
+    CU_ASSERT_FALSE(pws__http_has_token("keep-alive", "upgrade"));
     const char *resp = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n";
-    CU_ASSERT_EQUAL_FATAL(pwsr__http_parse(resp, strlen(resp), false, &h, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(pws__http_parse(resp, strlen(resp), false, &h, err, sizeof err), 0);
     CU_ASSERT_EQUAL(h.status, 401);
     CU_ASSERT_STRING_EQUAL(h.reason, "Unauthorized");
-    CU_ASSERT_EQUAL(pwsr__http_parse("HELLO\r\n\r\n", 9, true, &h, err, sizeof err), -1);
-    pwsr__url u;
-    CU_ASSERT_EQUAL_FATAL(pwsr__url_parse("wss://socket.polygon.io/stocks?a=b#frag", &u, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(pws__http_parse("HELLO\r\n\r\n", 9, true, &h, err, sizeof err), -1);
+    pws__url u;
+    CU_ASSERT_EQUAL_FATAL(pws__url_parse("wss://socket.polygon.io/stocks?a=b#frag", &u, err, sizeof err), 0);
     CU_ASSERT(u.tls && u.port == 443 && !strcmp(u.host, "socket.polygon.io") && !strcmp(u.path, "/stocks?a=b"));
-    CU_ASSERT_EQUAL_FATAL(pwsr__url_parse("ws://[::1]:8080", &u, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(pws__url_parse("ws://[::1]:8080", &u, err, sizeof err), 0);
     CU_ASSERT(!u.tls && u.port == 8080 && !strcmp(u.host, "::1") && !strcmp(u.path, "/") &&
               !strcmp(u.hostport, "[::1]:8080"));
-    CU_ASSERT_EQUAL(pwsr__url_parse("http://x", &u, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(pws__url_parse("http://x", &u, err, sizeof err), -1);
     /* secrets in query strings */
     const char *extra[] = {"sig"};
     char *q = pwsr__redact_query("wss://h/s?apiKey=K1&x=1&sig=S2&token=T3#f", extra, 1);
@@ -908,7 +909,7 @@ static void test_ws_handshake(void)
     q = pwsr__redact_query("/s?APIKEY=abc&keyless", NULL, 0);
     CU_ASSERT_STRING_EQUAL(q, "/s?APIKEY=***&keyless");
     free(q);
-    CU_ASSERT_EQUAL(pwsr__url_parse("ws://x:99999/", &u, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(pws__url_parse("ws://x:99999/", &u, err, sizeof err), -1);
 }
 
 int main(void)

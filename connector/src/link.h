@@ -7,57 +7,57 @@
  *
  * Everything here runs on the lws service thread.
  */
-#ifndef PWSR_LINK_H
-#define PWSR_LINK_H
+#ifndef POLYWS_LINK_H
+#define POLYWS_LINK_H
 
-#include "internal.h"
+#include "wsproto.h"
 
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
 
-#define PWSR__WRITE_CHUNK (256u << 10) /* bytes handed to one lws_write */
+#define PWS__WRITE_CHUNK (256u << 10) /* bytes handed to one lws_write */
 
-typedef struct pwsr__link {
+typedef struct pws__link {
     struct lws *wsi;          /* the socket, NULL once closed */
-    pws_tape_buf out;         /* plaintext waiting to be written (or encrypted) */
+    pws__buf out;         /* plaintext waiting to be written (or encrypted) */
     size_t out_off;           /* first byte of out not yet taken */
     SSL *ssl;                 /* TLS session, or NULL for plain TCP */
     BIO *rbio, *wbio;         /* memory BIOs: ciphertext in / out */
     bool tls_ready;           /* handshake finished */
     bool close_when_flushed;  /* close the socket once everything queued went out */
     bool rx_paused;           /* lws_rx_flow_control(wsi, 0) in force */
-} pwsr__link;
+} pws__link;
 
 /* Called with decrypted (or plain) bytes received. */
-typedef int (*pwsr__link_rx_fn)(void *user, const unsigned char *data, size_t len);
+typedef int (*pws__link_rx_fn)(void *user, const unsigned char *data, size_t len);
 
 /* Makes room at the end of out by dropping what was already written; call
  * before appending to out directly. */
-void pwsr__link_compact(pwsr__link *l);
+void pws__link_compact(pws__link *l);
 /* Queues bytes to send and asks for WRITEABLE.  0, or -1 without memory. */
-int pwsr__link_send(pwsr__link *l, const void *data, size_t len);
+int pws__link_send(pws__link *l, const void *data, size_t len);
 /* Bytes queued and not yet written to the socket (TLS output included). */
-size_t pwsr__link_pending(const pwsr__link *l);
-/* The WRITEABLE callback: one lws_write of up to PWSR__WRITE_CHUNK bytes from
- * scratch (LWS_PRE + PWSR__WRITE_CHUNK bytes).  Returns -1 when the socket
+size_t pws__link_pending(const pws__link *l);
+/* The WRITEABLE callback: one lws_write of up to PWS__WRITE_CHUNK bytes from
+ * scratch (LWS_PRE + PWS__WRITE_CHUNK bytes).  Returns -1 when the socket
  * should close (write error, or flushed with close_when_flushed), else 0. */
-int pwsr__link_writeable(pwsr__link *l, unsigned char *scratch);
+int pws__link_writeable(pws__link *l, unsigned char *scratch);
 /* Starts TLS as a client: SNI and verification of host (a name or an IP
  * literal) against ctx's trust store.  0, or -1 with a message. */
-int pwsr__link_tls_start(pwsr__link *l, SSL_CTX *ctx, const char *host, char *err, size_t cap);
+int pws__link_tls_start(pws__link *l, SSL_CTX *ctx, const char *host, char *err, size_t cap);
 /* The RAW_RX callback: with TLS, feeds the ciphertext, advances the handshake
  * (*ready_now set when it just finished) and hands plaintext to fn; without,
  * hands the bytes to fn.  Returns 0, -1 on a TLS error (message in err), or
  * what fn returned if it was not 0. */
-int pwsr__link_rx(pwsr__link *l, const void *in, size_t len, pwsr__link_rx_fn fn, void *user, bool *ready_now,
+int pws__link_rx(pws__link *l, const void *in, size_t len, pws__link_rx_fn fn, void *user, bool *ready_now,
                   char *err, size_t cap);
 /* Pauses (false) or resumes (true) reading, if not already so. */
-void pwsr__link_set_rx(pwsr__link *l, bool on);
+void pws__link_set_rx(pws__link *l, bool on);
 /* Frees the buffers and the TLS session (the socket is lws' business). */
-void pwsr__link_free(pwsr__link *l);
+void pws__link_free(pws__link *l);
 
 /* A client SSL_CTX: TLS 1.2+, peer verification against ca_file (NULL: the
  * system store) unless insecure.  NULL with a message on failure. */
-SSL_CTX *pwsr__client_ssl_ctx(const char *ca_file, bool insecure, char *err, size_t cap);
+SSL_CTX *pws__client_ssl_ctx(const char *ca_file, bool insecure, char *err, size_t cap);
 
 #endif

@@ -9,8 +9,51 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-size_t pwsr__http_head_len(const char *buf, size_t len)
+void pws__buf_free(pws__buf *b)
+{
+    if (!b)
+        return;
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+int pws__buf_reserve(pws__buf *b, size_t n)
+{
+    if (n > PWS__BUF_MAX || b->len > PWS__BUF_MAX - n)
+        return -1;
+    if (b->len + n + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p)
+        return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+int pws__buf_put(pws__buf *b, const void *s, size_t n)
+{
+    if (pws__buf_reserve(b, n))
+        return -1;
+    if (n)
+        memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+static bool ieq(const char *a, const char *b)
+{
+    return strcasecmp(a, b) == 0;
+}
+
+size_t pws__http_head_len(const char *buf, size_t len)
 {
     for (size_t i = 3; i < len; i++)
         if (buf[i] == '\n' && buf[i - 1] == '\r' && buf[i - 2] == '\n' && buf[i - 3] == '\r')
@@ -28,12 +71,12 @@ static char *trim(char *s)
     return s;
 }
 
-int pwsr__http_parse(const char *buf, size_t headlen, bool request, pwsr__http_head *h, char *err, size_t cap)
+int pws__http_parse(const char *buf, size_t headlen, bool request, pws__http_head *h, char *err, size_t cap)
 {
-    memset(h, 0, offsetof(pwsr__http_head, names));
+    memset(h, 0, offsetof(pws__http_head, names));
     h->nheaders = 0;
-    if (headlen > PWSR__MAX_HEAD) {
-        snprintf(err, cap, "HTTP head over %u bytes", PWSR__MAX_HEAD);
+    if (headlen > PWS__MAX_HEAD) {
+        snprintf(err, cap, "HTTP head over %u bytes", PWS__MAX_HEAD);
         return -1;
     }
     memcpy(h->buf, buf, headlen);
@@ -68,8 +111,8 @@ int pwsr__http_parse(const char *buf, size_t headlen, bool request, pwsr__http_h
             snprintf(err, cap, "malformed header line: %.60s", line);
             return -1;
         }
-        if (h->nheaders >= PWSR__MAX_HEADERS) {
-            snprintf(err, cap, "more than %u header lines", PWSR__MAX_HEADERS);
+        if (h->nheaders >= PWS__MAX_HEADERS) {
+            snprintf(err, cap, "more than %u header lines", PWS__MAX_HEADERS);
             return -1;
         }
         *colon = '\0';
@@ -80,15 +123,15 @@ int pwsr__http_parse(const char *buf, size_t headlen, bool request, pwsr__http_h
     return 0;
 }
 
-const char *pwsr__http_get(const pwsr__http_head *h, const char *name)
+const char *pws__http_get(const pws__http_head *h, const char *name)
 {
     for (size_t i = 0; i < h->nheaders; i++)
-        if (pwsr__ieq(h->names[i], name))
+        if (ieq(h->names[i], name))
             return h->values[i];
     return NULL;
 }
 
-bool pwsr__http_has_token(const char *value, const char *token)
+bool pws__http_has_token(const char *value, const char *token)
 {
     if (!value)
         return false;
@@ -110,7 +153,7 @@ bool pwsr__http_has_token(const char *value, const char *token)
     return false;
 }
 
-void pwsr__ws_accept(const char *key, char out[32])
+void pws__ws_accept(const char *key, char out[32])
 {
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     unsigned char md[SHA_DIGEST_LENGTH];
@@ -120,18 +163,18 @@ void pwsr__ws_accept(const char *key, char out[32])
     EVP_EncodeBlock((unsigned char *)out, md, SHA_DIGEST_LENGTH);
 }
 
-void pwsr__ws_new_key(char out[32])
+void pws__ws_new_key(char out[32])
 {
     unsigned char raw[16];
     if (RAND_bytes(raw, sizeof raw) != 1) {
-        int64_t t = pwsr__mono_us();
+        int64_t t = pws__mono_us();
         memcpy(raw, &t, sizeof t);
         memcpy(raw + 8, &t, sizeof t);
     }
     EVP_EncodeBlock((unsigned char *)out, raw, sizeof raw);
 }
 
-int pwsr__ws_frame(pws_tape_buf *out, int opcode, bool fin, const unsigned char *mask, const void *payload,
+int pws__ws_frame(pws__buf *out, int opcode, bool fin, const unsigned char *mask, const void *payload,
                    size_t len)
 {
     unsigned char h[14];
@@ -156,7 +199,7 @@ int pwsr__ws_frame(pws_tape_buf *out, int opcode, bool fin, const unsigned char 
         hl += 4;
     }
     size_t at = out->len;
-    if (pwsr__buf_put(out, h, hl) || pwsr__buf_put(out, payload, len))
+    if (pws__buf_put(out, h, hl) || pws__buf_put(out, payload, len))
         return -1;
     if (mask) {
         unsigned char *p = (unsigned char *)out->p + at + hl;
@@ -166,7 +209,7 @@ int pwsr__ws_frame(pws_tape_buf *out, int opcode, bool fin, const unsigned char 
     return 0;
 }
 
-int pwsr__ws_close_frame(pws_tape_buf *out, int code, const char *reason, const unsigned char *mask)
+int pws__ws_close_frame(pws__buf *out, int code, const char *reason, const unsigned char *mask)
 {
     unsigned char p[125];
     size_t n = 0;
@@ -174,28 +217,28 @@ int pwsr__ws_close_frame(pws_tape_buf *out, int code, const char *reason, const 
         p[0] = (unsigned char)(code >> 8);
         p[1] = (unsigned char)code;
         size_t rl = reason ? strlen(reason) : 0;
-        if (rl > PWS_TAPE_MAX_REASON)
-            rl = PWS_TAPE_MAX_REASON;
+        if (rl > 123)
+            rl = 123;
         if (rl)
             memcpy(p + 2, reason, rl);
         n = 2 + rl;
     }
-    return pwsr__ws_frame(out, PWSR__OP_CLOSE, true, mask, p, n);
+    return pws__ws_frame(out, PWS__OP_CLOSE, true, mask, p, n);
 }
 
-void pwsr__ws_reader_init(pwsr__wsreader *r, bool want_masked, size_t max_message)
+void pws__ws_reader_init(pws__wsreader *r, bool want_masked, size_t max_message)
 {
     memset(r, 0, sizeof *r);
     r->want_masked = want_masked;
-    r->max_message = max_message && max_message < PWS_TAPE_MAX_PAYLOAD ? max_message : PWS_TAPE_MAX_PAYLOAD;
+    r->max_message = max_message && max_message < PWS__WS_MAX_MESSAGE ? max_message : PWS__WS_MAX_MESSAGE;
 }
 
-void pwsr__ws_reader_free(pwsr__wsreader *r)
+void pws__ws_reader_free(pws__wsreader *r)
 {
-    pws_tape_buf_free(&r->msg);
+    pws__buf_free(&r->msg);
 }
 
-static int die(pwsr__wsreader *r, char *err, size_t cap, const char *why)
+static int die(pws__wsreader *r, char *err, size_t cap, const char *why)
 {
     r->dead = true;
     snprintf(err, cap, "%s", why);
@@ -203,7 +246,7 @@ static int die(pwsr__wsreader *r, char *err, size_t cap, const char *why)
 }
 
 /* Header complete: validate it and set up the payload. */
-static int begin_payload(pwsr__wsreader *r, char *err, size_t cap)
+static int begin_payload(pws__wsreader *r, char *err, size_t cap)
 {
     unsigned char b0 = r->hdr[0], b1 = r->hdr[1];
     r->fin = b0 & 0x80;
@@ -228,17 +271,17 @@ static int begin_payload(pwsr__wsreader *r, char *err, size_t cap)
         return die(r, err, cap, r->want_masked ? "client frame not masked" : "server frame masked");
     bool control = r->opcode & 0x08;
     if (control) {
-        if (r->opcode > PWSR__OP_PONG)
+        if (r->opcode > PWS__OP_PONG)
             return die(r, err, cap, "reserved control opcode");
         if (!r->fin)
             return die(r, err, cap, "fragmented control frame");
         if (len > 125)
             return die(r, err, cap, "control frame over 125 bytes");
         r->ctl_len = 0;
-    } else if (r->opcode == PWSR__OP_CONT) {
+    } else if (r->opcode == PWS__OP_CONT) {
         if (!r->in_msg)
             return die(r, err, cap, "continuation frame without a message");
-    } else if (r->opcode == PWSR__OP_TEXT || r->opcode == PWSR__OP_BINARY) {
+    } else if (r->opcode == PWS__OP_TEXT || r->opcode == PWS__OP_BINARY) {
         if (r->in_msg)
             return die(r, err, cap, "new message inside a fragmented one");
         r->in_msg = true;
@@ -255,7 +298,7 @@ static int begin_payload(pwsr__wsreader *r, char *err, size_t cap)
     return 0;
 }
 
-static void end_frame(pwsr__wsreader *r, pwsr__ws_msg_fn fn, void *user)
+static void end_frame(pws__wsreader *r, pws__ws_msg_fn fn, void *user)
 {
     r->in_payload = false;
     r->hdr_have = 0;
@@ -272,11 +315,11 @@ static void end_frame(pwsr__wsreader *r, pwsr__ws_msg_fn fn, void *user)
         fn(user, r->msg_opcode, r->msg.len ? (const unsigned char *)r->msg.p : (const unsigned char *)"",
            r->msg.len, false, r->msg_total);
     if (r->msg.cap > (1u << 20)) /* give back memory after a large message */
-        pws_tape_buf_free(&r->msg);
+        pws__buf_free(&r->msg);
     r->msg.len = 0;
 }
 
-int pwsr__ws_feed(pwsr__wsreader *r, const unsigned char *in, size_t len, pwsr__ws_msg_fn fn, void *user, char *err,
+int pws__ws_feed(pws__wsreader *r, const unsigned char *in, size_t len, pws__ws_msg_fn fn, void *user, char *err,
                   size_t errcap)
 {
     size_t i = 0;
@@ -314,12 +357,12 @@ int pwsr__ws_feed(pwsr__wsreader *r, const unsigned char *in, size_t len, pwsr__
             r->msg_total += take;
             if (!r->msg_too_big && r->msg.len + take > r->max_message) {
                 r->msg_too_big = true;
-                pws_tape_buf_free(&r->msg);
+                pws__buf_free(&r->msg);
             }
             if (!r->msg_too_big) {
-                if (pwsr__buf_reserve(&r->msg, take)) {
+                if (pws__buf_reserve(&r->msg, take)) {
                     r->msg_too_big = true;
-                    pws_tape_buf_free(&r->msg);
+                    pws__buf_free(&r->msg);
                 } else {
                     dst = (unsigned char *)r->msg.p + r->msg.len;
                     r->msg.len += take;
@@ -343,7 +386,7 @@ int pwsr__ws_feed(pwsr__wsreader *r, const unsigned char *in, size_t len, pwsr__
     return 0;
 }
 
-int pwsr__url_parse(const char *url, pwsr__url *u, char *err, size_t cap)
+int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap)
 {
     memset(u, 0, sizeof *u);
     const char *p;

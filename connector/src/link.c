@@ -12,7 +12,7 @@
 
 #define TLS_READ_CHUNK 16384 /* plaintext bytes per SSL_read */
 
-void pwsr__link_compact(pwsr__link *l)
+void pws__link_compact(pws__link *l)
 {
     if (l->out_off && l->out_off == l->out.len) {
         l->out.len = l->out_off = 0;
@@ -24,19 +24,19 @@ void pwsr__link_compact(pwsr__link *l)
     }
 }
 
-int pwsr__link_send(pwsr__link *l, const void *data, size_t len)
+int pws__link_send(pws__link *l, const void *data, size_t len)
 {
     if (!len)
         return 0;
-    pwsr__link_compact(l);
-    if (pwsr__buf_put(&l->out, data, len))
+    pws__link_compact(l);
+    if (pws__buf_put(&l->out, data, len))
         return -1;
     if (l->wsi)
         lws_callback_on_writable(l->wsi);
     return 0;
 }
 
-size_t pwsr__link_pending(const pwsr__link *l)
+size_t pws__link_pending(const pws__link *l)
 {
     size_t n = l->out.len - l->out_off;
     if (l->wbio)
@@ -44,28 +44,28 @@ size_t pwsr__link_pending(const pwsr__link *l)
     return n;
 }
 
-int pwsr__link_writeable(pwsr__link *l, unsigned char *scratch)
+int pws__link_writeable(pws__link *l, unsigned char *scratch)
 {
     if (!l->wsi)
         return 0;
     size_t n = 0;
     if (l->ssl) {
         /* plaintext into TLS while its output stays small, then one chunk of ciphertext out */
-        while (l->tls_ready && l->out_off < l->out.len && BIO_ctrl_pending(l->wbio) < PWSR__WRITE_CHUNK) {
+        while (l->tls_ready && l->out_off < l->out.len && BIO_ctrl_pending(l->wbio) < PWS__WRITE_CHUNK) {
             size_t take = l->out.len - l->out_off;
-            if (take > PWSR__WRITE_CHUNK)
-                take = PWSR__WRITE_CHUNK;
+            if (take > PWS__WRITE_CHUNK)
+                take = PWS__WRITE_CHUNK;
             int w = SSL_write(l->ssl, l->out.p + l->out_off, (int)take);
             if (w <= 0)
                 return -1;
             l->out_off += (size_t)w;
         }
-        int r = BIO_read(l->wbio, scratch + LWS_PRE, PWSR__WRITE_CHUNK);
+        int r = BIO_read(l->wbio, scratch + LWS_PRE, PWS__WRITE_CHUNK);
         n = r > 0 ? (size_t)r : 0;
     } else {
         n = l->out.len - l->out_off;
-        if (n > PWSR__WRITE_CHUNK)
-            n = PWSR__WRITE_CHUNK;
+        if (n > PWS__WRITE_CHUNK)
+            n = PWS__WRITE_CHUNK;
         if (n)
             memcpy(scratch + LWS_PRE, l->out.p + l->out_off, n);
         l->out_off += n;
@@ -74,14 +74,14 @@ int pwsr__link_writeable(pwsr__link *l, unsigned char *scratch)
         l->out.len = l->out_off = 0;
     if (n && lws_write(l->wsi, scratch + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
         return -1;
-    if (pwsr__link_pending(l))
+    if (pws__link_pending(l))
         lws_callback_on_writable(l->wsi);
     else if (l->close_when_flushed)
         return -1;
     return 0;
 }
 
-SSL_CTX *pwsr__client_ssl_ctx(const char *ca_file, bool insecure, char *err, size_t cap)
+SSL_CTX *pws__client_ssl_ctx(const char *ca_file, bool insecure, char *err, size_t cap)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) {
@@ -105,7 +105,7 @@ SSL_CTX *pwsr__client_ssl_ctx(const char *ca_file, bool insecure, char *err, siz
     return ctx;
 }
 
-int pwsr__link_tls_start(pwsr__link *l, SSL_CTX *ctx, const char *host, char *err, size_t cap)
+int pws__link_tls_start(pws__link *l, SSL_CTX *ctx, const char *host, char *err, size_t cap)
 {
     l->ssl = SSL_new(ctx);
     l->rbio = BIO_new(BIO_s_mem());
@@ -140,7 +140,7 @@ int pwsr__link_tls_start(pwsr__link *l, SSL_CTX *ctx, const char *host, char *er
     return 0;
 }
 
-static void tls_error(pwsr__link *l, int r, char *err, size_t cap)
+static void tls_error(pws__link *l, int r, char *err, size_t cap)
 {
     long vr = SSL_get_verify_result(l->ssl);
     if (vr != X509_V_OK) {
@@ -156,7 +156,7 @@ static void tls_error(pwsr__link *l, int r, char *err, size_t cap)
     ERR_clear_error();
 }
 
-int pwsr__link_rx(pwsr__link *l, const void *in, size_t len, pwsr__link_rx_fn fn, void *user, bool *ready_now,
+int pws__link_rx(pws__link *l, const void *in, size_t len, pws__link_rx_fn fn, void *user, bool *ready_now,
                   char *err, size_t cap)
 {
     if (ready_now)
@@ -208,7 +208,7 @@ int pwsr__link_rx(pwsr__link *l, const void *in, size_t len, pwsr__link_rx_fn fn
     return 0;
 }
 
-void pwsr__link_set_rx(pwsr__link *l, bool on)
+void pws__link_set_rx(pws__link *l, bool on)
 {
     if (!l->wsi || l->rx_paused == !on)
         return;
@@ -216,12 +216,12 @@ void pwsr__link_set_rx(pwsr__link *l, bool on)
     lws_rx_flow_control(l->wsi, on ? 1 : 0);
 }
 
-void pwsr__link_free(pwsr__link *l)
+void pws__link_free(pws__link *l)
 {
     if (l->ssl)
         SSL_free(l->ssl); /* frees the BIOs too */
     l->ssl = NULL;
     l->rbio = l->wbio = NULL;
-    pws_tape_buf_free(&l->out);
+    pws__buf_free(&l->out);
     l->out_off = 0;
 }
