@@ -241,7 +241,7 @@ void pws__ws_reader_free(pws__wsreader *r)
 static int die(pws__wsreader *r, char *err, size_t cap, const char *why)
 {
     r->dead = true;
-    snprintf(err, cap, "%s", why);
+    snprintf(err, cap, "%s (frame at byte %llu of the stream)", why, (unsigned long long)r->frame_at);
     return -1;
 }
 
@@ -249,6 +249,8 @@ static int die(pws__wsreader *r, char *err, size_t cap, const char *why)
 static int begin_payload(pws__wsreader *r, char *err, size_t cap)
 {
     unsigned char b0 = r->hdr[0], b1 = r->hdr[1];
+    if (r->reject_rsv && (b0 & 0x70))
+        return die(r, err, cap, "reserved bits (RSV1-3) set with no extension negotiated");
     r->fin = b0 & 0x80;
     r->opcode = b0 & 0x0F;
     r->masked = b1 & 0x80;
@@ -314,34 +316,40 @@ static void end_frame(pws__wsreader *r, pws__ws_msg_fn fn, void *user)
     else
         fn(user, r->msg_opcode, r->msg.len ? (const unsigned char *)r->msg.p : (const unsigned char *)"",
            r->msg.len, false, r->msg_total);
-    if (r->msg.cap > (1u << 20)) /* give back memory after a large message */
+    if (r->msg.cap > (1u << 20) && !r->pause) /* give back memory after a large message */
         pws__buf_free(&r->msg);
     r->msg.len = 0;
 }
 
-int pws__ws_feed(pws__wsreader *r, const unsigned char *in, size_t len, pws__ws_msg_fn fn, void *user, char *err,
-                  size_t errcap)
+/* The frame loop behind pws__ws_feed_some; *ip is the bytes consumed. */
+static int feed(pws__wsreader *r, const unsigned char *in, size_t len, pws__ws_msg_fn fn, void *user, size_t *ip,
+                char *err, size_t errcap)
 {
     size_t i = 0;
-    if (r->dead)
-        return -1;
+    int rc = 0;
     while (i < len || (r->in_payload && r->remaining == 0)) {
         if (!r->in_payload) {
+            if (r->hdr_have == 0)
+                r->frame_at = r->offset + i;
             /* collect the header: 2 bytes, then the extended length and mask */
             while (r->hdr_have < 2 && i < len)
                 r->hdr[r->hdr_have++] = in[i++];
             if (r->hdr_have < 2)
-                return 0;
+                break;
             size_t need = 2 + ((r->hdr[1] & 0x7F) == 126 ? 2 : (r->hdr[1] & 0x7F) == 127 ? 8 : 0) +
                           ((r->hdr[1] & 0x80) ? 4 : 0);
             while (r->hdr_have < need && i < len)
                 r->hdr[r->hdr_have++] = in[i++];
             if (r->hdr_have < need)
-                return 0;
-            if (begin_payload(r, err, errcap))
-                return -1;
+                break;
+            if (begin_payload(r, err, errcap)) {
+                rc = -1;
+                break;
+            }
             if (r->remaining == 0) {
                 end_frame(r, fn, user);
+                if (r->pause)
+                    break;
                 continue;
             }
         }
@@ -380,10 +388,37 @@ int pws__ws_feed(pws__wsreader *r, const unsigned char *in, size_t len, pws__ws_
         r->pos += take;
         r->remaining -= take;
         i += take;
-        if (r->remaining == 0)
+        if (r->remaining == 0) {
             end_frame(r, fn, user);
+            if (r->pause)
+                break;
+        }
     }
-    return 0;
+    *ip = i;
+    return rc;
+}
+
+int pws__ws_feed(pws__wsreader *r, const unsigned char *in, size_t len, pws__ws_msg_fn fn, void *user, char *err,
+                  size_t errcap)
+{
+    return pws__ws_feed_some(r, in, len, fn, user, NULL, err, errcap);
+}
+
+int pws__ws_feed_some(pws__wsreader *r, const unsigned char *in, size_t len, pws__ws_msg_fn fn, void *user,
+                      size_t *used, char *err, size_t errcap)
+{
+    size_t i = 0;
+    if (used)
+        *used = 0;
+    if (r->dead) {
+        snprintf(err, errcap, "the stream is unusable after an earlier protocol error");
+        return -1;
+    }
+    int rc = feed(r, in, len, fn, user, &i, err, errcap);
+    r->offset += i;
+    if (used)
+        *used = i;
+    return rc;
 }
 
 int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap)

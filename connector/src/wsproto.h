@@ -109,14 +109,23 @@ typedef struct pws__wsreader {
     unsigned char ctl[125];      /* a control frame's payload */
     size_t ctl_len;              /* bytes in ctl */
     bool dead;                   /* a protocol error happened: the reader stops */
+    bool reject_rsv;             /* RSV1-3 set is an error (no extension negotiated) */
+    bool pause;                  /* set by the callback: feeding stops after this message */
+    uint64_t offset;             /* stream bytes consumed so far */
+    uint64_t frame_at;           /* stream offset of the current frame's first byte */
 } pws__wsreader;
 
 void pws__ws_reader_init(pws__wsreader *r, bool want_masked, size_t max_message);
 void pws__ws_reader_free(pws__wsreader *r);
 /* Feeds bytes; calls fn per message/control frame.  0, or -1 on a protocol
- * error (message in err; the reader is dead from then on). */
+ * error (message in err, with the frame's stream offset; the reader is dead
+ * from then on).  If fn sets r->pause, feeding stops right after that frame
+ * and *used (if not NULL) tells how many bytes of in were consumed; the
+ * message's bytes stay valid until the next feed.  The caller clears pause. */
 int pws__ws_feed(pws__wsreader *r, const unsigned char *in, size_t len, pws__ws_msg_fn fn, void *user,
                   char *err, size_t errcap);
+int pws__ws_feed_some(pws__wsreader *r, const unsigned char *in, size_t len, pws__ws_msg_fn fn, void *user,
+                      size_t *used, char *err, size_t errcap);
 
 /* A ws:// or wss:// URL split into parts. */
 typedef struct pws__url {
