@@ -1,8 +1,17 @@
 /*
- * client.c - the connector: one libwebsockets client connection at a time,
- * its state machine (connect, greeting, auth, subscribe, stream), timers
+ * client.c - the connector: one client connection at a time, its state
+ * machine (connect, upgrade, greeting, auth, subscribe, stream), timers
  * (connect/auth timeouts, heartbeat, reconnect backoff, action rate limit),
  * and the two threads around it (network loop, delivery).
+ *
+ * Transport.  libwebsockets runs the event loop, the timers and the TCP
+ * connect (a raw socket); the WebSocket protocol itself (upgrade, frames,
+ * ping/pong, the close handshake) and TLS (OpenSSL over memory BIOs) are ours,
+ * in wsproto.c and link.c.  lws 4.1's client frame parser costs a
+ * state-machine step per payload byte, more than half of the whole receive
+ * path; wsproto.c copies payloads in bulk.  Owning the protocol also lets the
+ * client fail a connection with close 1002 on a protocol violation (RSV bits,
+ * masked server frames, bad close codes) where lws just dropped the TCP link.
  *
  * Threading model.  Everything named "net" below runs on the network thread,
  * inside lws_service(); it owns the lws context, the wsi and all timers.
@@ -13,11 +22,13 @@
  */
 #include "backoff.h"
 #include "internal.h"
+#include "link.h"
 #include "queue.h"
 #include "ratelimit.h"
 
 #include <libwebsockets.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -26,14 +37,15 @@
 
 #define PWS__EVENT_BATCH 256u         /* events parsed before one queue push */
 #define PWS__MAX_OUTQ 4096u           /* queued outgoing messages per connection */
-#define PWS__STOP_GRACE_US 2000000    /* close handshake allowance on pws_stop() */
+#define PWS__CLOSE_GRACE_S 2         /* seconds the server has to answer our close frame */
+#define PWS__READ_BUF (128u << 10)    /* bytes lws reads from the socket at once */
 #define PWS__RETRY_PENDING_US 20000   /* re-check interval while blocked events wait */
 #define PWS__MAX_URL 2048u            /* bytes of a URL */
 
 /* Connection state, network thread only. */
 typedef enum net_state {
     NET_IDLE = 0,     /* no connection and none scheduled */
-    NET_CONNECTING,   /* TCP/TLS/WebSocket handshake in progress */
+    NET_CONNECTING,   /* TCP connect, TLS and WebSocket upgrade in progress */
     NET_GREETING,     /* open, waiting for the server's greeting */
     NET_AUTHING,      /* auth sent, waiting for auth_success */
     NET_LIVE,         /* authenticated: subscriptions flow, events stream */
@@ -41,12 +53,12 @@ typedef enum net_state {
     NET_DONE          /* finished: the loop exits */
 } net_state;
 
-/* One outgoing message with LWS_PRE bytes of headroom before the payload. */
+/* One outgoing message, framed when the rate limit lets it go. */
 typedef struct out_msg {
     struct out_msg *next; /* FIFO link */
     size_t len;           /* payload bytes */
     bool is_auth;         /* holds the key: never logged unredacted, wiped on free */
-    unsigned char buf[];  /* LWS_PRE headroom, then the payload */
+    unsigned char buf[];  /* the payload, NUL-terminated */
 } out_msg;
 
 /* A subscription change requested by pws_subscribe/pws_unsubscribe. */
@@ -73,6 +85,18 @@ struct pws_connector {
     /* --- network thread only --- */
     struct lws_context *ctx;    /* set/cleared under mu too, for pws_stop() */
     struct lws *wsi;            /* the current connection (ours: cleared only by connection_gone) */
+    SSL_CTX *ssl_ctx;           /* for wss:, and handed to lws so that it builds (and leaks) none */
+    unsigned char *scratch;     /* LWS_PRE + PWS__WRITE_CHUNK bytes for lws_write */
+    pws__link link;             /* the socket's output queue and TLS session */
+    pws__wsreader rd;           /* frames from the server */
+    pws__buf head;              /* the upgrade response while it arrives */
+    pws__buf stash;             /* received bytes not yet framed while reads are paused */
+    char ws_key[32];            /* the Sec-WebSocket-Key we sent */
+    bool upgrade_sent;          /* the upgrade request is queued */
+    bool upgraded;              /* 101 verified: frames follow */
+    bool close_sent;            /* our close frame is queued: only the server's answer matters now */
+    bool close_got;             /* the server's close frame arrived */
+    bool wipe_out;              /* the output buffer held the auth message: wipe it once written */
     struct lws *lws_slot;       /* lws' own pointer to it (ci.pwsi): lws NULLs it on free */
     net_state st;               /* state machine */
     uint32_t conn_seq;          /* ordinal of the current/last connection (1-based) */
@@ -84,8 +108,6 @@ struct pws_connector {
     pws__bucket bucket;         /* outgoing action rate limit */
     out_msg *outq, *outq_tail;  /* messages waiting for WRITEABLE */
     size_t outq_len;            /* entries in outq */
-    bool want_close;            /* close with close_code_out at the next WRITEABLE */
-    int close_code_out;         /* code we close with */
     bool ping_due;              /* send a ping at the next WRITEABLE */
     int64_t last_rx_us;         /* monotonic time of the last frame or pong */
     int64_t last_ping_us;       /* monotonic time of the last ping sent */
@@ -99,18 +121,12 @@ struct pws_connector {
     bool stopping;              /* pws_stop() seen by the network thread */
     int result;                 /* what pws_run()/pws_wait() return */
 
-    char *rx;                   /* message reassembly buffer */
-    size_t rx_len, rx_cap;      /* bytes used / allocated */
-    bool rx_too_big;            /* current message exceeded max_frame_bytes */
-    bool rx_binary;             /* current message is binary */
-    size_t rx_total;            /* bytes of the current message so far (even when discarded) */
-
     pws_event batch[PWS__EVENT_BATCH]; /* events parsed, not yet pushed */
     uint64_t frame_events[PWS_EV__COUNT]; /* market events counted in this frame, not yet in stats */
     size_t batch_len;           /* entries in batch */
     pws_event *pend;            /* block policy: events the queue refused */
     size_t pend_len, pend_cap, pend_off; /* used / allocated / next to push */
-    bool rx_paused;             /* lws_rx_flow_control(wsi, 0) in force */
+    bool rx_paused;             /* block policy: reading stopped until the queue has room */
     bool close_after_frame;     /* a status asked to end the connection */
     int64_t frame_recv_us;      /* wall time stamped on this frame's events */
 
@@ -395,12 +411,16 @@ keep_rest:
     c->pend_len += c->batch_len;
     c->batch_len = 0;
     if (c->wsi && !c->rx_paused) {
+        /* the frame reader stops after this message (on_ws_message) and the
+         * socket is not read until push_pending() empties pend */
         c->rx_paused = true;
         __atomic_store_n(&c->st_counters.rx_paused, true, __ATOMIC_RELAXED);
-        lws_rx_flow_control(c->wsi, 0);
+        pws__link_set_rx(&c->link, false);
         pws__log(&c->lg, PWS_LOG_DEBUG, "delivery queue full: pausing reads");
     }
 }
+
+static void resume_reading(pws_connector *c);
 
 /* Block policy: pushes held events once the consumer made room.  Returns
  * true when nothing is held any more. */
@@ -413,13 +433,13 @@ static bool push_pending(pws_connector *c)
         c->pend_off += n;
     }
     c->pend_len = c->pend_off = 0;
-    /* OTHER events in pend pointed into rx; the queue copied them, rx is free. */
+    /* OTHER events in pend pointed into the reader's message; the queue
+     * copied them, so the reader may go on. */
     if (c->rx_paused) {
         c->rx_paused = false;
         __atomic_store_n(&c->st_counters.rx_paused, false, __ATOMIC_RELAXED);
-        if (c->wsi)
-            lws_rx_flow_control(c->wsi, 1);
         pws__log(&c->lg, PWS_LOG_DEBUG, "delivery queue has room: resuming reads");
+        resume_reading(c);
     }
     return true;
 }
@@ -463,7 +483,7 @@ static void outq_clear(pws_connector *c)
         out_msg *m = c->outq;
         c->outq = m->next;
         if (m->is_auth)
-            OPENSSL_cleanse(m->buf, LWS_PRE + m->len);
+            OPENSSL_cleanse(m->buf, m->len);
         free(m);
     }
     c->outq_tail = NULL;
@@ -476,14 +496,14 @@ static int outq_push(pws_connector *c, const char *data, size_t len, bool is_aut
         pws__log(&c->lg, PWS_LOG_ERROR, "more than %u outgoing messages queued", PWS__MAX_OUTQ);
         return PWS_ERR_LIMIT;
     }
-    out_msg *m = malloc(sizeof *m + LWS_PRE + len + 1);
+    out_msg *m = malloc(sizeof *m + len + 1);
     if (!m)
         return PWS_ERR_NOMEM;
     m->next = NULL;
     m->len = len;
     m->is_auth = is_auth;
-    memcpy(m->buf + LWS_PRE, data, len);
-    m->buf[LWS_PRE + len] = '\0';
+    memcpy(m->buf, data, len);
+    m->buf[len] = '\0';
     if (c->outq_tail)
         c->outq_tail->next = m;
     else
@@ -595,6 +615,45 @@ static void drain_commands(pws_connector *c)
 
 static void net_connect(pws_connector *c);
 
+/* Queues a frame from us (masked, as every client frame must be). */
+static int send_frame(pws_connector *c, int opcode, const void *data, size_t len)
+{
+    unsigned char mask[4];
+    if (RAND_bytes(mask, sizeof mask) != 1) {
+        uint32_t m = (uint32_t)pws__mono_us() * 2654435761u;
+        memcpy(mask, &m, sizeof mask);
+    }
+    pws__link_compact(&c->link);
+    int rc = pws__ws_frame(&c->link.out, opcode, true, mask, data, len);
+    if (c->wsi)
+        lws_callback_on_writable(c->wsi);
+    return rc;
+}
+
+/* Starts the close handshake from our side: the close frame goes after what
+ * is queued, then the server has PWS__CLOSE_GRACE_S to answer (reads go on,
+ * discarded, so that its close frame is seen and our socket is not reset with
+ * unread data in it). */
+static void begin_close(pws_connector *c, int code, const char *reason)
+{
+    if (c->close_sent || !c->wsi)
+        return;
+    c->close_sent = true;
+    unsigned char mask[4];
+    if (RAND_bytes(mask, sizeof mask) != 1)
+        memset(mask, 0x5a, sizeof mask);
+    pws__link_compact(&c->link);
+    if (pws__ws_close_frame(&c->link.out, code, reason, mask))
+        c->link.close_when_flushed = true; /* no memory for it: just close */
+    lws_callback_on_writable(c->wsi);
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, PWS__CLOSE_GRACE_S);
+    if (c->rx_paused || c->stash.len) {
+        /* what was held back is not wanted any more; the answer is */
+        c->stash.len = 0;
+        pws__link_set_rx(&c->link, true);
+    }
+}
+
 /* Ends the connection from our side.  Graceful (close frame) when the link
  * works, asynchronous kill when it is dead. */
 static void end_connection(pws_connector *c, int err, bool graceful, int close_code,
@@ -612,12 +671,8 @@ static void end_connection(pws_connector *c, int err, bool graceful, int close_c
     }
     if (!c->wsi)
         return;
-    if (graceful) {
-        c->want_close = true;
-        c->close_code_out = close_code;
-        lws_callback_on_writable(c->wsi);
-        /* if the peer never lets us write, kill it after a grace period */
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 2);
+    if (graceful && c->upgraded) {
+        begin_close(c, close_code, "bye");
     } else {
         /* Only called from our timers (never inside this wsi's callback), so
          * closing at once is allowed; the async kill waits for lws' next
@@ -654,6 +709,21 @@ static void sul_retry_cb(lws_sorted_usec_list_t *sul)
     net_connect(c);
 }
 
+/* Forgets the transport state of the connection that just ended. */
+static void transport_reset(pws_connector *c)
+{
+    if (c->wipe_out && c->link.out.p)
+        OPENSSL_cleanse(c->link.out.p, c->link.out.cap);
+    c->link.wsi = NULL;
+    pws__link_free(&c->link);
+    memset(&c->link, 0, sizeof c->link);
+    pws__ws_reader_free(&c->rd);
+    pws__buf_free(&c->head);
+    pws__buf_free(&c->stash);
+    c->upgrade_sent = c->upgraded = c->close_sent = c->close_got = c->wipe_out = false;
+    c->ping_due = false;
+}
+
 /* Called once per connection when it is gone (closed, dropped, failed). */
 static void connection_gone(pws_connector *c, const char *fallback_reason)
 {
@@ -667,9 +737,7 @@ static void connection_gone(pws_connector *c, const char *fallback_reason)
     c->wsi = NULL;
     outq_clear(c);
     flush_batch(c);
-    c->want_close = c->ping_due = false;
-    c->rx_len = c->rx_total = 0;
-    c->rx_too_big = false;
+    transport_reset(c);
     if (!c->end_err && !(c->stopping && c->end_reason[0])) {
         c->end_err = c->stopping ? PWS_OK : PWS_ERR_CLOSED;
         pws__strlcpy(c->end_reason, fallback_reason, sizeof c->end_reason);
@@ -771,15 +839,12 @@ static void net_connect(pws_connector *c)
     ci.port = c->port;
     ci.path = c->path;
     ci.host = c->host_header;
-    ci.origin = c->host_header;
+    ci.method = "RAW"; /* a plain socket: the WebSocket protocol and TLS are ours */
     ci.local_protocol_name = "polyws";
     ci.pwsi = &c->lws_slot;
-    if (c->tls) {
-        ci.ssl_connection = LCCSCF_USE_SSL;
-        if (c->o.tls_insecure)
-            ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
-                                 LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
-    }
+    transport_reset(c);
+    pws__ws_reader_init(&c->rd, false, c->o.limits.max_frame_bytes);
+    c->rd.reject_rsv = true; /* we offer no extension */
     c->conn_seq++;
     c->end_err = 0;
     c->end_close_code = 0;
@@ -913,28 +978,29 @@ static int parse_sink(const pws_event *ev, void *user)
     return 0;
 }
 
-/* A complete message arrived. */
-static void on_message(pws_connector *c)
+/* A complete data message arrived (data valid during the call). */
+static void on_message(pws_connector *c, const unsigned char *data, size_t len, bool too_big, uint64_t total,
+                       bool binary)
 {
     c->frame_recv_us = pws_now_us();
     STAT_ADD(c, frames, 1);
-    STAT_ADD(c, bytes, c->rx_total);
+    STAT_ADD(c, bytes, total);
     __atomic_store_n(&c->last_frame_wall_us, pws__mono_us(), __ATOMIC_RELAXED);
-    if (c->rx_too_big || c->rx_binary) {
+    if (too_big || binary) {
         pws_event ev;
         init_event(c, &ev, PWS_EV_PARSE_ERROR);
         ev.recv_us = c->frame_recv_us;
-        ev.u.error.offset = c->rx_too_big ? c->o.limits.max_frame_bytes : 0;
-        ev.u.error.frame_len = c->rx_total;
-        ev.u.error.reason = c->rx_too_big ? "frame too large" : "binary frame (expected text)";
-        size_t n = c->rx_len < PWS_EXCERPT_MAX - 1 ? c->rx_len : PWS_EXCERPT_MAX - 1;
+        ev.u.error.offset = too_big ? c->o.limits.max_frame_bytes : 0;
+        ev.u.error.frame_len = (size_t)total;
+        ev.u.error.reason = too_big ? "frame too large" : "binary frame (expected text)";
+        size_t n = len < PWS_EXCERPT_MAX - 1 ? len : PWS_EXCERPT_MAX - 1;
         for (size_t i = 0; i < n; i++) {
-            unsigned char ch = (unsigned char)c->rx[i];
+            unsigned char ch = data[i];
             ev.u.error.excerpt[i] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '.';
         }
         parse_sink(&ev, c);
     } else {
-        c->ad->parse(c->o.adapter_self, c->rx, c->rx_len, &c->o.limits, parse_sink, c);
+        c->ad->parse(c->o.adapter_self, (const char *)data, len, &c->o.limits, parse_sink, c);
     }
     for (int t = 0; t < PWS_EV__COUNT; t++)
         if (c->frame_events[t]) {
@@ -942,41 +1008,320 @@ static void on_message(pws_connector *c)
             c->frame_events[t] = 0;
         }
     flush_batch(c);
-    c->rx_len = c->rx_total = 0;
-    c->rx_too_big = false;
 }
 
-/* Appends a fragment; beyond max_frame_bytes the rest is counted, not kept. */
-static int on_fragment(pws_connector *c, const void *in, size_t len, bool first, bool final,
-                       bool binary)
+/* RFC 6455 7.4: the close codes a peer may send. */
+static bool close_code_valid(int code)
 {
-    if (first) {
-        c->rx_len = c->rx_total = 0;
-        c->rx_too_big = false;
-        c->rx_binary = binary;
+    if (code >= 3000 && code <= 4999)
+        return true;
+    return code >= 1000 && code <= 1014 && code != 1004 && code != 1005 && code != 1006;
+}
+
+/* The server's close frame: answer it (echoing a valid code) and close once
+ * the answer is written. */
+static void on_server_close(pws_connector *c, const unsigned char *p, size_t len)
+{
+    c->close_got = true;
+    int code = len >= 2 ? (p[0] << 8) | p[1] : 1005;
+    int answer = len >= 2 ? code : 0; /* no code: answer with none */
+    const char *bad = NULL;
+    if (len == 1) {
+        bad = "close frame with a 1-byte payload";
+        answer = 1002;
+    } else if (len >= 2 && !close_code_valid(code)) {
+        bad = "close frame with an invalid code";
+        answer = 1002;
+    } else if (len > 2 && !pws_utf8_valid((const char *)p + 2, len - 2)) {
+        bad = "close reason not valid UTF-8";
+        answer = 1007;
     }
-    c->rx_total += len;
-    if (!c->rx_too_big) {
-        if (c->rx_len + len > c->o.limits.max_frame_bytes) {
-            c->rx_too_big = true;
-        } else {
-            if (c->rx_len + len > c->rx_cap) {
-                size_t cap = c->rx_cap ? c->rx_cap : 65536;
-                while (cap < c->rx_len + len)
-                    cap *= 2;
-                char *nr = realloc(c->rx, cap);
-                if (!nr)
-                    return -1;
-                c->rx = nr;
-                c->rx_cap = cap;
-            }
-            memcpy(c->rx + c->rx_len, in, len);
-            c->rx_len += len;
+    c->end_close_code = code;
+    if (!c->end_err) {
+        c->end_err = PWS_ERR_CLOSED;
+        size_t rl = len > 2 ? len - 2 : 0;
+        char reason[128] = "";
+        for (size_t i = 0; i < rl && i < sizeof reason - 1; i++)
+            reason[i] = (p[2 + i] >= 0x20 && p[2 + i] < 0x7f) ? (char)p[2 + i] : '?';
+        snprintf(c->end_reason, sizeof c->end_reason, "server closed the connection (code %d%s%s%s%s)", code,
+                 rl ? ": " : "", reason, bad ? "; protocol error: " : "", bad ? bad : "");
+    }
+    if (bad)
+        pws__log(&c->lg, PWS_LOG_WARN, "protocol error from the server: %s (code %d): answering %d", bad, code,
+                 answer);
+    if (!c->close_sent) {
+        c->close_sent = true;
+        pws__link_compact(&c->link);
+        unsigned char mask[4];
+        if (RAND_bytes(mask, sizeof mask) != 1)
+            memset(mask, 0x5a, sizeof mask);
+        pws__ws_close_frame(&c->link.out, answer, bad ? "protocol error" : NULL, mask);
+    }
+    c->link.close_when_flushed = true;
+    if (c->wsi)
+        lws_callback_on_writable(c->wsi);
+}
+
+/* The frame reader's callback: one whole message or control frame. */
+static void on_ws_message(void *user, int opcode, const unsigned char *data, size_t len, bool too_big,
+                          uint64_t total)
+{
+    pws_connector *c = user;
+    if (c->close_got)
+        return; /* nothing counts after the server's close frame */
+    switch (opcode) {
+    case PWS__OP_TEXT:
+    case PWS__OP_BINARY:
+        if (c->close_sent)
+            return; /* closing: only the server's close frame matters */
+        on_message(c, data, len, too_big, total, opcode == PWS__OP_BINARY);
+        if (c->close_after_frame) {
+            c->close_after_frame = false;
+            begin_close(c, 1000, "bye");
+        } else if (c->rx_paused) {
+            c->rd.pause = true; /* block policy: not one more message until the queue has room */
+        }
+        break;
+    case PWS__OP_PING:
+        if (!c->close_sent)
+            send_frame(c, PWS__OP_PONG, data, len);
+        break;
+    case PWS__OP_PONG:
+        break; /* any frame proves the link alive (last_rx_us) */
+    case PWS__OP_CLOSE:
+        on_server_close(c, data, len);
+        break;
+    default:
+        break;
+    }
+}
+
+/* A protocol violation by the server: fail the connection with 1002. */
+static void protocol_error(pws_connector *c, const char *what)
+{
+    if (!c->end_err) {
+        c->end_err = PWS_ERR_CLOSED;
+        snprintf(c->end_reason, sizeof c->end_reason, "protocol error from the server: %.200s", what);
+    }
+    pws__log(&c->lg, PWS_LOG_WARN, "protocol error from the server: %s: closing with 1002", what);
+    begin_close(c, 1002, "protocol error");
+}
+
+/* Frames bytes of the stream; while reads are paused they wait in stash.
+ * Returns 0, or 1 when the reader paused (stop reading). */
+static int feed_frames(pws_connector *c, const unsigned char *data, size_t len)
+{
+    if (c->stash.len || (c->rx_paused && !c->close_sent)) {
+        if (pws__buf_put(&c->stash, data, len))
+            protocol_error(c, "out of memory holding bytes while the delivery queue is full");
+        return 1;
+    }
+    if (c->rd.dead || c->close_got)
+        return 0; /* waiting for the end: discard */
+    size_t used = 0;
+    char err[200];
+    if (pws__ws_feed_some(&c->rd, data, len, on_ws_message, c, &used, err, sizeof err)) {
+        protocol_error(c, err);
+        return 0;
+    }
+    if (c->rd.pause) {
+        c->rd.pause = false;
+        if (used < len && pws__buf_put(&c->stash, data + used, len - used))
+            protocol_error(c, "out of memory holding bytes while the delivery queue is full");
+        return 1;
+    }
+    return 0;
+}
+
+/* The connection is a WebSocket now. */
+static void on_established(pws_connector *c)
+{
+    c->upgraded = true;
+    c->st = c->ad->wait_for_greeting ? NET_GREETING : NET_AUTHING;
+    c->last_rx_us = c->last_ping_us = pws__mono_us();
+    STAT_ADD(c, connects, 1);
+    emit_conn(c, PWS_CONN_OPEN, 0, 0, 0, 0, NULL);
+    pws__log(&c->lg, PWS_LOG_INFO, "connected (connection %u)", c->conn_seq);
+    pws__bucket_init(&c->bucket, c->o.actions_per_sec, c->o.action_burst, pws__mono_us());
+    lws_sul_schedule(c->ctx, 0, &c->sul_timeout, sul_timeout_cb, (lws_usec_t)c->o.auth_timeout_ms * LWS_US_PER_MS);
+    sul_tick_cb(&c->sul_tick);
+    if (!c->ad->wait_for_greeting) {
+        pws_status greet = {.kind = PWS_STATUS_CONNECTED};
+        c->st = NET_GREETING;
+        on_status(c, &greet);
+    }
+    if (c->pend_len > c->pend_off && !c->rx_paused) {
+        c->rx_paused = true; /* the last connection's blocked events still wait */
+        pws__link_set_rx(&c->link, false);
+    }
+}
+
+/* Ends a connection attempt before the upgrade completed. */
+static int upgrade_failed(pws_connector *c, int err, const char *fmt, ...) PWS__PRINTF(3, 4);
+
+static int upgrade_failed(pws_connector *c, int err, const char *fmt, ...)
+{
+    if (!c->end_err) {
+        c->end_err = err;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->end_reason, sizeof c->end_reason, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* Checks the server's answer to the upgrade (RFC 6455 4.1). */
+static int check_upgrade(pws_connector *c, size_t headlen)
+{
+    pws__http_head *h = malloc(sizeof *h);
+    if (!h)
+        return upgrade_failed(c, PWS_ERR_NOMEM, "out of memory reading the upgrade response");
+    char err[160], expect[32];
+    int rc = 0;
+    if (pws__http_parse(c->head.p, headlen, false, h, err, sizeof err)) {
+        rc = upgrade_failed(c, PWS_ERR_CONNECT, "bad upgrade response from %.100s: %s", c->host_header, err);
+    } else if (h->status != 101) {
+        rc = upgrade_failed(c, PWS_ERR_CONNECT, "%.100s refused the WebSocket upgrade: HTTP %d %.80s",
+                            c->host_header, h->status, h->reason);
+    } else if (!pws__http_has_token(pws__http_get(h, "Upgrade"), "websocket") ||
+               !pws__http_has_token(pws__http_get(h, "Connection"), "upgrade")) {
+        rc = upgrade_failed(c, PWS_ERR_CONNECT, "upgrade response lacks Upgrade: websocket / Connection: Upgrade");
+    } else {
+        pws__ws_accept(c->ws_key, expect);
+        const char *acc = pws__http_get(h, "Sec-WebSocket-Accept");
+        const char *ext = pws__http_get(h, "Sec-WebSocket-Extensions");
+        const char *proto = pws__http_get(h, "Sec-WebSocket-Protocol");
+        if (!acc || strcmp(acc, expect))
+            rc = upgrade_failed(c, PWS_ERR_CONNECT, "upgrade response has a wrong Sec-WebSocket-Accept");
+        else if (ext && *ext)
+            rc = upgrade_failed(c, PWS_ERR_CONNECT, "server chose extension \"%.80s\", which we did not offer", ext);
+        else if (proto && *proto)
+            rc = upgrade_failed(c, PWS_ERR_CONNECT, "server chose subprotocol \"%.80s\", which we did not offer",
+                                proto);
+    }
+    free(h);
+    return rc;
+}
+
+/* Plain bytes from the socket (after TLS): the upgrade response, then frames.
+ * Returns 0, 1 when reading paused, -1 to close at once. */
+static int on_plain(void *user, const unsigned char *data, size_t len)
+{
+    pws_connector *c = user;
+    if (c->upgraded)
+        return feed_frames(c, data, len);
+    if (pws__buf_put(&c->head, data, len))
+        return upgrade_failed(c, PWS_ERR_CONNECT, "upgrade response over %u bytes", PWS__MAX_HEAD);
+    size_t hl = pws__http_head_len(c->head.p, c->head.len);
+    if (!hl) {
+        if (c->head.len > PWS__MAX_HEAD)
+            return upgrade_failed(c, PWS_ERR_CONNECT, "upgrade response over %u bytes", PWS__MAX_HEAD);
+        return 0;
+    }
+    if (check_upgrade(c, hl))
+        return -1;
+    lws_sul_cancel(&c->sul_timeout);
+    on_established(c);
+    /* frames that came with the head */
+    pws__buf rest = c->head;
+    memset(&c->head, 0, sizeof c->head);
+    int rc = rest.len > hl ? feed_frames(c, (const unsigned char *)rest.p + hl, rest.len - hl) : 0;
+    pws__buf_free(&rest);
+    return rc;
+}
+
+/* Block policy: the queue has room again; frame what waited, then read. */
+static void resume_reading(pws_connector *c)
+{
+    if (!c->wsi)
+        return;
+    if (c->stash.len) {
+        pws__buf held = c->stash;
+        memset(&c->stash, 0, sizeof c->stash);
+        int rc = feed_frames(c, (const unsigned char *)held.p, held.len);
+        pws__buf_free(&held);
+        if (rc)
+            return; /* paused again */
+    }
+    if (c->link.ssl) {
+        /* plaintext may wait inside the TLS session with no socket event to come */
+        char err[200];
+        int rc = pws__link_rx(&c->link, NULL, 0, on_plain, c, NULL, err, sizeof err);
+        if (rc == 1)
+            return;
+        if (rc < 0) {
+            if (!c->end_err)
+                upgrade_failed(c, PWS_ERR_CLOSED, "%s", err);
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            return;
         }
     }
-    if (final)
-        on_message(c);
+    pws__link_set_rx(&c->link, true);
+    drain_commands(c);
+}
+
+/* Sends the upgrade request (after TLS, if any, is up). */
+static int send_upgrade(pws_connector *c)
+{
+    char req[PWS__MAX_URL + 512];
+    pws__ws_new_key(c->ws_key);
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: polyws/%s\r\n\r\n",
+                     c->path, c->host_header, c->ws_key, PWS_VERSION_STRING);
+    c->upgrade_sent = true;
+    if (n < 0 || (size_t)n >= sizeof req || pws__link_send(&c->link, req, (size_t)n))
+        return upgrade_failed(c, PWS_ERR_CONNECT, "cannot build the upgrade request");
     return 0;
+}
+
+/* WRITEABLE: heartbeat ping, rate-limited actions, then one chunk out. */
+static int on_writeable(pws_connector *c)
+{
+    if (!c->close_sent && c->upgraded) {
+        if (c->ping_due) {
+            c->ping_due = false;
+            send_frame(c, PWS__OP_PING, NULL, 0);
+        }
+        int64_t now = pws__mono_us();
+        while (c->outq) {
+            out_msg *m = c->outq;
+            if (!pws__bucket_take(&c->bucket, now)) {
+                int64_t wait = pws__bucket_wait_us(&c->bucket, now);
+                lws_sul_schedule(c->ctx, 0, &c->sul_write, sul_write_cb, wait > 0 ? wait : 1000);
+                break;
+            }
+            if (c->lg.level >= PWS_LOG_DEBUG) {
+                char red[1024];
+                if (!m->is_auth) {
+                    pws__log(&c->lg, PWS_LOG_DEBUG, "send %.*s", (int)(m->len > 800 ? 800 : m->len),
+                             (const char *)m->buf);
+                } else if (c->ad->redact) {
+                    c->ad->redact(c->o.adapter_self, (const char *)m->buf, m->len, red, sizeof red);
+                    pws__log(&c->lg, PWS_LOG_DEBUG, "send %s", red);
+                }
+            }
+            if (send_frame(c, PWS__OP_TEXT, m->buf, m->len))
+                return -1;
+            STAT_ADD(c, actions_sent, 1);
+            c->outq = m->next;
+            if (!c->outq)
+                c->outq_tail = NULL;
+            c->outq_len--;
+            if (m->is_auth) {
+                c->wipe_out = true;
+                OPENSSL_cleanse(m->buf, m->len);
+            }
+            free(m);
+        }
+    }
+    int rc = pws__link_writeable(&c->link, c->scratch);
+    if (c->wipe_out && !pws__link_pending(&c->link)) {
+        OPENSSL_cleanse(c->link.out.p, c->link.out.cap);
+        c->wipe_out = false;
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------- lws callback */
@@ -997,122 +1342,62 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
             c->end_err = PWS_ERR_CONNECT;
             snprintf(c->end_reason, sizeof c->end_reason, "cannot connect to %.60s:%d: %.*s", c->host,
                      c->port, in ? (int)(len < 150 ? len : 150) : 0, in ? (const char *)in : "");
-            if (in && (strstr((const char *)in, "ssl") || strstr((const char *)in, "SSL") ||
-                       strstr((const char *)in, "certificate") || strstr((const char *)in, "tls")))
-                c->end_err = PWS_ERR_TLS;
         }
         connection_gone(c, "connect failed");
         break;
 
-    case LWS_CALLBACK_CLIENT_ESTABLISHED:
-        c->wsi = wsi;
-        c->st = c->ad->wait_for_greeting ? NET_GREETING : NET_AUTHING;
-        c->last_rx_us = c->last_ping_us = pws__mono_us();
-        STAT_ADD(c, connects, 1);
-        emit_conn(c, PWS_CONN_OPEN, 0, 0, 0, 0, NULL);
-        pws__log(&c->lg, PWS_LOG_INFO, "connected (connection %u)", c->conn_seq);
-        pws__bucket_init(&c->bucket, c->o.actions_per_sec, c->o.action_burst, pws__mono_us());
-        lws_sul_schedule(c->ctx, 0, &c->sul_timeout, sul_timeout_cb,
-                         (lws_usec_t)c->o.auth_timeout_ms * LWS_US_PER_MS);
-        sul_tick_cb(&c->sul_tick);
-        if (!c->ad->wait_for_greeting) {
-            pws_status greet = {.kind = PWS_STATUS_CONNECTED};
-            c->st = NET_GREETING;
-            on_status(c, &greet);
-        }
-        if (c->pend_len > c->pend_off && !c->rx_paused) {
-            c->rx_paused = true;
-            lws_rx_flow_control(wsi, 0);
+    case LWS_CALLBACK_RAW_CONNECTED: {
+        if (wsi != c->wsi && c->wsi)
+            return -1;
+        c->wsi = c->link.wsi = wsi;
+        if (c->st != NET_CONNECTING)
+            return -1;
+        char err[200];
+        if (c->tls) {
+            if (pws__link_tls_start(&c->link, c->ssl_ctx, c->host, err, sizeof err))
+                return upgrade_failed(c, PWS_ERR_TLS, "%s", err);
+        } else if (send_upgrade(c)) {
+            return -1;
         }
         break;
+    }
 
-    case LWS_CALLBACK_CLIENT_RECEIVE:
+    case LWS_CALLBACK_RAW_RX: {
+        if (wsi != c->wsi)
+            return -1;
         c->last_rx_us = pws__mono_us();
-        if (on_fragment(c, in, len, lws_is_first_fragment(wsi), lws_is_final_fragment(wsi),
-                        lws_frame_is_binary(wsi)))
+        char err[200];
+        bool tls_up = false;
+        int rc = pws__link_rx(&c->link, in, len, on_plain, c, &tls_up, err, sizeof err);
+        if (rc < 0) {
+            /* on_plain set its reason; otherwise it is TLS */
+            upgrade_failed(c, c->upgraded ? PWS_ERR_CLOSED : PWS_ERR_TLS, "%s%s%s", err,
+                           c->upgraded ? "" : " (connecting to ", c->upgraded ? "" : c->host_header);
+            if (!c->upgraded && c->end_err == PWS_ERR_TLS)
+                pws__strlcpy(c->end_reason + strlen(c->end_reason), ")",
+                             sizeof c->end_reason - strlen(c->end_reason));
+            return -1;
+        }
+        if (tls_up && !c->upgrade_sent && send_upgrade(c))
             return -1;
         drain_commands(c);
-        if (c->close_after_frame) {
-            c->close_after_frame = false;
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"bye", 3);
-            return -1;
-        }
-        break;
-
-    case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
-        c->last_rx_us = pws__mono_us();
-        break;
-
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: {
-        const unsigned char *p = in;
-        int code = len >= 2 ? (p[0] << 8) | p[1] : 1005;
-        c->end_close_code = code;
-        if (!c->end_err) {
-            c->end_err = PWS_ERR_CLOSED;
-            snprintf(c->end_reason, sizeof c->end_reason, "server closed the connection (code %d%s%.*s)",
-                     code, len > 2 ? ": " : "", len > 2 ? (int)(len - 2 > 120 ? 120 : len - 2) : 0,
-                     len > 2 ? (const char *)p + 2 : "");
-        }
         break;
     }
 
-    case LWS_CALLBACK_CLIENT_WRITEABLE: {
-        if (c->want_close) {
-            lws_close_reason(wsi, (enum lws_close_status)c->close_code_out, (unsigned char *)"bye", 3);
+    case LWS_CALLBACK_RAW_WRITEABLE:
+        if (wsi != c->wsi)
             return -1;
-        }
-        if (c->ping_due) {
-            unsigned char ping[LWS_PRE + 4];
-            c->ping_due = false;
-            if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
-                return -1;
-            if (c->outq)
-                lws_callback_on_writable(wsi);
-            break;
-        }
-        out_msg *m = c->outq;
-        if (!m)
-            break;
-        int64_t now = pws__mono_us();
-        if (!pws__bucket_take(&c->bucket, now)) {
-            int64_t wait = pws__bucket_wait_us(&c->bucket, now);
-            lws_sul_schedule(c->ctx, 0, &c->sul_write, sul_write_cb, wait > 0 ? wait : 1000);
-            break;
-        }
-        if (c->lg.level >= PWS_LOG_DEBUG) {
-            char red[1024];
-            if (!m->is_auth) {
-                pws__log(&c->lg, PWS_LOG_DEBUG, "send %.*s", (int)(m->len > 800 ? 800 : m->len),
-                         (const char *)m->buf + LWS_PRE);
-            } else if (c->ad->redact) {
-                c->ad->redact(c->o.adapter_self, (const char *)m->buf + LWS_PRE, m->len, red, sizeof red);
-                pws__log(&c->lg, PWS_LOG_DEBUG, "send %s", red);
-            }
-        }
-        if (lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len)
-            return -1;
-        STAT_ADD(c, actions_sent, 1);
-        c->outq = m->next;
-        if (!c->outq)
-            c->outq_tail = NULL;
-        c->outq_len--;
-        if (m->is_auth)
-            OPENSSL_cleanse(m->buf, LWS_PRE + m->len);
-        free(m);
-        if (c->outq)
-            lws_callback_on_writable(wsi);
-        break;
-    }
+        return on_writeable(c);
 
-    case LWS_CALLBACK_CLIENT_CLOSED:
+    case LWS_CALLBACK_RAW_CLOSE:
         if (wsi == c->wsi)
-            connection_gone(c, "connection lost: closed without a close frame");
+            connection_gone(c, c->upgraded ? "connection lost: closed without a close frame"
+                                           : "connection lost during the upgrade");
         break;
 
     case LWS_CALLBACK_WSI_DESTROY:
-        /* lws 4.1 frees a client wsi killed before the upgrade completed (our
-         * connect timeout) without CLIENT_CONNECTION_ERROR: this is the last
-         * word on it, so the connection is gone if nothing said so yet. */
+        /* a raw wsi killed before it connected (our connect timeout) may get
+         * no CLIENT_CONNECTION_ERROR: this is the last word on it */
         if (wsi == c->wsi)
             connection_gone(c, c->st == NET_CONNECTING ? "connect failed" : "connection lost");
         break;
@@ -1143,11 +1428,11 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
     default:
         break;
     }
-    return lws_callback_http_dummy(wsi, reason, user, in, len);
+    return 0;
 }
 
 static const struct lws_protocols protocols[] = {
-    {"polyws", callback_polyws, 0, 65536, 0, NULL, 0},
+    {"polyws", callback_polyws, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /* ------------------------------------------------------------- threads */
@@ -1206,32 +1491,32 @@ static void net_main(pws_connector *c)
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.fd_limit_per_thread = 8; /* one connection plus lws' own pipes */
     info.timeout_secs = c->o.connect_timeout_ms / 1000 + 5;
-    /* lws 4.1 builds a client SSL_CTX for every context, even for ws://,
-     * loads the whole trust store into it and leaks it at destroy.  So we
-     * build it (with a store only for wss://), hand it over, and free it. */
-    SSL_CTX *ssl_ctx = SSL_CTX_new(TLS_client_method());
-    {
-        int ok = ssl_ctx != NULL;
-        if (ok && c->tls)
-            ok = c->ca_file ? SSL_CTX_load_verify_locations(ssl_ctx, c->ca_file, NULL)
-                            : SSL_CTX_set_default_verify_paths(ssl_ctx);
-        if (ok) {
-            SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION);
-            SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_PEER, NULL);
-            info.provided_client_ssl_ctx = ssl_ctx;
-        } else {
-            pws__log(&c->lg, PWS_LOG_ERROR, "cannot load %s%s", c->ca_file ? "the CA file " : "the system trust store",
-                     c->ca_file ? c->ca_file : "");
-            set_last_error(c, "cannot load %s%s (is it PEM?)", c->ca_file ? "the CA file " : "the system trust store",
-                           c->ca_file ? c->ca_file : "");
-            SSL_CTX_free(ssl_ctx);
-            c->result = PWS_ERR_TLS;
-            emit_conn(c, PWS_CONN_FATAL, c->result, 0, 0, 0, c->last_error);
-            emit_conn(c, PWS_CONN_STOPPED, c->result, 0, 0, 0, pws_strerror(c->result));
-            pws__queue_close(&c->q);
-            return;
-        }
+    info.pt_serv_buf_size = PWS__READ_BUF;
+    /* Our TLS runs on this SSL_CTX (link.c).  lws 4.1 would also build a
+     * client SSL_CTX of its own for every context, load the whole trust store
+     * into it and leak it at destroy; handed ours, it builds none. */
+    char err[300];
+    SSL_CTX *ssl_ctx = c->tls ? pws__client_ssl_ctx(c->ca_file, c->o.tls_insecure, err, sizeof err)
+                              : SSL_CTX_new(TLS_client_method());
+    c->scratch = malloc(LWS_PRE + PWS__WRITE_CHUNK);
+    if (!ssl_ctx || !c->scratch) {
+        if (ssl_ctx)
+            snprintf(err, sizeof err, "out of memory");
+        else if (!c->tls)
+            snprintf(err, sizeof err, "tls: SSL_CTX_new failed");
+        pws__log(&c->lg, PWS_LOG_ERROR, "%s", err);
+        set_last_error(c, "%s", err);
+        c->result = ssl_ctx ? PWS_ERR_NOMEM : PWS_ERR_TLS;
+        SSL_CTX_free(ssl_ctx);
+        free(c->scratch);
+        c->scratch = NULL;
+        emit_conn(c, PWS_CONN_FATAL, c->result, 0, 0, 0, c->last_error);
+        emit_conn(c, PWS_CONN_STOPPED, c->result, 0, 0, 0, pws_strerror(c->result));
+        pws__queue_close(&c->q);
+        return;
     }
+    c->ssl_ctx = ssl_ctx;
+    info.provided_client_ssl_ctx = ssl_ctx;
     struct lws_context *ctx = lws_create_context(&info);
     if (!ctx) {
         pws__log(&c->lg, PWS_LOG_ERROR, "cannot create the libwebsockets context%s",
@@ -1269,7 +1554,11 @@ static void net_main(pws_connector *c)
         pthread_mutex_unlock(&c->mu);
         lws_context_destroy(ctx);
     }
+    transport_reset(c);
+    c->ssl_ctx = NULL;
     SSL_CTX_free(ssl_ctx);
+    free(c->scratch);
+    c->scratch = NULL;
     emit_conn(c, PWS_CONN_STOPPED, c->result, 0, 0, 0,
               c->result ? pws_strerror(c->result) : "stopped");
     pws__queue_close(&c->q);
@@ -1567,7 +1856,6 @@ void pws_destroy(pws_connector *c)
     for (size_t i = 0; i < c->nchannels; i++)
         free(c->channels[i]);
     free(c->channels);
-    free(c->rx);
     free(c->pend);
     free(c->url);
     free(c->ca_file);
