@@ -383,9 +383,10 @@ static void test_heartbeat_timeout(void)
     h_free(&h);
 }
 
-static void run_backpressure(pws_overflow policy, harness *h, uint64_t total)
+static void run_backpressure_on(pws_overflow policy, harness *h, uint64_t total, bool tls)
 {
     pwsm_options mo = {0};
+    mo.tls = tls;
     mo.events_per_sec = -1; /* as fast as we read */
     mo.batch_max = 50;
     mo.stream_limit = total;
@@ -396,18 +397,27 @@ static void run_backpressure(pws_overflow policy, harness *h, uint64_t total)
     o.queue_capacity = 256;
     o.overflow = policy;
     o.pong_timeout_ms = 60000;
+    if (tls)
+        o.ca_file = pwsm_ca_file(h->s);
     h->slow_us = 20; /* a consumer slower than loopback */
     CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h->c, NULL, 0), PWS_OK);
     pws_subscribe(h->c, "T.MSFT,Q.MSFT");
     CU_ASSERT_EQUAL_FATAL(pws_start(h->c), PWS_OK);
 }
 
-static void test_backpressure_block(void)
+static void run_backpressure(pws_overflow policy, harness *h, uint64_t total)
+{
+    run_backpressure_on(policy, h, total, false);
+}
+
+/* Block policy: reads pause mid-stream (bytes already read wait, framed or
+ * not; with TLS, plaintext waits inside the TLS session) and resume. */
+static void check_block_loses_nothing(bool tls)
 {
     harness h;
     h_init(&h);
     const uint64_t total = 20000;
-    run_backpressure(PWS_OVERFLOW_BLOCK, &h, total);
+    run_backpressure_on(PWS_OVERFLOW_BLOCK, &h, total, tls);
     bool paused_seen = false;
     int64_t end = mono_ms() + 30000;
     while (mono_ms() < end) {
@@ -439,6 +449,16 @@ static void test_backpressure_block(void)
     pthread_mutex_unlock(&h.mu);
     CU_ASSERT_EQUAL(out_of_order, 0);
     h_free(&h);
+}
+
+static void test_backpressure_block(void)
+{
+    check_block_loses_nothing(false);
+}
+
+static void test_backpressure_block_tls(void)
+{
+    check_block_loses_nothing(true);
 }
 
 static void test_backpressure_drop_oldest(void)
@@ -705,6 +725,10 @@ static void test_tls(void)
     pws_subscribe(h.c, "A.AAPL");
     CU_ASSERT_EQUAL(pws_run(h.c), PWS_ERR_ATTEMPTS);
     CU_ASSERT_EQUAL(h_count(&h, is_market, NULL), 0);
+    const pws_event *refused = h_find_state(&h, PWS_CONN_DISCONNECTED, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(refused);
+    CU_ASSERT_EQUAL(refused->u.conn.err, PWS_ERR_TLS);
+    CU_ASSERT_PTR_NOT_NULL(strstr(refused->u.conn.reason, "certificate verify failed"));
     pws_destroy(h.c);
     h.c = NULL;
 
@@ -976,6 +1000,98 @@ static void test_connect_timeout(void)
     h_free(&h);
 }
 
+/* A one-shot HTTP server: answers each of n connections with a canned
+ * response to whatever request comes, then closes it. */
+typedef struct canned_server {
+    int fd;            /* listening socket */
+    int n;             /* connections to serve */
+    const char *resp;  /* the answer; "%s" is replaced by the right accept key's absence */
+    char last_req[2048];
+} canned_server;
+
+static void *canned_main(void *arg)
+{
+    canned_server *cs = arg;
+    for (int i = 0; i < cs->n; i++) {
+        int c = accept(cs->fd, NULL, NULL);
+        if (c < 0)
+            break;
+        ssize_t got = 0, r;
+        while (got < (ssize_t)sizeof cs->last_req - 1 &&
+               (r = read(c, cs->last_req + got, sizeof cs->last_req - 1 - (size_t)got)) > 0) {
+            got += r;
+            cs->last_req[got] = '\0';
+            if (strstr(cs->last_req, "\r\n\r\n"))
+                break;
+        }
+        ssize_t w = write(c, cs->resp, strlen(cs->resp));
+        (void)w;
+        close(c);
+    }
+    return NULL;
+}
+
+/* The connector checks the server's answer to the upgrade. */
+static void check_upgrade_refused(const char *resp, const char *why)
+{
+    canned_server cs = {.n = 2, .resp = resp};
+    cs.fd = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(cs.fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CU_ASSERT_FATAL(bind(cs.fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    CU_ASSERT_FATAL(listen(cs.fd, 8) == 0);
+    socklen_t sl = sizeof sa;
+    getsockname(cs.fd, (struct sockaddr *)&sa, &sl);
+    pthread_t th;
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, canned_main, &cs) == 0);
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/stocks?x=1", ntohs(sa.sin_port));
+    harness h;
+    h_init(&h);
+    pws_options o;
+    memset(&o, 0, sizeof o);
+    o.url = url;
+    o.api_key = KEY;
+    o.on_event = h_on_event;
+    o.user = &h;
+    o.log_fn = h_log;
+    o.log_user = &h;
+    o.log_level = PWS_LOG_DEBUG;
+    o.backoff.base_ms = 20;
+    o.backoff.jitter = -1;
+    o.backoff.max_attempts = 1; /* two connections in all */
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "A.AAPL");
+    CU_ASSERT_EQUAL(pws_run(h.c), PWS_ERR_ATTEMPTS);
+    pthread_join(th, NULL);
+    close(cs.fd);
+    /* the request is a proper RFC 6455 upgrade for the URL's path */
+    static const char line1[] = "GET /stocks?x=1 HTTP/1.1\r\n";
+    CU_ASSERT_EQUAL(strncmp(cs.last_req, line1, sizeof line1 - 1), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cs.last_req, "Upgrade: websocket\r\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(cs.last_req, "Sec-WebSocket-Version: 13\r\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(cs.last_req, "Sec-WebSocket-Key: "));
+    CU_ASSERT_PTR_NULL(strstr(cs.last_req, KEY)); /* the key goes in the auth message only */
+    const pws_event *disc = h_find_state(&h, PWS_CONN_DISCONNECTED, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(disc);
+    CU_ASSERT_EQUAL(disc->u.conn.err, PWS_ERR_CONNECT);
+    if (!strstr(disc->u.conn.reason, why))
+        fprintf(stderr, "reason: %s\n", disc->u.conn.reason);
+    CU_ASSERT_PTR_NOT_NULL(strstr(disc->u.conn.reason, why));
+    CU_ASSERT_EQUAL(h_count(&h, is_market, NULL), 0);
+    h_free(&h);
+}
+
+static void test_upgrade_refused(void)
+{
+    check_upgrade_refused("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+                          "refused the WebSocket upgrade: HTTP 403 Forbidden");
+    check_upgrade_refused("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+                          "wrong Sec-WebSocket-Accept");
+    check_upgrade_refused("SSH-2.0-OpenSSH_9.2\r\n\r\n", "bad upgrade response");
+}
+
 int main(void)
 {
     pws_set_lws_log(PWS_LOG_ERROR, NULL, NULL);
@@ -987,6 +1103,7 @@ int main(void)
     CU_add_test(s, "resubscribe every channel after a TCP drop", test_resubscribe_after_drop);
     CU_add_test(s, "heartbeat timeout against a stalled server", test_heartbeat_timeout);
     CU_add_test(s, "backpressure: block loses nothing", test_backpressure_block);
+    CU_add_test(s, "backpressure: block loses nothing over wss", test_backpressure_block_tls);
     CU_add_test(s, "backpressure: drop_oldest counts drops", test_backpressure_drop_oldest);
     CU_add_test(s, "backpressure: disconnect policy", test_backpressure_disconnect);
     CU_add_test(s, "close codes 1000/1001/1008/1011 reconnect", test_close_code_reconnects);
@@ -1000,6 +1117,7 @@ int main(void)
     CU_add_test(s, "on_batch and the keyed table (retraction + addition)", test_batches_and_keyed_table);
     CU_add_test(s, "error status (not authorized): reported, stream continues", test_error_status_stream_continues);
     CU_add_test(s, "connect timeout against a silent listener", test_connect_timeout);
+    CU_add_test(s, "upgrade refused, wrong accept key, not HTTP", test_upgrade_refused);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
