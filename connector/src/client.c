@@ -1789,6 +1789,12 @@ int pws_create(const pws_options *opts, pws_connector **out, char *errbuf, size_
     if (!o->batch_max) o->batch_max = PWS_DEFAULT_BATCH_MAX;
     if (o->batch_max > 65536) o->batch_max = 65536;
     if (!o->limits.max_frame_bytes) o->limits.max_frame_bytes = PWS_DEFAULT_MAX_FRAME_BYTES;
+    if (o->limits.max_frame_bytes > PWS__WS_MAX_MESSAGE) {
+        rc = PWS_ERR_LIMIT;
+        snprintf(err, sizeof err, "limits.max_frame_bytes %zu is above the limit of %u bytes (64 MiB)",
+                 o->limits.max_frame_bytes, PWS__WS_MAX_MESSAGE);
+        goto bad;
+    }
     if (!o->limits.max_depth) o->limits.max_depth = PWS_DEFAULT_MAX_DEPTH;
     if (!o->table_max_rows) o->table_max_rows = PWS_DEFAULT_TABLE_MAX_ROWS;
     if (o->log_level == PWS_LOG_DEFAULT) o->log_level = PWS_LOG_WARN;

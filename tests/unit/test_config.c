@@ -154,6 +154,12 @@ static void test_options_validation(void)
     o.max_action_bytes = 0;
     o.overflow = (pws_overflow)7;
     CU_ASSERT_EQUAL(create_err(&o, err, sizeof err), PWS_ERR_INVALID);
+    o.overflow = PWS_OVERFLOW_BLOCK;
+    o.limits.max_frame_bytes = (64u << 20) + 1; /* over what the frame reader keeps */
+    CU_ASSERT_EQUAL(create_err(&o, err, sizeof err), PWS_ERR_LIMIT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "max_frame_bytes"));
+    o.limits.max_frame_bytes = 64u << 20;
+    CU_ASSERT_EQUAL(create_err(&o, err, sizeof err), PWS_OK);
 }
 
 static void test_channels_validation(void)

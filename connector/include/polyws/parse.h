@@ -24,7 +24,7 @@ extern "C" {
 
 /** Parser limits.  Zero-initialize; zero fields take the defaults above. */
 typedef struct pws_parse_limits {
-    size_t max_frame_bytes; /**< larger frames yield one parse error ("frame too large") */
+    size_t max_frame_bytes; /**< larger frames yield one parse error ("frame too large"); the connector takes at most 64 MiB */
     unsigned max_depth;     /**< deeper nesting yields a parse error ("nesting too deep");
                                  the top-level array is depth 1, its objects depth 2 */
 } pws_parse_limits;
