@@ -175,7 +175,7 @@ void pws_table_foreach(const pws_table *t,
 
 /** What to do when the delivery queue is full. */
 typedef enum pws_overflow {
-    PWS_OVERFLOW_BLOCK = 0,       /**< stop reading the socket (lws_rx_flow_control) until there is room: nothing lost, memory bounded (default) */
+    PWS_OVERFLOW_BLOCK = 0,       /**< stop reading the socket until there is room: nothing lost, memory bounded (default) */
     PWS_OVERFLOW_DROP_OLDEST = 1, /**< drop the oldest queued market-data events, counted in stats.dropped */
     PWS_OVERFLOW_DISCONNECT = 2   /**< close the connection and reconnect later (PWS_ERR_OVERFLOW) */
 } pws_overflow;
