@@ -659,16 +659,34 @@ static void begin_close(pws_connector *c, int code, const char *reason)
 static void end_connection(pws_connector *c, int err, bool graceful, int close_code,
                            const char *fmt, ...) PWS__PRINTF(5, 6);
 
+/* Records why the current connection ends; the first reason wins. */
+static void end_reason_v(pws_connector *c, int err, const char *fmt, va_list ap)
+{
+    if (c->end_err)
+        return;
+    c->end_err = err;
+    vsnprintf(c->end_reason, sizeof c->end_reason, fmt, ap);
+}
+
+/* end_reason_v for callbacks that then return -1 (close at once). */
+static int ending(pws_connector *c, int err, const char *fmt, ...) PWS__PRINTF(3, 4);
+
+static int ending(pws_connector *c, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    end_reason_v(c, err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 static void end_connection(pws_connector *c, int err, bool graceful, int close_code,
                            const char *fmt, ...)
 {
-    if (!c->end_err) {
-        c->end_err = err;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(c->end_reason, sizeof c->end_reason, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    end_reason_v(c, err, fmt, ap);
+    va_end(ap);
     if (!c->wsi)
         return;
     if (graceful && c->upgraded) {
@@ -1099,10 +1117,7 @@ static void on_ws_message(void *user, int opcode, const unsigned char *data, siz
 /* A protocol violation by the server: fail the connection with 1002. */
 static void protocol_error(pws_connector *c, const char *what)
 {
-    if (!c->end_err) {
-        c->end_err = PWS_ERR_CLOSED;
-        snprintf(c->end_reason, sizeof c->end_reason, "protocol error from the server: %.200s", what);
-    }
+    ending(c, PWS_ERR_CLOSED, "protocol error from the server: %.200s", what);
     pws__log(&c->lg, PWS_LOG_WARN, "protocol error from the server: %s: closing with 1002", what);
     begin_close(c, 1002, "protocol error");
 }
@@ -1156,48 +1171,33 @@ static void on_established(pws_connector *c)
     }
 }
 
-/* Ends a connection attempt before the upgrade completed. */
-static int upgrade_failed(pws_connector *c, int err, const char *fmt, ...) PWS__PRINTF(3, 4);
-
-static int upgrade_failed(pws_connector *c, int err, const char *fmt, ...)
-{
-    if (!c->end_err) {
-        c->end_err = err;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(c->end_reason, sizeof c->end_reason, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* Checks the server's answer to the upgrade (RFC 6455 4.1). */
 static int check_upgrade(pws_connector *c, size_t headlen)
 {
     pws__http_head *h = malloc(sizeof *h);
     if (!h)
-        return upgrade_failed(c, PWS_ERR_NOMEM, "out of memory reading the upgrade response");
+        return ending(c, PWS_ERR_NOMEM, "out of memory reading the upgrade response");
     char err[160], expect[32];
     int rc = 0;
     if (pws__http_parse(c->head.p, headlen, false, h, err, sizeof err)) {
-        rc = upgrade_failed(c, PWS_ERR_CONNECT, "bad upgrade response from %.100s: %s", c->host_header, err);
+        rc = ending(c, PWS_ERR_CONNECT, "bad upgrade response from %.100s: %s", c->host_header, err);
     } else if (h->status != 101) {
-        rc = upgrade_failed(c, PWS_ERR_CONNECT, "%.100s refused the WebSocket upgrade: HTTP %d %.80s",
+        rc = ending(c, PWS_ERR_CONNECT, "%.100s refused the WebSocket upgrade: HTTP %d %.80s",
                             c->host_header, h->status, h->reason);
     } else if (!pws__http_has_token(pws__http_get(h, "Upgrade"), "websocket") ||
                !pws__http_has_token(pws__http_get(h, "Connection"), "upgrade")) {
-        rc = upgrade_failed(c, PWS_ERR_CONNECT, "upgrade response lacks Upgrade: websocket / Connection: Upgrade");
+        rc = ending(c, PWS_ERR_CONNECT, "upgrade response lacks Upgrade: websocket / Connection: Upgrade");
     } else {
         pws__ws_accept(c->ws_key, expect);
         const char *acc = pws__http_get(h, "Sec-WebSocket-Accept");
         const char *ext = pws__http_get(h, "Sec-WebSocket-Extensions");
         const char *proto = pws__http_get(h, "Sec-WebSocket-Protocol");
         if (!acc || strcmp(acc, expect))
-            rc = upgrade_failed(c, PWS_ERR_CONNECT, "upgrade response has a wrong Sec-WebSocket-Accept");
+            rc = ending(c, PWS_ERR_CONNECT, "upgrade response has a wrong Sec-WebSocket-Accept");
         else if (ext && *ext)
-            rc = upgrade_failed(c, PWS_ERR_CONNECT, "server chose extension \"%.80s\", which we did not offer", ext);
+            rc = ending(c, PWS_ERR_CONNECT, "server chose extension \"%.80s\", which we did not offer", ext);
         else if (proto && *proto)
-            rc = upgrade_failed(c, PWS_ERR_CONNECT, "server chose subprotocol \"%.80s\", which we did not offer",
+            rc = ending(c, PWS_ERR_CONNECT, "server chose subprotocol \"%.80s\", which we did not offer",
                                 proto);
     }
     free(h);
@@ -1212,11 +1212,11 @@ static int on_plain(void *user, const unsigned char *data, size_t len)
     if (c->upgraded)
         return feed_frames(c, data, len);
     if (pws__buf_put(&c->head, data, len))
-        return upgrade_failed(c, PWS_ERR_CONNECT, "upgrade response over %u bytes", PWS__MAX_HEAD);
+        return ending(c, PWS_ERR_CONNECT, "upgrade response over %u bytes", PWS__MAX_HEAD);
     size_t hl = pws__http_head_len(c->head.p, c->head.len);
     if (!hl) {
         if (c->head.len > PWS__MAX_HEAD)
-            return upgrade_failed(c, PWS_ERR_CONNECT, "upgrade response over %u bytes", PWS__MAX_HEAD);
+            return ending(c, PWS_ERR_CONNECT, "upgrade response over %u bytes", PWS__MAX_HEAD);
         return 0;
     }
     if (check_upgrade(c, hl))
@@ -1246,13 +1246,13 @@ static void resume_reading(pws_connector *c)
     }
     if (c->link.ssl) {
         /* plaintext may wait inside the TLS session with no socket event to come */
-        char err[200];
+        char err[200] = "";
         int rc = pws__link_rx(&c->link, NULL, 0, on_plain, c, NULL, err, sizeof err);
         if (rc == 1)
             return;
         if (rc < 0) {
             if (!c->end_err)
-                upgrade_failed(c, PWS_ERR_CLOSED, "%s", err);
+                ending(c, PWS_ERR_CLOSED, "%s", err);
             lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
             return;
         }
@@ -1272,7 +1272,7 @@ static int send_upgrade(pws_connector *c)
                      c->path, c->host_header, c->ws_key, PWS_VERSION_STRING);
     c->upgrade_sent = true;
     if (n < 0 || (size_t)n >= sizeof req || pws__link_send(&c->link, req, (size_t)n))
-        return upgrade_failed(c, PWS_ERR_CONNECT, "cannot build the upgrade request");
+        return ending(c, PWS_ERR_CONNECT, "cannot build the upgrade request");
     return 0;
 }
 
@@ -1355,7 +1355,7 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
         char err[200];
         if (c->tls) {
             if (pws__link_tls_start(&c->link, c->ssl_ctx, c->host, err, sizeof err))
-                return upgrade_failed(c, PWS_ERR_TLS, "%s", err);
+                return ending(c, PWS_ERR_TLS, "%s", err);
         } else if (send_upgrade(c)) {
             return -1;
         }
@@ -1366,16 +1366,15 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
         if (wsi != c->wsi)
             return -1;
         c->last_rx_us = pws__mono_us();
-        char err[200];
+        char err[200] = "";
         bool tls_up = false;
         int rc = pws__link_rx(&c->link, in, len, on_plain, c, &tls_up, err, sizeof err);
         if (rc < 0) {
-            /* on_plain set its reason; otherwise it is TLS */
-            upgrade_failed(c, c->upgraded ? PWS_ERR_CLOSED : PWS_ERR_TLS, "%s%s%s", err,
-                           c->upgraded ? "" : " (connecting to ", c->upgraded ? "" : c->host_header);
-            if (!c->upgraded && c->end_err == PWS_ERR_TLS)
-                pws__strlcpy(c->end_reason + strlen(c->end_reason), ")",
-                             sizeof c->end_reason - strlen(c->end_reason));
+            /* on_plain gave its reason already; otherwise it is TLS */
+            if (c->upgraded)
+                ending(c, PWS_ERR_CLOSED, "%s", err);
+            else
+                ending(c, PWS_ERR_TLS, "%s (connecting to %s)", err, c->host_header);
             return -1;
         }
         if (tls_up && !c->upgrade_sent && send_upgrade(c))

@@ -20,32 +20,42 @@ void pws__buf_free(pws__buf *b)
     b->len = b->cap = 0;
 }
 
+int pws__grow(char **p, size_t len, size_t *cap, size_t n, size_t max)
+{
+    if (n > max || len > max - n)
+        return -1;
+    if (len + n + 1 <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 256;
+    while (c < len + n + 1)
+        c *= 2;
+    char *np = realloc(*p, c);
+    if (!np)
+        return -1;
+    *p = np;
+    *cap = c;
+    return 0;
+}
+
+int pws__append(char **p, size_t *len, size_t *cap, const void *s, size_t n, size_t max)
+{
+    if (pws__grow(p, *len, cap, n, max))
+        return -1;
+    if (n)
+        memcpy(*p + *len, s, n);
+    *len += n;
+    (*p)[*len] = '\0';
+    return 0;
+}
+
 int pws__buf_reserve(pws__buf *b, size_t n)
 {
-    if (n > PWS__BUF_MAX || b->len > PWS__BUF_MAX - n)
-        return -1;
-    if (b->len + n + 1 <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p)
-        return -1;
-    b->p = p;
-    b->cap = cap;
-    return 0;
+    return pws__grow(&b->p, b->len, &b->cap, n, PWS__BUF_MAX);
 }
 
 int pws__buf_put(pws__buf *b, const void *s, size_t n)
 {
-    if (pws__buf_reserve(b, n))
-        return -1;
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
+    return pws__append(&b->p, &b->len, &b->cap, s, n, PWS__BUF_MAX);
 }
 
 static bool ieq(const char *a, const char *b)

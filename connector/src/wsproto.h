@@ -43,6 +43,12 @@ typedef struct pws__buf {
     size_t cap;  /* bytes allocated */
 } pws__buf;
 
+/* Growable byte arrays in general (pws__buf, the tape buffers): make room
+ * for n more bytes plus a NUL, never beyond max; append keeps the NUL.  0, or
+ * -1 without memory or over max. */
+int pws__grow(char **p, size_t len, size_t *cap, size_t n, size_t max);
+int pws__append(char **p, size_t *len, size_t *cap, const void *s, size_t n, size_t max);
+
 void pws__buf_free(pws__buf *b);
 /* Makes room for n more bytes; 0, or -1 (no memory, or over PWS__BUF_MAX). */
 int pws__buf_reserve(pws__buf *b, size_t n);

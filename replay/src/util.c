@@ -2,6 +2,7 @@
  * util.c - buffers, base64, UTF-8, clocks and logging for libpwsreplay.
  */
 #include "internal.h"
+#include "wsproto.h" /* connector/src: pws__grow, pws__append */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,30 +21,12 @@ void pws_tape_buf_free(pws_tape_buf *b)
 
 int pwsr__buf_reserve(pws_tape_buf *b, size_t n)
 {
-    if (n > PWS_TAPE_MAX_LINE || b->len > PWS_TAPE_MAX_LINE - n)
-        return -1;
-    if (b->len + n + 1 <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p)
-        return -1;
-    b->p = p;
-    b->cap = cap;
-    return 0;
+    return pws__grow(&b->p, b->len, &b->cap, n, PWS_TAPE_MAX_LINE);
 }
 
 int pwsr__buf_put(pws_tape_buf *b, const void *s, size_t n)
 {
-    if (pwsr__buf_reserve(b, n))
-        return -1;
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
+    return pws__append(&b->p, &b->len, &b->cap, s, n, PWS_TAPE_MAX_LINE);
 }
 
 int pwsr__buf_str(pws_tape_buf *b, const char *s)

@@ -106,11 +106,11 @@ static pwsm_server *h_mock(harness *h, pwsm_options *mo)
     return h->s;
 }
 
-/* Options for a fast test connector aimed at the mock. */
-static void h_opts(harness *h, pws_options *o)
+/* Options for a fast test connector aimed at url. */
+static void h_opts_url(harness *h, pws_options *o, const char *url)
 {
     memset(o, 0, sizeof *o);
-    o->url = pwsm_url(h->s);
+    o->url = url;
     o->api_key = KEY;
     o->on_event = h_on_event;
     o->user = h;
@@ -122,6 +122,26 @@ static void h_opts(harness *h, pws_options *o)
     o->backoff.jitter = -1;
     o->actions_per_sec = 1000;
     o->action_burst = 100;
+}
+
+/* ... aimed at the harness' mock. */
+static void h_opts(harness *h, pws_options *o)
+{
+    h_opts_url(h, o, pwsm_url(h->s));
+}
+
+/* A listening TCP socket on 127.0.0.1 with an ephemeral port, and its ws:// URL. */
+static int listen_loopback(const char *path, char *url, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    CU_ASSERT_FATAL(listen(fd, 8) == 0);
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    snprintf(url, cap, "ws://127.0.0.1:%d%s", ntohs(sa.sin_port), path);
+    return fd;
 }
 
 
@@ -960,29 +980,13 @@ static void test_error_status_stream_continues(void)
 static void test_connect_timeout(void)
 {
     /* a listener that never answers the WebSocket upgrade */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    CU_ASSERT_FATAL(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-    CU_ASSERT_FATAL(listen(fd, 8) == 0);
-    socklen_t sl = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
     char url[64];
-    snprintf(url, sizeof url, "ws://127.0.0.1:%d/stocks", ntohs(sa.sin_port));
+    int fd = listen_loopback("/stocks", url, sizeof url);
     harness h;
     h_init(&h);
     pws_options o;
-    memset(&o, 0, sizeof o);
-    o.url = url;
-    o.api_key = KEY;
-    o.on_event = h_on_event;
-    o.user = &h;
-    o.log_fn = h_log;
-    o.log_user = &h;
+    h_opts_url(&h, &o, url);
     o.connect_timeout_ms = 300;
-    o.log_level = PWS_LOG_DEBUG;
-    o.backoff.base_ms = 50;
-    o.backoff.jitter = -1;
     o.backoff.max_attempts = 1;
     CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
     pws_subscribe(h.c, "A.AAPL");
@@ -1005,7 +1009,7 @@ static void test_connect_timeout(void)
 typedef struct canned_server {
     int fd;            /* listening socket */
     int n;             /* connections to serve */
-    const char *resp;  /* the answer; "%s" is replaced by the right accept key's absence */
+    const char *resp;  /* the answer, sent whatever the request */
     char last_req[2048];
 } canned_server;
 
@@ -1035,30 +1039,14 @@ static void *canned_main(void *arg)
 static void check_upgrade_refused(const char *resp, const char *why)
 {
     canned_server cs = {.n = 2, .resp = resp};
-    cs.fd = socket(AF_INET, SOCK_STREAM, 0);
-    CU_ASSERT_FATAL(cs.fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CU_ASSERT_FATAL(bind(cs.fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-    CU_ASSERT_FATAL(listen(cs.fd, 8) == 0);
-    socklen_t sl = sizeof sa;
-    getsockname(cs.fd, (struct sockaddr *)&sa, &sl);
+    char url[64];
+    cs.fd = listen_loopback("/stocks?x=1", url, sizeof url);
     pthread_t th;
     CU_ASSERT_FATAL(pthread_create(&th, NULL, canned_main, &cs) == 0);
-    char url[64];
-    snprintf(url, sizeof url, "ws://127.0.0.1:%d/stocks?x=1", ntohs(sa.sin_port));
     harness h;
     h_init(&h);
     pws_options o;
-    memset(&o, 0, sizeof o);
-    o.url = url;
-    o.api_key = KEY;
-    o.on_event = h_on_event;
-    o.user = &h;
-    o.log_fn = h_log;
-    o.log_user = &h;
-    o.log_level = PWS_LOG_DEBUG;
-    o.backoff.base_ms = 20;
-    o.backoff.jitter = -1;
+    h_opts_url(&h, &o, url);
     o.backoff.max_attempts = 1; /* two connections in all */
     CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
     pws_subscribe(h.c, "A.AAPL");
