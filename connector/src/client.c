@@ -169,6 +169,28 @@ static void set_last_error(pws_connector *c, const char *fmt, ...)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* Records why the current connection ends; the first reason wins (a stop
+ * by the application records its reason with PWS_OK). */
+static void end_reason_v(pws_connector *c, int err, const char *fmt, va_list ap)
+{
+    if (c->end_err || c->end_reason[0])
+        return;
+    c->end_err = err;
+    vsnprintf(c->end_reason, sizeof c->end_reason, fmt, ap);
+}
+
+/* end_reason_v; returns -1 for callbacks that close at once. */
+static int ending(pws_connector *c, int err, const char *fmt, ...) PWS__PRINTF(3, 4);
+
+static int ending(pws_connector *c, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    end_reason_v(c, err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 /* ------------------------------------------------------------ URL parsing */
 
 /* Splits ws[s]://host[:port][/path] into parts.  Writes a reason to err. */
@@ -381,12 +403,8 @@ static void flush_batch(pws_connector *c)
     if (c->o.overflow == PWS_OVERFLOW_DISCONNECT) {
         STAT_ADD(c, dropped, c->batch_len);
         c->batch_len = 0;
-        if (!c->end_err) {
-            c->end_err = PWS_ERR_OVERFLOW;
-            snprintf(c->end_reason, sizeof c->end_reason,
-                     "delivery queue full (%zu events): disconnecting (overflow policy)",
-                     c->o.queue_capacity);
-        }
+        ending(c, PWS_ERR_OVERFLOW, "delivery queue full (%zu events): disconnecting (overflow policy)",
+               c->o.queue_capacity);
         c->close_after_frame = true;
         return;
     }
@@ -659,27 +677,6 @@ static void begin_close(pws_connector *c, int code, const char *reason)
 static void end_connection(pws_connector *c, int err, bool graceful, int close_code,
                            const char *fmt, ...) PWS__PRINTF(5, 6);
 
-/* Records why the current connection ends; the first reason wins. */
-static void end_reason_v(pws_connector *c, int err, const char *fmt, va_list ap)
-{
-    if (c->end_err)
-        return;
-    c->end_err = err;
-    vsnprintf(c->end_reason, sizeof c->end_reason, fmt, ap);
-}
-
-/* end_reason_v for callbacks that then return -1 (close at once). */
-static int ending(pws_connector *c, int err, const char *fmt, ...) PWS__PRINTF(3, 4);
-
-static int ending(pws_connector *c, int err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    end_reason_v(c, err, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static void end_connection(pws_connector *c, int err, bool graceful, int close_code,
                            const char *fmt, ...)
 {
@@ -882,11 +879,7 @@ static void net_connect(pws_connector *c)
         /* lws may already have reported CLIENT_CONNECTION_ERROR and moved us on */
         if (c->st == NET_CONNECTING) {
             c->wsi = NULL;
-            if (!c->end_err) {
-                c->end_err = PWS_ERR_CONNECT;
-                snprintf(c->end_reason, sizeof c->end_reason, "cannot connect to %.120s:%d", c->host,
-                         c->port);
-            }
+            ending(c, PWS_ERR_CONNECT, "cannot connect to %.120s:%d", c->host, c->port);
             connection_gone(c, "connect failed");
         }
     }
@@ -935,10 +928,7 @@ static void on_status(pws_connector *c, const pws_status *s)
     case PWS_STATUS_AUTH_FAILED:
         c->end_fatal = true;
         c->close_after_frame = true;
-        if (!c->end_err) {
-            c->end_err = PWS_ERR_AUTH;
-            snprintf(c->end_reason, sizeof c->end_reason, "authentication failed (server: %.200s)", s->message);
-        }
+        ending(c, PWS_ERR_AUTH, "authentication failed (server: %.200s)", s->message);
         break;
     case PWS_STATUS_AUTH_TIMEOUT:
     case PWS_STATUS_AUTH_REQUIRED:
@@ -948,11 +938,7 @@ static void on_status(pws_connector *c, const pws_status *s)
         c->close_after_frame = true;
         if (s->kind == PWS_STATUS_MAX_CONNECTIONS)
             c->end_max_conn = true;
-        if (!c->end_err) {
-            c->end_err = PWS_ERR_SERVER;
-            snprintf(c->end_reason, sizeof c->end_reason, "server status %.31s: %.200s", s->status,
-                     s->message);
-        }
+        ending(c, PWS_ERR_SERVER, "server status %.31s: %.200s", s->status, s->message);
         break;
     case PWS_STATUS_ERROR:
         pws__log(&c->lg, PWS_LOG_WARN, "server error status: %s", s->message);
@@ -1055,15 +1041,12 @@ static void on_server_close(pws_connector *c, const unsigned char *p, size_t len
         answer = 1007;
     }
     c->end_close_code = code;
-    if (!c->end_err) {
-        c->end_err = PWS_ERR_CLOSED;
-        size_t rl = len > 2 ? len - 2 : 0;
-        char reason[128] = "";
-        for (size_t i = 0; i < rl && i < sizeof reason - 1; i++)
-            reason[i] = (p[2 + i] >= 0x20 && p[2 + i] < 0x7f) ? (char)p[2 + i] : '?';
-        snprintf(c->end_reason, sizeof c->end_reason, "server closed the connection (code %d%s%s%s%s)", code,
-                 rl ? ": " : "", reason, bad ? "; protocol error: " : "", bad ? bad : "");
-    }
+    size_t rl = len > 2 ? len - 2 : 0;
+    char reason[128] = "";
+    for (size_t i = 0; i < rl && i < sizeof reason - 1; i++)
+        reason[i] = (p[2 + i] >= 0x20 && p[2 + i] < 0x7f) ? (char)p[2 + i] : '?';
+    ending(c, PWS_ERR_CLOSED, "server closed the connection (code %d%s%s%s%s)", code, rl ? ": " : "", reason,
+           bad ? "; protocol error: " : "", bad ? bad : "");
     if (bad)
         pws__log(&c->lg, PWS_LOG_WARN, "protocol error from the server: %s (code %d): answering %d", bad, code,
                  answer);
@@ -1251,8 +1234,7 @@ static void resume_reading(pws_connector *c)
         if (rc == 1)
             return;
         if (rc < 0) {
-            if (!c->end_err)
-                ending(c, PWS_ERR_CLOSED, "%s", err);
+            ending(c, PWS_ERR_CLOSED, "%s", err);
             lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
             return;
         }
@@ -1338,11 +1320,8 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (wsi != c->wsi && c->wsi)
             break;
-        if (!c->end_err) {
-            c->end_err = PWS_ERR_CONNECT;
-            snprintf(c->end_reason, sizeof c->end_reason, "cannot connect to %.60s:%d: %.*s", c->host,
-                     c->port, in ? (int)(len < 150 ? len : 150) : 0, in ? (const char *)in : "");
-        }
+        ending(c, PWS_ERR_CONNECT, "cannot connect to %.60s:%d: %.*s", c->host, c->port,
+               in ? (int)(len < 150 ? len : 150) : 0, in ? (const char *)in : "");
         connection_gone(c, "connect failed");
         break;
 
