@@ -13,9 +13,9 @@
  * Inputs up to 600 bytes are also given to pws_parse_double(): whenever it
  * accepts one, the value must equal strtod_l() in the "C" locale bit for bit.
  *
- * Built with -fsanitize=fuzzer (clang) this is a libFuzzer target.  Built with
- * -DPWS_FUZZ_STANDALONE it has a main() that replays files and directories
- * (the seed corpus) through the same checks, which runs under any compiler.
+ * Built with -fsanitize=fuzzer (clang) this is a libFuzzer target; linked with
+ * replay_main.c it replays the seed corpus through the same checks under any
+ * compiler (fuzz_parse_corpus).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strtod_l, newlocale */
@@ -169,69 +169,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     return 0;
 }
-
-#ifdef PWS_FUZZ_STANDALONE
-#include <dirent.h>
-#include <sys/stat.h>
-
-/* Replays one file through the target. */
-static int run_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf;
-    long len;
-
-    if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fprintf(stderr, "fuzz_parse: cannot read %s\n", path);
-        if (f)
-            fclose(f);
-        return -1;
-    }
-    /* exactly len bytes, so that ASan catches a read past the end */
-    buf = malloc(len > 0 ? (size_t)len : 1);
-    if (buf == NULL || fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        fprintf(stderr, "fuzz_parse: cannot read %s\n", path);
-        fclose(f);
-        free(buf);
-        return -1;
-    }
-    fclose(f);
-    LLVMFuzzerTestOneInput(buf, (size_t)len);
-    free(buf);
-    return 0;
-}
-
-int main(int argc, char **argv)
-{
-    unsigned long files = 0;
-    int rc = 0;
-
-    for (int i = 1; i < argc; i++) {
-        struct stat st;
-        if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
-            DIR *dir = opendir(argv[i]);
-            struct dirent *de;
-            char path[4096];
-            if (dir == NULL) {
-                rc = 1;
-                continue;
-            }
-            while ((de = readdir(dir)) != NULL) {
-                if (de->d_name[0] == '.')
-                    continue;
-                snprintf(path, sizeof path, "%s/%s", argv[i], de->d_name);
-                if (run_file(path) != 0)
-                    rc = 1;
-                files++;
-            }
-            closedir(dir);
-        } else {
-            if (run_file(argv[i]) != 0)
-                rc = 1;
-            files++;
-        }
-    }
-    printf("fuzz_parse: replayed %lu inputs\n", files);
-    return files == 0 ? 1 : rc;
-}
-#endif
