@@ -42,7 +42,8 @@ static void mock_usage(FILE *f)
             "      --validate          load each scenario file without running anything:\n"
             "                          \"FILE: ok (...)\" on stdout, or FILE:LINE:COLUMN: error\n"
             "                          on stderr; exit 1 if any file is broken\n"
-            "      --listen HOST:PORT  bind address (default 127.0.0.1:0; port 0 = any free port)\n"
+            "      --listen HOST:PORT  bind address (default 127.0.0.1:0; port 0 = any free port;\n"
+            "                          IPv6 as [::1]:0)\n"
             "      --port-file FILE    also write the listening line to FILE\n"
             "      --accept-key-env V  accept only the key in $V (default: any non-empty key)\n"
             "      --seed N            stream seed (default 1): same seed, same frames\n"
@@ -109,13 +110,20 @@ int pws_cmd_mock(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'l': {
+            /* HOST:PORT; an IPv6 address as [ADDR]:PORT (or bare, split at the last colon) */
             const char *colon = strrchr(optarg, ':');
-            if (!colon || colon == optarg || (size_t)(colon - optarg) >= sizeof host) {
-                fprintf(stderr, "polyws mock: --listen needs HOST:PORT, not '%s'\n", optarg);
+            const char *h = optarg;
+            size_t hl = colon ? (size_t)(colon - optarg) : 0;
+            if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+                h++;
+                hl -= 2;
+            }
+            if (!colon || hl == 0 || hl >= sizeof host) {
+                fprintf(stderr, "polyws mock: --listen needs HOST:PORT or [IPV6]:PORT, not '%s'\n", optarg);
                 return 2;
             }
-            memcpy(host, optarg, (size_t)(colon - optarg));
-            host[colon - optarg] = '\0';
+            memcpy(host, h, hl);
+            host[hl] = '\0';
             long port = strtol(colon + 1, &end, 10);
             if (*end || end == colon + 1 || port < 0 || port > 65535) {
                 fprintf(stderr, "polyws mock: invalid port in --listen '%s'\n", optarg);

@@ -21,7 +21,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#define SAN "IP:127.0.0.1,DNS:localhost"
+#define SAN "IP:127.0.0.1,IP:::1,DNS:localhost"
 
 static void set_err(char *err, size_t errcap, const char *what)
 {

@@ -134,7 +134,7 @@ struct pwsm_server {
     atomic_bool stopping;           /* set by pwsm_stop before lws_cancel_service */
     atomic_uint accepted;           /* highest ordinal handed out */
     int port;                       /* bound port */
-    char url[64];                   /* ws[s]://127.0.0.1:PORT */
+    char url[96];                   /* ws[s]://127.0.0.1:PORT, ws[s]://[::1]:PORT */
     const char *ca_file;            /* generated cert or cert_file, NULL without tls */
     pwsm__selfsigned ss;            /* generated cert files (ss.dir empty if none) */
     SSL_CTX *client_ssl_ctx;        /* given to lws so it does not build (and leak) its own */
@@ -1508,10 +1508,15 @@ pwsm_server *pwsm_start(const pwsm_options *opts, char *errbuf, size_t errcap)
         snprintf(errbuf, errcap, "no listening port");
         goto fail;
     }
-    const char *url_host = strcmp(s->o.host, "0.0.0.0") == 0 || !is_ipv4_literal(s->o.host)
-                               ? "127.0.0.1"
-                               : s->o.host;
-    snprintf(s->url, sizeof s->url, "%s://%s:%d", s->o.tls ? "wss" : "ws", url_host, s->port);
+    /* the URL a local client uses: the address itself, loopback for "any" */
+    const char *h = s->o.host;
+    bool v6 = strchr(h, ':') != NULL;
+    if (v6)
+        snprintf(s->url, sizeof s->url, "%s://[%s]:%d", s->o.tls ? "wss" : "ws", strcmp(h, "::") ? h : "::1",
+                 s->port);
+    else
+        snprintf(s->url, sizeof s->url, "%s://%s:%d", s->o.tls ? "wss" : "ws",
+                 strcmp(h, "0.0.0.0") == 0 || !is_ipv4_literal(h) ? "127.0.0.1" : h, s->port);
 
     int rc = pthread_create(&s->thread, NULL, service_main, s);
     if (rc != 0) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cli_watch.sh POLYWS - `polyws watch` end to end against `polyws mock`.
-# Every mock binds 127.0.0.1 port 0 and is killed on exit.
+# Every mock binds 127.0.0.1 (or ::1) port 0 and is killed on exit.
 set -u
 POLYWS=$1
 tmp=$(mktemp -d)
@@ -83,6 +83,25 @@ for _ in $(seq 200); do grep -q '^ca-file' "$tmp/tls.out" 2>/dev/null && break; 
 TURL=$(awk '/^listening /{print $2}' "$tmp/tls.out"); CA=$(awk '/^ca-file /{print $2}' "$tmp/tls.out")
 POLYWS_API_KEY=$SECRET_KEY POLYWS_CA_FILE=$CA "$POLYWS" watch "$TURL" -s A.AAPL --count 5 -q --format jsonl >"$tmp/tls.jsonl" 2>"$tmp/tls.werr"; rc=$?
 if [ $rc -eq 0 ] && [ "$(grep -c '"ev":"A"' "$tmp/tls.jsonl")" -eq 5 ]; then ok "wss with --ca"; else bad "wss (rc=$rc)"; cat "$tmp/tls.werr"; fi
+
+# 10. IPv6 loopback, ws and wss (the certificate names ::1); skipped where ::1 cannot be bound
+"$POLYWS" mock --listen '[::1]:0' --accept-key-env SECRET_KEY --rate 500 >"$tmp/v6.out" 2>"$tmp/v6.err" &
+v6pid=$!
+pids+=($v6pid)
+for _ in $(seq 250); do [ -s "$tmp/v6.out" ] || ! kill -0 $v6pid 2>/dev/null && break; sleep 0.02; done
+if grep -q '^listening ws://\[::1\]:' "$tmp/v6.out"; then
+  V6URL=$(awk '/^listening /{print $2}' "$tmp/v6.out")
+  POLYWS_API_KEY=$SECRET_KEY "$POLYWS" watch "$V6URL" -s A.AAPL --count 5 -q --format jsonl >"$tmp/v6.jsonl" 2>"$tmp/v6.werr"; rc=$?
+  if [ $rc -eq 0 ] && [ "$(grep -c '"ev":"A"' "$tmp/v6.jsonl")" -eq 5 ]; then ok "ws over IPv6 ($V6URL)"; else bad "ws over IPv6 (rc=$rc)"; cat "$tmp/v6.werr"; fi
+  "$POLYWS" mock --tls --listen '[::1]:0' --accept-key-env SECRET_KEY --rate 500 >"$tmp/v6t.out" 2>"$tmp/v6t.err" &
+  pids+=($!)
+  for _ in $(seq 200); do grep -q '^ca-file' "$tmp/v6t.out" 2>/dev/null && break; sleep 0.02; done
+  V6T=$(awk '/^listening /{print $2}' "$tmp/v6t.out"); CA6=$(awk '/^ca-file /{print $2}' "$tmp/v6t.out")
+  POLYWS_API_KEY=$SECRET_KEY "$POLYWS" watch "$V6T" --ca "$CA6" -s A.AAPL --count 5 -q --format jsonl >"$tmp/v6t.jsonl" 2>"$tmp/v6t.werr"; rc=$?
+  if [ $rc -eq 0 ] && [ "$(grep -c '"ev":"A"' "$tmp/v6t.jsonl")" -eq 5 ]; then ok "wss over IPv6, IP-literal certificate check"; else bad "wss over IPv6 (rc=$rc)"; cat "$tmp/v6t.werr"; fi
+else
+  echo "skip - IPv6 loopback not available: $(grep -v '^\[' "$tmp/v6.err" | head -1)"
+fi
 
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]
