@@ -12,8 +12,8 @@
  *
  * The client's environment: everything inherited except POLYWS_* variables,
  * plus POLYWS_URL, POLYWS_API_KEY, POLYWS_SUBSCRIBE, POLYWS_CA_FILE (wss),
- * POLYWS_COUNT and POLYWS_DURATION (when the scenario sets them) and
- * POLYWS_BACKOFF_MS (a hint, see backoff_hint_ms).  The API key is a fresh
+ * POLYWS_COUNT, POLYWS_DURATION and POLYWS_HEARTBEAT_MS (when the scenario
+ * sets them) and POLYWS_BACKOFF_MS (a hint, see backoff_hint_ms).  The API key is a fresh
  * random one per scenario unless the scenario lists keys; it is scrubbed
  * from everything this command prints or writes.
  */
@@ -139,9 +139,9 @@ static void check_usage(FILE *f)
             "replays a recorded session instead (see polyws check --tape X --help).\n"
             "\n"
             "The client gets POLYWS_URL, POLYWS_API_KEY, POLYWS_SUBSCRIBE, POLYWS_CA_FILE\n"
-            "(wss), POLYWS_COUNT / POLYWS_DURATION (if the scenario sets them) and\n"
-            "POLYWS_BACKOFF_MS (a hint); other POLYWS_* variables are removed.  The API\n"
-            "key is never printed.  See docs/check.md.\n"
+            "(wss), POLYWS_COUNT / POLYWS_DURATION / POLYWS_HEARTBEAT_MS (if the scenario\n"
+            "sets them) and POLYWS_BACKOFF_MS (a hint); other POLYWS_* variables are\n"
+            "removed.  The API key is never printed.  See docs/check.md.\n"
             "\n"
             "Exit status: 0 if every scenario passed, 1 if any failed (or could not be\n"
             "loaded or run), 2 on bad usage.\n",
@@ -707,7 +707,7 @@ static void run_job(check_run *run, size_t idx)
         snprintf(count_s, sizeof count_s, "%llu", (unsigned long long)c->count);
     if (c->duration_s > 0)
         snprintf(duration_s, sizeof duration_s, "%g", c->duration_s);
-    char *vars[8] = {0};
+    char *vars[10] = {0};
     size_t nv = 0;
     vars[nv++] = xasprintf("POLYWS_URL=%s%s", pwsm_url(srv), CHECK_MARKET_PATH);
     vars[nv++] = xasprintf("POLYWS_API_KEY=%s", key);
@@ -719,6 +719,8 @@ static void run_job(check_run *run, size_t idx)
         vars[nv++] = xasprintf("POLYWS_COUNT=%s", count_s);
     if (duration_s[0])
         vars[nv++] = xasprintf("POLYWS_DURATION=%s", duration_s);
+    if (c->heartbeat_ms)
+        vars[nv++] = xasprintf("POLYWS_HEARTBEAT_MS=%u", c->heartbeat_ms);
     bool oom = false;
     for (size_t i = 0; i < nv; i++)
         oom |= !vars[i];

@@ -86,12 +86,16 @@ static void watch_usage(FILE *f)
             "      --queue N          delivery queue capacity in events (default 65536)\n"
             "      --max-attempts N   give up after N failed reconnects (default 0 = never)\n"
             "      --backoff-ms MS    first reconnect delay (default 500)\n"
+            "      --heartbeat MS     a connection silent this long (no data, no pong) is\n"
+            "                         dead; pings go out every MS/2 (default: dead after\n"
+            "                         20000 ms, a ping every 20000 ms)\n"
             "  -q, --quiet            no connection messages on stderr\n"
             "  -v, --verbose          log more (repeat for debug)\n"
             "  -h, --help             this help\n"
             "\n"
-            "POLYWS_COUNT, POLYWS_DURATION and POLYWS_BACKOFF_MS (set by `polyws check`)\n"
-            "are defaults for --count, --duration and --backoff-ms.\n"
+            "POLYWS_COUNT, POLYWS_DURATION, POLYWS_BACKOFF_MS and POLYWS_HEARTBEAT_MS (set\n"
+            "by `polyws check`) are defaults for --count, --duration, --backoff-ms and\n"
+            "--heartbeat.\n"
             "\n"
             "Exit status: 0 when stopped by --count, --duration or a signal; 1 on a fatal\n"
             "error (e.g. authentication failed), with one line on stderr; 2 on bad usage.\n"
@@ -298,6 +302,7 @@ int pws_cmd_watch(int argc, char **argv)
         {"count", required_argument, NULL, 'n'},     {"duration", required_argument, NULL, 'd'},
         {"overflow", required_argument, NULL, 'O'},  {"queue", required_argument, NULL, 'Q'},
         {"max-attempts", required_argument, NULL, 'M'}, {"backoff-ms", required_argument, NULL, 'B'},
+        {"heartbeat", required_argument, NULL, 'H'},
         {"quiet", no_argument, NULL, 'q'},           {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     static watch w; /* large (the table view); one per process */
@@ -307,7 +312,7 @@ int pws_cmd_watch(int argc, char **argv)
     const char *key_env = NULL, *key_file = NULL;
     char subs[8192] = "";
     int verbose = 0;
-    uint64_t u;
+    uint64_t u, heartbeat = 0;
 
     optind = 1;
     int ch;
@@ -384,6 +389,12 @@ int pws_cmd_watch(int argc, char **argv)
             }
             o.backoff.base_ms = (uint32_t)u;
             break;
+        case 'H':
+            if (parse_u64(optarg, &heartbeat) || heartbeat < 100 || heartbeat > 3600000) {
+                fprintf(stderr, "polyws watch: --heartbeat needs 100..3600000 ms, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'q': w.quiet = true; break;
         case 'v': verbose++; break;
         case 'h': watch_usage(stdout); return 0;
@@ -427,6 +438,15 @@ int pws_cmd_watch(int argc, char **argv)
             return 2;
         }
         o.backoff.base_ms = (uint32_t)u;
+    }
+    if (!heartbeat && getenv("POLYWS_HEARTBEAT_MS") && *getenv("POLYWS_HEARTBEAT_MS") &&
+        (parse_u64(getenv("POLYWS_HEARTBEAT_MS"), &heartbeat) || heartbeat < 100 || heartbeat > 3600000)) {
+        fprintf(stderr, "polyws watch: POLYWS_HEARTBEAT_MS needs 100..3600000\n");
+        return 2;
+    }
+    if (heartbeat) {
+        o.pong_timeout_ms = (uint32_t)heartbeat;
+        o.ping_interval_ms = (uint32_t)heartbeat / 2;
     }
     if (key_env && key_file) {
         fprintf(stderr, "polyws watch: use --key-env or --key-file, not both\n");

@@ -609,7 +609,7 @@ static bool compile_subscribe(pwss__ctx *c, const pwss__ynode *n, char **out)
 
 static bool compile_client(pwss__ctx *c, const pwss__ynode *n, pwss_client *cl)
 {
-    static const char *const keys[] = {"subscribe", "timeout", "killed_ok", "count", "duration", NULL};
+    static const char *const keys[] = {"subscribe", "timeout", "killed_ok", "count", "duration", "heartbeat", NULL};
     if (!pwss__check_map(c, n, "client", keys))
         return false;
     const pwss__ynode *v;
@@ -629,6 +629,9 @@ static bool compile_client(pwss__ctx *c, const pwss__ynode *n, pwss_client *cl)
             return false;
         cl->duration_s = ms / 1000.0;
     }
+    if ((v = pwss__get(n, "heartbeat")) &&
+        !pwss__read_duration(c, v, "client.heartbeat", 100, 600000, &cl->heartbeat_ms))
+        return false;
     return true;
 }
 

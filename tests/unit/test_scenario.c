@@ -101,7 +101,8 @@ static void test_full_header(void)
                              "  timeout: 1m\n"
                              "  killed_ok: true\n"
                              "  count: 100\n"
-                             "  duration: 2500ms\n",
+                             "  duration: 2500ms\n"
+                             "  heartbeat: 1500ms\n",
                              err, sizeof err);
     CU_ASSERT_FATAL(sc != NULL);
     CU_ASSERT_STRING_EQUAL(sc->name, "my-name");
@@ -128,6 +129,7 @@ static void test_full_header(void)
     CU_ASSERT(sc->client.killed_ok);
     CU_ASSERT_EQUAL(sc->client.count, 100);
     CU_ASSERT_DOUBLE_EQUAL(sc->client.duration_s, 2.5, 1e-9);
+    CU_ASSERT_EQUAL(sc->client.heartbeat_ms, 1500);
     CU_ASSERT_EQUAL(sc->nscripts, 0);
     CU_ASSERT(!sc->has_default);
     CU_ASSERT_PTR_NULL(pwss_script_for(sc, 1));
@@ -142,6 +144,7 @@ static void test_defaults(void)
     CU_ASSERT_STRING_EQUAL(sc->name, "t"); /* the file's base name */
     CU_ASSERT_STRING_EQUAL(sc->client.subscribe, "A.AAPL");
     CU_ASSERT_EQUAL(sc->client.timeout_ms, 30000);
+    CU_ASSERT_EQUAL(sc->client.heartbeat_ms, 0);
     CU_ASSERT_EQUAL(sc->server.nkeys, 1);
     CU_ASSERT_STRING_EQUAL(sc->server.keys[0], "only");
     CU_ASSERT(sc->server.events_per_sec < 0); /* max: as fast as the client reads */
@@ -429,6 +432,8 @@ static void test_repeat_limits(void)
     check_error("description: x\nconnections:\n  1:\n    - repeat: {times: 1000000, steps: [sleep: 0]}\n"
                 "    - repeat: {times: 1000001, steps: [drop]}\n",
                 "5:23: repeat.times: 1000001 is out of range (allowed 1..1000000)");
+    check_error("description: x\nclient: {heartbeat: 50ms}\n",
+                "2:21: client.heartbeat: 50ms is out of range (allowed 100 ms..600000 ms)");
     check_error("description: x\nconnections:\n  1:\n    - repeat: {times: 0, steps: [drop]}\n",
                 "4:23: repeat.times: 0 is out of range (allowed 1..1000000)");
     check_error("description: x\nconnections:\n  1:\n    - repeat: {times: 2, steps: []}\n",
@@ -737,7 +742,7 @@ static void test_errors_keys_and_types(void)
                 "3:3: unknown key 'tlss' in server (allowed: keys, auth_timeout, max_connections_per_key, kick, "
                 "rate_limit, tls, seed, rate, batch, policy_close_code); did you mean 'tls'?");
     check_error("description: x\nclient: {subscribe: A.AAPL, colour: red}\n",
-                "2:29: unknown key 'colour' in client (allowed: subscribe, timeout, killed_ok, count, duration)");
+                "2:29: unknown key 'colour' in client (allowed: subscribe, timeout, killed_ok, count, duration, heartbeat)");
     check_error("description: x\nassert: []\nasserts: []\n",
                 "3:1: unknown key 'asserts' in the scenario (allowed: name, description, server, client, "
                 "connections, assert); did you mean 'assert'?");

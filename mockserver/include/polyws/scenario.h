@@ -154,6 +154,8 @@ typedef struct pwss_client {
                                   that is fine (for scenarios that end by time) */
     uint64_t count;          /**< POLYWS_COUNT: events after which the client should stop, 0 = none */
     double duration_s;       /**< POLYWS_DURATION: seconds after which the client should stop, 0 = none */
+    uint32_t heartbeat_ms;   /**< POLYWS_HEARTBEAT_MS: a hint to treat a connection silent this long
+                                  (no data, no pong) as dead, 0 = not set */
 } pwss_client;
 
 /** A whole scenario. */
