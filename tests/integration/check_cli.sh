@@ -175,5 +175,24 @@ if [ $RC -eq 1 ] && grep -q "client: stopped because the run was interrupted" "$
    [ "$(tail -1 "$tmp/int.out")" = "0 passed, 2 failed" ] && ! ps -eo args | grep -Eq "^sleep 63\.25"; then
   ok "SIGINT stops the client and summarizes"; else bad "SIGINT (rc=$RC)"; show "$tmp/int.out"; fi
 
+# 10. the client's environment: the scenario's hints, and nothing else of POLYWS_*
+cat >"$tmp/env.yaml" <<EOF
+description: the client sees the scenario's count, duration and heartbeat hints
+client:
+  count: 7
+  duration: 2500ms
+  heartbeat: 1500ms
+  timeout: 10s
+assert:
+  - client_exit: 0
+EOF
+POLYWS_STRAY=1 "$POLYWS" check --client "env | grep '^POLYWS_' | sort >$tmp/env.txt" "$tmp/env.yaml" >"$tmp/env.out" 2>&1; RC=$?
+if [ $RC -eq 0 ] && grep -qx 'POLYWS_COUNT=7' "$tmp/env.txt" && grep -qx 'POLYWS_DURATION=2.5' "$tmp/env.txt" &&
+   grep -qx 'POLYWS_HEARTBEAT_MS=1500' "$tmp/env.txt" && grep -q '^POLYWS_URL=ws://127.0.0.1:' "$tmp/env.txt" &&
+   ! grep -q '^POLYWS_STRAY' "$tmp/env.txt"; then
+  ok "client environment: hints set, stray POLYWS_* removed"; else bad "client environment (rc=$RC)"; show "$tmp/env.out"; cat "$tmp/env.txt"; fi
+"$POLYWS" watch ws://127.0.0.1:1/ -s A.AAPL --heartbeat 50 2>"$tmp/hb.err"; RC=$?
+if [ $RC -eq 2 ] && grep -q -- "--heartbeat needs 100..3600000 ms" "$tmp/hb.err"; then ok "watch --heartbeat range"; else bad "watch --heartbeat 50 (rc=$RC)"; fi
+
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]
