@@ -3,12 +3,13 @@
  * as the client reads, our connector counts the events.
  *
  * The mock server (libpwsmock) runs in a child process forked before any
- * thread exists, so server and client are separate processes competing for
- * the cores as they would in production.  The mock streams `--events` events
- * per connection (its stream_limit) with events_per_sec < 0 (the next frame is
- * generated as soon as the socket takes the previous one) and `--batch` as
- * batch_max (frames hold 1..batch_max events, ~batch/2 on average).  Several
- * clients read the same kind of stream, so the report shows where time goes:
+ * thread exists (mockchild.c), so server and client are separate processes
+ * competing for the cores as they would in production.  The mock streams
+ * `--events` events per connection (its stream_limit) with events_per_sec < 0
+ * (the next frame is generated as soon as the socket takes the previous one)
+ * and `--batch` as batch_max (frames hold 1..batch_max events, ~batch/2 on
+ * average).  Several clients read the same kind of stream, so the report shows
+ * where time goes:
  *
  *   gen        the mock's generator alone, in this process, no I/O: the
  *              ceiling of the server side on one core;
@@ -48,7 +49,8 @@
 #include <polyws/mock.h>
 #include <polyws/polyws.h>
 
-#include "gen.h" /* the mock's private generator, for the "gen" line */
+#include "gen.h"       /* the mock's private generator, for the "gen" line */
+#include "mockchild.h" /* the forked mock, clock, raw-socket sends */
 
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
@@ -56,11 +58,9 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -68,10 +68,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,17 +83,11 @@
 #define MAX_ACTION_LEN (MAX_CHANNELS_LEN + 64) /* bytes of one auth or subscribe message */
 #define STATUS_HEAD_MAX 1024      /* bytes of a message kept to recognise statuses */
 #define SOCKET_BUF (1u << 20)     /* socket client's read buffer: holds any frame of <= 1000 events */
-#define CHILD_READY_MS 10000      /* how long the mock child may take to listen */
 #define CHILD_EXIT_MS 5000        /* how long it may take to stop before SIGKILL */
 
-/* ------------------------------------------------------------ utilities */
+_Static_assert(MAX_ACTION_LEN <= BENCH_WS_TEXT_MAX, "bench_ws_send_text must take any action");
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+/* ------------------------------------------------------------ utilities */
 
 static void die(const char *fmt, ...)
 {
@@ -300,7 +292,7 @@ static void run_gen(const bench_opts *o)
     if (!buf)
         die("gen: out of memory");
     uint64_t events = 0, bytes = 0, frames = 0;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     while (events < o->events) {
         uint32_t n = pwsm__gen_batch_size(&g, o->batch);
         if (n > o->events - events)
@@ -309,7 +301,7 @@ static void run_gen(const bench_opts *o)
         events += n;
         frames++;
     }
-    double dt = now_s() - t0;
+    double dt = bench_now_s() - t0;
     free(buf);
     pwsm__gen_free(&g);
     printf("gen          : %5.2fM events/s %6.0f frames/s %6.1f MB/s | CPU us/event: %.2f "
@@ -321,16 +313,9 @@ static void run_gen(const bench_opts *o)
 
 /* ------------------------------------------------------------ the mock child */
 
-static pid_t child_pid = -1; /* the mock process, -1 once reaped */
-static int child_ctl = -1;   /* write end of its control pipe: closing it stops the mock */
-
-/* Body of the mock process: start, report the port on `ready`, serve until the
- * control pipe closes (or the parent dies: PR_SET_PDEATHSIG), stop. */
-static void mock_child(const bench_opts *o, int ready, int ctl, pid_t parent)
+/* Forks the mock (mockchild.c); returns its port. */
+static int start_child(const bench_opts *o)
 {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-        _exit(1);
-    lws_set_log_level(LLL_ERR, NULL);
     pwsm_options mo;
     memset(&mo, 0, sizeof mo);
     mo.host = "127.0.0.1";
@@ -343,83 +328,7 @@ static void mock_child(const bench_opts *o, int ready, int ctl, pid_t parent)
         mo.journal_max_entries = 2; /* the smallest journal: truncated at the first entry */
         mo.journal_max_bytes = 1;
     }
-    char err[256] = "";
-    pwsm_server *s = pwsm_start(&mo, err, sizeof err);
-    char msg[300];
-    int len = s ? snprintf(msg, sizeof msg, "%d\n", pwsm_port(s)) : snprintf(msg, sizeof msg, "E %s\n", err);
-    if (write(ready, msg, (size_t)len) != len)
-        _exit(1);
-    close(ready);
-    char c;
-    ssize_t n;
-    while ((n = read(ctl, &c, 1)) > 0 || (n < 0 && errno == EINTR))
-        ;
-    pwsm_stop(s);
-    _exit(s ? 0 : 1);
-}
-
-/* Closes the control pipe and reaps the child, killing it if it does not stop in time. */
-static void stop_child(void)
-{
-    if (child_pid <= 0)
-        return;
-    if (child_ctl >= 0)
-        close(child_ctl);
-    child_ctl = -1;
-    int status = 0;
-    double end = now_s() + CHILD_EXIT_MS / 1000.0;
-    pid_t r;
-    while ((r = waitpid(child_pid, &status, WNOHANG)) == 0 && now_s() < end) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    if (r == 0) {
-        fprintf(stderr, "e2e_bench: the mock did not stop in %d ms: killing it\n", CHILD_EXIT_MS);
-        kill(child_pid, SIGKILL);
-        waitpid(child_pid, &status, 0);
-    }
-    child_pid = -1;
-}
-
-/* Forks the mock; returns its port. */
-static int start_child(const bench_opts *o)
-{
-    int ready[2], ctl[2];
-    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(ctl, O_CLOEXEC) != 0)
-        die("pipe: %s", strerror(errno));
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork: %s", strerror(errno));
-    if (pid == 0) {
-        close(ready[0]);
-        close(ctl[1]);
-        mock_child(o, ready[1], ctl[0], parent);
-    }
-    child_pid = pid;
-    child_ctl = ctl[1];
-    close(ready[1]);
-    close(ctl[0]);
-    atexit(stop_child);
-    char line[300];
-    size_t len = 0;
-    struct pollfd pfd = {.fd = ready[0], .events = POLLIN};
-    double end = now_s() + CHILD_READY_MS / 1000.0;
-    while (len < sizeof line - 1 && !memchr(line, '\n', len)) {
-        int left = (int)((end - now_s()) * 1000);
-        if (left <= 0 || poll(&pfd, 1, left) <= 0)
-            die("the mock did not start in %d ms", CHILD_READY_MS);
-        ssize_t n = read(ready[0], line + len, sizeof line - 1 - len);
-        if (n <= 0)
-            die("the mock process exited before listening");
-        len += (size_t)n;
-    }
-    close(ready[0]);
-    line[len] = '\0';
-    if (line[0] == 'E')
-        die("the mock did not start: %s", line + 2);
-    return atoi(line);
+    return mockchild_start(&mo, "e2e_bench", CHILD_EXIT_MS);
 }
 
 /* ------------------------------------------------------------ one run's result */
@@ -448,7 +357,7 @@ static void counts_frame(counts *k, uint64_t events, uint64_t bytes)
     k->bytes += bytes;
     k->frames++;
     if (k->frames == 1) {
-        k->t0 = now_s();
+        k->t0 = bench_now_s();
         k->events0 = k->events;
         k->bytes0 = k->bytes;
         k->frames0 = k->frames;
@@ -526,44 +435,6 @@ typedef struct sock_client {
     uint64_t parse_errors;
 } sock_client;
 
-static bool send_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n) {
-        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return false;
-        c += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
-/* Sends one masked text frame (clients must mask, RFC 6455 5.3). */
-static bool ws_send_text(int fd, const char *msg)
-{
-    size_t n = strlen(msg), h = 0;
-    unsigned char frame[MAX_ACTION_LEN + 8];
-    if (n > MAX_ACTION_LEN)
-        return false;
-    frame[h++] = 0x81;
-    if (n < 126) {
-        frame[h++] = (unsigned char)(0x80 | n);
-    } else {
-        frame[h++] = 0x80 | 126;
-        frame[h++] = (unsigned char)(n >> 8);
-        frame[h++] = (unsigned char)n;
-    }
-    static const unsigned char mask[4] = {0x5a, 0x17, 0xc3, 0x8e};
-    memcpy(frame + h, mask, 4);
-    h += 4;
-    for (size_t i = 0; i < n; i++)
-        frame[h + i] = (unsigned char)msg[i] ^ mask[i % 4];
-    return send_all(fd, frame, h + n);
-}
-
 /* Connects and upgrades; bytes after the 101 response stay in the buffer. */
 static bool sock_open(sock_client *sc, int port, char *why, size_t whycap)
 {
@@ -585,7 +456,7 @@ static bool sock_open(sock_client *sc, int port, char *why, size_t whycap)
     static const char req[] = "GET /stocks HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                               "Connection: Upgrade\r\nSec-WebSocket-Key: ZTJlLWJlbmNoLW5vbmNlIQ==\r\n"
                               "Sec-WebSocket-Version: 13\r\n\r\n";
-    if (!send_all(sc->fd, req, sizeof req - 1)) {
+    if (!bench_send_all(sc->fd, req, sizeof req - 1)) {
         snprintf(why, whycap, "send: %s", strerror(errno));
         return false;
     }
@@ -656,7 +527,7 @@ static int sock_frame(sock_client *sc, double deadline, int *op, const unsigned 
         } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             snprintf(why, whycap, "recv: %s", strerror(errno));
             return -1;
-        } else if (now_s() > deadline) {
+        } else if (bench_now_s() > deadline) {
             snprintf(why, whycap, "timed out");
             return -1;
         }
@@ -684,11 +555,11 @@ static bool run_socket_mode(const bench_opts *o, int port, bool parse, run_resul
     counts k;
     memset(&k, 0, sizeof k);
     char why[160] = "";
-    double cpu0 = self_cpu_s(), mock0 = pid_cpu_s(child_pid), t_start = now_s();
+    double cpu0 = self_cpu_s(), mock0 = pid_cpu_s(mockchild_pid()), t_start = bench_now_s();
     double deadline = t_start + o->timeout_s;
     bool ok = sock_open(&sc, port, why, sizeof why);
     while (ok && k.events < o->events) {
-        if (now_s() > deadline) { /* also when frames keep coming but no data */
+        if (bench_now_s() > deadline) { /* also when frames keep coming but no data */
             snprintf(why, sizeof why, "timed out");
             ok = false;
             break;
@@ -707,10 +578,10 @@ static bool run_socket_mode(const bench_opts *o, int port, bool parse, run_resul
             continue; /* the mock sends no pings unless asked; ignore anything else */
         switch (classify((const char *)pl, n < STATUS_HEAD_MAX ? n : STATUS_HEAD_MAX)) {
         case STEP_AUTH:
-            ok = ws_send_text(sc.fd, "{\"action\":\"auth\",\"params\":\"" BENCH_KEY "\"}");
+            ok = bench_ws_send_text(sc.fd, "{\"action\":\"auth\",\"params\":\"" BENCH_KEY "\"}");
             break;
         case STEP_SUB:
-            ok = ws_send_text(sc.fd, o->subscribe_msg);
+            ok = bench_ws_send_text(sc.fd, o->subscribe_msg);
             break;
         case STEP_NONE:
             break;
@@ -729,11 +600,11 @@ static bool run_socket_mode(const bench_opts *o, int port, bool parse, run_resul
             break;
         }
     }
-    k.t_last = now_s();
-    double cpu1 = self_cpu_s(), mock1 = pid_cpu_s(child_pid);
+    k.t_last = bench_now_s();
+    double cpu1 = self_cpu_s(), mock1 = pid_cpu_s(mockchild_pid());
     if (sc.fd >= 0) {
         static const unsigned char close_frame[] = {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8}; /* 1000, zero mask */
-        send_all(sc.fd, close_frame, sizeof close_frame);
+        bench_send_all(sc.fd, close_frame, sizeof close_frame);
         close(sc.fd);
     }
     free(sc.buf);
@@ -818,7 +689,7 @@ static int lws_ref_message(lws_ref *rc, struct lws *wsi)
     }
     counts_frame(&rc->k, rc->msg_events, rc->msg_bytes);
     if (rc->k.events >= rc->o->events) {
-        rc->k.t_last = now_s();
+        rc->k.t_last = bench_now_s();
         rc->done = true;
         lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
         return -1;
@@ -898,7 +769,7 @@ static bool run_lws(const bench_opts *o, int port, const char *url, run_result *
     info.fd_limit_per_thread = 8;
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.provided_client_ssl_ctx = ssl;
-    double cpu0 = self_cpu_s(), mock0 = pid_cpu_s(child_pid), t_start = now_s();
+    double cpu0 = self_cpu_s(), mock0 = pid_cpu_s(mockchild_pid()), t_start = bench_now_s();
     rc.ctx = lws_create_context(&info);
     if (!rc.ctx)
         die("lws: lws_create_context failed");
@@ -917,11 +788,11 @@ static bool run_lws(const bench_opts *o, int port, const char *url, run_result *
         rc.failed = rc.closed = true;
     }
     lws_ref_tick(&rc.tick);
-    double deadline = now_s() + o->timeout_s;
-    while (!rc.closed && now_s() < deadline)
+    double deadline = bench_now_s() + o->timeout_s;
+    while (!rc.closed && bench_now_s() < deadline)
         if (lws_service(rc.ctx, 0) < 0)
             break;
-    double cpu1 = self_cpu_s(), mock1 = pid_cpu_s(child_pid);
+    double cpu1 = self_cpu_s(), mock1 = pid_cpu_s(mockchild_pid());
     lws_sul_cancel(&rc.tick);
     lws_context_destroy(rc.ctx);
     SSL_CTX_free(ssl);
@@ -968,14 +839,14 @@ static void on_batch(const pws_event *evs, size_t n, void *user)
     if (!m)
         return;
     if (r->events == 0) {
-        r->t0 = now_s();
+        r->t0 = bench_now_s();
         r->events0 = m;
         r->deliver_tid = gettid();
         pws_get_stats(r->c, &r->s0);
     }
     r->events += m;
     if (r->events >= r->target && r->t_last == 0) {
-        r->t_last = now_s();
+        r->t_last = bench_now_s();
         pws_get_stats(r->c, &r->s1);
         pthread_mutex_lock(&r->mu);
         r->done = true;
@@ -1021,15 +892,15 @@ static bool run_connector(const bench_opts *o, int port, const char *url, run_re
     po.user = &r;
     po.log_level = PWS_LOG_ERROR;
     char err[256] = "";
-    double cpu0 = self_cpu_s(), mock0 = pid_cpu_s(child_pid), t_start = now_s();
+    double cpu0 = self_cpu_s(), mock0 = pid_cpu_s(mockchild_pid()), t_start = bench_now_s();
     if (pws_create(&po, &r.c, err, sizeof err) != PWS_OK)
         die("pws_create: %s", err);
     if (pws_subscribe(r.c, o->channels) != PWS_OK || pws_start(r.c) != PWS_OK)
         die("connector: %s", pws_last_error(r.c));
-    double deadline = now_s() + o->timeout_s;
+    double deadline = bench_now_s() + o->timeout_s;
     bool ended = false; /* the connector stopped by itself (fatal error) */
     pthread_mutex_lock(&r.mu);
-    while (!r.done && !ended && now_s() < deadline) {
+    while (!r.done && !ended && bench_now_s() < deadline) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 200 * 1000 * 1000;
@@ -1044,7 +915,7 @@ static bool run_connector(const bench_opts *o, int port, const char *url, run_re
     }
     bool done = r.done;
     pthread_mutex_unlock(&r.mu);
-    double cpu1 = self_cpu_s(), mock1 = pid_cpu_s(child_pid);
+    double cpu1 = self_cpu_s(), mock1 = pid_cpu_s(mockchild_pid());
     double deliver = done ? tid_cpu_s(r.deliver_tid) : -1;
     double net = done ? other_threads_cpu_s(getpid(), r.deliver_tid) : -1;
     pws_stop(r.c);
@@ -1167,9 +1038,9 @@ int main(int argc, char **argv)
 
     /* Fork first: the mock process must not inherit threads (there are none yet). */
     int port = start_child(&o);
-    char url[64];
-    snprintf(url, sizeof url, "ws://127.0.0.1:%d/stocks", port);
-    printf("mock         : pid %d, %s\n", (int)child_pid, url);
+    char url[128];
+    snprintf(url, sizeof url, "%s/stocks", mockchild_url());
+    printf("mock         : pid %d, %s\n", (int)mockchild_pid(), url);
     fflush(stdout);
 
     static run_result runs[NCLIENTS][MAX_REPS];
@@ -1187,7 +1058,7 @@ int main(int argc, char **argv)
             rates[c][nruns[c]++] = r->events_per_s;
         }
     }
-    stop_child();
+    mockchild_stop();
 
     printf("summary over %u reps (CPU costs: medians; last column: the rate those costs allow):\n", o.reps);
     for (size_t c = 0; c < NCLIENTS; c++)

@@ -3,11 +3,11 @@
  * WebSocket connection.
  *
  * The mock (libpwsmock) runs in a child process forked before any thread
- * exists.  This process opens --connections plain loopback sockets to it, does
- * the WebSocket upgrade by hand, waits for the "connected" greeting, sends an
- * auth message and waits for auth_success on each, subscribes to nothing, and
- * keeps them open.  All connections use one key; the mock's max_per_key is set
- * to the connection count so none is kicked.
+ * exists (mockchild.c).  This process opens --connections plain loopback
+ * sockets to it, does the WebSocket upgrade by hand, waits for the "connected"
+ * greeting, sends an auth message and waits for auth_success on each,
+ * subscribes to nothing, and keeps them open.  All connections use one key;
+ * the mock's max_per_key is set to the connection count so none is kicked.
  *
  * The child's memory is read from /proc/PID/smaps_rollup (Rss, Pss and
  * Private_Dirty: the pages the process wrote itself, the honest measure of what
@@ -26,11 +26,10 @@
  */
 #include <polyws/mock.h>
 
-#include <libwebsockets.h>
+#include "mockchild.h" /* the forked mock, clock, raw-socket sends */
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -41,12 +40,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_CONNECTIONS 1000u
@@ -55,25 +51,10 @@
 #define BENCH_KEY "idle-bench-key"  /* the mock accepts any non-empty key by default */
 #define IO_TIMEOUT_S 10             /* per socket operation during set-up */
 #define SETUP_BUF 4096              /* bytes read at once during set-up */
-#define CHILD_READY_MS 10000        /* how long the mock child may take to listen */
 #define CHILD_EXIT_MS 10000         /* how long it may take to stop before SIGKILL */
 #define FD_HEADROOM 256u            /* descriptors beyond the connections (lws, stdio, pipes) */
 
 /* ------------------------------------------------------------ utilities */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 static void die(const char *fmt, ...)
 {
@@ -142,114 +123,18 @@ static mem_kb read_mem(pid_t pid)
 
 /* ------------------------------------------------------------ the mock child */
 
-static pid_t child_pid = -1; /* the mock process, -1 once reaped */
-static int child_ctl = -1;   /* write end of its control pipe: closing it stops the mock */
-
-/* Body of the mock process: start, report the port on `ready`, serve until the
- * control pipe closes (or the parent dies: PR_SET_PDEATHSIG), stop. */
-static void mock_child(uint32_t connections, int ready, int ctl, pid_t parent)
+/* Forks the mock (mockchild.c); returns its port. */
+static int start_child(uint32_t connections)
 {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-        _exit(1);
-    lws_set_log_level(LLL_ERR, NULL);
     pwsm_options mo;
     memset(&mo, 0, sizeof mo);
     mo.host = "127.0.0.1";
     mo.max_per_key = connections;          /* one key for all: none is kicked */
     mo.max_connections = connections + 16; /* the default (4096) would do up to 4080 */
-    char err[256] = "";
-    pwsm_server *s = pwsm_start(&mo, err, sizeof err);
-    char msg[300];
-    int len = s ? snprintf(msg, sizeof msg, "%d\n", pwsm_port(s)) : snprintf(msg, sizeof msg, "E %s\n", err);
-    if (write(ready, msg, (size_t)len) != len)
-        _exit(1);
-    close(ready);
-    char c;
-    ssize_t n;
-    while ((n = read(ctl, &c, 1)) > 0 || (n < 0 && errno == EINTR))
-        ;
-    pwsm_stop(s);
-    _exit(s ? 0 : 1);
-}
-
-/* Closes the control pipe and reaps the child, killing it if it does not stop in time. */
-static void stop_child(void)
-{
-    if (child_pid <= 0)
-        return;
-    if (child_ctl >= 0)
-        close(child_ctl);
-    child_ctl = -1;
-    int status = 0;
-    double end = now_s() + CHILD_EXIT_MS / 1000.0;
-    pid_t r;
-    while ((r = waitpid(child_pid, &status, WNOHANG)) == 0 && now_s() < end)
-        sleep_ms(10);
-    if (r == 0) {
-        fprintf(stderr, "idle_bench: the mock did not stop in %d ms: killing it\n", CHILD_EXIT_MS);
-        kill(child_pid, SIGKILL);
-        waitpid(child_pid, &status, 0);
-    }
-    child_pid = -1;
-}
-
-/* Forks the mock; returns its port. */
-static int start_child(uint32_t connections)
-{
-    int ready[2], ctl[2];
-    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(ctl, O_CLOEXEC) != 0)
-        die("pipe: %s", strerror(errno));
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork: %s", strerror(errno));
-    if (pid == 0) {
-        close(ready[0]);
-        close(ctl[1]);
-        mock_child(connections, ready[1], ctl[0], parent);
-    }
-    child_pid = pid;
-    child_ctl = ctl[1];
-    close(ready[1]);
-    close(ctl[0]);
-    atexit(stop_child);
-    char line[300];
-    size_t len = 0;
-    struct pollfd pfd = {.fd = ready[0], .events = POLLIN};
-    double end = now_s() + CHILD_READY_MS / 1000.0;
-    while (len < sizeof line - 1 && !memchr(line, '\n', len)) {
-        int left = (int)((end - now_s()) * 1000);
-        if (left <= 0 || poll(&pfd, 1, left) <= 0)
-            die("the mock did not start in %d ms", CHILD_READY_MS);
-        ssize_t n = read(ready[0], line + len, sizeof line - 1 - len);
-        if (n <= 0)
-            die("the mock process exited before listening");
-        len += (size_t)n;
-    }
-    close(ready[0]);
-    line[len] = '\0';
-    if (line[0] == 'E')
-        die("the mock did not start: %s", line + 2);
-    return atoi(line);
+    return mockchild_start(&mo, "idle_bench", CHILD_EXIT_MS);
 }
 
 /* ------------------------------------------------------------ one idle client */
-
-static bool send_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n) {
-        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return false;
-        c += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
 
 /* Set-up state of one connection: bytes read but not yet consumed. */
 typedef struct setup {
@@ -308,23 +193,6 @@ static bool expect_status(setup *s, const char *needle)
     }
 }
 
-/* Sends one masked text frame (clients must mask, RFC 6455 5.3). */
-static bool send_text(int fd, const char *msg)
-{
-    size_t n = strlen(msg), h = 0;
-    unsigned char frame[256];
-    if (n >= 126 || n + 6 > sizeof frame)
-        return false;
-    frame[h++] = 0x81;
-    frame[h++] = (unsigned char)(0x80 | n);
-    static const unsigned char mask[4] = {0x3c, 0xa5, 0x71, 0x0e};
-    memcpy(frame + h, mask, 4);
-    h += 4;
-    for (size_t i = 0; i < n; i++)
-        frame[h + i] = (unsigned char)msg[i] ^ mask[i % 4];
-    return send_all(fd, frame, h + n);
-}
-
 /* Opens one connection: upgrade, greeting, auth.  Returns the fd or -1 (why set). */
 static int open_idle(int port, char *why, size_t whycap)
 {
@@ -349,7 +217,7 @@ static int open_idle(int port, char *why, size_t whycap)
     if (connect(s.fd, (struct sockaddr *)&a, sizeof a) != 0)
         goto fail;
     step = "upgrade request";
-    if (!send_all(s.fd, req, sizeof req - 1))
+    if (!bench_send_all(s.fd, req, sizeof req - 1))
         goto fail;
     step = "upgrade response";
     for (;;) {
@@ -367,7 +235,7 @@ static int open_idle(int port, char *why, size_t whycap)
     if (!expect_status(&s, "\"status\":\"connected\""))
         goto fail;
     step = "auth";
-    if (!send_text(s.fd, "{\"action\":\"auth\",\"params\":\"" BENCH_KEY "\"}") ||
+    if (!bench_ws_send_text(s.fd, "{\"action\":\"auth\",\"params\":\"" BENCH_KEY "\"}") ||
         !expect_status(&s, "\"status\":\"auth_success\""))
         goto fail;
     if (s.off != s.len) {
@@ -442,30 +310,30 @@ int main(int argc, char **argv)
         die("out of memory");
     size_t warm = connections >= 10 ? connections / 10 : 1;
     printf("idle_bench: %u idle authenticated connections (one key, no subscription) to the mock, "
-           "pid %d, ws://127.0.0.1:%d\n",
-           connections, (int)child_pid, port);
+           "pid %d, %s\n",
+           connections, (int)mockchild_pid(), mockchild_url());
     printf("  mock process memory (KB)           Rss       Pss Private_Dirty     VmRSS\n");
-    sleep_ms(settle_ms);
-    mem_kb m0 = read_mem(child_pid), mw = m0;
+    bench_sleep_ms(settle_ms);
+    mem_kb m0 = read_mem(mockchild_pid()), mw = m0;
     print_mem("listening, no connection", &m0);
 
-    double t0 = now_s();
+    double t0 = bench_now_s();
     char why[160];
     for (size_t i = 0; i < connections; i++) {
         fds[i] = open_idle(port, why, sizeof why);
         if (fds[i] < 0)
             die("connection %zu of %u: %s", i + 1, connections, why);
         if (i + 1 == warm && warm < connections) {
-            sleep_ms(settle_ms);
-            mw = read_mem(child_pid);
+            bench_sleep_ms(settle_ms);
+            mw = read_mem(mockchild_pid());
             char label[64];
             snprintf(label, sizeof label, "%zu connections", warm);
             print_mem(label, &mw);
         }
     }
-    double setup_s = now_s() - t0;
-    sleep_ms(settle_ms);
-    mem_kb m1 = read_mem(child_pid);
+    double setup_s = bench_now_s() - t0;
+    bench_sleep_ms(settle_ms);
+    mem_kb m1 = read_mem(mockchild_pid());
     char label[64];
     snprintf(label, sizeof label, "%u connections", connections);
     print_mem(label, &m1);
@@ -474,7 +342,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < connections; i++)
         close(fds[i]);
     free(fds);
-    stop_child();
+    mockchild_stop();
     if (gone)
         die("%zu of %u connections were closed or not idle at the last reading", gone, connections);
 
