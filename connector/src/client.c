@@ -97,6 +97,7 @@ struct pws_connector {
     bool close_sent;            /* our close frame is queued: only the server's answer matters now */
     bool close_got;             /* the server's close frame arrived */
     bool wipe_out;              /* the output buffer held the auth message: wipe it once written */
+    bool in_reader;             /* inside pws__ws_feed_some (its callbacks must not feed it) */
     struct lws *lws_slot;       /* lws' own pointer to it (ci.pwsi): lws NULLs it on free */
     net_state st;               /* state machine */
     uint32_t conn_seq;          /* ordinal of the current/last connection (1-based) */
@@ -384,6 +385,46 @@ static void init_event(pws_connector *c, pws_event *ev, pws_event_type type)
     ev->recv_us = pws_now_us();
 }
 
+/* Held events outlive the frame reader's message (it moves on, or goes with
+ * its connection), so the OTHER ones in pend[from..to) get their own copy of
+ * their JSON; without memory, the queue reports the event as lost. */
+static void pend_own(pws_connector *c, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        pws_other *o = &c->pend[i].u.other;
+        if (c->pend[i].type != PWS_EV_OTHER || !o->json || !o->json_len)
+            continue;
+        char *copy = malloc(o->json_len);
+        if (copy)
+            memcpy(copy, o->json, o->json_len);
+        o->json = copy;
+    }
+}
+
+/* The queue copied pend[from..to): free their own copies. */
+static void pend_release(pws_connector *c, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        if (c->pend[i].type == PWS_EV_OTHER && c->pend[i].u.other.json_len) {
+            free((char *)c->pend[i].u.other.json);
+            c->pend[i].u.other.json = NULL;
+        }
+}
+
+/* Pushes what pend holds; returns false if the queue refused some. */
+static bool pend_push(pws_connector *c)
+{
+    while (c->pend_off < c->pend_len) {
+        size_t n = pws__queue_push_batch(&c->q, c->pend + c->pend_off, c->pend_len - c->pend_off);
+        if (n == 0)
+            return false;
+        pend_release(c, c->pend_off, c->pend_off + n);
+        c->pend_off += n;
+    }
+    c->pend_len = c->pend_off = 0;
+    return true;
+}
+
 /* Moves the parsed batch into the queue, per the overflow policy. */
 static void flush_batch(pws_connector *c)
 {
@@ -426,6 +467,7 @@ keep_rest:
         c->pend_cap = cap;
     }
     memcpy(c->pend + c->pend_len, c->batch, c->batch_len * sizeof *c->batch);
+    pend_own(c, c->pend_len, c->pend_len + c->batch_len);
     c->pend_len += c->batch_len;
     c->batch_len = 0;
     if (c->wsi && !c->rx_paused) {
@@ -444,15 +486,8 @@ static void resume_reading(pws_connector *c);
  * true when nothing is held any more. */
 static bool push_pending(pws_connector *c)
 {
-    while (c->pend_off < c->pend_len) {
-        size_t n = pws__queue_push_batch(&c->q, c->pend + c->pend_off, c->pend_len - c->pend_off);
-        if (n == 0)
-            return false;
-        c->pend_off += n;
-    }
-    c->pend_len = c->pend_off = 0;
-    /* OTHER events in pend pointed into the reader's message; the queue
-     * copied them, so the reader may go on. */
+    if (!pend_push(c))
+        return false;
     if (c->rx_paused) {
         c->rx_paused = false;
         __atomic_store_n(&c->st_counters.rx_paused, false, __ATOMIC_RELAXED);
@@ -648,6 +683,8 @@ static int send_frame(pws_connector *c, int opcode, const void *data, size_t len
     return rc;
 }
 
+static void read_on(pws_connector *c);
+
 /* Starts the close handshake from our side: the close frame goes after what
  * is queued, then the server has PWS__CLOSE_GRACE_S to answer (reads go on,
  * discarded, so that its close frame is seen and our socket is not reset with
@@ -665,11 +702,11 @@ static void begin_close(pws_connector *c, int code, const char *reason)
         c->link.close_when_flushed = true; /* no memory for it: just close */
     lws_callback_on_writable(c->wsi);
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, PWS__CLOSE_GRACE_S);
-    if (c->rx_paused || c->stash.len) {
-        /* what was held back is not wanted any more; the answer is */
-        c->stash.len = 0;
-        pws__link_set_rx(&c->link, true);
-    }
+    /* Paused for delivery: read on to see the answer.  Held bytes are framed
+     * first (data messages are dropped from now on).  Inside the frame reader
+     * feed_frames does this when the reader returns. */
+    if (!c->in_reader && (c->rx_paused || c->stash.len))
+        read_on(c);
 }
 
 /* Ends the connection from our side.  Graceful (close frame) when the link
@@ -727,11 +764,12 @@ static void sul_retry_cb(lws_sorted_usec_list_t *sul)
 /* Forgets the transport state of the connection that just ended. */
 static void transport_reset(pws_connector *c)
 {
-    if (c->wipe_out && c->link.out.p)
-        OPENSSL_cleanse(c->link.out.p, c->link.out.cap);
+    if (c->wipe_out && c->scratch)
+        OPENSSL_cleanse(c->scratch, LWS_PRE + PWS__WRITE_CHUNK);
     c->link.wsi = NULL;
-    pws__link_free(&c->link);
+    pws__link_free(&c->link); /* link.out.wipe: wiped before it is freed */
     memset(&c->link, 0, sizeof c->link);
+    c->link.out.wipe = true; /* it will hold the auth frame */
     pws__ws_reader_free(&c->rd);
     pws__buf_free(&c->head);
     pws__buf_free(&c->stash);
@@ -765,7 +803,12 @@ static void connection_gone(pws_connector *c, const char *fallback_reason)
     set_last_error(c, "%s", c->end_reason);
 
     if (c->stopping) {
-        finish(c, c->result);
+        if (c->end_fatal) { /* e.g. auth_failed arrived before the stop took effect */
+            emit_conn(c, PWS_CONN_FATAL, c->end_err, c->end_close_code, 0, 0, c->end_reason);
+            finish(c, c->end_err);
+        } else {
+            finish(c, c->result);
+        }
         return;
     }
     if (c->end_fatal) {
@@ -1059,8 +1102,10 @@ static void on_server_close(pws_connector *c, const unsigned char *p, size_t len
         pws__ws_close_frame(&c->link.out, answer, bad ? "protocol error" : NULL, mask);
     }
     c->link.close_when_flushed = true;
-    if (c->wsi)
+    if (c->wsi) {
         lws_callback_on_writable(c->wsi);
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, PWS__CLOSE_GRACE_S);
+    }
 }
 
 /* The frame reader's callback: one whole message or control frame. */
@@ -1118,10 +1163,15 @@ static int feed_frames(pws_connector *c, const unsigned char *data, size_t len)
         return 0; /* waiting for the end: discard */
     size_t used = 0;
     char err[200];
-    if (pws__ws_feed_some(&c->rd, data, len, on_ws_message, c, &used, err, sizeof err)) {
+    c->in_reader = true;
+    int rc = pws__ws_feed_some(&c->rd, data, len, on_ws_message, c, &used, err, sizeof err);
+    c->in_reader = false;
+    if (rc) {
         protocol_error(c, err);
         return 0;
     }
+    if (c->close_sent && c->link.rx_paused)
+        pws__link_set_rx(&c->link, true); /* closing: the server's answer is wanted */
     if (c->rd.pause) {
         c->rd.pause = false;
         if (used < len && pws__buf_put(&c->stash, data + used, len - used))
@@ -1214,8 +1264,9 @@ static int on_plain(void *user, const unsigned char *data, size_t len)
     return rc;
 }
 
-/* Block policy: the queue has room again; frame what waited, then read. */
-static void resume_reading(pws_connector *c)
+/* Frames what waited while reads were paused, then reads the socket again
+ * (unless the reader paused once more).  Never called inside the reader. */
+static void read_on(pws_connector *c)
 {
     if (!c->wsi)
         return;
@@ -1240,6 +1291,12 @@ static void resume_reading(pws_connector *c)
         }
     }
     pws__link_set_rx(&c->link, true);
+}
+
+/* Block policy: the queue has room again. */
+static void resume_reading(pws_connector *c)
+{
+    read_on(c);
     drain_commands(c);
 }
 
@@ -1300,7 +1357,9 @@ static int on_writeable(pws_connector *c)
     }
     int rc = pws__link_writeable(&c->link, c->scratch);
     if (c->wipe_out && !pws__link_pending(&c->link)) {
+        /* the auth frame is out: no copy of it stays (scratch held one for lws_write) */
         OPENSSL_cleanse(c->link.out.p, c->link.out.cap);
+        OPENSSL_cleanse(c->scratch, LWS_PRE + PWS__WRITE_CHUNK);
         c->wipe_out = false;
     }
     return rc;
@@ -1391,8 +1450,7 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
         if (stop && !c->stopping) {
             c->stopping = true;
             if (c->wsi) {
-                c->end_err = PWS_OK;
-                pws__strlcpy(c->end_reason, "stopped by the application", sizeof c->end_reason);
+                /* a reason already given (auth_failed, a server close) stays */
                 end_connection(c, PWS_OK, true, 1000, "stopped by the application");
             } else {
                 finish(c, PWS_OK);
@@ -1518,15 +1576,10 @@ static void net_main(pws_connector *c)
             if (lws_service(ctx, 0) < 0)
                 break;
         /* block policy: what the queue refused is still ours to deliver */
-        while (c->pend_len > c->pend_off) {
-            size_t n = pws__queue_push_batch(&c->q, c->pend + c->pend_off, c->pend_len - c->pend_off);
-            c->pend_off += n;
-            if (!n) {
-                struct timespec ts = {0, 1000000};
-                nanosleep(&ts, NULL);
-            }
+        while (!pend_push(c)) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
         }
-        c->pend_len = c->pend_off = 0;
         pthread_mutex_lock(&c->mu);
         c->ctx = NULL;
         pthread_mutex_unlock(&c->mu);
@@ -1840,6 +1893,8 @@ void pws_destroy(pws_connector *c)
     for (size_t i = 0; i < c->nchannels; i++)
         free(c->channels[i]);
     free(c->channels);
+    if (c->pend)
+        pend_release(c, c->pend_off, c->pend_len);
     free(c->pend);
     free(c->url);
     free(c->ca_file);

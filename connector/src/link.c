@@ -189,8 +189,12 @@ int pws__link_rx(pws__link *l, const void *in, size_t len, pws__link_rx_fn fn, v
         int r = SSL_read(l->ssl, buf, sizeof buf);
         if (r > 0) {
             int rc = fn(user, buf, (size_t)r);
-            if (rc)
+            if (rc) {
+                /* what SSL_read produced to send (a KeyUpdate answer) still goes out */
+                if (l->wsi && BIO_ctrl_pending(l->wbio))
+                    lws_callback_on_writable(l->wsi);
                 return rc;
+            }
             continue;
         }
         int e = SSL_get_error(l->ssl, r);

@@ -3,6 +3,7 @@
  */
 #include "wsproto.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -15,6 +16,8 @@ void pws__buf_free(pws__buf *b)
 {
     if (!b)
         return;
+    if (b->wipe && b->p)
+        OPENSSL_cleanse(b->p, b->cap);
     free(b->p);
     b->p = NULL;
     b->len = b->cap = 0;
@@ -50,7 +53,17 @@ int pws__append(char **p, size_t *len, size_t *cap, const void *s, size_t n, siz
 
 int pws__buf_reserve(pws__buf *b, size_t n)
 {
-    return pws__grow(&b->p, b->len, &b->cap, n, PWS__BUF_MAX);
+    if (!b->wipe || !b->p || b->len + n + 1 <= b->cap)
+        return pws__grow(&b->p, b->len, &b->cap, n, PWS__BUF_MAX);
+    /* no realloc: it would free a copy without wiping it */
+    pws__buf bigger = {NULL, 0, 0, true};
+    if (pws__grow(&bigger.p, 0, &bigger.cap, b->len + n, PWS__BUF_MAX))
+        return -1;
+    memcpy(bigger.p, b->p, b->len);
+    bigger.len = b->len;
+    pws__buf_free(b);
+    *b = bigger;
+    return 0;
 }
 
 int pws__buf_put(pws__buf *b, const void *s, size_t n)

@@ -41,6 +41,7 @@ typedef struct pws__buf {
     char *p;     /* bytes */
     size_t len;  /* bytes used */
     size_t cap;  /* bytes allocated */
+    bool wipe;   /* may hold a secret: memory is wiped before it is freed (growth included) */
 } pws__buf;
 
 /* Growable byte arrays in general (pws__buf, the tape buffers): make room

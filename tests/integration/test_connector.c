@@ -6,6 +6,7 @@
  * application received and the frames the server journaled.
  */
 #include <polyws/mock.h>
+#include <polyws/scenario.h>
 #include <polyws/polyws.h>
 
 #include <CUnit/Basic.h>
@@ -34,14 +35,38 @@ typedef struct harness {
     size_t n;                /* count */
     uint64_t market;         /* agg+trade+quote */
     int slow_us;             /* consumer delay per event */
+    uint64_t other_ok;       /* OTHER events whose JSON checked out (xt_json_ok) */
+    uint64_t other_bad;      /* ... and those whose JSON did not */
     char logs[16384];        /* captured log text */
     pws_connector *c;
     pwsm_server *s;
 } harness;
 
+/* An XT event as the backpressure scenario sends it: {"ev":"XT","i":N,"pad":"xx...x"}. */
+static bool xt_json_ok(const char *j, size_t n)
+{
+    static const char head[] = "{\"ev\":\"XT\",\"i\":";
+    if (!j || n < sizeof head + 10 || memcmp(j, head, sizeof head - 1) || memcmp(j + n - 2, "\"}", 2))
+        return false;
+    const char *pad = memmem(j, n, "\"pad\":\"", 7);
+    if (!pad)
+        return false;
+    for (const char *p = pad + 7; p < j + n - 2; p++)
+        if (*p != 'x')
+            return false;
+    return true;
+}
+
 static void h_on_event(const pws_event *ev, void *user)
 {
     harness *h = user;
+    if (ev->type == PWS_EV_OTHER) {
+        bool ok = xt_json_ok(ev->u.other.json, ev->u.other.json_len);
+        pthread_mutex_lock(&h->mu);
+        h->other_ok += ok;
+        h->other_bad += !ok;
+        pthread_mutex_unlock(&h->mu);
+    }
     pthread_mutex_lock(&h->mu);
     if (h->n < MAX_EVENTS) {
         h->evs[h->n].ev = *ev;
@@ -1004,6 +1029,76 @@ static void test_connect_timeout(void)
     h_free(&h);
 }
 
+/* Block policy with OTHER events (their JSON points into the frame reader's
+ * message until the queue copies it) and a stop while reads are paused:
+ * every delivered OTHER event still has its own bytes, and the stop's close
+ * handshake completes (the server's answer is read, not lost to a reader
+ * that was thrown out of sync). */
+static void test_block_other_events_then_stop(void)
+{
+    char path[] = "/tmp/pws_xt_XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "description: XT events under backpressure\nconnections:\n  default:\n    - handshake\n"
+               "    - repeat: {times: 3000, steps: [{send: [");
+    for (int i = 0; i < 20; i++) {
+        char pad[1024];
+        int n = 100 + 37 * i;
+        memset(pad, 'x', (size_t)n);
+        pad[n] = '\0';
+        fprintf(f, "%s{ev: XT, i: %d, pad: %s}", i ? ", " : "", i, pad);
+    }
+    fprintf(f, "]}]}\n");
+    fclose(f);
+    char err[512];
+    pwss_scenario *sc = pwss_load(path, err, sizeof err);
+    unlink(path);
+    if (!sc)
+        fprintf(stderr, "scenario: %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sc);
+    harness h;
+    h_init(&h);
+    pwsm_options mo = {0};
+    mo.scenario = sc;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+    pws_options o;
+    h_opts(&h, &o);
+    o.log_level = PWS_LOG_WARN;
+    o.queue_capacity = 256;
+    o.overflow = PWS_OVERFLOW_BLOCK;
+    h.slow_us = 50;
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "XT.*");
+    CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
+    bool paused = false;
+    int64_t end = mono_ms() + 20000;
+    while (mono_ms() < end) {
+        pws_stats st;
+        pws_get_stats(h.c, &st);
+        if (st.rx_paused && h.other_ok > 2000) {
+            paused = true;
+            break;
+        }
+        usleep(2000);
+    }
+    CU_ASSERT_TRUE(paused);
+    pws_stop(h.c);
+    CU_ASSERT_EQUAL(pws_wait(h.c), PWS_OK);
+    pthread_mutex_lock(&h.mu);
+    uint64_t ok = h.other_ok, bad = h.other_bad;
+    pthread_mutex_unlock(&h.mu);
+    CU_ASSERT(ok > 2000);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_PTR_NULL(strstr(h.logs, "protocol error"));
+    const pws_event *disc = h_find_state(&h, PWS_CONN_DISCONNECTED, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(disc);
+    CU_ASSERT_EQUAL(disc->u.conn.close_code, 1000); /* the server's answer to our close was read */
+    CU_ASSERT_PTR_NOT_NULL(strstr(disc->u.conn.reason, "stopped by the application"));
+    h_free(&h);
+    pwss_free(sc);
+}
+
 /* A one-shot HTTP server: answers each of n connections with a canned
  * response to whatever request comes, then closes it. */
 typedef struct canned_server {
@@ -1092,6 +1187,7 @@ int main(void)
     CU_add_test(s, "heartbeat timeout against a stalled server", test_heartbeat_timeout);
     CU_add_test(s, "backpressure: block loses nothing", test_backpressure_block);
     CU_add_test(s, "backpressure: block loses nothing over wss", test_backpressure_block_tls);
+    CU_add_test(s, "backpressure: OTHER events held while paused, then stop", test_block_other_events_then_stop);
     CU_add_test(s, "backpressure: drop_oldest counts drops", test_backpressure_drop_oldest);
     CU_add_test(s, "backpressure: disconnect policy", test_backpressure_disconnect);
     CU_add_test(s, "close codes 1000/1001/1008/1011 reconnect", test_close_code_reconnects);
