@@ -16,6 +16,7 @@
 #define _GNU_SOURCE /* uselocale */
 #endif
 
+#include "internal.h"
 #include "numparse.h"
 
 #include <polyws/events.h>
@@ -53,20 +54,18 @@ static void put_char(writer *w, char c)
     put(w, &c, 1);
 }
 
-/* A JSON string literal of s[0..n): quotes, backslashes and control
- * characters are escaped, all other bytes (UTF-8 included) pass through. */
-static void put_quoted(writer *w, const char *s, size_t n)
+int pws__json_quote(pws__put_fn put_fn, void *ctx, const void *data, size_t n)
 {
+    const char *s = data;
     size_t run = 0; /* start of the pending run of bytes that need no escape */
-
-    put_char(w, '"');
-    for (size_t k = 0; k < n; k++) {
+    int rc = put_fn(ctx, "\"", 1);
+    for (size_t k = 0; k < n && !rc; k++) {
         unsigned char c = (unsigned char)s[k];
         char esc[8];
         size_t elen = 2;
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        put(w, s + run, k - run);
+        rc = put_fn(ctx, s + run, k - run);
         run = k + 1;
         esc[0] = '\\';
         switch (c) {
@@ -81,10 +80,26 @@ static void put_quoted(writer *w, const char *s, size_t n)
             elen = (size_t)snprintf(esc, sizeof esc, "\\u%04x", c);
             break;
         }
-        put(w, esc, elen);
+        if (!rc)
+            rc = put_fn(ctx, esc, elen);
     }
-    put(w, s + run, n - run);
-    put_char(w, '"');
+    if (!rc)
+        rc = put_fn(ctx, s + run, n - run);
+    if (!rc)
+        rc = put_fn(ctx, "\"", 1);
+    return rc;
+}
+
+static int writer_put(void *ctx, const char *s, size_t n)
+{
+    put(ctx, s, n);
+    return 0;
+}
+
+/* A JSON string literal of s[0..n). */
+static void put_quoted(writer *w, const char *s, size_t n)
+{
+    pws__json_quote(writer_put, w, s, n);
 }
 
 /* A NUL-terminated string held in a fixed buffer of cap bytes (bounded even

@@ -7,6 +7,7 @@
  * written as "data_b64"; close frames carry "code" and "reason" instead of data.
  */
 #include "journal.h"
+#include "internal.h" /* connector/src: pws__json_quote, the escaper tapes share */
 
 #include <polyws/parse.h>
 
@@ -99,38 +100,16 @@ static void lb_str(linebuf *b, const char *s)
     lb_put(b, s, strlen(s));
 }
 
+static int lb_put_cb(void *ctx, const char *s, size_t n)
+{
+    lb_put(ctx, s, n);
+    return 0;
+}
+
+/* The tape encoder writes these very bytes (replay/src/util.c): one escaper. */
 static void lb_json_string(linebuf *b, const unsigned char *s, size_t n)
 {
-    lb_put(b, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
-        const char *esc = NULL;
-        char u[8];
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c == '\r')
-            esc = "\\r";
-        else if (c == '\t')
-            esc = "\\t";
-        else if (c < 0x20) {
-            snprintf(u, sizeof u, "\\u%04x", c);
-            esc = u;
-        }
-        if (esc) {
-            lb_put(b, (const char *)s + i - run, run);
-            run = 0;
-            lb_str(b, esc);
-        } else {
-            run++;
-        }
-    }
-    lb_put(b, (const char *)s + n - run, run);
-    lb_put(b, "\"", 1);
+    pws__json_quote(lb_put_cb, b, s, n);
 }
 
 static void lb_base64(linebuf *b, const unsigned char *s, size_t n)

@@ -2,7 +2,7 @@
  * util.c - buffers, base64, UTF-8, clocks and logging for libpwsreplay.
  */
 #include "internal.h"
-#include "wsproto.h" /* connector/src: pws__grow, pws__append */
+#include "wsproto.h" /* connector/src: pws__grow, pws__append, pws__json_quote */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,41 +54,16 @@ int pwsr__buf_printf(pws_tape_buf *b, const char *fmt, ...)
     return 0;
 }
 
+static int tape_put(void *ctx, const char *s, size_t n)
+{
+    return pwsr__buf_put(ctx, s, n);
+}
+
 int pwsr__buf_json_string(pws_tape_buf *b, const void *data, size_t n)
 {
-    const unsigned char *s = data;
-    if (pwsr__buf_reserve(b, n + 2) || pwsr__buf_put(b, "\"", 1))
+    if (pwsr__buf_reserve(b, n + 2))
         return -1;
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
-        const char *esc = NULL;
-        char u[8];
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c == '\r')
-            esc = "\\r";
-        else if (c == '\t')
-            esc = "\\t";
-        else if (c < 0x20) {
-            snprintf(u, sizeof u, "\\u%04x", c);
-            esc = u;
-        }
-        if (esc) {
-            if (pwsr__buf_put(b, s + i - run, run) || pwsr__buf_str(b, esc))
-                return -1;
-            run = 0;
-        } else {
-            run++;
-        }
-    }
-    if (pwsr__buf_put(b, s + n - run, run) || pwsr__buf_put(b, "\"", 1))
-        return -1;
-    return 0;
+    return pws__json_quote(tape_put, b, data, n) ? -1 : 0;
 }
 
 static const char b64tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

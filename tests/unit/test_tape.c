@@ -100,9 +100,9 @@ static void test_encode_journal_bytes(void)
     f = frame(1, 1, 's', PWS_TAPE_TEXT, "\xff\xfe", 2);
     encode_str(&f, &b);
     CU_ASSERT_PTR_NOT_NULL(strstr(b.p, "\"data_b64\":\"//4=\""));
-    f = frame(1, 1, 's', PWS_TAPE_TEXT, "a\"\\\n\x01", 5);
+    f = frame(1, 1, 's', PWS_TAPE_TEXT, "a\"\\\n\x01\b\f\t", 8);
     encode_str(&f, &b);
-    CU_ASSERT_PTR_NOT_NULL(strstr(b.p, "\"data\":\"a\\\"\\\\\\n\\u0001\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.p, "\"data\":\"a\\\"\\\\\\n\\u0001\\b\\f\\t\""));
     /* invalid frames are refused */
     f = frame(1, 1, 'x', PWS_TAPE_TEXT, "a", 1);
     CU_ASSERT_EQUAL(pws_tape_encode_frame(&f, &b), PWS_ERR_INVALID);
