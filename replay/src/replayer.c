@@ -194,6 +194,17 @@ static void deviation(rconn *c, const char *expected, const char *got, const cha
 
 /* ------------------------------------------------------------ sending */
 
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
 static void queue_frame(rconn *c, int opcode, const void *data, size_t len)
 {
     pws__buf *b = &c->link.out;
@@ -204,6 +215,32 @@ static void queue_frame(rconn *c, int opcode, const void *data, size_t len)
     }
     if (c->link.wsi)
         lws_callback_on_writable(c->link.wsi);
+}
+
+/* Writes the bytes of a "raw" entry (lowercase hex, as the mock journals
+ * its fault frames) to the socket unchanged. */
+static void queue_raw(rconn *c, const void *hex, size_t len)
+{
+    const char *h = hex;
+    unsigned char *bytes = len % 2 == 0 ? malloc(len / 2 + 1) : NULL;
+    bool ok = bytes != NULL;
+    for (size_t i = 0; ok && i < len / 2; i++) {
+        int hi = hexval(h[2 * i]), lo = hexval(h[2 * i + 1]);
+        ok = hi >= 0 && lo >= 0;
+        if (ok)
+            bytes[i] = (unsigned char)(hi << 4 | lo);
+    }
+    if (!ok) {
+        pwsr__log(&c->rp->lg, PWS_LOG_WARN, "connection %u: a raw entry that is not hex bytes: skipped",
+                  c->client_no);
+    } else {
+        pws__link_compact(&c->link);
+        if (pws__link_send(&c->link, bytes, len / 2)) {
+            pwsr__log(&c->rp->lg, PWS_LOG_ERROR, "connection %u: out of memory queueing raw bytes", c->client_no);
+            c->link.close_when_flushed = true;
+        }
+    }
+    free(bytes);
 }
 
 static void start_close(rconn *c, int code, const char *reason)
@@ -339,7 +376,9 @@ static void advance(rconn *c)
             continue; /* open, error and other events */
         }
         if (f->dir == 's') {
-            if (f->kind == PWS_TAPE_PONG || f->kind == PWS_TAPE_OTHER) {
+            /* the mock journal's hand-made fault frames ("raw", bytes in hex) are replayed as written */
+            bool raw = f->kind == PWS_TAPE_OTHER && f->kind_name && !strcmp(f->kind_name, "raw");
+            if (f->kind == PWS_TAPE_PONG || (f->kind == PWS_TAPE_OTHER && !raw)) {
                 c->have_cur = false;
                 continue;
             }
@@ -358,7 +397,9 @@ static void advance(rconn *c)
             }
             if (pws__link_pending(&c->link) > rp->o.max_buffered)
                 break; /* WRITEABLE calls again once some went out */
-            if (f->kind == PWS_TAPE_CLOSE) {
+            if (raw) {
+                queue_raw(c, f->data, f->len);
+            } else if (f->kind == PWS_TAPE_CLOSE) {
                 pws__link_compact(&c->link);
                 if (!c->sent_close && !pws__ws_close_frame(&c->link.out, f->code, f->reason, NULL))
                     c->sent_close = true;

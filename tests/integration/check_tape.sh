@@ -46,5 +46,29 @@ if [ $rc -eq 1 ] && grep -q "cannot read the tape" "$tmp/n.out"; then ok "missin
 "$P" check --tape "$tmp/s.tape" >/dev/null 2>&1; rc=$?
 if [ $rc -eq 2 ]; then ok "--tape without --golden is a usage error"; else bad "usage (rc=$rc)"; fi
 
+# A mock journal with a hand-made fault frame ("raw" entry) replays as written:
+# the client fails connection 1 with close 1002 as on the tape, then goes on.
+cat >"$tmp/fault.yaml" <<EOF
+description: a frame with RSV bits set mid-stream, then a second connection
+client: {subscribe: T.AAPL, count: 2, timeout: 10s}
+connections:
+  1:
+    - handshake
+    - events: [{ev: T, sym: AAPL, x: 4, i: before, z: 3, p: 1.5, s: 1, t: 1, q: 1}]
+    - fault: reserved_bits
+  default:
+    - handshake
+    - events: [{ev: T, sym: AAPL, x: 4, i: after, z: 3, p: 1.5, s: 1, t: 2, q: 2}]
+assert:
+  - client_closed_with: {code: 1002, connection: 1}
+  - min_connects: 2
+EOF
+"$P" check --journal "$tmp/fj" "$tmp/fault.yaml" >"$tmp/fj.out" 2>&1; rc=$?
+ftape=$(ls "$tmp"/fj/*.jsonl 2>/dev/null | head -1)
+if [ $rc -eq 0 ] && [ -n "$ftape" ] && grep -q '"kind":"raw"' "$ftape"; then ok "fault scenario journaled with a raw entry"; else bad "fault journal (rc=$rc)"; cat "$tmp/fj.out"; fi
+"$P" check --tape "$ftape" --golden "$tmp/fg.jsonl" --update-golden >"$tmp/fr.out" 2>&1; rc=$?
+if [ $rc -eq 0 ] && grep -q '"i":"before"' "$tmp/fg.jsonl" && grep -q '"i":"after"' "$tmp/fg.jsonl"; then
+  ok "raw fault frame replayed: close 1002 matched, both connections"; else bad "raw replay (rc=$rc)"; cat "$tmp/fr.out"; fi
+
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]
