@@ -122,7 +122,7 @@ static int channels_change(pws_connector *c, const char *list, bool subscribe)
         size_t n = strcspn(p, ",");
         if (!channel_ok(p, n)) {
             pws__set_last_error(c, "invalid channel name \"%.*s\" (1-%u printable bytes, no spaces, quotes or commas)",
-                           (int)(n > 80 ? 80 : n), p, PWS_MAX_CHANNEL_LEN);
+                                (int)(n > 80 ? 80 : n), p, PWS_MAX_CHANNEL_LEN);
             return PWS_ERR_INVALID;
         }
         p += n;
@@ -287,7 +287,7 @@ static void net_main(pws_connector *c)
         pws__log(&c->lg, PWS_LOG_ERROR, "cannot create the libwebsockets context%s",
                  c->ca_file ? " (is the CA file valid PEM?)" : "");
         pws__set_last_error(c, "cannot create the libwebsockets context%s",
-                       c->ca_file ? " (is the CA file valid PEM?)" : "");
+                            c->ca_file ? " (is the CA file valid PEM?)" : "");
         c->result = c->ca_file ? PWS_ERR_TLS : PWS_ERR_SYSTEM;
         pws__emit_conn(c, PWS_CONN_FATAL, c->result, 0, 0, 0, c->last_error);
     } else {
@@ -320,7 +320,7 @@ static void net_main(pws_connector *c)
     free(c->scratch);
     c->scratch = NULL;
     pws__emit_conn(c, PWS_CONN_STOPPED, c->result, 0, 0, 0,
-              c->result ? pws_strerror(c->result) : "stopped");
+                   c->result ? pws_strerror(c->result) : "stopped");
     pws__queue_close(&c->q);
 }
 

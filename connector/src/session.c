@@ -100,7 +100,7 @@ static void flush_batch(pws_connector *c)
         STAT_ADD(c, dropped, c->batch_len);
         c->batch_len = 0;
         pws__ending(c, PWS_ERR_OVERFLOW, "delivery queue full (%zu events): disconnecting (overflow policy)",
-               c->o.queue_capacity);
+                    c->o.queue_capacity);
         c->close_after_frame = true;
         return;
     }
@@ -432,10 +432,10 @@ static void sul_timeout_cb(lws_sorted_usec_list_t *sul)
     pws_connector *c = lws_container_of(sul, pws_connector, sul_timeout);
     if (c->st == NET_CONNECTING)
         pws__end_connection(c, PWS_ERR_TIMEOUT, false, 0, "connect timeout after %u ms",
-                       c->o.connect_timeout_ms);
+                            c->o.connect_timeout_ms);
     else if (c->st == NET_GREETING || c->st == NET_AUTHING)
         pws__end_connection(c, PWS_ERR_TIMEOUT, true, 1000, "auth timeout: no %s within %u ms",
-                       c->st == NET_GREETING ? "greeting" : "auth_success", c->o.auth_timeout_ms);
+                            c->st == NET_GREETING ? "greeting" : "auth_success", c->o.auth_timeout_ms);
 }
 
 /* Heartbeat: a ping every ping_interval; no frame and no pong for
@@ -451,7 +451,7 @@ static void sul_tick_cb(lws_sorted_usec_list_t *sul)
         c->last_rx_us = now;
     } else if (now - c->last_rx_us >= (int64_t)c->o.pong_timeout_ms * 1000) {
         pws__end_connection(c, PWS_ERR_TIMEOUT, false, 0,
-                       "heartbeat timeout: no pong or data for %u ms", c->o.pong_timeout_ms);
+                            "heartbeat timeout: no pong or data for %u ms", c->o.pong_timeout_ms);
         return;
     }
     if (now - c->last_ping_us >= (int64_t)c->o.ping_interval_ms * 1000) {

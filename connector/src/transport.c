@@ -15,14 +15,20 @@
 
 static void read_on(pws_connector *c);
 
+/* A fresh masking key for one client frame (RFC 6455 5.3). */
+static void new_mask(unsigned char mask[4])
+{
+    if (RAND_bytes(mask, 4) != 1) {
+        uint32_t m = (uint32_t)pws__mono_us() * 2654435761u;
+        memcpy(mask, &m, 4);
+    }
+}
+
 /* Queues a frame from us (masked, as every client frame must be). */
 static int send_frame(pws_connector *c, int opcode, const void *data, size_t len)
 {
     unsigned char mask[4];
-    if (RAND_bytes(mask, sizeof mask) != 1) {
-        uint32_t m = (uint32_t)pws__mono_us() * 2654435761u;
-        memcpy(mask, &m, sizeof mask);
-    }
+    new_mask(mask);
     pws__link_compact(&c->link);
     int rc = pws__ws_frame(&c->link.out, opcode, true, mask, data, len);
     if (c->wsi)
@@ -40,8 +46,7 @@ void pws__begin_close(pws_connector *c, int code, const char *reason)
         return;
     c->close_sent = true;
     unsigned char mask[4];
-    if (RAND_bytes(mask, sizeof mask) != 1)
-        memset(mask, 0x5a, sizeof mask);
+    new_mask(mask);
     pws__link_compact(&c->link);
     if (pws__ws_close_frame(&c->link.out, code, reason, mask))
         c->link.close_when_flushed = true; /* no memory for it: just close */
@@ -102,7 +107,7 @@ static void on_server_close(pws_connector *c, const unsigned char *p, size_t len
     for (size_t i = 0; i < rl && i < sizeof reason - 1; i++)
         reason[i] = (p[2 + i] >= 0x20 && p[2 + i] < 0x7f) ? (char)p[2 + i] : '?';
     pws__ending(c, PWS_ERR_CLOSED, "server closed the connection (code %d%s%s%s%s)", code, rl ? ": " : "", reason,
-           bad ? "; protocol error: " : "", bad ? bad : "");
+                bad ? "; protocol error: " : "", bad ? bad : "");
     if (bad)
         pws__log(&c->lg, PWS_LOG_WARN, "protocol error from the server: %s (code %d): answering %d", bad, code,
                  answer);
@@ -110,8 +115,7 @@ static void on_server_close(pws_connector *c, const unsigned char *p, size_t len
         c->close_sent = true;
         pws__link_compact(&c->link);
         unsigned char mask[4];
-        if (RAND_bytes(mask, sizeof mask) != 1)
-            memset(mask, 0x5a, sizeof mask);
+        new_mask(mask);
         pws__ws_close_frame(&c->link.out, answer, bad ? "protocol error" : NULL, mask);
     }
     c->link.close_when_flushed = true;
@@ -368,7 +372,7 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
         if (wsi != c->wsi && c->wsi)
             break;
         pws__ending(c, PWS_ERR_CONNECT, "cannot connect to %.60s:%d: %.*s", c->host, c->port,
-               in ? (int)(len < 150 ? len : 150) : 0, in ? (const char *)in : "");
+                    in ? (int)(len < 150 ? len : 150) : 0, in ? (const char *)in : "");
         pws__connection_gone(c, "connect failed");
         break;
 
