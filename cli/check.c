@@ -16,60 +16,47 @@
  * sets them) and POLYWS_BACKOFF_MS (a hint, see backoff_hint_ms).  The API key is a fresh
  * random one per scenario unless the scenario lists keys; it is scrubbed
  * from everything this command prints or writes.
+ *
+ * Tape mode (--tape) is in check_tape.c; the helpers and the client runner
+ * both modes use are in check_common.c (see check_common.h).
  */
+#include "check_common.h"
 #include "commands.h"
 
 #include <polyws/judge.h>
-#include <polyws/replay.h>
-#include <polyws/tape.h>
-#include <cjson/cJSON.h>
 #include <polyws/mock.h>
 #include <polyws/polyws.h>
 #include <polyws/scenario.h>
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define CHECK_MAX_JOBS 16            /* --jobs cap */
 #define CHECK_MAX_SCENARIOS 100000   /* scenario files in one run */
 #define CHECK_DEFAULT_TIMEOUT_MS 30000u /* client timeout when the scenario sets none */
-#define CHECK_MAX_TIMEOUT_S 86400.0  /* --timeout cap */
-#define CHECK_KILL_GRACE_MS 2000     /* SIGTERM, then SIGKILL after this */
 #define CHECK_SETTLE_MS 2000         /* wait this long at most for the server to journal the last close */
-#define CHECK_POLL_MS 10             /* client exit polling period */
 #define CHECK_TAIL_LINES 10          /* client stderr lines shown under a failure */
 #define CHECK_TAIL_LINE_BYTES 200    /* bytes of each of them */
 #define CHECK_JUNIT_TAIL_BYTES 16384 /* bytes of client stdout/stderr kept in JUnit */
 #define CHECK_BASE_BACKOFF_MS 100u   /* default POLYWS_BACKOFF_MS hint */
-#define CHECK_SECRET_MIN 4           /* shorter scenario keys are not scrubbed (they would mangle text) */
-#define CHECK_MARKET_PATH "/stocks"  /* path appended to the mock's URL */
 
-extern char **environ;
-
-/* Set by SIGINT/SIGTERM: running clients are stopped, pending scenarios are not started. */
-static volatile sig_atomic_t check_interrupted;
-
+/* SIGINT/SIGTERM: sets chk_interrupted. */
 static void check_on_signal(int sig)
 {
-    check_interrupted = sig;
+    chk_interrupted = sig;
 }
 
 /* One scenario of the run. */
@@ -109,7 +96,7 @@ typedef struct check_run {
     pthread_mutex_t mock_mu; /* serializes pwsm_start/pwsm_stop (lws context setup is not thread-safe) */
 } check_run;
 
-/* ---------------------------------------------------------------- small helpers */
+/* ---------------------------------------------------------------- usage */
 
 static void check_usage(FILE *f)
 {
@@ -146,206 +133,6 @@ static void check_usage(FILE *f)
             "Exit status: 0 if every scenario passed, 1 if any failed (or could not be\n"
             "loaded or run), 2 on bad usage.\n",
             CHECK_MAX_JOBS);
-}
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
-
-/* Growable text; an allocation failure leaves it NULL-safe and marks it. */
-typedef struct text {
-    char *p;    /* NUL-terminated, or NULL while empty */
-    size_t len; /* bytes */
-    bool oom;   /* an append failed */
-} text;
-
-static void text_put(text *t, const char *s, size_t n)
-{
-    if (t->oom)
-        return;
-    char *p = realloc(t->p, t->len + n + 1);
-    if (!p) {
-        t->oom = true;
-        return;
-    }
-    memcpy(p + t->len, s, n);
-    t->len += n;
-    p[t->len] = '\0';
-    t->p = p;
-}
-
-static void text_printf(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void text_printf(text *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    int n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        t->oom = true;
-        return;
-    }
-    text_put(t, s, (size_t)n);
-    free(s);
-}
-
-/* Replaces every occurrence of each secret (NULL-terminated list) in s, in place
- * (the replacement "***" is never longer than a secret of CHECK_SECRET_MIN bytes). */
-static void scrub_inplace(char *s, const char *const *secrets)
-{
-    if (!s)
-        return;
-    for (size_t k = 0; secrets[k]; k++) {
-        size_t n = strlen(secrets[k]);
-        if (n < CHECK_SECRET_MIN)
-            continue;
-        char *hit;
-        while ((hit = strstr(s, secrets[k])) != NULL) {
-            memcpy(hit, "***", 3);
-            memmove(hit + 3, hit + n, strlen(hit + n) + 1);
-        }
-    }
-}
-
-/* Single-quotes s for /bin/sh. */
-static char *shell_quote(const char *s)
-{
-    text t = {0};
-    text_put(&t, "'", 1);
-    for (; *s; s++) {
-        if (*s == '\'')
-            text_put(&t, "'\\''", 4);
-        else
-            text_put(&t, s, 1);
-    }
-    text_put(&t, "'", 1);
-    if (t.oom) {
-        free(t.p);
-        return NULL;
-    }
-    return t.p;
-}
-
-/* Length of the valid UTF-8 sequence at s (n bytes available, n >= 1): 1 for ASCII, 2..4,
- * or 0 if the bytes there are not valid UTF-8. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t seq = (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (!seq || seq > n)
-        return 0;
-    uint32_t cp = seq == 2 ? s[0] & 0x1F : seq == 3 ? s[0] & 0x0F : s[0] & 0x07;
-    for (size_t k = 1; k < seq; k++) {
-        if ((s[k] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[k] & 0x3F);
-    }
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[seq] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return seq;
-}
-
-/* The last max_lines lines (at most max_bytes from the end) of a file, NULL if it is empty
- * or unreadable.  The text is scrubbed of secrets; control bytes other than '\n' and '\t'
- * and invalid UTF-8 become '?' so it is safe for a terminal and for XML. */
-static char *file_tail(const char *path, size_t max_bytes, int max_lines, const char *const *secrets)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    /* Read a little more than max_bytes so a secret cut at the window start is still found. */
-    size_t window = max_bytes + 4096;
-    if (fseeko(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return NULL;
-    }
-    off_t size = ftello(f);
-    off_t start = size > (off_t)window ? size - (off_t)window : 0;
-    if (size <= 0 || fseeko(f, start, SEEK_SET) != 0) {
-        fclose(f);
-        return NULL;
-    }
-    size_t n = (size_t)(size - start);
-    char *buf = malloc(n + 1);
-    if (!buf) {
-        fclose(f);
-        return NULL;
-    }
-    n = fread(buf, 1, n, f);
-    fclose(f);
-    buf[n] = '\0';
-    for (size_t i = 0; i < n; i++)
-        if (buf[i] == '\0')
-            buf[i] = '?'; /* so strstr-based scrubbing sees the whole text */
-    scrub_inplace(buf, secrets);
-    n = strlen(buf);
-    while (n && buf[n - 1] == '\n')
-        buf[--n] = '\0';
-    /* Keep the last max_lines lines and at most max_bytes. */
-    size_t from = n > max_bytes ? n - max_bytes : 0;
-    int lines = 0;
-    for (size_t i = n; i > from; i--) {
-        if (buf[i - 1] == '\n' && ++lines == max_lines) {
-            from = i;
-            break;
-        }
-    }
-    /* Do not start in the middle of a UTF-8 sequence. */
-    while (from < n && ((unsigned char)buf[from] & 0xC0) == 0x80)
-        from++;
-    char *out = malloc(n - from + 1);
-    if (!out) {
-        free(buf);
-        return NULL;
-    }
-    size_t o = 0;
-    const unsigned char *u = (const unsigned char *)buf;
-    for (size_t i = from; i < n;) {
-        unsigned char c = u[i];
-        size_t seq = utf8_len(u + i, n - i);
-        bool ok = seq > 1 || (seq == 1 && (c >= 0x20 || c == '\n' || c == '\t') && c != 0x7f);
-        if (!ok)
-            seq = 1;
-        if (ok) {
-            memcpy(out + o, u + i, seq);
-            o += seq;
-        } else {
-            out[o++] = '?';
-        }
-        i += seq;
-    }
-    out[o] = '\0';
-    free(buf);
-    if (!o) {
-        free(out);
-        return NULL;
-    }
-    return out;
 }
 
 /* ---------------------------------------------------------------- finding scenarios */
@@ -405,7 +192,7 @@ static int scan_dir(const char *dir, pathlist *out, int depth)
     while (rc == 0 && (de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
-        char *p = xasprintf("%s%s%s", dir, ends_with(dir, "/") ? "" : "/", de->d_name);
+        char *p = chk_xasprintf("%s%s%s", dir, ends_with(dir, "/") ? "" : "/", de->d_name);
         if (!p) {
             rc = -1;
             break;
@@ -444,7 +231,7 @@ static int scan_dir(const char *dir, pathlist *out, int depth)
     return rc;
 }
 
-/* ---------------------------------------------------------------- the client */
+/* ---------------------------------------------------------------- the client (the runner is in check_common.c) */
 
 /* The smallest first reconnect delay with which a client whose delays double (jitter up to
  * +-20 %, like polyws watch) meets the scenario's reconnect_delay and max_connects assertions,
@@ -466,107 +253,6 @@ static uint32_t backoff_hint_ms(const pwss_scenario *sc)
     return need > 3600000 ? 3600000u : (uint32_t)ceil(need);
 }
 
-/* Builds the client's environment: the inherited one without POLYWS_*, plus extra. */
-static char **client_env(char *const *extra)
-{
-    size_t n = 0, k = 0;
-    for (char **e = environ; e && *e; e++)
-        n++;
-    for (char *const *x = extra; *x; x++)
-        n++;
-    char **env = calloc(n + 1, sizeof *env);
-    if (!env)
-        return NULL;
-    for (char **e = environ; e && *e; e++)
-        if (strncmp(*e, "POLYWS_", 7) != 0)
-            env[k++] = *e;
-    for (char *const *x = extra; *x; x++)
-        env[k++] = *x;
-    env[k] = NULL;
-    return env;
-}
-
-typedef struct client_run {
-    pwsj_client r;          /* for the judge */
-    double seconds;         /* how long it ran */
-    char start_error[256];  /* backing store for r.start_error */
-} client_run;
-
-/* Runs cmd with /bin/sh -c in its own process group until it exits or the timeout passes
- * (then SIGTERM, SIGKILL after the grace period).  Whatever it leaves in its process group
- * is killed too.  Never returns before the process was reaped. */
-static void run_client(const char *cmd, char **env, const char *out_path, const char *err_path,
-                       uint32_t timeout_ms, client_run *cr, bool (*stop_early)(void *), void *stop_arg)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    if (out_path) /* NULL (--live): the client inherits our stdout and stderr */
-        posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (err_path)
-        posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    int defsigs[] = {SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT, SIGCHLD};
-    for (size_t i = 0; i < sizeof defsigs / sizeof defsigs[0]; i++)
-        sigaddset(&defaults, defsigs[i]);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
-    pid_t pid;
-    double t0 = mono_s();
-    int rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    cr->r.timeout_ms = timeout_ms;
-    if (rc != 0) {
-        snprintf(cr->start_error, sizeof cr->start_error, "/bin/sh: %s", strerror(rc));
-        cr->r.start_error = cr->start_error;
-        return;
-    }
-    cr->r.started = true;
-    double deadline = t0 + timeout_ms / 1000.0, kill_at = 0;
-    bool termed = false;
-    for (;;) {
-        siginfo_t si;
-        memset(&si, 0, sizeof si);
-        /* WNOWAIT: the exited leader stays a zombie, so its pid (= the group id) cannot be
-         * reused before the group is killed below. */
-        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
-            break;
-        double now = mono_s();
-        bool early = !termed && stop_early && stop_early(stop_arg);
-        if (!termed && (now >= deadline || check_interrupted || early)) {
-            cr->r.timed_out = !check_interrupted && !early;
-            cr->r.interrupted = check_interrupted != 0;
-            kill(-pid, SIGTERM);
-            termed = true;
-            kill_at = now + CHECK_KILL_GRACE_MS / 1000.0;
-        } else if (termed && kill_at && now >= kill_at) {
-            kill(-pid, SIGKILL);
-            kill_at = 0;
-        }
-        sleep_ms(CHECK_POLL_MS);
-    }
-    kill(-pid, SIGKILL); /* anything it left behind in its group */
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    cr->seconds = mono_s() - t0;
-    if (WIFEXITED(status)) {
-        cr->r.exited = true;
-        cr->r.exit_code = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-        cr->r.term_signal = WTERMSIG(status);
-    }
-}
-
 /* Waits until every connection the server opened has ended (journaled "closed" or "drop"),
  * at most CHECK_SETTLE_MS. */
 static bool any_entry(const pwsm_entry *e, void *u)
@@ -578,7 +264,7 @@ static bool any_entry(const pwsm_entry *e, void *u)
 
 static void settle(pwsm_server *srv)
 {
-    double deadline = mono_s() + CHECK_SETTLE_MS / 1000.0;
+    double deadline = chk_mono_s() + CHECK_SETTLE_MS / 1000.0;
     size_t seen = 0;
     long open = 0;
     for (;;) {
@@ -592,7 +278,7 @@ static void settle(pwsm_server *srv)
                     open--;
             }
         }
-        double left = deadline - mono_s();
+        double left = deadline - chk_mono_s();
         if (open <= 0 || left <= 0)
             return;
         pwsm_wait_from(srv, seen, any_entry, NULL, (int)(left * 1000) + 1, NULL);
@@ -615,49 +301,24 @@ static void job_fail(job *j, const char *fmt, ...)
     j->first = s ? s : strdup("failed (and out of memory describing why)");
 }
 
-static void random_key(char *buf, size_t cap)
-{
-    unsigned char r[16];
-    size_t got = 0;
-    while (got < sizeof r) {
-        ssize_t n = getrandom(r + got, sizeof r - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    if (got < sizeof r) {
-        /* No entropy source: still unique enough per run for a loopback test key. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 20 ^ (uint64_t)getpid() << 40;
-        for (size_t i = 0; i < sizeof r; i++, x = x * 6364136223846793005ULL + 1442695040888963407ULL)
-            r[i] = (unsigned char)(x >> 56);
-    }
-    size_t o = (size_t)snprintf(buf, cap, "pwscheck-");
-    for (size_t i = 0; i < sizeof r && o + 2 < cap; i++, o += 2)
-        snprintf(buf + o, cap - o, "%02x", r[i]);
-}
-
 static void run_job(check_run *run, size_t idx)
 {
     job *j = &run->job[idx];
     const pwss_scenario *sc = j->sc;
-    double t0 = mono_s();
+    double t0 = chk_mono_s();
     j->pass = false;
     if (!sc) {
         j->seconds = 0;
         return; /* load error: first was set at load time */
     }
-    if (check_interrupted) {
+    if (chk_interrupted) {
         job_fail(j, "not run: interrupted");
         return;
     }
 
     /* The key: the scenario's first, else a fresh random one. */
     char generated[64];
-    random_key(generated, sizeof generated);
+    chk_random_key(generated, sizeof generated);
     const char *key = sc->server.nkeys ? sc->server.keys[0] : generated;
     const char *secrets[PWSJ_MAX_SECRETS + 1] = {0};
     size_t nsec = 0;
@@ -695,7 +356,7 @@ static void run_job(check_run *run, size_t idx)
     pthread_mutex_unlock(&run->mock_mu);
     if (!srv) {
         job_fail(j, "mock server did not start: %s", err);
-        j->seconds = mono_s() - t0;
+        j->seconds = chk_mono_s() - t0;
         return;
     }
 
@@ -709,38 +370,38 @@ static void run_job(check_run *run, size_t idx)
         snprintf(duration_s, sizeof duration_s, "%g", c->duration_s);
     char *vars[10] = {0};
     size_t nv = 0;
-    vars[nv++] = xasprintf("POLYWS_URL=%s%s", pwsm_url(srv), CHECK_MARKET_PATH);
-    vars[nv++] = xasprintf("POLYWS_API_KEY=%s", key);
-    vars[nv++] = xasprintf("POLYWS_SUBSCRIBE=%s", c->subscribe && *c->subscribe ? c->subscribe : "A.AAPL");
-    vars[nv++] = xasprintf("POLYWS_BACKOFF_MS=%u", backoff);
+    vars[nv++] = chk_xasprintf("POLYWS_URL=%s%s", pwsm_url(srv), CHECK_MARKET_PATH);
+    vars[nv++] = chk_xasprintf("POLYWS_API_KEY=%s", key);
+    vars[nv++] = chk_xasprintf("POLYWS_SUBSCRIBE=%s", c->subscribe && *c->subscribe ? c->subscribe : "A.AAPL");
+    vars[nv++] = chk_xasprintf("POLYWS_BACKOFF_MS=%u", backoff);
     if (pwsm_ca_file(srv))
-        vars[nv++] = xasprintf("POLYWS_CA_FILE=%s", pwsm_ca_file(srv));
+        vars[nv++] = chk_xasprintf("POLYWS_CA_FILE=%s", pwsm_ca_file(srv));
     if (count_s[0])
-        vars[nv++] = xasprintf("POLYWS_COUNT=%s", count_s);
+        vars[nv++] = chk_xasprintf("POLYWS_COUNT=%s", count_s);
     if (duration_s[0])
-        vars[nv++] = xasprintf("POLYWS_DURATION=%s", duration_s);
+        vars[nv++] = chk_xasprintf("POLYWS_DURATION=%s", duration_s);
     if (c->heartbeat_ms)
-        vars[nv++] = xasprintf("POLYWS_HEARTBEAT_MS=%u", c->heartbeat_ms);
+        vars[nv++] = chk_xasprintf("POLYWS_HEARTBEAT_MS=%u", c->heartbeat_ms);
     bool oom = false;
     for (size_t i = 0; i < nv; i++)
         oom |= !vars[i];
-    char **env = oom ? NULL : client_env(vars);
+    char **env = oom ? NULL : chk_client_env(vars);
 
     char *cmd = NULL;
     if (run->client_cmd) {
         cmd = strdup(run->client_cmd);
     } else {
-        char *self = shell_quote(run->self);
+        char *self = chk_shell_quote(run->self);
         if (self)
-            cmd = xasprintf("exec %s watch -q --format jsonl --backoff-ms %u%s%s%s%s", self, backoff,
+            cmd = chk_xasprintf("exec %s watch -q --format jsonl --backoff-ms %u%s%s%s%s", self, backoff,
                             count_s[0] ? " --count " : "", count_s, duration_s[0] ? " --duration " : "",
                             duration_s);
         free(self);
     }
-    char *out_path = xasprintf("%s/%zu.out", run->tmpdir, idx);
-    char *err_path = xasprintf("%s/%zu.err", run->tmpdir, idx);
+    char *out_path = chk_xasprintf("%s/%zu.out", run->tmpdir, idx);
+    char *err_path = chk_xasprintf("%s/%zu.err", run->tmpdir, idx);
 
-    client_run cr;
+    chk_client_run cr;
     memset(&cr, 0, sizeof cr);
     if (!env || !cmd || !out_path || !err_path) {
         job_fail(j, "out of memory");
@@ -748,7 +409,7 @@ static void run_job(check_run *run, size_t idx)
         uint32_t timeout_ms = run->timeout_s > 0 ? (uint32_t)(run->timeout_s * 1000)
                               : c->timeout_ms    ? c->timeout_ms
                                                  : CHECK_DEFAULT_TIMEOUT_MS;
-        run_client(cmd, env, run->live ? NULL : out_path, run->live ? NULL : err_path, timeout_ms, &cr,
+        chk_run_client(cmd, env, run->live ? NULL : out_path, run->live ? NULL : err_path, timeout_ms, &cr,
                    NULL, NULL);
         settle(srv);
         cr.r.stdout_path = run->live ? NULL : out_path;
@@ -766,14 +427,14 @@ static void run_job(check_run *run, size_t idx)
             if (!rep.pass)
                 job_fail(j, "%s", rep.first_failure ? rep.first_failure : "failed");
             j->pass = rep.pass;
-            text v = {0};
+            chk_text v = {0};
             for (size_t i = 0; i < rep.nverdicts; i++)
                 if (rep.verdicts[i].pass) /* failures are in the details */
-                    text_printf(&v, "%sok: %s", v.len ? "\n" : "", rep.verdicts[i].message);
+                    chk_text_printf(&v, "%sok: %s", v.len ? "\n" : "", rep.verdicts[i].message);
             j->verdicts = v.oom ? (free(v.p), NULL) : v.p;
-            text d = {0};
+            chk_text d = {0};
             if (!rep.pass && rep.details && *rep.details)
-                text_printf(&d, "%s", rep.details);
+                chk_text_printf(&d, "%s", rep.details);
             j->details = d.p;
             pwsj_report_free(&rep);
         }
@@ -781,18 +442,18 @@ static void run_job(check_run *run, size_t idx)
         const char *stopped = cr.r.timed_out     ? " (stopped at the timeout)"
                               : cr.r.interrupted ? " (stopped: the run was interrupted)"
                                                  : "";
-        text cl = {0};
+        chk_text cl = {0};
         if (!cr.r.started)
-            text_printf(&cl, "client: not started: %s", cr.r.start_error);
+            chk_text_printf(&cl, "client: not started: %s", cr.r.start_error);
         else if (cr.r.exited)
-            text_printf(&cl, "client: exited with %d after %.1f s%s", cr.r.exit_code, cr.seconds, stopped);
+            chk_text_printf(&cl, "client: exited with %d after %.1f s%s", cr.r.exit_code, cr.seconds, stopped);
         else
-            text_printf(&cl, "client: killed by signal %d (SIG%s) after %.1f s%s", cr.r.term_signal,
+            chk_text_printf(&cl, "client: killed by signal %d (SIG%s) after %.1f s%s", cr.r.term_signal,
                         sigabbrev_np(cr.r.term_signal) ? sigabbrev_np(cr.r.term_signal) : "?", cr.seconds,
                         stopped);
         j->client_line = cl.oom ? (free(cl.p), NULL) : cl.p;
-        j->out_tail = file_tail(out_path, CHECK_JUNIT_TAIL_BYTES, 1 << 30, secrets);
-        j->err_tail = file_tail(err_path, CHECK_JUNIT_TAIL_BYTES, 1 << 30, secrets);
+        j->out_tail = chk_file_tail(out_path, CHECK_JUNIT_TAIL_BYTES, 1 << 30, secrets);
+        j->err_tail = chk_file_tail(err_path, CHECK_JUNIT_TAIL_BYTES, 1 << 30, secrets);
     }
     if (out_path)
         unlink(out_path);
@@ -808,24 +469,13 @@ static void run_job(check_run *run, size_t idx)
     pwsm_stop(srv);
     pthread_mutex_unlock(&run->mock_mu);
     /* Belt and braces: nothing this command prints may contain a key. */
-    scrub_inplace(j->first, secrets);
-    scrub_inplace(j->details, secrets);
-    scrub_inplace(j->verdicts, secrets);
-    j->seconds = mono_s() - t0;
+    chk_scrub_inplace(j->first, secrets);
+    chk_scrub_inplace(j->details, secrets);
+    chk_scrub_inplace(j->verdicts, secrets);
+    j->seconds = chk_mono_s() - t0;
 }
 
 /* ---------------------------------------------------------------- printing */
-
-/* Prints text with every line indented. */
-static void print_indented(FILE *f, const char *s, int indent)
-{
-    while (s && *s) {
-        const char *nl = strchr(s, '\n');
-        size_t n = nl ? (size_t)(nl - s) : strlen(s);
-        fprintf(f, "%*s%.*s\n", indent, "", (int)n, s);
-        s = nl ? nl + 1 : s + n;
-    }
-}
 
 /* The last n lines of s (a pointer into s). */
 static const char *last_lines(const char *s, int n)
@@ -845,11 +495,11 @@ static void print_job(const check_run *run, const job *j)
     printf("%s %s (%.1f s)%s%s\n", j->pass ? "PASS" : "FAIL", j->name, j->seconds, j->pass ? "" : ": ",
            j->pass ? "" : j->first ? j->first : "failed");
     if (run->verbose && j->verdicts)
-        print_indented(stdout, j->verdicts, 4);
+        chk_print_indented(stdout, j->verdicts, 4);
     if (!j->pass && j->details)
-        print_indented(stdout, j->details, 4);
+        chk_print_indented(stdout, j->details, 4);
     if ((!j->pass || run->verbose) && j->client_line)
-        print_indented(stdout, j->client_line, 4);
+        chk_print_indented(stdout, j->client_line, 4);
     if ((!j->pass || run->verbose) && j->err_tail) {
         printf("    client stderr (last lines):\n");
         /* Each line cut to CHECK_TAIL_LINE_BYTES. */
@@ -905,7 +555,7 @@ static void xml_put(FILE *f, const char *s, bool attr)
     size_t n = strlen((const char *)u);
     for (size_t i = 0; i < n;) {
         unsigned char c = u[i];
-        size_t seq = utf8_len(u + i, n - i);
+        size_t seq = chk_utf8_len(u + i, n - i);
         if (seq > 1) {
             fwrite(u + i, 1, seq, f);
             i += seq;
@@ -1060,8 +710,8 @@ static int load_all(check_run *run, pathlist *paths)
             for (size_t k = 0; k < i; k++)
                 if (!strcmp(run->job[k].name, j->name))
                     dup++;
-            j->journal_file = dup > 1 ? xasprintf("%s/%s.%d.jsonl", run->journal_dir, safe, dup)
-                                      : xasprintf("%s/%s.jsonl", run->journal_dir, safe);
+            j->journal_file = dup > 1 ? chk_xasprintf("%s/%s.%d.jsonl", run->journal_dir, safe, dup)
+                                      : chk_xasprintf("%s/%s.jsonl", run->journal_dir, safe);
             free(safe);
             if (!j->journal_file)
                 return -1;
@@ -1098,317 +748,6 @@ static void lws_log_quiet(pws_log_level level, const char *msg, void *user)
         fprintf(stderr, "polyws check: lws: %s\n", msg);
 }
 
-/* ------------------------------------------------------------- tape mode */
-
-/* What the client needs to know about a tape: the channels connection 1
- * subscribed (as recorded, comma-separated) and how many market-data events
- * the server side carries (so a client can stop by count). */
-typedef struct tape_facts {
-    char subscribe[4096];    /* first subscribe params on connection 1, "" if none */
-    uint64_t events;         /* A/AM/T/Q/other events in server text frames */
-    uint32_t connections;    /* highest connection ordinal */
-} tape_facts;
-
-static int count_market(const pws_event *ev, void *user)
-{
-    uint64_t *n = user;
-    if (ev->type == PWS_EV_AGG || ev->type == PWS_EV_TRADE || ev->type == PWS_EV_QUOTE ||
-        ev->type == PWS_EV_OTHER)
-        (*n)++;
-    return 0;
-}
-
-static int tape_scan(const char *path, tape_facts *tf, char *err, size_t errcap)
-{
-    memset(tf, 0, sizeof *tf);
-    pws_tape_reader *r;
-    if (pws_tape_reader_open(path, &r, err, errcap) != 0)
-        return -1;
-    pws_tape_frame f;
-    int rc;
-    while ((rc = pws_tape_next(r, &f)) == 1) {
-        if (f.conn > tf->connections)
-            tf->connections = f.conn;
-        if (f.kind != PWS_TAPE_TEXT)
-            continue;
-        if (f.dir == 's') {
-            pws_parse_frame((const char *)f.data, f.len, NULL, count_market, &tf->events);
-        } else if (f.dir == 'c' && f.conn == 1 && !tf->subscribe[0]) {
-            cJSON *j = cJSON_ParseWithLength((const char *)f.data, f.len);
-            const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "action");
-            const cJSON *prm = cJSON_GetObjectItemCaseSensitive(j, "params");
-            if (cJSON_IsString(a) && !strcmp(a->valuestring, "subscribe") && cJSON_IsString(prm))
-                snprintf(tf->subscribe, sizeof tf->subscribe, "%s", prm->valuestring);
-            cJSON_Delete(j);
-        }
-    }
-    if (rc < 0)
-        snprintf(err, errcap, "%s", pws_tape_reader_error(r));
-    pws_tape_reader_close(r);
-    return rc < 0 ? -1 : 0;
-}
-
-/* Reads a whole file (at most max bytes); NULL if unreadable or larger. */
-static char *slurp(const char *path, size_t max, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 131072;
-            char *nb = cap > max + 65537 ? NULL : realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, 65536, f);
-        n += got;
-        if (got < 65536)
-            break;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
-/* First differing line of two texts: its 1-based number, and both lines. */
-static size_t first_diff_line(const char *a, size_t alen, const char *b, size_t blen,
-                              const char **la, size_t *lla, const char **lb, size_t *llb)
-{
-    size_t line = 1, i = 0, sa = 0, sb = 0;
-    while (i < alen && i < blen && a[i] == b[i]) {
-        if (a[i] == '\n') {
-            line++;
-            sa = sb = i + 1;
-        }
-        i++;
-    }
-    const char *ea = memchr(a + sa, '\n', alen - sa), *eb = memchr(b + sb, '\n', blen - sb);
-    *la = a + sa;
-    *lla = (ea ? (size_t)(ea - a) : alen) - sa;
-    *lb = b + sb;
-    *llb = (eb ? (size_t)(eb - b) : blen) - sb;
-    return line;
-}
-
-static void tape_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: polyws check --tape TAPE --golden EXPECTED.jsonl [options]\n"
-            "\n"
-            "Deterministic regression run: replays the server side of TAPE (polyws record)\n"
-            "to the client and compares the client's stdout with EXPECTED byte for byte.\n"
-            "\n"
-            "      --client CMD       client under test (default: this polyws's\n"
-            "                         `watch -q --format jsonl`)\n"
-            "      --update-golden    write the client's output to EXPECTED instead\n"
-            "      --speed X          replay speed: max (default), 1 = recorded timing, N\n"
-            "      --subscribe LIST   POLYWS_SUBSCRIBE (default: what the tape's first\n"
-            "                         connection subscribed)\n"
-            "      --timeout S        client timeout in seconds (default 60)\n"
-            "\n"
-            "The client gets POLYWS_URL, POLYWS_API_KEY (a throwaway: tapes hold no key),\n"
-            "POLYWS_SUBSCRIBE and POLYWS_COUNT (the market-data events on the tape).  A\n"
-            "client that deviates from the recorded messages fails with expected vs got.\n"
-            "Last line: \"N passed, M failed\".  Exit 0 on a match, 1 otherwise, 2 on usage.\n");
-}
-
-static void replay_log_silent(pws_log_level level, const char *msg, void *user)
-{
-    (void)level, (void)msg, (void)user;
-}
-
-/* A client that deviated from the tape will not get further: stop it at once. */
-static bool replay_deviated(void *arg)
-{
-    pwsr_replay_result res;
-    pwsr_replay_get_result(arg, &res);
-    return res.deviations > 0;
-}
-
-static int check_tape(int argc, char **argv, const char *self)
-{
-    static const struct option longopts[] = {
-        {"tape", required_argument, NULL, 'T'},   {"golden", required_argument, NULL, 'G'},
-        {"update-golden", no_argument, NULL, 'U'}, {"client", required_argument, NULL, 'c'},
-        {"speed", required_argument, NULL, 'S'},  {"subscribe", required_argument, NULL, 's'},
-        {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    const char *tape = NULL, *golden = NULL, *client_cmd = NULL, *subscribe = NULL;
-    bool update = false;
-    double speed = -1, timeout_s = 60;
-    char *end;
-    optind = 1;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (ch) {
-        case 'T': tape = optarg; break;
-        case 'G': golden = optarg; break;
-        case 'U': update = true; break;
-        case 'c': client_cmd = optarg; break;
-        case 's': subscribe = optarg; break;
-        case 'S':
-            if (!strcmp(optarg, "max")) {
-                speed = -1;
-            } else {
-                speed = strtod(optarg, &end);
-                if (*end || !(speed > 0) || speed > 1e6) {
-                    fprintf(stderr, "polyws check: --speed needs max or a positive factor, not '%s'\n", optarg);
-                    return 2;
-                }
-            }
-            break;
-        case 't':
-            timeout_s = strtod(optarg, &end);
-            if (*end || !(timeout_s > 0) || timeout_s > CHECK_MAX_TIMEOUT_S) {
-                fprintf(stderr, "polyws check: --timeout needs positive seconds, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'h': tape_usage(stdout); return 0;
-        default: tape_usage(stderr); return 2;
-        }
-    }
-    if (!tape || !golden || optind < argc) {
-        fprintf(stderr, "polyws check: --tape needs --golden FILE and no scenario arguments; see "
-                        "`polyws check --tape X --help`\n");
-        return 2;
-    }
-    double t0 = mono_s();
-    char err[512] = "";
-    tape_facts tf;
-    if (tape_scan(tape, &tf, err, sizeof err) != 0) {
-        printf("FAIL %s (0.0 s): cannot read the tape: %s\n0 passed, 1 failed\n", tape, err);
-        return 1;
-    }
-    pwsr_replay_options ro;
-    memset(&ro, 0, sizeof ro);
-    ro.tape_path = tape;
-    ro.speed = speed;
-    ro.log_fn = replay_log_silent; /* deviations are reported in the verdict below */
-    ro.log_level = PWS_LOG_ERROR;
-    pwsr_replayer *rp = pwsr_replay_start(&ro, err, sizeof err);
-    if (!rp) {
-        printf("FAIL %s (0.0 s): replay did not start: %s\n0 passed, 1 failed\n", tape, err);
-        return 1;
-    }
-    char key[64];
-    random_key(key, sizeof key);
-    char *vars[6] = {0};
-    size_t nv = 0;
-    vars[nv++] = xasprintf("POLYWS_URL=%s%s", pwsr_replay_url(rp), CHECK_MARKET_PATH);
-    vars[nv++] = xasprintf("POLYWS_API_KEY=%s", key);
-    vars[nv++] = xasprintf("POLYWS_SUBSCRIBE=%s", subscribe ? subscribe : tf.subscribe[0] ? tf.subscribe : "A.AAPL");
-    vars[nv++] = xasprintf("POLYWS_COUNT=%llu", (unsigned long long)(tf.events ? tf.events : 1));
-    vars[nv++] = xasprintf("POLYWS_BACKOFF_MS=100");
-    char **env = client_env(vars);
-    char *cmd = NULL;
-    if (client_cmd) {
-        cmd = strdup(client_cmd);
-    } else {
-        char *q = shell_quote(self);
-        cmd = q ? xasprintf("exec %s watch -q --format jsonl", q) : NULL;
-        free(q);
-    }
-    char dir[] = "/tmp/polyws-tape.XXXXXX";
-    bool have_dir = mkdtemp(dir) != NULL;
-    char *out_path = have_dir ? xasprintf("%s/out", dir) : NULL;
-    char *err_path = have_dir ? xasprintf("%s/err", dir) : NULL;
-    int exit_code = 1;
-    const char *name = tape;
-    if (!env || !cmd || !out_path || !err_path) {
-        printf("FAIL %s (0.0 s): out of memory or no temporary directory\n0 passed, 1 failed\n", name);
-        goto done;
-    }
-    client_run cr;
-    memset(&cr, 0, sizeof cr);
-    run_client(cmd, env, out_path, err_path, (uint32_t)(timeout_s * 1000), &cr, replay_deviated, rp);
-    pwsr_replay_wait(rp, 2000);
-    pwsr_replay_result res;
-    pwsr_replay_get_result(rp, &res);
-    double secs = mono_s() - t0;
-    const char *secrets[2] = {key, NULL};
-    char *err_tail = file_tail(err_path, 2048, 10, secrets);
-
-    text why = {0};
-    if (!cr.r.started)
-        text_printf(&why, "client not started: %s", cr.r.start_error);
-    else if (res.deviations)
-        text_printf(&why, "client deviated from the tape: %s", res.report);
-    else if (cr.r.timed_out)
-        text_printf(&why, "client still running after %.0f s (stopped)", timeout_s);
-    else if (!cr.r.exited)
-        text_printf(&why, "client killed by signal %d", cr.r.term_signal);
-    else if (cr.r.exit_code != 0)
-        text_printf(&why, "client exited with %d", cr.r.exit_code);
-    size_t olen = 0;
-    char *out = why.p ? NULL : slurp(out_path, 1u << 30, &olen);
-    if (!why.p && !out)
-        text_printf(&why, "cannot read the client's output");
-    if (!why.p && update) {
-        FILE *g = fopen(golden, "wb");
-        if (!g || fwrite(out, 1, olen, g) != olen || fclose(g) != 0) {
-            text_printf(&why, "cannot write %s: %s", golden, strerror(errno));
-        } else {
-            size_t lines = 0;
-            for (size_t i = 0; i < olen; i++)
-                lines += out[i] == '\n';
-            printf("golden updated: %s (%zu lines)\n", golden, lines);
-        }
-    } else if (!why.p) {
-        size_t glen = 0;
-        char *gold = slurp(golden, 1u << 30, &glen);
-        if (!gold) {
-            text_printf(&why, "cannot read the golden file %s (use --update-golden to create it)", golden);
-        } else if (glen != olen || memcmp(gold, out, olen) != 0) {
-            const char *la, *lb;
-            size_t lla, llb;
-            size_t line = first_diff_line(gold, glen, out, olen, &la, &lla, &lb, &llb);
-            text_printf(&why, "output differs from %s at line %zu\n    expected: %.*s\n    got:      %.*s",
-                        golden, line, (int)(lla > 200 ? 200 : lla), la, (int)(llb > 200 ? 200 : llb), lb);
-        }
-        free(gold);
-    }
-    free(out);
-    if (why.p) {
-        scrub_inplace(why.p, secrets);
-        printf("FAIL %s (%.1f s): %s\n", name, secs, why.p);
-        if (err_tail && *err_tail) {
-            printf("    client stderr (last lines):\n");
-            print_indented(stdout, err_tail, 6);
-        }
-        printf("0 passed, 1 failed\n");
-    } else {
-        printf("PASS %s (%.1f s): %llu events, %u connection(s) replayed\n1 passed, 0 failed\n", name,
-               secs, (unsigned long long)tf.events, res.finished);
-        exit_code = 0;
-    }
-    free(why.p);
-    free(err_tail);
-done:
-    if (out_path)
-        unlink(out_path);
-    if (err_path)
-        unlink(err_path);
-    if (have_dir)
-        rmdir(dir);
-    free(out_path);
-    free(err_path);
-    free(cmd);
-    free(env);
-    for (size_t i = 0; i < nv; i++)
-        free(vars[i]);
-    pwsr_replay_stop(rp);
-    return exit_code;
-}
-
 int pws_cmd_check(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -1418,7 +757,7 @@ int pws_cmd_check(int argc, char **argv)
             self[n > 0 ? n : 0] = '\0';
             static bool quiet_lws = false;
             pws_set_lws_log(PWS_LOG_ERROR, lws_log_quiet, &quiet_lws);
-            return check_tape(argc, argv, self);
+            return chk_tape_mode(argc, argv, self);
         }
     static const struct option longopts[] = {
         {"client", required_argument, NULL, 'c'}, {"junit", required_argument, NULL, 'J'},
@@ -1544,7 +883,7 @@ int pws_cmd_check(int argc, char **argv)
 
     pthread_mutex_init(&run.mu, NULL);
     pthread_mutex_init(&run.mock_mu, NULL);
-    double t0 = mono_s();
+    double t0 = chk_mono_s();
     if (run.live)
         run.jobs = 1; /* one client at a time on the terminal */
     int nthreads = run.jobs < (int)run.njob ? run.jobs : (int)run.njob;
@@ -1558,12 +897,12 @@ int pws_cmd_check(int argc, char **argv)
     worker(&run); /* this thread works too */
     for (int i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
-    double total = mono_s() - t0;
+    double total = chk_mono_s() - t0;
 
     size_t passed = 0, failed = 0;
     for (size_t i = 0; i < run.njob; i++)
         run.job[i].pass ? passed++ : failed++;
-    if (check_interrupted)
+    if (chk_interrupted)
         printf("interrupted\n");
     printf("%zu passed, %zu failed\n", passed, failed);
     fflush(stdout);
