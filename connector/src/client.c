@@ -263,7 +263,7 @@ static void net_main(pws_connector *c)
     char err[300];
     SSL_CTX *ssl_ctx = c->tls ? pws__client_ssl_ctx(c->ca_file, c->o.tls_insecure, err, sizeof err)
                               : SSL_CTX_new(TLS_client_method());
-    c->scratch = malloc(LWS_PRE + PWS__WRITE_CHUNK);
+    c->scratch = malloc(LWS_PRE + PWS__CLIENT_WRITE);
     if (!ssl_ctx || !c->scratch) {
         if (ssl_ctx)
             snprintf(err, sizeof err, "out of memory");

@@ -48,24 +48,25 @@ int pws__link_writeable(pws__link *l, unsigned char *scratch)
 {
     if (!l->wsi)
         return 0;
+    size_t chunk = l->chunk ? l->chunk : PWS__WRITE_CHUNK;
     size_t n = 0;
     if (l->ssl) {
         /* plaintext into TLS while its output stays small, then one chunk of ciphertext out */
-        while (l->tls_ready && l->out_off < l->out.len && BIO_ctrl_pending(l->wbio) < PWS__WRITE_CHUNK) {
+        while (l->tls_ready && l->out_off < l->out.len && BIO_ctrl_pending(l->wbio) < chunk) {
             size_t take = l->out.len - l->out_off;
-            if (take > PWS__WRITE_CHUNK)
-                take = PWS__WRITE_CHUNK;
+            if (take > chunk)
+                take = chunk;
             int w = SSL_write(l->ssl, l->out.p + l->out_off, (int)take);
             if (w <= 0)
                 return -1;
             l->out_off += (size_t)w;
         }
-        int r = BIO_read(l->wbio, scratch + LWS_PRE, PWS__WRITE_CHUNK);
+        int r = BIO_read(l->wbio, scratch + LWS_PRE, (int)chunk);
         n = r > 0 ? (size_t)r : 0;
     } else {
         n = l->out.len - l->out_off;
-        if (n > PWS__WRITE_CHUNK)
-            n = PWS__WRITE_CHUNK;
+        if (n > chunk)
+            n = chunk;
         if (n)
             memcpy(scratch + LWS_PRE, l->out.p + l->out_off, n);
         l->out_off += n;

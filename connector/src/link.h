@@ -26,6 +26,7 @@ typedef struct pws__link {
     bool tls_ready;           /* handshake finished */
     bool close_when_flushed;  /* close the socket once everything queued went out */
     bool rx_paused;           /* lws_rx_flow_control(wsi, 0) in force */
+    size_t chunk;             /* bytes per lws_write (the scratch's size after LWS_PRE); 0 = PWS__WRITE_CHUNK */
 } pws__link;
 
 /* Called with decrypted (or plain) bytes received. */
@@ -38,8 +39,8 @@ void pws__link_compact(pws__link *l);
 int pws__link_send(pws__link *l, const void *data, size_t len);
 /* Bytes queued and not yet written to the socket (TLS output included). */
 size_t pws__link_pending(const pws__link *l);
-/* The WRITEABLE callback: one lws_write of up to PWS__WRITE_CHUNK bytes from
- * scratch (LWS_PRE + PWS__WRITE_CHUNK bytes).  Returns -1 when the socket
+/* The WRITEABLE callback: one lws_write of up to l->chunk bytes from scratch
+ * (LWS_PRE + l->chunk bytes).  Returns -1 when the socket
  * should close (write error, or flushed with close_when_flushed), else 0. */
 int pws__link_writeable(pws__link *l, unsigned char *scratch);
 /* Starts TLS as a client: SNI and verification of host (a name or an IP

@@ -45,6 +45,7 @@
 #define PWS__MAX_OUTQ 4096u           /* queued outgoing messages per connection */
 #define PWS__CLOSE_GRACE_S 2         /* seconds the server has to answer our close frame */
 #define PWS__READ_BUF (128u << 10)    /* bytes lws reads from the socket at once */
+#define PWS__CLIENT_WRITE (16u << 10) /* bytes per lws_write: a client sends little */
 #define PWS__RETRY_PENDING_US 20000   /* re-check interval while blocked events wait */
 #define PWS__MAX_URL 2048u            /* bytes of a URL */
 
@@ -92,7 +93,7 @@ struct pws_connector {
     struct lws_context *ctx;    /* set/cleared under mu too, for pws_stop() */
     struct lws *wsi;            /* the current connection (ours: cleared only by connection_gone) */
     SSL_CTX *ssl_ctx;           /* for wss:, and handed to lws so that it builds (and leaks) none */
-    unsigned char *scratch;     /* LWS_PRE + PWS__WRITE_CHUNK bytes for lws_write */
+    unsigned char *scratch;     /* LWS_PRE + PWS__CLIENT_WRITE bytes for lws_write */
     pws__link link;             /* the socket's output queue and TLS session */
     pws__wsreader rd;           /* frames from the server */
     pws__buf head;              /* the upgrade response while it arrives */

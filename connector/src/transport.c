@@ -63,11 +63,12 @@ void pws__begin_close(pws_connector *c, int code, const char *reason)
 void pws__transport_reset(pws_connector *c)
 {
     if (c->wipe_out && c->scratch)
-        OPENSSL_cleanse(c->scratch, LWS_PRE + PWS__WRITE_CHUNK);
+        OPENSSL_cleanse(c->scratch, LWS_PRE + PWS__CLIENT_WRITE);
     c->link.wsi = NULL;
     pws__link_free(&c->link); /* link.out.wipe: wiped before it is freed */
     memset(&c->link, 0, sizeof c->link);
     c->link.out.wipe = true; /* it will hold the auth frame */
+    c->link.chunk = PWS__CLIENT_WRITE;
     pws__ws_reader_free(&c->rd);
     pws__buf_free(&c->head);
     pws__buf_free(&c->stash);
@@ -353,7 +354,7 @@ static int on_writeable(pws_connector *c)
     if (c->wipe_out && !pws__link_pending(&c->link)) {
         /* the auth frame is out: no copy of it stays (scratch held one for lws_write) */
         OPENSSL_cleanse(c->link.out.p, c->link.out.cap);
-        OPENSSL_cleanse(c->scratch, LWS_PRE + PWS__WRITE_CHUNK);
+        OPENSSL_cleanse(c->scratch, LWS_PRE + PWS__CLIENT_WRITE);
         c->wipe_out = false;
     }
     return rc;
