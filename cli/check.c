@@ -292,9 +292,7 @@ static void job_fail(job *j, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
+    char *s = chk_vxasprintf(fmt, ap);
     va_end(ap);
     j->pass = false;
     free(j->first);
@@ -455,16 +453,7 @@ static void run_job(check_run *run, size_t idx)
         j->out_tail = chk_file_tail(out_path, CHECK_JUNIT_TAIL_BYTES, 1 << 30, secrets);
         j->err_tail = chk_file_tail(err_path, CHECK_JUNIT_TAIL_BYTES, 1 << 30, secrets);
     }
-    if (out_path)
-        unlink(out_path);
-    if (err_path)
-        unlink(err_path);
-    free(out_path);
-    free(err_path);
-    free(cmd);
-    free(env);
-    for (size_t i = 0; i < nv; i++)
-        free(vars[i]);
+    chk_client_cleanup(out_path, err_path, cmd, env, vars, nv);
     pthread_mutex_lock(&run->mock_mu);
     pwsm_stop(srv);
     pthread_mutex_unlock(&run->mock_mu);

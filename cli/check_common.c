@@ -44,15 +44,35 @@ static void sleep_ms(int ms)
         ;
 }
 
+char *chk_vxasprintf(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    return s;
+}
+
 char *chk_xasprintf(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
+    char *s = chk_vxasprintf(fmt, ap);
     va_end(ap);
     return s;
+}
+
+void chk_client_cleanup(char *out_path, char *err_path, char *cmd, char **env, char **vars, size_t nv)
+{
+    if (out_path)
+        unlink(out_path);
+    if (err_path)
+        unlink(err_path);
+    free(out_path);
+    free(err_path);
+    free(cmd);
+    free(env);
+    for (size_t i = 0; i < nv; i++)
+        free(vars[i]);
 }
 
 void chk_text_put(chk_text *t, const char *s, size_t n)

@@ -19,6 +19,7 @@
 #include <polyws/judge.h>
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +45,7 @@ typedef struct chk_text {
 double chk_mono_s(void);
 /* A malloc'd formatted string, NULL if out of memory. */
 char *chk_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *chk_vxasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 /* Appends n bytes of s to t. */
 void chk_text_put(chk_text *t, const char *s, size_t n);
 /* Appends formatted text to t. */
@@ -77,6 +79,9 @@ char **chk_client_env(char *const *extra);
  * chk_interrupted is set or stop_early(stop_arg) (may be NULL) says so; reaps it. */
 void chk_run_client(const char *cmd, char **env, const char *out_path, const char *err_path,
                     uint32_t timeout_ms, chk_client_run *cr, bool (*stop_early)(void *), void *stop_arg);
+/* Removes the client's output files (if any) and frees what running it took:
+ * the paths, the command, the environment and its nv extra variables. */
+void chk_client_cleanup(char *out_path, char *err_path, char *cmd, char **env, char **vars, size_t nv);
 
 /* ---- check_tape.c */
 

@@ -323,18 +323,9 @@ int chk_tape_mode(int argc, char **argv, const char *self)
     free(why.p);
     free(err_tail);
 done:
-    if (out_path)
-        unlink(out_path);
-    if (err_path)
-        unlink(err_path);
+    chk_client_cleanup(out_path, err_path, cmd, env, vars, nv);
     if (have_dir)
         rmdir(dir);
-    free(out_path);
-    free(err_path);
-    free(cmd);
-    free(env);
-    for (size_t i = 0; i < nv; i++)
-        free(vars[i]);
     pwsr_replay_stop(rp);
     return exit_code;
 }
