@@ -6,11 +6,17 @@
 #ifndef POLYWS_CLI_COMMANDS_H
 #define POLYWS_CLI_COMMANDS_H
 
+#include <stdint.h>
+
 int pws_cmd_watch(int argc, char **argv);
 int pws_cmd_mock(int argc, char **argv);
 int pws_cmd_check(int argc, char **argv);
 int pws_cmd_record(int argc, char **argv);
 int pws_cmd_replay(int argc, char **argv);
 int pws_cmd_tape(int argc, char **argv);
+
+/* Reads s as a plain decimal integer in [min, max] (no sign, no spaces, no
+ * suffix) into *out; 0, or -1 and *out untouched. */
+int pws_cli_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 #endif

@@ -10,6 +10,7 @@
 #include "commands.h"
 
 #include <polyws/mock.h>
+#include <polyws/polyws.h>
 #include <polyws/scenario.h>
 
 #include <errno.h>
@@ -61,6 +62,13 @@ static void mock_usage(FILE *f)
             "  -h, --help              this help\n");
 }
 
+/* A number option out of its range: one clear line, exit status 2. */
+static int mock_bad_number(const char *opt, const char *value, const char *range)
+{
+    fprintf(stderr, "polyws mock: %s needs %s, not '%s'; see --help\n", opt, range, value);
+    return 2;
+}
+
 /* --validate: loads each file, one line per file; 0 if all load, 1 otherwise. */
 static int mock_validate(int n, char **files)
 {
@@ -107,6 +115,7 @@ int pws_cmd_mock(int argc, char **argv)
     optind = 1;
     int ch;
     char *end;
+    uint64_t u;
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'l': {
@@ -142,7 +151,10 @@ int pws_cmd_mock(int argc, char **argv)
             o.keys[0] = k;
             break;
         }
-        case 'S': o.seed = strtoull(optarg, &end, 10); if (*end) goto bad_num; break;
+        case 'S':
+            if (pws_cli_uint(optarg, 0, UINT64_MAX, &o.seed))
+                return mock_bad_number("--seed", optarg, "0..18446744073709551615");
+            break;
         case 'r':
             if (!strcmp(optarg, "max")) {
                 o.events_per_sec = -1;
@@ -152,13 +164,24 @@ int pws_cmd_mock(int argc, char **argv)
                     goto bad_num;
             }
             break;
-        case 'b': o.batch_max = (uint32_t)strtoul(optarg, &end, 10); if (*end || !o.batch_max) goto bad_num; break;
-        case 'L': o.stream_limit = strtoull(optarg, &end, 10); if (*end) goto bad_num; break;
-        case 'T': o.auth_timeout_ms = (uint32_t)strtoul(optarg, &end, 10); if (*end) goto bad_num; break;
+        case 'b':
+            if (pws_cli_uint(optarg, 1, PWSM_MAX_BATCH, &u))
+                return mock_bad_number("--batch", optarg, "1..1000");
+            o.batch_max = (uint32_t)u;
+            break;
+        case 'L':
+            if (pws_cli_uint(optarg, 0, UINT64_MAX, &o.stream_limit))
+                return mock_bad_number("--limit", optarg, "0 or more events");
+            break;
+        case 'T':
+            if (pws_cli_uint(optarg, 1, 3600000, &u))
+                return mock_bad_number("--auth-timeout-ms", optarg, "1..3600000");
+            o.auth_timeout_ms = (uint32_t)u;
+            break;
         case 'D':
-            o.scripts[0].after_events = (uint32_t)strtoul(optarg, &end, 10);
-            if (*end)
-                goto bad_num;
+            if (pws_cli_uint(optarg, 0, UINT32_MAX, &u))
+                return mock_bad_number("--drop-after", optarg, "0..4294967295 events");
+            o.scripts[0].after_events = (uint32_t)u;
             o.scripts[0].fault = PWSM_FAULT_DROP;
             o.nscripts = 1;
             break;
@@ -195,6 +218,7 @@ int pws_cmd_mock(int argc, char **argv)
     }
     o.host = host;
     char err[512];
+    pws_set_lws_log(PWS_LOG_ERROR, NULL, NULL); /* libwebsockets notices are noise here */
     pwsm_server *s = pwsm_start(&o, err, sizeof err);
     if (s && sc)
         fprintf(stderr, "polyws mock: playing scenario %s: %s\n", sc->name, sc->description);

@@ -168,17 +168,6 @@ static double since(const struct timespec *t0)
     return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-static int parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-')
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int pws_cmd_record(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -225,7 +214,7 @@ int pws_cmd_record(int argc, char **argv)
         }
         case 'P': port_file = optarg; break;
         case 'M':
-            if (parse_size(optarg, &u) || !u || u > PWSR_MAX_CLIENTS) {
+            if (pws_cli_uint(optarg, 1, PWSR_MAX_CLIENTS, &u)) {
                 fprintf(stderr, "polyws record: --max-clients needs 1..%u\n", PWSR_MAX_CLIENTS);
                 return 2;
             }
@@ -244,7 +233,7 @@ int pws_cmd_record(int argc, char **argv)
         case 'K': key_env = optarg; break;
         case 'F': key_file = optarg; break;
         case 'n':
-            if (parse_size(optarg, &r.count) || !r.count) {
+            if (pws_cli_uint(optarg, 1, UINT64_MAX, &r.count)) {
                 fprintf(stderr, "polyws record: --count needs a positive integer, not '%s'\n", optarg);
                 return 2;
             }
@@ -277,7 +266,7 @@ int pws_cmd_record(int argc, char **argv)
             po.redact_headers[po.nredact_headers++] = optarg;
             break;
         case 'B':
-            if (parse_size(optarg, &u) || u < 65536 || u > (1ull << 32)) {
+            if (pws_cli_uint(optarg, 65536, 1ull << 32, &u)) {
                 fprintf(stderr, "polyws record: --max-buffer needs 65536..4294967296 bytes\n");
                 return 2;
             }

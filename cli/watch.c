@@ -282,17 +282,6 @@ static void draw_table(watch *w, bool final)
     fflush(o);
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-')
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int pws_cmd_watch(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -342,7 +331,7 @@ int pws_cmd_watch(int argc, char **argv)
             }
             break;
         case 'n':
-            if (parse_u64(optarg, &w.count) || !w.count) {
+            if (pws_cli_uint(optarg, 1, UINT64_MAX, &w.count)) {
                 fprintf(stderr, "polyws watch: --count needs a positive integer, not '%s'\n", optarg);
                 return 2;
             }
@@ -369,28 +358,28 @@ int pws_cmd_watch(int argc, char **argv)
             }
             break;
         case 'Q':
-            if (parse_u64(optarg, &u) || !u || u > 4194304) {
+            if (pws_cli_uint(optarg, 1, 4194304, &u)) {
                 fprintf(stderr, "polyws watch: --queue needs 1..4194304, not '%s'\n", optarg);
                 return 2;
             }
             o.queue_capacity = (size_t)u;
             break;
         case 'M':
-            if (parse_u64(optarg, &u) || u > 1000000) {
+            if (pws_cli_uint(optarg, 0, 1000000, &u)) {
                 fprintf(stderr, "polyws watch: --max-attempts needs 0..1000000, not '%s'\n", optarg);
                 return 2;
             }
             o.backoff.max_attempts = (uint32_t)u;
             break;
         case 'B':
-            if (parse_u64(optarg, &u) || !u || u > 3600000) {
+            if (pws_cli_uint(optarg, 1, 3600000, &u)) {
                 fprintf(stderr, "polyws watch: --backoff-ms needs 1..3600000, not '%s'\n", optarg);
                 return 2;
             }
             o.backoff.base_ms = (uint32_t)u;
             break;
         case 'H':
-            if (parse_u64(optarg, &heartbeat) || heartbeat < 100 || heartbeat > 3600000) {
+            if (pws_cli_uint(optarg, 100, 3600000, &heartbeat)) {
                 fprintf(stderr, "polyws watch: --heartbeat needs 100..3600000 ms, not '%s'\n", optarg);
                 return 2;
             }
@@ -420,7 +409,7 @@ int pws_cmd_watch(int argc, char **argv)
     }
     /* the `polyws check` client contract: env values serve as defaults */
     if (!w.count && getenv("POLYWS_COUNT") && *getenv("POLYWS_COUNT") &&
-        (parse_u64(getenv("POLYWS_COUNT"), &w.count) || !w.count)) {
+        (pws_cli_uint(getenv("POLYWS_COUNT"), 1, UINT64_MAX, &w.count))) {
         fprintf(stderr, "polyws watch: POLYWS_COUNT needs a positive integer\n");
         return 2;
     }
@@ -433,14 +422,14 @@ int pws_cmd_watch(int argc, char **argv)
         }
     }
     if (!o.backoff.base_ms && getenv("POLYWS_BACKOFF_MS") && *getenv("POLYWS_BACKOFF_MS")) {
-        if (parse_u64(getenv("POLYWS_BACKOFF_MS"), &u) || !u || u > 3600000) {
+        if (pws_cli_uint(getenv("POLYWS_BACKOFF_MS"), 1, 3600000, &u)) {
             fprintf(stderr, "polyws watch: POLYWS_BACKOFF_MS needs 1..3600000\n");
             return 2;
         }
         o.backoff.base_ms = (uint32_t)u;
     }
     if (!heartbeat && getenv("POLYWS_HEARTBEAT_MS") && *getenv("POLYWS_HEARTBEAT_MS") &&
-        (parse_u64(getenv("POLYWS_HEARTBEAT_MS"), &heartbeat) || heartbeat < 100 || heartbeat > 3600000)) {
+        (pws_cli_uint(getenv("POLYWS_HEARTBEAT_MS"), 100, 3600000, &heartbeat))) {
         fprintf(stderr, "polyws watch: POLYWS_HEARTBEAT_MS needs 100..3600000\n");
         return 2;
     }

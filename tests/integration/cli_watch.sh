@@ -27,7 +27,9 @@ start_mock() {
 if "$POLYWS" watch --help | grep -q -- "--subscribe"; then ok "watch --help"; else bad "watch --help"; fi
 if "$POLYWS" --help | grep -q "watch"; then ok "polyws --help"; else bad "polyws --help"; fi
 
-# 2. usage errors exit 2 with a clear line
+# 2. usage errors exit 2 with a clear line (numbers are checked whole, with their range)
+"$POLYWS" mock --batch -1 2>"$tmp/e0"; rc=$?
+if [ $rc -eq 2 ] && grep -q -- "--batch needs 1..1000, not '-1'" "$tmp/e0"; then ok "mock: a bad number exits 2"; else bad "mock --batch -1 (rc=$rc)"; cat "$tmp/e0"; fi
 "$POLYWS" watch ws://127.0.0.1:1/ 2>"$tmp/e1"; rc=$?
 if [ $rc -eq 2 ] && grep -q "nothing to subscribe" "$tmp/e1"; then ok "usage error exits 2"; else bad "usage error (rc=$rc)"; fi
 "$POLYWS" watch http://x/ -s A.AAPL 2>"$tmp/e2"; rc=$?
