@@ -6,6 +6,10 @@
 
 #include <polyws/polyws.h>
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #if defined(__GNUC__)
 #define PWS__PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
@@ -37,6 +41,29 @@ typedef int (*pws__put_fn)(void *ctx, const char *s, size_t n);
  * behind event lines, the mock journal and tapes (whose lines must be the
  * journal's bytes).  Returns 0, or put's first non-zero return. */
 int pws__json_quote(pws__put_fn put, void *ctx, const void *s, size_t n);
+
+#define PWS__BUF_MAX (96u << 20) /* bytes one pws__buf may hold */
+
+/* A growable byte buffer: zero-initialize, free with pws__buf_free.  Kept
+ * NUL-terminated when not empty; never grows beyond PWS__BUF_MAX. */
+typedef struct pws__buf {
+    char *p;     /* bytes */
+    size_t len;  /* bytes used */
+    size_t cap;  /* bytes allocated */
+    bool wipe;   /* may hold a secret: memory is wiped before it is freed (growth included) */
+} pws__buf;
+
+/* Growable byte arrays in general (pws__buf, the tape buffers): make room
+ * for n more bytes plus a NUL, never beyond max; append keeps the NUL.  0, or
+ * -1 without memory or over max. */
+int pws__grow(char **p, size_t len, size_t *cap, size_t n, size_t max);
+int pws__append(char **p, size_t *len, size_t *cap, const void *s, size_t n, size_t max);
+
+void pws__buf_free(pws__buf *b);
+/* Makes room for n more bytes; 0, or -1 (no memory, or over PWS__BUF_MAX). */
+int pws__buf_reserve(pws__buf *b, size_t n);
+/* Appends n bytes and keeps a NUL after them; 0 or -1. */
+int pws__buf_put(pws__buf *b, const void *s, size_t n);
 
 /* snprintf that always NUL-terminates and never fails on a NULL buffer. */
 void pws__strlcpy(char *dst, const char *src, size_t cap);

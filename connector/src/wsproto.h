@@ -22,7 +22,6 @@
 #include <stdint.h>
 
 #define PWS__WS_MAX_MESSAGE (64u << 20) /* bytes of one data message kept at most */
-#define PWS__BUF_MAX (96u << 20)        /* bytes one pws__buf may hold */
 #define PWS__MAX_HEAD 16384u     /* bytes of one HTTP request or response head */
 #define PWS__MAX_HEADERS 64u     /* header lines in one head */
 
@@ -34,27 +33,6 @@ enum {
     PWS__OP_PING = 9,
     PWS__OP_PONG = 10
 };
-
-/* A growable byte buffer: zero-initialize, free with pws__buf_free.  Kept
- * NUL-terminated when not empty; never grows beyond PWS__BUF_MAX. */
-typedef struct pws__buf {
-    char *p;     /* bytes */
-    size_t len;  /* bytes used */
-    size_t cap;  /* bytes allocated */
-    bool wipe;   /* may hold a secret: memory is wiped before it is freed (growth included) */
-} pws__buf;
-
-/* Growable byte arrays in general (pws__buf, the tape buffers): make room
- * for n more bytes plus a NUL, never beyond max; append keeps the NUL.  0, or
- * -1 without memory or over max. */
-int pws__grow(char **p, size_t len, size_t *cap, size_t n, size_t max);
-int pws__append(char **p, size_t *len, size_t *cap, const void *s, size_t n, size_t max);
-
-void pws__buf_free(pws__buf *b);
-/* Makes room for n more bytes; 0, or -1 (no memory, or over PWS__BUF_MAX). */
-int pws__buf_reserve(pws__buf *b, size_t n);
-/* Appends n bytes and keeps a NUL after them; 0 or -1. */
-int pws__buf_put(pws__buf *b, const void *s, size_t n);
 
 /* A parsed HTTP head.  The strings point into buf. */
 typedef struct pws__http_head {

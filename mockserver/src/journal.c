@@ -7,7 +7,8 @@
  * written as "data_b64"; close frames carry "code" and "reason" instead of data.
  */
 #include "journal.h"
-#include "internal.h" /* connector/src: pws__json_quote, the escaper tapes share */
+#include "internal.h" /* connector/src: pws__json_quote (the escaper tapes share) */
+
 
 #include <polyws/parse.h>
 
@@ -76,23 +77,8 @@ typedef struct linebuf {
 
 static void lb_put(linebuf *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    if (!b->oom && pws__append(&b->p, &b->len, &b->cap, s, n, SIZE_MAX / 2))
+        b->oom = true;
 }
 
 static void lb_str(linebuf *b, const char *s)

@@ -12,6 +12,8 @@
  */
 #include <polyws/judge.h>
 
+#include "internal.h" /* connector/src: pws__append */
+
 #include <errno.h>
 #include <regex.h>
 #include <signal.h>
@@ -36,23 +38,8 @@ typedef struct sbuf {
 
 static void sb_put(sbuf *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    if (!b->oom && pws__append(&b->p, &b->len, &b->cap, s, n, SIZE_MAX / 2))
+        b->oom = true;
 }
 
 static void sb_str(sbuf *b, const char *s)

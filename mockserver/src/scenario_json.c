@@ -9,6 +9,7 @@
  * error rather than a guess; quoting always makes a string.
  */
 #include "scenario_json.h"
+#include "internal.h" /* connector/src: pws__json_quote */
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -194,43 +195,14 @@ pwss__sclass pwss__scalar_class(const pwss__ynode *n)
 
 /* ---- JSON */
 
+static int buf_put_cb(void *ctx, const char *s, size_t n)
+{
+    return pwss__buf_put(ctx, s, n);
+}
+
 int pwss__json_string(pwss__buf *out, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-    if (pwss__buf_putc(out, '"'))
-        return -1;
-    size_t run = 0; /* bytes copied in one go */
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        if (pwss__buf_put(out, s + run, i - run))
-            return -1;
-        run = i + 1;
-        char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
-        size_t n = 2;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            n = 6;
-        }
-        if (pwss__buf_put(out, esc, n))
-            return -1;
-    }
-    if (pwss__buf_put(out, s + run, len - run))
-        return -1;
-    return pwss__buf_putc(out, '"');
+    return pws__json_quote(buf_put_cb, out, s, len) ? -1 : 0;
 }
 
 static int jerr(pwss__json_error *e, const pwss__ynode *at, const char *fmt, ...)

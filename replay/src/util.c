@@ -2,7 +2,7 @@
  * util.c - buffers, base64, UTF-8, clocks and logging for libpwsreplay.
  */
 #include "internal.h"
-#include "wsproto.h" /* connector/src: pws__grow, pws__append, pws__json_quote */
+#include "../../connector/src/internal.h" /* pws__grow, pws__append, pws__json_quote */
 
 #include <stdio.h>
 #include <stdlib.h>
