@@ -10,6 +10,8 @@
 #include <polyws/replay.h>
 #include <polyws/tape.h>
 
+#include "scratch.h"
+
 #include <CUnit/Basic.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -23,46 +25,15 @@
 
 #define KEY "test-record-secret-key-4242"
 
-static char tmpdir[256];
-
 static int suite_init(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_record.XXXXXX");
     pws_set_lws_log(PWS_LOG_ERROR, NULL, NULL);
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return scratch_init("test_record");
 }
 
 static int suite_clean(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static void path_of(char *buf, size_t cap, const char *name)
-{
-    snprintf(buf, cap, "%s/%s", tmpdir, name);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    if (p)
-        p[n] = '\0';
-    fclose(f);
-    if (len)
-        *len = (size_t)n;
-    return p;
+    return scratch_clean();
 }
 
 static void sleep_ms(int ms)

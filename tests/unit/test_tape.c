@@ -8,6 +8,8 @@
 
 #include "../../replay/src/internal.h"    /* pwsr__redact_query */
 
+#include "scratch.h"
+
 #include <CUnit/Basic.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -19,45 +21,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char tmpdir[256];
-
 static int suite_init(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_tape.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return scratch_init("test_tape");
 }
 
 static int suite_clean(void)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static void path_of(char *buf, size_t cap, const char *name)
-{
-    snprintf(buf, cap, "%s/%s", tmpdir, name);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    if (p)
-        p[n] = '\0';
-    fclose(f);
-    if (len)
-        *len = (size_t)n;
-    return p;
+    return scratch_clean();
 }
 
 static pws_tape_frame frame(int64_t t, uint32_t conn, char dir, pws_tape_kind kind, const void *data, size_t len)
