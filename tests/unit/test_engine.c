@@ -25,6 +25,7 @@
 #include <polyws/mock.h>
 #include <polyws/scenario.h>
 
+#include "journal_match.h"
 #include "wsclient.h"
 
 #define KEY "GOODKEY-0123456789abcdef"
@@ -131,36 +132,6 @@ static void scenario_default(pwss_scenario *sc, pwss_step *steps, size_t n)
     sc->default_script.steps = steps;
     sc->default_script.nsteps = n;
     sc->has_default = true;
-}
-
-typedef struct match {
-    uint32_t conn;     /* 0 = any */
-    char dir;          /* 0 = any */
-    const char *kind;  /* NULL = any */
-    const char *data;  /* substring, NULL = any */
-} match;
-
-static bool match_pred(const pwsm_entry *e, void *u)
-{
-    const match *m = u;
-    return (!m->conn || e->conn == m->conn) && (!m->dir || e->dir == m->dir) &&
-           (!m->kind || strcmp(e->kind, m->kind) == 0) && (!m->data || strstr(e->data, m->data));
-}
-
-static bool wait_entry(pwsm_server *s, uint32_t conn, char dir, const char *kind, const char *data,
-                       int timeout_ms)
-{
-    match m = {conn, dir, kind, data};
-    return pwsm_wait_for(s, match_pred, &m, timeout_ms);
-}
-
-static size_t count_entries(pwsm_server *s, uint32_t conn, char dir, const char *kind, const char *data)
-{
-    match m = {conn, dir, kind, data};
-    size_t n = 0, total = pwsm_journal_count(s);
-    for (size_t i = 0; i < total; i++)
-        n += match_pred(pwsm_journal_get(s, i), &m);
-    return n;
 }
 
 /* Prints the step_failed entries (to see what a failing assertion was about). */

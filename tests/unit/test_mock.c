@@ -27,6 +27,7 @@
 
 #include <polyws/mock.h>
 
+#include "journal_match.h"
 #include "wsclient.h"
 
 #define KEY "GOODKEY-0123456789abcdef"
@@ -115,29 +116,6 @@ static void base_options(pwsm_options *o)
     memset(o, 0, sizeof *o);
     o->keys[0] = KEY;
     o->keys[1] = "OTHERKEY-0123456789";
-}
-
-/* ------------------------------------------------------------------ journal predicates */
-
-typedef struct match {
-    uint32_t conn;     /* 0 = any */
-    char dir;          /* 0 = any */
-    const char *kind;  /* NULL = any */
-    const char *data;  /* substring, NULL = any */
-} match;
-
-static bool match_pred(const pwsm_entry *e, void *u)
-{
-    const match *m = u;
-    return (!m->conn || e->conn == m->conn) && (!m->dir || e->dir == m->dir) &&
-           (!m->kind || strcmp(e->kind, m->kind) == 0) && (!m->data || strstr(e->data, m->data));
-}
-
-static bool wait_entry(pwsm_server *s, uint32_t conn, char dir, const char *kind, const char *data,
-                       int timeout_ms)
-{
-    match m = {conn, dir, kind, data};
-    return pwsm_wait_for(s, match_pred, &m, timeout_ms);
 }
 
 /* ------------------------------------------------------------------ stream helpers */
