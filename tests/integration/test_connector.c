@@ -547,6 +547,22 @@ static void test_backpressure_disconnect(void)
     h_free(&h);
 }
 
+/* Runs a connector against a mock with mo until data flows on connection 2;
+ * returns the first DISCONNECTED event (NULL if none). */
+static const pws_event *run_to_second_connection(harness *h, pwsm_options *mo)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(h, mo));
+    pws_options o;
+    h_opts(h, &o);
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h->c, NULL, 0), PWS_OK);
+    pws_subscribe(h->c, "A.AAPL");
+    CU_ASSERT_EQUAL_FATAL(pws_start(h->c), PWS_OK);
+    CU_ASSERT_TRUE(h_wait(h, is_market_conn2, NULL, 3, 8000));
+    pws_stop(h->c);
+    pws_wait(h->c);
+    return h_find_state(h, PWS_CONN_DISCONNECTED, 0);
+}
+
 static void test_close_code_reconnects(void)
 {
     static const int codes[] = {1000, 1001, 1008, 1011};
@@ -560,16 +576,7 @@ static void test_close_code_reconnects(void)
         mo.scripts[0].after_events = 10;
         mo.scripts[0].close_code = codes[k];
         mo.scripts[0].close_reason = "test close";
-        CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
-        pws_options o;
-        h_opts(&h, &o);
-        CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
-        pws_subscribe(h.c, "A.AAPL");
-        CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
-        CU_ASSERT_TRUE(h_wait(&h, is_market_conn2, NULL, 3, 8000));
-        pws_stop(h.c);
-        pws_wait(h.c);
-        const pws_event *disc = h_find_state(&h, PWS_CONN_DISCONNECTED, 0);
+        const pws_event *disc = run_to_second_connection(&h, &mo);
         CU_ASSERT_PTR_NOT_NULL_FATAL(disc);
         CU_ASSERT_EQUAL(disc->u.conn.close_code, codes[k]);
         CU_ASSERT_PTR_NOT_NULL(strstr(disc->u.conn.reason, "test close"));
@@ -589,16 +596,7 @@ static void test_status_disconnects(void)
         mo.scripts[0].fault = PWSM_FAULT_STATUS_CLOSE;
         mo.scripts[0].after_events = 10;
         mo.scripts[0].status = statuses[k];
-        CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
-        pws_options o;
-        h_opts(&h, &o);
-        CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
-        pws_subscribe(h.c, "A.AAPL");
-        CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
-        CU_ASSERT_TRUE(h_wait(&h, is_market_conn2, NULL, 3, 8000));
-        pws_stop(h.c);
-        pws_wait(h.c);
-        const pws_event *disc = h_find_state(&h, PWS_CONN_DISCONNECTED, 0);
+        const pws_event *disc = run_to_second_connection(&h, &mo);
         CU_ASSERT_PTR_NOT_NULL_FATAL(disc);
         CU_ASSERT_EQUAL(disc->u.conn.err, PWS_ERR_SERVER);
         CU_ASSERT_PTR_NOT_NULL(strstr(disc->u.conn.reason, statuses[k]));
