@@ -324,16 +324,8 @@ static void net_main(pws_connector *c)
     pws__queue_close(&c->q);
 }
 
-static int start_delivery(pws_connector *c)
-{
-    if (pthread_create(&c->deliver_thread, NULL, deliver_main, c) != 0) {
-        pws__set_last_error(c, "cannot start the delivery thread");
-        return PWS_ERR_SYSTEM;
-    }
-    return PWS_OK;
-}
-
-int pws_run(pws_connector *c)
+/* Marks the connector started (once) and starts the delivery thread. */
+static int begin(pws_connector *c)
 {
     if (!c)
         return PWS_ERR_INVALID;
@@ -343,25 +335,35 @@ int pws_run(pws_connector *c)
     pthread_mutex_unlock(&c->mu);
     if (was)
         return PWS_ERR_STATE;
-    int rc = start_delivery(c);
-    if (rc)
-        return rc;
+    if (pthread_create(&c->deliver_thread, NULL, deliver_main, c) != 0) {
+        pws__set_last_error(c, "cannot start the delivery thread");
+        return PWS_ERR_SYSTEM;
+    }
+    return PWS_OK;
+}
+
+/* The network loop to its end, then the delivery thread's. */
+static void run_to_end(pws_connector *c)
+{
     net_main(c);
     pthread_join(c->deliver_thread, NULL);
     pthread_mutex_lock(&c->mu);
     c->finished = true;
     pthread_mutex_unlock(&c->mu);
+}
+
+int pws_run(pws_connector *c)
+{
+    int rc = begin(c);
+    if (rc)
+        return rc;
+    run_to_end(c);
     return c->result;
 }
 
 static void *net_thread_main(void *arg)
 {
-    pws_connector *c = arg;
-    net_main(c);
-    pthread_join(c->deliver_thread, NULL);
-    pthread_mutex_lock(&c->mu);
-    c->finished = true;
-    pthread_mutex_unlock(&c->mu);
+    run_to_end(arg);
     return NULL;
 }
 
@@ -377,15 +379,7 @@ bool pws_finished(pws_connector *c)
 
 int pws_start(pws_connector *c)
 {
-    if (!c)
-        return PWS_ERR_INVALID;
-    pthread_mutex_lock(&c->mu);
-    bool was = c->started;
-    c->started = true;
-    pthread_mutex_unlock(&c->mu);
-    if (was)
-        return PWS_ERR_STATE;
-    int rc = start_delivery(c);
+    int rc = begin(c);
     if (rc)
         return rc;
     if (pthread_create(&c->net_thread, NULL, net_thread_main, c) != 0) {
