@@ -65,6 +65,16 @@ int pws__buf_reserve(pws__buf *b, size_t n);
 /* Appends n bytes and keeps a NUL after them; 0 or -1. */
 int pws__buf_put(pws__buf *b, const void *s, size_t n);
 
+/* The value of a hex digit (either case), or -1. */
+int pws__hexval(char c);
+/* Standard base64 with padding of s[0..n) into out, which has room for
+ * (n + 2) / 3 * 4 bytes; returns that count.  No NUL is added. */
+size_t pws__base64_encode(const void *s, size_t n, char *out);
+/* Decodes base64 (padding optional, base64url's '-' and '_' accepted, no
+ * whitespace) into out (room for n / 4 * 3 + 3 bytes); returns the decoded
+ * length, or (size_t)-1 on a bad character. */
+size_t pws__base64_decode(const char *in, size_t n, unsigned char *out);
+
 /* snprintf that always NUL-terminates and never fails on a NULL buffer. */
 void pws__strlcpy(char *dst, const char *src, size_t cap);
 

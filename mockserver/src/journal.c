@@ -100,19 +100,15 @@ static void lb_json_string(linebuf *b, const unsigned char *s, size_t n)
 
 static void lb_base64(linebuf *b, const unsigned char *s, size_t n)
 {
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    lb_put(b, "\"", 1);
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= s[i + 2];
-        char q[4] = {tbl[v >> 18 & 63], tbl[v >> 12 & 63], i + 1 < n ? tbl[v >> 6 & 63] : '=',
-                     i + 2 < n ? tbl[v & 63] : '='};
-        lb_put(b, q, 4);
+    size_t need = (n + 2) / 3 * 4;
+    if (b->oom || pws__grow(&b->p, b->len, &b->cap, need + 2, SIZE_MAX / 2)) {
+        b->oom = true;
+        return;
     }
-    lb_put(b, "\"", 1);
+    b->p[b->len++] = '"';
+    b->len += pws__base64_encode(s, n, b->p + b->len);
+    b->p[b->len++] = '"';
+    b->p[b->len] = '\0';
 }
 
 static void write_line(pwsm__journal *j, const pwsm_entry *e)

@@ -309,17 +309,6 @@ static int emsg(char *msg, size_t cap, const char *fmt, ...)
     return -1;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -335,7 +324,7 @@ int pwss__hex_decode(const char *s, size_t len, pwss__buf *out, char *msg, size_
                 return emsg(msg, msgcap, "hex: separator inside a byte at character %zu", i + 1);
             continue;
         }
-        int v = hex_value(c);
+        int v = pws__hexval(c);
         if (v < 0)
             return emsg(msg, msgcap, "hex: '%c' at character %zu is not a hex digit",
                         (c >= 0x20 && c < 0x7f) ? c : '?', i + 1);

@@ -384,7 +384,7 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *err, si
                                                      : opcode == 9 ? PWS_TAPE_PING
                                                                    : PWS_TAPE_PONG;
                 x.data = malloc(dl / 4 * 3 + 4);
-                size_t bl = x.data && data ? pwsr__base64_decode(data, dl, (unsigned char *)x.data) : 0;
+                size_t bl = x.data && data ? pws__base64_decode(data, dl, (unsigned char *)x.data) : 0;
                 if (bl == (size_t)-1)
                     bl = 0;
                 x.len = bl;

@@ -8,6 +8,8 @@
 #include <polyws/polyws.h>
 #include <polyws/tape.h>
 
+#include "../../connector/src/internal.h" /* libpolyws internals: buffers, codecs, JSON quoting */
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,11 +34,7 @@ int pwsr__buf_json_string(pws_tape_buf *b, const void *s, size_t n);
 /* Appends standard base64 (with padding) with quotes. */
 int pwsr__buf_base64(pws_tape_buf *b, const void *s, size_t n, bool quoted);
 
-/* ---- codecs */
-
-/* Decodes base64 (padding optional, no whitespace) into out (capacity >= n/4*3+3);
- * returns the decoded length or (size_t)-1 on a bad character. */
-size_t pwsr__base64_decode(const char *in, size_t n, unsigned char *out);
+/* ---- codecs (hex digits and base64 are libpolyws' pws__hexval / pws__base64_*) */
 
 /* Case-insensitive ASCII comparison of two NUL-terminated strings. */
 bool pwsr__ieq(const char *a, const char *b);

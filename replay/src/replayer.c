@@ -194,17 +194,6 @@ static void deviation(rconn *c, const char *expected, const char *got, const cha
 
 /* ------------------------------------------------------------ sending */
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 static void queue_frame(rconn *c, int opcode, const void *data, size_t len)
 {
     pws__buf *b = &c->link.out;
@@ -225,7 +214,7 @@ static void queue_raw(rconn *c, const void *hex, size_t len)
     unsigned char *bytes = len % 2 == 0 ? malloc(len / 2 + 1) : NULL;
     bool ok = bytes != NULL;
     for (size_t i = 0; ok && i < len / 2; i++) {
-        int hi = hexval(h[2 * i]), lo = hexval(h[2 * i + 1]);
+        int hi = pws__hexval(h[2 * i]), lo = pws__hexval(h[2 * i + 1]);
         ok = hi >= 0 && lo >= 0;
         if (ok)
             bytes[i] = (unsigned char)(hi << 4 | lo);

@@ -150,24 +150,13 @@ static bool expect(scan *p, char c)
     return true;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool hex4(scan *p, uint32_t *out)
 {
     if (p->n - p->i < 4)
         return fail(p, "short \\u escape");
     uint32_t v = 0;
     for (int k = 0; k < 4; k++) {
-        int h = hexval(p->s[p->i + (size_t)k]);
+        int h = pws__hexval(p->s[p->i + (size_t)k]);
         if (h < 0)
             return fail(p, "bad \\u escape");
         v = v << 4 | (uint32_t)h;
@@ -447,7 +436,7 @@ int pws_tape_decode_frame(const char *line, size_t len, pws_tape_frame *f, pws_t
                 data_len = scratch->len - data_off;
                 if (key[4] == '_') {
                     /* decode in place: base64 shrinks */
-                    size_t n = pwsr__base64_decode(scratch->p + data_off, data_len,
+                    size_t n = pws__base64_decode(scratch->p + data_off, data_len,
                                                    (unsigned char *)scratch->p + data_off);
                     if (n == (size_t)-1) {
                         fail(&p, "bad base64 in data_b64");

@@ -2,7 +2,6 @@
  * util.c - buffers, base64, UTF-8, clocks and logging for libpwsreplay.
  */
 #include "internal.h"
-#include "../../connector/src/internal.h" /* pws__grow, pws__append, pws__json_quote */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,65 +65,20 @@ int pwsr__buf_json_string(pws_tape_buf *b, const void *data, size_t n)
     return pws__json_quote(tape_put, b, data, n) ? -1 : 0;
 }
 
-static const char b64tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 int pwsr__buf_base64(pws_tape_buf *b, const void *data, size_t n, bool quoted)
 {
-    const unsigned char *s = data;
     if (n > PWS_TAPE_MAX_LINE / 4 * 3 || pwsr__buf_reserve(b, (n + 2) / 3 * 4 + 2))
         return -1;
     char *o = b->p + b->len;
     if (quoted)
         *o++ = '"';
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= s[i + 2];
-        *o++ = b64tbl[v >> 18 & 63];
-        *o++ = b64tbl[v >> 12 & 63];
-        *o++ = i + 1 < n ? b64tbl[v >> 6 & 63] : '=';
-        *o++ = i + 2 < n ? b64tbl[v & 63] : '=';
-    }
+    o += pws__base64_encode(data, n, o);
     if (quoted)
         *o++ = '"';
     *o = '\0';
     b->len = (size_t)(o - b->p);
     return 0;
 }
-
-size_t pwsr__base64_decode(const char *in, size_t n, unsigned char *out)
-{
-    static signed char rev[256];
-    static bool ready; /* benign race: every thread writes the same table */
-    if (!ready) {
-        memset(rev, -1, sizeof rev);
-        for (int i = 0; i < 64; i++)
-            rev[(unsigned char)b64tbl[i]] = (signed char)i;
-        rev['-'] = 62; /* base64url, as some tools write */
-        rev['_'] = 63;
-        __atomic_store_n(&ready, true, __ATOMIC_RELEASE);
-    }
-    while (n && in[n - 1] == '=')
-        n--;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = rev[(unsigned char)in[i]];
-        if (v < 0)
-            return (size_t)-1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return o;
-}
-
 
 bool pwsr__ieq(const char *a, const char *b)
 {
