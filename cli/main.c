@@ -4,9 +4,7 @@
 #include "commands.h"
 
 #include <polyws/polyws.h>
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 typedef struct command {
@@ -14,19 +12,6 @@ typedef struct command {
     int (*run)(int argc, char **argv); /* entry point */
     const char *summary;              /* one line for the overview */
 } command;
-
-int pws_cli_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 static const command commands[] = {
     {"watch", pws_cmd_watch, "connect, subscribe and print live events (JSON lines or a live table)"},

@@ -116,20 +116,8 @@ static void record_on_event(const pws_event *ev, void *user)
         }
         return;
     }
-    bool market = ev->type == PWS_EV_AGG || ev->type == PWS_EV_TRADE || ev->type == PWS_EV_QUOTE ||
-                  ev->type == PWS_EV_OTHER;
-    if (market) {
-        pthread_mutex_lock(&r->mu);
-        bool over = r->count && r->seen >= r->count;
-        if (!over)
-            r->seen++;
-        bool reached = r->count && r->seen == r->count;
-        pthread_mutex_unlock(&r->mu);
-        if (over)
-            return;
-        if (reached)
-            pws_stop(r->c);
-    }
+    if (!pws_cli_count(ev, &r->mu, r->count, &r->seen, r->c))
+        return;
     if (r->jsonl) {
         size_t n = pws_event_to_json(ev, r->line, RECORD_LINE_MAX);
         if (n < RECORD_LINE_MAX) {

@@ -194,20 +194,8 @@ static void on_event(const pws_event *ev, void *user)
         lifecycle_line(w, ev);
         return;
     }
-    bool market = ev->type == PWS_EV_AGG || ev->type == PWS_EV_TRADE || ev->type == PWS_EV_QUOTE ||
-                  ev->type == PWS_EV_OTHER;
-    if (market) {
-        pthread_mutex_lock(&w->mu);
-        bool over = w->count && w->seen >= w->count;
-        if (!over)
-            w->seen++;
-        bool reached = w->count && w->seen == w->count;
-        pthread_mutex_unlock(&w->mu);
-        if (over)
-            return;
-        if (reached)
-            pws_stop(w->c);
-    }
+    if (!pws_cli_count(ev, &w->mu, w->count, &w->seen, w->c))
+        return;
     if (w->fmt == FMT_JSONL) {
         size_t n = pws_event_to_json(ev, w->line, WATCH_LINE_MAX);
         if (n < WATCH_LINE_MAX) {
