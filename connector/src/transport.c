@@ -138,6 +138,17 @@ static void on_ws_message(void *user, int opcode, const unsigned char *data, siz
     case PWS__OP_BINARY:
         if (c->close_sent)
             return; /* closing: only the server's close frame matters */
+        /* RFC 6455 8.1: a text message that is not UTF-8 fails the connection (close 1007).  An
+         * ASCII fast path makes this a small fraction of the parse; an oversized message is
+         * not all here and goes to the parse-error path instead. */
+        if (opcode == PWS__OP_TEXT && !too_big && !pws_utf8_valid(data, len)) {
+            pws__ending(c, PWS_ERR_CLOSED, "protocol error from the server: a text message of %zu bytes is "
+                        "not valid UTF-8", len);
+            pws__log(&c->lg, PWS_LOG_WARN, "protocol error from the server: a text message is not valid "
+                     "UTF-8: closing with 1007");
+            pws__begin_close(c, 1007, "invalid UTF-8");
+            return;
+        }
         pws__on_message(c, data, len, too_big, total, opcode == PWS__OP_BINARY);
         if (c->close_after_frame) {
             c->close_after_frame = false;

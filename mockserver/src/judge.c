@@ -13,6 +13,7 @@
 #include <polyws/judge.h>
 
 #include "internal.h" /* connector/src: pws__append */
+#include "judge_events.h"
 
 #include <errno.h>
 #include <regex.h>
@@ -415,6 +416,9 @@ typedef struct judge {
     pwsj_report *r;
     size_t cap;       /* allocated verdicts */
     bool oom;
+    bool have_events; /* sent and printed were read */
+    pwsj__events sent;    /* market-data events the server sent */
+    pwsj__events printed; /* market-data events the client printed */
 } judge;
 
 /* Adds a verdict; the message is the text of b (taken). */
@@ -437,9 +441,43 @@ static void add_verdict(judge *g, int assertion, bool pass, uint32_t conn, sbuf 
         r->verdicts = v;
         g->cap = cap;
     }
-    r->verdicts[r->nverdicts++] = (pwsj_verdict){assertion, pass, conn, msg};
+    r->verdicts[r->nverdicts++] = (pwsj_verdict){.assertion = assertion, .pass = pass, .rank = 1, .t_us = -1,
+                                                  .conn = conn, .message = msg};
     if (!pass)
         r->nfailed++;
+}
+
+/* The verdict just added is a behaviour seen at t_us (rank 0): it may be the headline. */
+static void at_time(judge *g, int64_t t_us)
+{
+    if (g->r->nverdicts && !g->oom) {
+        g->r->verdicts[g->r->nverdicts - 1].rank = 0;
+        g->r->verdicts[g->r->nverdicts - 1].t_us = t_us;
+    }
+}
+
+/* The verdict just added is about how the run ended (rank 2): it comes after every behaviour. */
+static void run_end(judge *g)
+{
+    if (g->r->nverdicts && !g->oom)
+        g->r->verdicts[g->r->nverdicts - 1].rank = 2;
+}
+
+/* An output assertion under PWSJ_OUTPUT_NONE: reported, not judged. */
+static bool skip_output(judge *g, int idx, const pwss_assertion *a)
+{
+    if (!g->cl || g->cl->output != PWSJ_OUTPUT_NONE)
+        return false;
+    sbuf b = {0};
+    sb_str(&b, pwsj_assert_name(a->kind));
+    sb_str(&b, ": skipped: the client's output is not judged (--client-output none)");
+    sb_printf(&b, " (%s:%d:%d)", g->sc->path ? g->sc->path : "?", a->line, a->column);
+    add_verdict(g, idx, true, 0, &b);
+    if (g->r->nverdicts && !g->oom) {
+        g->r->verdicts[g->r->nverdicts - 1].skipped = true;
+        g->r->nskipped++;
+    }
+    return true;
 }
 
 /* Starts a message for assertion a: "name: ". */
@@ -514,6 +552,8 @@ static void judge_auth_within(judge *g, int idx, const pwss_assertion *a)
     free(why.p);
     where(g, &b, a);
     add_verdict(g, idx, bad == 0, first_bad, &b);
+    if (bad)
+        at_time(g, s->c[first_bad].open_us + limit);
 }
 
 static void judge_no_sub_before_auth(judge *g, int idx, const pwss_assertion *a)
@@ -536,6 +576,7 @@ static void judge_no_sub_before_auth(judge *g, int idx, const pwss_assertion *a)
         sb_str(&b, c->authed ? ")" : "; auth_success never came)");
         where(g, &b, a);
         add_verdict(g, idx, false, k, &b);
+        at_time(g, c->early_sub_us);
         return;
     }
     sb_printf(&b, "no subscribe before auth_success on %u connection(s)", s->opened);
@@ -596,6 +637,7 @@ static void judge_resubscribed(judge *g, int idx, const pwss_assertion *a)
             sb_str(&b, " (it sent no subscribe at all)");
         where(g, &b, a);
         add_verdict(g, idx, false, k, &b);
+        at_time(g, c->authed_us);
         return;
     }
     if (later) {
@@ -628,14 +670,17 @@ static void judge_reconnect_delay(judge *g, int idx, const pwss_assertion *a)
                       k, k - 1, a->ms);
             where(g, &b, a);
             add_verdict(g, idx, false, k, &b);
+            at_time(g, c->open_us);
             return;
         }
         int64_t gap = c->open_us - p->end_us;
         gaps++;
         if (gap < (int64_t)a->ms * 1000) {
-            sb_printf(&b, "gap before connection %u was %ld ms, expected >= %u ms", k, ms_of(gap), a->ms);
+            sb_printf(&b, "reconnected %ld ms after connection %u ended, expected a gap >= %u ms (connection %u)",
+                      ms_of(gap), k - 1, a->ms, k);
             where(g, &b, a);
             add_verdict(g, idx, false, k, &b);
+            at_time(g, c->open_us);
             return;
         }
         if (a->growing && prev_gap >= 0 && gap < prev_gap &&
@@ -648,6 +693,7 @@ static void judge_reconnect_delay(judge *g, int idx, const pwss_assertion *a)
             sb_str(&b, ")");
             where(g, &b, a);
             add_verdict(g, idx, false, k, &b);
+            at_time(g, c->open_us);
             return;
         }
         prev_gap = gap;
@@ -694,6 +740,8 @@ static void judge_max_connects(judge *g, int idx, const pwss_assertion *a)
                   a->count, a->ms);
     where(g, &b, a);
     add_verdict(g, idx, pass, pass ? 0 : worst_hi, &b);
+    if (!pass)
+        at_time(g, s->c[worst_hi].open_us);
 }
 
 static void judge_min_connects(judge *g, int idx, const pwss_assertion *a)
@@ -702,12 +750,23 @@ static void judge_min_connects(judge *g, int idx, const pwss_assertion *a)
     sbuf b = {0};
     begin(&b, a);
     bool pass = s->opened >= a->count;
+    const conn_info *last = s->nconn ? &s->c[s->nconn] : NULL;
     if (pass)
         sb_printf(&b, "%u connection(s) opened, at least %u expected", s->opened, a->count);
+    else if (last && last->ended)
+        sb_printf(&b, "did not reconnect after connection %u ended at +%.3f s (%s): %u connection(s) opened, "
+                      "expected at least %u",
+                  s->nconn, last->end_us / 1e6,
+                  !last->end_clean               ? "dropped without a close frame"
+                  : last->client_closes && !last->server_close_first ? "closed by the client"
+                                                                     : "closed by the server",
+                  s->opened, a->count);
     else
         sb_printf(&b, "%u connection(s) opened, expected at least %u", s->opened, a->count);
     where(g, &b, a);
     add_verdict(g, idx, pass, pass ? 0 : s->nconn, &b);
+    if (!pass && last && last->ended)
+        at_time(g, last->end_us);
 }
 
 static void judge_no_reconnect(judge *g, int idx, const pwss_assertion *a)
@@ -730,6 +789,8 @@ static void judge_no_reconnect(judge *g, int idx, const pwss_assertion *a)
     }
     where(g, &b, a);
     add_verdict(g, idx, pass, pass ? 0 : 2, &b);
+    if (!pass && s->nconn >= 2)
+        at_time(g, s->c[2].open_us);
 }
 
 static void judge_client_closed_with(judge *g, int idx, const pwss_assertion *a)
@@ -781,7 +842,9 @@ static void judge_client_closed_with(judge *g, int idx, const pwss_assertion *a)
     if (b.len && b.p[b.len - 1] == ';')
         b.p[--b.len] = '\0';
     where(g, &b, a);
-    add_verdict(g, idx, false, a->ordinal ? a->ordinal : s->nconn, &b);
+    uint32_t k = a->ordinal ? a->ordinal : s->nconn;
+    add_verdict(g, idx, false, k, &b);
+    at_time(g, s->c[k].ended ? s->c[k].end_us : s->last_us);
 }
 
 static void sb_signal(sbuf *b, int sig)
@@ -820,6 +883,7 @@ static void judge_client_exit(judge *g, int idx, const pwss_assertion *a)
     }
     where(g, &b, a);
     add_verdict(g, idx, pass, 0, &b);
+    run_end(g);
 }
 
 /* Reads one line (with its '\n') into *line; returns its length, or -1 at EOF. */
@@ -830,6 +894,8 @@ static ssize_t read_line(FILE *f, char **line, size_t *cap)
 
 static void judge_output_equals(judge *g, int idx, const pwss_assertion *a)
 {
+    if (skip_output(g, idx, a))
+        return;
     const pwsj_client *cl = g->cl;
     sbuf b = {0};
     begin(&b, a);
@@ -884,6 +950,8 @@ static void judge_output_equals(judge *g, int idx, const pwss_assertion *a)
 
 static void judge_output_matches(judge *g, int idx, const pwss_assertion *a)
 {
+    if (skip_output(g, idx, a))
+        return;
     const pwsj_client *cl = g->cl;
     const char *name = a->stream == 2 ? "stderr" : "stdout";
     const char *path = !cl ? NULL : a->stream == 2 ? cl->stderr_path : cl->stdout_path;
@@ -964,6 +1032,7 @@ static void judge_run(judge *g)
         sbuf b = {0};
         sb_printf(&b, "client: could not be started: %s", cl->start_error ? cl->start_error : "unknown error");
         add_verdict(g, -1, false, 0, &b);
+        at_time(g, 0);
     } else if (cl) {
         bool expects_code = false;
         for (size_t i = 0; i < sc->nassertions; i++)
@@ -974,13 +1043,22 @@ static void judge_run(judge *g)
             sbuf b = {0};
             sb_str(&b, "client: stopped because the run was interrupted");
             add_verdict(g, -1, false, 0, &b);
-        } else if (cl->timed_out && !sc->client.killed_ok) {
+            run_end(g);
+        } else if (cl->timed_out && !sc->client.killed_ok && !cl->completed) {
             sbuf b = {0};
-            sb_printf(&b, "client: still running after the %.1f s timeout, stopped by the runner "
-                          "(set client.killed_ok for scenarios that end by time)",
+            sb_printf(&b, "client: still running after the %.1f s timeout, stopped by the runner",
                       cl->timeout_ms / 1000.0);
+            /* A hint only where it is true. */
+            if (!sc->client.count && sc->client.duration_s <= 0)
+                sb_str(&b, " (the scenario sets neither client.count nor client.duration: if it is meant to end "
+                           "by time, set client.killed_ok)");
+            else if (sc->client.count && g->have_events)
+                sb_printf(&b, " (it printed %zu of the %llu market-data events the scenario expects, "
+                              "client.count)",
+                          g->printed.n, (unsigned long long)sc->client.count);
             add_verdict(g, -1, false, 0, &b);
-        } else if (!cl->exited && !cl->timed_out) {
+            run_end(g);
+        } else if (!cl->exited && !cl->timed_out && !(cl->completed && cl->term_signal == SIGTERM)) {
             sbuf b = {0};
             sb_str(&b, "client: died from ");
             sb_signal(&b, cl->term_signal);
@@ -991,6 +1069,7 @@ static void judge_run(judge *g)
             sb_printf(&b, "client: the shell exited with %d: the command was %s", cl->exit_code,
                       cl->exit_code == 127 ? "not found" : "not executable");
             add_verdict(g, -1, false, 0, &b);
+            at_time(g, 0);
         }
     }
     for (size_t i = 0; i < g->n; i++) {
@@ -1011,12 +1090,183 @@ static void judge_run(judge *g)
         }
         sb_excerpt(&b, e->data + at, e->len - at, 2 * PWSJ_EXCERPT_MAX, g->secrets);
         add_verdict(g, -1, false, e->conn, &b);
+        at_time(g, e->t_us);
     }
     if (g->s.truncated) {
         sbuf b = {0};
         sb_str(&b, "journal: the mock's in-memory journal hit its cap, verdicts would be unreliable");
         add_verdict(g, -1, false, 0, &b);
+        run_end(g);
     }
+}
+
+/* ---------------------------------------------------------------- the output contract */
+
+/* Reads both sides once, when something needs them.  False if the output is not judged. */
+static bool load_events(judge *g)
+{
+    if (g->have_events)
+        return true;
+    if (!g->cl || g->cl->output == PWSJ_OUTPUT_NONE || !g->cl->stdout_path)
+        return false;
+    if (pwsj__events_sent(g->j, g->n, &g->sent) != 0 ||
+        pwsj__events_printed(g->cl->stdout_path, &g->printed) != 0) {
+        g->oom = true;
+        return false;
+    }
+    g->have_events = true;
+    return true;
+}
+
+/* Scenario level, in events mode: what the client printed agrees with what the server sent. */
+static void judge_events(judge *g)
+{
+    if (!g->cl || g->cl->output != PWSJ_OUTPUT_EVENTS)
+        return;
+    if (!load_events(g))
+        return; /* stdout not captured (--live): nothing to compare */
+    pwsj__events_verdict v;
+    if (pwsj__events_compare(&g->sent, &g->printed, &v) != 0) {
+        g->oom = true;
+        return;
+    }
+    sbuf b = {0};
+    sb_str(&b, "events: ");
+    sb_excerpt(&b, v.message, strlen(v.message), 4 * PWSJ_EXCERPT_MAX, g->secrets);
+    free(v.message);
+    add_verdict(g, -1, v.pass, v.conn, &b);
+    if (!v.pass && v.t_us >= 0)
+        at_time(g, v.t_us);
+}
+
+static void judge_printed(judge *g, int idx, const pwss_assertion *a)
+{
+    if (skip_output(g, idx, a))
+        return;
+    sbuf b = {0};
+    begin(&b, a);
+    bool pass = false;
+    pwsj__event pat;
+    if (!load_events(g)) {
+        sb_str(&b, "the client's stdout was not captured");
+    } else if (pwsj__event_from_json(a->text, strlen(a->text), &pat) != 0) {
+        g->oom = true;
+        return;
+    } else {
+        size_t hits = 0, first = 0;
+        for (size_t i = 0; i < g->printed.n; i++)
+            if (pwsj__event_has(&g->printed.v[i], &pat) && !hits++)
+                first = g->printed.v[i].line;
+        pwsj__event_free(&pat);
+        if (a->kind == PWSS_ASSERT_NOT_PRINTED) {
+            pass = hits == 0;
+            if (pass)
+                sb_printf(&b, "no printed event matches %s (%zu printed)", a->text, g->printed.n);
+            else
+                sb_printf(&b, "stdout line %zu printed an event matching %s, which a correct client never "
+                              "delivers (%zu such)",
+                          first, a->text, hits);
+        } else {
+            pass = hits >= a->count && hits <= a->max;
+            if (hits < a->count && !hits)
+                sb_printf(&b, "no printed event matches %s (%zu market-data event(s) printed in %zu line(s))",
+                          a->text, g->printed.n, g->printed.lines);
+            else if (hits < a->count)
+                sb_printf(&b, "%zu printed event(s) match %s, expected at least %u", hits, a->text, a->count);
+            else if (hits > a->max)
+                sb_printf(&b, "%zu printed events match %s, expected at most %u", hits, a->text, a->max);
+            else
+                sb_printf(&b, "%zu printed event(s) match %s (first on stdout line %zu)", hits, a->text, first);
+        }
+    }
+    where(g, &b, a);
+    add_verdict(g, idx, pass, 0, &b);
+}
+
+/* Did the server itself end connection k: a close frame, a drop or close fault, or a scripted
+ * drop or close step? */
+static bool starts(const pwsm_entry *e, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return e->len >= n && memcmp(e->data, prefix, n) == 0;
+}
+
+static bool server_ended(const judge *g, uint32_t k)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        const pwsm_entry *e = &g->j[i];
+        if (e->conn != k)
+            continue;
+        if (e->dir == 's' && is_kind(e, "close"))
+            return true;
+        if (e->dir == '-' && is_kind(e, "fault") && !starts(e, "stall"))
+            return true;
+        if (e->dir == '-' && is_kind(e, "step") && (starts(e, "drop") || starts(e, "close")))
+            return true;
+    }
+    return false;
+}
+
+static void judge_fails_connection(judge *g, int idx, const pwss_assertion *a)
+{
+    const summary *s = &g->s;
+    if (!s->opened) {
+        no_connection(g, idx, a);
+        return;
+    }
+    sbuf b = {0};
+    begin(&b, a);
+    uint32_t from = a->ordinal ? a->ordinal : 1, to = a->ordinal ? a->ordinal : s->nconn;
+    if (a->ordinal && a->ordinal > s->nconn) {
+        sb_printf(&b, "connection %u was never opened (%u connection(s))", a->ordinal, s->opened);
+        where(g, &b, a);
+        add_verdict(g, idx, false, s->nconn, &b);
+        return;
+    }
+    /* Pass on the first connection the client failed: a close with the code it started, or a TCP
+     * close without any close frame that the server did not cause. */
+    for (uint32_t k = from; k <= to; k++) {
+        const conn_info *c = &s->c[k];
+        if (!c->opened)
+            continue;
+        if (c->client_closes && !c->server_close_first && c->client_close_code == a->code) {
+            sb_printf(&b, "the client failed connection %u with close %d", k, a->code);
+            where(g, &b, a);
+            add_verdict(g, idx, true, 0, &b);
+            return;
+        }
+        if (c->ended && !c->end_clean && !c->client_closes && !server_ended(g, k)) {
+            sb_printf(&b, "the client failed connection %u by closing TCP without a close frame (RFC 6455 "
+                          "7.1.7: it SHOULD send close %d first)",
+                      k, a->code);
+            where(g, &b, a);
+            add_verdict(g, idx, true, 0, &b);
+            return;
+        }
+    }
+    uint32_t k = a->ordinal ? a->ordinal : 1;
+    const conn_info *c = &s->c[k];
+    int64_t fault_us = -1;
+    for (size_t i = 0; i < g->n && fault_us < 0; i++)
+        if (g->j[i].conn == k && g->j[i].dir == 's' && is_kind(&g->j[i], "raw"))
+            fault_us = g->j[i].t_us;
+    sb_printf(&b, "connection %u: ", k);
+    if (c->client_closes && !c->server_close_first)
+        sb_printf(&b, "the client closed with %d, expected %d (failing the connection)", c->client_close_code,
+                  a->code);
+    else if (!c->ended)
+        sb_printf(&b, "the client carried on until the end of the run, expected it to fail the connection "
+                      "with close %d",
+                  a->code);
+    else if (c->client_closes)
+        sb_printf(&b, "the client only answered the server's close (with %d), expected it to fail the "
+                      "connection with close %d first",
+                  c->client_close_code, a->code);
+    else
+        sb_printf(&b, "the server ended the connection before the client failed it (expected close %d)", a->code);
+    where(g, &b, a);
+    add_verdict(g, idx, false, k, &b);
+    at_time(g, fault_us >= 0 ? fault_us : c->ended ? c->end_us : s->last_us);
 }
 
 const char *pwsj_assert_name(pwss_assert_kind kind)
@@ -1033,6 +1283,9 @@ const char *pwsj_assert_name(pwss_assert_kind kind)
     case PWSS_ASSERT_OUTPUT_EQUALS: return "output_equals";
     case PWSS_ASSERT_OUTPUT_MATCHES: return "output_matches";
     case PWSS_ASSERT_NO_RECONNECT: return "no_reconnect";
+    case PWSS_ASSERT_PRINTED: return "printed";
+    case PWSS_ASSERT_NOT_PRINTED: return "not_printed";
+    case PWSS_ASSERT_FAILS_CONNECTION: return "fails_connection";
     }
     return "?";
 }
@@ -1100,6 +1353,20 @@ int pwsj_last_frames(const pwsm_entry *j, size_t n, uint32_t conn, size_t per_di
     return 0;
 }
 
+/* Does failure a come before failure b?  Rank first (behaviours before how the run ended), then
+ * time (unknown times last within a rank), then the order the verdicts were made. */
+static bool comes_before(const pwsj_verdict *a, const pwsj_verdict *b)
+{
+    if (a->rank != b->rank)
+        return a->rank < b->rank;
+    if (a->t_us != b->t_us) {
+        if (a->t_us < 0 || b->t_us < 0)
+            return b->t_us < 0;
+        return a->t_us < b->t_us;
+    }
+    return a < b;
+}
+
 /* The report's details: each failure, then the last frames of the connections concerned. */
 static void build_details(judge *g)
 {
@@ -1113,10 +1380,18 @@ static void build_details(judge *g)
     sbuf b = {0};
     uint32_t conns[PWSJ_MAX_DETAIL_CONNS];
     size_t nconns = 0;
-    for (size_t i = 0; i < r->nverdicts; i++) {
-        const pwsj_verdict *v = &r->verdicts[i];
-        if (v->pass)
-            continue;
+    /* Failures first cause first: a selection sort over the (few) verdicts. */
+    const pwsj_verdict *prev = NULL;
+    for (size_t n = 0; n < r->nfailed; n++) {
+        const pwsj_verdict *v = NULL;
+        for (size_t i = 0; i < r->nverdicts; i++) {
+            const pwsj_verdict *w = &r->verdicts[i];
+            if (!w->pass && (!prev || comes_before(prev, w)) && (!v || comes_before(w, v)))
+                v = w;
+        }
+        if (!v)
+            break;
+        prev = v;
         sb_printf(&b, "%s%s", b.len ? "\n" : "", v->message);
         bool dup = false;
         for (size_t k = 0; k < nconns; k++)
@@ -1152,7 +1427,10 @@ int pwsj_judge(const pwss_scenario *sc, const pwsm_entry *journal, size_t njourn
     g.secrets = client ? client->secrets : NULL;
     if (summarize(g.j, g.n, &g.s) != 0)
         return -1;
+    if (client && client->output == PWSJ_OUTPUT_EVENTS)
+        load_events(&g); /* before judge_run: the timeout message counts the printed events */
     judge_run(&g);
+    judge_events(&g);
     for (size_t i = 0; i < sc->nassertions && !g.oom; i++) {
         const pwss_assertion *a = &sc->assertions[i];
         int idx = (int)i;
@@ -1168,6 +1446,9 @@ int pwsj_judge(const pwss_scenario *sc, const pwsm_entry *journal, size_t njourn
         case PWSS_ASSERT_OUTPUT_EQUALS: judge_output_equals(&g, idx, a); break;
         case PWSS_ASSERT_OUTPUT_MATCHES: judge_output_matches(&g, idx, a); break;
         case PWSS_ASSERT_NO_RECONNECT: judge_no_reconnect(&g, idx, a); break;
+        case PWSS_ASSERT_PRINTED:
+        case PWSS_ASSERT_NOT_PRINTED: judge_printed(&g, idx, a); break;
+        case PWSS_ASSERT_FAILS_CONNECTION: judge_fails_connection(&g, idx, a); break;
         default: {
             sbuf b = {0};
             sb_printf(&b, "unknown assertion kind %d", (int)a->kind);
@@ -1177,12 +1458,16 @@ int pwsj_judge(const pwss_scenario *sc, const pwsm_entry *journal, size_t njourn
         }
     }
     out->pass = out->nfailed == 0;
-    for (size_t i = 0; i < out->nverdicts && !out->first_failure; i++)
-        if (!out->verdicts[i].pass)
-            out->first_failure = out->verdicts[i].message;
+    const pwsj_verdict *head = NULL;
+    for (size_t i = 0; i < out->nverdicts; i++)
+        if (!out->verdicts[i].pass && (!head || comes_before(&out->verdicts[i], head)))
+            head = &out->verdicts[i];
+    out->first_failure = head ? head->message : NULL;
     if (!g.oom)
         build_details(&g);
     summary_free(&g.s);
+    pwsj__events_free(&g.sent);
+    pwsj__events_free(&g.printed);
     if (g.oom) {
         pwsj_report_free(out);
         return -1;

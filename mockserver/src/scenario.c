@@ -711,7 +711,9 @@ static const char *const assertion_names[] = {"auth_within",        "no_subscrib
                                               "max_connects",       "min_connects",
                                               "client_closed_with", "client_exit",
                                               "output_equals",      "output_matches",
-                                              "no_reconnect",       NULL};
+                                              "no_reconnect",       "printed",
+                                              "not_printed",        "fails_connection",
+                                              NULL};
 
 /* Resolves rel against the directory of the scenario file. */
 static char *resolve_path(const char *scenario, const char *rel)
@@ -726,6 +728,74 @@ static char *resolve_path(const char *scenario, const char *rel)
     memcpy(p, scenario, dl);
     memcpy(p + dl, rel, rl + 1);
     return p;
+}
+
+/* client_closed_with / fails_connection: CODE or {code: CODE, connection: N}. */
+static bool compile_close_code(pwss__ctx *c, const pwss__ynode *v, const char *what, pwss_assertion *a)
+{
+    char key[64];
+    uint64_t u;
+    const pwss__ynode *code = v;
+    if (v->kind == PWSS__Y_MAP) {
+        static const char *const keys[] = {"code", "connection", NULL};
+        const pwss__ynode *o;
+        if (!pwss__check_map(c, v, what, keys) || !pwss__need(c, v, "code", what, &code))
+            return false;
+        if ((o = pwss__get(v, "connection"))) {
+            snprintf(key, sizeof key, "%s.connection", what);
+            if (!pwss__read_uint(c, o, key, 1, PWSS__MAX_ORDINAL, &u))
+                return false;
+            a->ordinal = (uint32_t)u;
+        }
+    }
+    snprintf(key, sizeof key, "%s.code", what);
+    if (!pwss__read_uint(c, code, key, 1000, 4999, &u))
+        return false;
+    a->code = (int)u;
+    return true;
+}
+
+/* printed / not_printed: PATTERN, or (printed) {match: PATTERN, min: N, max: N}.  The pattern is
+ * a YAML mapping compiled to compact JSON, matched as a subset of each printed event. */
+static bool compile_printed(pwss__ctx *c, const pwss__ynode *v, pwss_assertion *a)
+{
+    const char *what = a->kind == PWSS_ASSERT_PRINTED ? "printed" : "not_printed";
+    const pwss__ynode *pat = v;
+    a->count = a->kind == PWSS_ASSERT_PRINTED ? 1 : 0;
+    a->max = a->kind == PWSS_ASSERT_PRINTED ? UINT32_MAX : 0;
+    const pwss__ynode *m = v->kind == PWSS__Y_MAP ? pwss__get(v, "match") : NULL;
+    if (m && a->kind == PWSS_ASSERT_PRINTED) {
+        static const char *const keys[] = {"match", "min", "max", NULL};
+        const pwss__ynode *mn, *mx;
+        uint64_t u;
+        if (!pwss__check_map(c, v, "printed", keys))
+            return false;
+        pat = m;
+        if ((mn = pwss__get(v, "min"))) {
+            if (!pwss__read_uint(c, mn, "printed.min", 0, UINT32_MAX - 1, &u))
+                return false;
+            a->count = (uint32_t)u;
+        }
+        if ((mx = pwss__get(v, "max"))) {
+            if (!pwss__read_uint(c, mx, "printed.max", 0, UINT32_MAX - 1, &u))
+                return false;
+            a->max = (uint32_t)u;
+            if (a->max < a->count)
+                return pwss__fail(c, mx, "printed.max: smaller than min");
+        }
+    }
+    char d[96];
+    if (pat->kind != PWSS__Y_MAP || !pat->nkids)
+        return pwss__fail(c, pat, "%s: expected a mapping of event fields, e.g. {ev: T, i: after}, got %s", what,
+                          pwss__describe(pat, d, sizeof d));
+    pwss__buf b = {.max = PWSS__MAX_PAYLOAD_BYTES};
+    pwss__json_error je;
+    if (pwss__json_encode(pat, &b, &c->budget, &je)) {
+        pwss__buf_free(&b);
+        return pwss__fail(c, je.at ? je.at : pat, "%s: %s", what, je.msg);
+    }
+    a->text = pwss__buf_take(&b, NULL);
+    return a->text ? true : pwss__fail(c, pat, "out of memory");
 }
 
 static bool compile_assertion(pwss__ctx *c, const pwss__ynode *item, pwss_assertion *a)
@@ -780,6 +850,9 @@ static bool compile_assertion(pwss__ctx *c, const pwss__ynode *item, pwss_assert
             : a->kind == PWSS_ASSERT_CLIENT_CLOSED_WITH ? "'- client_closed_with: 1002'"
             : a->kind == PWSS_ASSERT_CLIENT_EXIT        ? "'- client_exit: 0' or '- client_exit: nonzero'"
             : a->kind == PWSS_ASSERT_OUTPUT_EQUALS      ? "'- output_equals: expected/NAME.jsonl'"
+            : a->kind == PWSS_ASSERT_PRINTED            ? "'- printed: {ev: T, i: after}'"
+            : a->kind == PWSS_ASSERT_NOT_PRINTED        ? "'- not_printed: {ev: T, i: masked}'"
+            : a->kind == PWSS_ASSERT_FAILS_CONNECTION   ? "'- fails_connection: {code: 1002, connection: 1}'"
                                                         : "'- output_matches: {stderr: \"regex\"}'");
     uint64_t u;
     switch (a->kind) {
@@ -822,26 +895,15 @@ static bool compile_assertion(pwss__ctx *c, const pwss__ynode *item, pwss_assert
             return false;
         a->count = (uint32_t)u;
         return true;
-    case PWSS_ASSERT_CLIENT_CLOSED_WITH: {
-        const pwss__ynode *code = v;
-        if (v->kind == PWSS__Y_MAP) {
-            static const char *const keys[] = {"code", "connection", NULL};
-            const pwss__ynode *o;
-            if (!pwss__check_map(c, v, "client_closed_with", keys) ||
-                !pwss__need(c, v, "code", "client_closed_with", &code))
-                return false;
-            if ((o = pwss__get(v, "connection"))) {
-                if (!pwss__read_uint(c, o, "client_closed_with.connection", 1, PWSS__MAX_ORDINAL, &u))
-                    return false;
-                a->ordinal = (uint32_t)u;
-            }
-        }
-        if (!pwss__read_uint(c, code, "client_closed_with.code", 1000, 4999, &u))
-            return false;
-        a->code = (int)u;
-        return true;
-    }
+    case PWSS_ASSERT_CLIENT_CLOSED_WITH:
+        return compile_close_code(c, v, "client_closed_with", a);
+    case PWSS_ASSERT_PRINTED:
+    case PWSS_ASSERT_NOT_PRINTED:
+        return compile_printed(c, v, a);
+    case PWSS_ASSERT_FAILS_CONNECTION:
     case PWSS_ASSERT_CLIENT_EXIT:
+        if (a->kind == PWSS_ASSERT_FAILS_CONNECTION)
+            return compile_close_code(c, v, "fails_connection", a);
         if (v->kind == PWSS__Y_SCALAR && !strcmp(v->text, "nonzero")) {
             a->code = -1;
             return true;

@@ -44,6 +44,13 @@ extern "C" {
 #define PWSJ_RESUBSCRIBE_GRACE_MS 1000u /* resubscribed: a connection that ended sooner than this after
                                            auth_success without any subscribe is not judged */
 
+/** What the client's stdout is judged as (docs/client-contract.md). */
+typedef enum pwsj_output {
+    PWSJ_OUTPUT_EVENTS = 0,    /**< market-data events, one JSON object per line: compared with what the
+                                    server sent; printed/not_printed/output_* assertions are judged */
+    PWSJ_OUTPUT_NONE           /**< not judged: every output assertion is reported as skipped */
+} pwsj_output;
+
 /** How the client process ended.  Zero-initialize; the runner fills what it knows. */
 typedef struct pwsj_client {
     bool started;              /**< the process was started; false: start_error says why */
@@ -54,6 +61,10 @@ typedef struct pwsj_client {
     bool timed_out;            /**< still running at the timeout: the runner stopped it (SIGTERM,
                                     then SIGKILL after a grace period) */
     bool interrupted;          /**< the runner stopped it because the whole run was interrupted */
+    bool completed;            /**< the runner stopped it (SIGTERM) because the scenario was complete: it had
+                                    printed client.count events, or client.duration had passed; not a
+                                    failure, whatever the client then exited with */
+    pwsj_output output;        /**< how its stdout is judged */
     uint32_t timeout_ms;       /**< the timeout that applied, for messages */
     const char *stdout_path;   /**< its captured stdout, or NULL (output assertions then fail) */
     const char *stderr_path;   /**< its captured stderr, or NULL */
@@ -64,7 +75,11 @@ typedef struct pwsj_client {
 /** One verdict. */
 typedef struct pwsj_verdict {
     int assertion;             /**< index into sc->assertions, or -1 for a scenario-level verdict */
-    bool pass;                 /**< it held */
+    bool pass;                 /**< it held (or was skipped) */
+    bool skipped;              /**< not judged (an output assertion under PWSJ_OUTPUT_NONE); pass is true */
+    int rank;                  /**< for failures, which comes first: 0 a behaviour seen at t_us, 1 a behaviour
+                                    without a time (output), 2 how the run ended (timeout, exit status) */
+    int64_t t_us;              /**< when the failure happened on the journal's clock (-1 unknown) */
     uint32_t conn;             /**< the connection it is about, 0 if none in particular */
     char *message;             /**< one line (malloc'd, owned by the report) */
 } pwsj_verdict;
@@ -75,9 +90,12 @@ typedef struct pwsj_report {
     pwsj_verdict *verdicts;    /**< scenario-level failures first, then one per assertion in order */
     size_t nverdicts;          /**< entries in verdicts */
     size_t nfailed;            /**< failed verdicts */
-    const char *first_failure; /**< message of the first failed verdict, or NULL (points into verdicts) */
-    char *details;             /**< lines separated by '\n', no trailing one: each failure, then the last
-                                    frames each way of the connections concerned; "" if passed */
+    const char *first_failure; /**< the headline: the message of the failure that came first (lowest rank,
+                                    then earliest t_us, then order written), or NULL (points into verdicts) */
+    size_t nskipped;           /**< skipped verdicts */
+    char *details;             /**< lines separated by '\n', no trailing one: each failure, first cause
+                                    first, then the last frames each way of the connections concerned;
+                                    "" if passed */
 } pwsj_report;
 
 /** Judges one run.  journal/njournal: the mock's journal (pwsm_journal), in order; client: how

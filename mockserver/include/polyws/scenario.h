@@ -111,7 +111,15 @@ typedef enum pwss_assert_kind {
     PWSS_ASSERT_CLIENT_EXIT,         /**< the client exited with `code` (-1 = any non-zero) */
     PWSS_ASSERT_OUTPUT_EQUALS,       /**< the client's stdout equals the file `path` byte for byte */
     PWSS_ASSERT_OUTPUT_MATCHES,      /**< some line of stdout (stream = 1) or stderr (2) matches regex `text` */
-    PWSS_ASSERT_NO_RECONNECT         /**< exactly one connection was opened (e.g. after auth_failed) */
+    PWSS_ASSERT_NO_RECONNECT,        /**< exactly one connection was opened (e.g. after auth_failed) */
+    /* Output assertions under the client contract (docs/client-contract.md): they look at the
+     * market-data events the client printed, one JSON object per line, compared by value. */
+    PWSS_ASSERT_PRINTED,             /**< at least `count` (and at most `max`) printed events match the JSON
+                                          subset pattern `text` */
+    PWSS_ASSERT_NOT_PRINTED,         /**< no printed event matches the JSON subset pattern `text` */
+    PWSS_ASSERT_FAILS_CONNECTION     /**< the client failed connection `ordinal` (0 = any) as RFC 6455 7.1.7
+                                          says: a close frame with `code`, or (since the close frame is
+                                          only a SHOULD) closing TCP without one; never by carrying on */
 } pwss_assert_kind;
 
 typedef struct pwss_assertion {
@@ -120,12 +128,13 @@ typedef struct pwss_assertion {
     uint32_t ms;             /**< AUTH_WITHIN, RECONNECT_DELAY (min gap), MAX_CONNECTS (window) */
     uint32_t cap_ms;         /**< RECONNECT_DELAY: growth stops being required at this gap (0 = none) */
     bool growing;            /**< RECONNECT_DELAY */
-    uint32_t count;          /**< MAX_CONNECTS, MIN_CONNECTS */
-    int code;                /**< CLIENT_CLOSED_WITH, CLIENT_EXIT */
-    uint32_t ordinal;        /**< CLIENT_CLOSED_WITH */
+    uint32_t count;          /**< MAX_CONNECTS, MIN_CONNECTS; PRINTED: at least this many (default 1) */
+    uint32_t max;            /**< PRINTED: at most this many (UINT32_MAX = no limit) */
+    int code;                /**< CLIENT_CLOSED_WITH, FAILS_CONNECTION, CLIENT_EXIT */
+    uint32_t ordinal;        /**< CLIENT_CLOSED_WITH, FAILS_CONNECTION */
     int stream;              /**< OUTPUT_MATCHES: 1 stdout, 2 stderr */
     char *path;              /**< OUTPUT_EQUALS: path, resolved relative to the scenario file */
-    char *text;              /**< OUTPUT_MATCHES: regex */
+    char *text;              /**< OUTPUT_MATCHES: regex; PRINTED, NOT_PRINTED: the pattern as compact JSON */
 } pwss_assertion;
 
 /** Server settings of a scenario (compiled into pwsm_options by the runner). */
