@@ -10,6 +10,7 @@
  *                   auth_success (what the official Go client does)
  *   no-delay        reconnects at once after a drop, ignoring any backoff
  *   no-resubscribe  after a reconnect, authenticates but does not subscribe again
+ *   no-reconnect    after the first connection ends, stays alive but never reconnects
  *
  * It follows the `polyws check` environment contract (docs/check.md):
  * POLYWS_URL (ws:// only; no TLS here), POLYWS_API_KEY, POLYWS_SUBSCRIBE,
@@ -40,7 +41,7 @@
 #define FRAME_MAX (4u << 20) /* largest frame accepted */
 #define MAX_CONNECTIONS 50   /* give up after this many connections */
 
-typedef enum mode { GOOD, NO_AUTH, EARLY_SUBSCRIBE, NO_DELAY, NO_RESUBSCRIBE } mode;
+typedef enum mode { GOOD, NO_AUTH, EARLY_SUBSCRIBE, NO_DELAY, NO_RESUBSCRIBE, NO_RECONNECT } mode;
 
 typedef struct ws {
     int fd;                 /* socket, -1 when closed */
@@ -324,7 +325,7 @@ static int wait_status(ws *c, const char *status, int timeout_ms)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: badclient good|no-auth|early-subscribe|no-delay|no-resubscribe\n");
+        fprintf(stderr, "usage: badclient good|no-auth|early-subscribe|no-delay|no-resubscribe|no-reconnect\n");
         return 2;
     }
     const char *m = argv[1];
@@ -333,6 +334,7 @@ int main(int argc, char **argv)
              : !strcmp(m, "early-subscribe") ? EARLY_SUBSCRIBE
              : !strcmp(m, "no-delay")        ? NO_DELAY
              : !strcmp(m, "no-resubscribe")  ? NO_RESUBSCRIBE
+             : !strcmp(m, "no-reconnect")    ? NO_RECONNECT
                                              : (mode)-1;
     if ((int)g_mode < 0) {
         fprintf(stderr, "badclient: unknown mode '%s'\n", m);
@@ -362,6 +364,14 @@ int main(int argc, char **argv)
     int exit_code = 3;
     for (int conn = 1; conn <= MAX_CONNECTIONS; conn++) {
         if (g_deadline > 0 && now_s() >= g_deadline) {
+            exit_code = 0;
+            break;
+        }
+        if (conn > 1 && g_mode == NO_RECONNECT) {
+            /* the mistake: stay alive but never come back (until the deadline or the runner) */
+            say("connection lost; not reconnecting");
+            while (g_deadline <= 0 || now_s() < g_deadline)
+                sleep(1);
             exit_code = 0;
             break;
         }

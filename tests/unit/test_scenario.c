@@ -873,7 +873,8 @@ static void test_errors_values_and_steps(void)
     check_error("description: x\nassert:\n  - resubscribe\n",
                 "3:5: unknown assertion 'resubscribe' (assertions: auth_within, no_subscribe_before_auth, "
                 "resubscribed, reconnect_delay, max_connects, min_connects, client_closed_with, client_exit, "
-                "output_equals, output_matches, no_reconnect); did you mean 'resubscribed'?");
+                "output_equals, output_matches, no_reconnect, printed, not_printed, fails_connection); did you mean "
+                "'resubscribed'?");
     check_error("description: x\nconnections:\n  1:\n    - fault: reserved_bit\n",
                 "4:14: unknown fault 'reserved_bit' (faults: reserved_bits, reserved_opcode, fragmented, "
                 "control_in_fragment, oversized_control, unsolicited_pong, invalid_close_code, "
