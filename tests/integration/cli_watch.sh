@@ -21,6 +21,7 @@ start_mock() {
   for _ in $(seq 200); do [ -s "$tmp/$name.port" ] && break; sleep 0.02; done
   URL=$(awk '/^listening /{print $2}' "$tmp/$name.port")
   [ -n "$URL" ] || { echo "mock $name did not start"; cat "$tmp/$name.err"; exit 1; }
+  URL=$URL/stocks # the mock serves the market paths only
 }
 
 # 1. --help works and exits 0
@@ -82,7 +83,7 @@ if [ $rc -eq 0 ] && [ $el -ge 1400 ] && [ $el -lt 6000 ]; then ok "--duration 1.
 "$POLYWS" mock --tls --accept-key-env SECRET_KEY --rate 500 --port-file "$tmp/tls.port" >"$tmp/tls.out" 2>"$tmp/tls.err" &
 pids+=($!)
 for _ in $(seq 200); do grep -q '^ca-file' "$tmp/tls.out" 2>/dev/null && break; sleep 0.02; done
-TURL=$(awk '/^listening /{print $2}' "$tmp/tls.out"); CA=$(awk '/^ca-file /{print $2}' "$tmp/tls.out")
+TURL=$(awk '/^listening /{print $2 "/stocks"}' "$tmp/tls.out"); CA=$(awk '/^ca-file /{print $2}' "$tmp/tls.out")
 POLYWS_API_KEY=$SECRET_KEY POLYWS_CA_FILE=$CA "$POLYWS" watch "$TURL" -s A.AAPL --count 5 -q --format jsonl >"$tmp/tls.jsonl" 2>"$tmp/tls.werr"; rc=$?
 if [ $rc -eq 0 ] && [ "$(grep -c '"ev":"A"' "$tmp/tls.jsonl")" -eq 5 ]; then ok "wss with --ca"; else bad "wss (rc=$rc)"; cat "$tmp/tls.werr"; fi
 
@@ -92,13 +93,13 @@ v6pid=$!
 pids+=($v6pid)
 for _ in $(seq 250); do [ -s "$tmp/v6.out" ] || ! kill -0 $v6pid 2>/dev/null && break; sleep 0.02; done
 if grep -q '^listening ws://\[::1\]:' "$tmp/v6.out"; then
-  V6URL=$(awk '/^listening /{print $2}' "$tmp/v6.out")
+  V6URL=$(awk '/^listening /{print $2 "/stocks"}' "$tmp/v6.out")
   POLYWS_API_KEY=$SECRET_KEY "$POLYWS" watch "$V6URL" -s A.AAPL --count 5 -q --format jsonl >"$tmp/v6.jsonl" 2>"$tmp/v6.werr"; rc=$?
   if [ $rc -eq 0 ] && [ "$(grep -c '"ev":"A"' "$tmp/v6.jsonl")" -eq 5 ]; then ok "ws over IPv6 ($V6URL)"; else bad "ws over IPv6 (rc=$rc)"; cat "$tmp/v6.werr"; fi
   "$POLYWS" mock --tls --listen '[::1]:0' --accept-key-env SECRET_KEY --rate 500 >"$tmp/v6t.out" 2>"$tmp/v6t.err" &
   pids+=($!)
   for _ in $(seq 200); do grep -q '^ca-file' "$tmp/v6t.out" 2>/dev/null && break; sleep 0.02; done
-  V6T=$(awk '/^listening /{print $2}' "$tmp/v6t.out"); CA6=$(awk '/^ca-file /{print $2}' "$tmp/v6t.out")
+  V6T=$(awk '/^listening /{print $2 "/stocks"}' "$tmp/v6t.out"); CA6=$(awk '/^ca-file /{print $2}' "$tmp/v6t.out")
   POLYWS_API_KEY=$SECRET_KEY "$POLYWS" watch "$V6T" --ca "$CA6" -s A.AAPL --count 5 -q --format jsonl >"$tmp/v6t.jsonl" 2>"$tmp/v6t.werr"; rc=$?
   if [ $rc -eq 0 ] && [ "$(grep -c '"ev":"A"' "$tmp/v6t.jsonl")" -eq 5 ]; then ok "wss over IPv6, IP-literal certificate check"; else bad "wss over IPv6 (rc=$rc)"; cat "$tmp/v6t.werr"; fi
 else

@@ -40,6 +40,7 @@ typedef struct harness {
     char logs[16384];        /* captured log text */
     pws_connector *c;
     pwsm_server *s;
+    char url[128];           /* the mock's URL with the stocks path (the mock refuses other paths) */
 } harness;
 
 /* An XT event as the backpressure scenario sends it: {"ev":"XT","i":N,"pad":"xx...x"}. */
@@ -149,10 +150,11 @@ static void h_opts_url(harness *h, pws_options *o, const char *url)
     o->action_burst = 100;
 }
 
-/* ... aimed at the harness' mock. */
+/* ... aimed at the harness' mock, on its stocks market. */
 static void h_opts(harness *h, pws_options *o)
 {
-    h_opts_url(h, o, pwsm_url(h->s));
+    snprintf(h->url, sizeof h->url, "%s/stocks", pwsm_url(h->s));
+    h_opts_url(h, o, h->url);
 }
 
 /* A listening TCP socket on 127.0.0.1 with an ephemeral port, and its ws:// URL. */
