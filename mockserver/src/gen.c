@@ -28,6 +28,7 @@ struct pwsm__symstate {
     uint64_t trade_q;                /* last trade sequence number ("q" of T) */
     uint64_t quote_q;                /* last quote sequence number ("q" of Q) */
     uint64_t trade_id;               /* last trade id ("i" of T) */
+    bool otc;                        /* an OTC symbol: A, AM and T carry "otc":true */
 };
 
 /* The wildcard universe, with a plausible early-2024 price (1/10000 $) and tape. */
@@ -115,9 +116,10 @@ static bool symbol_valid(const char *s, size_t len)
 }
 
 /* Starting state from the symbol name and the server seed, independent of the order in
- * which symbols are subscribed. */
+ * which symbols are subscribed.  The universe (listed) is never OTC; another symbol is with
+ * probability 1/8, drawn last so the other fields are those of before. */
 static void symbol_setup(pwsm__gen *g, pwsm__symstate *st, const char *name, size_t len, int64_t px,
-                         int tape)
+                         int tape, bool listed)
 {
     memset(st, 0, sizeof *st);
     memcpy(st->name, name, len);
@@ -136,6 +138,7 @@ static void symbol_setup(pwsm__gen *g, pwsm__symstate *st, const char *name, siz
     st->trade_q = 1000000 + splitmix64(&x) % 9000000;
     st->quote_q = st->trade_q * 4 + splitmix64(&x) % 1000;
     st->trade_id = 1000 + splitmix64(&x) % 90000;
+    st->otc = !listed && splitmix64(&x) % 8 == 0;
 }
 
 static void rebuild_active(pwsm__gen *g)
@@ -171,7 +174,7 @@ static long symbol_find(pwsm__gen *g, const char *name, size_t len, bool add)
         g->active = active;
         g->capsyms = cap;
     }
-    symbol_setup(g, &g->syms[g->nsyms], name, len, 0, 0);
+    symbol_setup(g, &g->syms[g->nsyms], name, len, 0, 0, false);
     return (long)g->nsyms++;
 }
 
@@ -192,7 +195,7 @@ int pwsm__gen_init(pwsm__gen *g, uint64_t seed, uint32_t ordinal)
     }
     for (size_t i = 0; i < PWSM__UNIVERSE_SIZE; i++)
         symbol_setup(g, &g->syms[i], universe[i].name, strlen(universe[i].name), universe[i].px,
-                     universe[i].tape);
+                     universe[i].tape, true);
     g->nsyms = PWSM__UNIVERSE_SIZE;
     return 0;
 }
@@ -401,6 +404,8 @@ static size_t print_aggregate(pwsm__gen *g, pwsm__symstate *st, int ev, char *ou
     p = put_i64(p, start);
     p = PUT_LIT(p, ",\"e\":");
     p = put_i64(p, start + window);
+    if (st->otc)
+        p = PUT_LIT(p, ",\"otc\":true");
     *p++ = '}';
     return (size_t)(p - out);
 }
@@ -447,6 +452,8 @@ static size_t print_trade(pwsm__gen *g, pwsm__symstate *st, char *out)
         p = PUT_LIT(p, ",\"trft\":");
         p = put_i64(p, trft);
     }
+    if (st->otc)
+        p = PUT_LIT(p, ",\"otc\":true");
     *p++ = '}';
     return (size_t)(p - out);
 }

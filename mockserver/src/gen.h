@@ -23,7 +23,7 @@ enum pwsm__ev { PWSM__EV_A = 0, PWSM__EV_AM, PWSM__EV_T, PWSM__EV_Q, PWSM__EV_CO
 /** Longest symbol the generator streams (longer ones are confirmed but never streamed);
  * option tickers such as "O:SPY251219C00650000" fit. */
 #define PWSM__SYMBOL_MAX 32
-/** Upper bound of one printed event (the longest, "A" with a 32-char symbol, is ~280 bytes). */
+/** Upper bound of one printed event (the longest, an OTC "A" with a 32-char symbol, is ~290 bytes). */
 #define PWSM__EVENT_MAX 384
 
 typedef struct pwsm__symstate pwsm__symstate;
