@@ -36,9 +36,11 @@ static void mock_usage(FILE *f)
             "       polyws mock --validate SCENARIO.yaml...\n"
             "\n"
             "Runs a mock Polygon WebSocket server until interrupted.  The first line on\n"
-            "stdout is \"listening ws://HOST:PORT\" (or wss://).  With a scenario file\n"
-            "(docs/scenarios.md) each connection plays its script and the scenario's\n"
-            "server settings override the options below.\n"
+            "stdout is \"listening ws://HOST:PORT\" (or wss://).  Clients connect to\n"
+            "that URL with a market's path: /stocks, /options, /forex, /crypto or /indices\n"
+            "(it decides which channels a subscribe accepts); any other path gets HTTP 404.\n"
+            "With a scenario file (docs/scenarios.md) each connection plays its script and\n"
+            "the scenario's server settings override the options below.\n"
             "\n"
             "      --validate          load each scenario file without running anything:\n"
             "                          \"FILE: ok (...)\" on stdout, or FILE:LINE:COLUMN: error\n"
@@ -54,6 +56,13 @@ static void mock_usage(FILE *f)
             "      --limit N           events per connection, then stop streaming (0 = no limit)\n"
             "      --auth-timeout-ms N close unauthenticated connections after N ms (default 10000)\n"
             "      --drop-after N      drop the TCP connection of connection 1 after N events\n"
+            "      --slow-consumer-bytes N\n"
+            "                          stream on the server's clock and disconnect a client\n"
+            "                          whose unread backlog passes N bytes with a\n"
+            "                          slow_consumer status and close 1008 (1048576..\n"
+            "                          1073741824; default off: the stream waits for the\n"
+            "                          client).  With --rate max the server then generates\n"
+            "                          as fast as it can\n"
             "      --tls               serve wss:// with a generated self-signed certificate\n"
             "                          (its path is printed: pass it to clients as the CA)\n"
             "      --cert FILE --key FILE  use this certificate and key with --tls\n"
@@ -105,6 +114,7 @@ int pws_cmd_mock(int argc, char **argv)
         {"cert", required_argument, NULL, 'c'},      {"key", required_argument, NULL, 'k'},
         {"journal", required_argument, NULL, 'j'},   {"duration", required_argument, NULL, 'd'},
         {"validate", no_argument, NULL, 'V'},        {"help", no_argument, NULL, 'h'},
+        {"slow-consumer-bytes", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0}};
     pwsm_options o;
     memset(&o, 0, sizeof o);
@@ -184,6 +194,11 @@ int pws_cmd_mock(int argc, char **argv)
             o.scripts[0].after_events = (uint32_t)u;
             o.scripts[0].fault = PWSM_FAULT_DROP;
             o.nscripts = 1;
+            break;
+        case 'C':
+            if (pws_cli_uint(optarg, PWSM_MIN_SLOW_CONSUMER_BYTES, PWSM_MAX_SLOW_CONSUMER_BYTES,
+                             &o.slow_consumer_bytes))
+                return mock_bad_number("--slow-consumer-bytes", optarg, "1048576..1073741824 bytes");
             break;
         case 't': o.tls = true; break;
         case 'c': o.cert_file = optarg; break;

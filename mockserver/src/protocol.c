@@ -73,6 +73,47 @@ size_t pwsm__next_channel(const char **cursor, const char **start)
     }
 }
 
+int pwsm__market_from_path(const char *path)
+{
+    static const char *const names[] = {
+        [PWSM__MARKET_STOCKS] = "stocks", [PWSM__MARKET_OPTIONS] = "options", [PWSM__MARKET_FOREX] = "forex",
+        [PWSM__MARKET_CRYPTO] = "crypto", [PWSM__MARKET_INDICES] = "indices",
+    };
+    if (!path || path[0] != '/')
+        return -1;
+    size_t len = strlen(path + 1);
+    if (len && path[len] == '/')
+        len--; /* one trailing slash */
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], path + 1, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+pwsm__chan pwsm__channel_check(pwsm__market m, const char *ch, size_t len)
+{
+    /* Space separated, each with a trailing space, so " T " finds the type T alone. */
+    static const char *const types[] = {
+        [PWSM__MARKET_STOCKS] = " T Q A AM LULD NOI FMV ",
+        [PWSM__MARKET_OPTIONS] = " T Q A AM FMV ",
+        [PWSM__MARKET_FOREX] = " C CA CAS FMV ",
+        [PWSM__MARKET_CRYPTO] = " XT XQ XA XAS XL2 FMV ",
+        [PWSM__MARKET_INDICES] = " V A AM ",
+    };
+    const char *dot = memchr(ch, '.', len);
+    if (!dot || dot == ch || dot == ch + len - 1)
+        return PWSM__CHAN_MALFORMED;
+    size_t evlen = (size_t)(dot - ch);
+    if ((unsigned)m >= sizeof types / sizeof types[0] || evlen > 8 || memchr(ch, ' ', evlen))
+        return PWSM__CHAN_NOT_SERVED; /* a blank would match across two names */
+    char word[12];
+    word[0] = ' ';
+    memcpy(word + 1, ch, evlen);
+    word[evlen + 1] = ' ';
+    word[evlen + 2] = '\0';
+    return strstr(types[m], word) ? PWSM__CHAN_OK : PWSM__CHAN_NOT_SERVED;
+}
+
 char *pwsm__status_frame(const char *status, const char *message, size_t *len)
 {
     cJSON *arr = cJSON_CreateArray();

@@ -34,6 +34,31 @@ void pwsm__msg_free(pwsm__msg *m);
  * blanks trimmed) at *start with its length, advancing *cursor; 0 at the end. */
 size_t pwsm__next_channel(const char **cursor, const char **start);
 
+/** The market (Polygon "cluster") a connection serves, from its request path. */
+typedef enum pwsm__market {
+    PWSM__MARKET_STOCKS = 0,
+    PWSM__MARKET_OPTIONS,
+    PWSM__MARKET_FOREX,
+    PWSM__MARKET_CRYPTO,
+    PWSM__MARKET_INDICES,
+} pwsm__market;
+
+/** The market of a request path ("/stocks", "/options", "/forex", "/crypto", "/indices", each
+ * also with a trailing slash; the query string is not part of it), or -1 for any other path. */
+int pwsm__market_from_path(const char *path);
+
+/** What a subscribe or unsubscribe channel is, on a market. */
+typedef enum pwsm__chan {
+    PWSM__CHAN_OK = 0,       /* EV.SYMBOL with an event type the market serves (SYMBOL may be "*") */
+    PWSM__CHAN_MALFORMED,    /* no dot, empty event type or empty symbol */
+    PWSM__CHAN_NOT_SERVED,   /* well formed, but the market has no such event type */
+} pwsm__chan;
+
+/** Classifies one channel (len bytes, as pwsm__next_channel returns it) on market m.  Event
+ * types per market: stocks T Q A AM LULD NOI FMV; options T Q A AM FMV; forex C CA CAS FMV;
+ * crypto XT XQ XA XAS XL2 FMV; indices V A AM (case-sensitive). */
+pwsm__chan pwsm__channel_check(pwsm__market m, const char *ch, size_t len);
+
 /** Prints [{"ev":"status","status":STATUS,"message":MESSAGE}] (both JSON-escaped) into a
  * malloc'd NUL-terminated string, or NULL on OOM.  *len gets its length. */
 char *pwsm__status_frame(const char *status, const char *message, size_t *len);

@@ -489,11 +489,31 @@ static bool compile_keys(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
     return true;
 }
 
+/* server.texts: the status texts the mock sends on its own (polyws/mock.h pwsm_texts). */
+static bool compile_texts(pwss__ctx *c, const pwss__ynode *n, pwss_texts *t)
+{
+    static const char *const keys[] = {"unknown_action", "not_json",      "repeated_auth", "not_authorized",
+                                       "invalid_channel", "slow_consumer", "auth_required", "rate_limit",
+                                       NULL};
+    char **fields[] = {&t->unknown_action,  &t->not_json,      &t->repeated_auth, &t->not_authorized,
+                       &t->invalid_channel, &t->slow_consumer, &t->auth_required, &t->rate_limit};
+    if (!pwss__check_map(c, n, "server.texts", keys))
+        return false;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const pwss__ynode *v = pwss__get(n, keys[i]);
+        char what[64];
+        snprintf(what, sizeof what, "server.texts.%s", keys[i]);
+        if (v && !pwss__read_string(c, v, what, PWSS__MAX_MESSAGE, false, fields[i]))
+            return false;
+    }
+    return true;
+}
+
 static bool compile_server(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
 {
     static const char *const keys[] = {
         "keys", "auth_timeout", "max_connections_per_key", "kick", "rate_limit", "tls", "seed",
-        "rate", "batch",        "policy_close_code",       NULL};
+        "rate", "batch",        "policy_close_code",       "slow_consumer_bytes", "texts", NULL};
     if (!pwss__check_map(c, n, "server", keys))
         return false;
     const pwss__ynode *v;
@@ -571,6 +591,12 @@ static bool compile_server(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
                               (unsigned long long)u);
         s->policy_close_code = (int)u;
     }
+    if ((v = pwss__get(n, "slow_consumer_bytes")) &&
+        !pwss__read_uint(c, v, "server.slow_consumer_bytes", PWSM_MIN_SLOW_CONSUMER_BYTES,
+                         PWSM_MAX_SLOW_CONSUMER_BYTES, &s->slow_consumer_bytes))
+        return false;
+    if ((v = pwss__get(n, "texts")) && !compile_texts(c, v, &s->texts))
+        return false;
     return true;
 }
 
@@ -1106,6 +1132,15 @@ void pwss_free(pwss_scenario *sc)
     free(sc->description);
     for (size_t i = 0; i < sizeof sc->server.keys / sizeof sc->server.keys[0]; i++)
         free(sc->server.keys[i]);
+    const pwss_texts *t = &sc->server.texts;
+    free(t->unknown_action);
+    free(t->not_json);
+    free(t->repeated_auth);
+    free(t->not_authorized);
+    free(t->invalid_channel);
+    free(t->slow_consumer);
+    free(t->auth_required);
+    free(t->rate_limit);
     free(sc->client.subscribe);
     for (size_t i = 0; i < sc->nscripts; i++)
         pwss__free_steps(sc->scripts[i].steps, sc->scripts[i].nsteps);

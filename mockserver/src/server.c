@@ -9,7 +9,10 @@
  * Writes follow the lws 4.1 rule: one lws_write per SERVER_WRITEABLE.  Each
  * connection has a bounded queue of control frames (statuses, raw frames,
  * pings) that goes first; stream frames are generated at write time, so a
- * slow client holds back the generator instead of growing a buffer.
+ * slow client holds back the generator instead of growing a buffer.  With
+ * slow_consumer_bytes the real-service stream is generated on the server's
+ * clock instead, into a per-connection backlog bounded by that limit: past it
+ * the client gets slow_consumer and is closed.
  *
  * A connection that plays a scenario script has an engine (engine.c) that
  * sequences its steps; this file implements the pwsm__conn_* functions the
@@ -52,7 +55,17 @@
 #define STALL_PEEK_MAX 65536     /* how many of them (frames beyond are not journaled) */
 #define MAX_CHANNELS 4096        /* subscriptions remembered per connection (more are confirmed, not kept) */
 #define CLOSE_ACK_SECS 5         /* after a code-less close frame, wait this long for the client's */
-#define RATE_LIMIT_TEXT "rate limit exceeded" /* Polygon's real text is undocumented: ours */
+#define SC_WRITE_CHUNK (256u << 10) /* slow-consumer mode: backlog bytes written at once at most */
+#define WS_HEADER_MAX 10            /* an unmasked server frame header: 2 + 8 length bytes */
+/* Default texts that are ours (Polygon's are undocumented); see pwsm_texts. */
+#define TEXT_UNKNOWN_ACTION "unknown action"
+#define TEXT_NOT_JSON "invalid message: expected a JSON object with an action"
+#define TEXT_INVALID_CHANNEL "invalid channel"
+#define TEXT_RATE_LIMIT "rate limit exceeded"
+/* Polygon's text for a channel outside the plan (seen in fixtures). */
+#define TEXT_NOT_AUTHORIZED "not authorized"
+/* The body of the 404 for a path that is no market. */
+#define MARKET_404_BODY "no market at this path: use /stocks, /options, /forex, /crypto or /indices"
 
 /* One queued control frame, with LWS_PRE headroom before the payload. */
 typedef struct outframe {
@@ -120,6 +133,13 @@ struct pwsm__conn {
     bool peeked_close;
     uint32_t skip_msgs, skip_pongs; /* ... and, after the stall, not journaled again when lws delivers them */
     bool skip_close;
+    /* --- markets and slow consumers --- */
+    pwsm__market market;            /* from the request path: which channels a subscribe accepts */
+    outframe *b_head, *b_tail;      /* slow-consumer mode: generated stream frames not yet written */
+    size_t b_bytes;                 /* their payload bytes, at most slow_consumer_bytes + one tick */
+    size_t lws_held;                /* bytes of the last write lws kept to send later (counted whole) */
+    bool sc_tripped;                /* slow_consumer was sent: no more stream */
+    unsigned char *wbuf;            /* LWS_PRE + SC_WRITE_CHUNK: backlog frames framed for one write */
 };
 
 struct pwsm_server {
@@ -209,6 +229,52 @@ static void apply_scenario_server(pwsm_options *o, const pwss_server *sv)
         o->batch_max = sv->batch_max;
     if (sv->policy_close_code)
         o->policy_close_code = sv->policy_close_code;
+    if (sv->slow_consumer_bytes)
+        o->slow_consumer_bytes = sv->slow_consumer_bytes;
+    const pwss_texts *st = &sv->texts;
+    pwsm_texts *ot = &o->texts;
+    if (st->unknown_action)
+        ot->unknown_action = st->unknown_action;
+    if (st->not_json)
+        ot->not_json = st->not_json;
+    if (st->repeated_auth)
+        ot->repeated_auth = st->repeated_auth;
+    if (st->not_authorized)
+        ot->not_authorized = st->not_authorized;
+    if (st->invalid_channel)
+        ot->invalid_channel = st->invalid_channel;
+    if (st->slow_consumer)
+        ot->slow_consumer = st->slow_consumer;
+    if (st->auth_required)
+        ot->auth_required = st->auth_required;
+    if (st->rate_limit)
+        ot->rate_limit = st->rate_limit;
+}
+
+/* Keeps copies of the caller's texts, then fills in the defaults of those not given. */
+static bool keep_texts(pwsm_server *s, pwsm_texts *t)
+{
+    if (!keep(s, &t->unknown_action) || !keep(s, &t->not_json) || !keep(s, &t->repeated_auth) ||
+        !keep(s, &t->not_authorized) || !keep(s, &t->invalid_channel) || !keep(s, &t->slow_consumer) ||
+        !keep(s, &t->auth_required) || !keep(s, &t->rate_limit))
+        return false;
+    if (!t->unknown_action)
+        t->unknown_action = TEXT_UNKNOWN_ACTION;
+    if (!t->not_json)
+        t->not_json = TEXT_NOT_JSON;
+    if (!t->repeated_auth)
+        t->repeated_auth = pwsm__status_text("auth_success");
+    if (!t->not_authorized)
+        t->not_authorized = TEXT_NOT_AUTHORIZED;
+    if (!t->invalid_channel)
+        t->invalid_channel = TEXT_INVALID_CHANNEL;
+    if (!t->slow_consumer)
+        t->slow_consumer = pwsm__status_text("slow_consumer");
+    if (!t->auth_required)
+        t->auth_required = pwsm__status_text("auth_required");
+    if (!t->rate_limit)
+        t->rate_limit = TEXT_RATE_LIMIT;
+    return true;
 }
 
 static int apply_options(pwsm_server *s, const pwsm_options *in, char *err, size_t errcap)
@@ -226,6 +292,13 @@ static int apply_options(pwsm_server *s, const pwsm_options *in, char *err, size
             return -1;
         s->has_scenario = true;
         o->scenario = NULL; /* the caller's may be freed; s->scenario is ours */
+    }
+    if (o->slow_consumer_bytes &&
+        (o->slow_consumer_bytes < PWSM_MIN_SLOW_CONSUMER_BYTES || o->slow_consumer_bytes > PWSM_MAX_SLOW_CONSUMER_BYTES)) {
+        snprintf(err, errcap, "slow_consumer_bytes %llu out of range (0 = off, or %llu..%llu)",
+                 (unsigned long long)o->slow_consumer_bytes, (unsigned long long)PWSM_MIN_SLOW_CONSUMER_BYTES,
+                 (unsigned long long)PWSM_MAX_SLOW_CONSUMER_BYTES);
+        return -1;
     }
     if (o->rate_window_ms && o->rate_actions > PWSM_MAX_RATE_ACTIONS) {
         snprintf(err, errcap, "rate_actions %u > %u", o->rate_actions, PWSM_MAX_RATE_ACTIONS);
@@ -274,7 +347,7 @@ static int apply_options(pwsm_server *s, const pwsm_options *in, char *err, size
         return -1;
     }
     bool ok = keep(s, &o->host) && keep(s, &o->cert_file) && keep(s, &o->key_file) &&
-              keep(s, &o->journal_path) && keep_script(s, &o->default_script);
+              keep(s, &o->journal_path) && keep_script(s, &o->default_script) && keep_texts(s, &o->texts);
     for (int i = 0; ok && i < PWSM_MAX_KEYS && o->keys[i]; i++) {
         ok = keep(s, &o->keys[i]);
         if (ok && s->nsecrets < MAX_SECRETS)
@@ -450,6 +523,8 @@ static void close_after_queue(conn *c, int code, const char *reason)
 /* Sends the close frame now; the caller returns -1 from the callback. */
 static int close_now(conn *c, int code, const char *reason)
 {
+    if (c->sent_close)
+        return -1; /* once: lws may ask for WRITEABLE again while it sends ours */
     size_t rlen = reason ? strlen(reason) : 0;
     if (rlen > CLOSE_REASON_MAX)
         rlen = CLOSE_REASON_MAX;
@@ -464,18 +539,30 @@ static int close_now(conn *c, int code, const char *reason)
 
 /* ---------------------------------------------------------------- stream pacing */
 
+static void sc_generate(conn *c);
+
+/* Slow-consumer mode: the real-service stream is generated on the server's clock. */
+static bool sc_mode(const conn *c)
+{
+    return c->srv->o.slow_consumer_bytes != 0;
+}
+
 static void stream_timer_cb(lws_sorted_usec_list_t *sul)
 {
     conn *c = lws_container_of(sul, conn, stream_sul);
     c->timer_armed = false;
+    if (sc_mode(c) && !c->sstream) {
+        sc_generate(c);
+        return;
+    }
     c->batch_due = true;
     lws_callback_on_writable(c->wsi);
 }
 
-/* The next batch after events / rate seconds (rate > 0). */
+/* The next batch after events / rate seconds (rate > 0; rate < 0: at the next loop turn). */
 static void stream_arm(conn *c, uint32_t events, double rate)
 {
-    double us = (double)events * 1e6 / rate;
+    double us = rate < 0 ? 1 : (double)events * 1e6 / rate;
     if (us < 1)
         us = 1;
     if (us > 3600e6)
@@ -487,8 +574,14 @@ static void stream_arm(conn *c, uint32_t events, double rate)
 /* Called when the subscription set may have changed: (re)starts the stream. */
 static void stream_kick(conn *c)
 {
-    if (!c->stream_on || c->stalled || !c->serving || c->sstream)
+    if (!c->stream_on || c->stalled || !c->serving || c->sstream || c->sc_tripped)
         return;
+    if (sc_mode(c)) {
+        /* the generator runs on its timer, whether or not the client reads */
+        if (!c->timer_armed)
+            stream_arm(c, 1, c->srv->o.events_per_sec);
+        return;
+    }
     if (c->srv->o.events_per_sec < 0)
         c->batch_due = true;
     else if (!c->batch_due && !c->timer_armed)
@@ -585,7 +678,7 @@ static bool handle_auth(conn *c, const char *key)
         return false;
     if (c->authed) {
         /* Undocumented upstream: we simply confirm again and keep the first key. */
-        enqueue_status(c, "auth_success", NULL);
+        enqueue_status(c, "auth_success", s->o.texts.repeated_auth);
         return true;
     }
     if (c->script->reject_auth || !key_accepted(s, key)) {
@@ -639,16 +732,22 @@ static void subs_update(conn *c, const char *ch, size_t n, bool on)
         c->subs[c->nsubs++] = copy;
 }
 
-/* force: confirm without authentication (a script's CONFIRM step). */
+/* force: confirm every channel, without authentication or checks (a script's CONFIRM step). */
 static void handle_subscription(conn *c, const char *params, bool on, bool force)
 {
+    const pwsm_texts *t = &c->srv->o.texts;
     if (!c->authed && !force) {
-        enqueue_status(c, "auth_required", NULL);
+        enqueue_status(c, "auth_required", t->auth_required);
         return;
     }
     const char *cursor = params ? params : "", *ch;
     size_t n;
     while ((n = pwsm__next_channel(&cursor, &ch)) > 0) {
+        pwsm__chan kind = force ? PWSM__CHAN_OK : pwsm__channel_check(c->market, ch, n);
+        if (kind != PWSM__CHAN_OK) {
+            enqueue_status(c, "error", kind == PWSM__CHAN_MALFORMED ? t->invalid_channel : t->not_authorized);
+            continue;
+        }
         pwsm__gen_channel(&c->gen, ch, n, on);
         subs_update(c, ch, n, on);
         size_t len = 0;
@@ -715,10 +814,10 @@ static void serve_message(conn *c, const pwsm__msg *m)
         handle_subscription(c, m->params, m->action == PWSM__ACT_SUBSCRIBE, false);
         break;
     case PWSM__ACT_UNKNOWN:
-        enqueue_status(c, "error", "unknown action");
+        enqueue_status(c, "error", c->srv->o.texts.unknown_action);
         break;
     case PWSM__ACT_INVALID:
-        enqueue_status(c, "error", "invalid message: expected a JSON object with an action");
+        enqueue_status(c, "error", c->srv->o.texts.not_json);
         break;
     }
 }
@@ -755,7 +854,7 @@ static void handle_message(conn *c, bool binary)
         return; /* binary frames are journaled and otherwise ignored */
     }
     if (!rate_allows(c)) {
-        enqueue_status(c, "error", RATE_LIMIT_TEXT);
+        enqueue_status(c, "error", s->o.texts.rate_limit);
         if (s->o.rate_close)
             close_after_queue(c, s->o.policy_close_code, NULL);
     } else if (!(c->scripted && pwsm__engine_message(&c->engine, &m, text, c->rx_len))) {
@@ -968,6 +1067,27 @@ static int write_sstream(conn *c)
     return 0;
 }
 
+/* Draws the size of the next real-service batch, 1..batch_max events cut to stream_limit
+ * and to a script fault's after_events. */
+static uint32_t stream_next_n(conn *c)
+{
+    pwsm_server *s = c->srv;
+    uint32_t n = pwsm__gen_batch_size(&c->gen, s->o.batch_max);
+    if (s->o.stream_limit && c->events_sent + n > s->o.stream_limit)
+        n = (uint32_t)(s->o.stream_limit - c->events_sent);
+    if (c->script->fault != PWSM_FAULT_NONE && !c->fault_done &&
+        c->events_sent + n > c->script->after_events)
+        n = (uint32_t)(c->script->after_events - c->events_sent);
+    return n;
+}
+
+/* What lws keeps of a write it could not send at once (it calls WRITEABLE again only once
+ * it sent that): the whole write, an upper bound. */
+static void note_written(conn *c, size_t len)
+{
+    c->lws_held = lws_partial_buffered(c->wsi) ? len : 0;
+}
+
 /* One batch of the real-service stream: 1..batch_max events. */
 static int write_stream(conn *c)
 {
@@ -976,12 +1096,7 @@ static int write_stream(conn *c)
         return 0;
     if (!c->batch_due || pwsm__gen_active(&c->gen) == 0)
         return 0; /* a timer or a subscribe will ask again */
-    uint32_t n = pwsm__gen_batch_size(&c->gen, s->o.batch_max);
-    if (s->o.stream_limit && c->events_sent + n > s->o.stream_limit)
-        n = (uint32_t)(s->o.stream_limit - c->events_sent);
-    if (c->script->fault != PWSM_FAULT_NONE && !c->fault_done &&
-        c->events_sent + n > c->script->after_events)
-        n = (uint32_t)(c->script->after_events - c->events_sent);
+    uint32_t n = stream_next_n(c);
     if (!frame_reserve(c, s->o.batch_max))
         return close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     size_t len = pwsm__gen_frame(&c->gen, n, (char *)c->frame + LWS_PRE, c->frame_cap);
@@ -1005,8 +1120,154 @@ static int write_stream(conn *c)
     return 0;
 }
 
+/* ---------------------------------------------------------------- slow consumers */
+
+static void backlog_free(conn *c)
+{
+    while (c->b_head) {
+        outframe *f = c->b_head;
+        c->b_head = f->next;
+        free(f);
+    }
+    c->b_tail = NULL;
+    c->b_bytes = 0;
+}
+
+/* The unread backlog: generated stream frames not written yet, queued control frames and
+ * what lws holds of the last write.  The kernel's socket buffers are not seen. */
+static uint64_t sc_backlog(const conn *c)
+{
+    return (uint64_t)c->b_bytes + c->q_bytes + c->lws_held;
+}
+
+/* Over the limit: the backlog is dropped, slow_consumer goes out next and the connection is
+ * closed once the client has read up to it, or dropped if it reads nothing more. */
+static void slow_consumer_trip(conn *c)
+{
+    c->sc_tripped = true;
+    stream_pause(c);
+    backlog_free(c);
+    record_str(c, '-', "fault", "slow_consumer");
+    enqueue_status(c, "slow_consumer", c->srv->o.texts.slow_consumer);
+    close_after_queue(c, c->srv->o.policy_close_code, NULL);
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, PWSM_SLOW_CONSUMER_GRACE_S);
+}
+
+/* The stream timer in slow-consumer mode: checks the unread backlog, then generates the batch
+ * that is due into it, whether or not the client reads (at rate max: one batch per service-loop
+ * turn).  The frame just made does not count against the limit until the next turn. */
+static void sc_generate(conn *c)
+{
+    pwsm_server *s = c->srv;
+    if (!conn_open(c) || c->sc_tripped || c->stalled || !c->serving || !c->stream_on)
+        return;
+    if (sc_backlog(c) > s->o.slow_consumer_bytes) {
+        slow_consumer_trip(c);
+        lws_callback_on_writable(c->wsi);
+        return;
+    }
+    lws_callback_on_writable(c->wsi);
+    if ((s->o.stream_limit && c->events_sent >= s->o.stream_limit) || pwsm__gen_active(&c->gen) == 0 ||
+        fault_due(c))
+        return; /* a subscribe (stream_kick) or the fault's end starts it again */
+    uint32_t n = stream_next_n(c);
+    if (!frame_reserve(c, s->o.batch_max)) {
+        c->overflow = true; /* out of memory: closed 1011 from WRITEABLE */
+        return;
+    }
+    size_t len = pwsm__gen_frame(&c->gen, n, (char *)c->frame + LWS_PRE, c->frame_cap);
+    if (!len)
+        return;
+    outframe *f = malloc(sizeof *f + LWS_PRE + len + 1);
+    if (!f) {
+        c->overflow = true;
+        return;
+    }
+    f->next = NULL;
+    f->len = len;
+    f->type = LWS_WRITE_TEXT;
+    memcpy(f->buf + LWS_PRE, c->frame + LWS_PRE, len);
+    if (c->b_tail)
+        c->b_tail->next = f;
+    else
+        c->b_head = f;
+    c->b_tail = f;
+    c->b_bytes += len;
+    c->events_sent += n;
+    stream_arm(c, n, s->o.events_per_sec);
+}
+
+/* Writes an unmasked text frame header for a payload of len bytes; returns its size. */
+static size_t ws_text_header(unsigned char *p, size_t len)
+{
+    p[0] = 0x81; /* FIN | text */
+    if (len < 126) {
+        p[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len <= 0xffff) {
+        p[1] = 126;
+        p[2] = (unsigned char)(len >> 8);
+        p[3] = (unsigned char)len;
+        return 4;
+    }
+    p[1] = 127;
+    for (int i = 0; i < 8; i++)
+        p[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+/* Slow-consumer mode: writes the oldest backlog frames, several in one write (framed here and
+ * written as LWS_WRITE_RAW) up to SC_WRITE_CHUNK bytes, so a client that reads drains the
+ * backlog faster than even rate max fills it. */
+static int write_backlog(conn *c)
+{
+    outframe *f = c->b_head;
+    if (!f->next || f->len + WS_HEADER_MAX > SC_WRITE_CHUNK) {
+        c->b_head = f->next;
+        if (!c->b_head)
+            c->b_tail = NULL;
+        c->b_bytes -= f->len;
+        record_sent(c, "text", f->buf + LWS_PRE, f->len);
+        int n = lws_write(c->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+        size_t len = f->len;
+        free(f);
+        if (n < (int)len)
+            return -1;
+        note_written(c, len);
+        lws_callback_on_writable(c->wsi);
+        return 0;
+    }
+    if (!c->wbuf && !(c->wbuf = malloc(LWS_PRE + SC_WRITE_CHUNK)))
+        return close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+    unsigned char *out = c->wbuf + LWS_PRE;
+    size_t total = 0;
+    while ((f = c->b_head) && total + WS_HEADER_MAX + f->len <= SC_WRITE_CHUNK) {
+        total += ws_text_header(out + total, f->len);
+        memcpy(out + total, f->buf + LWS_PRE, f->len);
+        total += f->len;
+        record_sent(c, "text", f->buf + LWS_PRE, f->len);
+        c->b_head = f->next;
+        if (!c->b_head)
+            c->b_tail = NULL;
+        c->b_bytes -= f->len;
+        free(f);
+    }
+    if (lws_write(c->wsi, out, total, LWS_WRITE_RAW) < (int)total)
+        return -1;
+    note_written(c, total);
+    lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
 static int on_writeable(conn *c)
 {
+    c->lws_held = 0; /* lws sent what it kept before it calls us */
+    if (c->sent_close)
+        /* lws asks once more after it sent our close frame.  A policy close (close_after_queue)
+         * then ends the connection without waiting for the client's answering close, as it
+         * always did; after a CLOSE step lws waits for that answer (CLOSE_ACK_SECS). */
+        return c->close_pending ? -1 : 0;
     if (c->stalled || c->raw_close)
         return 0;
     if (c->overflow)
@@ -1028,11 +1289,14 @@ static int on_writeable(conn *c)
         free(f);
         if (n < (int)len)
             return -1;
+        note_written(c, len);
         lws_callback_on_writable(c->wsi); /* more queued, a close, or the stream may follow */
         return 0;
     }
     if (c->close_pending)
         return close_now(c, c->close_code, c->close_reason);
+    if (c->b_head)
+        return write_backlog(c);
     if (c->barrier) {
         c->barrier = false;
         int rc = pwsm__engine_drained(&c->engine);
@@ -1044,8 +1308,8 @@ static int on_writeable(conn *c)
         return run_fault(c);
     if (c->sstream)
         return write_sstream(c);
-    if (!c->stream_on || !c->serving)
-        return 0;
+    if (!c->stream_on || !c->serving || sc_mode(c))
+        return 0; /* slow-consumer mode: the stream timer generates, write_backlog writes */
     return write_stream(c);
 }
 
@@ -1085,6 +1349,8 @@ static int on_established(pwsm_server *s, conn *c, struct lws *wsi)
     if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) < 0)
         path[0] = '\0';
     record_str(c, '-', "open", path);
+    int market = pwsm__market_from_path(path); /* HTTP_CONFIRM_UPGRADE refused any other path */
+    c->market = market < 0 ? PWSM__MARKET_STOCKS : (pwsm__market)market;
 
     struct lws_context *ctx = lws_get_context(wsi);
     if (play) {
@@ -1126,6 +1392,8 @@ static void on_closed(pwsm_server *s, conn *c)
     bool clean = (c->sent_close || c->peer_closed) && !c->dropped;
     record(c, '-', clean ? "closed" : "drop", NULL, 0);
     queue_free(c);
+    backlog_free(c);
+    free(c->wbuf);
     free(c->rx);
     free(c->key);
     free(c->frame);
@@ -1338,6 +1606,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     pwsm_server *s = lws_context_user(lws_get_context(wsi));
     conn *c = user;
     switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+        /* The path picks the market; any other path gets a 404 and no WebSocket. */
+        char path[256] = "";
+        if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) >= 0 && pwsm__market_from_path(path) >= 0)
+            return 0;
+        return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, MARKET_404_BODY) ? -1 : 1;
+    }
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         /* Refuse the upgrade beyond max_connections (the client sees the handshake fail). */
         return s->live >= s->o.max_connections ? 1 : 0;

@@ -740,7 +740,8 @@ static void test_errors_keys_and_types(void)
     /* unknown keys name the allowed ones (and a near miss) */
     check_error("description: x\nserver:\n  tlss: true\n",
                 "3:3: unknown key 'tlss' in server (allowed: keys, auth_timeout, max_connections_per_key, kick, "
-                "rate_limit, tls, seed, rate, batch, policy_close_code); did you mean 'tls'?");
+                "rate_limit, tls, seed, rate, batch, policy_close_code, slow_consumer_bytes, texts); did you mean "
+                "'tls'?");
     check_error("description: x\nclient: {subscribe: A.AAPL, colour: red}\n",
                 "2:29: unknown key 'colour' in client (allowed: subscribe, timeout, killed_ok, count, duration, heartbeat)");
     check_error("description: x\nassert: []\nasserts: []\n",

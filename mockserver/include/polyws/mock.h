@@ -18,19 +18,48 @@
  * Every other function may be called from any thread while the server runs;
  * the server thread keeps appending to the journal meanwhile.
  *
+ * Markets: the request path picks the market (Polygon's "cluster"): /stocks, /options,
+ * /forex, /crypto or /indices, each also with a trailing slash (the query string is
+ * ignored; Polygon's delayed feed uses the same paths on another host, and the mock does
+ * not look at the Host header).  Any other path, "/" included, gets HTTP 404 at the
+ * upgrade and no WebSocket (nothing is journaled).  The market decides which channels a
+ * subscribe accepts (see pwsm_texts): event types stocks T Q A AM LULD NOI FMV; options
+ * T Q A AM FMV; forex C CA CAS FMV; crypto XT XQ XA XAS XL2 FMV; indices V A AM; any
+ * symbol, "*" meaning all.  Every market streams from the same generator, which makes
+ * only A, AM, T and Q (stock-like events, also for option tickers and indices); channels
+ * of the other types are confirmed and never streamed.
+ *
  * Wire behaviour where the real service is undocumented is our choice, listed here:
- *  - status texts: auth_required "authentication required"; error "invalid message:
- *    expected a JSON object with an action" (bad JSON, not an object, no string action)
- *    or "unknown action"; force_disconnect "Connection closed by the server.";
- *    slow_consumer "Connection closed: slow consumer." (script status_message overrides);
+ *  - status texts: see pwsm_texts (each one can be set); force_disconnect "Connection
+ *    closed by the server." (script status_message overrides);
  *  - close codes: policy_close_code (default 1008) after auth_failed, auth_timeout,
- *    max_connections, STATUS_CLOSE; 1009 for a client message over max_message; 1011 if a
- *    connection's control queue overflows;
- *  - every channel of a subscribe is confirmed, even ones it cannot stream (unknown event
- *    types, symbols with characters outside [A-Za-z0-9.:/_-] or over 32 bytes);
- *  - a second auth on an authenticated connection gets auth_success again (key unchanged);
- *  - binary frames from the client are journaled and otherwise ignored;
- *  - the request path is not checked (any path works; the journal's "open" entry has it).
+ *    max_connections, STATUS_CLOSE and slow_consumer; 1009 for a client message over
+ *    max_message; 1011 if a connection's control queue overflows;
+ *  - a subscribe or unsubscribe answers each channel in order: "success" with "subscribed
+ *    to: CH" / "unsubscribed to: CH" for a channel of the market's event types (even one it
+ *    cannot stream: another type than A/AM/T/Q, symbols with characters outside
+ *    [A-Za-z0-9.:/_-] or over 32 bytes), else an "error" status (texts.not_authorized for
+ *    an event type the market does not serve, texts.invalid_channel for no dot, an empty
+ *    type or an empty symbol).  A script's CONFIRM step confirms every channel unchecked;
+ *  - a second auth on an authenticated connection gets auth_success again (key unchanged,
+ *    message texts.repeated_auth);
+ *  - binary frames from the client are journaled and otherwise ignored.
+ *
+ * Slow consumers (slow_consumer_bytes, off by default): the real-service stream then runs
+ * on the server's clock instead of waiting for the client, like a market does.  Each
+ * connection's generated frames wait in a backlog until the socket takes them (written
+ * several frames per write when they pile up).  When a batch is due and the connection's
+ * unread backlog (that backlog, its queued control frames and what lws holds of the last
+ * write) is over slow_consumer_bytes, the backlog is dropped, the journal gets a "fault"
+ * entry "slow_consumer", and the server sends [{"ev":"status","status":"slow_consumer",
+ * "message":texts.slow_consumer}] and closes with policy_close_code once the client has read
+ * up to it; a client that reads nothing more is dropped after PWSM_SLOW_CONSUMER_GRACE_S.
+ * Bytes in the kernel's socket buffers (a few MB on loopback) are not counted: a client is
+ * that far behind before its backlog starts to grow.  At events_per_sec < 0 ("max") the
+ * server generates one batch per turn of its service loop whether or not the client reads,
+ * so a client that stops reading trips the limit within moments, while one that keeps
+ * reading gets what it reads (the backlog goes out up to 256 KiB per write).  STREAM steps
+ * still wait for the client and are not checked.
  *
  * Stream: "EV.*" means the 8-symbol universe AAPL MSFT AMZN GOOGL TSLA NVDA META SPY;
  * explicit symbols are streamed too (up to PWSM_MAX_SYMBOLS per connection).  Events
@@ -38,6 +67,8 @@
  * simulated clock starting 2024-01-02 14:30:00 UTC, so the same seed and the same client
  * behaviour give the same bytes.  Batches hold 1..batch_max events; at events_per_sec
  * the next batch of n events follows n/events_per_sec seconds after the previous one.
+ * About one explicit symbol in eight is an OTC symbol, chosen by (symbol, seed): its A, AM
+ * and T events carry "otc":true (absent otherwise, as at Polygon); the universe never is.
  *
  * Scenario playback (pwsm_options.scenario): connection ordinal n plays the steps of
  * pwss_script_for(scenario, n); without a script (or with an empty one) it is the real
@@ -131,6 +162,9 @@ extern "C" {
 #define PWSM_MAX_SYMBOLS 1024      /* distinct symbols one connection can stream */
 #define PWSM_MAX_OUT_QUEUE (4u << 20) /* bytes of control frames queued per connection; beyond: close 1011 */
 #define PWSM_MAX_RATE_ACTIONS 65536u  /* upper bound for rate_actions (8 bytes per action per connection) */
+#define PWSM_MIN_SLOW_CONSUMER_BYTES ((uint64_t)1 << 20) /* lower bound for a non-zero slow_consumer_bytes */
+#define PWSM_MAX_SLOW_CONSUMER_BYTES ((uint64_t)1 << 30) /* upper bound (memory held per connection) */
+#define PWSM_SLOW_CONSUMER_GRACE_S 5  /* a slow consumer that reads nothing more is dropped after this */
 
 /** Fault injected on one connection once `after_events` events were streamed. */
 typedef enum pwsm_fault {
@@ -160,6 +194,29 @@ typedef struct pwsm_script {
     const char *raw_frames[PWSM_MAX_RAW_FRAMES]; /**< text frames sent verbatim right after the first
                                        subscription confirmation (NULL-terminated) */
 } pwsm_script;
+
+/** Texts of the statuses the server sends on its own.  NULL = the default shown; where it is
+ * Polygon's own text the comment says so, the others are ours (Polygon's are undocumented). */
+typedef struct pwsm_texts {
+    const char *unknown_action;   /**< "error" for a JSON object whose action is not auth, subscribe or
+                                       unsubscribe; default "unknown action" (ours) */
+    const char *not_json;         /**< "error" for a text message that is not a JSON object with a string
+                                       "action"; default "invalid message: expected a JSON object with an
+                                       action" (ours) */
+    const char *repeated_auth;    /**< "auth_success" message for an auth on an authenticated connection;
+                                       default "authenticated" (Polygon's auth_success text; that it answers
+                                       a repeated auth so is our guess) */
+    const char *not_authorized;   /**< "error" for a channel whose event type the market does not serve;
+                                       default "not authorized" (Polygon's, for a channel outside the plan) */
+    const char *invalid_channel;  /**< "error" for a malformed channel (no dot, empty type or symbol);
+                                       default "invalid channel" (ours) */
+    const char *slow_consumer;    /**< "slow_consumer" message; default "Connection closed: slow consumer."
+                                       (ours) */
+    const char *auth_required;    /**< "auth_required" message (subscribe before auth); default
+                                       "authentication required" (ours) */
+    const char *rate_limit;       /**< "error" for an action over the rate limit; default "rate limit
+                                       exceeded" (ours) */
+} pwsm_texts;
 
 /** Server options.  Zero-initialize; zero fields take the defaults.  pwsm_start() copies
  * everything it needs: the strings may be freed once it returns. */
@@ -194,7 +251,8 @@ typedef struct pwsm_options {
     const pwss_scenario *scenario; /**< if set, connection ordinal n plays pwss_script_for(scenario, n) (NULL or
                                        no steps: the real service); the non-zero settings of scenario->server
                                        (keys, auth_timeout_ms, max_per_key, kick_newer, rate limit, tls, seed,
-                                       events_per_sec, batch_max, policy_close_code) override the fields here.
+                                       events_per_sec, batch_max, policy_close_code, slow_consumer_bytes,
+                                       each text) override the fields here.
                                        Only the scripts and those settings are used; pwsm_start checks and
                                        copies them (it fails on an invalid script): free it once it returns */
     bool kick_newer;              /**< max_per_key: the newer connection is kicked instead of the older ones */
@@ -202,6 +260,11 @@ typedef struct pwsm_options {
     uint32_t rate_window_ms;      /**< ... in any rate_window_ms; 0 = no limit (default).  At most
                                        PWSM_MAX_RATE_ACTIONS; 0 actions with a window refuses every action */
     bool rate_close;              /**< over the limit: close with policy_close_code after the error status */
+    /* --- fidelity: slow consumers and status texts --- */
+    uint64_t slow_consumer_bytes; /**< unread backlog past which a connection gets slow_consumer and is closed
+                                       ("Slow consumers" above); 0 = never (default), else
+                                       PWSM_MIN_SLOW_CONSUMER_BYTES..PWSM_MAX_SLOW_CONSUMER_BYTES */
+    pwsm_texts texts;             /**< status texts (NULL fields: the defaults) */
 } pwsm_options;
 
 typedef struct pwsm_server pwsm_server;
@@ -215,7 +278,7 @@ typedef struct pwsm_entry {
                             visible during a STALL: lws 4.1 answers them without telling us),
                             "raw" (dir 's': bytes a RAW step wrote, data = them in lowercase hex);
                             events: "open" (data = request path), "fault" (data = "drop", "close",
-                            "stall" or "status_close"), "drop" (ended without any close frame),
+                            "stall", "status_close" or "slow_consumer"), "drop" (ended without any close frame),
                             "closed" (ended after a close frame), "truncated" (journal cap hit),
                             "step" (a scenario step started, data = "KIND LINE:COLUMN"),
                             "step_failed" (data = "step N (LINE:COLUMN) KIND: what was expected,
@@ -232,8 +295,9 @@ typedef struct pwsm_entry {
 pwsm_server *pwsm_start(const pwsm_options *opts, char *errbuf, size_t errcap);
 /** The bound port. */
 int pwsm_port(const pwsm_server *s);
-/** "ws://127.0.0.1:PORT" or "wss://127.0.0.1:PORT" (no path; any path is accepted);
- * owned by the server, valid until pwsm_stop. */
+/** "ws://127.0.0.1:PORT" or "wss://127.0.0.1:PORT", without a path: append the market's,
+ * e.g. "/stocks" (other paths are refused, see Markets above); owned by the server, valid
+ * until pwsm_stop. */
 const char *pwsm_url(const pwsm_server *s);
 /** Path of the CA (the self-signed certificate, or cert_file) for wss, or NULL without tls;
  * owned by the server, valid until pwsm_stop. */

@@ -137,6 +137,18 @@ typedef struct pwss_assertion {
     char *text;              /**< OUTPUT_MATCHES: regex; PRINTED, NOT_PRINTED: the pattern as compact JSON */
 } pwss_assertion;
 
+/** Status texts of `server.texts` (see pwsm_texts in polyws/mock.h); NULL = the mock's default. */
+typedef struct pwss_texts {
+    char *unknown_action;    /**< error for an unknown action */
+    char *not_json;          /**< error for a message that is not a JSON object with an action */
+    char *repeated_auth;     /**< auth_success message for an auth on an authenticated connection */
+    char *not_authorized;    /**< error for a channel whose event type the market does not serve */
+    char *invalid_channel;   /**< error for a malformed channel */
+    char *slow_consumer;     /**< slow_consumer message */
+    char *auth_required;     /**< auth_required message */
+    char *rate_limit;        /**< error for an action over the rate limit */
+} pwss_texts;
+
 /** Server settings of a scenario (compiled into pwsm_options by the runner). */
 typedef struct pwss_server {
     char *keys[16];          /**< accepted keys; none = the runner's generated key */
@@ -152,6 +164,8 @@ typedef struct pwss_server {
     double events_per_sec;   /**< default SERVE stream rate, 0 = mock default */
     uint32_t batch_max;      /**< default SERVE batch, 0 = mock default */
     int policy_close_code;   /**< 0 = mock default (1008) */
+    uint64_t slow_consumer_bytes; /**< unread backlog that makes a slow consumer; 0 = mock default (off) */
+    pwss_texts texts;        /**< status texts */
 } pwss_server;
 
 /** How `polyws check` runs the client for this scenario. */
