@@ -11,13 +11,17 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
 #endif
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
@@ -150,6 +154,10 @@ static void validate_event(stream_stats *st, const cJSON *e, const char *ev)
     const char *nums_q[] = {"bp", "ap"};
     if (!cJSON_IsString(cJSON_GetObjectItem(e, "sym")))
         stats_bad(st, "no sym in %s", ev);
+    /* "otc" is only ever true (absent when false), and only on A, AM and T. */
+    const cJSON *otc = cJSON_GetObjectItem(e, "otc");
+    if (otc && (!cJSON_IsTrue(otc) || !strcmp(ev, "Q")))
+        stats_bad(st, "otc field on %s", ev);
     if (!strcmp(ev, "A") || !strcmp(ev, "AM")) {
         for (size_t i = 0; i < 5; i++)
             if (!is_int(cJSON_GetObjectItem(e, ints_agg[i])))
@@ -1347,6 +1355,421 @@ static void test_rate_limit(void)
     CU_ASSERT(strstr(err, "rate_actions") != NULL);
 }
 
+/* ------------------------------------------------------------------ fidelity: markets, texts, slow consumers, otc */
+
+/* Sends a WebSocket upgrade request for path on a raw socket and returns the HTTP status of the
+ * answer (0 if none came); its first bytes go to out (NUL-terminated). */
+static int upgrade_status(int port, const char *path, char *out, size_t cap)
+{
+    out[0] = '\0';
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {RECV_MS / 1000, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                     path);
+    size_t len = 0;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 && send(fd, req, (size_t)n, MSG_NOSIGNAL) == n) {
+        /* until the answer's head (a 101) or its HTML body (an error) is complete, or EOF */
+        while (len + 1 < cap && !strstr(out, "</html>") && !(strstr(out, " 101 ") && strstr(out, "\r\n\r\n"))) {
+            ssize_t r = recv(fd, out + len, cap - 1 - len, 0);
+            if (r <= 0)
+                break;
+            len += (size_t)r;
+            out[len] = '\0';
+        }
+    }
+    close(fd);
+    int code = 0;
+    if (sscanf(out, "HTTP/1.%*d %d", &code) != 1)
+        code = 0;
+    return code;
+}
+
+/* The request path picks the market; any other path gets a 404 and no WebSocket. */
+static void test_market_paths(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    char head[2048];
+    static const char *const refused[] = {"/", "/nope", "/STOCKS", "/stocks/x", "/stocksx", "/futures"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        int code = upgrade_status(pwsm_port(s), refused[i], head, sizeof head);
+        if (code != 404)
+            fprintf(stderr, "  %s: %d %.80s\n", refused[i], code, head);
+        CU_ASSERT_EQUAL(code, 404);
+        CU_ASSERT(strstr(head, "/stocks, /options, /forex, /crypto or /indices") != NULL);
+    }
+    CU_ASSERT_EQUAL(pwsm_connections(s), 0); /* none became a connection ... */
+    CU_ASSERT_EQUAL(pwsm_journal_count(s), 0); /* ... nor was journaled */
+    static const char *const served[] = {"/stocks", "/options", "/forex", "/crypto", "/indices",
+                                         "/stocks/", "/crypto/", "/forex?x=1"};
+    for (size_t i = 0; i < sizeof served / sizeof served[0]; i++) {
+        CU_ASSERT_EQUAL(upgrade_status(pwsm_port(s), served[i], head, sizeof head), 101);
+        const char *why = NULL;
+        wsc *c = wsc_open(pwsm_port(s), false, NULL, served[i], &why);
+        CU_ASSERT(c != NULL);
+        if (c)
+            CU_ASSERT(expect_status_msg(c, "connected", "Connected Successfully"));
+        wsc_free(c);
+    }
+    CU_ASSERT(wait_entry(s, 0, '-', "open", "/indices", 1000));
+    pwsm_stop(s);
+}
+
+/* Subscribes to params on path and checks each answer in order: a "subscribed to: CH" success
+ * for a channel given as "+CH", or an error status with the message given as "!TEXT". */
+static void check_channels(pwsm_server *s, const char *path, const char *params, const char *const *want,
+                           size_t nwant)
+{
+    wsc *c = wsc_open(pwsm_port(s), false, NULL, path, NULL);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(expect_status_msg(c, "connected", "Connected Successfully"));
+    wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"%s\"}", KEY);
+    CU_ASSERT(expect_status_msg(c, "auth_success", "authenticated"));
+    wsc_send_text(c, "{\"action\":\"subscribe\",\"params\":\"%s\"}", params);
+    for (size_t i = 0; i < nwant; i++) {
+        char msg[128];
+        if (want[i][0] == '+') {
+            snprintf(msg, sizeof msg, "subscribed to: %s", want[i] + 1);
+            CU_ASSERT(expect_status_msg(c, "success", msg));
+        } else {
+            CU_ASSERT(expect_status_msg(c, "error", want[i] + 1));
+        }
+    }
+    wsc_free(c);
+}
+
+static void test_channel_validation(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = 0.01; /* keep the stream out of the way */
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    const char *stocks[] = {"+A.AAPL", "!not authorized", "!not authorized", "!invalid channel", "!invalid channel",
+                            "!invalid channel", "+LULD.AAPL", "+T.*", "!not authorized", "+FMV.BRK.B"};
+    check_channels(s, "/stocks", "A.AAPL,C.EURUSD,ZZ.AAPL,AAPL,T.,.X,LULD.AAPL,T.*,t.AAPL,FMV.BRK.B", stocks,
+                   sizeof stocks / sizeof stocks[0]);
+    const char *options[] = {"+T.O:SPY251219C00650000", "+Q.*", "!not authorized", "!not authorized"};
+    check_channels(s, "/options", "T.O:SPY251219C00650000,Q.*,LULD.SPY,XT.X", options, 4);
+    const char *forex[] = {"+C.EUR/USD", "+CA.*", "+CAS.C:EUR-USD", "!not authorized"};
+    check_channels(s, "/forex", "C.EUR/USD,CA.*,CAS.C:EUR-USD,A.AAPL", forex, 4);
+    const char *crypto[] = {"+XT.BTC-USD", "+XL2.*", "+FMV.X:BTCUSD", "!not authorized"};
+    check_channels(s, "/crypto", "XT.BTC-USD,XL2.*,FMV.X:BTCUSD,T.AAPL", crypto, 4);
+    const char *indices[] = {"+V.I:SPX", "+AM.I:NDX", "!not authorized"};
+    check_channels(s, "/indices/", "V.I:SPX,AM.I:NDX,T.I:SPX", indices, 3);
+
+    /* Unsubscribe is checked the same way; the stocks stream still works. */
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(subscribe(c, "T.AAPL"));
+    wsc_send_text(c, "{\"action\":\"unsubscribe\",\"params\":\"XA.BTC-USD,T.AAPL\"}");
+    CU_ASSERT(expect_status_msg(c, "error", "not authorized"));
+    CU_ASSERT(expect_status_msg(c, "success", "unsubscribed to: T.AAPL"));
+    wsc_free(c);
+    pwsm_stop(s);
+
+    /* Both error texts can be set. */
+    o.texts.not_authorized = "channel not in your plan";
+    o.texts.invalid_channel = "bad channel";
+    s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    const char *custom[] = {"!channel not in your plan", "!bad channel", "+Q.MSFT"};
+    check_channels(s, "/stocks", "XT.BTC-USD,MSFT,Q.MSFT", custom, 3);
+    pwsm_stop(s);
+}
+
+/* The texts of unknown actions, non-JSON input, a repeated auth, auth_required and the rate
+ * limit: the defaults, then each set through the options. */
+static void texts_round(const pwsm_options *o, const char *unknown, const char *not_json, const char *again,
+                        const char *required, const char *rate)
+{
+    pwsm_server *s = start((pwsm_options *)o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(expect_status_msg(c, "connected", "Connected Successfully"));
+    wsc_send_text(c, "{\"action\":\"subscribe\",\"params\":\"A.AAPL\"}");
+    CU_ASSERT(expect_status_msg(c, "auth_required", required));
+    wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"%s\"}", KEY);
+    CU_ASSERT(expect_status_msg(c, "auth_success", "authenticated"));
+    wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"%s\"}", KEY);
+    CU_ASSERT(expect_status_msg(c, "auth_success", again));
+    wsc_send_text(c, "{\"action\":\"dance\"}");
+    CU_ASSERT(expect_status_msg(c, "error", unknown));
+    wsc_send_text(c, "[1,2]");
+    CU_ASSERT(expect_status_msg(c, "error", not_json));
+    wsc_send_text(c, "{\"action\":\"subscribe\",\"params\":\"A.AAPL\"}"); /* the 6th action */
+    CU_ASSERT(expect_status_msg(c, "error", rate));
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
+static void test_status_texts(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.rate_actions = 5;
+    o.rate_window_ms = 60000;
+    texts_round(&o, "unknown action", "invalid message: expected a JSON object with an action", "authenticated",
+                "authentication required", "rate limit exceeded");
+    o.texts.unknown_action = "unknown action: dance";
+    o.texts.not_json = "not JSON";
+    o.texts.repeated_auth = "already authenticated";
+    o.texts.auth_required = "please authenticate first";
+    o.texts.rate_limit = "slow down";
+    texts_round(&o, "unknown action: dance", "not JSON", "already authenticated", "please authenticate first",
+                "slow down");
+}
+
+/* Writes a scenario file into a fresh temp file and loads it; NULL (with err) if it does not load. */
+static pwss_scenario *load_yaml(const char *yaml, char *err, size_t errcap)
+{
+    char path[] = "/tmp/pwsm_fid_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "w");
+    fputs(yaml, f);
+    fclose(f);
+    pwss_scenario *sc = pwss_load(path, err, errcap);
+    unlink(path);
+    return sc;
+}
+
+/* Reads until a status frame (skipping arrays of events) and returns its text, malloc'd. */
+static char *next_status_frame(wsc *c, size_t *events_before)
+{
+    frame f;
+    *events_before = 0;
+    while (wsc_recv_data(c, RECV_MS, &f) == WSC_FRAME && f.opcode == OP_TEXT) {
+        if (strstr(f.data, "\"ev\":\"status\""))
+            return f.data; /* owned by the caller now */
+        (*events_before)++;
+        frame_free(&f);
+    }
+    frame_free(&f);
+    return NULL;
+}
+
+/* A client that stops reading while the server streams at rate max: once its unread backlog
+ * passes slow_consumer_bytes it gets slow_consumer (after what the kernel buffered) and the
+ * policy close, journaled once. */
+static void test_slow_consumer(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = -1;
+    o.slow_consumer_bytes = PWSM_MIN_SLOW_CONSUMER_BYTES;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(subscribe(c, "T.*,Q.*"));
+    /* ... and reads nothing more. */
+    CU_ASSERT_FATAL(wait_entry(s, 1, '-', "fault", "slow_consumer", 10000));
+    size_t frames = 0;
+    char *st = next_status_frame(c, &frames);
+    CU_ASSERT_STRING_EQUAL(st ? st : "(none)", "[{\"ev\":\"status\",\"status\":\"slow_consumer\",\"message\":"
+                                               "\"Connection closed: slow consumer.\"}]");
+    free(st);
+    fprintf(stderr, "  slow consumer: %zu stream frames were in the socket before the status\n", frames);
+    CU_ASSERT_EQUAL(expect_close(c, NULL, 0), 1008);
+    wsc_free(c);
+    CU_ASSERT(wait_entry(s, 1, '-', "closed", NULL, 3000));
+    CU_ASSERT_EQUAL(count_entries(s, 1, 's', "close", NULL), 1);
+    CU_ASSERT_EQUAL(count_entries(s, 1, '-', "fault", NULL), 1);
+    pwsm_stop(s);
+
+    /* A client that keeps reading at a paced rate is left alone, with the same limit. */
+    o.events_per_sec = 20000;
+    s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(subscribe(c, "T.*,Q.*,A.*"));
+    stream_stats sst;
+    int64_t t0 = now_ms();
+    size_t events = 0;
+    while (now_ms() - t0 < 1500) {
+        read_stream(c, 100, &sst, NULL, false);
+        CU_ASSERT(!sst.bad);
+        if (sst.events < 100)
+            break;
+        events += sst.events;
+    }
+    CU_ASSERT(events >= 3000);
+    CU_ASSERT_EQUAL(count_entries(s, 1, '-', "fault", NULL), 0);
+    wsc_free(c);
+    pwsm_stop(s);
+
+    /* Out of range: refused at start. */
+    char err[256] = "";
+    o.slow_consumer_bytes = PWSM_MIN_SLOW_CONSUMER_BYTES - 1;
+    CU_ASSERT(pwsm_start(&o, err, sizeof err) == NULL);
+    CU_ASSERT(strstr(err, "slow_consumer_bytes") != NULL);
+}
+
+/* The scenario's server keys: slow_consumer_bytes and texts (with rate and the close code). */
+static void test_scenario_server_fidelity_keys(void)
+{
+    char err[512] = "";
+    pwss_scenario *sc = load_yaml("description: fidelity keys\n"
+                                  "server:\n"
+                                  "  rate: max\n"
+                                  "  policy_close_code: 4001\n"
+                                  "  slow_consumer_bytes: 1048576\n"
+                                  "  texts:\n"
+                                  "    slow_consumer: you read too slowly\n"
+                                  "    not_authorized: not in your plan\n"
+                                  "    unknown_action: what?\n",
+                                  err, sizeof err);
+    if (!sc)
+        fprintf(stderr, "  %s\n", err);
+    CU_ASSERT_FATAL(sc != NULL);
+    CU_ASSERT_EQUAL(sc->server.slow_consumer_bytes, 1048576);
+    CU_ASSERT_STRING_EQUAL(sc->server.texts.not_authorized, "not in your plan");
+    CU_ASSERT(sc->server.texts.not_json == NULL);
+    pwsm_options o;
+    base_options(&o);
+    o.scenario = sc;
+    pwsm_server *s = start(&o);
+    pwss_free(sc); /* pwsm_start copied what it needs */
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    wsc_send_text(c, "{\"action\":\"dance\"}");
+    CU_ASSERT(expect_status_msg(c, "error", "what?"));
+    wsc_send_text(c, "[]");
+    CU_ASSERT(expect_status_msg(c, "error", "invalid message: expected a JSON object with an action"));
+    wsc_send_text(c, "{\"action\":\"subscribe\",\"params\":\"XQ.*,Q.*\"}");
+    CU_ASSERT(expect_status_msg(c, "error", "not in your plan"));
+    CU_ASSERT(expect_status_msg(c, "success", "subscribed to: Q.*"));
+    CU_ASSERT_FATAL(wait_entry(s, 1, '-', "fault", "slow_consumer", 10000));
+    size_t frames = 0;
+    char *st = next_status_frame(c, &frames);
+    CU_ASSERT(st && strstr(st, "\"status\":\"slow_consumer\",\"message\":\"you read too slowly\""));
+    free(st);
+    CU_ASSERT_EQUAL(expect_close(c, NULL, 0), 4001);
+    wsc_free(c);
+    pwsm_stop(s);
+
+    /* Errors name the key. */
+    static const struct {
+        const char *yaml, *want;
+    } bad[] = {
+        {"description: d\nserver: {slow_consumer_bytes: 1000}\n", "server.slow_consumer_bytes"},
+        {"description: d\nserver: {slow_consumer_bytes: 2147483648}\n", "server.slow_consumer_bytes"},
+        {"description: d\nserver: {texts: {unknown: x}}\n", "unknown key 'unknown' in server.texts"},
+        {"description: d\nserver: {texts: {not_json: [a]}}\n", "server.texts.not_json: expected a string"},
+        {"description: d\nserver: {texts: {rate_limit: \"\"}}\n", "server.texts.rate_limit: must not be empty"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        sc = load_yaml(bad[i].yaml, err, sizeof err);
+        CU_ASSERT(sc == NULL);
+        if (!strstr(err, bad[i].want))
+            fprintf(stderr, "  want \"%s\" in: %s\n", bad[i].want, err);
+        CU_ASSERT(strstr(err, bad[i].want) != NULL);
+        pwss_free(sc);
+    }
+}
+
+/* The server's close is journaled once, after auth_timeout and after auth_failed. */
+static void test_close_journaled_once(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.auth_timeout_ms = 200;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = wsc_connect(pwsm_port(s)); /* never authenticates */
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(expect_status_msg(c, "connected", "Connected Successfully"));
+    CU_ASSERT(expect_status_msg(c, "auth_timeout", "No authentication request received."));
+    CU_ASSERT_EQUAL(expect_close(c, NULL, 0), 1008);
+    CU_ASSERT(wait_entry(s, 1, '-', "closed", NULL, 3000));
+    wsc_free(c);
+    c = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(expect_status_msg(c, "connected", "Connected Successfully"));
+    wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"WRONG-KEY-42\"}");
+    CU_ASSERT(expect_status_msg(c, "auth_failed", "authentication failed"));
+    CU_ASSERT_EQUAL(expect_close(c, NULL, 0), 1008);
+    CU_ASSERT(wait_entry(s, 2, '-', "closed", NULL, 3000));
+    wsc_free(c);
+    for (uint32_t k = 1; k <= 2; k++) {
+        CU_ASSERT_EQUAL(count_entries(s, k, 's', "close", NULL), 1);
+        CU_ASSERT_EQUAL(count_entries(s, k, '-', "closed", NULL), 1);
+    }
+    pwsm_stop(s);
+}
+
+/* About one explicit symbol in eight is OTC, fixed per (symbol, seed): its A, AM and T events
+ * carry "otc":true, its Q events and every universe symbol's events never do. */
+static void test_otc(void)
+{
+    enum { NSYM = 40 };
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = -1;
+    o.batch_max = 50;
+    o.stream_limit = 20000;
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    char params[2048] = "A.*,T.*";
+    for (int i = 0; i < NSYM; i++) {
+        size_t len = strlen(params);
+        snprintf(params + len, sizeof params - len, ",%s.X%02d", i % 4 == 0 ? "Q" : i % 4 == 1 ? "AM" : "T", i);
+    }
+    CU_ASSERT_FATAL(subscribe(c, params));
+    int otc_seen[NSYM] = {0}; /* bit 1: an event without otc, bit 2: with */
+    int otc_events = 0;
+    bool bad = false;
+    size_t events = 0;
+    while (events < o.stream_limit) {
+        frame f;
+        if (wsc_recv_data(c, RECV_MS, &f) != WSC_FRAME)
+            break;
+        cJSON *arr = cJSON_Parse(f.data);
+        for (const cJSON *e = arr ? arr->child : NULL; e; e = e->next, events++) {
+            const char *ev = cJSON_GetObjectItem(e, "ev")->valuestring;
+            const char *sym = cJSON_GetObjectItem(e, "sym")->valuestring;
+            const cJSON *otc = cJSON_GetObjectItem(e, "otc");
+            if (otc && (!cJSON_IsTrue(otc) || !strcmp(ev, "Q") || sym[0] != 'X'))
+                bad = true; /* never false, never on Q, never on the universe */
+            if (sym[0] == 'X' && strcmp(ev, "Q") != 0) {
+                otc_seen[atoi(sym + 1)] |= otc ? 2 : 1;
+                otc_events += otc != NULL;
+            }
+        }
+        cJSON_Delete(arr);
+        frame_free(&f);
+    }
+    CU_ASSERT_EQUAL(events, o.stream_limit);
+    CU_ASSERT(!bad);
+    int otc_syms = 0;
+    for (int i = 0; i < NSYM; i++) {
+        CU_ASSERT(otc_seen[i] != 3); /* a symbol is OTC or not, for every event */
+        otc_syms += otc_seen[i] == 2;
+    }
+    fprintf(stderr, "  otc: %d of %d explicit symbols, %d events\n", otc_syms, NSYM, otc_events);
+    CU_ASSERT(otc_syms >= 1 && otc_syms <= NSYM / 3);
+    wsc_free(c);
+    pwsm_stop(s);
+}
+
 static void test_start_errors(void)
 {
     char err[256] = "";
@@ -1404,6 +1827,13 @@ int main(void)
         {"kick newer", test_kick_newer},
         {"rate limit", test_rate_limit},
         {"start errors", test_start_errors},
+        {"market paths", test_market_paths},
+        {"channel validation", test_channel_validation},
+        {"status texts", test_status_texts},
+        {"slow consumer", test_slow_consumer},
+        {"scenario server fidelity keys", test_scenario_server_fidelity_keys},
+        {"close journaled once", test_close_journaled_once},
+        {"otc", test_otc},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
         if (!CU_add_test(suite, tests[i].name, tests[i].fn))
