@@ -505,12 +505,13 @@ int pwsj__events_sent(const pwsm_entry *j, size_t n, pwsj__events *out)
 
 /* ---------------------------------------------------------------- comparing */
 
-/* Sorts event indices by (group, position). */
-static const pwsj__events *sort_list;
-static int cmp_by_group(const void *a, const void *b)
+/* Sorts event indices by (group, position).  qsort_r: several judges run at once under
+ * polyws check --jobs, so the list is passed, never kept in a static. */
+static int cmp_by_group(const void *a, const void *b, void *arg)
 {
+    const pwsj__events *l = arg;
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    int c = strcmp(sort_list->v[x].group, sort_list->v[y].group);
+    int c = strcmp(l->v[x].group, l->v[y].group);
     if (c)
         return c;
     return x < y ? -1 : x > y;
@@ -523,8 +524,7 @@ static size_t *group_order(const pwsj__events *l)
         return NULL;
     for (size_t i = 0; i < l->n; i++)
         ix[i] = i;
-    sort_list = l;
-    qsort(ix, l->n, sizeof *ix, cmp_by_group);
+    qsort_r(ix, l->n, sizeof *ix, cmp_by_group, (void *)l);
     return ix;
 }
 
