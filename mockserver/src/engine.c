@@ -358,6 +358,10 @@ void pwsm__engine_timer(pwsm__engine *e)
         return;
     case PWSM__PH_CONFIRM:
     case PWSM__PH_EXPECT:
+        if (e->phase == PWSM__PH_CONFIRM && e->step->optional) {
+            step_end(e); /* an auth-only client: go on without a subscription */
+            return;
+        }
         describe_wait(e, what, sizeof what);
         fail(e, what);
         step_end(e);
@@ -425,7 +429,8 @@ void pwsm__engine_stream_done(pwsm__engine *e, const char *why)
 
 void pwsm__engine_end(pwsm__engine *e)
 {
-    if (e->step && (e->phase == PWSM__PH_AUTH || e->phase == PWSM__PH_CONFIRM || e->phase == PWSM__PH_EXPECT)) {
+    if (e->step && (e->phase == PWSM__PH_AUTH || e->phase == PWSM__PH_EXPECT ||
+                    (e->phase == PWSM__PH_CONFIRM && !e->step->optional))) {
         char wait[PWSM__PATTERN_SHOWN * 4 + 128], what[sizeof wait + 64];
         describe_wait(e, wait, sizeof wait);
         snprintf(what, sizeof what, "%s, but the connection ended after %" PRId64 " ms", wait,

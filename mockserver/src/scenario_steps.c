@@ -174,12 +174,20 @@ static bool step_wait(pwss__ctx *c, const pwss__ynode *arg, const pwss__ynode *a
         return true;
     if (arg->kind == PWSS__Y_MAP) {
         static const char *const keys[] = {"timeout", NULL};
+        static const char *const confirm_keys[] = {"timeout", "optional", NULL};
         const char *what = st->kind == PWSS_STEP_AUTH      ? "auth"
                            : st->kind == PWSS_STEP_CONFIRM ? "confirm"
                                                            : "handshake";
-        const pwss__ynode *t;
-        if (!pwss__check_map(c, arg, what, keys) || !pwss__need(c, arg, "timeout", what, &t))
+        const pwss__ynode *t, *o;
+        if (!pwss__check_map(c, arg, what, st->kind == PWSS_STEP_CONFIRM ? confirm_keys : keys))
             return false;
+        if ((o = pwss__get(arg, "optional")) && !pwss__read_bool(c, o, "confirm.optional", &st->optional))
+            return false;
+        if (!(t = pwss__get(arg, "timeout"))) {
+            if (o)
+                return true; /* the default wait */
+            return pwss__need(c, arg, "timeout", what, &t);
+        }
         arg = t;
     }
     return pwss__read_duration(c, arg, "timeout", 1, PWSS__MAX_DURATION_MS, &st->ms);

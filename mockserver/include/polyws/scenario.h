@@ -80,6 +80,8 @@ typedef struct pwss_step {
     char *data;              /**< payload, pattern or raw bytes (NUL-terminated for convenience) */
     size_t len;              /**< bytes in data */
     bool regex;              /**< EXPECT: data is a regex, else a JSON subset pattern */
+    bool optional;           /**< CONFIRM: no subscribe within ms is fine (the step just ends), for
+                                  scenarios that serve data to clients that only authenticate */
     uint32_t ms;             /**< SLEEP/STALL/SERVE duration, AUTH/CONFIRM/EXPECT timeout */
     int code;                /**< CLOSE code (sent as given, even if invalid) */
     char *reason;            /**< CLOSE reason, or NULL */
