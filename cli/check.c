@@ -21,6 +21,7 @@
  * both modes use are in check_common.c (see check_common.h).
  */
 #include "check_common.h"
+#include "check_report.h"
 #include "commands.h"
 
 #include <polyws/judge.h>
@@ -52,6 +53,10 @@
 #define CHECK_TAIL_LINE_BYTES 200    /* bytes of each of them */
 #define CHECK_JUNIT_TAIL_BYTES 16384 /* bytes of client stdout/stderr kept in JUnit */
 #define CHECK_BASE_BACKOFF_MS 100u   /* default POLYWS_BACKOFF_MS hint */
+#define CHECK_COMPLETE_GRACE_MS 1000 /* a client that printed client.count events gets this long to stop by
+                                        itself before the runner stops it (the scenario is complete) */
+#define CHECK_DURATION_GRACE_MS 2000 /* ... and one that outlives client.duration by this long */
+#define CHECK_MAX_SHARDS 1000        /* --shard I/N: N at most */
 
 /* SIGINT/SIGTERM: sets chk_interrupted. */
 static void check_on_signal(int sig)
@@ -65,6 +70,7 @@ typedef struct job {
     pwss_scenario *sc;       /* loaded scenario, NULL if it failed to load */
     char *name;              /* scenario name (file base name without .yaml if it failed to load) */
     char *journal_file;      /* --journal DIR/<name>.jsonl, or NULL */
+    bool started;            /* taken by a worker */
     bool done;               /* finished and judged */
     bool printed;            /* its line was printed */
     bool pass;               /* every verdict passed */
@@ -75,6 +81,9 @@ typedef struct job {
     char *client_line;       /* how the client ended, one line, or NULL */
     char *out_tail;          /* scrubbed tail of the client's stdout (JUnit), or NULL */
     char *err_tail;          /* scrubbed tail of the client's stderr (JUnit), or NULL */
+    chk_report_verdict *rv;  /* every verdict (messages owned here), for the report and JUnit's skips */
+    size_t nrv;              /* entries in rv */
+    char *diagram;           /* --report: the journal as an SVG sequence diagram, or NULL */
 } job;
 
 /* The whole run. */
@@ -86,6 +95,12 @@ typedef struct check_run {
     int jobs;                /* --jobs */
     bool verbose;            /* --verbose */
     bool live;               /* --live: the client writes to our terminal, nothing captured */
+    pwsj_output output;      /* --client-output */
+    const char *report;      /* --report FILE.html */
+    unsigned shard, nshards; /* --shard I/N (1-based), 0/0 = all */
+    bool progress;           /* stdout is a terminal: a running status line */
+    size_t running;          /* scenarios being run (for the status line) */
+    size_t npass, nfail;     /* finished so far (for the status line) */
     char self[PATH_MAX];     /* this executable, for the default client */
     char tmpdir[PATH_MAX];   /* client output files live here during the run */
     job *job;                /* the scenarios, in order */
@@ -111,7 +126,17 @@ static void check_usage(FILE *f)
             "\n"
             "      --client CMD   client under test, run as /bin/sh -c CMD (default: this\n"
             "                     polyws's `watch -q --format jsonl`)\n"
+            "      --client-output events|none\n"
+            "                     events (default): the client prints each market-data\n"
+            "                     event it received as one JSON object per line; the judge\n"
+            "                     compares them with what the server sent (by value, any\n"
+            "                     spacing; other lines are ignored).  none: output is not\n"
+            "                     judged, output assertions are reported as skipped\n"
             "      --junit FILE   also write a JUnit XML report\n"
+            "      --report FILE  also write a self-contained HTML report with a sequence\n"
+            "                     diagram of every scenario\n"
+            "      --shard I/N    run only shard I of N (1 <= I <= N): a stable split of\n"
+            "                     the scenarios by name, for a CI matrix\n"
             "      --jobs N       run N scenarios at once (1..%d, default 1)\n"
             "      --journal DIR  write each scenario's journal to DIR/<name>.jsonl\n"
             "      --timeout S    client timeout in seconds for every scenario\n"
@@ -126,9 +151,11 @@ static void check_usage(FILE *f)
             "replays a recorded session instead (see polyws check --tape X --help).\n"
             "\n"
             "The client gets POLYWS_URL, POLYWS_API_KEY, POLYWS_SUBSCRIBE, POLYWS_CA_FILE\n"
-            "(wss), POLYWS_COUNT / POLYWS_DURATION / POLYWS_HEARTBEAT_MS (if the scenario\n"
-            "sets them) and POLYWS_BACKOFF_MS (a hint); other POLYWS_* variables are\n"
-            "removed.  The API key is never printed.  See docs/check.md.\n"
+            "(wss) and the hints POLYWS_COUNT / POLYWS_DURATION / POLYWS_HEARTBEAT_MS (if\n"
+            "the scenario sets them) and POLYWS_BACKOFF_MS; other POLYWS_* variables are\n"
+            "removed.  A client that ignores the count or duration hint is stopped once\n"
+            "the scenario is complete, which is not a failure.  The API key is never\n"
+            "printed.  See docs/client-contract.md and docs/check.md.\n"
             "\n"
             "Exit status: 0 if every scenario passed, 1 if any failed (or could not be\n"
             "loaded or run), 2 on bad usage.\n",
@@ -285,6 +312,83 @@ static void settle(pwsm_server *srv)
     }
 }
 
+/* ---------------------------------------------------------------- completion */
+
+/* Watches a running client for the end of the story: client.count market-data events printed
+ * (events mode), or client.duration passed.  POLYWS_COUNT and POLYWS_DURATION are hints a
+ * client may ignore; one that does is stopped here once the scenario is complete, and that is
+ * not a failure.  The count is a quick scan of new stdout lines (a JSON object whose "ev" is
+ * not "status" or "parse_error"); the judge does the exact comparison afterwards. */
+typedef struct completion {
+    const char *out_path;    /* the client's stdout, NULL if not captured or not judged */
+    uint64_t count;          /* client.count, 0 = none */
+    double duration_s;       /* client.duration, 0 = none */
+    double t0;               /* when the client started */
+    FILE *f;                 /* stdout, opened on first look */
+    char *line;              /* getline buffer */
+    size_t cap;
+    char partial[512];       /* the start of a line read before its end was written */
+    size_t npartial;
+    uint64_t seen;           /* market-data lines so far */
+    double reached;          /* when the count was reached, 0 = not yet */
+    bool fired;              /* the runner stopped the client because of this */
+} completion;
+
+/* A market-data line, by a quick look at its "ev" value. */
+static bool quick_is_event(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s != '{')
+        return false;
+    const char *ev = strstr(s, "\"ev\"");
+    if (!ev)
+        return false;
+    ev += 4;
+    while (*ev == ' ' || *ev == '\t' || *ev == ':')
+        ev++;
+    if (*ev != '"')
+        return false;
+    ev++;
+    return strncmp(ev, "status\"", 7) != 0 && strncmp(ev, "parse_error\"", 12) != 0;
+}
+
+static bool completion_check(void *arg)
+{
+    completion *c = arg;
+    double now = chk_mono_s();
+    if (c->duration_s > 0 && now - c->t0 >= c->duration_s + CHECK_DURATION_GRACE_MS / 1000.0)
+        return c->fired = true;
+    if (!c->count || !c->out_path)
+        return false;
+    if (!c->f && !(c->f = fopen(c->out_path, "rb")))
+        return false;
+    ssize_t n;
+    clearerr(c->f);
+    while (!c->reached && (n = getline(&c->line, &c->cap, c->f)) > 0) {
+        if (c->line[n - 1] != '\n') { /* not finished yet: keep its start, read the rest later */
+            size_t keep = (size_t)n < sizeof c->partial - 1 - c->npartial ? (size_t)n : sizeof c->partial - 1 - c->npartial;
+            memcpy(c->partial + c->npartial, c->line, keep);
+            c->npartial += keep;
+            c->partial[c->npartial] = '\0';
+            break;
+        }
+        const char *l = c->line;
+        if (c->npartial) {
+            size_t keep = (size_t)n < sizeof c->partial - 1 - c->npartial ? (size_t)n : sizeof c->partial - 1 - c->npartial;
+            memcpy(c->partial + c->npartial, c->line, keep);
+            c->partial[c->npartial + keep] = '\0';
+            l = c->partial;
+            c->npartial = 0;
+        }
+        if (quick_is_event(l) && ++c->seen >= c->count)
+            c->reached = now;
+    }
+    if (c->reached && now - c->reached >= CHECK_COMPLETE_GRACE_MS / 1000.0)
+        return c->fired = true;
+    return false;
+}
+
 /* ---------------------------------------------------------------- one scenario */
 
 static void job_fail(job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -407,9 +511,16 @@ static void run_job(check_run *run, size_t idx)
         uint32_t timeout_ms = run->timeout_s > 0 ? (uint32_t)(run->timeout_s * 1000)
                               : c->timeout_ms    ? c->timeout_ms
                                                  : CHECK_DEFAULT_TIMEOUT_MS;
+        completion done = {.out_path = run->live || run->output == PWSJ_OUTPUT_NONE ? NULL : out_path,
+                           .count = c->count, .duration_s = c->duration_s, .t0 = chk_mono_s()};
         chk_run_client(cmd, env, run->live ? NULL : out_path, run->live ? NULL : err_path, timeout_ms, &cr,
-                   NULL, NULL);
+                       completion_check, &done);
+        if (done.f)
+            fclose(done.f);
+        free(done.line);
         settle(srv);
+        cr.r.completed = done.fired;
+        cr.r.output = run->output;
         cr.r.stdout_path = run->live ? NULL : out_path;
         cr.r.stderr_path = run->live ? NULL : err_path;
         for (size_t i = 0; i < nsec; i++)
@@ -428,8 +539,17 @@ static void run_job(check_run *run, size_t idx)
             chk_text v = {0};
             for (size_t i = 0; i < rep.nverdicts; i++)
                 if (rep.verdicts[i].pass) /* failures are in the details */
-                    chk_text_printf(&v, "%sok: %s", v.len ? "\n" : "", rep.verdicts[i].message);
+                    chk_text_printf(&v, "%s%s: %s", v.len ? "\n" : "", rep.verdicts[i].skipped ? "skipped" : "ok",
+                                    rep.verdicts[i].message);
             j->verdicts = v.oom ? (free(v.p), NULL) : v.p;
+            j->rv = calloc(rep.nverdicts ? rep.nverdicts : 1, sizeof *j->rv);
+            for (size_t i = 0; j->rv && i < rep.nverdicts; i++) {
+                char *m = strdup(rep.verdicts[i].message);
+                chk_scrub_inplace(m, secrets);
+                j->rv[j->nrv++] = (chk_report_verdict){m, rep.verdicts[i].skipped ? 2 : rep.verdicts[i].pass ? 0 : 1};
+            }
+            if (run->report)
+                j->diagram = chk_report_diagram(j->name, entries, n, secrets);
             chk_text d = {0};
             if (!rep.pass && rep.details && *rep.details)
                 chk_text_printf(&d, "%s", rep.details);
@@ -439,6 +559,7 @@ static void run_job(check_run *run, size_t idx)
         /* How the client ended, and its stderr tail for failures. */
         const char *stopped = cr.r.timed_out     ? " (stopped at the timeout)"
                               : cr.r.interrupted ? " (stopped: the run was interrupted)"
+                              : cr.r.completed   ? " (stopped by the runner: the scenario was complete)"
                                                  : "";
         chk_text cl = {0};
         if (!cr.r.started)
@@ -479,8 +600,31 @@ static const char *last_lines(const char *s, int n)
     return p;
 }
 
+/* The status line on a terminal: "[done/total] running NAME ... (P passed, F failed)". */
+static void progress_clear(const check_run *run)
+{
+    if (run->progress)
+        fputs("\r\033[K", stdout);
+}
+
+static void progress_show(const check_run *run)
+{
+    if (!run->progress)
+        return;
+    size_t done = run->npass + run->nfail;
+    printf("\r\033[K[%zu/%zu] %zu passed, %zu failed", done, run->njob, run->npass, run->nfail);
+    size_t shown = 0;
+    for (size_t i = 0; i < run->njob && shown < 2; i++)
+        if (run->job[i].started && !run->job[i].done)
+            printf("%s%.40s", shown++ ? ", " : "; running ", run->job[i].name);
+    if (run->running > shown)
+        printf(" +%zu", run->running - shown);
+    fflush(stdout);
+}
+
 static void print_job(const check_run *run, const job *j)
 {
+    progress_clear(run);
     printf("%s %s (%.1f s)%s%s\n", j->pass ? "PASS" : "FAIL", j->name, j->seconds, j->pass ? "" : ": ",
            j->pass ? "" : j->first ? j->first : "failed");
     if (run->verbose && j->verdicts)
@@ -514,6 +658,7 @@ static void print_ready(check_run *run)
         print_job(run, j);
         j->printed = true;
     }
+    progress_show(run);
 }
 
 static void *worker(void *arg)
@@ -522,12 +667,19 @@ static void *worker(void *arg)
     for (;;) {
         pthread_mutex_lock(&run->mu);
         size_t i = run->next < run->njob ? run->next++ : run->njob;
+        if (i < run->njob) {
+            run->job[i].started = true;
+            run->running++;
+            progress_show(run);
+        }
         pthread_mutex_unlock(&run->mu);
         if (i >= run->njob)
             return NULL;
         run_job(run, i);
         pthread_mutex_lock(&run->mu);
         run->job[i].done = true;
+        run->running--;
+        run->job[i].pass ? run->npass++ : run->nfail++;
         print_ready(run);
         pthread_mutex_unlock(&run->mu);
     }
@@ -587,12 +739,22 @@ static int write_junit(const check_run *run, double total_s, size_t failed)
         fprintf(stderr, "polyws check: cannot write %s: %s\n", tmp, strerror(errno));
         return -1;
     }
+    /* One testcase per scenario; with --client-output none, one more per output assertion,
+     * marked <skipped/>, so CI shows what was not judged. */
+    size_t skipped = 0;
+    for (size_t i = 0; i < run->njob; i++)
+        for (size_t k = 0; k < run->job[i].nrv; k++)
+            skipped += run->job[i].rv[k].state == 2;
+    char suite[64] = "polyws.scenarios";
+    if (run->nshards)
+        snprintf(suite, sizeof suite, "polyws.scenarios.shard%uof%u", run->shard, run->nshards);
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    fprintf(f, "<testsuites name=\"polyws check\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" time=\"%.3f\">\n",
-            run->njob, failed, total_s);
-    fprintf(f, "  <testsuite name=\"polyws.scenarios\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
-               "skipped=\"0\" time=\"%.3f\">\n",
-            run->njob, failed, total_s);
+    fprintf(f, "<testsuites name=\"polyws check\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" skipped=\"%zu\" "
+               "time=\"%.3f\">\n",
+            run->njob + skipped, failed, skipped, total_s);
+    fprintf(f, "  <testsuite name=\"%s\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
+               "skipped=\"%zu\" time=\"%.3f\">\n",
+            suite, run->njob + skipped, failed, skipped, total_s);
     for (size_t i = 0; i < run->njob; i++) {
         const job *j = &run->job[i];
         fprintf(f, "    <testcase classname=\"polyws.scenarios\" name=\"");
@@ -615,17 +777,28 @@ static int write_junit(const check_run *run, double total_s, size_t failed)
             }
             fprintf(f, "</failure>\n");
         }
-        if (j->out_tail) {
-            fprintf(f, "      <system-out>");
-            xml_text(f, j->out_tail);
-            fprintf(f, "</system-out>\n");
-        }
+        fprintf(f, "      <system-out>");
+        xml_text(f, j->out_tail ? j->out_tail : "(no output)");
+        fprintf(f, "</system-out>\n");
         if (j->err_tail) {
             fprintf(f, "      <system-err>");
             xml_text(f, j->err_tail);
             fprintf(f, "</system-err>\n");
         }
         fprintf(f, "    </testcase>\n");
+        for (size_t k = 0; k < j->nrv; k++) {
+            if (j->rv[k].state != 2)
+                continue;
+            const char *m = j->rv[k].message ? j->rv[k].message : "output assertion";
+            size_t name_len = strcspn(m, ":");
+            fprintf(f, "    <testcase classname=\"polyws.scenarios.");
+            xml_escaped(f, j->name);
+            fprintf(f, "\" name=\"");
+            fprintf(f, "%.*s #%zu", (int)name_len, m, k + 1);
+            fprintf(f, "\" time=\"0\">\n      <skipped message=\"");
+            xml_escaped(f, m);
+            fprintf(f, "\"/>\n    </testcase>\n");
+        }
     }
     fprintf(f, "  </testsuite>\n</testsuites>\n");
     bool bad = ferror(f) != 0;
@@ -723,10 +896,68 @@ static void free_run(check_run *run)
         free(j->client_line);
         free(j->out_tail);
         free(j->err_tail);
+        for (size_t k = 0; k < j->nrv; k++)
+            free((char *)j->rv[k].message);
+        free(j->rv);
+        free(j->diagram);
     }
     free(run->job);
     run->job = NULL;
     run->njob = 0;
+}
+
+/* FNV-1a of the scenario's name: which shard it falls in does not depend on the other scenarios,
+ * so adding one never moves the rest between CI runners. */
+static unsigned shard_of(const char *name, unsigned n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return (unsigned)(h % n) + 1;
+}
+
+/* Drops the scenarios of other shards (in place, order kept). */
+static void keep_shard(check_run *run)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < run->njob; i++) {
+        job *j = &run->job[i];
+        if (shard_of(j->name, run->nshards) == run->shard) {
+            run->job[kept++] = *j;
+            continue;
+        }
+        pwss_free(j->sc);
+        free(j->path);
+        free(j->name);
+        free(j->journal_file);
+        free(j->first);
+    }
+    run->njob = kept;
+}
+
+/* Writes --report. */
+static int write_report(const check_run *run, double total_s)
+{
+    chk_report_case *cases = calloc(run->njob ? run->njob : 1, sizeof *cases);
+    if (!cases) {
+        fprintf(stderr, "polyws check: out of memory writing %s\n", run->report);
+        return -1;
+    }
+    for (size_t i = 0; i < run->njob; i++) {
+        const job *j = &run->job[i];
+        cases[i] = (chk_report_case){.name = j->name, .path = j->path,
+                                     .description = j->sc ? j->sc->description : NULL, .pass = j->pass,
+                                     .seconds = j->seconds, .headline = j->pass ? NULL : j->first,
+                                     .verdicts = j->rv, .nverdicts = j->nrv, .details = j->details,
+                                     .client_line = j->client_line, .out_tail = j->out_tail,
+                                     .err_tail = j->err_tail, .diagram = j->diagram};
+    }
+    char err[512] = "";
+    int rc = chk_report_write(run->report, "polyws check", cases, run->njob, total_s, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "polyws check: %s\n", err[0] ? err : "cannot write the report");
+    free(cases);
+    return rc;
 }
 
 /* Silences libwebsockets (the mock's lws context) unless --verbose. */
@@ -752,7 +983,8 @@ int pws_cmd_check(int argc, char **argv)
         {"client", required_argument, NULL, 'c'}, {"junit", required_argument, NULL, 'J'},
         {"jobs", required_argument, NULL, 'j'},   {"journal", required_argument, NULL, 'L'},
         {"timeout", required_argument, NULL, 't'}, {"verbose", no_argument, NULL, 'v'},
-        {"live", no_argument, NULL, 'V'},
+        {"live", no_argument, NULL, 'V'},        {"client-output", required_argument, NULL, 'O'},
+        {"report", required_argument, NULL, 'R'}, {"shard", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     static check_run run; /* static: the lws log hook keeps a pointer to run.verbose */
     memset(&run, 0, sizeof run);
@@ -791,6 +1023,36 @@ int pws_cmd_check(int argc, char **argv)
             break;
         case 'v': run.verbose = true; break;
         case 'V': run.live = true; break;
+        case 'O':
+            if (!strcmp(optarg, "events"))
+                run.output = PWSJ_OUTPUT_EVENTS;
+            else if (!strcmp(optarg, "none"))
+                run.output = PWSJ_OUTPUT_NONE;
+            else {
+                fprintf(stderr, "polyws check: --client-output needs events or none, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'R':
+            if (!*optarg) {
+                fprintf(stderr, "polyws check: --report needs a file name\n");
+                return 2;
+            }
+            run.report = optarg;
+            break;
+        case 'S': {
+            unsigned i = 0, n = 0;
+            int used = 0;
+            if (sscanf(optarg, "%u/%u%n", &i, &n, &used) != 2 || optarg[used] || n < 1 || n > CHECK_MAX_SHARDS ||
+                i < 1 || i > n || optarg[0] == '-' || strchr(optarg, '-')) {
+                fprintf(stderr, "polyws check: --shard needs I/N with 1 <= I <= N <= %d, not '%s'\n",
+                        CHECK_MAX_SHARDS, optarg);
+                return 2;
+            }
+            run.shard = i;
+            run.nshards = n;
+            break;
+        }
         case 'h': check_usage(stdout); return 0;
         default: check_usage(stderr); return 2;
         }
@@ -845,6 +1107,8 @@ int pws_cmd_check(int argc, char **argv)
         fprintf(stderr, "polyws check: out of memory\n");
         rc = 1;
     }
+    if (rc == 0 && run.nshards)
+        keep_shard(&run);
     for (size_t i = 0; i < paths.n; i++)
         free(paths.v[i]);
     free(paths.v);
@@ -875,6 +1139,10 @@ int pws_cmd_check(int argc, char **argv)
     double t0 = chk_mono_s();
     if (run.live)
         run.jobs = 1; /* one client at a time on the terminal */
+    run.progress = !run.live && isatty(STDOUT_FILENO);
+    if (run.nshards && !run.njob) {
+        printf("shard %u/%u holds none of the scenarios\n", run.shard, run.nshards);
+    }
     int nthreads = run.jobs < (int)run.njob ? run.jobs : (int)run.njob;
     pthread_t threads[CHECK_MAX_JOBS];
     int started = 0;
@@ -891,12 +1159,15 @@ int pws_cmd_check(int argc, char **argv)
     size_t passed = 0, failed = 0;
     for (size_t i = 0; i < run.njob; i++)
         run.job[i].pass ? passed++ : failed++;
+    progress_clear(&run);
     if (chk_interrupted)
         printf("interrupted\n");
     printf("%zu passed, %zu failed\n", passed, failed);
     fflush(stdout);
     int exit_code = failed ? 1 : 0;
     if (run.junit && write_junit(&run, total, failed) != 0)
+        exit_code = 1;
+    if (run.report && write_report(&run, total) != 0)
         exit_code = 1;
 
     rmdir(run.tmpdir);
