@@ -63,6 +63,11 @@ static void mock_usage(FILE *f)
             "                          1073741824; default off: the stream waits for the\n"
             "                          client).  With --rate max the server then generates\n"
             "                          as fast as it can\n"
+            "      --plan-markets LIST the keys' plan: markets they may use, e.g. stocks,crypto\n"
+            "                          (default all); a subscribe on another market's path\n"
+            "                          gets a \"not authorized\" error for every channel\n"
+            "      --plan-types LIST   the event types the plan includes, e.g. A,AM (default\n"
+            "                          all); a channel of another type gets \"not authorized\"\n"
             "      --tls               serve wss:// with a generated self-signed certificate\n"
             "                          (its path is printed: pass it to clients as the CA)\n"
             "      --cert FILE --key FILE  use this certificate and key with --tls\n"
@@ -115,6 +120,7 @@ int pws_cmd_mock(int argc, char **argv)
         {"journal", required_argument, NULL, 'j'},   {"duration", required_argument, NULL, 'd'},
         {"validate", no_argument, NULL, 'V'},        {"help", no_argument, NULL, 'h'},
         {"slow-consumer-bytes", required_argument, NULL, 'C'},
+        {"plan-markets", required_argument, NULL, 'M'}, {"plan-types", required_argument, NULL, 'Y'},
         {NULL, 0, NULL, 0}};
     pwsm_options o;
     memset(&o, 0, sizeof o);
@@ -200,6 +206,8 @@ int pws_cmd_mock(int argc, char **argv)
                              &o.slow_consumer_bytes))
                 return mock_bad_number("--slow-consumer-bytes", optarg, "1048576..1073741824 bytes");
             break;
+        case 'M': o.plan_markets = optarg; break;
+        case 'Y': o.plan_types = optarg; break;
         case 't': o.tls = true; break;
         case 'c': o.cert_file = optarg; break;
         case 'k': o.key_file = optarg; break;

@@ -7,6 +7,7 @@
 #include "protocol.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,19 +74,39 @@ size_t pwsm__next_channel(const char **cursor, const char **start)
     }
 }
 
+const char *const pwsm__market_names[] = {
+    [PWSM__MARKET_STOCKS] = "stocks", [PWSM__MARKET_OPTIONS] = "options", [PWSM__MARKET_FOREX] = "forex",
+    [PWSM__MARKET_CRYPTO] = "crypto", [PWSM__MARKET_INDICES] = "indices", NULL,
+};
+
+/* Every event type some market serves, in the order of the markets' lists below; a plan's
+ * types are a bit mask over this list. */
+const char *const pwsm__event_types[] = {
+    "T", "Q", "A", "AM", "LULD", "NOI", "FMV", "C", "CA", "CAS", "XT", "XQ", "XA", "XAS", "XL2", "V", NULL,
+};
+
+int pwsm__market_from_name(const char *name, size_t len)
+{
+    for (size_t i = 0; pwsm__market_names[i]; i++)
+        if (strlen(pwsm__market_names[i]) == len && memcmp(pwsm__market_names[i], name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
 int pwsm__market_from_path(const char *path)
 {
-    static const char *const names[] = {
-        [PWSM__MARKET_STOCKS] = "stocks", [PWSM__MARKET_OPTIONS] = "options", [PWSM__MARKET_FOREX] = "forex",
-        [PWSM__MARKET_CRYPTO] = "crypto", [PWSM__MARKET_INDICES] = "indices",
-    };
     if (!path || path[0] != '/')
         return -1;
     size_t len = strlen(path + 1);
     if (len && path[len] == '/')
         len--; /* one trailing slash */
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strlen(names[i]) == len && memcmp(names[i], path + 1, len) == 0)
+    return pwsm__market_from_name(path + 1, len);
+}
+
+int pwsm__event_type_index(const char *ev, size_t len)
+{
+    for (size_t i = 0; pwsm__event_types[i]; i++)
+        if (strlen(pwsm__event_types[i]) == len && memcmp(pwsm__event_types[i], ev, len) == 0)
             return (int)i;
     return -1;
 }
@@ -112,6 +133,69 @@ pwsm__chan pwsm__channel_check(pwsm__market m, const char *ch, size_t len)
     word[evlen + 1] = ' ';
     word[evlen + 2] = '\0';
     return strstr(types[m], word) ? PWSM__CHAN_OK : PWSM__CHAN_NOT_SERVED;
+}
+
+/* Joins a NULL-terminated list of names with ", " into buf (cut at cap). */
+static void join_names(const char *const *names, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; names[i] && used < cap; i++) {
+        int n = snprintf(buf + used, cap - used, "%s%s", i ? ", " : "", names[i]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+/* One list of a plan: the bits of the names in list (comma-separated), each found by
+ * index_of among names; -1 with a message naming `what` on an unknown or no name. */
+static int plan_list(const char *list, const char *what, const char *noun, const char *const *names,
+                     int (*index_of)(const char *, size_t), uint32_t *bits, char *err, size_t errcap)
+{
+    const char *cursor = list, *item;
+    size_t n;
+    *bits = 0;
+    while ((n = pwsm__next_channel(&cursor, &item)) > 0) {
+        int i = index_of(item, n);
+        if (i < 0) {
+            char all[160];
+            join_names(names, all, sizeof all);
+            snprintf(err, errcap, "%s: unknown %s '%.*s' (%ss: %s)", what, noun, (int)(n > 64 ? 64 : n), item, noun,
+                     all);
+            return -1;
+        }
+        *bits |= 1u << i;
+    }
+    if (!*bits) {
+        snprintf(err, errcap, "%s: an empty list (leave it unset to allow every %s)", what, noun);
+        return -1;
+    }
+    return 0;
+}
+
+int pwsm__plan_init(pwsm__plan *p, const char *markets, const char *types, char *err, size_t errcap)
+{
+    p->markets = p->types = UINT32_MAX;
+    if (markets && plan_list(markets, "plan_markets", "market", pwsm__market_names, pwsm__market_from_name,
+                             &p->markets, err, errcap))
+        return -1;
+    if (types && plan_list(types, "plan_types", "event type", pwsm__event_types, pwsm__event_type_index,
+                           &p->types, err, errcap))
+        return -1;
+    return 0;
+}
+
+pwsm__chan pwsm__plan_check(const pwsm__plan *p, pwsm__market m, const char *ch, size_t len)
+{
+    if (!(p->markets & (1u << m)))
+        return PWSM__CHAN_NOT_IN_PLAN; /* the whole cluster is outside the plan */
+    pwsm__chan kind = pwsm__channel_check(m, ch, len);
+    if (kind != PWSM__CHAN_OK || p->types == UINT32_MAX)
+        return kind;
+    const char *dot = memchr(ch, '.', len);
+    int i = pwsm__event_type_index(ch, (size_t)(dot - ch)); /* served, so known and dotted */
+    return i >= 0 && (p->types & (1u << i)) ? PWSM__CHAN_OK : PWSM__CHAN_NOT_IN_PLAN;
 }
 
 char *pwsm__status_frame(const char *status, const char *message, size_t *len)

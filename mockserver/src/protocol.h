@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /** What a client message asks for. */
 typedef enum pwsm__action {
@@ -43,21 +44,48 @@ typedef enum pwsm__market {
     PWSM__MARKET_INDICES,
 } pwsm__market;
 
+/** The markets' names, indexed by pwsm__market, NULL-terminated. */
+extern const char *const pwsm__market_names[];
+/** Every event type some market serves, NULL-terminated: T Q A AM LULD NOI FMV C CA CAS XT XQ
+ * XA XAS XL2 V (at most 32: a plan keeps them as bits). */
+extern const char *const pwsm__event_types[];
+
+/** The market named by len bytes at name ("stocks", case-sensitive), or -1. */
+int pwsm__market_from_name(const char *name, size_t len);
 /** The market of a request path ("/stocks", "/options", "/forex", "/crypto", "/indices", each
  * also with a trailing slash; the query string is not part of it), or -1 for any other path. */
 int pwsm__market_from_path(const char *path);
+/** The index in pwsm__event_types of the len bytes at ev ("AM", case-sensitive), or -1. */
+int pwsm__event_type_index(const char *ev, size_t len);
 
 /** What a subscribe or unsubscribe channel is, on a market. */
 typedef enum pwsm__chan {
     PWSM__CHAN_OK = 0,       /* EV.SYMBOL with an event type the market serves (SYMBOL may be "*") */
     PWSM__CHAN_MALFORMED,    /* no dot, empty event type or empty symbol */
     PWSM__CHAN_NOT_SERVED,   /* well formed, but the market has no such event type */
+    PWSM__CHAN_NOT_IN_PLAN,  /* the market or the event type is outside the keys' plan */
 } pwsm__chan;
+
+/** What the accepted keys may use (Polygon's "plan"): bit i of markets is pwsm__market i,
+ * bit i of types is pwsm__event_types[i]; UINT32_MAX = no restriction. */
+typedef struct pwsm__plan {
+    uint32_t markets;        /* markets (clusters) the keys may subscribe on */
+    uint32_t types;          /* event types the plan includes */
+} pwsm__plan;
+
+/** Compiles a plan from comma-separated lists (blanks around names are fine), NULL = every
+ * market / every event type.  -1 with a message in err for an unknown name or a list without
+ * any name. */
+int pwsm__plan_init(pwsm__plan *p, const char *markets, const char *types, char *err, size_t errcap);
 
 /** Classifies one channel (len bytes, as pwsm__next_channel returns it) on market m.  Event
  * types per market: stocks T Q A AM LULD NOI FMV; options T Q A AM FMV; forex C CA CAS FMV;
  * crypto XT XQ XA XAS XL2 FMV; indices V A AM (case-sensitive). */
 pwsm__chan pwsm__channel_check(pwsm__market m, const char *ch, size_t len);
+/** The same under plan p: on a market outside the plan every channel is NOT_IN_PLAN (malformed
+ * ones too: the cluster refuses before it looks); on one inside, a channel the market serves
+ * is NOT_IN_PLAN if its event type is outside the plan's types. */
+pwsm__chan pwsm__plan_check(const pwsm__plan *p, pwsm__market m, const char *ch, size_t len);
 
 /** Prints [{"ev":"status","status":STATUS,"message":MESSAGE}] (both JSON-escaped) into a
  * malloc'd NUL-terminated string, or NULL on OOM.  *len gets its length. */

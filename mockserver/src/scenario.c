@@ -14,6 +14,8 @@
 
 #include <polyws/mock.h>
 
+#include "protocol.h"
+
 #include <errno.h>
 #include <math.h>
 #include <regex.h>
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- errors and helpers */
 
@@ -509,11 +512,74 @@ static bool compile_texts(pwss__ctx *c, const pwss__ynode *n, pwss_texts *t)
     return true;
 }
 
+/* One list of server.plan: a name or a list of names, each one of names (index_of finds it);
+ * stored joined with commas, in the order of names, as pwsm_options' plan_* take it. */
+static bool compile_plan_list(pwss__ctx *c, const pwss__ynode *n, const char *what, const char *noun,
+                              const char *const *names, int (*index_of)(const char *, size_t), char **out)
+{
+    size_t count = n->kind == PWSS__Y_SEQ ? n->nkids : 1;
+    if ((n->kind != PWSS__Y_SCALAR && n->kind != PWSS__Y_SEQ) || !count)
+        return pwss__fail(c, n, "%s: expected a list of %ss (or a single one)", what, noun);
+    uint32_t bits = 0;
+    for (size_t i = 0; i < count; i++) {
+        const pwss__ynode *item = n->kind == PWSS__Y_SEQ ? n->kids[i] : n;
+        char *word = NULL;
+        if (!pwss__read_string(c, item, what, 64, true, &word))
+            return false;
+        int at = index_of(word, strlen(word));
+        if (at < 0) {
+            char all[160];
+            join_names(names, all, sizeof all);
+            const char *hint = NULL; /* names are case-sensitive: "am" is a typo of "AM" */
+            for (size_t k = 0; names[k] && !hint; k++)
+                if (!strcasecmp(word, names[k]))
+                    hint = names[k];
+            if (!hint)
+                hint = pwss__closest(word, names);
+            pwss__fail(c, item, "%s: unknown %s '%s' (%ss: %s)%s%s%s", what, noun, word, noun, all,
+                       hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+            free(word);
+            return false;
+        }
+        free(word);
+        bits |= 1u << at;
+    }
+    char joined[256] = "";
+    for (size_t k = 0; names[k]; k++)
+        if (bits & (1u << k))
+            snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%s", joined[0] ? "," : "",
+                     names[k]);
+    char *copy = strdup(joined);
+    if (!copy)
+        return pwss__fail(c, n, "out of memory");
+    free(*out);
+    *out = copy;
+    return true;
+}
+
+/* server.plan: the markets and event types the keys may use (polyws/mock.h "Plans"). */
+static bool compile_plan(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
+{
+    static const char *const keys[] = {"markets", "types", NULL};
+    if (!pwss__check_map(c, n, "server.plan", keys))
+        return false;
+    const pwss__ynode *v;
+    if ((v = pwss__get(n, "markets")) &&
+        !compile_plan_list(c, v, "server.plan.markets", "market", pwsm__market_names, pwsm__market_from_name,
+                           &s->plan_markets))
+        return false;
+    if ((v = pwss__get(n, "types")) &&
+        !compile_plan_list(c, v, "server.plan.types", "event type", pwsm__event_types, pwsm__event_type_index,
+                           &s->plan_types))
+        return false;
+    return true;
+}
+
 static bool compile_server(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
 {
     static const char *const keys[] = {
         "keys", "auth_timeout", "max_connections_per_key", "kick", "rate_limit", "tls", "seed",
-        "rate", "batch",        "policy_close_code",       "slow_consumer_bytes", "texts", NULL};
+        "rate", "batch",        "policy_close_code",       "slow_consumer_bytes", "texts", "plan", NULL};
     if (!pwss__check_map(c, n, "server", keys))
         return false;
     const pwss__ynode *v;
@@ -596,6 +662,8 @@ static bool compile_server(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
                          PWSM_MAX_SLOW_CONSUMER_BYTES, &s->slow_consumer_bytes))
         return false;
     if ((v = pwss__get(n, "texts")) && !compile_texts(c, v, &s->texts))
+        return false;
+    if ((v = pwss__get(n, "plan")) && !compile_plan(c, v, s))
         return false;
     return true;
 }
@@ -1141,6 +1209,8 @@ void pwss_free(pwss_scenario *sc)
     free(t->slow_consumer);
     free(t->auth_required);
     free(t->rate_limit);
+    free(sc->server.plan_markets);
+    free(sc->server.plan_types);
     free(sc->client.subscribe);
     for (size_t i = 0; i < sc->nscripts; i++)
         pwss__free_steps(sc->scripts[i].steps, sc->scripts[i].nsteps);

@@ -166,6 +166,7 @@ struct pwsm_server {
     bool has_scenario;              /* o.scenario was given */
     char *secrets[MAX_SECRETS];     /* strings scrubbed from client frames in the journal */
     size_t nsecrets;
+    pwsm__plan plan;                /* markets and event types the keys may use (o.plan_*) */
 };
 
 /* ---------------------------------------------------------------- options */
@@ -231,6 +232,10 @@ static void apply_scenario_server(pwsm_options *o, const pwss_server *sv)
         o->policy_close_code = sv->policy_close_code;
     if (sv->slow_consumer_bytes)
         o->slow_consumer_bytes = sv->slow_consumer_bytes;
+    if (sv->plan_markets)
+        o->plan_markets = sv->plan_markets;
+    if (sv->plan_types)
+        o->plan_types = sv->plan_types;
     const pwss_texts *st = &sv->texts;
     pwsm_texts *ot = &o->texts;
     if (st->unknown_action)
@@ -300,6 +305,9 @@ static int apply_options(pwsm_server *s, const pwsm_options *in, char *err, size
                  (unsigned long long)PWSM_MAX_SLOW_CONSUMER_BYTES);
         return -1;
     }
+    if (pwsm__plan_init(&s->plan, o->plan_markets, o->plan_types, err, errcap) != 0)
+        return -1;
+    o->plan_markets = o->plan_types = NULL; /* compiled into s->plan; the caller's may be freed */
     if (o->rate_window_ms && o->rate_actions > PWSM_MAX_RATE_ACTIONS) {
         snprintf(err, errcap, "rate_actions %u > %u", o->rate_actions, PWSM_MAX_RATE_ACTIONS);
         return -1;
@@ -743,7 +751,7 @@ static void handle_subscription(conn *c, const char *params, bool on, bool force
     const char *cursor = params ? params : "", *ch;
     size_t n;
     while ((n = pwsm__next_channel(&cursor, &ch)) > 0) {
-        pwsm__chan kind = force ? PWSM__CHAN_OK : pwsm__channel_check(c->market, ch, n);
+        pwsm__chan kind = force ? PWSM__CHAN_OK : pwsm__plan_check(&c->srv->plan, c->market, ch, n);
         if (kind != PWSM__CHAN_OK) {
             enqueue_status(c, "error", kind == PWSM__CHAN_MALFORMED ? t->invalid_channel : t->not_authorized);
             continue;

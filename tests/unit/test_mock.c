@@ -1770,6 +1770,118 @@ static void test_otc(void)
     pwsm_stop(s);
 }
 
+/* The keys' plan: a market outside plan_markets answers every channel "not authorized" (and
+ * keeps the connection); inside, a type outside plan_types is "not authorized" too. */
+static void test_plans(void)
+{
+    pwsm_options o;
+    base_options(&o);
+    o.events_per_sec = 0.01; /* keep the stream out of the way */
+    o.plan_markets = " stocks , crypto";
+    o.plan_types = "A,AM,XT";
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    const char *stocks[] = {"+A.AAPL", "+AM.*", "!not authorized", "!not authorized", "!invalid channel",
+                            "!not authorized", "!not authorized"};
+    check_channels(s, "/stocks", "A.AAPL,AM.*,T.AAPL,Q.MSFT,AAPL,C.EURUSD,LULD.AAPL", stocks, 7);
+    const char *crypto[] = {"+XT.BTC-USD", "!not authorized", "!not authorized"};
+    check_channels(s, "/crypto/", "XT.BTC-USD,XQ.BTC-USD,A.AAPL", crypto, 3);
+
+    /* A market outside the plan: auth works, every channel (a malformed one too) is refused,
+     * unsubscribes as well, and the connection stays open. */
+    wsc *c = wsc_open(pwsm_port(s), false, NULL, "/forex", NULL);
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(expect_status_msg(c, "connected", "Connected Successfully"));
+    wsc_send_text(c, "{\"action\":\"auth\",\"params\":\"%s\"}", KEY);
+    CU_ASSERT(expect_status_msg(c, "auth_success", "authenticated"));
+    wsc_send_text(c, "{\"action\":\"subscribe\",\"params\":\"C.EUR/USD,A.AAPL,EURUSD\"}");
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT(expect_status_msg(c, "error", "not authorized"));
+    wsc_send_text(c, "{\"action\":\"unsubscribe\",\"params\":\"CA.*\"}");
+    CU_ASSERT(expect_status_msg(c, "error", "not authorized"));
+    wsc_send_text(c, "{\"action\":\"dance\"}"); /* still served */
+    CU_ASSERT(expect_status_msg(c, "error", "unknown action"));
+    frame f;
+    CU_ASSERT(wsc_recv_data(c, 300, &f) == WSC_TIMEOUT); /* no close, no stream */
+    frame_free(&f);
+    wsc_free(c);
+    CU_ASSERT(wait_entry(s, 3, '-', "open", "/forex", 1000));
+    CU_ASSERT_EQUAL(count_entries(s, 3, 's', "close", NULL), 0);
+    pwsm_stop(s);
+
+    /* Only the plan's channels stream; the text is texts.not_authorized. */
+    o.events_per_sec = -1;
+    o.stream_limit = 200;
+    o.plan_markets = "stocks";
+    o.plan_types = "AM";
+    o.texts.not_authorized = "upgrade your plan";
+    s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    c = connect_authed(pwsm_port(s), KEY);
+    CU_ASSERT_FATAL(c != NULL);
+    wsc_send_text(c, "{\"action\":\"subscribe\",\"params\":\"T.AAPL,AM.MSFT,A.MSFT\"}");
+    CU_ASSERT(expect_status_msg(c, "error", "upgrade your plan"));
+    CU_ASSERT(expect_status_msg(c, "success", "subscribed to: AM.MSFT"));
+    CU_ASSERT(expect_status_msg(c, "error", "upgrade your plan"));
+    stream_stats st;
+    seen sn = {0};
+    read_stream(c, 200, &st, &sn, false);
+    CU_ASSERT_EQUAL(st.events, 200);
+    CU_ASSERT(!st.bad);
+    CU_ASSERT_EQUAL(sn.n, 1);
+    CU_ASSERT(seen_has(&sn, "AM.MSFT"));
+    wsc_free(c);
+    pwsm_stop(s);
+
+    /* Bad plans are refused at start, naming the list. */
+    static const struct {
+        const char *markets, *types, *want;
+    } bad[] = {
+        {"stocks,futures", NULL, "plan_markets: unknown market 'futures'"},
+        {" , ", NULL, "plan_markets: an empty list"},
+        {NULL, "A,am", "plan_types: unknown event type 'am'"},
+        {NULL, "", "plan_types: an empty list"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[256] = "";
+        base_options(&o);
+        o.plan_markets = bad[i].markets;
+        o.plan_types = bad[i].types;
+        CU_ASSERT(pwsm_start(&o, err, sizeof err) == NULL);
+        if (!strstr(err, bad[i].want))
+            fprintf(stderr, "  want \"%s\" in: %s\n", bad[i].want, err);
+        CU_ASSERT(strstr(err, bad[i].want) != NULL);
+    }
+}
+
+/* server.plan in a scenario sets the plan (and overrides the options'). */
+static void test_scenario_plan(void)
+{
+    char err[512] = "";
+    pwss_scenario *sc = load_yaml("description: plan\n"
+                                  "server:\n"
+                                  "  rate: 0.01\n"
+                                  "  plan: {markets: [stocks], types: [AM, A, AM]}\n",
+                                  err, sizeof err);
+    if (!sc)
+        fprintf(stderr, "  %s\n", err);
+    CU_ASSERT_FATAL(sc != NULL);
+    CU_ASSERT_STRING_EQUAL(sc->server.plan_markets, "stocks");
+    CU_ASSERT_STRING_EQUAL(sc->server.plan_types, "A,AM");
+    pwsm_options o;
+    base_options(&o);
+    o.plan_markets = "crypto"; /* the scenario's plan wins */
+    o.scenario = sc;
+    pwsm_server *s = start(&o);
+    pwss_free(sc);
+    CU_ASSERT_FATAL(s != NULL);
+    const char *stocks[] = {"+A.AAPL", "!not authorized", "+AM.SPY"};
+    check_channels(s, "/stocks", "A.AAPL,T.AAPL,AM.SPY", stocks, 3);
+    const char *crypto[] = {"!not authorized"};
+    check_channels(s, "/crypto", "XT.BTC-USD", crypto, 1);
+    pwsm_stop(s);
+}
+
 static void test_start_errors(void)
 {
     char err[256] = "";
@@ -1834,6 +1946,8 @@ int main(void)
         {"scenario server fidelity keys", test_scenario_server_fidelity_keys},
         {"close journaled once", test_close_journaled_once},
         {"otc", test_otc},
+        {"plans: markets and event types", test_plans},
+        {"scenario server.plan", test_scenario_plan},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
         if (!CU_add_test(suite, tests[i].name, tests[i].fn))

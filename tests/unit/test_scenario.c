@@ -740,7 +740,8 @@ static void test_errors_keys_and_types(void)
     /* unknown keys name the allowed ones (and a near miss) */
     check_error("description: x\nserver:\n  tlss: true\n",
                 "3:3: unknown key 'tlss' in server (allowed: keys, auth_timeout, max_connections_per_key, kick, "
-                "rate_limit, tls, seed, rate, batch, policy_close_code, slow_consumer_bytes, texts); did you mean "
+                "rate_limit, tls, seed, rate, batch, policy_close_code, slow_consumer_bytes, texts, plan); did you "
+                "mean "
                 "'tls'?");
     check_error("description: x\nclient: {subscribe: A.AAPL, colour: red}\n",
                 "2:29: unknown key 'colour' in client (allowed: subscribe, timeout, killed_ok, count, duration, heartbeat)");
@@ -925,6 +926,51 @@ static void test_errors_values_and_steps(void)
                 "4:35: frame.mask: expected true, false or a 4-byte key in hex (\"37fa213d\")");
 }
 
+/* server.plan: markets and event types, a name or a list, stored as the comma lists the mock
+ * takes (in the mock's order, duplicates once); errors point at the name at fault. */
+static void test_server_plan(void)
+{
+    char err[512] = "";
+    pwss_scenario *sc = load("description: x\n"
+                             "server:\n"
+                             "  plan:\n"
+                             "    markets: [crypto, stocks, crypto]\n"
+                             "    types: [AM, A, XT]\n",
+                             err, sizeof err);
+    if (!sc)
+        fprintf(stderr, "  %s\n", err);
+    CU_ASSERT_FATAL(sc != NULL);
+    CU_ASSERT_STRING_EQUAL(sc->server.plan_markets, "stocks,crypto");
+    CU_ASSERT_STRING_EQUAL(sc->server.plan_types, "A,AM,XT");
+    pwss_free(sc);
+    sc = load("description: x\nserver: {plan: {types: AM}}\n", err, sizeof err);
+    CU_ASSERT_FATAL(sc != NULL);
+    CU_ASSERT_PTR_NULL(sc->server.plan_markets); /* unset: every market */
+    CU_ASSERT_STRING_EQUAL(sc->server.plan_types, "AM");
+    pwss_free(sc);
+    sc = load("description: x\n", err, sizeof err);
+    CU_ASSERT_FATAL(sc != NULL);
+    CU_ASSERT_PTR_NULL(sc->server.plan_markets);
+    CU_ASSERT_PTR_NULL(sc->server.plan_types);
+    pwss_free(sc);
+
+    check_error("description: x\nserver:\n  plan:\n    markets: [stocks, stock]\n",
+                "4:23: server.plan.markets: unknown market 'stock' (markets: stocks, options, forex, crypto, "
+                "indices); did you mean 'stocks'?");
+    check_error("description: x\nserver:\n  plan: {markets: [stocks], types: [A, am]}\n",
+                "3:40: server.plan.types: unknown event type 'am' (event types: T, Q, A, AM, LULD, NOI, FMV, C, "
+                "CA, CAS, XT, XQ, XA, XAS, XL2, V); did you mean 'AM'?");
+    check_error("description: x\nserver:\n  plan: {markets: []}\n",
+                "3:19: server.plan.markets: expected a list of markets (or a single one)");
+    check_error("description: x\nserver:\n  plan: {types: {A: 1}}\n",
+                "3:17: server.plan.types: expected a list of event types (or a single one)");
+    check_error("description: x\nserver:\n  plan: {market: [stocks]}\n",
+                "3:10: unknown key 'market' in server.plan (allowed: markets, types); did you mean 'markets'?");
+    check_error("description: x\nserver:\n  plan: {types: [A, 5]}\n",
+                "3:21: server.plan.types: unknown event type '5' (event types: T, Q, A, AM, LULD, NOI, FMV, C, CA, "
+                "CAS, XT, XQ, XA, XAS, XL2, V)");
+}
+
 static void test_errors_limits(void)
 {
     char err[512];
@@ -1036,6 +1082,7 @@ int main(void)
     CU_add_test(s, "errors: keys and types", test_errors_keys_and_types);
     CU_add_test(s, "errors: values and steps", test_errors_values_and_steps);
     CU_add_test(s, "errors: limits", test_errors_limits);
+    CU_add_test(s, "server.plan", test_server_plan);
     CU_add_test(s, "every file of scenarios/ loads", test_library_loads);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

@@ -29,6 +29,15 @@
  * only A, AM, T and Q (stock-like events, also for option tickers and indices); channels
  * of the other types are confirmed and never streamed.
  *
+ * Plans (plan_markets, plan_types; NULL = no restriction): all accepted keys share one plan,
+ * Polygon's subscription level.  On a market path outside plan_markets the connection opens
+ * and authenticates as usual, and every channel of every subscribe or unsubscribe gets
+ * [{"ev":"status","status":"error","message":texts.not_authorized}] (malformed ones too);
+ * what Polygon does for a cluster outside the plan is undocumented (it may refuse the
+ * connection or the auth instead): that answer is our choice, its text settable.  On a
+ * market inside the plan, a channel the market serves whose event type is not in plan_types
+ * gets the same error: Polygon's documented answer for a channel outside the plan.
+ *
  * Wire behaviour where the real service is undocumented is our choice, listed here:
  *  - status texts: see pwsm_texts (each one can be set); force_disconnect "Connection
  *    closed by the server." (script status_message overrides);
@@ -39,8 +48,8 @@
  *    to: CH" / "unsubscribed to: CH" for a channel of the market's event types (even one it
  *    cannot stream: another type than A/AM/T/Q, symbols with characters outside
  *    [A-Za-z0-9.:/_-] or over 32 bytes), else an "error" status (texts.not_authorized for
- *    an event type the market does not serve, texts.invalid_channel for no dot, an empty
- *    type or an empty symbol).  A script's CONFIRM step confirms every channel unchecked;
+ *    an event type the market does not serve or outside the plan, texts.invalid_channel for
+ *    no dot, an empty type or an empty symbol).  A script's CONFIRM step confirms every channel unchecked;
  *  - a second auth on an authenticated connection gets auth_success again (key unchanged,
  *    message texts.repeated_auth);
  *  - binary frames from the client are journaled and otherwise ignored.
@@ -206,8 +215,9 @@ typedef struct pwsm_texts {
     const char *repeated_auth;    /**< "auth_success" message for an auth on an authenticated connection;
                                        default "authenticated" (Polygon's auth_success text; that it answers
                                        a repeated auth so is our guess) */
-    const char *not_authorized;   /**< "error" for a channel whose event type the market does not serve;
-                                       default "not authorized" (Polygon's, for a channel outside the plan) */
+    const char *not_authorized;   /**< "error" for a channel whose event type the market does not serve, or
+                                       outside the plan (plan_markets, plan_types); default "not authorized"
+                                       (Polygon's, for a channel outside the plan) */
     const char *invalid_channel;  /**< "error" for a malformed channel (no dot, empty type or symbol);
                                        default "invalid channel" (ours) */
     const char *slow_consumer;    /**< "slow_consumer" message; default "Connection closed: slow consumer."
@@ -252,7 +262,7 @@ typedef struct pwsm_options {
                                        no steps: the real service); the non-zero settings of scenario->server
                                        (keys, auth_timeout_ms, max_per_key, kick_newer, rate limit, tls, seed,
                                        events_per_sec, batch_max, policy_close_code, slow_consumer_bytes,
-                                       each text) override the fields here.
+                                       each text, plan_markets, plan_types) override the fields here.
                                        Only the scripts and those settings are used; pwsm_start checks and
                                        copies them (it fails on an invalid script): free it once it returns */
     bool kick_newer;              /**< max_per_key: the newer connection is kicked instead of the older ones */
@@ -265,6 +275,11 @@ typedef struct pwsm_options {
                                        ("Slow consumers" above); 0 = never (default), else
                                        PWSM_MIN_SLOW_CONSUMER_BYTES..PWSM_MAX_SLOW_CONSUMER_BYTES */
     pwsm_texts texts;             /**< status texts (NULL fields: the defaults) */
+    /* --- the keys' plan (see Plans above) --- */
+    const char *plan_markets;     /**< comma-separated markets the keys may use ("stocks,crypto"); NULL = all.
+                                       pwsm_start fails on an unknown market or a list without one */
+    const char *plan_types;       /**< comma-separated event types the plan includes ("A,AM"); NULL = all.
+                                       pwsm_start fails on a type no market serves or an empty list */
 } pwsm_options;
 
 typedef struct pwsm_server pwsm_server;

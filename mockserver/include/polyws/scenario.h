@@ -168,6 +168,8 @@ typedef struct pwss_server {
     int policy_close_code;   /**< 0 = mock default (1008) */
     uint64_t slow_consumer_bytes; /**< unread backlog that makes a slow consumer; 0 = mock default (off) */
     pwss_texts texts;        /**< status texts */
+    char *plan_markets;      /**< plan.markets joined with commas ("stocks,crypto"); NULL = every market */
+    char *plan_types;        /**< plan.types joined with commas ("A,AM"); NULL = every event type */
 } pwss_server;
 
 /** How `polyws check` runs the client for this scenario. */
