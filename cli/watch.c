@@ -98,7 +98,8 @@ static void watch_usage(FILE *f)
             "--heartbeat.\n"
             "\n"
             "Exit status: 0 when stopped by --count, --duration or a signal; 1 on a fatal\n"
-            "error (e.g. authentication failed), with one line on stderr; 2 on bad usage.\n"
+            "error (authentication failed, the upgrade refused with HTTP 400, 401, 403,\n"
+            "404 or 410, --max-attempts used up), with one line on stderr; 2 on bad usage.\n"
             "The API key is never printed.\n");
 }
 

@@ -22,6 +22,7 @@ const char *pws_strerror(int err)
     case PWS_ERR_OVERFLOW: return "delivery queue overflow";
     case PWS_ERR_SYSTEM: return "system error";
     case PWS_ERR_SERVER: return "disconnected by server";
+    case PWS_ERR_REFUSED: return "WebSocket upgrade refused for good";
     }
     return "unknown error";
 }

@@ -210,6 +210,13 @@ static int feed_frames(pws_connector *c, const unsigned char *data, size_t len)
     return 0;
 }
 
+/* An HTTP status at the upgrade that retrying cannot change: a bad request, a key or plan
+ * refused (401, 403), a path that is not there (404, 410).  429 and 5xx are passing. */
+static bool upgrade_status_permanent(int status)
+{
+    return status == 400 || status == 401 || status == 403 || status == 404 || status == 410;
+}
+
 /* Checks the server's answer to the upgrade (RFC 6455 4.1). */
 static int check_upgrade(pws_connector *c, size_t headlen)
 {
@@ -221,8 +228,15 @@ static int check_upgrade(pws_connector *c, size_t headlen)
     if (pws__http_parse(c->head.p, headlen, false, h, err, sizeof err)) {
         rc = pws__ending(c, PWS_ERR_CONNECT, "bad upgrade response from %.100s: %s", c->host_header, err);
     } else if (h->status != 101) {
-        rc = pws__ending(c, PWS_ERR_CONNECT, "%.100s refused the WebSocket upgrade: HTTP %d %.80s",
-                            c->host_header, h->status, h->reason);
+        /* The path without its query string, which may carry a secret; the parts are cut so
+         * that the status survives in PWS_MESSAGE_MAX bytes. */
+        int pathlen = (int)strcspn(c->path, "?");
+        bool permanent = upgrade_status_permanent(h->status);
+        c->end_fatal = permanent;
+        rc = pws__ending(c, permanent ? PWS_ERR_REFUSED : PWS_ERR_CONNECT,
+                         "%.64s refused the WebSocket upgrade: HTTP %d %.40s for path %.*s%s", c->host_header,
+                         h->status, h->reason, pathlen > 60 ? 60 : pathlen, c->path,
+                         permanent ? " (permanent: not retrying)" : "");
     } else if (!pws__http_has_token(pws__http_get(h, "Upgrade"), "websocket") ||
                !pws__http_has_token(pws__http_get(h, "Connection"), "upgrade")) {
         rc = pws__ending(c, PWS_ERR_CONNECT, "upgrade response lacks Upgrade: websocket / Connection: Upgrade");

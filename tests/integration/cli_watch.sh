@@ -54,6 +54,13 @@ if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/auth.err")" -eq 1 ] && grep -q "authentica
   ok "auth failure: exit 1, one line"; else bad "auth failure (rc=$rc)"; cat "$tmp/auth.err"; fi
 if grep -rq -e "$WRONG_KEY" -e "$SECRET_KEY" "$tmp"/*.out "$tmp"/*.err "$tmp"/*.jsonl; then bad "a key leaked into output"; else ok "no key in any output"; fi
 
+# 4b. a path the mock serves no market on (HTTP 404 at the upgrade): exit 1 at once with one line, no retry
+start=$(date +%s%N)
+POLYWS_API_KEY=$SECRET_KEY timeout 10 "$POLYWS" watch "${URL%/stocks}/nonexistent" -s A.AAPL -q >"$tmp/404.out" 2>"$tmp/404.err"; rc=$?
+el=$(( ($(date +%s%N) - start) / 1000000 ))
+if [ $rc -eq 1 ] && [ $el -lt 3000 ] && [ "$(wc -l <"$tmp/404.err")" -eq 1 ] && grep -q "HTTP 404 Not Found for path /nonexistent" "$tmp/404.err"; then
+  ok "bad path (404): exit 1 in ${el} ms, one line"; else bad "bad path (rc=$rc, ${el} ms)"; cat "$tmp/404.err"; fi
+
 # 5. --key-file, and a missing key file is a clear error
 printf '%s\n' "$SECRET_KEY" >"$tmp/keyfile"
 "$POLYWS" watch "$URL" -s A.AAPL --key-file "$tmp/keyfile" --count 5 -q --format jsonl >"$tmp/kf.out" 2>&1; rc=$?

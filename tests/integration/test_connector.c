@@ -12,6 +12,7 @@
 #include <CUnit/Basic.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1102,12 +1103,15 @@ static void test_block_other_events_then_stop(void)
     pwss_free(sc);
 }
 
-/* A one-shot HTTP server: answers each of n connections with a canned
- * response to whatever request comes, then closes it. */
+/* A one-shot HTTP server: answers each of up to n connections with a canned
+ * response to whatever request comes, then closes it; gives up waiting for the
+ * next connection after idle_ms. */
 typedef struct canned_server {
     int fd;            /* listening socket */
-    int n;             /* connections to serve */
+    int n;             /* connections to serve at most */
+    int idle_ms;       /* wait this long for each connection */
     const char *resp;  /* the answer, sent whatever the request */
+    int served;        /* connections answered */
     char last_req[2048];
 } canned_server;
 
@@ -1115,6 +1119,9 @@ static void *canned_main(void *arg)
 {
     canned_server *cs = arg;
     for (int i = 0; i < cs->n; i++) {
+        struct pollfd pfd = {.fd = cs->fd, .events = POLLIN};
+        if (poll(&pfd, 1, cs->idle_ms) != 1)
+            break;
         int c = accept(cs->fd, NULL, NULL);
         if (c < 0)
             break;
@@ -1129,28 +1136,36 @@ static void *canned_main(void *arg)
         ssize_t w = write(c, cs->resp, strlen(cs->resp));
         (void)w;
         close(c);
+        cs->served++;
     }
     return NULL;
 }
 
-/* The connector checks the server's answer to the upgrade. */
-static void check_upgrade_refused(const char *resp, const char *why)
+/* The connector checks the server's answer to the upgrade: a bad answer is retried (two
+ * connections with max_attempts 1, then PWS_ERR_ATTEMPTS), a permanent HTTP status is fatal
+ * at once (one connection, PWS_ERR_REFUSED). */
+static void check_upgrade_refused(const char *resp, const char *why, bool fatal)
 {
-    canned_server cs = {.n = 2, .resp = resp};
+    /* a retry comes after 50..400 ms of backoff: 1 s without one means there is none */
+    canned_server cs = {.n = 2, .idle_ms = 1000, .resp = resp};
     char url[64];
     cs.fd = listen_loopback("/stocks?x=1", url, sizeof url);
     pthread_t th;
-    CU_ASSERT_FATAL(pthread_create(&th, NULL, canned_main, &cs) == 0);
     harness h;
     h_init(&h);
     pws_options o;
     h_opts_url(&h, &o, url);
-    o.backoff.max_attempts = 1; /* two connections in all */
+    o.backoff.max_attempts = 1; /* two connections in all, if it retries */
     CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
     pws_subscribe(h.c, "A.AAPL");
-    CU_ASSERT_EQUAL(pws_run(h.c), PWS_ERR_ATTEMPTS);
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, canned_main, &cs) == 0);
+    int64_t t0 = mono_ms();
+    int rc = pws_run(h.c);
+    CU_ASSERT(mono_ms() - t0 < 3000);
     pthread_join(th, NULL);
     close(cs.fd);
+    CU_ASSERT_EQUAL(rc, fatal ? PWS_ERR_REFUSED : PWS_ERR_ATTEMPTS);
+    CU_ASSERT_EQUAL(cs.served, fatal ? 1 : 2);
     /* the request is a proper RFC 6455 upgrade for the URL's path */
     static const char line1[] = "GET /stocks?x=1 HTTP/1.1\r\n";
     CU_ASSERT_EQUAL(strncmp(cs.last_req, line1, sizeof line1 - 1), 0);
@@ -1160,22 +1175,59 @@ static void check_upgrade_refused(const char *resp, const char *why)
     CU_ASSERT_PTR_NULL(strstr(cs.last_req, KEY)); /* the key goes in the auth message only */
     const pws_event *disc = h_find_state(&h, PWS_CONN_DISCONNECTED, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(disc);
-    CU_ASSERT_EQUAL(disc->u.conn.err, PWS_ERR_CONNECT);
+    CU_ASSERT_EQUAL(disc->u.conn.err, fatal ? PWS_ERR_REFUSED : PWS_ERR_CONNECT);
     if (!strstr(disc->u.conn.reason, why))
         fprintf(stderr, "reason: %s\n", disc->u.conn.reason);
     CU_ASSERT_PTR_NOT_NULL(strstr(disc->u.conn.reason, why));
+    CU_ASSERT_EQUAL(h_find_state(&h, PWS_CONN_RECONNECT_WAIT, 0) != NULL, !fatal);
+    const pws_event *fatal_ev = h_find_state(&h, PWS_CONN_FATAL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fatal_ev);
+    CU_ASSERT_EQUAL(fatal_ev->u.conn.err, fatal ? PWS_ERR_REFUSED : PWS_ERR_ATTEMPTS);
+    if (fatal) /* the reason names the status and the path, not the query string */
+        CU_ASSERT_PTR_NOT_NULL(strstr(pws_last_error(h.c), "for path /stocks (permanent: not retrying)"));
     CU_ASSERT_EQUAL(h_count(&h, is_market, NULL), 0);
     h_free(&h);
 }
 
 static void test_upgrade_refused(void)
 {
+    /* permanent: fatal, never retried */
+    check_upgrade_refused("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+                          "refused the WebSocket upgrade: HTTP 404 Not Found for path /stocks", true);
     check_upgrade_refused("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
-                          "refused the WebSocket upgrade: HTTP 403 Forbidden");
+                          "refused the WebSocket upgrade: HTTP 403 Forbidden for path /stocks", true);
+    check_upgrade_refused("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n", "HTTP 401 Unauthorized",
+                          true);
+    /* passing: retried with backoff */
+    check_upgrade_refused("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+                          "refused the WebSocket upgrade: HTTP 503 Service Unavailable for path /stocks", false);
+    check_upgrade_refused("HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n",
+                          "HTTP 429 Too Many Requests", false);
     check_upgrade_refused("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                           "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
-                          "wrong Sec-WebSocket-Accept");
-    check_upgrade_refused("SSH-2.0-OpenSSH_9.2\r\n\r\n", "bad upgrade response");
+                          "wrong Sec-WebSocket-Accept", false);
+    check_upgrade_refused("SSH-2.0-OpenSSH_9.2\r\n\r\n", "bad upgrade response", false);
+}
+
+/* The mock answers a path that is no market with 404: fatal, and the mock saw no connection. */
+static void test_mock_bad_path_is_fatal(void)
+{
+    harness h;
+    h_init(&h);
+    pwsm_options mo = {0};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+    snprintf(h.url, sizeof h.url, "%s/nonexistent", pwsm_url(h.s));
+    pws_options o;
+    h_opts_url(&h, &o, h.url);
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "A.AAPL");
+    int64_t t0 = mono_ms();
+    CU_ASSERT_EQUAL(pws_run(h.c), PWS_ERR_REFUSED);
+    CU_ASSERT(mono_ms() - t0 < 3000);
+    usleep(500000); /* a retry would come within 400 ms */
+    CU_ASSERT_EQUAL(pwsm_connections(h.s), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pws_last_error(h.c), "HTTP 404 Not Found for path /nonexistent"));
+    h_free(&h);
 }
 
 int main(void)
@@ -1204,7 +1256,9 @@ int main(void)
     CU_add_test(s, "on_batch and the keyed table (retraction + addition)", test_batches_and_keyed_table);
     CU_add_test(s, "error status (not authorized): reported, stream continues", test_error_status_stream_continues);
     CU_add_test(s, "connect timeout against a silent listener", test_connect_timeout);
-    CU_add_test(s, "upgrade refused, wrong accept key, not HTTP", test_upgrade_refused);
+    CU_add_test(s, "upgrade: 400/401/403/404/410 fatal; 429, 5xx, wrong accept key, not HTTP retried",
+                test_upgrade_refused);
+    CU_add_test(s, "mock: a path that is no market (404) is fatal", test_mock_bad_path_is_fatal);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -188,7 +188,8 @@ typedef enum pws_conn_state {
     PWS_CONN_AUTHENTICATED,    /**< auth_success received */
     PWS_CONN_DISCONNECTED,     /**< the connection ended; see reason/close_code */
     PWS_CONN_RECONNECT_WAIT,   /**< next attempt scheduled in delay_ms */
-    PWS_CONN_FATAL,            /**< the connector gave up (auth failed, attempts exhausted) */
+    PWS_CONN_FATAL,            /**< the connector gave up (auth failed, upgrade refused for good,
+                                    attempts exhausted) */
     PWS_CONN_STOPPED           /**< pws_stop() finished; the last event delivered */
 } pws_conn_state;
 

@@ -62,7 +62,9 @@ typedef enum pws_err {
     PWS_ERR_ATTEMPTS = -12,   /**< max reconnect attempts reached (fatal) */
     PWS_ERR_OVERFLOW = -13,   /**< local queue full under the "disconnect" policy */
     PWS_ERR_SYSTEM = -14,     /**< an OS or libwebsockets call failed */
-    PWS_ERR_SERVER = -15      /**< the server sent a disconnect status */
+    PWS_ERR_SERVER = -15,     /**< the server sent a disconnect status */
+    PWS_ERR_REFUSED = -16     /**< the server refused the WebSocket upgrade with a permanent HTTP
+                                   status: 400, 401, 403, 404 or 410 (fatal, never retried) */
 } pws_err;
 
 /** Short description of an error code.  Never NULL; thread-safe. */
@@ -285,7 +287,7 @@ int pws_unsubscribe(pws_connector *c, const char *channels);
 /** Runs the network loop in the calling thread until pws_stop() or a fatal
  * error, then drains the queue (all callbacks have returned when it returns).
  * Returns PWS_OK after pws_stop(), or the fatal error (PWS_ERR_AUTH,
- * PWS_ERR_ATTEMPTS, ...).  Not with pws_start(). */
+ * PWS_ERR_REFUSED, PWS_ERR_ATTEMPTS, ...).  Not with pws_start(). */
 int pws_run(pws_connector *c);
 
 /** Starts the network loop in a library thread and returns.  Any thread, once. */
