@@ -2,17 +2,26 @@
  * polyws/polyws.h - libpolyws, a resilient real-time market-data WebSocket
  * connector (Polygon.io / Massive stream built in, other APIs via adapters).
  *
- * The shape of a program:
+ * The shape of a program (the body of a main() with a handler
+ * `void my_handler(const pws_event *ev, void *user)`; the header_example test
+ * compiles exactly these lines):
  *
  *     pws_options o = {0};            // zero means "default" everywhere
  *     o.url = "wss://socket.polygon.io/stocks";
  *     o.api_key_env = "POLYGON_API_KEY";
  *     o.on_event = my_handler;        // called on the library's delivery thread
  *     pws_connector *c;
- *     if (pws_create(&o, &c) != PWS_OK) ...;
+ *     char err[256];
+ *     if (pws_create(&o, &c, err, sizeof err) != PWS_OK) {
+ *         fprintf(stderr, "polyws: %s\n", err);
+ *         return 1;
+ *     }
  *     pws_subscribe(c, "A.AAPL,T.MSFT");
- *     pws_run(c);                     // or pws_start(c) ... pws_stop(c)
+ *     int rc = pws_run(c);            // or pws_start(c) ... pws_stop(c)
+ *     if (rc != PWS_OK)
+ *         fprintf(stderr, "polyws: %s\n", pws_last_error(c));
  *     pws_destroy(c);
+ *     return rc == PWS_OK ? 0 : 1;
  *
  * Threads.  The network loop runs in the thread that calls pws_run(), or in a
  * thread the library owns after pws_start().  Events pass through a bounded
