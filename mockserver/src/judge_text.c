@@ -1,0 +1,149 @@
+/*
+ * judge_text.c - the judge's text (see judge_internal.h): a growable string for
+ * its messages, and excerpts of frames and client output made safe to quote
+ * (secrets scrubbed, cut, one line, valid UTF-8).
+ */
+#include "judge_internal.h"
+
+#include "internal.h" /* connector/src: pws__append */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCRUB_MIN 1 /* secrets shorter than this are not scrubbed (the runner passes long ones) */
+
+void pwsj__sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (!b->oom && pws__append(&b->p, &b->len, &b->cap, s, n, SIZE_MAX / 2))
+        b->oom = true;
+}
+
+void pwsj__sb_str(sbuf *b, const char *s)
+{
+    pwsj__sb_put(b, s, strlen(s));
+}
+
+void pwsj__sb_printf(sbuf *b, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof small) {
+        pwsj__sb_put(b, small, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        b->oom = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    pwsj__sb_put(b, big, (size_t)n);
+    free(big);
+}
+
+/* Takes the text out of b (an empty string if nothing was written); NULL on OOM. */
+char *pwsj__sb_take(sbuf *b)
+{
+    if (b->oom) {
+        free(b->p);
+        *b = (sbuf){0};
+        return NULL;
+    }
+    char *p = b->p ? b->p : strdup("");
+    *b = (sbuf){0};
+    return p;
+}
+
+/* Length of the valid UTF-8 sequence of 2..4 bytes at s (n available), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t need;
+    uint32_t cp, min;
+    if ((s[0] & 0xE0) == 0xC0)
+        need = 2, cp = s[0] & 0x1F, min = 0x80;
+    else if ((s[0] & 0xF0) == 0xE0)
+        need = 3, cp = s[0] & 0x0F, min = 0x800;
+    else if ((s[0] & 0xF8) == 0xF0)
+        need = 4, cp = s[0] & 0x07, min = 0x10000;
+    else
+        return 0;
+    if (n < need)
+        return 0;
+    for (size_t k = 1; k < need; k++) {
+        if ((s[k] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return need;
+}
+
+/* Appends an excerpt of s (n bytes): secrets scrubbed, cut to max bytes, control and invalid
+ * bytes escaped (valid UTF-8 kept), so it stays on one line and is valid UTF-8. */
+void pwsj__sb_excerpt(sbuf *b, const char *s, size_t n, size_t max, const char *const *secrets)
+{
+    /* Scrub first (a cut must not leave half a key), on a copy. */
+    sbuf c = {0};
+    size_t i = 0;
+    while (i < n) {
+        size_t hit = 0;
+        for (size_t k = 0; secrets && k < PWSJ_MAX_SECRETS && secrets[k]; k++) {
+            size_t sl = strlen(secrets[k]);
+            if (sl >= SCRUB_MIN && sl <= n - i && memcmp(s + i, secrets[k], sl) == 0 && sl > hit)
+                hit = sl;
+        }
+        if (hit) {
+            pwsj__sb_put(&c, "***", 3);
+            i += hit;
+        } else {
+            pwsj__sb_put(&c, s + i, 1);
+            i++;
+        }
+    }
+    if (c.oom) {
+        free(c.p);
+        b->oom = true;
+        return;
+    }
+    const unsigned char *u = (const unsigned char *)c.p;
+    size_t len = c.len, shown = 0;
+    for (i = 0; i < len && shown < max;) {
+        unsigned char ch = u[i];
+        size_t seq;
+        if (ch == '\n') {
+            pwsj__sb_put(b, "\\n", 2), shown += 2, i++;
+        } else if (ch == '\r') {
+            pwsj__sb_put(b, "\\r", 2), shown += 2, i++;
+        } else if (ch == '\t') {
+            pwsj__sb_put(b, "\\t", 2), shown += 2, i++;
+        } else if (ch >= 0x20 && ch < 0x7f) {
+            pwsj__sb_put(b, (const char *)u + i, 1), shown++, i++;
+        } else if (ch >= 0x80 && (seq = utf8_seq(u + i, len - i)) != 0) {
+            pwsj__sb_put(b, (const char *)u + i, seq), shown += seq, i += seq;
+        } else {
+            pwsj__sb_printf(b, "\\x%02x", ch), shown += 4, i++;
+        }
+    }
+    if (i < len)
+        pwsj__sb_printf(b, "... (%zu bytes)", n);
+    free(c.p);
+}
+
+void pwsj__sb_signal(sbuf *b, int sig)
+{
+    const char *abbrev = sigabbrev_np(sig);
+    if (abbrev)
+        pwsj__sb_printf(b, "signal %d (SIG%s)", sig, abbrev);
+    else
+        pwsj__sb_printf(b, "signal %d", sig);
+}
