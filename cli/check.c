@@ -1,31 +1,20 @@
 /*
  * check.c - `polyws check`: runs YAML scenarios against any client command.
  *
- * For each scenario: load it, start the mock server on an ephemeral loopback
- * port with the scenario's settings and script, run the client under test
- * with /bin/sh -c in its own process group (the env contract below tells it
- * where to connect), stop it at its timeout, let the server journal the
- * last close, judge (polyws/judge.h), stop the server.  One line per
- * scenario, then "N passed, M failed".  Scenarios run on --jobs worker
- * threads; each has its own mock and its own port, and results are printed
- * in the order the scenarios were given.
- *
- * The client's environment: everything inherited except POLYWS_* variables,
- * plus POLYWS_URL, POLYWS_API_KEY, POLYWS_SUBSCRIBE, POLYWS_CA_FILE (wss),
- * POLYWS_COUNT, POLYWS_DURATION and POLYWS_HEARTBEAT_MS (when the scenario
- * sets them) and POLYWS_BACKOFF_MS (a hint, see backoff_hint_ms).  The API key is a fresh
- * random one per scenario unless the scenario lists keys; it is scrubbed
- * from everything this command prints or writes.
+ * This file is the command: its options, finding the scenario files (a DIR
+ * means every *.yaml below it), loading them, keeping one --shard, then
+ * running them (check_run.c) and writing the results (check_output.c): one
+ * line per scenario, then "N passed, M failed", and the JUnit and HTML
+ * reports if asked.
  *
  * Tape mode (--tape) is in check_tape.c; the helpers and the client runner
  * both modes use are in check_common.c (see check_common.h).
  */
 #include "check_common.h"
-#include "check_report.h"
+#include "check_run.h"
 #include "commands.h"
 
 #include <polyws/judge.h>
-#include <polyws/mock.h>
 #include <polyws/polyws.h>
 #include <polyws/scenario.h>
 
@@ -33,10 +22,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <math.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,17 +32,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define CHECK_MAX_JOBS 16            /* --jobs cap */
 #define CHECK_MAX_SCENARIOS 100000   /* scenario files in one run */
-#define CHECK_DEFAULT_TIMEOUT_MS 30000u /* client timeout when the scenario sets none */
-#define CHECK_SETTLE_MS 2000         /* wait this long at most for the server to journal the last close */
-#define CHECK_TAIL_LINES 10          /* client stderr lines shown under a failure */
-#define CHECK_TAIL_LINE_BYTES 200    /* bytes of each of them */
-#define CHECK_JUNIT_TAIL_BYTES 16384 /* bytes of client stdout/stderr kept in JUnit */
-#define CHECK_BASE_BACKOFF_MS 100u   /* default POLYWS_BACKOFF_MS hint */
-#define CHECK_COMPLETE_GRACE_MS 1000 /* a client that printed client.count events gets this long to stop by
-                                        itself before the runner stops it (the scenario is complete) */
-#define CHECK_DURATION_GRACE_MS 2000 /* ... and one that outlives client.duration by this long */
 #define CHECK_MAX_SHARDS 1000        /* --shard I/N: N at most */
 
 /* SIGINT/SIGTERM: sets chk_interrupted. */
@@ -63,53 +40,6 @@ static void check_on_signal(int sig)
 {
     chk_interrupted = sig;
 }
-
-/* One scenario of the run. */
-typedef struct job {
-    char *path;              /* scenario file as given or found */
-    pwss_scenario *sc;       /* loaded scenario, NULL if it failed to load */
-    char *name;              /* scenario name (file base name without .yaml if it failed to load) */
-    char *journal_file;      /* --journal DIR/<name>.jsonl, or NULL */
-    bool started;            /* taken by a worker */
-    bool done;               /* finished and judged */
-    bool printed;            /* its line was printed */
-    bool pass;               /* every verdict passed */
-    double seconds;          /* wall time of the run */
-    char *first;             /* first failure (one line), or NULL */
-    char *details;           /* failure details, lines separated by '\n', or NULL */
-    char *verdicts;          /* passing verdicts, one per line (for --verbose), or NULL */
-    char *client_line;       /* how the client ended, one line, or NULL */
-    char *out_tail;          /* scrubbed tail of the client's stdout (JUnit), or NULL */
-    char *err_tail;          /* scrubbed tail of the client's stderr (JUnit), or NULL */
-    chk_report_verdict *rv;  /* every verdict (messages owned here), for the report and JUnit's skips */
-    size_t nrv;              /* entries in rv */
-    char *diagram;           /* --report: the journal as an SVG sequence diagram, or NULL */
-} job;
-
-/* The whole run. */
-typedef struct check_run {
-    const char *client_cmd;  /* --client, or NULL for our own watch */
-    const char *junit;       /* --junit FILE */
-    const char *journal_dir; /* --journal DIR */
-    double timeout_s;        /* --timeout, 0 = per scenario */
-    int jobs;                /* --jobs */
-    bool verbose;            /* --verbose */
-    bool live;               /* --live: the client writes to our terminal, nothing captured */
-    pwsj_output output;      /* --client-output */
-    const char *report;      /* --report FILE.html */
-    unsigned shard, nshards; /* --shard I/N (1-based), 0/0 = all */
-    bool progress;           /* stdout is a terminal: a running status line */
-    size_t running;          /* scenarios being run (for the status line) */
-    size_t npass, nfail;     /* finished so far (for the status line) */
-    char self[PATH_MAX];     /* this executable, for the default client */
-    char tmpdir[PATH_MAX];   /* client output files live here during the run */
-    job *job;                /* the scenarios, in order */
-    size_t njob;             /* entries in job */
-    pthread_mutex_t mu;      /* guards next, job[].done/printed and stdout */
-    size_t next;             /* next job to start */
-    size_t next_print;       /* next job to print */
-    pthread_mutex_t mock_mu; /* serializes pwsm_start/pwsm_stop (lws context setup is not thread-safe) */
-} check_run;
 
 /* ---------------------------------------------------------------- usage */
 
@@ -258,558 +188,6 @@ static int scan_dir(const char *dir, pathlist *out, int depth)
     return rc;
 }
 
-/* ---------------------------------------------------------------- the client (the runner is in check_common.c) */
-
-/* The smallest first reconnect delay with which a client whose delays double (jitter up to
- * +-20 %, like polyws watch) meets the scenario's reconnect_delay and max_connects assertions,
- * at least CHECK_BASE_BACKOFF_MS. */
-static uint32_t backoff_hint_ms(const pwss_scenario *sc)
-{
-    double need = CHECK_BASE_BACKOFF_MS;
-    for (size_t i = 0; i < sc->nassertions; i++) {
-        const pwss_assertion *a = &sc->assertions[i];
-        if (a->kind == PWSS_ASSERT_RECONNECT_DELAY && a->ms / 0.8 + 1 > need)
-            need = a->ms / 0.8 + 1;
-        /* count+1 opens with doubling delays span (2^count - 1) first delays. */
-        if (a->kind == PWSS_ASSERT_MAX_CONNECTS && a->count >= 1 && a->count < 30) {
-            double span = ldexp(1.0, (int)a->count) - 1;
-            if (a->ms / (0.8 * span) + 1 > need)
-                need = a->ms / (0.8 * span) + 1;
-        }
-    }
-    return need > 3600000 ? 3600000u : (uint32_t)ceil(need);
-}
-
-/* Waits until every connection the server opened has ended (journaled "closed" or "drop"),
- * at most CHECK_SETTLE_MS. */
-static bool any_entry(const pwsm_entry *e, void *u)
-{
-    (void)e;
-    (void)u;
-    return true;
-}
-
-static void settle(pwsm_server *srv)
-{
-    double deadline = chk_mono_s() + CHECK_SETTLE_MS / 1000.0;
-    size_t seen = 0;
-    long open = 0;
-    for (;;) {
-        size_t n = pwsm_journal_count(srv);
-        for (; seen < n; seen++) {
-            const pwsm_entry *e = pwsm_journal_get(srv, seen);
-            if (e && e->dir == '-' && e->kind) {
-                if (!strcmp(e->kind, "open"))
-                    open++;
-                else if (!strcmp(e->kind, "closed") || !strcmp(e->kind, "drop"))
-                    open--;
-            }
-        }
-        double left = deadline - chk_mono_s();
-        if (open <= 0 || left <= 0)
-            return;
-        pwsm_wait_from(srv, seen, any_entry, NULL, (int)(left * 1000) + 1, NULL);
-    }
-}
-
-/* ---------------------------------------------------------------- completion */
-
-/* Watches a running client for the end of the story: client.count market-data events printed
- * (events mode), or client.duration passed.  POLYWS_COUNT and POLYWS_DURATION are hints a
- * client may ignore; one that does is stopped here once the scenario is complete, and that is
- * not a failure.  The count is a quick scan of new stdout lines (a JSON object whose "ev" is
- * not "status" or "parse_error"); the judge does the exact comparison afterwards. */
-typedef struct completion {
-    const char *out_path;    /* the client's stdout, NULL if not captured or not judged */
-    uint64_t count;          /* client.count, 0 = none */
-    double duration_s;       /* client.duration, 0 = none */
-    double t0;               /* when the client started */
-    FILE *f;                 /* stdout, opened on first look */
-    char *line;              /* getline buffer */
-    size_t cap;
-    char partial[512];       /* the start of a line read before its end was written */
-    size_t npartial;
-    uint64_t seen;           /* market-data lines so far */
-    double reached;          /* when the count was reached, 0 = not yet */
-    bool fired;              /* the runner stopped the client because of this */
-} completion;
-
-/* A market-data line, by a quick look at its "ev" value. */
-static bool quick_is_event(const char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (*s != '{')
-        return false;
-    const char *ev = strstr(s, "\"ev\"");
-    if (!ev)
-        return false;
-    ev += 4;
-    while (*ev == ' ' || *ev == '\t' || *ev == ':')
-        ev++;
-    if (*ev != '"')
-        return false;
-    ev++;
-    return strncmp(ev, "status\"", 7) != 0 && strncmp(ev, "parse_error\"", 12) != 0;
-}
-
-static bool completion_check(void *arg)
-{
-    completion *c = arg;
-    double now = chk_mono_s();
-    if (c->duration_s > 0 && now - c->t0 >= c->duration_s + CHECK_DURATION_GRACE_MS / 1000.0)
-        return c->fired = true;
-    if (!c->count || !c->out_path)
-        return false;
-    if (!c->f && !(c->f = fopen(c->out_path, "rb")))
-        return false;
-    ssize_t n;
-    clearerr(c->f);
-    while (!c->reached && (n = getline(&c->line, &c->cap, c->f)) > 0) {
-        if (c->line[n - 1] != '\n') { /* not finished yet: keep its start, read the rest later */
-            size_t keep = (size_t)n < sizeof c->partial - 1 - c->npartial ? (size_t)n : sizeof c->partial - 1 - c->npartial;
-            memcpy(c->partial + c->npartial, c->line, keep);
-            c->npartial += keep;
-            c->partial[c->npartial] = '\0';
-            break;
-        }
-        const char *l = c->line;
-        if (c->npartial) {
-            size_t keep = (size_t)n < sizeof c->partial - 1 - c->npartial ? (size_t)n : sizeof c->partial - 1 - c->npartial;
-            memcpy(c->partial + c->npartial, c->line, keep);
-            c->partial[c->npartial + keep] = '\0';
-            l = c->partial;
-            c->npartial = 0;
-        }
-        if (quick_is_event(l) && ++c->seen >= c->count)
-            c->reached = now;
-    }
-    if (c->reached && now - c->reached >= CHECK_COMPLETE_GRACE_MS / 1000.0)
-        return c->fired = true;
-    return false;
-}
-
-/* ---------------------------------------------------------------- one scenario */
-
-static void job_fail(job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void job_fail(job *j, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = chk_vxasprintf(fmt, ap);
-    va_end(ap);
-    j->pass = false;
-    free(j->first);
-    j->first = s ? s : strdup("failed (and out of memory describing why)");
-}
-
-static void run_job(check_run *run, size_t idx)
-{
-    job *j = &run->job[idx];
-    const pwss_scenario *sc = j->sc;
-    double t0 = chk_mono_s();
-    j->pass = false;
-    if (!sc) {
-        j->seconds = 0;
-        return; /* load error: first was set at load time */
-    }
-    if (chk_interrupted) {
-        job_fail(j, "not run: interrupted");
-        return;
-    }
-
-    /* The key: the scenario's first, else a fresh random one. */
-    char generated[64];
-    chk_random_key(generated, sizeof generated);
-    const char *key = sc->server.nkeys ? sc->server.keys[0] : generated;
-    const char *secrets[PWSJ_MAX_SECRETS + 1] = {0};
-    size_t nsec = 0;
-    secrets[nsec++] = generated;
-    for (uint32_t i = 0; i < sc->server.nkeys && nsec < PWSJ_MAX_SECRETS; i++)
-        if (strlen(sc->server.keys[i]) >= CHECK_SECRET_MIN)
-            secrets[nsec++] = sc->server.keys[i];
-
-    pwsm_options o;
-    memset(&o, 0, sizeof o);
-    o.host = "127.0.0.1";
-    o.port = 0;
-    if (sc->server.nkeys)
-        for (uint32_t i = 0; i < sc->server.nkeys && i < PWSM_MAX_KEYS; i++)
-            o.keys[i] = sc->server.keys[i];
-    else
-        o.keys[0] = generated;
-    o.auth_timeout_ms = sc->server.auth_timeout_ms;
-    o.max_per_key = sc->server.max_per_key;
-    o.seed = sc->server.seed;
-    o.events_per_sec = sc->server.events_per_sec;
-    o.batch_max = sc->server.batch_max;
-    o.tls = sc->server.tls;
-    o.policy_close_code = sc->server.policy_close_code;
-    o.kick_newer = sc->server.kick_newer;
-    o.rate_actions = sc->server.rate_actions;
-    o.rate_window_ms = sc->server.rate_window_ms;
-    o.rate_close = sc->server.rate_close;
-    o.scenario = sc; /* its scripts; its non-zero server settings also override the fields above */
-    o.journal_path = j->journal_file;
-
-    char err[512] = "";
-    pthread_mutex_lock(&run->mock_mu);
-    pwsm_server *srv = pwsm_start(&o, err, sizeof err);
-    pthread_mutex_unlock(&run->mock_mu);
-    if (!srv) {
-        job_fail(j, "mock server did not start: %s", err);
-        j->seconds = chk_mono_s() - t0;
-        return;
-    }
-
-    /* The client's environment and command. */
-    const pwss_client *c = &sc->client;
-    uint32_t backoff = backoff_hint_ms(sc);
-    char count_s[32] = "", duration_s[64] = "";
-    if (c->count)
-        snprintf(count_s, sizeof count_s, "%llu", (unsigned long long)c->count);
-    if (c->duration_s > 0)
-        snprintf(duration_s, sizeof duration_s, "%g", c->duration_s);
-    char *vars[10] = {0};
-    size_t nv = 0;
-    vars[nv++] = chk_xasprintf("POLYWS_URL=%s%s", pwsm_url(srv), CHECK_MARKET_PATH);
-    vars[nv++] = chk_xasprintf("POLYWS_API_KEY=%s", key);
-    vars[nv++] = chk_xasprintf("POLYWS_SUBSCRIBE=%s", c->subscribe && *c->subscribe ? c->subscribe : "A.AAPL");
-    vars[nv++] = chk_xasprintf("POLYWS_BACKOFF_MS=%u", backoff);
-    if (pwsm_ca_file(srv))
-        vars[nv++] = chk_xasprintf("POLYWS_CA_FILE=%s", pwsm_ca_file(srv));
-    if (count_s[0])
-        vars[nv++] = chk_xasprintf("POLYWS_COUNT=%s", count_s);
-    if (duration_s[0])
-        vars[nv++] = chk_xasprintf("POLYWS_DURATION=%s", duration_s);
-    if (c->heartbeat_ms)
-        vars[nv++] = chk_xasprintf("POLYWS_HEARTBEAT_MS=%u", c->heartbeat_ms);
-    bool oom = false;
-    for (size_t i = 0; i < nv; i++)
-        oom |= !vars[i];
-    char **env = oom ? NULL : chk_client_env(vars);
-
-    char *cmd = NULL;
-    if (run->client_cmd) {
-        cmd = strdup(run->client_cmd);
-    } else {
-        char *self = chk_shell_quote(run->self);
-        if (self)
-            cmd = chk_xasprintf("exec %s watch -q --format jsonl --backoff-ms %u%s%s%s%s", self, backoff,
-                            count_s[0] ? " --count " : "", count_s, duration_s[0] ? " --duration " : "",
-                            duration_s);
-        free(self);
-    }
-    char *out_path = chk_xasprintf("%s/%zu.out", run->tmpdir, idx);
-    char *err_path = chk_xasprintf("%s/%zu.err", run->tmpdir, idx);
-
-    chk_client_run cr;
-    memset(&cr, 0, sizeof cr);
-    if (!env || !cmd || !out_path || !err_path) {
-        job_fail(j, "out of memory");
-    } else {
-        uint32_t timeout_ms = run->timeout_s > 0 ? (uint32_t)(run->timeout_s * 1000)
-                              : c->timeout_ms    ? c->timeout_ms
-                                                 : CHECK_DEFAULT_TIMEOUT_MS;
-        completion done = {.out_path = run->live || run->output == PWSJ_OUTPUT_NONE ? NULL : out_path,
-                           .count = c->count, .duration_s = c->duration_s, .t0 = chk_mono_s()};
-        chk_run_client(cmd, env, run->live ? NULL : out_path, run->live ? NULL : err_path, timeout_ms, &cr,
-                       completion_check, &done);
-        if (done.f)
-            fclose(done.f);
-        free(done.line);
-        settle(srv);
-        cr.r.completed = done.fired;
-        cr.r.output = run->output;
-        cr.r.stdout_path = run->live ? NULL : out_path;
-        cr.r.stderr_path = run->live ? NULL : err_path;
-        for (size_t i = 0; i < nsec; i++)
-            cr.r.secrets[i] = secrets[i];
-
-        const pwsm_entry *entries = NULL;
-        size_t n = pwsm_journal(srv, &entries);
-        pwsj_report rep;
-        if (pwsj_judge(sc, entries, n, &cr.r, &rep) != 0) {
-            job_fail(j, "out of memory while judging");
-        } else {
-            j->pass = rep.pass;
-            if (!rep.pass)
-                job_fail(j, "%s", rep.first_failure ? rep.first_failure : "failed");
-            j->pass = rep.pass;
-            chk_text v = {0};
-            for (size_t i = 0; i < rep.nverdicts; i++)
-                if (rep.verdicts[i].pass) /* failures are in the details */
-                    chk_text_printf(&v, "%s%s: %s", v.len ? "\n" : "", rep.verdicts[i].skipped ? "skipped" : "ok",
-                                    rep.verdicts[i].message);
-            j->verdicts = v.oom ? (free(v.p), NULL) : v.p;
-            j->rv = calloc(rep.nverdicts ? rep.nverdicts : 1, sizeof *j->rv);
-            for (size_t i = 0; j->rv && i < rep.nverdicts; i++) {
-                char *m = strdup(rep.verdicts[i].message);
-                chk_scrub_inplace(m, secrets);
-                j->rv[j->nrv++] = (chk_report_verdict){m, rep.verdicts[i].skipped ? 2 : rep.verdicts[i].pass ? 0 : 1};
-            }
-            if (run->report)
-                j->diagram = chk_report_diagram(j->name, entries, n, secrets);
-            chk_text d = {0};
-            if (!rep.pass && rep.details && *rep.details)
-                chk_text_printf(&d, "%s", rep.details);
-            j->details = d.p;
-            pwsj_report_free(&rep);
-        }
-        /* How the client ended, and its stderr tail for failures. */
-        const char *stopped = cr.r.timed_out     ? " (stopped at the timeout)"
-                              : cr.r.interrupted ? " (stopped: the run was interrupted)"
-                              : cr.r.completed   ? " (stopped by the runner: the scenario was complete)"
-                                                 : "";
-        chk_text cl = {0};
-        if (!cr.r.started)
-            chk_text_printf(&cl, "client: not started: %s", cr.r.start_error);
-        else if (cr.r.exited)
-            chk_text_printf(&cl, "client: exited with %d after %.1f s%s", cr.r.exit_code, cr.seconds, stopped);
-        else
-            chk_text_printf(&cl, "client: killed by signal %d (SIG%s) after %.1f s%s", cr.r.term_signal,
-                        sigabbrev_np(cr.r.term_signal) ? sigabbrev_np(cr.r.term_signal) : "?", cr.seconds,
-                        stopped);
-        j->client_line = cl.oom ? (free(cl.p), NULL) : cl.p;
-        j->out_tail = chk_file_tail(out_path, CHECK_JUNIT_TAIL_BYTES, 1 << 30, secrets);
-        j->err_tail = chk_file_tail(err_path, CHECK_JUNIT_TAIL_BYTES, 1 << 30, secrets);
-    }
-    chk_client_cleanup(out_path, err_path, cmd, env, vars, nv);
-    pthread_mutex_lock(&run->mock_mu);
-    pwsm_stop(srv);
-    pthread_mutex_unlock(&run->mock_mu);
-    /* Belt and braces: nothing this command prints may contain a key. */
-    chk_scrub_inplace(j->first, secrets);
-    chk_scrub_inplace(j->details, secrets);
-    chk_scrub_inplace(j->verdicts, secrets);
-    j->seconds = chk_mono_s() - t0;
-}
-
-/* ---------------------------------------------------------------- printing */
-
-/* The last n lines of s (a pointer into s). */
-static const char *last_lines(const char *s, int n)
-{
-    const char *p = s + strlen(s);
-    int lines = 0;
-    while (p > s) {
-        if (p[-1] == '\n' && ++lines == n)
-            break;
-        p--;
-    }
-    return p;
-}
-
-/* The status line on a terminal: "[done/total] running NAME ... (P passed, F failed)". */
-static void progress_clear(const check_run *run)
-{
-    if (run->progress)
-        fputs("\r\033[K", stdout);
-}
-
-static void progress_show(const check_run *run)
-{
-    if (!run->progress)
-        return;
-    size_t done = run->npass + run->nfail;
-    printf("\r\033[K[%zu/%zu] %zu passed, %zu failed", done, run->njob, run->npass, run->nfail);
-    size_t shown = 0;
-    for (size_t i = 0; i < run->njob && shown < 2; i++)
-        if (run->job[i].started && !run->job[i].done)
-            printf("%s%.40s", shown++ ? ", " : "; running ", run->job[i].name);
-    if (run->running > shown)
-        printf(" +%zu", run->running - shown);
-    fflush(stdout);
-}
-
-static void print_job(const check_run *run, const job *j)
-{
-    progress_clear(run);
-    printf("%s %s (%.1f s)%s%s\n", j->pass ? "PASS" : "FAIL", j->name, j->seconds, j->pass ? "" : ": ",
-           j->pass ? "" : j->first ? j->first : "failed");
-    if (run->verbose && j->verdicts)
-        chk_print_indented(stdout, j->verdicts, 4);
-    if (!j->pass && j->details)
-        chk_print_indented(stdout, j->details, 4);
-    if ((!j->pass || run->verbose) && j->client_line)
-        chk_print_indented(stdout, j->client_line, 4);
-    if ((!j->pass || run->verbose) && j->err_tail) {
-        printf("    client stderr (last lines):\n");
-        /* Each line cut to CHECK_TAIL_LINE_BYTES. */
-        const char *s = last_lines(j->err_tail, CHECK_TAIL_LINES);
-        while (*s) {
-            const char *nl = strchr(s, '\n');
-            size_t n = nl ? (size_t)(nl - s) : strlen(s);
-            size_t shown = n > CHECK_TAIL_LINE_BYTES ? CHECK_TAIL_LINE_BYTES : n;
-            while (shown < n && shown > 0 && ((unsigned char)s[shown] & 0xC0) == 0x80)
-                shown--; /* do not cut a UTF-8 sequence */
-            printf("      %.*s%s\n", (int)shown, s, shown < n ? "..." : "");
-            s = nl ? nl + 1 : s + n;
-        }
-    }
-    fflush(stdout);
-}
-
-/* Prints finished jobs in order; called with run->mu held. */
-static void print_ready(check_run *run)
-{
-    while (run->next_print < run->njob && run->job[run->next_print].done) {
-        job *j = &run->job[run->next_print++];
-        print_job(run, j);
-        j->printed = true;
-    }
-    progress_show(run);
-}
-
-static void *worker(void *arg)
-{
-    check_run *run = arg;
-    for (;;) {
-        pthread_mutex_lock(&run->mu);
-        size_t i = run->next < run->njob ? run->next++ : run->njob;
-        if (i < run->njob) {
-            run->job[i].started = true;
-            run->running++;
-            progress_show(run);
-        }
-        pthread_mutex_unlock(&run->mu);
-        if (i >= run->njob)
-            return NULL;
-        run_job(run, i);
-        pthread_mutex_lock(&run->mu);
-        run->job[i].done = true;
-        run->running--;
-        run->job[i].pass ? run->npass++ : run->nfail++;
-        print_ready(run);
-        pthread_mutex_unlock(&run->mu);
-    }
-}
-
-/* ---------------------------------------------------------------- JUnit */
-
-/* Writes s XML-escaped; with `attr`, newlines and tabs as character references too.
- * Control bytes other than \t \n \r and invalid UTF-8 become '?', so the file stays
- * well-formed whatever a client printed. */
-static void xml_put(FILE *f, const char *s, bool attr)
-{
-    const unsigned char *u = (const unsigned char *)(s ? s : "");
-    size_t n = strlen((const char *)u);
-    for (size_t i = 0; i < n;) {
-        unsigned char c = u[i];
-        size_t seq = chk_utf8_len(u + i, n - i);
-        if (seq > 1) {
-            fwrite(u + i, 1, seq, f);
-            i += seq;
-            continue;
-        }
-        i++;
-        switch (c) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&apos;", f); break;
-        case '\n': fputs(attr ? "&#10;" : "\n", f); break;
-        case '\r': fputs("&#13;", f); break;
-        case '\t': fputs(attr ? "&#9;" : "\t", f); break;
-        default: fputc(seq == 0 || c < 0x20 || c == 0x7f ? '?' : c, f);
-        }
-    }
-}
-
-static void xml_escaped(FILE *f, const char *s)
-{
-    xml_put(f, s, true);
-}
-
-static void xml_text(FILE *f, const char *s)
-{
-    xml_put(f, s, false);
-}
-
-static int write_junit(const check_run *run, double total_s, size_t failed)
-{
-    char tmp[PATH_MAX];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", run->junit) >= sizeof tmp) {
-        fprintf(stderr, "polyws check: --junit path too long\n");
-        return -1;
-    }
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "polyws check: cannot write %s: %s\n", tmp, strerror(errno));
-        return -1;
-    }
-    /* One testcase per scenario; with --client-output none, one more per output assertion,
-     * marked <skipped/>, so CI shows what was not judged. */
-    size_t skipped = 0;
-    for (size_t i = 0; i < run->njob; i++)
-        for (size_t k = 0; k < run->job[i].nrv; k++)
-            skipped += run->job[i].rv[k].state == 2;
-    char suite[64] = "polyws.scenarios";
-    if (run->nshards)
-        snprintf(suite, sizeof suite, "polyws.scenarios.shard%uof%u", run->shard, run->nshards);
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    fprintf(f, "<testsuites name=\"polyws check\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" skipped=\"%zu\" "
-               "time=\"%.3f\">\n",
-            run->njob + skipped, failed, skipped, total_s);
-    fprintf(f, "  <testsuite name=\"%s\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
-               "skipped=\"%zu\" time=\"%.3f\">\n",
-            suite, run->njob + skipped, failed, skipped, total_s);
-    for (size_t i = 0; i < run->njob; i++) {
-        const job *j = &run->job[i];
-        fprintf(f, "    <testcase classname=\"polyws.scenarios\" name=\"");
-        xml_escaped(f, j->name);
-        fprintf(f, "\" file=\"");
-        xml_escaped(f, j->path);
-        fprintf(f, "\" time=\"%.3f\">\n", j->seconds);
-        if (!j->pass) {
-            fprintf(f, "      <failure type=\"scenario\" message=\"");
-            xml_escaped(f, j->first ? j->first : "failed");
-            fprintf(f, "\">");
-            xml_text(f, j->first ? j->first : "failed");
-            if (j->details) {
-                fputc('\n', f);
-                xml_text(f, j->details);
-            }
-            if (j->client_line) {
-                fputc('\n', f);
-                xml_text(f, j->client_line);
-            }
-            fprintf(f, "</failure>\n");
-        }
-        fprintf(f, "      <system-out>");
-        xml_text(f, j->out_tail ? j->out_tail : "(no output)");
-        fprintf(f, "</system-out>\n");
-        if (j->err_tail) {
-            fprintf(f, "      <system-err>");
-            xml_text(f, j->err_tail);
-            fprintf(f, "</system-err>\n");
-        }
-        fprintf(f, "    </testcase>\n");
-        for (size_t k = 0; k < j->nrv; k++) {
-            if (j->rv[k].state != 2)
-                continue;
-            const char *m = j->rv[k].message ? j->rv[k].message : "output assertion";
-            size_t name_len = strcspn(m, ":");
-            fprintf(f, "    <testcase classname=\"polyws.scenarios.");
-            xml_escaped(f, j->name);
-            fprintf(f, "\" name=\"");
-            fprintf(f, "%.*s #%zu", (int)name_len, m, k + 1);
-            fprintf(f, "\" time=\"0\">\n      <skipped message=\"");
-            xml_escaped(f, m);
-            fprintf(f, "\"/>\n    </testcase>\n");
-        }
-    }
-    fprintf(f, "  </testsuite>\n</testsuites>\n");
-    bool bad = ferror(f) != 0;
-    if (fclose(f) != 0 || bad || rename(tmp, run->junit) != 0) {
-        fprintf(stderr, "polyws check: cannot write %s: %s\n", run->junit, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---------------------------------------------------------------- setup */
 
 /* A file-name-safe version of a scenario name. */
@@ -839,14 +217,14 @@ static char *base_name(const char *path)
 }
 
 /* Loads every scenario (in this thread: cheap, and names are then known for --journal). */
-static int load_all(check_run *run, pathlist *paths)
+static int load_all(chk_run *run, pathlist *paths)
 {
     run->job = calloc(paths->n ? paths->n : 1, sizeof *run->job);
     if (!run->job)
         return -1;
     run->njob = paths->n;
     for (size_t i = 0; i < paths->n; i++) {
-        job *j = &run->job[i];
+        chk_job *j = &run->job[i];
         j->path = paths->v[i];
         paths->v[i] = NULL;
         char err[1024] = "";
@@ -859,7 +237,7 @@ static int load_all(check_run *run, pathlist *paths)
             }
         } else {
             j->name = base_name(j->path);
-            job_fail(j, "%s", err[0] ? err : "cannot load the scenario");
+            chk_job_fail(j, "%s", err[0] ? err : "cannot load the scenario");
         }
         if (!j->name)
             return -1;
@@ -882,10 +260,10 @@ static int load_all(check_run *run, pathlist *paths)
     return 0;
 }
 
-static void free_run(check_run *run)
+static void free_run(chk_run *run)
 {
     for (size_t i = 0; i < run->njob; i++) {
-        job *j = &run->job[i];
+        chk_job *j = &run->job[i];
         pwss_free(j->sc);
         free(j->path);
         free(j->name);
@@ -917,11 +295,11 @@ static unsigned shard_of(const char *name, unsigned n)
 }
 
 /* Drops the scenarios of other shards (in place, order kept). */
-static void keep_shard(check_run *run)
+static void keep_shard(chk_run *run)
 {
     size_t kept = 0;
     for (size_t i = 0; i < run->njob; i++) {
-        job *j = &run->job[i];
+        chk_job *j = &run->job[i];
         if (shard_of(j->name, run->nshards) == run->shard) {
             run->job[kept++] = *j;
             continue;
@@ -935,31 +313,6 @@ static void keep_shard(check_run *run)
     run->njob = kept;
 }
 
-/* Writes --report. */
-static int write_report(const check_run *run, double total_s)
-{
-    chk_report_case *cases = calloc(run->njob ? run->njob : 1, sizeof *cases);
-    if (!cases) {
-        fprintf(stderr, "polyws check: out of memory writing %s\n", run->report);
-        return -1;
-    }
-    for (size_t i = 0; i < run->njob; i++) {
-        const job *j = &run->job[i];
-        cases[i] = (chk_report_case){.name = j->name, .path = j->path,
-                                     .description = j->sc ? j->sc->description : NULL, .pass = j->pass,
-                                     .seconds = j->seconds, .headline = j->pass ? NULL : j->first,
-                                     .verdicts = j->rv, .nverdicts = j->nrv, .details = j->details,
-                                     .client_line = j->client_line, .out_tail = j->out_tail,
-                                     .err_tail = j->err_tail, .diagram = j->diagram};
-    }
-    char err[512] = "";
-    int rc = chk_report_write(run->report, "polyws check", cases, run->njob, total_s, err, sizeof err);
-    if (rc != 0)
-        fprintf(stderr, "polyws check: %s\n", err[0] ? err : "cannot write the report");
-    free(cases);
-    return rc;
-}
-
 /* Silences libwebsockets (the mock's lws context) unless --verbose. */
 static void lws_log_quiet(pws_log_level level, const char *msg, void *user)
 {
@@ -968,17 +321,31 @@ static void lws_log_quiet(pws_log_level level, const char *msg, void *user)
         fprintf(stderr, "polyws check: lws: %s\n", msg);
 }
 
-int pws_cmd_check(int argc, char **argv)
+/* ---------------------------------------------------------------- the command */
+
+/* True if --tape is anywhere on the command line: tape mode (check_tape.c). */
+static bool tape_asked(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--tape") || !strncmp(argv[i], "--tape=", 7)) {
-            char self[PATH_MAX];
-            ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-            self[n > 0 ? n : 0] = '\0';
-            static bool quiet_lws = false;
-            pws_set_lws_log(PWS_LOG_ERROR, lws_log_quiet, &quiet_lws);
-            return chk_tape_mode(argc, argv, self);
-        }
+        if (!strcmp(argv[i], "--tape") || !strncmp(argv[i], "--tape=", 7))
+            return true;
+    return false;
+}
+
+static int run_tape_mode(int argc, char **argv)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    static bool quiet_lws = false;
+    pws_set_lws_log(PWS_LOG_ERROR, lws_log_quiet, &quiet_lws);
+    return chk_tape_mode(argc, argv, self);
+}
+
+/* Reads the options into run (the scenarios start at argv[optind]); -1 to go on, else the exit
+ * code (0 after --help, 2 on bad usage). */
+static int parse_options(int argc, char **argv, chk_run *run)
+{
     static const struct option longopts[] = {
         {"client", required_argument, NULL, 'c'}, {"junit", required_argument, NULL, 'J'},
         {"jobs", required_argument, NULL, 'j'},   {"journal", required_argument, NULL, 'L'},
@@ -986,9 +353,6 @@ int pws_cmd_check(int argc, char **argv)
         {"live", no_argument, NULL, 'V'},        {"client-output", required_argument, NULL, 'O'},
         {"report", required_argument, NULL, 'R'}, {"shard", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    static check_run run; /* static: the lws log hook keeps a pointer to run.verbose */
-    memset(&run, 0, sizeof run);
-    run.jobs = 1;
     optind = 1;
     int ch;
     char *end;
@@ -999,10 +363,10 @@ int pws_cmd_check(int argc, char **argv)
                 fprintf(stderr, "polyws check: --client needs a command\n");
                 return 2;
             }
-            run.client_cmd = optarg;
+            run->client_cmd = optarg;
             break;
-        case 'J': run.junit = optarg; break;
-        case 'L': run.journal_dir = optarg; break;
+        case 'J': run->junit = optarg; break;
+        case 'L': run->journal_dir = optarg; break;
         case 'j': {
             errno = 0;
             long n = strtol(optarg, &end, 10);
@@ -1010,24 +374,24 @@ int pws_cmd_check(int argc, char **argv)
                 fprintf(stderr, "polyws check: --jobs needs 1..%d, not '%s'\n", CHECK_MAX_JOBS, optarg);
                 return 2;
             }
-            run.jobs = n > CHECK_MAX_JOBS ? CHECK_MAX_JOBS : (int)n;
+            run->jobs = n > CHECK_MAX_JOBS ? CHECK_MAX_JOBS : (int)n;
             break;
         }
         case 't':
-            run.timeout_s = strtod(optarg, &end);
-            if (end == optarg || *end || !(run.timeout_s > 0) || run.timeout_s > CHECK_MAX_TIMEOUT_S) {
+            run->timeout_s = strtod(optarg, &end);
+            if (end == optarg || *end || !(run->timeout_s > 0) || run->timeout_s > CHECK_MAX_TIMEOUT_S) {
                 fprintf(stderr, "polyws check: --timeout needs positive seconds up to %.0f, not '%s'\n",
                         CHECK_MAX_TIMEOUT_S, optarg);
                 return 2;
             }
             break;
-        case 'v': run.verbose = true; break;
-        case 'V': run.live = true; break;
+        case 'v': run->verbose = true; break;
+        case 'V': run->live = true; break;
         case 'O':
             if (!strcmp(optarg, "events"))
-                run.output = PWSJ_OUTPUT_EVENTS;
+                run->output = PWSJ_OUTPUT_EVENTS;
             else if (!strcmp(optarg, "none"))
-                run.output = PWSJ_OUTPUT_NONE;
+                run->output = PWSJ_OUTPUT_NONE;
             else {
                 fprintf(stderr, "polyws check: --client-output needs events or none, not '%s'\n", optarg);
                 return 2;
@@ -1038,7 +402,7 @@ int pws_cmd_check(int argc, char **argv)
                 fprintf(stderr, "polyws check: --report needs a file name\n");
                 return 2;
             }
-            run.report = optarg;
+            run->report = optarg;
             break;
         case 'S': {
             unsigned i = 0, n = 0;
@@ -1049,8 +413,8 @@ int pws_cmd_check(int argc, char **argv)
                         CHECK_MAX_SHARDS, optarg);
                 return 2;
             }
-            run.shard = i;
-            run.nshards = n;
+            run->shard = i;
+            run->nshards = n;
             break;
         }
         case 'h': check_usage(stdout); return 0;
@@ -1061,31 +425,49 @@ int pws_cmd_check(int argc, char **argv)
         fprintf(stderr, "polyws check: no scenario given (files or directories); see --help\n");
         return 2;
     }
-    if (run.journal_dir) {
-        struct stat st;
-        if (stat(run.journal_dir, &st) != 0 && mkdir(run.journal_dir, 0755) != 0) {
-            fprintf(stderr, "polyws check: cannot create --journal directory %s: %s\n", run.journal_dir,
-                    strerror(errno));
-            return 2;
-        }
-        if (stat(run.journal_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            fprintf(stderr, "polyws check: --journal %s is not a directory\n", run.journal_dir);
-            return 2;
-        }
-    }
-    if (!run.client_cmd) {
-        ssize_t n = readlink("/proc/self/exe", run.self, sizeof run.self - 1);
-        if (n <= 0) {
-            fprintf(stderr, "polyws check: cannot find this executable (/proc/self/exe): %s; use --client\n",
-                    strerror(errno));
-            return 1;
-        }
-        run.self[n] = '\0';
-    }
+    return -1;
+}
 
+/* --journal DIR: created if missing, and a directory.  0, or the exit code. */
+static int prepare_journal_dir(const chk_run *run)
+{
+    if (!run->journal_dir)
+        return 0;
+    struct stat st;
+    if (stat(run->journal_dir, &st) != 0 && mkdir(run->journal_dir, 0755) != 0) {
+        fprintf(stderr, "polyws check: cannot create --journal directory %s: %s\n", run->journal_dir,
+                strerror(errno));
+        return 2;
+    }
+    if (stat(run->journal_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "polyws check: --journal %s is not a directory\n", run->journal_dir);
+        return 2;
+    }
+    return 0;
+}
+
+/* This executable, for the default client (without --client).  0, or the exit code. */
+static int find_self(chk_run *run)
+{
+    if (run->client_cmd)
+        return 0;
+    ssize_t n = readlink("/proc/self/exe", run->self, sizeof run->self - 1);
+    if (n <= 0) {
+        fprintf(stderr, "polyws check: cannot find this executable (/proc/self/exe): %s; use --client\n",
+                strerror(errno));
+        return 1;
+    }
+    run->self[n] = '\0';
+    return 0;
+}
+
+/* The scenarios named by argv[first..argc-1] (files, or directories scanned for *.yaml), loaded
+ * into run->job and cut to --shard.  0, or the exit code (run->job is then freed). */
+static int load_scenarios(chk_run *run, int argc, char **argv, int first)
+{
     pathlist paths = {0};
     int rc = 0;
-    for (int i = optind; i < argc && rc == 0; i++) {
+    for (int i = first; i < argc && rc == 0; i++) {
         struct stat st;
         if (stat(argv[i], &st) != 0) {
             fprintf(stderr, "polyws check: %s: %s\n", argv[i], strerror(errno));
@@ -1103,37 +485,74 @@ int pws_cmd_check(int argc, char **argv)
             rc = 1;
         }
     }
-    if (rc == 0 && load_all(&run, &paths) != 0) {
+    if (rc == 0 && load_all(run, &paths) != 0) {
         fprintf(stderr, "polyws check: out of memory\n");
         rc = 1;
     }
-    if (rc == 0 && run.nshards)
-        keep_shard(&run);
+    if (rc == 0 && run->nshards)
+        keep_shard(run);
     for (size_t i = 0; i < paths.n; i++)
         free(paths.v[i]);
     free(paths.v);
-    if (rc) {
+    if (rc)
+        free_run(run);
+    return rc;
+}
+
+/* The directory the clients' output files live in during the run.  0, or the exit code. */
+static int make_tmpdir(chk_run *run)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(run->tmpdir, sizeof run->tmpdir, "%s/polyws-check.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(run->tmpdir)) {
+        fprintf(stderr, "polyws check: cannot create a temporary directory: %s\n", strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+/* SIGINT and SIGTERM stop the run (check_on_signal), SIGPIPE is ignored; old[] keeps what was
+ * there for restore_signals. */
+static void catch_signals(struct sigaction old[3])
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = check_on_signal;
+    sigaction(SIGINT, &sa, &old[0]);
+    sigaction(SIGTERM, &sa, &old[1]);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, &old[2]);
+}
+
+static void restore_signals(const struct sigaction old[3])
+{
+    sigaction(SIGINT, &old[0], NULL);
+    sigaction(SIGTERM, &old[1], NULL);
+    sigaction(SIGPIPE, &old[2], NULL);
+}
+
+int pws_cmd_check(int argc, char **argv)
+{
+    if (tape_asked(argc, argv))
+        return run_tape_mode(argc, argv);
+    static chk_run run; /* static: the lws log hook keeps a pointer to run.verbose */
+    memset(&run, 0, sizeof run);
+    run.jobs = 1;
+    int rc = parse_options(argc, argv, &run);
+    if (rc >= 0)
+        return rc;
+    if ((rc = prepare_journal_dir(&run)) != 0 || (rc = find_self(&run)) != 0)
+        return rc;
+    if ((rc = load_scenarios(&run, argc, argv, optind)) != 0)
+        return rc;
+    if ((rc = make_tmpdir(&run)) != 0) {
         free_run(&run);
         return rc;
     }
 
-    const char *tmp = getenv("TMPDIR");
-    snprintf(run.tmpdir, sizeof run.tmpdir, "%s/polyws-check.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(run.tmpdir)) {
-        fprintf(stderr, "polyws check: cannot create a temporary directory: %s\n", strerror(errno));
-        free_run(&run);
-        return 1;
-    }
-
     pws_set_lws_log(PWS_LOG_ERROR, lws_log_quiet, &run.verbose);
-    struct sigaction sa, old_int, old_term, old_pipe;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = check_on_signal;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, &old_pipe);
-
+    struct sigaction old_signals[3];
+    catch_signals(old_signals);
     pthread_mutex_init(&run.mu, NULL);
     pthread_mutex_init(&run.mock_mu, NULL);
     double t0 = chk_mono_s();
@@ -1143,31 +562,14 @@ int pws_cmd_check(int argc, char **argv)
     if (run.nshards && !run.njob) {
         printf("shard %u/%u holds none of the scenarios\n", run.shard, run.nshards);
     }
-    int nthreads = run.jobs < (int)run.njob ? run.jobs : (int)run.njob;
-    pthread_t threads[CHECK_MAX_JOBS];
-    int started = 0;
-    for (int i = 1; i < nthreads; i++) {
-        if (pthread_create(&threads[started], NULL, worker, &run) != 0)
-            break;
-        started++;
-    }
-    worker(&run); /* this thread works too */
-    for (int i = 0; i < started; i++)
-        pthread_join(threads[i], NULL);
+    chk_run_all(&run);
     double total = chk_mono_s() - t0;
 
-    size_t passed = 0, failed = 0;
-    for (size_t i = 0; i < run.njob; i++)
-        run.job[i].pass ? passed++ : failed++;
-    progress_clear(&run);
-    if (chk_interrupted)
-        printf("interrupted\n");
-    printf("%zu passed, %zu failed\n", passed, failed);
-    fflush(stdout);
+    size_t failed = chk_print_totals(&run);
     int exit_code = failed ? 1 : 0;
-    if (run.junit && write_junit(&run, total, failed) != 0)
+    if (run.junit && chk_write_junit(&run, total, failed) != 0)
         exit_code = 1;
-    if (run.report && write_report(&run, total) != 0)
+    if (run.report && chk_write_report(&run, total) != 0)
         exit_code = 1;
 
     rmdir(run.tmpdir);
@@ -1175,8 +577,6 @@ int pws_cmd_check(int argc, char **argv)
     pthread_mutex_destroy(&run.mock_mu);
     free_run(&run);
     pws_set_lws_log(PWS_LOG_ERROR, NULL, NULL);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    sigaction(SIGPIPE, &old_pipe, NULL);
+    restore_signals(old_signals);
     return exit_code;
 }

@@ -1,9 +1,11 @@
 /*
  * check_common.h - what the two modes of `polyws check` share (not installed):
  *
- *   check.c         scenario mode: YAML scenarios against the mock server on
- *                   --jobs worker threads, printing, JUnit, and pws_cmd_check
- *                   (which hands --tape over to check_tape.c);
+ *   check.c         scenario mode: YAML scenarios against the mock server, and
+ *                   pws_cmd_check (which hands --tape over to check_tape.c);
+ *                   check_run.c runs them on --jobs worker threads,
+ *                   check_output.c prints them and writes JUnit and --report
+ *                   (see check_run.h);
  *   check_tape.c    tape mode: a recorded session replayed to the client, its
  *                   output compared with a golden file;
  *   check_common.c  small helpers (formatting, growable text, scrubbing

@@ -10,7 +10,8 @@
  * any browser, years later.
  *
  * The diagram is made while the journal exists (before pwsm_stop), the page
- * at the end of the run, from copies: nothing here points into check.c.
+ * at the end of the run, from copies: nothing here points into the jobs of
+ * check_run.h.
  *
  * Size: a diagram is bounded whatever the journal holds (runs of similar
  * frames become one arrow, rows per connection, connections and rows per

@@ -1,0 +1,260 @@
+/*
+ * check_output.c - what `polyws check` writes about the scenarios it ran (see
+ * check_run.h): one line per scenario as it finishes, in the order given (with
+ * the verdicts, failure details, the client's end and its stderr tail), the
+ * status line on a terminal, the totals, the JUnit XML file and the cases of
+ * the --report page.
+ */
+#include "check_run.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHECK_TAIL_LINES 10          /* client stderr lines shown under a failure */
+#define CHECK_TAIL_LINE_BYTES 200    /* bytes of each of them */
+
+/* ---------------------------------------------------------------- printing */
+
+/* The last n lines of s (a pointer into s). */
+static const char *last_lines(const char *s, int n)
+{
+    const char *p = s + strlen(s);
+    int lines = 0;
+    while (p > s) {
+        if (p[-1] == '\n' && ++lines == n)
+            break;
+        p--;
+    }
+    return p;
+}
+
+/* The status line on a terminal: "[done/total] running NAME ... (P passed, F failed)". */
+void chk_progress_clear(const chk_run *run)
+{
+    if (run->progress)
+        fputs("\r\033[K", stdout);
+}
+
+void chk_progress_show(const chk_run *run)
+{
+    if (!run->progress)
+        return;
+    size_t done = run->npass + run->nfail;
+    printf("\r\033[K[%zu/%zu] %zu passed, %zu failed", done, run->njob, run->npass, run->nfail);
+    size_t shown = 0;
+    for (size_t i = 0; i < run->njob && shown < 2; i++)
+        if (run->job[i].started && !run->job[i].done)
+            printf("%s%.40s", shown++ ? ", " : "; running ", run->job[i].name);
+    if (run->running > shown)
+        printf(" +%zu", run->running - shown);
+    fflush(stdout);
+}
+
+static void print_job(const chk_run *run, const chk_job *j)
+{
+    chk_progress_clear(run);
+    printf("%s %s (%.1f s)%s%s\n", j->pass ? "PASS" : "FAIL", j->name, j->seconds, j->pass ? "" : ": ",
+           j->pass ? "" : j->first ? j->first : "failed");
+    if (run->verbose && j->verdicts)
+        chk_print_indented(stdout, j->verdicts, 4);
+    if (!j->pass && j->details)
+        chk_print_indented(stdout, j->details, 4);
+    if ((!j->pass || run->verbose) && j->client_line)
+        chk_print_indented(stdout, j->client_line, 4);
+    if ((!j->pass || run->verbose) && j->err_tail) {
+        printf("    client stderr (last lines):\n");
+        /* Each line cut to CHECK_TAIL_LINE_BYTES. */
+        const char *s = last_lines(j->err_tail, CHECK_TAIL_LINES);
+        while (*s) {
+            const char *nl = strchr(s, '\n');
+            size_t n = nl ? (size_t)(nl - s) : strlen(s);
+            size_t shown = n > CHECK_TAIL_LINE_BYTES ? CHECK_TAIL_LINE_BYTES : n;
+            while (shown < n && shown > 0 && ((unsigned char)s[shown] & 0xC0) == 0x80)
+                shown--; /* do not cut a UTF-8 sequence */
+            printf("      %.*s%s\n", (int)shown, s, shown < n ? "..." : "");
+            s = nl ? nl + 1 : s + n;
+        }
+    }
+    fflush(stdout);
+}
+
+/* Prints finished jobs in order; called with run->mu held. */
+void chk_print_ready(chk_run *run)
+{
+    while (run->next_print < run->njob && run->job[run->next_print].done) {
+        chk_job *j = &run->job[run->next_print++];
+        print_job(run, j);
+        j->printed = true;
+    }
+    chk_progress_show(run);
+}
+
+size_t chk_print_totals(const chk_run *run)
+{
+    size_t passed = 0, failed = 0;
+    for (size_t i = 0; i < run->njob; i++)
+        run->job[i].pass ? passed++ : failed++;
+    chk_progress_clear(run);
+    if (chk_interrupted)
+        printf("interrupted\n");
+    printf("%zu passed, %zu failed\n", passed, failed);
+    fflush(stdout);
+    return failed;
+}
+
+/* ---------------------------------------------------------------- JUnit */
+
+/* Writes s XML-escaped; with `attr`, newlines and tabs as character references too.
+ * Control bytes other than \t \n \r and invalid UTF-8 become '?', so the file stays
+ * well-formed whatever a client printed. */
+static void xml_put(FILE *f, const char *s, bool attr)
+{
+    const unsigned char *u = (const unsigned char *)(s ? s : "");
+    size_t n = strlen((const char *)u);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = u[i];
+        size_t seq = chk_utf8_len(u + i, n - i);
+        if (seq > 1) {
+            fwrite(u + i, 1, seq, f);
+            i += seq;
+            continue;
+        }
+        i++;
+        switch (c) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&apos;", f); break;
+        case '\n': fputs(attr ? "&#10;" : "\n", f); break;
+        case '\r': fputs("&#13;", f); break;
+        case '\t': fputs(attr ? "&#9;" : "\t", f); break;
+        default: fputc(seq == 0 || c < 0x20 || c == 0x7f ? '?' : c, f);
+        }
+    }
+}
+
+static void xml_escaped(FILE *f, const char *s)
+{
+    xml_put(f, s, true);
+}
+
+static void xml_text(FILE *f, const char *s)
+{
+    xml_put(f, s, false);
+}
+
+int chk_write_junit(const chk_run *run, double total_s, size_t failed)
+{
+    char tmp[PATH_MAX];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", run->junit) >= sizeof tmp) {
+        fprintf(stderr, "polyws check: --junit path too long\n");
+        return -1;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "polyws check: cannot write %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    /* One testcase per scenario; with --client-output none, one more per output assertion,
+     * marked <skipped/>, so CI shows what was not judged. */
+    size_t skipped = 0;
+    for (size_t i = 0; i < run->njob; i++)
+        for (size_t k = 0; k < run->job[i].nrv; k++)
+            skipped += run->job[i].rv[k].state == 2;
+    char suite[64] = "polyws.scenarios";
+    if (run->nshards)
+        snprintf(suite, sizeof suite, "polyws.scenarios.shard%uof%u", run->shard, run->nshards);
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    fprintf(f, "<testsuites name=\"polyws check\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" skipped=\"%zu\" "
+               "time=\"%.3f\">\n",
+            run->njob + skipped, failed, skipped, total_s);
+    fprintf(f, "  <testsuite name=\"%s\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
+               "skipped=\"%zu\" time=\"%.3f\">\n",
+            suite, run->njob + skipped, failed, skipped, total_s);
+    for (size_t i = 0; i < run->njob; i++) {
+        const chk_job *j = &run->job[i];
+        fprintf(f, "    <testcase classname=\"polyws.scenarios\" name=\"");
+        xml_escaped(f, j->name);
+        fprintf(f, "\" file=\"");
+        xml_escaped(f, j->path);
+        fprintf(f, "\" time=\"%.3f\">\n", j->seconds);
+        if (!j->pass) {
+            fprintf(f, "      <failure type=\"scenario\" message=\"");
+            xml_escaped(f, j->first ? j->first : "failed");
+            fprintf(f, "\">");
+            xml_text(f, j->first ? j->first : "failed");
+            if (j->details) {
+                fputc('\n', f);
+                xml_text(f, j->details);
+            }
+            if (j->client_line) {
+                fputc('\n', f);
+                xml_text(f, j->client_line);
+            }
+            fprintf(f, "</failure>\n");
+        }
+        fprintf(f, "      <system-out>");
+        xml_text(f, j->out_tail ? j->out_tail : "(no output)");
+        fprintf(f, "</system-out>\n");
+        if (j->err_tail) {
+            fprintf(f, "      <system-err>");
+            xml_text(f, j->err_tail);
+            fprintf(f, "</system-err>\n");
+        }
+        fprintf(f, "    </testcase>\n");
+        for (size_t k = 0; k < j->nrv; k++) {
+            if (j->rv[k].state != 2)
+                continue;
+            const char *m = j->rv[k].message ? j->rv[k].message : "output assertion";
+            size_t name_len = strcspn(m, ":");
+            fprintf(f, "    <testcase classname=\"polyws.scenarios.");
+            xml_escaped(f, j->name);
+            fprintf(f, "\" name=\"");
+            fprintf(f, "%.*s #%zu", (int)name_len, m, k + 1);
+            fprintf(f, "\" time=\"0\">\n      <skipped message=\"");
+            xml_escaped(f, m);
+            fprintf(f, "\"/>\n    </testcase>\n");
+        }
+    }
+    fprintf(f, "  </testsuite>\n</testsuites>\n");
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0 || bad || rename(tmp, run->junit) != 0) {
+        fprintf(stderr, "polyws check: cannot write %s: %s\n", run->junit, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- --report */
+
+/* Writes --report. */
+int chk_write_report(const chk_run *run, double total_s)
+{
+    chk_report_case *cases = calloc(run->njob ? run->njob : 1, sizeof *cases);
+    if (!cases) {
+        fprintf(stderr, "polyws check: out of memory writing %s\n", run->report);
+        return -1;
+    }
+    for (size_t i = 0; i < run->njob; i++) {
+        const chk_job *j = &run->job[i];
+        cases[i] = (chk_report_case){.name = j->name, .path = j->path,
+                                     .description = j->sc ? j->sc->description : NULL, .pass = j->pass,
+                                     .seconds = j->seconds, .headline = j->pass ? NULL : j->first,
+                                     .verdicts = j->rv, .nverdicts = j->nrv, .details = j->details,
+                                     .client_line = j->client_line, .out_tail = j->out_tail,
+                                     .err_tail = j->err_tail, .diagram = j->diagram};
+    }
+    char err[512] = "";
+    int rc = chk_report_write(run->report, "polyws check", cases, run->njob, total_s, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "polyws check: %s\n", err[0] ? err : "cannot write the report");
+    free(cases);
+    return rc;
+}
