@@ -54,42 +54,6 @@ static void put_char(writer *w, char c)
     put(w, &c, 1);
 }
 
-int pws__json_quote(pws__put_fn put_fn, void *ctx, const void *data, size_t n)
-{
-    const char *s = data;
-    size_t run = 0; /* start of the pending run of bytes that need no escape */
-    int rc = put_fn(ctx, "\"", 1);
-    for (size_t k = 0; k < n && !rc; k++) {
-        unsigned char c = (unsigned char)s[k];
-        char esc[8];
-        size_t elen = 2;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        rc = put_fn(ctx, s + run, k - run);
-        run = k + 1;
-        esc[0] = '\\';
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            elen = (size_t)snprintf(esc, sizeof esc, "\\u%04x", c);
-            break;
-        }
-        if (!rc)
-            rc = put_fn(ctx, esc, elen);
-    }
-    if (!rc)
-        rc = put_fn(ctx, s + run, n - run);
-    if (!rc)
-        rc = put_fn(ctx, "\"", 1);
-    return rc;
-}
-
 static int writer_put(void *ctx, const char *s, size_t n)
 {
     put(ctx, s, n);

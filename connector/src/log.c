@@ -85,18 +85,9 @@ void pws_set_lws_log(pws_log_level level, pws_log_fn fn, void *user)
     lws_set_log_level(mask, lws_emit);
 }
 
-int64_t pws__mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int64_t pws_now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return pws__wall_us();
 }
 
 void pws__strlcpy(char *dst, const char *src, size_t cap)

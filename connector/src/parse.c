@@ -40,6 +40,8 @@
 
 #include <polyws/parse.h>
 
+#include "wire/json.h" /* pws__json_unquote */
+
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
@@ -687,49 +689,19 @@ static const char *scan_value(parser *ps, const char *p, unsigned depth, uint8_t
 
 /* ------------------------------------------------------------- decoding */
 
-/* Appends code point cp as UTF-8 to out; returns the byte count. */
-static size_t utf8_encode(unsigned cp, char out[4])
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-static unsigned hex4(const char *p)
-{
-    return (unsigned)(hex_value((unsigned char)p[0]) << 12 | hex_value((unsigned char)p[1]) << 8 |
-                      hex_value((unsigned char)p[2]) << 4 | hex_value((unsigned char)p[3]));
-}
-
 /* Decodes a validated string value start..end (from its opening quote to
  * past its closing one) into out[cap] as NUL-terminated UTF-8.  If it does
  * not fit, the output is cut at a code-point boundary and *truncated is set;
  * *nul is set if it contained U+0000 (which a C string cannot hold).  Returns
- * the decoded length.  Takes the span by value, not a field_value pointer, so
- * the direct path's field_value can live in registers. */
+ * the decoded length.  An escape-free string (the feed's usual case) is
+ * copied here; escapes go to wire's one JSON string decoder.  Takes the span
+ * by value, not a field_value pointer, so the direct path's field_value can
+ * live in registers. */
 static size_t decode_string(const char *start, const char *end, bool escaped, char *out, size_t cap,
                             bool *truncated, bool *nul)
 {
     const char *s = start + 1;
     const char *e = end - 1;
-    size_t n = 0;
 
     if (!escaped) {
         size_t len = (size_t)(e - s);
@@ -743,47 +715,11 @@ static size_t decode_string(const char *start, const char *end, bool escaped, ch
         out[len] = '\0';
         return len;
     }
-    while (s < e) {
-        char tmp[4];
-        const char *src = tmp;
-        size_t k;
-        unsigned char c = (unsigned char)*s;
-        if (c != '\\') {
-            /* one whole UTF-8 sequence, copied as is (already validated) */
-            k = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-            src = s;
-            s += k;
-        } else if (s[1] != 'u') {
-            switch (s[1]) {
-            case 'b': tmp[0] = '\b'; break;
-            case 'f': tmp[0] = '\f'; break;
-            case 'n': tmp[0] = '\n'; break;
-            case 'r': tmp[0] = '\r'; break;
-            case 't': tmp[0] = '\t'; break;
-            default: tmp[0] = s[1]; break; /* '"', '\\', '/' */
-            }
-            k = 1;
-            s += 2;
-        } else {
-            unsigned cp = hex4(s + 2);
-            s += 6;
-            if (cp >= 0xD800 && cp <= 0xDBFF) { /* validated: a low surrogate follows */
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4(s + 2) - 0xDC00);
-                s += 6;
-            }
-            if (cp == 0)
-                *nul = true;
-            k = utf8_encode(cp, tmp);
-        }
-        if (n + k > cap - 1) {
-            *truncated = true;
-            break;
-        }
-        memcpy(out + n, src, k);
-        n += k;
-    }
-    out[n] = '\0';
-    return n;
+    pws__json_str r;
+    pws__json_unquote(s, (size_t)(end - s), out, cap, &r);
+    *truncated |= r.truncated;
+    *nul |= r.nul;
+    return r.len;
 }
 
 /* Field types of the typed structs.  FT_NONE marks a key the type ignores. */

@@ -33,9 +33,10 @@
 
 #include "backoff.h"
 #include "internal.h"
-#include "link.h"
 #include "queue.h"
 #include "ratelimit.h"
+#include "wire/link.h"
+#include "wire/wsproto.h"
 
 #include <libwebsockets.h>
 #include <pthread.h>

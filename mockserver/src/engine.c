@@ -10,6 +10,8 @@
  */
 #include "engine.h"
 
+#include "wire/clock.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,13 +21,6 @@
 #include <cjson/cJSON.h>
 
 #define FAIL_MAX 1024 /* bytes of one step_failed message (the judge quotes 400) */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void advance(pwsm__engine *e);
 
@@ -159,7 +154,7 @@ static void start_step(pwsm__engine *e, const pwss_step *s)
     pwsm__conn *c = e->conn;
     e->step = s;
     e->phase = PWSM__PH_NONE;
-    e->step_started_ms = mono_ms();
+    e->step_started_ms = pws__mono_ms();
     char note[64];
     snprintf(note, sizeof note, "%s %d:%d", pwsm__step_name(s->kind), s->line, s->column);
     pwsm__conn_journal(c, "step", note);
@@ -388,7 +383,7 @@ int pwsm__engine_drained(pwsm__engine *e)
     if (!e->step || e->phase != PWSM__PH_BARRIER)
         return 0;
     const pwss_step *s = e->step;
-    e->step_started_ms = mono_ms(); /* timing steps measure from here */
+    e->step_started_ms = pws__mono_ms(); /* timing steps measure from here */
     switch (s->kind) {
     case PWSS_STEP_SLEEP:
         if (!s->ms) {
@@ -434,7 +429,7 @@ void pwsm__engine_end(pwsm__engine *e)
         char wait[PWSM__PATTERN_SHOWN * 4 + 128], what[sizeof wait + 64];
         describe_wait(e, wait, sizeof wait);
         snprintf(what, sizeof what, "%s, but the connection ended after %" PRId64 " ms", wait,
-                 mono_ms() - e->step_started_ms);
+                 pws__mono_ms() - e->step_started_ms);
         fail(e, what);
     }
     expect_clear(e);

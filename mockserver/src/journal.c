@@ -7,8 +7,11 @@
  * written as "data_b64"; close frames carry "code" and "reason" instead of data.
  */
 #include "journal.h"
-#include "internal.h" /* connector/src: pws__json_quote (the escaper tapes share) */
 
+#include "wire/buf.h"
+#include "wire/clock.h"
+#include "wire/codec.h"
+#include "wire/json.h" /* pws__json_quote (the escaper tapes share) */
 
 #include <polyws/parse.h>
 
@@ -26,18 +29,11 @@ struct pwsm__snapshot {
     pwsm_entry e[];              /* the entries */
 };
 
-static int64_t elapsed_us(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)(now.tv_sec - t0->tv_sec) * 1000000 + (now.tv_nsec - t0->tv_nsec) / 1000;
-}
-
 int pwsm__journal_init(pwsm__journal *j, const char *path, size_t max_entries, size_t max_bytes,
                        char *err, size_t errcap)
 {
     memset(j, 0, sizeof *j);
-    clock_gettime(CLOCK_MONOTONIC, &j->t0);
+    j->t0_us = pws__mono_us();
     if (max_entries < 2)
         max_entries = 2;
     j->max_entries = max_entries;
@@ -177,7 +173,7 @@ void pwsm__journal_add(pwsm__journal *j, uint32_t conn, char dir, const char *ki
         reason = empty;
     pthread_mutex_lock(&j->mu);
     pwsm_entry e = {
-        .t_us = elapsed_us(&j->t0),
+        .t_us = pws__mono_us() - j->t0_us,
         .conn = conn,
         .dir = dir,
         .kind = kind,

@@ -23,7 +23,7 @@
 typedef struct pwsm__journal {
     pthread_mutex_t mu;        /* guards count, bytes, truncated and file */
     pthread_cond_t grew;       /* broadcast after each append (CLOCK_MONOTONIC) */
-    struct timespec t0;        /* server start, CLOCK_MONOTONIC */
+    int64_t t0_us;             /* server start, pws__mono_us */
     pwsm_entry **chunks;       /* table of max_entries / JOURNAL_CHUNK chunk pointers, never resized */
     size_t nchunks;            /* length of the chunk table */
     size_t max_entries;        /* in-memory entry cap */

@@ -5,7 +5,7 @@
  */
 #include "judge_internal.h"
 
-#include "internal.h" /* connector/src: pws__append */
+#include "wire/buf.h" /* pws__append */
 
 #include <stdarg.h>
 #include <stdio.h>

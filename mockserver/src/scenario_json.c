@@ -9,7 +9,8 @@
  * error rather than a guess; quoting always makes a string.
  */
 #include "scenario_json.h"
-#include "internal.h" /* connector/src: pws__json_quote */
+#include "wire/codec.h" /* pws__hexval */
+#include "wire/json.h"  /* pws__json_quote: the one JSON string escaper */
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -33,6 +33,8 @@
 
 #include <polyws/mock.h>
 
+#include "wire/clock.h"
+
 #include "engine.h"
 #include "gen.h"
 #include "journal.h"
@@ -774,13 +776,6 @@ static void handle_subscription(conn *c, const char *params, bool on, bool force
     stream_kick(c);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The action rate limit: true if one more action fits, i.e. fewer than rate_actions accepted
  * ones lie in the last rate_window_ms (a sliding window over a ring of their times, O(1)
  * per action, rate_actions * 8 bytes per connection, allocated on the first action).
@@ -797,7 +792,7 @@ static bool rate_allows(conn *c)
         if (!c->rate_ring)
             return true; /* out of memory: do not limit */
     }
-    int64_t now = now_ms();
+    int64_t now = pws__mono_ms();
     if (c->rate_n == o->rate_actions) {
         if (now - c->rate_ring[c->rate_head] < (int64_t)o->rate_window_ms)
             return false;

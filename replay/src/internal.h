@@ -8,7 +8,10 @@
 #include <polyws/polyws.h>
 #include <polyws/tape.h>
 
-#include "../../connector/src/internal.h" /* libpolyws internals: buffers, codecs, JSON quoting */
+#include "wire/buf.h"   /* pws__grow, pws__append: the tape buffers grow through them */
+#include "wire/clock.h" /* pws__mono_us, pws__wall_us */
+#include "wire/codec.h" /* pws__hexval, pws__base64_*, pws__utf8_valid */
+#include "wire/json.h"  /* pws__json_quote */
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -34,15 +37,11 @@ int pwsr__buf_json_string(pws_tape_buf *b, const void *s, size_t n);
 /* Appends standard base64 (with padding) with quotes. */
 int pwsr__buf_base64(pws_tape_buf *b, const void *s, size_t n, bool quoted);
 
-/* ---- codecs (hex digits and base64 are libpolyws' pws__hexval / pws__base64_*) */
+/* ---- codecs (hex digits, base64, UTF-8 and JSON strings are wire's) */
 
 /* Case-insensitive ASCII comparison of two NUL-terminated strings. */
 bool pwsr__ieq(const char *a, const char *b);
 
-/* Monotonic clock, microseconds. */
-int64_t pwsr__mono_us(void);
-/* Wall clock, Unix microseconds. */
-int64_t pwsr__wall_us(void);
 /* "2024-01-02T14:30:00.000000Z" for a Unix-microseconds time. */
 void pwsr__iso_time(int64_t us, char *buf, size_t cap);
 

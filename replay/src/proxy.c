@@ -14,8 +14,9 @@
  * closed once what was queued toward it has been written.
  */
 #include "internal.h" /* replay/src: libpwsreplay helpers */
-#include "link.h"     /* connector/src: raw-socket link and WebSocket framing */
-#include "wsproto.h"
+
+#include "wire/link.h"    /* raw-socket link with TLS over memory BIOs */
+#include "wire/wsproto.h" /* WebSocket framing and HTTP heads */
 
 #include <polyws/replay.h>
 
@@ -98,7 +99,7 @@ static void rec(pwsr_proxy *px, pair *pr, char dir, pws_tape_kind kind, const vo
 {
     if (!px->tape || ST_GET(px, st_tape_failed))
         return;
-    pws_tape_frame f = {.t_us = pwsr__mono_us() - px->t0, .conn = pr->ordinal, .dir = dir, .kind = kind,
+    pws_tape_frame f = {.t_us = pws__mono_us() - px->t0, .conn = pr->ordinal, .dir = dir, .kind = kind,
                         .data = data, .len = len, .code = code, .reason = reason, .headers_json = headers_json};
     int rc = pws_tape_write(px->tape, &f);
     if (rc == PWS_ERR_SYSTEM || rc == PWS_ERR_NOMEM || rc == PWS_ERR_STATE) {
@@ -858,7 +859,7 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
     uint32_t configured_secrets = (uint32_t)px->rules.nsecrets;
 
     /* the tape, with a header that lists the redactions (and a URL without secrets) */
-    pws_tape_header h = {.version = PWS_TAPE_VERSION, .start_us = pwsr__wall_us(),
+    pws_tape_header h = {.version = PWS_TAPE_VERSION, .start_us = pws__wall_us(),
                          .tool = "polyws " PWS_VERSION_STRING, .mode = opts->mode ? opts->mode : "proxy"};
     size_t ul;
     char *qurl = pwsr__redact_query(px->o.upstream, px->rules.fields, px->rules.nfields);
@@ -871,7 +872,7 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
     for (size_t i = 0; i < px->nhdr_redact && h.redacted.nheaders < PWS_TAPE_MAX_REDACT; i++)
         h.redacted.headers[h.redacted.nheaders++] = px->hdr_redact[i];
     h.redacted.secrets = configured_secrets;
-    px->t0 = pwsr__mono_us();
+    px->t0 = pws__mono_us();
     int rc = pws_tape_writer_open(px->o.tape_path, &h, opts->fsync_each, &px->tape, errbuf, errcap);
     free(url);
     if (rc)

@@ -22,8 +22,9 @@
  * PWS__WRITE_CHUNK bytes with one lws_write.
  */
 #include "internal.h" /* replay/src: libpwsreplay helpers */
-#include "link.h"     /* connector/src: raw-socket link and WebSocket framing */
-#include "wsproto.h"
+
+#include "wire/link.h"    /* raw-socket link with TLS over memory BIOs */
+#include "wire/wsproto.h" /* WebSocket framing and HTTP heads */
 
 #include <polyws/replay.h>
 
@@ -294,7 +295,7 @@ static void sul_cb(lws_sorted_usec_list_t *sul);
 
 static void schedule_at(rconn *c, int64_t when_us)
 {
-    int64_t d = when_us - pwsr__mono_us();
+    int64_t d = when_us - pws__mono_us();
     lws_sul_schedule(lws_get_context(c->link.wsi), 0, &c->sul, sul_cb, d > 0 ? d : 1);
 }
 
@@ -333,7 +334,7 @@ static void advance(rconn *c)
             break;
         }
         pws_tape_frame *f = &c->cur;
-        int64_t now = pwsr__mono_us();
+        int64_t now = pws__mono_us();
         if (!c->anchored) {
             c->anchored = true;
             c->anchor_tape_us = f->t_us;

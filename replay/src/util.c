@@ -1,5 +1,6 @@
 /*
- * util.c - buffers, base64, UTF-8, clocks and logging for libpwsreplay.
+ * util.c - tape buffers, time stamps, scrubbing and logging for libpwsreplay
+ * (the codecs and clocks under them are wire's).
  */
 #include "internal.h"
 
@@ -93,20 +94,6 @@ bool pwsr__ieq(const char *a, const char *b)
         if (!x)
             return true;
     }
-}
-
-int64_t pwsr__mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t pwsr__wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void pwsr__iso_time(int64_t us, char *buf, size_t cap)

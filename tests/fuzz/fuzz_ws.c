@@ -1,6 +1,6 @@
 /*
  * fuzz_ws.c - libFuzzer target for the WebSocket wire code the connector,
- * the recording proxy and the replayer share (connector/src/wsproto.c).
+ * the recording proxy and the replayer share (wire/src/wsproto.c).
  *
  * The first byte of an input picks the reader's settings (masked or not,
  * RSV bits rejected or not, a message limit of 16..527 bytes) and a chunk
@@ -17,7 +17,7 @@
  * target; linked with replay_main.c it replays the seed corpus through the
  * same checks under any compiler (fuzz_ws_corpus).
  */
-#include "wsproto.h"
+#include "wire/wsproto.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * test_backoff.c - reconnect delays (connector/src/backoff.c), driven by a
+ * test_backoff.c - reconnect delays (libpolyws, backoff.c), driven by a
  * fake millisecond clock.
  */
 #include "backoff.h"

@@ -1,5 +1,5 @@
 /*
- * test_events.c - normalized event JSON (connector/src/event_json.c).
+ * test_events.c - normalized event JSON (libpolyws, event_json.c).
  *
  * Fixed expectations for every event type, the snprintf-like return value
  * with small buffers, escaping, shortest round-trip numbers, and a property

@@ -1,5 +1,5 @@
 /*
- * test_number.c - exact number conversion (connector/src/numparse.c).
+ * test_number.c - exact number conversion (libpolyws, numparse.c).
  *
  * The differential test compares pws_parse_double() bit for bit with
  * strtod_l() in the "C" locale over more than 5 million literals from a fixed

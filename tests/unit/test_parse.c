@@ -1,5 +1,5 @@
 /*
- * test_parse.c - the frame parser (connector/src/parse.c).
+ * test_parse.c - the frame parser (libpolyws, parse.c).
  *
  * Every frame is copied into a heap buffer of exactly its length before it is
  * parsed, so a read past `len` is caught when the suite runs under ASan.

@@ -1,5 +1,5 @@
 /*
- * test_queue.c - the bounded SPSC event queue (connector/src/queue.c).
+ * test_queue.c - the bounded SPSC event queue (libpolyws, queue.c).
  *
  * Single-threaded tests pin down each overflow policy, the control reserve,
  * the OTHER json copies, wraparound and close; a two-thread run pushes a few

@@ -1,5 +1,5 @@
 /*
- * test_ratelimit.c - the token bucket (connector/src/ratelimit.c), driven by
+ * test_ratelimit.c - the token bucket (libpolyws, ratelimit.c), driven by
  * a fake microsecond clock.
  */
 #include "ratelimit.h"

@@ -1,5 +1,5 @@
 /*
- * test_table.c - the keyed table (connector/src/table.c): Pathway change
+ * test_table.c - the keyed table (libpolyws, table.c): Pathway change
  * semantics, key modes, the row limit, growth and foreach.
  */
 #include <polyws/polyws.h>

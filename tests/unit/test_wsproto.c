@@ -1,10 +1,10 @@
 /*
  * test_wsproto.c - the WebSocket wire code shared by the connector, the
- * recording proxy and the replayer (connector/src/wsproto.c): frames of every
+ * recording proxy and the replayer (wire/src/wsproto.c): frames of every
  * length, fed whole and byte by byte; protocol errors with their stream
  * offsets; pausing mid-input; upgrade heads, accept keys and URLs.
  */
-#include "wsproto.h"
+#include "wire/wsproto.h"
 
 #include <CUnit/Basic.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /*
- * wsproto.h - the WebSocket wire protocol, pure (RFC 6455): the HTTP upgrade
- * heads, accept keys, and an incremental frame reader and writer.
+ * wire/wsproto.h - the WebSocket wire protocol, pure (RFC 6455): the HTTP
+ * upgrade heads, accept keys, and an incremental frame reader and writer.
  *
  * The connector, the recording proxy and the replayer speak WebSocket
  * themselves over lws raw sockets instead of using lws' ws role: lws 4.1
@@ -10,12 +10,15 @@
  * capped the connector near 1M events/s.  The reader here copies payload in
  * bulk and hands over whole messages.
  *
- * Not installed; libpwsreplay uses it from libpolyws.
+ * Part of wire, the internal component the libraries share (see
+ * wire/buf.h): the connector (libpolyws), the recording proxy and the
+ * replayer (libpwsreplay) and the fuzz target feed the same reader.  Names
+ * are pws__; no state outside the objects, one object per thread.
  */
-#ifndef POLYWS_WSPROTO_H
-#define POLYWS_WSPROTO_H
+#ifndef PWS_WIRE_WSPROTO_H
+#define PWS_WIRE_WSPROTO_H
 
-#include "internal.h"
+#include "wire/buf.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,7 +1,9 @@
 /*
- * wsproto.c - HTTP upgrade heads and WebSocket frames (RFC 6455), pure.
+ * wsproto.c - HTTP upgrade heads and WebSocket frames (RFC 6455), pure (wire/wsproto.h).
  */
-#include "wsproto.h"
+#include "wire/wsproto.h"
+
+#include "wire/clock.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>

@@ -1,16 +1,19 @@
 /*
- * link.h - one side of a connection over an lws raw socket: a bounded
+ * wire/link.h - one side of a connection over an lws raw socket: a bounded
  * output queue written from WRITEABLE (one lws_write per callback, with
  * LWS_PRE headroom), and optionally TLS run by OpenSSL over memory BIOs
  * (lws 4.1 cannot do TLS on raw client sockets: its raw TLS client start
  * fails), with certificate and host name verification.
  *
- * Everything here runs on the lws service thread.
+ * Part of wire, the internal component the libraries share (see
+ * wire/buf.h): the connector's client socket, both sides of the recording
+ * proxy and the replayer's sockets.  Names are pws__.  Everything here runs
+ * on the lws service thread.
  */
-#ifndef POLYWS_LINK_H
-#define POLYWS_LINK_H
+#ifndef PWS_WIRE_LINK_H
+#define PWS_WIRE_LINK_H
 
-#include "wsproto.h"
+#include "wire/buf.h"
 
 #include <libwebsockets.h>
 #include <openssl/ssl.h>

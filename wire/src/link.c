@@ -1,8 +1,8 @@
 /*
  * link.c - an lws raw socket with a bounded output queue and optional TLS
- * over memory BIOs.
+ * over memory BIOs (wire/link.h).
  */
-#include "link.h"
+#include "wire/link.h"
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>

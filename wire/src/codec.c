@@ -1,74 +1,10 @@
 /*
- * buf.c - growable byte buffers (pws__buf, and the generic pws__grow /
- * pws__append the mock's and the tapes' buffers use too), and the small
- * codecs the mock journal and tapes share (hex digits, base64).
+ * codec.c - hex digits, base64 and UTF-8 validation (wire/codec.h).
  */
-#include "internal.h"
+#include "wire/codec.h"
 
-#include <openssl/crypto.h>
-#include <stdbool.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
-
-void pws__buf_free(pws__buf *b)
-{
-    if (!b)
-        return;
-    if (b->wipe && b->p)
-        OPENSSL_cleanse(b->p, b->cap);
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
-int pws__grow(char **p, size_t len, size_t *cap, size_t n, size_t max)
-{
-    if (n > max || len > max - n)
-        return -1;
-    if (len + n + 1 <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 256;
-    while (c < len + n + 1)
-        c *= 2;
-    char *np = realloc(*p, c);
-    if (!np)
-        return -1;
-    *p = np;
-    *cap = c;
-    return 0;
-}
-
-int pws__append(char **p, size_t *len, size_t *cap, const void *s, size_t n, size_t max)
-{
-    if (pws__grow(p, *len, cap, n, max))
-        return -1;
-    if (n)
-        memcpy(*p + *len, s, n);
-    *len += n;
-    (*p)[*len] = '\0';
-    return 0;
-}
-
-int pws__buf_reserve(pws__buf *b, size_t n)
-{
-    if (!b->wipe || !b->p || b->len + n + 1 <= b->cap)
-        return pws__grow(&b->p, b->len, &b->cap, n, PWS__BUF_MAX);
-    /* no realloc: it would free a copy without wiping it */
-    pws__buf bigger = {NULL, 0, 0, true};
-    if (pws__grow(&bigger.p, 0, &bigger.cap, b->len + n, PWS__BUF_MAX))
-        return -1;
-    memcpy(bigger.p, b->p, b->len);
-    bigger.len = b->len;
-    pws__buf_free(b);
-    *b = bigger;
-    return 0;
-}
-
-int pws__buf_put(pws__buf *b, const void *s, size_t n)
-{
-    return pws__append(&b->p, &b->len, &b->cap, s, n, PWS__BUF_MAX);
-}
 
 int pws__hexval(char c)
 {
@@ -131,4 +67,49 @@ size_t pws__base64_decode(const char *in, size_t n, unsigned char *out)
         }
     }
     return o;
+}
+
+bool pws__utf8_valid(const void *buf, size_t len)
+{
+    const unsigned char *s = buf;
+    size_t i = 0;
+    while (i < len) {
+        /* ASCII fast path, 8 bytes at a time */
+        while (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & 0x8080808080808080ull)
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp, min;
+        if ((c & 0xE0) == 0xC0) {
+            n = 1, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (len - i - 1 < n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
 }
