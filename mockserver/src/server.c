@@ -1,5 +1,6 @@
 /*
- * server.c - the mock Polygon server: lws context, service thread, connections.
+ * server.c - the mock Polygon server: connections over the lws context and service
+ * thread that wire/server.h starts.
  *
  * All connection state is touched only by the lws service thread (and by the
  * owner while it destroys the context after joining that thread).  The only
@@ -29,11 +30,11 @@
 #include <time.h>
 
 #include <libwebsockets.h>
-#include <openssl/ssl.h>
 
 #include <polyws/mock.h>
 
 #include "wire/clock.h"
+#include "wire/server.h"
 
 #include "engine.h"
 #include "gen.h"
@@ -149,17 +150,10 @@ struct pwsm_server {
     char **owned;                   /* copies of the caller's strings, freed at stop */
     size_t nowned, capowned;
     struct lws_protocols protocols[2]; /* ours, then the terminator */
-    struct lws_context *ctx;
-    struct lws_vhost *vhost;
-    pthread_t thread;               /* the service thread */
-    bool thread_started;
-    atomic_bool stopping;           /* set by pwsm_stop before lws_cancel_service */
+    pws__server sv;                 /* lws context, vhost, port, URL and the service thread */
     atomic_uint accepted;           /* highest ordinal handed out */
-    int port;                       /* bound port */
-    char url[96];                   /* ws[s]://127.0.0.1:PORT, ws[s]://[::1]:PORT */
     const char *ca_file;            /* generated cert or cert_file, NULL without tls */
     pwsm__selfsigned ss;            /* generated cert files (ss.dir empty if none) */
-    SSL_CTX *client_ssl_ctx;        /* given to lws so it does not build (and leak) its own */
     pwsm__journal journal;
     bool journal_ready;
     conn *conns;                    /* live connections, newest first (service thread) */
@@ -1669,21 +1663,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 /* ---------------------------------------------------------------- thread and API */
 
-static void *service_main(void *arg)
-{
-    pwsm_server *s = arg;
-    while (!atomic_load(&s->stopping))
-        if (lws_service(s->ctx, 0) < 0)
-            break;
-    return NULL;
-}
-
 static void server_free(pwsm_server *s)
 {
-    if (s->ctx)
-        lws_context_destroy(s->ctx); /* runs CLOSED for live connections, which journal */
-    if (s->client_ssl_ctx)
-        SSL_CTX_free(s->client_ssl_ctx);
+    pws__server_stop(&s->sv); /* destroying the context runs CLOSED for live connections, which journal */
     pwsm__selfsigned_remove(&s->ss);
     if (s->journal_ready)
         pwsm__journal_free(&s->journal);
@@ -1693,13 +1675,6 @@ static void server_free(pwsm_server *s)
     if (s->has_scenario)
         pwsm__scripts_free(&s->scenario);
     free(s);
-}
-
-static bool is_ipv4_literal(const char *host)
-{
-    int a, b, c, d;
-    char end;
-    return sscanf(host, "%d.%d.%d.%d%c", &a, &b, &c, &d, &end) == 4;
 }
 
 pwsm_server *pwsm_start(const pwsm_options *opts, char *errbuf, size_t errcap)
@@ -1716,7 +1691,6 @@ pwsm_server *pwsm_start(const pwsm_options *opts, char *errbuf, size_t errcap)
         snprintf(errbuf, errcap, "out of memory");
         return NULL;
     }
-    atomic_init(&s->stopping, false);
     atomic_init(&s->accepted, 0);
     if (apply_options(s, opts, errbuf, errcap) != 0)
         goto fail;
@@ -1742,66 +1716,14 @@ pwsm_server *pwsm_start(const pwsm_options *opts, char *errbuf, size_t errcap)
         .rx_buffer_size = 0,
     };
 
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
-    if (is_ipv4_literal(s->o.host))
-        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    pws__server_options so = {.name = "pwsmock", .host = s->o.host, .port = s->o.port, .protocols = s->protocols,
+                              .user = s, .fd_limit = s->o.max_connections + 64, .validate_utf8 = true};
     if (s->o.tls) {
-        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
-        /* The vhost never acts as a TLS client, but lws 4.1 still builds a client SSL_CTX
-         * for it (loading the system trust store) and leaks it at destroy.  Handing it a
-         * small one of ours, which we free, avoids both. */
-        s->client_ssl_ctx = SSL_CTX_new(TLS_client_method());
-        if (!s->client_ssl_ctx) {
-            snprintf(errbuf, errcap, "tls: SSL_CTX_new failed");
-            goto fail;
-        }
-        info.provided_client_ssl_ctx = s->client_ssl_ctx;
+        so.cert_file = s->o.cert_file;
+        so.key_file = s->o.key_file;
     }
-    info.user = s;
-    info.count_threads = 1;
-    info.fd_limit_per_thread = s->o.max_connections + 64;
-    info.port = s->o.port;
-    info.iface = s->o.host;
-    info.protocols = s->protocols;
-    info.vhost_name = "pwsmock";
-    if (s->o.tls) {
-        info.ssl_cert_filepath = s->o.cert_file;
-        info.ssl_private_key_filepath = s->o.key_file;
-    }
-    s->ctx = lws_create_context(&info);
-    if (!s->ctx) {
-        snprintf(errbuf, errcap, "lws_create_context failed");
+    if (pws__server_start(&s->sv, &so, errbuf, errcap) != 0)
         goto fail;
-    }
-    s->vhost = lws_create_vhost(s->ctx, &info);
-    if (!s->vhost) {
-        snprintf(errbuf, errcap, "cannot listen on %s:%d%s", s->o.host, s->o.port,
-                 s->o.tls ? " (or the TLS certificate/key did not load)" : "");
-        goto fail;
-    }
-    s->port = lws_get_vhost_listen_port(s->vhost);
-    if (s->port <= 0) {
-        snprintf(errbuf, errcap, "no listening port");
-        goto fail;
-    }
-    /* the URL a local client uses: the address itself, loopback for "any" */
-    const char *h = s->o.host;
-    bool v6 = strchr(h, ':') != NULL;
-    if (v6)
-        snprintf(s->url, sizeof s->url, "%s://[%s]:%d", s->o.tls ? "wss" : "ws", strcmp(h, "::") ? h : "::1",
-                 s->port);
-    else
-        snprintf(s->url, sizeof s->url, "%s://%s:%d", s->o.tls ? "wss" : "ws",
-                 strcmp(h, "0.0.0.0") == 0 || !is_ipv4_literal(h) ? "127.0.0.1" : h, s->port);
-
-    int rc = pthread_create(&s->thread, NULL, service_main, s);
-    if (rc != 0) {
-        snprintf(errbuf, errcap, "pthread_create: %s", strerror(rc));
-        goto fail;
-    }
-    s->thread_started = true;
     return s;
 fail:
     server_free(s);
@@ -1810,12 +1732,12 @@ fail:
 
 int pwsm_port(const pwsm_server *s)
 {
-    return s->port;
+    return s->sv.port;
 }
 
 const char *pwsm_url(const pwsm_server *s)
 {
-    return s->url;
+    return s->sv.url;
 }
 
 const char *pwsm_ca_file(const pwsm_server *s)
@@ -1856,12 +1778,6 @@ bool pwsm_wait_from(pwsm_server *s, size_t from, bool (*pred)(const pwsm_entry *
 
 void pwsm_stop(pwsm_server *s)
 {
-    if (!s)
-        return;
-    if (s->thread_started) {
-        atomic_store(&s->stopping, true);
-        lws_cancel_service(s->ctx); /* the one lws call allowed from another thread */
-        pthread_join(s->thread, NULL);
-    }
-    server_free(s);
+    if (s)
+        server_free(s);
 }

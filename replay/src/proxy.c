@@ -16,13 +16,12 @@
 #include "internal.h" /* replay/src: libpwsreplay helpers */
 
 #include "wire/link.h"    /* raw-socket link with TLS over memory BIOs */
+#include "wire/server.h"  /* the listening side's start-up */
 #include "wire/wsproto.h" /* WebSocket framing and HTTP heads */
 
 #include <polyws/replay.h>
 
 #include <openssl/crypto.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,15 +62,8 @@ struct pwsr_proxy {
     size_t nowned;
     pws__url up;                /* the parsed upstream URL */
     SSL_CTX *up_ctx;             /* our TLS client context for a wss upstream */
-    SSL_CTX *lws_cli_ctx;        /* handed to lws so it does not build (and leak) its own */
-    struct lws_context *ctx;     /* the one context */
-    struct lws_vhost *vh;        /* listening vhost */
+    pws__server sv;              /* the one context, its listening vhost and service thread */
     struct lws_protocols protocols[3];
-    int port;                    /* bound port */
-    char url[80];                /* ws://HOST:PORT */
-    pthread_t thread;            /* service thread */
-    bool thread_started;
-    atomic_bool stopping;        /* set by pwsr_proxy_stop */
     pws_tape_writer *tape;       /* the tape */
     pws_redact_rules rules;      /* redaction */
     char *secrets[PROXY_MAX_SECRETS]; /* owned secret copies (rules.secrets point here) */
@@ -409,8 +401,8 @@ static int connect_upstream(pair *pr)
     pwsr_proxy *px = pr->px;
     struct lws_client_connect_info ci;
     memset(&ci, 0, sizeof ci);
-    ci.context = px->ctx;
-    ci.vhost = px->vh;
+    ci.context = px->sv.ctx;
+    ci.vhost = px->sv.vhost;
     ci.address = px->up.host;
     ci.port = px->up.port;
     ci.path = "/";
@@ -569,7 +561,7 @@ static void side_closed(pair *pr, bool down)
     pwsr_proxy *px = pr->px;
     pws__link *l = down ? &pr->down : &pr->up, *other = down ? &pr->up : &pr->down;
     l->wsi = NULL;
-    bool stopping = atomic_load(&px->stopping);
+    bool stopping = pws__server_stopping(&px->sv);
     if (!pr->first_gone)
         pr->first_gone = stopping ? "proxy stopped" : down ? "client" : "upstream";
     if (other->wsi) {
@@ -597,7 +589,7 @@ static int cb_down(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return 0;
     switch (reason) {
     case LWS_CALLBACK_RAW_ADOPT: {
-        if (px->live >= px->o.max_clients || atomic_load(&px->stopping)) {
+        if (px->live >= px->o.max_clients || pws__server_stopping(&px->sv)) {
             pwsr__log(&px->lg, PWS_LOG_WARN, "refusing a client: %u connected (max_clients)", px->live);
             return -1;
         }
@@ -737,15 +729,6 @@ static int cb_up(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 
 /* ------------------------------------------------------------ thread, API */
 
-static void *service_main(void *arg)
-{
-    pwsr_proxy *px = arg;
-    while (!atomic_load(&px->stopping))
-        if (lws_service(px->ctx, 0) < 0)
-            break;
-    return NULL;
-}
-
 static const char *own(pwsr_proxy *px, const char *s)
 {
     if (!s)
@@ -760,8 +743,7 @@ static const char *own(pwsr_proxy *px, const char *s)
 
 static void proxy_free(pwsr_proxy *px)
 {
-    if (px->ctx)
-        lws_context_destroy(px->ctx); /* closes every socket: RAW_CLOSE records their ends */
+    pws__server_stop(&px->sv); /* closes every socket: RAW_CLOSE records their ends */
     while (px->pairs) {
         /* sockets lws never reported closed (none expected): free what is left */
         pair *pr = px->pairs;
@@ -772,8 +754,6 @@ static void proxy_free(pwsr_proxy *px)
         pws_tape_writer_close(px->tape);
     if (px->up_ctx)
         SSL_CTX_free(px->up_ctx);
-    if (px->lws_cli_ctx)
-        SSL_CTX_free(px->lws_cli_ctx);
     for (size_t i = 0; i < px->rules.nsecrets; i++) {
         OPENSSL_cleanse(px->secrets[i], strlen(px->secrets[i]));
         free(px->secrets[i]);
@@ -782,13 +762,6 @@ static void proxy_free(pwsr_proxy *px)
         free(px->owned[i]);
     free(px->scratch);
     free(px);
-}
-
-static bool ipv4_literal(const char *host)
-{
-    int a, b, c, d;
-    char end;
-    return sscanf(host, "%d.%d.%d.%d%c", &a, &b, &c, &d, &end) == 4;
 }
 
 pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_t errcap)
@@ -813,7 +786,6 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
         snprintf(errbuf, errcap, "proxy: out of memory");
         return NULL;
     }
-    atomic_init(&px->stopping, false);
     px->o = *opts;
     px->o.upstream = own(px, opts->upstream);
     px->o.tape_path = own(px, opts->tape_path);
@@ -885,49 +857,13 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
         if (opts->insecure)
             pwsr__log(&px->lg, PWS_LOG_WARN, "the upstream certificate is not verified (--insecure)");
     }
-    px->lws_cli_ctx = SSL_CTX_new(TLS_client_method());
-    if (!px->lws_cli_ctx) {
-        snprintf(errbuf, errcap, "proxy: SSL_CTX_new failed");
-        goto fail;
-    }
-
     px->protocols[0] = (struct lws_protocols){.name = "pwsr-proxy-down", .callback = cb_down};
     px->protocols[1] = (struct lws_protocols){.name = "pwsr-proxy-up", .callback = cb_up};
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
-    if (ipv4_literal(px->o.host))
-        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    info.provided_client_ssl_ctx = px->lws_cli_ctx;
-    info.user = px;
-    info.count_threads = 1;
-    info.fd_limit_per_thread = 2 * px->o.max_clients + 64;
-    info.pt_serv_buf_size = 256 * 1024;
-    info.port = opts->port;
-    info.iface = px->o.host;
-    info.protocols = px->protocols;
-    info.vhost_name = "pwsr-proxy";
-    info.listen_accept_role = "raw-skt";
-    info.listen_accept_protocol = "pwsr-proxy-down";
-    px->ctx = lws_create_context(&info);
-    if (!px->ctx) {
-        snprintf(errbuf, errcap, "proxy: lws_create_context failed");
+    pws__server_options so = {.name = "pwsr-proxy", .err_prefix = "proxy: ", .host = px->o.host, .port = opts->port,
+                              .protocols = px->protocols, .raw_protocol = "pwsr-proxy-down", .user = px,
+                              .fd_limit = 2 * px->o.max_clients + 64, .serv_buf_size = 256 * 1024};
+    if (pws__server_start(&px->sv, &so, errbuf, errcap))
         goto fail;
-    }
-    px->vh = lws_create_vhost(px->ctx, &info);
-    if (!px->vh) {
-        snprintf(errbuf, errcap, "proxy: cannot listen on %s:%d", px->o.host, opts->port);
-        goto fail;
-    }
-    px->port = lws_get_vhost_listen_port(px->vh);
-    snprintf(px->url, sizeof px->url, "ws://%s:%d", strcmp(px->o.host, "0.0.0.0") ? px->o.host : "127.0.0.1",
-             px->port);
-    int prc = pthread_create(&px->thread, NULL, service_main, px);
-    if (prc) {
-        snprintf(errbuf, errcap, "proxy: pthread_create: %s", strerror(prc));
-        goto fail;
-    }
-    px->thread_started = true;
     return px;
 fail:
     proxy_free(px);
@@ -936,12 +872,12 @@ fail:
 
 int pwsr_proxy_port(const pwsr_proxy *px)
 {
-    return px->port;
+    return px->sv.port;
 }
 
 const char *pwsr_proxy_url(const pwsr_proxy *px)
 {
-    return px->url;
+    return px->sv.url;
 }
 
 void pwsr_proxy_get_stats(pwsr_proxy *px, pwsr_proxy_stats *out)
@@ -958,12 +894,6 @@ void pwsr_proxy_get_stats(pwsr_proxy *px, pwsr_proxy_stats *out)
 
 void pwsr_proxy_stop(pwsr_proxy *px)
 {
-    if (!px)
-        return;
-    if (px->thread_started) {
-        atomic_store(&px->stopping, true);
-        lws_cancel_service(px->ctx); /* the one lws call allowed from another thread */
-        pthread_join(px->thread, NULL);
-    }
-    proxy_free(px);
+    if (px)
+        proxy_free(px);
 }

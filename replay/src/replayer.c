@@ -23,7 +23,8 @@
  */
 #include "internal.h" /* replay/src: libpwsreplay helpers */
 
-#include "wire/link.h"    /* raw-socket link with TLS over memory BIOs */
+#include "wire/link.h"    /* raw-socket link: output queue, one lws_write per WRITEABLE */
+#include "wire/server.h"  /* the listening side's start-up */
 #include "wire/wsproto.h" /* WebSocket framing and HTTP heads */
 
 #include <polyws/replay.h>
@@ -31,7 +32,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,15 +90,8 @@ struct pwsr_replayer {
     char *tape_path, *host;    /* owned copies */
     uint32_t *tape_ids;        /* tape connection ordinals in order of first appearance */
     uint32_t ntape;            /* entries */
-    SSL_CTX *lws_cli_ctx;      /* handed to lws so it does not build its own */
-    struct lws_context *ctx;
-    struct lws_vhost *vh;
-    struct lws_protocols protocols[2];
-    int port;
-    char url[80];
-    pthread_t thread;
-    bool thread_started;
-    atomic_bool stopping;
+    pws__server sv;            /* the context, its listening vhost and service thread */
+    struct lws_protocols protocols[2]; /* ours, then the terminator */
     pwsr__logger lg;
     unsigned char *scratch;    /* LWS_PRE + PWS__WRITE_CHUNK */
     rconn *conns;              /* live connections */
@@ -661,7 +654,7 @@ static int cb_replay(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return 0;
     switch (reason) {
     case LWS_CALLBACK_RAW_ADOPT:
-        if (atomic_load(&rp->stopping))
+        if (pws__server_stopping(&rp->sv))
             return -1;
         c = calloc(1, sizeof *c);
         if (!c)
@@ -722,15 +715,6 @@ static int cb_replay(struct lws *wsi, enum lws_callback_reasons reason, void *us
 
 /* ------------------------------------------------------------ API */
 
-static void *service_main(void *arg)
-{
-    pwsr_replayer *rp = arg;
-    while (!atomic_load(&rp->stopping))
-        if (lws_service(rp->ctx, 0) < 0)
-            break;
-    return NULL;
-}
-
 /* Reads the whole tape once: checks it and lists its connections. */
 static int scan_tape(pwsr_replayer *rp, char *err, size_t cap)
 {
@@ -788,12 +772,9 @@ static int scan_tape(pwsr_replayer *rp, char *err, size_t cap)
 
 static void replayer_free(pwsr_replayer *rp)
 {
-    if (rp->ctx)
-        lws_context_destroy(rp->ctx);
+    pws__server_stop(&rp->sv);
     while (rp->conns)
         conn_free(rp->conns);
-    if (rp->lws_cli_ctx)
-        SSL_CTX_free(rp->lws_cli_ctx);
     free(rp->tape_ids);
     free(rp->tape_path);
     free(rp->host);
@@ -821,7 +802,6 @@ pwsr_replayer *pwsr_replay_start(const pwsr_replay_options *opts, char *errbuf, 
     }
     pthread_mutex_init(&rp->mu, NULL);
     pthread_cond_init(&rp->changed, NULL);
-    atomic_init(&rp->stopping, false);
     rp->o = *opts;
     rp->tape_path = strdup(opts->tape_path);
     rp->host = strdup(opts->host ? opts->host : "127.0.0.1");
@@ -843,49 +823,12 @@ pwsr_replayer *pwsr_replay_start(const pwsr_replay_options *opts, char *errbuf, 
         goto fail;
     rp->res.tape_connections = rp->ntape;
 
-    rp->lws_cli_ctx = SSL_CTX_new(TLS_client_method());
-    if (!rp->lws_cli_ctx) {
-        snprintf(errbuf, errcap, "replay: SSL_CTX_new failed");
-        goto fail;
-    }
     rp->protocols[0] = (struct lws_protocols){.name = "pwsr-replay", .callback = cb_replay};
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
-    int a, b, cc, d;
-    char end;
-    if (sscanf(rp->host, "%d.%d.%d.%d%c", &a, &b, &cc, &d, &end) == 4)
-        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    info.provided_client_ssl_ctx = rp->lws_cli_ctx;
-    info.user = rp;
-    info.count_threads = 1;
-    info.fd_limit_per_thread = 1024;
-    info.pt_serv_buf_size = 256 * 1024;
-    info.port = opts->port;
-    info.iface = rp->host;
-    info.protocols = rp->protocols;
-    info.vhost_name = "pwsr-replay";
-    info.listen_accept_role = "raw-skt";
-    info.listen_accept_protocol = "pwsr-replay";
-    rp->ctx = lws_create_context(&info);
-    if (!rp->ctx) {
-        snprintf(errbuf, errcap, "replay: lws_create_context failed");
+    pws__server_options so = {.name = "pwsr-replay", .err_prefix = "replay: ", .host = rp->host, .port = opts->port,
+                              .protocols = rp->protocols, .raw_protocol = "pwsr-replay", .user = rp,
+                              .fd_limit = 1024, .serv_buf_size = 256 * 1024};
+    if (pws__server_start(&rp->sv, &so, errbuf, errcap))
         goto fail;
-    }
-    rp->vh = lws_create_vhost(rp->ctx, &info);
-    if (!rp->vh) {
-        snprintf(errbuf, errcap, "replay: cannot listen on %s:%d", rp->host, opts->port);
-        goto fail;
-    }
-    rp->port = lws_get_vhost_listen_port(rp->vh);
-    snprintf(rp->url, sizeof rp->url, "ws://%s:%d", strcmp(rp->host, "0.0.0.0") ? rp->host : "127.0.0.1",
-             rp->port);
-    int prc = pthread_create(&rp->thread, NULL, service_main, rp);
-    if (prc) {
-        snprintf(errbuf, errcap, "replay: pthread_create: %s", strerror(prc));
-        goto fail;
-    }
-    rp->thread_started = true;
     return rp;
 fail:
     replayer_free(rp);
@@ -894,12 +837,12 @@ fail:
 
 int pwsr_replay_port(const pwsr_replayer *rp)
 {
-    return rp->port;
+    return rp->sv.port;
 }
 
 const char *pwsr_replay_url(const pwsr_replayer *rp)
 {
-    return rp->url;
+    return rp->sv.url;
 }
 
 void pwsr_replay_get_result(pwsr_replayer *rp, pwsr_replay_result *out)
@@ -935,12 +878,6 @@ bool pwsr_replay_wait(pwsr_replayer *rp, int timeout_ms)
 
 void pwsr_replay_stop(pwsr_replayer *rp)
 {
-    if (!rp)
-        return;
-    if (rp->thread_started) {
-        atomic_store(&rp->stopping, true);
-        lws_cancel_service(rp->ctx);
-        pthread_join(rp->thread, NULL);
-    }
-    replayer_free(rp);
+    if (rp)
+        replayer_free(rp);
 }
