@@ -1,19 +1,14 @@
 /*
  * journal.c - chunked, append-only journal with an optional JSON-lines copy.
  *
- * The line format is the tape format shared with the record/replay tool:
+ * The line format is the tape format shared with the record/replay tool,
  *   {"t_us":123,"conn":1,"dir":"c","kind":"text","data":"..."}
- * text payloads that are not valid UTF-8, and all binary/ping/pong payloads, are
- * written as "data_b64"; close frames carry "code" and "reason" instead of data.
+ * written by wire's line codec (wire/tapeline.h), which tapes use too.
  */
 #include "journal.h"
 
-#include "wire/buf.h"
 #include "wire/clock.h"
-#include "wire/codec.h"
-#include "wire/json.h" /* pws__json_quote (the escaper tapes share) */
-
-#include <polyws/parse.h>
+#include "wire/tapeline.h" /* the line codec tapes share */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -62,82 +57,19 @@ int pwsm__journal_init(pwsm__journal *j, const char *path, size_t max_entries, s
     return 0;
 }
 
-/* ---- the JSON line: a small growable buffer that gives up (and skips the line) on OOM. */
-
-typedef struct linebuf {
-    char *p;    /* bytes */
-    size_t len; /* used */
-    size_t cap; /* allocated */
-    bool oom;   /* an allocation failed */
-} linebuf;
-
-static void lb_put(linebuf *b, const char *s, size_t n)
-{
-    if (!b->oom && pws__append(&b->p, &b->len, &b->cap, s, n, SIZE_MAX / 2))
-        b->oom = true;
-}
-
-static void lb_str(linebuf *b, const char *s)
-{
-    lb_put(b, s, strlen(s));
-}
-
-static int lb_put_cb(void *ctx, const char *s, size_t n)
-{
-    lb_put(ctx, s, n);
-    return 0;
-}
-
-/* The tape encoder writes these very bytes (replay/src/util.c): one escaper. */
-static void lb_json_string(linebuf *b, const unsigned char *s, size_t n)
-{
-    pws__json_quote(lb_put_cb, b, s, n);
-}
-
-static void lb_base64(linebuf *b, const unsigned char *s, size_t n)
-{
-    size_t need = (n + 2) / 3 * 4;
-    if (b->oom || pws__grow(&b->p, b->len, &b->cap, need + 2, SIZE_MAX / 2)) {
-        b->oom = true;
-        return;
-    }
-    b->p[b->len++] = '"';
-    b->len += pws__base64_encode(s, n, b->p + b->len);
-    b->p[b->len++] = '"';
-    b->p[b->len] = '\0';
-}
-
+/* The JSON-lines copy: wire's line codec (wire/tapeline.h) writes the very
+ * bytes a tape holds.  Without memory the line is skipped. */
 static void write_line(pwsm__journal *j, const pwsm_entry *e)
 {
-    linebuf b = {0};
-    char num[96];
-    snprintf(num, sizeof num, "{\"t_us\":%lld,\"conn\":%u,\"dir\":\"%c\",\"kind\":\"", (long long)e->t_us,
-             (unsigned)e->conn, e->dir);
-    lb_str(&b, num);
-    lb_str(&b, e->kind);
-    lb_str(&b, "\"");
-    const unsigned char *d = (const unsigned char *)e->data;
-    if (strcmp(e->kind, "close") == 0) {
-        snprintf(num, sizeof num, ",\"code\":%d,\"reason\":", e->close_code);
-        lb_str(&b, num);
-        lb_json_string(&b, (const unsigned char *)e->reason, strlen(e->reason));
-    } else if (strcmp(e->kind, "text") == 0 && pws_utf8_valid(d, e->len)) {
-        lb_str(&b, ",\"data\":");
-        lb_json_string(&b, d, e->len);
-    } else if (strcmp(e->kind, "text") == 0 || strcmp(e->kind, "binary") == 0 ||
-               strcmp(e->kind, "ping") == 0 || strcmp(e->kind, "pong") == 0) {
-        lb_str(&b, ",\"data_b64\":");
-        lb_base64(&b, d, e->len);
-    } else if (e->len) {
-        lb_str(&b, ",\"data\":");
-        lb_json_string(&b, d, e->len);
-    }
-    lb_str(&b, "}\n");
-    if (!b.oom) {
+    pws__buf b = {0};
+    pws__line l = {.t_us = e->t_us, .conn = e->conn, .dir = e->dir, .kind = e->kind,
+                   .data = (const unsigned char *)e->data, .len = e->len, .code = e->close_code,
+                   .reason = e->reason};
+    if (pws__line_encode(&l, &b) == 0) {
         fwrite(b.p, 1, b.len, j->file);
         fflush(j->file);
     }
-    free(b.p);
+    pws__buf_free(&b);
 }
 
 static char *dup_bytes(const void *data, size_t len)

@@ -1,6 +1,7 @@
 /*
- * tape.c - the tape line codec, the append-only writer and the streaming
- * reader.  Pure: files and bytes, no sockets.
+ * tape.c - tapes: the header line, the frame lines through wire's line codec,
+ * the append-only writer and the streaming reader.  Pure: files and bytes,
+ * no sockets.
  *
  * Kill safety.  The writer encodes a whole line in memory and hands it to
  * the kernel with one write(2) on an O_APPEND descriptor: once write returns
@@ -8,11 +9,13 @@
  * SIGKILL can at worst interrupt the one write in flight, leaving a cut last
  * line without its '\n'; the reader skips such a line and reports it.
  *
- * The frame lines are parsed by a small hand-written scanner rather than a
- * JSON tree (a replay at full speed decodes hundreds of thousands of lines a
- * second); the header line, one per tape, goes through cJSON.
+ * The frame lines are the journal's: wire's line codec (wire/tapeline.h)
+ * encodes and decodes them for both; the header line, one per tape, goes
+ * through cJSON.
  */
 #include "internal.h"
+
+#include "wire/tapeline.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -23,7 +26,6 @@
 #include <unistd.h>
 
 #define READ_CHUNK (1u << 20) /* bytes read from the file at a time */
-#define SKIP_DEPTH 32         /* nesting of unknown values the decoder skips */
 
 static const char *const kind_names[] = {
     [PWS_TAPE_TEXT] = "text",   [PWS_TAPE_BINARY] = "binary", [PWS_TAPE_PING] = "ping",
@@ -82,6 +84,23 @@ int pws_tape_encode_header(const pws_tape_header *h, pws_tape_buf *b)
     return PWS_OK;
 }
 
+/* The tape's own buffer type is public; the codec's is wire's pws__buf.  Both
+ * are (p, len, cap) capped at the same size: lend one as the other. */
+_Static_assert(PWS_TAPE_MAX_LINE == PWS__BUF_MAX, "tape lines and wire buffers share one limit");
+_Static_assert(PWS_TAPE_MAX_PAYLOAD == PWS__LINE_MAX_PAYLOAD, "tape payloads and wire lines share one limit");
+
+static pws__buf lend(const pws_tape_buf *t)
+{
+    return (pws__buf){t->p, t->len, t->cap, false};
+}
+
+static void take_back(pws_tape_buf *t, const pws__buf *b)
+{
+    t->p = b->p;
+    t->len = b->len;
+    t->cap = b->cap;
+}
+
 int pws_tape_encode_frame(const pws_tape_frame *f, pws_tape_buf *b)
 {
     if (!f || !b || (f->dir != 'c' && f->dir != 's' && f->dir != '-') ||
@@ -89,423 +108,38 @@ int pws_tape_encode_frame(const pws_tape_frame *f, pws_tape_buf *b)
         return PWS_ERR_INVALID;
     if (f->len > PWS_TAPE_MAX_PAYLOAD)
         return PWS_ERR_LIMIT;
+    pws__line l = {.t_us = f->t_us, .conn = f->conn, .dir = f->dir,
+                   .kind = f->kind == PWS_TAPE_OTHER ? f->kind_name : kind_names[f->kind],
+                   .data = f->data, .len = f->len, .code = f->code, .reason = f->reason,
+                   .headers_json = f->headers_json};
     b->len = 0;
-    const char *kind = f->kind == PWS_TAPE_OTHER ? f->kind_name : kind_names[f->kind];
-    const unsigned char *d = f->len ? f->data : (const unsigned char *)"";
-    int bad = pwsr__buf_printf(b, "{\"t_us\":%lld,\"conn\":%u,\"dir\":\"%c\",\"kind\":", (long long)f->t_us,
-                               (unsigned)f->conn, f->dir) ||
-              pwsr__buf_json_string(b, kind, strlen(kind));
-    if (!bad && f->kind == PWS_TAPE_CLOSE) {
-        const char *reason = f->reason ? f->reason : "";
-        size_t rl = strlen(reason);
-        bad = pwsr__buf_printf(b, ",\"code\":%d,\"reason\":", f->code) ||
-              (pws_utf8_valid((const unsigned char *)reason, rl)
-                   ? pwsr__buf_json_string(b, reason, rl)
-                   : pwsr__buf_json_string(b, "(not UTF-8)", 11));
-    } else if (!bad && f->kind == PWS_TAPE_TEXT && pws_utf8_valid(d, f->len)) {
-        bad = pwsr__buf_str(b, ",\"data\":") || pwsr__buf_json_string(b, d, f->len);
-    } else if (!bad && (f->kind == PWS_TAPE_TEXT || f->kind == PWS_TAPE_BINARY || f->kind == PWS_TAPE_PING ||
-                        f->kind == PWS_TAPE_PONG)) {
-        bad = pwsr__buf_str(b, ",\"data_b64\":") || pwsr__buf_base64(b, d, f->len, true);
-    } else if (!bad && f->len) {
-        bad = pws_utf8_valid(d, f->len)
-                  ? pwsr__buf_str(b, ",\"data\":") || pwsr__buf_json_string(b, d, f->len)
-                  : pwsr__buf_str(b, ",\"data_b64\":") || pwsr__buf_base64(b, d, f->len, true);
-    }
-    if (!bad && f->headers_json && *f->headers_json)
-        bad = pwsr__buf_str(b, ",\"headers\":") || pwsr__buf_str(b, f->headers_json);
-    if (bad || pwsr__buf_str(b, "}\n"))
-        return PWS_ERR_NOMEM;
-    return PWS_OK;
-}
-
-/* ------------------------------------------------------------ decoding */
-
-typedef struct scan {
-    const char *s;  /* the line */
-    size_t n;       /* its length */
-    size_t i;       /* cursor */
-    const char *why; /* first error */
-} scan;
-
-static void ws(scan *p)
-{
-    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\r'))
-        p->i++;
-}
-
-static bool fail(scan *p, const char *why)
-{
-    if (!p->why)
-        p->why = why;
-    return false;
-}
-
-static bool expect(scan *p, char c)
-{
-    ws(p);
-    if (p->i >= p->n || p->s[p->i] != c)
-        return fail(p, c == ':' ? "expected ':'" : c == '{' ? "expected '{'" : "unexpected character");
-    p->i++;
-    return true;
-}
-
-static bool hex4(scan *p, uint32_t *out)
-{
-    if (p->n - p->i < 4)
-        return fail(p, "short \\u escape");
-    uint32_t v = 0;
-    for (int k = 0; k < 4; k++) {
-        int h = pws__hexval(p->s[p->i + (size_t)k]);
-        if (h < 0)
-            return fail(p, "bad \\u escape");
-        v = v << 4 | (uint32_t)h;
-    }
-    p->i += 4;
-    *out = v;
-    return true;
-}
-
-/* True if any of the 8 bytes in w is '"', '\\' or a control character (< 0x20). */
-static inline bool special8(uint64_t w)
-{
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    uint64_t q = w ^ 0x2222222222222222ull, b = w ^ 0x5C5C5C5C5C5C5C5Cull;
-    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - 0x2020202020202020ull) & ~w)) & highs;
-}
-
-static inline bool special1(unsigned char c)
-{
-    return c == '"' || c == '\\' || c < 0x20;
-}
-
-/* Decodes a JSON string at the cursor, appending its bytes to out (if not
- * NULL).  The decoded bytes never outnumber the encoded ones, so room for the
- * rest of the line is reserved once and the loop writes without checks; runs
- * without escapes are found 8 bytes at a time. */
-static bool string_into(scan *p, pws_tape_buf *out)
-{
-    ws(p);
-    if (p->i >= p->n || p->s[p->i] != '"')
-        return fail(p, "expected a string");
-    p->i++;
-    if (out && pwsr__buf_reserve(out, p->n - p->i))
-        return fail(p, "out of memory");
-    char *o = out ? out->p + out->len : NULL;
-    const char *s = p->s;
-    size_t i = p->i, n = p->n;
-    for (;;) {
-        size_t start = i;
-        while (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (special8(w))
-                break;
-            i += 8;
-        }
-        while (i < n && !special1((unsigned char)s[i]))
-            i++;
-        if (o) {
-            memcpy(o, s + start, i - start);
-            o += i - start;
-        }
-        if (i >= n) {
-            p->i = i;
-            return fail(p, "unterminated string");
-        }
-        char c = s[i++];
-        if (c == '"') {
-            p->i = i;
-            if (out) {
-                out->len = (size_t)(o - out->p);
-                out->p[out->len] = '\0';
-            }
-            return true;
-        }
-        if (c != '\\') {
-            p->i = i - 1;
-            return fail(p, "control character in a string");
-        }
-        if (i >= n) {
-            p->i = i;
-            return fail(p, "unterminated escape");
-        }
-        char e = s[i++];
-        char one;
-        switch (e) {
-        case '"': one = '"'; break;
-        case '\\': one = '\\'; break;
-        case '/': one = '/'; break;
-        case 'b': one = '\b'; break;
-        case 'f': one = '\f'; break;
-        case 'n': one = '\n'; break;
-        case 'r': one = '\r'; break;
-        case 't': one = '\t'; break;
-        case 'u': {
-            uint32_t cp;
-            p->i = i;
-            if (!hex4(p, &cp))
-                return false;
-            if (cp >= 0xD800 && cp <= 0xDBFF && p->n - p->i >= 6 && s[p->i] == '\\' && s[p->i + 1] == 'u') {
-                size_t save = p->i;
-                p->i += 2;
-                uint32_t lo;
-                if (hex4(p, &lo) && lo >= 0xDC00 && lo <= 0xDFFF)
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                else
-                    p->i = save;
-                p->why = NULL; /* a lone high surrogate is kept as it is */
-            }
-            i = p->i;
-            unsigned char u[4];
-            size_t k;
-            if (cp < 0x80) {
-                u[0] = (unsigned char)cp, k = 1;
-            } else if (cp < 0x800) {
-                u[0] = (unsigned char)(0xC0 | cp >> 6), u[1] = (unsigned char)(0x80 | (cp & 0x3F)), k = 2;
-            } else if (cp < 0x10000) {
-                u[0] = (unsigned char)(0xE0 | cp >> 12), u[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-                u[2] = (unsigned char)(0x80 | (cp & 0x3F)), k = 3;
-            } else {
-                u[0] = (unsigned char)(0xF0 | cp >> 18), u[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
-                u[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F)), u[3] = (unsigned char)(0x80 | (cp & 0x3F)), k = 4;
-            }
-            /* 6 (or 12) encoded bytes give at most 4: the reservation holds */
-            if (o) {
-                memcpy(o, u, k);
-                o += k;
-            }
-            continue;
-        }
-        default:
-            p->i = i - 1;
-            return fail(p, "bad escape");
-        }
-        if (o)
-            *o++ = one;
-    }
-}
-
-static bool integer(scan *p, int64_t *out)
-{
-    ws(p);
-    bool neg = false;
-    if (p->i < p->n && p->s[p->i] == '-') {
-        neg = true;
-        p->i++;
-    }
-    if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9')
-        return fail(p, "expected an integer");
-    uint64_t v = 0;
-    while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
-        if (v > (UINT64_MAX - 9) / 10)
-            return fail(p, "integer too large");
-        v = v * 10 + (uint64_t)(p->s[p->i++] - '0');
-    }
-    if (v > (uint64_t)INT64_MAX)
-        return fail(p, "integer too large");
-    *out = neg ? -(int64_t)v : (int64_t)v;
-    return true;
-}
-
-/* Skips one JSON value of any kind (for members this version does not know). */
-static bool skip_value(scan *p, int depth)
-{
-    ws(p);
-    if (p->i >= p->n)
-        return fail(p, "expected a value");
-    char c = p->s[p->i];
-    if (c == '"')
-        return string_into(p, NULL);
-    if (c == '{' || c == '[') {
-        if (depth >= SKIP_DEPTH)
-            return fail(p, "nested too deeply");
-        char close = c == '{' ? '}' : ']';
-        p->i++;
-        ws(p);
-        if (p->i < p->n && p->s[p->i] == close) {
-            p->i++;
-            return true;
-        }
-        for (;;) {
-            if (c == '{' && !(string_into(p, NULL) && expect(p, ':')))
-                return false;
-            if (!skip_value(p, depth + 1))
-                return false;
-            ws(p);
-            if (p->i < p->n && p->s[p->i] == ',') {
-                p->i++;
-                continue;
-            }
-            if (p->i < p->n && p->s[p->i] == close) {
-                p->i++;
-                return true;
-            }
-            return fail(p, "expected ',' or a closing bracket");
-        }
-    }
-    size_t start = p->i;
-    while (p->i < p->n && strchr("+-.0123456789eEtruefalsn", p->s[p->i]))
-        p->i++;
-    return p->i > start ? true : fail(p, "unexpected character");
+    pws__buf wb = lend(b);
+    int rc = pws__line_encode(&l, &wb);
+    take_back(b, &wb);
+    return rc ? PWS_ERR_NOMEM : PWS_OK;
 }
 
 int pws_tape_decode_frame(const char *line, size_t len, pws_tape_frame *f, pws_tape_buf *scratch, char *err,
                           size_t errcap)
 {
-    scan p = {.s = line, .n = len};
+    pws__line l;
+    pws__buf wb = lend(scratch);
+    int rc = pws__line_decode(line, len, &l, &wb, err, errcap);
+    take_back(scratch, &wb);
     memset(f, 0, sizeof *f);
-    scratch->len = 0;
-    size_t kind_off = 0, kind_len = 0, data_off = 0, data_len = 0, reason_off = 0, hdr_off = 0;
-    bool have_t = false, have_conn = false, have_dir = false, have_kind = false, have_data = false,
-         have_reason = false, have_headers = false;
-    if (!expect(&p, '{'))
-        goto bad;
-    ws(&p);
-    if (p.i < p.n && p.s[p.i] == '}') {
-        p.i++;
-    } else {
-        for (;;) {
-            char key[16];
-            size_t kstart;
-            ws(&p);
-            kstart = p.i;
-            /* member names are short ASCII: compare the raw bytes between the quotes */
-            if (p.i < p.n && p.s[p.i] == '"') {
-                size_t q = p.i + 1;
-                while (q < p.n && p.s[q] != '"' && p.s[q] != '\\')
-                    q++;
-                if (q < p.n && p.s[q] == '"' && q - kstart - 1 < sizeof key) {
-                    memcpy(key, p.s + kstart + 1, q - kstart - 1);
-                    key[q - kstart - 1] = '\0';
-                    p.i = q + 1;
-                } else {
-                    key[0] = '\0'; /* long or escaped: not one of ours */
-                    if (!string_into(&p, NULL))
-                        goto bad;
-                }
-            } else {
-                fail(&p, "expected a member name");
-                goto bad;
-            }
-            if (!expect(&p, ':'))
-                goto bad;
-            int64_t v;
-            if (!strcmp(key, "t_us")) {
-                if (!integer(&p, &f->t_us))
-                    goto bad;
-                have_t = true;
-            } else if (!strcmp(key, "conn")) {
-                if (!integer(&p, &v) || v < 0 || v > UINT32_MAX) {
-                    fail(&p, "conn must be a 32-bit unsigned integer");
-                    goto bad;
-                }
-                f->conn = (uint32_t)v;
-                have_conn = true;
-            } else if (!strcmp(key, "code")) {
-                if (!integer(&p, &v) || v < INT32_MIN || v > INT32_MAX) {
-                    fail(&p, "code out of range");
-                    goto bad;
-                }
-                f->code = (int)v;
-            } else if (!strcmp(key, "dir")) {
-                size_t at = scratch->len;
-                if (!string_into(&p, scratch))
-                    goto bad;
-                if (scratch->len - at != 1 || !strchr("cs-", scratch->p[at])) {
-                    fail(&p, "dir must be \"c\", \"s\" or \"-\"");
-                    goto bad;
-                }
-                f->dir = scratch->p[at];
-                scratch->len = at;
-                have_dir = true;
-            } else if (!strcmp(key, "kind")) {
-                kind_off = scratch->len;
-                if (!string_into(&p, scratch) || pwsr__buf_put(scratch, "", 1))
-                    goto bad;
-                kind_len = scratch->len - kind_off - 1;
-                have_kind = true;
-            } else if (!strcmp(key, "data") || !strcmp(key, "data_b64")) {
-                if (have_data) {
-                    fail(&p, "both data and data_b64");
-                    goto bad;
-                }
-                data_off = scratch->len;
-                if (!string_into(&p, scratch))
-                    goto bad;
-                data_len = scratch->len - data_off;
-                if (key[4] == '_') {
-                    /* decode in place: base64 shrinks */
-                    size_t n = pws__base64_decode(scratch->p + data_off, data_len,
-                                                   (unsigned char *)scratch->p + data_off);
-                    if (n == (size_t)-1) {
-                        fail(&p, "bad base64 in data_b64");
-                        goto bad;
-                    }
-                    data_len = n;
-                    scratch->len = data_off + n;
-                }
-                if (data_len > PWS_TAPE_MAX_PAYLOAD) {
-                    fail(&p, "payload over PWS_TAPE_MAX_PAYLOAD");
-                    goto bad;
-                }
-                if (pwsr__buf_put(scratch, "", 1))
-                    goto bad;
-                have_data = true;
-            } else if (!strcmp(key, "reason")) {
-                reason_off = scratch->len;
-                if (!string_into(&p, scratch) || pwsr__buf_put(scratch, "", 1))
-                    goto bad;
-                have_reason = true;
-            } else if (!strcmp(key, "headers")) {
-                ws(&p);
-                size_t vs = p.i;
-                if (!skip_value(&p, 0))
-                    goto bad;
-                hdr_off = scratch->len;
-                if (pwsr__buf_put(scratch, p.s + vs, p.i - vs) || pwsr__buf_put(scratch, "", 1))
-                    goto bad;
-                have_headers = true;
-            } else if (!skip_value(&p, 0)) {
-                goto bad;
-            }
-            ws(&p);
-            if (p.i < p.n && p.s[p.i] == ',') {
-                p.i++;
-                continue;
-            }
-            if (p.i < p.n && p.s[p.i] == '}') {
-                p.i++;
-                break;
-            }
-            fail(&p, "expected ',' or '}'");
-            goto bad;
-        }
-    }
-    ws(&p);
-    if (p.i != p.n) {
-        fail(&p, "text after the object");
-        goto bad;
-    }
-    if (!have_t || !have_conn || !have_dir || !have_kind) {
-        p.i = 0;
-        fail(&p, !have_t ? "missing t_us" : !have_conn ? "missing conn" : !have_dir ? "missing dir" : "missing kind");
-        goto bad;
-    }
-    /* pointers only now: scratch may have moved while it grew */
-    if (pwsr__buf_reserve(scratch, 1))
-        goto bad;
-    f->kind = kind_of(scratch->p + kind_off, kind_len);
-    f->kind_name = f->kind == PWS_TAPE_OTHER ? scratch->p + kind_off : kind_names[f->kind];
-    f->data = have_data ? (const unsigned char *)scratch->p + data_off : (const unsigned char *)"";
-    f->len = have_data ? data_len : 0;
-    f->reason = have_reason ? scratch->p + reason_off : "";
-    f->headers_json = have_headers ? scratch->p + hdr_off : NULL;
+    if (rc)
+        return rc == PWS__LINE_NOMEM ? PWS_ERR_NOMEM : PWS_ERR_INVALID;
+    f->t_us = l.t_us;
+    f->conn = l.conn;
+    f->dir = l.dir;
+    f->kind = kind_of(l.kind, l.kind_len);
+    f->kind_name = f->kind == PWS_TAPE_OTHER ? l.kind : kind_names[f->kind];
+    f->data = l.data;
+    f->len = l.len;
+    f->code = l.code;
+    f->reason = l.reason;
+    f->headers_json = l.headers_json;
     return PWS_OK;
-bad:
-    if (err && errcap)
-        snprintf(err, errcap, "%s at byte %zu", p.why ? p.why : "out of memory", p.i + 1);
-    return p.why && strcmp(p.why, "out of memory") ? PWS_ERR_INVALID : PWS_ERR_NOMEM;
 }
 
 /* ------------------------------------------------------------ writer */
