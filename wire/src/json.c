@@ -9,6 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The two-character escapes: ESC_CHARS[i] is written as '\\' ESC_LETTERS[i]. */
+static const char ESC_CHARS[] = "\"\\/\b\f\n\r\t";
+static const char ESC_LETTERS[] = "\"\\/bfnrt";
+
 int pws__json_quote(pws__put_fn put_fn, void *ctx, const void *data, size_t n)
 {
     const char *s = data;
@@ -16,25 +20,13 @@ int pws__json_quote(pws__put_fn put_fn, void *ctx, const void *data, size_t n)
     int rc = put_fn(ctx, "\"", 1);
     for (size_t k = 0; k < n && !rc; k++) {
         unsigned char c = (unsigned char)s[k];
-        char esc[8];
-        size_t elen = 2;
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
         rc = put_fn(ctx, s + run, k - run);
         run = k + 1;
-        esc[0] = '\\';
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            elen = (size_t)snprintf(esc, sizeof esc, "\\u%04x", c);
-            break;
-        }
+        const char *e = memchr(ESC_CHARS, c, sizeof ESC_CHARS - 1); /* c is never '/' here */
+        char esc[8] = {'\\', e ? ESC_LETTERS[e - ESC_CHARS] : 0};
+        size_t elen = e ? 2 : (size_t)snprintf(esc, sizeof esc, "\\u%04x", c);
         if (!rc)
             rc = put_fn(ctx, esc, elen);
     }
@@ -153,21 +145,19 @@ bool pws__json_unquote(const char *in, size_t n, char *out, size_t cap, pws__jso
         }
         char u[4];
         size_t k = 1;
-        uint32_t cp = 1;
-        switch (in[i++]) {
-        case '"': u[0] = '"'; break;
-        case '\\': u[0] = '\\'; break;
-        case '/': u[0] = '/'; break;
-        case 'b': u[0] = '\b'; break;
-        case 'f': u[0] = '\f'; break;
-        case 'n': u[0] = '\n'; break;
-        case 'r': u[0] = '\r'; break;
-        case 't': u[0] = '\t'; break;
-        case 'u': {
-            uint32_t lo;
-            if ((why = hex4(in + i, n - i, &cp)) != NULL)
-                break;
-            i += 4;
+        uint32_t cp = 1, lo;
+        const char *e = memchr(ESC_LETTERS, in[i], sizeof ESC_LETTERS - 1);
+        if (e) {
+            u[0] = ESC_CHARS[e - ESC_LETTERS];
+            i++;
+        } else if (in[i] != 'u') {
+            why = "bad escape";
+            break;
+        } else if ((why = hex4(in + i + 1, n - i - 1, &cp)) != NULL) {
+            i++;
+            break;
+        } else {
+            i += 5;
             /* a high surrogate followed by a low one is one code point; alone, it stays as it is */
             if (cp >= 0xD800 && cp <= 0xDBFF && n - i >= 6 && in[i] == '\\' && in[i + 1] == 'u' &&
                 !hex4(in + i + 2, 4, &lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
@@ -175,14 +165,7 @@ bool pws__json_unquote(const char *in, size_t n, char *out, size_t cap, pws__jso
                 i += 6;
             }
             k = utf8_put(cp, (unsigned char *)u);
-            break;
         }
-        default:
-            why = "bad escape", i--;
-            break;
-        }
-        if (why)
-            break;
         if (writing && put(&o, lim, u, k, true))
             r->nul |= cp == 0;
         else if (writing)
