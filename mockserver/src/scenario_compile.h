@@ -1,7 +1,11 @@
 /*
- * scenario_compile.h - shared by the two halves of the scenario compiler
- * (private): scenario.c (file, top level, server, client, connections,
- * assertions, typed value readers) and scenario_steps.c (steps and payloads).
+ * scenario_compile.h - shared by the parts of the scenario compiler (private):
+ * scenario.c (file, top level, server, client, connections, assertions) calls
+ * scenario_steps.c (steps and payloads); both call scenario_read.c (errors,
+ * typed value readers), which calls neither:
+ *
+ *     scenario.c -> scenario_steps.c -> scenario_read.c
+ *     scenario.c -------------------------> scenario_read.c
  *
  * Every reader reports the first error as "FILE:LINE:COLUMN: message" into the
  * context and returns false; callers just propagate false.
@@ -57,6 +61,8 @@ typedef struct pwss__ctx {
     size_t bytes;     /* step data bytes so far */
 } pwss__ctx;
 
+/* ---- scenario_read.c: errors and typed value readers */
+
 /** Reports "FILE:LINE:COLUMN: message" at node `at` (1:1 if NULL); returns false. */
 bool pwss__fail(pwss__ctx *c, const pwss__ynode *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -66,6 +72,11 @@ bool pwss__visit(pwss__ctx *c, const pwss__ynode *n);
 const char *pwss__describe(const pwss__ynode *n, char *buf, size_t cap);
 /** The closest of names (NULL-terminated) to word if it looks like a typo of it, else NULL. */
 const char *pwss__closest(const char *word, const char *const *names);
+
+/** True if n is a null scalar (see pwss__scalar_class). */
+bool pwss__is_null(const pwss__ynode *n);
+/** Writes names (NULL-terminated) as "a, b, c" into buf (cut to cap, always terminated). */
+void pwss__join_names(const char *const *names, char *buf, size_t cap);
 
 /** Checks that n is a mapping whose keys are all scalars among allowed (NULL-terminated). */
 bool pwss__check_map(pwss__ctx *c, const pwss__ynode *n, const char *what, const char *const *allowed);
@@ -91,6 +102,8 @@ bool pwss__read_number(pwss__ctx *c, const pwss__ynode *n, const char *what, dou
                        double *out);
 /** A POSIX extended regular expression that compiles. */
 bool pwss__read_regex(pwss__ctx *c, const pwss__ynode *n, const char *what, char **out);
+
+/* ---- scenario_steps.c */
 
 /** Compiles a sequence of steps (n may be NULL: no steps).  depth is the repeat
  * nesting (0 at the top); *unrolled receives the steps it runs with repeats
