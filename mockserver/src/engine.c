@@ -13,6 +13,7 @@
 #include "wire/clock.h"
 
 #include <inttypes.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,49 @@
 #include <cjson/cJSON.h>
 
 #define FAIL_MAX 1024 /* bytes of one step_failed message (the judge quotes 400) */
+
+/** One level of the step stack: the top-level steps, or a REPEAT body. */
+typedef struct pwsm__engine_level {
+    const pwss_step *steps;  /* the steps of this level */
+    size_t n;                /* their number */
+    size_t next;             /* index of the next step to start (the running one is next - 1) */
+    uint32_t iteration;      /* 1-based iteration of a REPEAT body (1 for the top level) */
+    uint32_t times;          /* iterations to run (1 for the top level) */
+} pwsm__engine_level;
+
+/** Where a running step is in its work. */
+typedef enum pwsm__phase {
+    PWSM__PH_NONE = 0,       /* nothing to wait for: the step ends when its frames are queued */
+    PWSM__PH_BARRIER,        /* waiting for the queue to drain before acting */
+    PWSM__PH_TIMER,          /* waiting for the engine timer (SLEEP, STALL, SERVE) */
+    PWSM__PH_AUTH,           /* waiting for an auth action (AUTH, HANDSHAKE) */
+    PWSM__PH_CONFIRM,        /* waiting for a subscribe action (CONFIRM, HANDSHAKE) */
+    PWSM__PH_EXPECT,         /* waiting for a matching client message */
+    PWSM__PH_STREAM,         /* a STREAM step is streaming */
+    PWSM__PH_FOREVER,        /* STALL 0 / SERVE 0 / CLOSE / DROP: runs until the connection ends */
+} pwsm__phase;
+
+/** A connection's engine, allocated zeroed by pwsm__engine_attach and freed when the connection ends. */
+typedef struct pwsm__engine {
+    pwsm__conn *conn;                /* the connection it drives */
+    const pwss_conn_script *script;  /* the steps; NULL: no script */
+    pwsm__engine_level stack[PWSS_MAX_DEPTH + 1]; /* top level, then nested REPEAT bodies */
+    unsigned depth;                  /* levels in use */
+    const pwss_step *step;           /* the running step, or NULL between steps */
+    pwsm__phase phase;               /* what it waits for */
+    uint32_t wait_ms;                /* the running wait's timeout (for messages) */
+    int64_t step_started_ms;         /* monotonic ms when the running step started */
+    bool finished;                   /* every step ran: the connection serves */
+    bool in_advance;                 /* advance() is on the stack: do not re-enter */
+    bool resume;                     /* paused for the queue to drain (a burst of steps) */
+    void *pattern;                   /* EXPECT: the parsed JSON pattern (cJSON *) */
+    regex_t re;                      /* EXPECT: the compiled regex ... */
+    bool re_ready;                   /* ... if this is set */
+    char last_rx[PWSM__LAST_RX_MAX + 1]; /* excerpt of the last client message (redacted) */
+    size_t last_rx_len;              /* its length */
+    bool have_rx;                    /* a client message was received */
+    uint32_t streams_run;            /* STREAM steps started (mixed into their default seed) */
+} pwsm__engine;
 
 static void advance(pwsm__engine *e);
 
@@ -273,17 +317,12 @@ static void advance(pwsm__engine *e)
     e->in_advance = false;
 }
 
-/* ---------------------------------------------------------------- entry points */
+/* ---------------------------------------------------------------- the driver callbacks (conn.h) */
 
-void pwsm__engine_init(pwsm__engine *e, pwsm__conn *c, const pwss_conn_script *script)
+/* ESTABLISHED: starts the first steps. */
+static void engine_start(void *self)
 {
-    memset(e, 0, sizeof *e);
-    e->conn = c;
-    e->script = script;
-}
-
-void pwsm__engine_start(pwsm__engine *e)
-{
+    pwsm__engine *e = self;
     if (!e->script)
         return;
     e->stack[0] = (pwsm__engine_level){e->script->steps, e->script->nsteps, 0, 1, 1};
@@ -291,13 +330,10 @@ void pwsm__engine_start(pwsm__engine *e)
     advance(e);
 }
 
-bool pwsm__engine_playing(const pwsm__engine *e)
+/* Remembers a client message (already redacted) for failure messages. */
+static void engine_received(void *self, bool binary, const char *redacted, size_t len)
 {
-    return e->script && e->depth > 0 && !e->finished;
-}
-
-void pwsm__engine_note_rx(pwsm__engine *e, bool binary, const char *redacted, size_t len)
-{
+    pwsm__engine *e = self;
     size_t o = 0;
     if (binary)
         o = (size_t)snprintf(e->last_rx, sizeof e->last_rx, "(binary) ");
@@ -306,8 +342,11 @@ void pwsm__engine_note_rx(pwsm__engine *e, bool binary, const char *redacted, si
     e->have_rx = true;
 }
 
-bool pwsm__engine_message(pwsm__engine *e, const pwsm__msg *m, const char *text, size_t len)
+/* Offers a client text message to the running step.  Returns true if the step took it
+ * (no real-service answer must follow), false if the real service should answer it. */
+static bool engine_message(void *self, const pwsm__msg *m, const char *text, size_t len)
 {
+    pwsm__engine *e = self;
     if (!e->step)
         return false;
     switch (e->phase) {
@@ -339,8 +378,10 @@ bool pwsm__engine_message(pwsm__engine *e, const pwsm__msg *m, const char *text,
     }
 }
 
-void pwsm__engine_timer(pwsm__engine *e)
+/* The engine timer fired. */
+static void engine_timer(void *self)
 {
+    pwsm__engine *e = self;
     if (!e->step)
         return;
     char what[PWSM__PATTERN_SHOWN * 4 + 128];
@@ -373,8 +414,11 @@ void pwsm__engine_timer(pwsm__engine *e)
     }
 }
 
-int pwsm__engine_drained(pwsm__engine *e)
+/* The queue drained after pwsm__conn_barrier.  Returns what the WRITEABLE callback must
+ * return (-1 after a close or a drop). */
+static int engine_drained(void *self)
 {
+    pwsm__engine *e = self;
     if (e->resume) {
         e->resume = false;
         advance(e);
@@ -413,8 +457,10 @@ int pwsm__engine_drained(pwsm__engine *e)
     }
 }
 
-void pwsm__engine_stream_done(pwsm__engine *e, const char *why)
+/* The running STREAM step ended: why is NULL, or why it ended early (a step failure). */
+static void engine_stream_done(void *self, const char *why)
 {
+    pwsm__engine *e = self;
     if (!e->step || e->phase != PWSM__PH_STREAM)
         return;
     if (why)
@@ -422,8 +468,10 @@ void pwsm__engine_stream_done(pwsm__engine *e, const char *why)
     step_end(e);
 }
 
-void pwsm__engine_end(pwsm__engine *e)
+/* The connection ended: journals a wait it interrupted as a failed step, frees. */
+static void engine_ended(void *self)
 {
+    pwsm__engine *e = self;
     if (e->step && (e->phase == PWSM__PH_AUTH || e->phase == PWSM__PH_EXPECT ||
                     (e->phase == PWSM__PH_CONFIRM && !e->step->optional))) {
         char wait[PWSM__PATTERN_SHOWN * 4 + 128], what[sizeof wait + 64];
@@ -433,7 +481,30 @@ void pwsm__engine_end(pwsm__engine *e)
         fail(e, what);
     }
     expect_clear(e);
-    e->step = NULL;
-    e->phase = PWSM__PH_NONE;
-    e->finished = true;
+    free(e);
+}
+
+static const pwsm__conn_driver engine_driver = {
+    .start = engine_start,
+    .received = engine_received,
+    .message = engine_message,
+    .timer = engine_timer,
+    .drained = engine_drained,
+    .stream_done = engine_stream_done,
+    .ended = engine_ended,
+};
+
+int pwsm__engine_attach(void *user, pwsm__conn *c, uint32_t ordinal)
+{
+    /* Our copy keeps the scripts sorted by ordinal, as pwss_script_for needs. */
+    const pwss_conn_script *play = pwss_script_for(user, ordinal);
+    if (!play || play->nsteps == 0)
+        return 0; /* no steps: the real service, greeting included */
+    pwsm__engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return -1;
+    e->conn = c;
+    e->script = play;
+    pwsm__conn_drive(c, &engine_driver, e);
+    return 0;
 }

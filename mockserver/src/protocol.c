@@ -1,5 +1,5 @@
 /*
- * protocol.c - parse client messages, print status frames, redact secrets.
+ * protocol.c - parse client messages, print status frames, redact secrets, frame headers.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
@@ -413,4 +413,24 @@ int pwsm__ws_client_frame(const unsigned char *buf, size_t len, size_t max_paylo
     f->header = h + 4;
     f->payload = (size_t)plen;
     return len - f->header >= f->payload ? 1 : 0;
+}
+
+/* Writes an unmasked text frame header for a payload of len bytes; returns its size. */
+size_t pwsm__ws_text_header(unsigned char *p, size_t len)
+{
+    p[0] = 0x81; /* FIN | text */
+    if (len < 126) {
+        p[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len <= 0xffff) {
+        p[1] = 126;
+        p[2] = (unsigned char)(len >> 8);
+        p[3] = (unsigned char)len;
+        return 4;
+    }
+    p[1] = 127;
+    for (int i = 0; i < 8; i++)
+        p[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
 }

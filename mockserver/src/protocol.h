@@ -127,4 +127,8 @@ typedef struct pwsm__wsframe {
  * needed, -1 if this is not a well-formed masked client frame (at most max_payload bytes). */
 int pwsm__ws_client_frame(const unsigned char *buf, size_t len, size_t max_payload, pwsm__wsframe *f);
 
+/** Writes the header of an unmasked server text frame (FIN set) for a payload of len bytes
+ * at p (room for 10 bytes); returns its size: 2, 4 or 10. */
+size_t pwsm__ws_text_header(unsigned char *p, size_t len);
+
 #endif

@@ -1,0 +1,77 @@
+/*
+ * conn_journal.c - the journal entries of one connection (see conn_internal.h).
+ *
+ * Every frame in both directions and every connection event goes to the
+ * server's journal under the connection's ordinal.  What the server sends is
+ * scrubbed of secrets (a channel named after a key is echoed in confirmations);
+ * what the client sends is redacted (auth messages, keys).  The bottom of the
+ * connection layer: it calls only the journal and protocol.c.
+ */
+#include "conn_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void pwsm__record(conn *c, char dir, const char *kind, const void *data, size_t len)
+{
+    pwsm__journal_add(&c->srv->journal, c->ordinal, dir, kind, data, len, 0, NULL);
+}
+
+/* Records a frame the server sends, scrubbed of secrets: a channel named after a key is
+ * echoed in confirmations and even streamed as a symbol. */
+void pwsm__record_sent(conn *c, const char *kind, const void *data, size_t len)
+{
+    pwsm_server *s = c->srv;
+    char *clean = NULL;
+    size_t clen = 0;
+    int rc = pwsm__scrub(data, len, s->secrets, s->nsecrets, &clean, &clen);
+    if (rc == 0)
+        pwsm__record(c, 's', kind, data, len);
+    else if (rc > 0)
+        pwsm__record(c, 's', kind, clean, clen);
+    else
+        pwsm__record(c, 's', kind, "*** (out of memory while redacting)", 35);
+    free(clean);
+}
+
+void pwsm__record_str(conn *c, char dir, const char *kind, const char *text)
+{
+    pwsm__record(c, dir, kind, text, strlen(text));
+}
+
+/* Records a frame written raw as lowercase hex (kind "raw"): the bytes are a whole WebSocket
+ * frame, header included, and need not be text of any kind. */
+void pwsm__record_raw(conn *c, const unsigned char *data, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *hex = malloc(2 * len + 1);
+    if (!hex) {
+        pwsm__record_str(c, 's', "raw", "*** (out of memory)");
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        hex[2 * i] = digits[data[i] >> 4];
+        hex[2 * i + 1] = digits[data[i] & 15];
+    }
+    hex[2 * len] = '\0';
+    pwsm__record(c, 's', "raw", hex, 2 * len);
+    free(hex);
+}
+
+/* Records a data frame from the client, redacted (see pwsm__redact). */
+void pwsm__record_received(conn *c, bool binary, const char *data, size_t len)
+{
+    pwsm_server *s = c->srv;
+    size_t jlen = 0;
+    char *redacted = pwsm__redact(data, len, binary, s->secrets, s->nsecrets, &jlen);
+    if (redacted)
+        pwsm__record(c, 'c', binary ? "binary" : "text", redacted, jlen);
+    else
+        pwsm__record_str(c, 'c', binary ? "binary" : "text", "*** (out of memory while redacting)");
+    free(redacted);
+}
+
+void pwsm__conn_journal(conn *c, const char *kind, const char *text)
+{
+    pwsm__record_str(c, '-', kind, text);
+}
