@@ -157,8 +157,8 @@ static void on_closed(pwsm_server *s, conn *c)
     s->live--;
     bool clean = (c->sent_close || c->peer_closed) && !c->dropped;
     pwsm__record(c, '-', clean ? "closed" : "drop", NULL, 0);
-    pwsm__queue_free(c);
-    pwsm__backlog_free(c);
+    pwsm__outqueue_free(&c->q);
+    pwsm__outqueue_free(&c->backlog);
     free(c->wbuf);
     free(c->rx);
     free(c->key);

@@ -45,6 +45,12 @@ typedef struct outframe {
     unsigned char buf[];            /* LWS_PRE bytes, then the payload */
 } outframe;
 
+/* A FIFO of outframes. */
+typedef struct outqueue {
+    outframe *head, *tail;          /* oldest first */
+    size_t bytes;                   /* their payload bytes */
+} outqueue;
+
 /* Per-connection state: lws allocates it zeroed as the protocol's per-session data. */
 typedef pwsm__conn conn;
 struct pwsm__conn {
@@ -58,8 +64,7 @@ struct pwsm__conn {
     lws_sorted_usec_list_t ping_sul;   /* next server ping */
     lws_sorted_usec_list_t peek_sul;   /* STALL: journal client frames left unread in the socket */
     size_t peek_done;               /* STALL: bytes of the socket buffer already journaled */
-    outframe *q_head, *q_tail;      /* control frames to send, in order */
-    size_t q_bytes;                 /* their payload bytes, at most PWSM_MAX_OUT_QUEUE */
+    outqueue q;                     /* control frames to send, in order, at most PWSM_MAX_OUT_QUEUE bytes */
     unsigned char *rx;              /* message being reassembled from fragments */
     size_t rx_len, rx_cap;          /* its length and allocation, at most max_message */
     char *key;                      /* authenticated key (malloc'd), or NULL */
@@ -105,8 +110,8 @@ struct pwsm__conn {
     bool skip_close;
     /* --- markets and slow consumers --- */
     pwsm__market market;            /* from the request path: which channels a subscribe accepts */
-    outframe *b_head, *b_tail;      /* slow-consumer mode: generated stream frames not yet written */
-    size_t b_bytes;                 /* their payload bytes, at most slow_consumer_bytes + one tick */
+    outqueue backlog;               /* slow-consumer mode: generated stream frames not yet written,
+                                       at most slow_consumer_bytes + one tick */
     size_t lws_held;                /* bytes of the last write lws kept to send later (counted whole) */
     bool sc_tripped;                /* slow_consumer was sent: no more stream */
     unsigned char *wbuf;            /* LWS_PRE + SC_WRITE_CHUNK: backlog frames framed for one write */
@@ -127,13 +132,18 @@ void pwsm__record_received(conn *c, bool binary, const char *data, size_t len);
 
 /* ---------------------------------------------------------------- conn_queue.c */
 
+/** Appends a copy of len bytes at data (NUL-terminated after them) as a frame of type to q;
+ * false if out of memory. */
+bool pwsm__outqueue_push(outqueue *q, enum lws_write_protocol type, const void *data, size_t len);
+/** Takes the oldest frame off q (the caller frees it), or NULL if q is empty. */
+outframe *pwsm__outqueue_pop(outqueue *q);
+/** Frees every frame of q. */
+void pwsm__outqueue_free(outqueue *q);
 /** Queues a control frame (copied; data NULL = out of memory upstream).  Past
  * PWSM_MAX_OUT_QUEUE bytes the connection overflows: closed 1011 from WRITEABLE. */
 void pwsm__enqueue(conn *c, enum lws_write_protocol type, const char *data, size_t len);
 /** Queues a status frame; message NULL = the built-in text of status. */
 void pwsm__enqueue_status(conn *c, const char *status, const char *message);
-/** Frees the queued control frames. */
-void pwsm__queue_free(conn *c);
 /** Arranges a close with code and reason once the queued frames went out. */
 void pwsm__close_after_queue(conn *c, int code, const char *reason);
 /** Sends the close frame now (once); returns -1, which the callback returns. */
@@ -155,8 +165,6 @@ bool pwsm__fault_due(const conn *c);
 int pwsm__write_stream(conn *c);
 /** WRITEABLE: one batch of a STREAM step, if one is due. */
 int pwsm__write_sstream(conn *c);
-/** Frees the slow-consumer backlog. */
-void pwsm__backlog_free(conn *c);
 
 /* ---------------------------------------------------------------- conn_service.c */
 

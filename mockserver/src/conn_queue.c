@@ -16,30 +16,55 @@
 
 #define PING_PAYLOAD "pwsmock"
 
-void pwsm__enqueue(conn *c, enum lws_write_protocol type, const char *data, size_t len)
+bool pwsm__outqueue_push(outqueue *q, enum lws_write_protocol type, const void *data, size_t len)
 {
-    if (c->overflow)
-        return;
-    if (!data || c->q_bytes + len > PWSM_MAX_OUT_QUEUE) {
-        c->overflow = true; /* also on OOM upstream (data == NULL) */
-        return;
-    }
     outframe *f = malloc(sizeof *f + LWS_PRE + len + 1);
-    if (!f) {
-        c->overflow = true;
-        return;
-    }
+    if (!f)
+        return false;
     f->next = NULL;
     f->len = len;
     f->type = type;
     memcpy(f->buf + LWS_PRE, data, len);
     f->buf[LWS_PRE + len] = '\0';
-    if (c->q_tail)
-        c->q_tail->next = f;
+    if (q->tail)
+        q->tail->next = f;
     else
-        c->q_head = f;
-    c->q_tail = f;
-    c->q_bytes += len;
+        q->head = f;
+    q->tail = f;
+    q->bytes += len;
+    return true;
+}
+
+outframe *pwsm__outqueue_pop(outqueue *q)
+{
+    outframe *f = q->head;
+    if (!f)
+        return NULL;
+    q->head = f->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->bytes -= f->len;
+    return f;
+}
+
+void pwsm__outqueue_free(outqueue *q)
+{
+    while (q->head) {
+        outframe *f = q->head;
+        q->head = f->next;
+        free(f);
+    }
+    q->tail = NULL;
+    q->bytes = 0;
+}
+
+void pwsm__enqueue(conn *c, enum lws_write_protocol type, const char *data, size_t len)
+{
+    if (c->overflow)
+        return;
+    /* data == NULL: out of memory upstream */
+    if (!data || c->q.bytes + len > PWSM_MAX_OUT_QUEUE || !pwsm__outqueue_push(&c->q, type, data, len))
+        c->overflow = true;
 }
 
 void pwsm__enqueue_status(conn *c, const char *status, const char *message)
@@ -48,17 +73,6 @@ void pwsm__enqueue_status(conn *c, const char *status, const char *message)
     char *frame = pwsm__status_frame(status, message ? message : pwsm__status_text(status), &len);
     pwsm__enqueue(c, LWS_WRITE_TEXT, frame, len);
     free(frame);
-}
-
-void pwsm__queue_free(conn *c)
-{
-    while (c->q_head) {
-        outframe *f = c->q_head;
-        c->q_head = f->next;
-        free(f);
-    }
-    c->q_tail = NULL;
-    c->q_bytes = 0;
 }
 
 bool pwsm__conn_open(const conn *c)
@@ -129,5 +143,5 @@ void pwsm__conn_status(conn *c, const char *status)
 
 size_t pwsm__conn_queued(const conn *c)
 {
-    return c->q_bytes;
+    return c->q.bytes;
 }

@@ -99,6 +99,23 @@ static bool frame_reserve(conn *c, uint32_t n)
     return true;
 }
 
+/* Generates n events of g into the connection's frame buffer (grown to room for reserve
+ * events) and writes them as one text frame: 1 once written, 0 if nothing was generated, or
+ * -1 (the callback's result) on failure. */
+static int write_batch(conn *c, pwsm__gen *g, uint32_t n, uint32_t reserve)
+{
+    if (!frame_reserve(c, reserve))
+        return pwsm__close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+    size_t len = pwsm__gen_frame(g, n, (char *)c->frame + LWS_PRE, c->frame_cap);
+    if (!len)
+        return 0;
+    pwsm__record_sent(c, "text", c->frame + LWS_PRE, len);
+    if (lws_write(c->wsi, c->frame + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len)
+        return -1;
+    c->events_sent += n;
+    return 1;
+}
+
 /* A STREAM step ended (why: NULL, or why early). */
 static void sstream_end(conn *c, const char *why)
 {
@@ -118,15 +135,9 @@ int pwsm__write_sstream(conn *c)
         return 0;
     }
     uint32_t n = c->sstream_left < c->sstream_batch ? (uint32_t)c->sstream_left : c->sstream_batch;
-    if (!frame_reserve(c, n))
-        return pwsm__close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
-    size_t len = pwsm__gen_frame(c->sgen, n, (char *)c->frame + LWS_PRE, c->frame_cap);
-    if (!len)
-        return 0;
-    pwsm__record_sent(c, "text", c->frame + LWS_PRE, len);
-    if (lws_write(c->wsi, c->frame + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len)
-        return -1;
-    c->events_sent += n;
+    int rc = write_batch(c, c->sgen, n, n);
+    if (rc <= 0)
+        return rc;
     c->sstream_left -= n;
     c->batch_due = false;
     if (!c->sstream_left) {
@@ -163,15 +174,9 @@ int pwsm__write_stream(conn *c)
     if (!c->batch_due || pwsm__gen_active(&c->gen) == 0)
         return 0; /* a timer or a subscribe will ask again */
     uint32_t n = stream_next_n(c);
-    if (!frame_reserve(c, s->o.batch_max))
-        return pwsm__close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
-    size_t len = pwsm__gen_frame(&c->gen, n, (char *)c->frame + LWS_PRE, c->frame_cap);
-    if (!len)
-        return 0;
-    pwsm__record_sent(c, "text", c->frame + LWS_PRE, len);
-    if (lws_write(c->wsi, c->frame + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len)
-        return -1;
-    c->events_sent += n;
+    int rc = write_batch(c, &c->gen, n, s->o.batch_max);
+    if (rc <= 0)
+        return rc;
     c->batch_due = false;
     if (pwsm__fault_due(c)) {
         lws_callback_on_writable(c->wsi);
@@ -188,22 +193,11 @@ int pwsm__write_stream(conn *c)
 
 /* ---------------------------------------------------------------- slow consumers */
 
-void pwsm__backlog_free(conn *c)
-{
-    while (c->b_head) {
-        outframe *f = c->b_head;
-        c->b_head = f->next;
-        free(f);
-    }
-    c->b_tail = NULL;
-    c->b_bytes = 0;
-}
-
 /* The unread backlog: generated stream frames not written yet, queued control frames and
  * what lws holds of the last write.  The kernel's socket buffers are not seen. */
 static uint64_t sc_backlog(const conn *c)
 {
-    return (uint64_t)c->b_bytes + c->q_bytes + c->lws_held;
+    return (uint64_t)c->backlog.bytes + c->q.bytes + c->lws_held;
 }
 
 /* Over the limit: the backlog is dropped, slow_consumer goes out next and the connection is
@@ -212,7 +206,7 @@ static void slow_consumer_trip(conn *c)
 {
     c->sc_tripped = true;
     pwsm__stream_pause(c);
-    pwsm__backlog_free(c);
+    pwsm__outqueue_free(&c->backlog);
     pwsm__record_str(c, '-', "fault", "slow_consumer");
     pwsm__enqueue_status(c, "slow_consumer", c->srv->o.texts.slow_consumer);
     pwsm__close_after_queue(c, c->srv->o.policy_close_code, NULL);
@@ -244,21 +238,10 @@ static void sc_generate(conn *c)
     size_t len = pwsm__gen_frame(&c->gen, n, (char *)c->frame + LWS_PRE, c->frame_cap);
     if (!len)
         return;
-    outframe *f = malloc(sizeof *f + LWS_PRE + len + 1);
-    if (!f) {
+    if (!pwsm__outqueue_push(&c->backlog, LWS_WRITE_TEXT, c->frame + LWS_PRE, len)) {
         c->overflow = true;
         return;
     }
-    f->next = NULL;
-    f->len = len;
-    f->type = LWS_WRITE_TEXT;
-    memcpy(f->buf + LWS_PRE, c->frame + LWS_PRE, len);
-    if (c->b_tail)
-        c->b_tail->next = f;
-    else
-        c->b_head = f;
-    c->b_tail = f;
-    c->b_bytes += len;
     c->events_sent += n;
     stream_arm(c, n, s->o.events_per_sec);
 }

@@ -41,41 +41,43 @@ static void note_written(conn *c, size_t len)
     c->lws_held = lws_partial_buffered(c->wsi) ? len : 0;
 }
 
+/* Journals and writes one frame taken off a queue, and frees it. */
+static int write_frame(conn *c, outframe *f)
+{
+    if (f->type == LWS_WRITE_RAW)
+        pwsm__record_raw(c, f->buf + LWS_PRE, f->len);
+    else
+        pwsm__record_sent(c, frame_kind(f->type), f->buf + LWS_PRE, f->len);
+    /* LWS_WRITE_RAW (= LWS_WRITE_HTTP) makes lws 4.1 write the bytes as they are, through
+     * TLS on wss, and buffer what the socket does not take like any other write. */
+    int n = lws_write(c->wsi, f->buf + LWS_PRE, f->len, f->type);
+    size_t len = f->len;
+    free(f);
+    if (n < (int)len)
+        return -1;
+    note_written(c, len);
+    lws_callback_on_writable(c->wsi); /* more queued, a close, or the stream may follow */
+    return 0;
+}
+
 /* Slow-consumer mode: writes the oldest backlog frames, several in one write (framed here and
  * written as LWS_WRITE_RAW) up to SC_WRITE_CHUNK bytes, so a client that reads drains the
  * backlog faster than even rate max fills it. */
 static int write_backlog(conn *c)
 {
-    outframe *f = c->b_head;
-    if (!f->next || f->len + WS_HEADER_MAX > SC_WRITE_CHUNK) {
-        c->b_head = f->next;
-        if (!c->b_head)
-            c->b_tail = NULL;
-        c->b_bytes -= f->len;
-        pwsm__record_sent(c, "text", f->buf + LWS_PRE, f->len);
-        int n = lws_write(c->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
-        size_t len = f->len;
-        free(f);
-        if (n < (int)len)
-            return -1;
-        note_written(c, len);
-        lws_callback_on_writable(c->wsi);
-        return 0;
-    }
+    outframe *f = c->backlog.head;
+    if (!f->next || f->len + WS_HEADER_MAX > SC_WRITE_CHUNK)
+        return write_frame(c, pwsm__outqueue_pop(&c->backlog)); /* a text frame */
     if (!c->wbuf && !(c->wbuf = malloc(LWS_PRE + SC_WRITE_CHUNK)))
         return pwsm__close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     unsigned char *out = c->wbuf + LWS_PRE;
     size_t total = 0;
-    while ((f = c->b_head) && total + WS_HEADER_MAX + f->len <= SC_WRITE_CHUNK) {
+    while ((f = c->backlog.head) && total + WS_HEADER_MAX + f->len <= SC_WRITE_CHUNK) {
         total += pwsm__ws_text_header(out + total, f->len);
         memcpy(out + total, f->buf + LWS_PRE, f->len);
         total += f->len;
         pwsm__record_sent(c, "text", f->buf + LWS_PRE, f->len);
-        c->b_head = f->next;
-        if (!c->b_head)
-            c->b_tail = NULL;
-        c->b_bytes -= f->len;
-        free(f);
+        free(pwsm__outqueue_pop(&c->backlog));
     }
     if (lws_write(c->wsi, out, total, LWS_WRITE_RAW) < (int)total)
         return -1;
@@ -124,30 +126,11 @@ int pwsm__on_writeable(conn *c)
         return 0;
     if (c->overflow)
         return pwsm__close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "output queue full");
-    outframe *f = c->q_head;
-    if (f) {
-        c->q_head = f->next;
-        if (!c->q_head)
-            c->q_tail = NULL;
-        c->q_bytes -= f->len;
-        if (f->type == LWS_WRITE_RAW)
-            pwsm__record_raw(c, f->buf + LWS_PRE, f->len);
-        else
-            pwsm__record_sent(c, frame_kind(f->type), f->buf + LWS_PRE, f->len);
-        /* LWS_WRITE_RAW (= LWS_WRITE_HTTP) makes lws 4.1 write the bytes as they are, through
-         * TLS on wss, and buffer what the socket does not take like any other write. */
-        int n = lws_write(c->wsi, f->buf + LWS_PRE, f->len, f->type);
-        size_t len = f->len;
-        free(f);
-        if (n < (int)len)
-            return -1;
-        note_written(c, len);
-        lws_callback_on_writable(c->wsi); /* more queued, a close, or the stream may follow */
-        return 0;
-    }
+    if (c->q.head)
+        return write_frame(c, pwsm__outqueue_pop(&c->q));
     if (c->close_pending)
         return pwsm__close_now(c, c->close_code, c->close_reason);
-    if (c->b_head)
+    if (c->backlog.head)
         return write_backlog(c);
     if (c->barrier) {
         c->barrier = false;

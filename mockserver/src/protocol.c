@@ -135,8 +135,7 @@ pwsm__chan pwsm__channel_check(pwsm__market m, const char *ch, size_t len)
     return strstr(types[m], word) ? PWSM__CHAN_OK : PWSM__CHAN_NOT_SERVED;
 }
 
-/* Joins a NULL-terminated list of names with ", " into buf (cut at cap). */
-static void join_names(const char *const *names, char *buf, size_t cap)
+void pwsm__join_names(const char *const *names, char *buf, size_t cap)
 {
     size_t used = 0;
     buf[0] = '\0';
@@ -160,7 +159,7 @@ static int plan_list(const char *list, const char *what, const char *noun, const
         int i = index_of(item, n);
         if (i < 0) {
             char all[160];
-            join_names(names, all, sizeof all);
+            pwsm__join_names(names, all, sizeof all);
             snprintf(err, errcap, "%s: unknown %s '%.*s' (%ss: %s)", what, noun, (int)(n > 64 ? 64 : n), item, noun,
                      all);
             return -1;

@@ -50,6 +50,9 @@ extern const char *const pwsm__market_names[];
  * XA XAS XL2 V (at most 32: a plan keeps them as bits). */
 extern const char *const pwsm__event_types[];
 
+/** Joins a NULL-terminated list of names with ", " into buf (cut at cap, always terminated). */
+void pwsm__join_names(const char *const *names, char *buf, size_t cap);
+
 /** The market named by len bytes at name ("stocks", case-sensitive), or -1. */
 int pwsm__market_from_name(const char *name, size_t len);
 /** The market of a request path ("/stocks", "/options", "/forex", "/crypto", "/indices", each

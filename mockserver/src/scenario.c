@@ -83,7 +83,7 @@ static bool compile_plan_list(pwss__ctx *c, const pwss__ynode *n, const char *wh
         int at = index_of(word, strlen(word));
         if (at < 0) {
             char all[160];
-            pwss__join_names(names, all, sizeof all);
+            pwsm__join_names(names, all, sizeof all);
             const char *hint = NULL; /* names are case-sensitive: "am" is a typo of "AM" */
             for (size_t k = 0; names[k] && !hint; k++)
                 if (!strcasecmp(word, names[k]))
@@ -475,7 +475,7 @@ static bool compile_assertion(pwss__ctx *c, const pwss__ynode *item, pwss_assert
             kind = i;
     if (kind < 0) {
         char list[512];
-        pwss__join_names(assertion_names, list, sizeof list);
+        pwsm__join_names(assertion_names, list, sizeof list);
         const char *hint = pwss__closest(name->text, assertion_names);
         return pwss__fail(c, name, "unknown assertion '%.64s' (assertions: %s)%s%s%s", name->text, list,
                           hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");

@@ -75,8 +75,6 @@ const char *pwss__closest(const char *word, const char *const *names);
 
 /** True if n is a null scalar (see pwss__scalar_class). */
 bool pwss__is_null(const pwss__ynode *n);
-/** Writes names (NULL-terminated) as "a, b, c" into buf (cut to cap, always terminated). */
-void pwss__join_names(const char *const *names, char *buf, size_t cap);
 
 /** Checks that n is a mapping whose keys are all scalars among allowed (NULL-terminated). */
 bool pwss__check_map(pwss__ctx *c, const pwss__ynode *n, const char *what, const char *const *allowed);

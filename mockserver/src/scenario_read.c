@@ -2,11 +2,13 @@
  * scenario_read.c - the scenario compiler's typed value readers and error helpers.
  *
  * Leaf of the compiler (see scenario_compile.h): scenario.c and scenario_steps.c
- * call these; these call only the YAML tree (scenario_yaml.h).  Every reader
- * checks one node and reports the first error as "FILE:LINE:COLUMN: message"
- * into the context, returning false.
+ * call these; these call only scenario_json.c (scalar classes) and protocol.c
+ * (list joining).  Every reader checks one node and reports the first error as
+ * "FILE:LINE:COLUMN: message" into the context, returning false.
  */
 #include "scenario_compile.h"
+
+#include "protocol.h"
 
 #include <math.h>
 #include <regex.h>
@@ -107,18 +109,6 @@ const char *pwss__closest(const char *word, const char *const *names)
     return best;
 }
 
-void pwss__join_names(const char *const *names, char *buf, size_t cap)
-{
-    size_t k = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; names[i] && k < cap; i++) {
-        int n = snprintf(buf + k, cap - k, "%s%s", i ? ", " : "", names[i]);
-        if (n < 0)
-            break;
-        k += (size_t)n;
-    }
-}
-
 bool pwss__check_map(pwss__ctx *c, const pwss__ynode *n, const char *what, const char *const *allowed)
 {
     char d[96];
@@ -137,7 +127,7 @@ bool pwss__check_map(pwss__ctx *c, const pwss__ynode *n, const char *what, const
             known = !strcmp(k->text, allowed[j]) && strlen(allowed[j]) == k->len;
         if (!known) {
             char list[512];
-            pwss__join_names(allowed, list, sizeof list);
+            pwsm__join_names(allowed, list, sizeof list);
             const char *hint = pwss__closest(k->text, allowed);
             return pwss__fail(c, k, "unknown key '%.64s' in %s (allowed: %s)%s%s%s", k->text, what, list,
                               hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
