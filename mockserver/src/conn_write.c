@@ -86,6 +86,7 @@ static int write_backlog(conn *c)
     return 0;
 }
 
+/* Runs the fault of the connection's pwsm_script, which is due (pwsm__fault_due). */
 static int run_fault(conn *c)
 {
     const pwsm_script *sc = c->script;

@@ -7,7 +7,7 @@
  * the client's behaviour that the server judges from its journal.
  *
  *   scenario.c   YAML file -> pwss_scenario (errors as file:line:column)
- *   server.c     plays the steps of each connection (pwsm_options.scenario)
+ *   engine.c     plays the steps of each connection (pwsm_options.scenario)
  *   judge.c      journal + client result -> verdict per assertion
  *   cli/check.c  `polyws check`: runs scenarios against any client command
  *
