@@ -1,40 +1,28 @@
 /*
  * client.c - the connector's public API: options and pws_create, channels,
- * statistics, and the two threads (the network loop that runs session.c and
- * transport.c, and the delivery thread).  See session.h for how the parts fit.
+ * statistics, and the two threads (the network loop, which session.c runs,
+ * and the delivery thread).  See session.h for how the parts fit.
  */
 #include "session.h"
 
 #include <openssl/crypto.h>
-#include <openssl/ssl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void pws__set_last_error(pws_connector *c, const char *fmt, ...)
-{
-    char raw[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(raw, sizeof raw, fmt, ap);
-    va_end(ap);
-    pthread_mutex_lock(&c->mu);
-    pws_redact(raw, strlen(raw), c->key, c->last_error, sizeof c->last_error);
-    pthread_mutex_unlock(&c->mu);
-}
-
 /* Splits ws[s]://host[:port][/path] into parts.  Writes a reason to err. */
-static int parse_url(pws_connector *c, const char *url, char *err, size_t errcap)
+static int parse_url(pws__endpoint *ep, const char *url, char *err, size_t errcap)
 {
     const char *p;
     if (strncmp(url, "wss://", 6) == 0) {
-        c->tls = true;
+        ep->tls = true;
         p = url + 6;
-        c->port = 443;
+        ep->port = 443;
     } else if (strncmp(url, "ws://", 5) == 0) {
-        c->tls = false;
+        ep->tls = false;
         p = url + 5;
-        c->port = 80;
+        ep->port = 80;
     } else {
         snprintf(err, errcap, "URL must start with ws:// or wss://: %.200s", url);
         return PWS_ERR_URL;
@@ -54,12 +42,12 @@ static int parse_url(pws_connector *c, const char *url, char *err, size_t errcap
         p = host_end;
     }
     size_t hl = (size_t)(host_end - host_start);
-    if (hl == 0 || hl >= sizeof c->host) {
+    if (hl == 0 || hl >= sizeof ep->host) {
         snprintf(err, errcap, "URL has %s host: %.200s", hl ? "a too long" : "no", url);
         return PWS_ERR_URL;
     }
-    memcpy(c->host, host_start, hl);
-    c->host[hl] = '\0';
+    memcpy(ep->host, host_start, hl);
+    ep->host[hl] = '\0';
     if (*p == ':') {
         char *end;
         long port = strtol(p + 1, &end, 10);
@@ -67,24 +55,24 @@ static int parse_url(pws_connector *c, const char *url, char *err, size_t errcap
             snprintf(err, errcap, "URL has an invalid port: %.200s", url);
             return PWS_ERR_URL;
         }
-        c->port = (int)port;
+        ep->port = (int)port;
         p = end;
     }
     if (*p == '#' || (*p && *p != '/' && *p != '?')) {
         snprintf(err, errcap, "URL is malformed after the host: %.200s", url);
         return PWS_ERR_URL;
     }
-    int n = snprintf(c->path, sizeof c->path, "%s%s", *p == '/' ? "" : "/", p);
-    if (n < 0 || (size_t)n >= sizeof c->path) {
-        snprintf(err, errcap, "URL path is longer than %zu bytes", sizeof c->path - 1);
+    int n = snprintf(ep->path, sizeof ep->path, "%s%s", *p == '/' ? "" : "/", p);
+    if (n < 0 || (size_t)n >= sizeof ep->path) {
+        snprintf(err, errcap, "URL path is longer than %zu bytes", sizeof ep->path - 1);
         return PWS_ERR_URL;
     }
-    bool default_port = c->port == (c->tls ? 443 : 80);
-    bool v6 = strchr(c->host, ':') != NULL;
+    bool default_port = ep->port == (ep->tls ? 443 : 80);
+    bool v6 = strchr(ep->host, ':') != NULL;
     if (default_port)
-        snprintf(c->host_header, sizeof c->host_header, v6 ? "[%s]" : "%s", c->host);
+        snprintf(ep->host_header, sizeof ep->host_header, v6 ? "[%s]" : "%s", ep->host);
     else
-        snprintf(c->host_header, sizeof c->host_header, v6 ? "[%s]:%d" : "%s:%d", c->host, c->port);
+        snprintf(ep->host_header, sizeof ep->host_header, v6 ? "[%s]:%d" : "%s:%d", ep->host, ep->port);
     return PWS_OK;
 }
 
@@ -121,7 +109,7 @@ static int channels_change(pws_connector *c, const char *list, bool subscribe)
     for (const char *p = list; *p;) {
         size_t n = strcspn(p, ",");
         if (!channel_ok(p, n)) {
-            pws__set_last_error(c, "invalid channel name \"%.*s\" (1-%u printable bytes, no spaces, quotes or commas)",
+            pws__last_error_set(&c->err, "invalid channel name \"%.*s\" (1-%u printable bytes, no spaces, quotes or commas)",
                                 (int)(n > 80 ? 80 : n), p, PWS_MAX_CHANNEL_LEN);
             return PWS_ERR_INVALID;
         }
@@ -188,7 +176,7 @@ static int channels_change(pws_connector *c, const char *list, bool subscribe)
         lws_cancel_service(c->ctx);
     pthread_mutex_unlock(&c->mu);
     if (rc == PWS_ERR_LIMIT)
-        pws__set_last_error(c, "more than %u channels", PWS_MAX_CHANNELS);
+        pws__last_error_set(&c->err, "more than %u channels", PWS_MAX_CHANNELS);
     return rc;
 }
 
@@ -248,79 +236,7 @@ static void *deliver_main(void *arg)
 /* Runs the network loop to the end; then the queue is closed. */
 static void net_main(pws_connector *c)
 {
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = pws__protocols;
-    info.user = c;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    info.fd_limit_per_thread = 8; /* one connection plus lws' own pipes */
-    info.timeout_secs = c->o.connect_timeout_ms / 1000 + 5;
-    info.pt_serv_buf_size = PWS__READ_BUF;
-    /* Our TLS runs on this SSL_CTX (link.c).  lws 4.1 would also build a
-     * client SSL_CTX of its own for every context, load the whole trust store
-     * into it and leak it at destroy; handed ours, it builds none. */
-    char err[300];
-    SSL_CTX *ssl_ctx = c->tls ? pws__client_ssl_ctx(c->ca_file, c->o.tls_insecure, err, sizeof err)
-                              : SSL_CTX_new(TLS_client_method());
-    c->scratch = malloc(LWS_PRE + PWS__CLIENT_WRITE);
-    if (!ssl_ctx || !c->scratch) {
-        if (ssl_ctx)
-            snprintf(err, sizeof err, "out of memory");
-        else if (!c->tls)
-            snprintf(err, sizeof err, "tls: SSL_CTX_new failed");
-        pws__log(&c->lg, PWS_LOG_ERROR, "%s", err);
-        pws__set_last_error(c, "%s", err);
-        c->result = ssl_ctx ? PWS_ERR_NOMEM : PWS_ERR_TLS;
-        SSL_CTX_free(ssl_ctx);
-        free(c->scratch);
-        c->scratch = NULL;
-        pws__emit_conn(c, PWS_CONN_FATAL, c->result, 0, 0, 0, c->last_error);
-        pws__emit_conn(c, PWS_CONN_STOPPED, c->result, 0, 0, 0, pws_strerror(c->result));
-        pws__queue_close(&c->q);
-        return;
-    }
-    c->ssl_ctx = ssl_ctx;
-    info.provided_client_ssl_ctx = ssl_ctx;
-    struct lws_context *ctx = lws_create_context(&info);
-    if (!ctx) {
-        pws__log(&c->lg, PWS_LOG_ERROR, "cannot create the libwebsockets context%s",
-                 c->ca_file ? " (is the CA file valid PEM?)" : "");
-        pws__set_last_error(c, "cannot create the libwebsockets context%s",
-                            c->ca_file ? " (is the CA file valid PEM?)" : "");
-        c->result = c->ca_file ? PWS_ERR_TLS : PWS_ERR_SYSTEM;
-        pws__emit_conn(c, PWS_CONN_FATAL, c->result, 0, 0, 0, c->last_error);
-    } else {
-        pthread_mutex_lock(&c->mu);
-        c->ctx = ctx;
-        bool stop = c->stop_requested;
-        pthread_mutex_unlock(&c->mu);
-        if (stop) {
-            c->stopping = true;
-            pws__finish(c, PWS_OK);
-        } else {
-            pws__net_connect(c);
-        }
-        while (c->st != NET_DONE)
-            if (lws_service(ctx, 0) < 0)
-                break;
-        /* block policy: what the queue refused is still ours to deliver */
-        while (!pws__pend_push(c)) {
-            struct timespec ts = {0, 1000000};
-            nanosleep(&ts, NULL);
-        }
-        pthread_mutex_lock(&c->mu);
-        c->ctx = NULL;
-        pthread_mutex_unlock(&c->mu);
-        lws_context_destroy(ctx);
-    }
-    pws__transport_reset(c);
-    c->ssl_ctx = NULL;
-    SSL_CTX_free(ssl_ctx);
-    free(c->scratch);
-    c->scratch = NULL;
-    pws__emit_conn(c, PWS_CONN_STOPPED, c->result, 0, 0, 0,
-                   c->result ? pws_strerror(c->result) : "stopped");
+    pws__session_run(c);
     pws__queue_close(&c->q);
 }
 
@@ -336,7 +252,7 @@ static int begin(pws_connector *c)
     if (was)
         return PWS_ERR_STATE;
     if (pthread_create(&c->deliver_thread, NULL, deliver_main, c) != 0) {
-        pws__set_last_error(c, "cannot start the delivery thread");
+        pws__last_error_set(&c->err, "cannot start the delivery thread");
         return PWS_ERR_SYSTEM;
     }
     return PWS_OK;
@@ -385,7 +301,7 @@ int pws_start(pws_connector *c)
     if (pthread_create(&c->net_thread, NULL, net_thread_main, c) != 0) {
         pws__queue_close(&c->q);
         pthread_join(c->deliver_thread, NULL);
-        pws__set_last_error(c, "cannot start the network thread");
+        pws__last_error_set(&c->err, "cannot start the network thread");
         return PWS_ERR_SYSTEM;
     }
     c->net_thread_running = true;
@@ -450,9 +366,10 @@ int pws_create(const pws_options *opts, pws_connector **out, char *errbuf, size_
     if (!c)
         return fail(errbuf, errcap, PWS_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&c->mu, NULL);
+    pws__last_error_init(&c->err, c->key);
     c->o = *opts;
     char err[512] = "";
-    int rc = parse_url(c, opts->url, err, sizeof err);
+    int rc = parse_url(&c->tr.ep, opts->url, err, sizeof err);
     if (rc)
         goto bad;
     c->url = strdup(opts->url);
@@ -580,7 +497,7 @@ int pws_create(const pws_options *opts, pws_connector **out, char *errbuf, size_
         goto bad;
     }
     c->st_counters.last_message_age_ms = -1;
-    if (c->tls && o->tls_insecure)
+    if (c->tr.ep.tls && o->tls_insecure)
         pws__log(&c->lg, PWS_LOG_WARN,
                  "TLS certificate verification is OFF for %s: anyone on the path can read and "
                  "change the stream", c->url);
@@ -590,6 +507,7 @@ bad:
     OPENSSL_cleanse(c->key, sizeof c->key);
     free(c->url);
     free(c->ca_file);
+    pws__last_error_destroy(&c->err);
     pthread_mutex_destroy(&c->mu);
     free(c);
     return fail(errbuf, errcap, rc, "%s", err[0] ? err : pws_strerror(rc));
@@ -605,7 +523,7 @@ void pws_destroy(pws_connector *c)
     }
     pws__queue_free(&c->q);
     pws_table_destroy(c->table);
-    pws__outq_clear(c);
+    pws__session_free(c);
     while (c->cmds) {
         chan_cmd *n = c->cmds->next;
         free(c->cmds);
@@ -614,12 +532,10 @@ void pws_destroy(pws_connector *c)
     for (size_t i = 0; i < c->nchannels; i++)
         free(c->channels[i]);
     free(c->channels);
-    if (c->pend)
-        pws__pend_release(c, c->pend_off, c->pend_len);
-    free(c->pend);
     free(c->url);
     free(c->ca_file);
     OPENSSL_cleanse(c->key, sizeof c->key);
+    pws__last_error_destroy(&c->err);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -654,5 +570,5 @@ const char *pws_last_error(pws_connector *c)
 {
     /* the buffer never moves; a concurrent writer can at worst give a torn
      * but NUL-terminated message, which the header allows */
-    return c ? c->last_error : "";
+    return c ? c->err.text : "";
 }

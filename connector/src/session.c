@@ -1,16 +1,22 @@
 /*
- * session.c - one connection's life on the network thread: the state machine
- * (connect, greeting, auth, subscribe, stream), the server's statuses, timers
- * (connect/auth timeouts, heartbeat, reconnect backoff, action rate limit),
- * outgoing actions, and events into the delivery queue (with the block
- * policy's held events).  See session.h.
+ * session.c - the network loop and one connection's life in it, on the
+ * network thread: the state machine (connect, greeting, auth, subscribe,
+ * stream), the server's statuses, timers (connect/auth timeouts, heartbeat,
+ * reconnect backoff, action rate limit), outgoing actions, and events into
+ * the delivery queue (with the block policy's held events).  It drives the
+ * transport (transport.h) and implements its events.  See session.h.
  */
 #include "session.h"
 
 #include <openssl/crypto.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static void net_connect(pws_connector *c);
+static void drain_commands(pws_connector *c);
 
 /* Records why the current connection ends; the first reason wins (a stop
  * by the application records its reason with PWS_OK). */
@@ -22,14 +28,14 @@ static void end_reason_v(pws_connector *c, int err, const char *fmt, va_list ap)
     vsnprintf(c->end_reason, sizeof c->end_reason, fmt, ap);
 }
 
-/* end_reason_v; returns -1 for callbacks that close at once. */
-int pws__ending(pws_connector *c, int err, const char *fmt, ...)
+static void ending(pws_connector *c, int err, const char *fmt, ...) PWS__PRINTF(3, 4);
+
+static void ending(pws_connector *c, int err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     end_reason_v(c, err, fmt, ap);
     va_end(ap);
-    return -1;
 }
 
 static void init_event(pws_connector *c, pws_event *ev, pws_event_type type)
@@ -57,7 +63,7 @@ static void pend_own(pws_connector *c, size_t from, size_t to)
 }
 
 /* The queue copied pend[from..to): free their own copies. */
-void pws__pend_release(pws_connector *c, size_t from, size_t to)
+static void pend_release(pws_connector *c, size_t from, size_t to)
 {
     for (size_t i = from; i < to; i++)
         if (c->pend[i].type == PWS_EV_OTHER && c->pend[i].u.other.json_len) {
@@ -67,13 +73,13 @@ void pws__pend_release(pws_connector *c, size_t from, size_t to)
 }
 
 /* Pushes what pend holds; returns false if the queue refused some. */
-bool pws__pend_push(pws_connector *c)
+static bool pend_push(pws_connector *c)
 {
     while (c->pend_off < c->pend_len) {
         size_t n = pws__queue_push_batch(&c->q, c->pend + c->pend_off, c->pend_len - c->pend_off);
         if (n == 0)
             return false;
-        pws__pend_release(c, c->pend_off, c->pend_off + n);
+        pend_release(c, c->pend_off, c->pend_off + n);
         c->pend_off += n;
     }
     c->pend_len = c->pend_off = 0;
@@ -99,8 +105,8 @@ static void flush_batch(pws_connector *c)
     if (c->o.overflow == PWS_OVERFLOW_DISCONNECT) {
         STAT_ADD(c, dropped, c->batch_len);
         c->batch_len = 0;
-        pws__ending(c, PWS_ERR_OVERFLOW, "delivery queue full (%zu events): disconnecting (overflow policy)",
-                    c->o.queue_capacity);
+        ending(c, PWS_ERR_OVERFLOW, "delivery queue full (%zu events): disconnecting (overflow policy)",
+               c->o.queue_capacity);
         c->close_after_frame = true;
         return;
     }
@@ -125,27 +131,26 @@ keep_rest:
     pend_own(c, c->pend_len, c->pend_len + c->batch_len);
     c->pend_len += c->batch_len;
     c->batch_len = 0;
-    if (c->wsi && !c->rx_paused) {
-        /* the frame reader stops after this message (on_ws_message) and the
-         * socket is not read until pws__push_pending() empties pend */
-        c->rx_paused = true;
+    if (pws__transport_active(&c->tr) && !pws__transport_reads_held(&c->tr)) {
+        /* the frame reader stops after this message and the socket is not
+         * read until push_pending() empties pend */
+        pws__transport_hold_reads(&c->tr);
         __atomic_store_n(&c->st_counters.rx_paused, true, __ATOMIC_RELAXED);
-        pws__link_set_rx(&c->link, false);
         pws__log(&c->lg, PWS_LOG_DEBUG, "delivery queue full: pausing reads");
     }
 }
 
 /* Block policy: pushes held events once the consumer made room.  Returns
  * true when nothing is held any more. */
-bool pws__push_pending(pws_connector *c)
+static bool push_pending(pws_connector *c)
 {
-    if (!pws__pend_push(c))
+    if (!pend_push(c))
         return false;
-    if (c->rx_paused) {
-        c->rx_paused = false;
+    if (pws__transport_reads_held(&c->tr)) {
         __atomic_store_n(&c->st_counters.rx_paused, false, __ATOMIC_RELAXED);
         pws__log(&c->lg, PWS_LOG_DEBUG, "delivery queue has room: resuming reads");
-        pws__resume_reading(c);
+        pws__transport_resume_reads(&c->tr);
+        drain_commands(c);
     }
     return true;
 }
@@ -166,8 +171,9 @@ static void push_control(pws_connector *c, const pws_event *ev)
     STAT_ADD(c, events[ev->type], 1);
 }
 
-void pws__emit_conn(pws_connector *c, pws_conn_state state, int err, int close_code,
-                      uint32_t attempt, uint32_t delay_ms, const char *reason)
+/* Emits a PWS_EV_CONNECTION event (the reason is scrubbed of the key). */
+static void emit_conn(pws_connector *c, pws_conn_state state, int err, int close_code, uint32_t attempt,
+                      uint32_t delay_ms, const char *reason)
 {
     pws_event ev;
     init_event(c, &ev, PWS_EV_CONNECTION);
@@ -181,7 +187,8 @@ void pws__emit_conn(pws_connector *c, pws_conn_state state, int err, int close_c
     push_control(c, &ev);
 }
 
-void pws__outq_clear(pws_connector *c)
+/* Drops the outgoing messages not yet framed (wiping the auth message). */
+static void outq_clear(pws_connector *c)
 {
     while (c->outq) {
         out_msg *m = c->outq;
@@ -214,8 +221,7 @@ static int outq_push(pws_connector *c, const char *data, size_t len, bool is_aut
         c->outq = m;
     c->outq_tail = m;
     c->outq_len++;
-    if (c->wsi)
-        lws_callback_on_writable(c->wsi);
+    pws__transport_want_write(&c->tr);
     return PWS_OK;
 }
 
@@ -279,7 +285,7 @@ static void subscribe_all(pws_connector *c)
 }
 
 /* Turns queued subscribe/unsubscribe commands into messages when live. */
-void pws__drain_commands(pws_connector *c)
+static void drain_commands(pws_connector *c)
 {
     pthread_mutex_lock(&c->mu);
     chan_cmd *list = c->cmds;
@@ -315,28 +321,22 @@ void pws__drain_commands(pws_connector *c)
     }
 }
 
-/* Ends the connection from our side.  Graceful (close frame) when the link
- * works, asynchronous kill when it is dead. */
-void pws__end_connection(pws_connector *c, int err, bool graceful, int close_code,
-                           const char *fmt, ...)
+/* Ends the connection from our side (recording why): a close frame when
+ * graceful and the link works, a kill otherwise.  A kill only from timers. */
+static void end_connection(pws_connector *c, int err, bool graceful, int close_code, const char *fmt, ...)
+    PWS__PRINTF(5, 6);
+
+static void end_connection(pws_connector *c, int err, bool graceful, int close_code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     end_reason_v(c, err, fmt, ap);
     va_end(ap);
-    if (!c->wsi)
-        return;
-    if (graceful && c->upgraded) {
-        pws__begin_close(c, close_code, "bye");
-    } else {
-        /* Only called from our timers (never inside this wsi's callback), so
-         * closing at once is allowed; the async kill waits for lws' next
-         * timeout sweep, which for a wsi still in its handshake came 30 s late. */
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
-    }
+    pws__transport_end(&c->tr, graceful, close_code);
 }
 
-void pws__finish(pws_connector *c, int result)
+/* The loop ends with result. */
+static void finish(pws_connector *c, int result)
 {
     c->st = NET_DONE;
     c->result = result;
@@ -344,7 +344,7 @@ void pws__finish(pws_connector *c, int result)
     lws_sul_cancel(&c->sul_timeout);
     lws_sul_cancel(&c->sul_tick);
     lws_sul_cancel(&c->sul_write);
-    /* pws__finish() can run in a timer callback, before lws polls: wake that poll
+    /* finish() can run in a timer callback, before lws polls: wake that poll
      * (it would otherwise sleep up to 30 s with nothing left to wait for) */
     if (c->ctx)
         lws_cancel_service(c->ctx);
@@ -361,47 +361,46 @@ static void sul_retry_cb(lws_sorted_usec_list_t *sul)
         return;
     }
     STAT_ADD(c, reconnects, 1);
-    pws__net_connect(c);
+    net_connect(c);
 }
 
-/* Called once per connection when it is gone (closed, dropped, failed). */
-void pws__connection_gone(pws_connector *c, const char *fallback_reason)
+/* Transport event: the connection is gone (closed, dropped, failed); once
+ * per connection. */
+static void on_gone(void *user, const char *fallback_reason)
 {
-    if (c->st == NET_DONE) { /* lws_context_destroy() closing what is left */
-        c->wsi = NULL;
+    pws_connector *c = user;
+    if (c->st == NET_DONE) /* lws_context_destroy() closing what is left */
         return;
-    }
     lws_sul_cancel(&c->sul_timeout);
     lws_sul_cancel(&c->sul_tick);
     lws_sul_cancel(&c->sul_write);
-    c->wsi = NULL;
-    pws__outq_clear(c);
+    outq_clear(c);
     flush_batch(c);
-    pws__transport_reset(c);
+    pws__transport_reset(&c->tr);
     if (!c->end_err && !(c->stopping && c->end_reason[0])) {
         c->end_err = c->stopping ? PWS_OK : PWS_ERR_CLOSED;
         pws__strlcpy(c->end_reason, fallback_reason, sizeof c->end_reason);
     }
     int64_t now_ms = pws__mono_us() / 1000;
     int64_t healthy_until_ms = c->last_rx_us / 1000;
-    pws__emit_conn(c, PWS_CONN_DISCONNECTED, c->end_err, c->end_close_code, 0, 0, c->end_reason);
+    emit_conn(c, PWS_CONN_DISCONNECTED, c->end_err, c->end_close_code, 0, 0, c->end_reason);
     pws__log(&c->lg, c->stopping ? PWS_LOG_INFO : PWS_LOG_WARN, "connection %u ended: %s",
              c->conn_seq, c->end_reason);
-    pws__set_last_error(c, "%s", c->end_reason);
+    pws__last_error_set(&c->err, "%s", c->end_reason);
 
     if (c->stopping) {
         if (c->end_fatal) { /* e.g. auth_failed arrived before the stop took effect */
-            pws__emit_conn(c, PWS_CONN_FATAL, c->end_err, c->end_close_code, 0, 0, c->end_reason);
-            pws__finish(c, c->end_err);
+            emit_conn(c, PWS_CONN_FATAL, c->end_err, c->end_close_code, 0, 0, c->end_reason);
+            finish(c, c->end_err);
         } else {
-            pws__finish(c, c->result);
+            finish(c, c->result);
         }
         return;
     }
     if (c->end_fatal) {
-        pws__emit_conn(c, PWS_CONN_FATAL, c->end_err, c->end_close_code, 0, 0, c->end_reason);
+        emit_conn(c, PWS_CONN_FATAL, c->end_err, c->end_close_code, 0, 0, c->end_reason);
         pws__log(&c->lg, PWS_LOG_ERROR, "giving up: %s", c->end_reason);
-        pws__finish(c, c->end_err);
+        finish(c, c->end_err);
         return;
     }
     /* Health is judged by how long the link kept delivering after auth, so
@@ -412,17 +411,17 @@ void pws__connection_gone(pws_connector *c, const char *fallback_reason)
         char why[PWS_MESSAGE_MAX + 64];
         snprintf(why, sizeof why, "gave up after %u reconnect attempts; last: %s",
                  c->bo.o.max_attempts, c->end_reason);
-        pws__emit_conn(c, PWS_CONN_FATAL, PWS_ERR_ATTEMPTS, c->end_close_code, c->bo.attempt, 0, why);
+        emit_conn(c, PWS_CONN_FATAL, PWS_ERR_ATTEMPTS, c->end_close_code, c->bo.attempt, 0, why);
         pws__log(&c->lg, PWS_LOG_ERROR, "%s", why);
-        pws__set_last_error(c, "%s", why);
-        pws__finish(c, PWS_ERR_ATTEMPTS);
+        pws__last_error_set(&c->err, "%s", why);
+        finish(c, PWS_ERR_ATTEMPTS);
         return;
     }
     if (c->end_max_conn)
         pws__log(&c->lg, PWS_LOG_WARN,
                  "max_connections: another connection is using the same API key; "
                  "retrying in %lld ms", (long long)delay);
-    pws__emit_conn(c, PWS_CONN_RECONNECT_WAIT, 0, 0, c->bo.attempt, (uint32_t)delay, c->end_reason);
+    emit_conn(c, PWS_CONN_RECONNECT_WAIT, 0, 0, c->bo.attempt, (uint32_t)delay, c->end_reason);
     c->st = NET_WAIT_RETRY;
     lws_sul_schedule(c->ctx, 0, &c->sul_retry, sul_retry_cb, delay * LWS_US_PER_MS);
 }
@@ -431,11 +430,11 @@ static void sul_timeout_cb(lws_sorted_usec_list_t *sul)
 {
     pws_connector *c = lws_container_of(sul, pws_connector, sul_timeout);
     if (c->st == NET_CONNECTING)
-        pws__end_connection(c, PWS_ERR_TIMEOUT, false, 0, "connect timeout after %u ms",
-                            c->o.connect_timeout_ms);
+        end_connection(c, PWS_ERR_TIMEOUT, false, 0, "connect timeout after %u ms",
+                       c->o.connect_timeout_ms);
     else if (c->st == NET_GREETING || c->st == NET_AUTHING)
-        pws__end_connection(c, PWS_ERR_TIMEOUT, true, 1000, "auth timeout: no %s within %u ms",
-                            c->st == NET_GREETING ? "greeting" : "auth_success", c->o.auth_timeout_ms);
+        end_connection(c, PWS_ERR_TIMEOUT, true, 1000, "auth timeout: no %s within %u ms",
+                       c->st == NET_GREETING ? "greeting" : "auth_success", c->o.auth_timeout_ms);
 }
 
 /* Heartbeat: a ping every ping_interval; no frame and no pong for
@@ -443,21 +442,20 @@ static void sul_timeout_cb(lws_sorted_usec_list_t *sul)
 static void sul_tick_cb(lws_sorted_usec_list_t *sul)
 {
     pws_connector *c = lws_container_of(sul, pws_connector, sul_tick);
-    if (!c->wsi || c->st < NET_GREETING || c->st > NET_LIVE)
+    if (!pws__transport_active(&c->tr) || c->st < NET_GREETING || c->st > NET_LIVE)
         return;
     int64_t now = pws__mono_us();
-    if (c->rx_paused) {
+    if (pws__transport_reads_held(&c->tr)) {
         /* we stopped reading on purpose: silence is ours, not the server's */
         c->last_rx_us = now;
     } else if (now - c->last_rx_us >= (int64_t)c->o.pong_timeout_ms * 1000) {
-        pws__end_connection(c, PWS_ERR_TIMEOUT, false, 0,
-                            "heartbeat timeout: no pong or data for %u ms", c->o.pong_timeout_ms);
+        end_connection(c, PWS_ERR_TIMEOUT, false, 0,
+                       "heartbeat timeout: no pong or data for %u ms", c->o.pong_timeout_ms);
         return;
     }
     if (now - c->last_ping_us >= (int64_t)c->o.ping_interval_ms * 1000) {
-        c->ping_due = true;
         c->last_ping_us = now;
-        lws_callback_on_writable(c->wsi);
+        pws__transport_ping(&c->tr);
     }
     uint32_t tick = (c->o.ping_interval_ms < c->o.pong_timeout_ms ? c->o.ping_interval_ms
                                                                    : c->o.pong_timeout_ms) / 4;
@@ -468,28 +466,15 @@ static void sul_tick_cb(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(c->ctx, 0, &c->sul_tick, sul_tick_cb, (lws_usec_t)tick * LWS_US_PER_MS);
 }
 
-void pws__sul_write_cb(lws_sorted_usec_list_t *sul)
+static void sul_write_cb(lws_sorted_usec_list_t *sul)
 {
     pws_connector *c = lws_container_of(sul, pws_connector, sul_write);
-    if (c->wsi)
-        lws_callback_on_writable(c->wsi);
+    pws__transport_want_write(&c->tr);
 }
 
-void pws__net_connect(pws_connector *c)
+/* Starts the next connection. */
+static void net_connect(pws_connector *c)
 {
-    struct lws_client_connect_info ci;
-    memset(&ci, 0, sizeof ci);
-    ci.context = c->ctx;
-    ci.address = c->host;
-    ci.port = c->port;
-    ci.path = c->path;
-    ci.host = c->host_header;
-    ci.method = "RAW"; /* a plain socket: the WebSocket protocol and TLS are ours */
-    ci.local_protocol_name = "polyws";
-    ci.pwsi = &c->lws_slot;
-    pws__transport_reset(c);
-    pws__ws_reader_init(&c->rd, false, c->o.limits.max_frame_bytes);
-    c->rd.reject_rsv = true; /* we offer no extension */
     c->conn_seq++;
     c->end_err = 0;
     c->end_close_code = 0;
@@ -498,21 +483,11 @@ void pws__net_connect(pws_connector *c)
     c->end_reason[0] = '\0';
     c->auth_at_us = 0;
     c->st = NET_CONNECTING;
-    pws__emit_conn(c, PWS_CONN_CONNECTING, 0, 0, c->bo.attempt, 0, NULL);
+    emit_conn(c, PWS_CONN_CONNECTING, 0, 0, c->bo.attempt, 0, NULL);
     pws__log(&c->lg, PWS_LOG_INFO, "connecting to %s (connection %u)", c->url, c->conn_seq);
     lws_sul_schedule(c->ctx, 0, &c->sul_timeout, sul_timeout_cb,
                      (lws_usec_t)c->o.connect_timeout_ms * LWS_US_PER_MS);
-    struct lws *w = lws_client_connect_via_info(&ci);
-    if (w && c->st == NET_CONNECTING)
-        c->wsi = w;
-    if (!w) {
-        /* lws may already have reported CLIENT_CONNECTION_ERROR and moved us on */
-        if (c->st == NET_CONNECTING) {
-            c->wsi = NULL;
-            pws__ending(c, PWS_ERR_CONNECT, "cannot connect to %.120s:%d", c->host, c->port);
-            pws__connection_gone(c, "connect failed");
-        }
-    }
+    pws__transport_connect(&c->tr);
 }
 
 static void on_status(pws_connector *c, const pws_status *s)
@@ -525,7 +500,7 @@ static void on_status(pws_connector *c, const pws_status *s)
             size_t n = c->ad->build_auth(c->o.adapter_self, c->key, buf, sizeof buf);
             if (n == (size_t)-1) {
                 c->end_fatal = true;
-                pws__end_connection(c, PWS_ERR_KEY, true, 1000, "auth message does not fit");
+                end_connection(c, PWS_ERR_KEY, true, 1000, "auth message does not fit");
             } else if (n == 0) {
                 /* the adapter's protocol has no auth step: live at once */
                 OPENSSL_cleanse(buf, sizeof buf);
@@ -548,7 +523,7 @@ static void on_status(pws_connector *c, const pws_status *s)
             c->auth_at_us = c->last_rx_us = pws__mono_us();
             lws_sul_cancel(&c->sul_timeout);
             pws__backoff_mark_healthy(&c->bo, c->auth_at_us / 1000);
-            pws__emit_conn(c, PWS_CONN_AUTHENTICATED, 0, 0, 0, 0, s->message);
+            emit_conn(c, PWS_CONN_AUTHENTICATED, 0, 0, 0, 0, s->message);
             pws__log(&c->lg, PWS_LOG_INFO, "authenticated (connection %u)", c->conn_seq);
             subscribe_all(c);
         }
@@ -556,7 +531,7 @@ static void on_status(pws_connector *c, const pws_status *s)
     case PWS_STATUS_AUTH_FAILED:
         c->end_fatal = true;
         c->close_after_frame = true;
-        pws__ending(c, PWS_ERR_AUTH, "authentication failed (server: %.200s)", s->message);
+        ending(c, PWS_ERR_AUTH, "authentication failed (server: %.200s)", s->message);
         break;
     case PWS_STATUS_AUTH_TIMEOUT:
     case PWS_STATUS_AUTH_REQUIRED:
@@ -566,7 +541,7 @@ static void on_status(pws_connector *c, const pws_status *s)
         c->close_after_frame = true;
         if (s->kind == PWS_STATUS_MAX_CONNECTIONS)
             c->end_max_conn = true;
-        pws__ending(c, PWS_ERR_SERVER, "server status %.31s: %.200s", s->status, s->message);
+        ending(c, PWS_ERR_SERVER, "server status %.31s: %.200s", s->status, s->message);
         break;
     case PWS_STATUS_ERROR:
         pws__log(&c->lg, PWS_LOG_WARN, "server error status: %s", s->message);
@@ -610,10 +585,12 @@ static int parse_sink(const pws_event *ev, void *user)
     return 0;
 }
 
-/* A complete data message arrived (data valid during the call). */
-void pws__on_message(pws_connector *c, const unsigned char *data, size_t len, bool too_big, uint64_t total,
-                       bool binary)
+/* Transport event: a complete data message arrived (data valid during the
+ * call).  Returns non-zero when a status asked to end the connection. */
+static int on_message(void *user, const unsigned char *data, size_t len, bool too_big, uint64_t total,
+                      bool binary)
 {
+    pws_connector *c = user;
     c->frame_recv_us = pws_now_us();
     STAT_ADD(c, frames, 1);
     STAT_ADD(c, bytes, total);
@@ -640,16 +617,22 @@ void pws__on_message(pws_connector *c, const unsigned char *data, size_t len, bo
             c->frame_events[t] = 0;
         }
     flush_batch(c);
+    if (c->close_after_frame) {
+        c->close_after_frame = false;
+        return 1;
+    }
+    return 0;
 }
 
-/* The connection is a WebSocket now. */
-void pws__on_established(pws_connector *c)
+/* Transport event: the connection is a WebSocket now. */
+static void on_established(void *user)
 {
-    c->upgraded = true;
+    pws_connector *c = user;
+    lws_sul_cancel(&c->sul_timeout);
     c->st = c->ad->wait_for_greeting ? NET_GREETING : NET_AUTHING;
     c->last_rx_us = c->last_ping_us = pws__mono_us();
     STAT_ADD(c, connects, 1);
-    pws__emit_conn(c, PWS_CONN_OPEN, 0, 0, 0, 0, NULL);
+    emit_conn(c, PWS_CONN_OPEN, 0, 0, 0, 0, NULL);
     pws__log(&c->lg, PWS_LOG_INFO, "connected (connection %u)", c->conn_seq);
     pws__bucket_init(&c->bucket, c->o.actions_per_sec, c->o.action_burst, pws__mono_us());
     lws_sul_schedule(c->ctx, 0, &c->sul_timeout, sul_timeout_cb, (lws_usec_t)c->o.auth_timeout_ms * LWS_US_PER_MS);
@@ -659,8 +642,172 @@ void pws__on_established(pws_connector *c)
         c->st = NET_GREETING;
         on_status(c, &greet);
     }
-    if (c->pend_len > c->pend_off && !c->rx_paused) {
-        c->rx_paused = true; /* the last connection's blocked events still wait */
-        pws__link_set_rx(&c->link, false);
+    if (c->pend_len > c->pend_off && !pws__transport_reads_held(&c->tr))
+        pws__transport_hold_reads(&c->tr); /* the last connection's blocked events still wait */
+}
+
+/* Transport event: TCP is up; a connection we no longer want is dropped. */
+static int on_connected(void *user)
+{
+    pws_connector *c = user;
+    return c->st == NET_CONNECTING ? 0 : -1;
+}
+
+/* Transport event: bytes arrived, the link lives (the heartbeat's clock). */
+static void on_received(void *user)
+{
+    pws_connector *c = user;
+    c->last_rx_us = pws__mono_us();
+}
+
+/* Transport event: one read handled; changes from other threads go out. */
+static void on_read_done(void *user)
+{
+    drain_commands(user);
+}
+
+/* Transport event: why the connection ends (the first reason wins); a
+ * permanent refusal is not retried. */
+static void on_ending(void *user, int err, int close_code, bool permanent, const char *reason)
+{
+    pws_connector *c = user;
+    if (close_code)
+        c->end_close_code = close_code;
+    if (permanent)
+        c->end_fatal = true;
+    ending(c, err, "%s", reason);
+}
+
+/* Transport event, WRITEABLE: rate-limited actions go out as frames. */
+static int on_writeable(void *user)
+{
+    pws_connector *c = user;
+    int64_t now = pws__mono_us();
+    while (c->outq) {
+        out_msg *m = c->outq;
+        if (!pws__bucket_take(&c->bucket, now)) {
+            int64_t wait = pws__bucket_wait_us(&c->bucket, now);
+            lws_sul_schedule(c->ctx, 0, &c->sul_write, sul_write_cb, wait > 0 ? wait : 1000);
+            break;
+        }
+        if (c->lg.level >= PWS_LOG_DEBUG) {
+            char red[1024];
+            if (!m->is_auth) {
+                pws__log(&c->lg, PWS_LOG_DEBUG, "send %.*s", (int)(m->len > 800 ? 800 : m->len),
+                         (const char *)m->buf);
+            } else if (c->ad->redact) {
+                c->ad->redact(c->o.adapter_self, (const char *)m->buf, m->len, red, sizeof red);
+                pws__log(&c->lg, PWS_LOG_DEBUG, "send %s", red);
+            }
+        }
+        if (pws__transport_send_text(&c->tr, m->buf, m->len, m->is_auth))
+            return -1;
+        STAT_ADD(c, actions_sent, 1);
+        c->outq = m->next;
+        if (!c->outq)
+            c->outq_tail = NULL;
+        c->outq_len--;
+        if (m->is_auth)
+            OPENSSL_cleanse(m->buf, m->len);
+        free(m);
     }
+    return 0;
+}
+
+/* Transport event: another thread asked for something (pws_stop, queue room,
+ * channel changes). */
+static void on_woken(void *user)
+{
+    pws_connector *c = user;
+    pthread_mutex_lock(&c->mu);
+    bool stop = c->stop_requested;
+    bool space = c->space_ready;
+    c->space_ready = false;
+    pthread_mutex_unlock(&c->mu);
+    if (space && c->pend_len > c->pend_off)
+        push_pending(c);
+    if (stop && !c->stopping) {
+        c->stopping = true;
+        if (pws__transport_active(&c->tr)) {
+            /* a reason already given (auth_failed, a server close) stays */
+            end_connection(c, PWS_OK, true, 1000, "stopped by the application");
+        } else {
+            finish(c, PWS_OK);
+        }
+    } else {
+        drain_commands(c);
+    }
+}
+
+static const pws__transport_events session_events = {
+    .connected = on_connected,
+    .established = on_established,
+    .received = on_received,
+    .read_done = on_read_done,
+    .message = on_message,
+    .writeable = on_writeable,
+    .ending = on_ending,
+    .gone = on_gone,
+    .woken = on_woken,
+};
+
+void pws__session_run(pws_connector *c)
+{
+    pws__transport *t = &c->tr;
+    t->max_message = c->o.limits.max_frame_bytes;
+    t->lg = &c->lg;
+    t->ev = &session_events;
+    t->user = c;
+    char err[300];
+    int rc = pws__transport_setup(t, c->ca_file, c->o.tls_insecure, err, sizeof err);
+    if (rc) {
+        pws__log(&c->lg, PWS_LOG_ERROR, "%s", err);
+        pws__last_error_set(&c->err, "%s", err);
+        c->result = rc;
+        emit_conn(c, PWS_CONN_FATAL, c->result, 0, 0, 0, c->err.text);
+        emit_conn(c, PWS_CONN_STOPPED, c->result, 0, 0, 0, pws_strerror(c->result));
+        return;
+    }
+    struct lws_context *ctx = pws__transport_context(t, c->o.connect_timeout_ms / 1000 + 5);
+    if (!ctx) {
+        pws__log(&c->lg, PWS_LOG_ERROR, "cannot create the libwebsockets context%s",
+                 c->ca_file ? " (is the CA file valid PEM?)" : "");
+        pws__last_error_set(&c->err, "cannot create the libwebsockets context%s",
+                            c->ca_file ? " (is the CA file valid PEM?)" : "");
+        c->result = c->ca_file ? PWS_ERR_TLS : PWS_ERR_SYSTEM;
+        emit_conn(c, PWS_CONN_FATAL, c->result, 0, 0, 0, c->err.text);
+    } else {
+        pthread_mutex_lock(&c->mu);
+        c->ctx = ctx;
+        bool stop = c->stop_requested;
+        pthread_mutex_unlock(&c->mu);
+        if (stop) {
+            c->stopping = true;
+            finish(c, PWS_OK);
+        } else {
+            net_connect(c);
+        }
+        while (c->st != NET_DONE)
+            if (lws_service(ctx, 0) < 0)
+                break;
+        /* block policy: what the queue refused is still ours to deliver */
+        while (!pend_push(c)) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        pthread_mutex_lock(&c->mu);
+        c->ctx = NULL;
+        pthread_mutex_unlock(&c->mu);
+    }
+    pws__transport_teardown(t);
+    emit_conn(c, PWS_CONN_STOPPED, c->result, 0, 0, 0, c->result ? pws_strerror(c->result) : "stopped");
+}
+
+void pws__session_free(pws_connector *c)
+{
+    outq_clear(c);
+    if (c->pend)
+        pend_release(c, c->pend_off, c->pend_len);
+    free(c->pend);
+    c->pend = NULL;
 }

@@ -1,54 +1,41 @@
 /*
- * session.h - the connector object and what its three parts share (not
- * installed):
+ * session.h - the connector object and its network loop (not installed).
+ * Three layers, each calling only the ones below it:
  *
  *   client.c     the public API: options, channels, statistics, and the two
  *                threads (network loop, delivery);
- *   session.c    one connection's life: the state machine (connect, greeting,
- *                auth, subscribe, stream), statuses, timers (connect/auth
- *                timeouts, heartbeat, reconnect backoff, action rate limit),
- *                outgoing actions, and events into the queue;
- *   transport.c  WebSocket over an lws raw socket: the upgrade, frames,
- *                ping/pong, the close handshake, TLS (link.c), and the lws
- *                callback.
- *
- * Transport.  libwebsockets runs the event loop, the timers and the TCP
- * connect (a raw socket); the WebSocket protocol itself and TLS (OpenSSL over
- * memory BIOs) are ours, in wsproto.c and link.c.  lws 4.1's client frame
- * parser costs a state-machine step per payload byte, more than half of the
- * whole receive path; wsproto.c copies payloads in bulk.  Owning the protocol
- * also lets the client fail a connection with close 1002 on a protocol
- * violation (RSV bits, masked server frames, bad close codes) where lws just
- * dropped the TCP link.
+ *   session.c    the network loop and one connection's life in it: the state
+ *                machine (connect, greeting, auth, subscribe, stream),
+ *                statuses, timers (connect/auth timeouts, heartbeat,
+ *                reconnect backoff, action rate limit), outgoing actions,
+ *                and events into the queue;
+ *   transport.c  WebSocket over an lws raw socket (transport.h), which
+ *                reports to the session through pws__transport_events.
  *
  * Threading model.  Everything named "net" runs on the network thread, inside
- * lws_service(); it owns the lws context, the wsi and all timers.  Other
+ * lws_service(); it owns the lws context, the transport and all timers.  Other
  * threads talk to it only through `mu`-protected fields followed by
  * lws_cancel_service() (the one lws call that is safe across threads), which
- * makes lws deliver LWS_CALLBACK_EVENT_WAIT_CANCELLED on the network thread.
- * The delivery thread only pops the queue and runs user callbacks.
+ * makes lws deliver LWS_CALLBACK_EVENT_WAIT_CANCELLED on the network thread
+ * (the transport's `woken`).  The delivery thread only pops the queue and runs
+ * user callbacks.
  */
 #ifndef POLYWS_SESSION_H
 #define POLYWS_SESSION_H
 
 #include "backoff.h"
 #include "internal.h"
+#include "last_error.h"
 #include "queue.h"
 #include "ratelimit.h"
-#include "wire/link.h"
-#include "wire/wsproto.h"
+#include "transport.h"
 
 #include <libwebsockets.h>
 #include <pthread.h>
-#include <stdarg.h>
 
 #define PWS__EVENT_BATCH 256u         /* events parsed before one queue push */
 #define PWS__MAX_OUTQ 4096u           /* queued outgoing messages per connection */
-#define PWS__CLOSE_GRACE_S 2         /* seconds the server has to answer our close frame */
-#define PWS__READ_BUF (128u << 10)    /* bytes lws reads from the socket at once */
-#define PWS__CLIENT_WRITE (16u << 10) /* bytes per lws_write: a client sends little */
 #define PWS__RETRY_PENDING_US 20000   /* re-check interval while blocked events wait */
-#define PWS__MAX_URL 2048u            /* bytes of a URL */
 
 /* Connection state, network thread only. */
 typedef enum net_state {
@@ -84,29 +71,9 @@ struct pws_connector {
     const pws_adapter *ad;      /* protocol adapter */
     pws__logger lg;             /* logger that scrubs the key */
 
-    bool tls;                   /* wss:// */
-    char host[256];             /* host from the URL (no brackets for IPv6) */
-    char host_header[300];      /* host[:port] for the Host header */
-    char path[1024];            /* path and query, starting with '/' */
-    int port;                   /* port from the URL or the scheme default */
-
     /* --- network thread only --- */
+    pws__transport tr;          /* the WebSocket connection; tr.ep is filled by pws_create */
     struct lws_context *ctx;    /* set/cleared under mu too, for pws_stop() */
-    struct lws *wsi;            /* the current connection (ours: cleared only by connection_gone) */
-    SSL_CTX *ssl_ctx;           /* for wss:, and handed to lws so that it builds (and leaks) none */
-    unsigned char *scratch;     /* LWS_PRE + PWS__CLIENT_WRITE bytes for lws_write */
-    pws__link link;             /* the socket's output queue and TLS session */
-    pws__wsreader rd;           /* frames from the server */
-    pws__buf head;              /* the upgrade response while it arrives */
-    pws__buf stash;             /* received bytes not yet framed while reads are paused */
-    char ws_key[32];            /* the Sec-WebSocket-Key we sent */
-    bool upgrade_sent;          /* the upgrade request is queued */
-    bool upgraded;              /* 101 verified: frames follow */
-    bool close_sent;            /* our close frame is queued: only the server's answer matters now */
-    bool close_got;             /* the server's close frame arrived */
-    bool wipe_out;              /* the output buffer held the auth message: wipe it once written */
-    bool in_reader;             /* inside pws__ws_feed_some (its callbacks must not feed it) */
-    struct lws *lws_slot;       /* lws' own pointer to it (ci.pwsi): lws NULLs it on free */
     net_state st;               /* state machine */
     uint32_t conn_seq;          /* ordinal of the current/last connection (1-based) */
     lws_sorted_usec_list_t sul_retry;   /* reconnect timer */
@@ -117,7 +84,6 @@ struct pws_connector {
     pws__bucket bucket;         /* outgoing action rate limit */
     out_msg *outq, *outq_tail;  /* messages waiting for WRITEABLE */
     size_t outq_len;            /* entries in outq */
-    bool ping_due;              /* send a ping at the next WRITEABLE */
     int64_t last_rx_us;         /* monotonic time of the last frame or pong */
     int64_t last_ping_us;       /* monotonic time of the last ping sent */
     int64_t auth_at_us;         /* monotonic time of auth_success, or 0 */
@@ -135,7 +101,6 @@ struct pws_connector {
     size_t batch_len;           /* entries in batch */
     pws_event *pend;            /* block policy: events the queue refused */
     size_t pend_len, pend_cap, pend_off; /* used / allocated / next to push */
-    bool rx_paused;             /* block policy: reading stopped until the queue has room */
     bool close_after_frame;     /* a status asked to end the connection */
     int64_t frame_recv_us;      /* wall time stamped on this frame's events */
 
@@ -146,7 +111,9 @@ struct pws_connector {
     chan_cmd *cmds, *cmds_tail; /* changes not yet seen by the network thread */
     bool stop_requested;        /* pws_stop() called */
     bool space_ready;           /* the queue has room again (block policy) */
-    char last_error[256];       /* message of the last failure */
+
+    /* --- any thread, with its own lock --- */
+    pws__last_error err;        /* message of the last failure (pws_last_error) */
 
     /* --- threads --- */
     pws__queue q;               /* network -> delivery */
@@ -164,55 +131,12 @@ struct pws_connector {
 
 #define STAT_ADD(c, field, n) __atomic_fetch_add(&(c)->st_counters.field, (n), __ATOMIC_RELAXED)
 
-/* ---- client.c */
-
-/* Records the message pws_last_error() returns, scrubbed of the key. */
-void pws__set_last_error(pws_connector *c, const char *fmt, ...) PWS__PRINTF(2, 3);
-
-/* ---- session.c (network thread) */
-
-/* Records why the current connection ends (the first reason wins); returns
- * -1 for callbacks that close at once. */
-int pws__ending(pws_connector *c, int err, const char *fmt, ...) PWS__PRINTF(3, 4);
-/* Emits a PWS_EV_CONNECTION event (the reason is scrubbed of the key). */
-void pws__emit_conn(pws_connector *c, pws_conn_state state, int err, int close_code, uint32_t attempt,
-                    uint32_t delay_ms, const char *reason);
-/* Block policy: pushes the held events; false if the queue refused some. */
-bool pws__pend_push(pws_connector *c);
-/* ... and once the consumer made room, resumes reading when all went in. */
-bool pws__push_pending(pws_connector *c);
-/* Frees the JSON copies of held OTHER events pend[from..to). */
-void pws__pend_release(pws_connector *c, size_t from, size_t to);
-/* Drops the outgoing messages not yet framed (wiping the auth message). */
-void pws__outq_clear(pws_connector *c);
-/* Turns subscribe/unsubscribe calls into actions when live. */
-void pws__drain_commands(pws_connector *c);
-/* Ends the connection from our side: a close frame, or a kill. */
-void pws__end_connection(pws_connector *c, int err, bool graceful, int close_code, const char *fmt, ...)
-    PWS__PRINTF(5, 6);
-/* The loop ends with result. */
-void pws__finish(pws_connector *c, int result);
-/* Once per connection when it is gone: events, then reconnect or finish. */
-void pws__connection_gone(pws_connector *c, const char *fallback_reason);
-/* Starts the next connection. */
-void pws__net_connect(pws_connector *c);
-/* The WebSocket is up (after a verified 101). */
-void pws__on_established(pws_connector *c);
-/* A whole data message (data valid during the call). */
-void pws__on_message(pws_connector *c, const unsigned char *data, size_t len, bool too_big, uint64_t total,
-                     bool binary);
-/* Rate-limit wake-up: asks for WRITEABLE. */
-void pws__sul_write_cb(lws_sorted_usec_list_t *sul);
-
-/* ---- transport.c (network thread) */
-
-/* Our close frame, then up to PWS__CLOSE_GRACE_S for the server's answer. */
-void pws__begin_close(pws_connector *c, int code, const char *reason);
-/* Forgets the transport state of the connection that just ended. */
-void pws__transport_reset(pws_connector *c);
-/* Block policy: the queue has room again; frame what waited, then read. */
-void pws__resume_reading(pws_connector *c);
-/* The lws protocol table: the connector's callback. */
-extern const struct lws_protocols pws__protocols[];
+/* Runs the network loop to its end on the calling thread (the network
+ * thread): the transport set up, connections made and remade until stopped or
+ * given up; then c->result is final and the last event queued is
+ * PWS_CONN_STOPPED.  The caller closes the queue. */
+void pws__session_run(pws_connector *c);
+/* Frees what the session still holds (outgoing messages, held events). */
+void pws__session_free(pws_connector *c);
 
 #endif

@@ -2,18 +2,42 @@
  * transport.c - WebSocket over an lws raw socket, on the network thread: the
  * upgrade request and its checks, frames in (wsproto.c's reader) and out
  * (masked), ping/pong, the close handshake both ways, protocol errors (close
- * 1002), TLS through link.c, reads paused and resumed for the block policy,
- * and the lws callback that drives it all.  See session.h.
+ * 1002), TLS through link.c, reads held and resumed, and the lws callback
+ * that drives it all.  See transport.h.
  */
-#include "session.h"
+#include "transport.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void read_on(pws_connector *c);
+static void read_on(pws__transport *t);
+
+/* Tells the layer above why the connection ends; returns -1 for callbacks
+ * that close at once. */
+static int ending(pws__transport *t, int err, const char *fmt, ...) PWS__PRINTF(3, 4);
+
+static int ending(pws__transport *t, int err, const char *fmt, ...)
+{
+    char reason[PWS_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    t->ev->ending(t->user, err, 0, false, reason);
+    return -1;
+}
+
+/* The connection is gone: reported once, after which there is none. */
+static void gone(pws__transport *t, const char *fallback_reason)
+{
+    t->wsi = NULL;
+    t->attempt_open = false;
+    t->ev->gone(t->user, fallback_reason);
+}
 
 /* A fresh masking key for one client frame (RFC 6455 5.3). */
 static void new_mask(unsigned char mask[4])
@@ -25,14 +49,14 @@ static void new_mask(unsigned char mask[4])
 }
 
 /* Queues a frame from us (masked, as every client frame must be). */
-static int send_frame(pws_connector *c, int opcode, const void *data, size_t len)
+static int send_frame(pws__transport *t, int opcode, const void *data, size_t len)
 {
     unsigned char mask[4];
     new_mask(mask);
-    pws__link_compact(&c->link);
-    int rc = pws__ws_frame(&c->link.out, opcode, true, mask, data, len);
-    if (c->wsi)
-        lws_callback_on_writable(c->wsi);
+    pws__link_compact(&t->link);
+    int rc = pws__ws_frame(&t->link.out, opcode, true, mask, data, len);
+    if (t->wsi)
+        lws_callback_on_writable(t->wsi);
     return rc;
 }
 
@@ -40,40 +64,39 @@ static int send_frame(pws_connector *c, int opcode, const void *data, size_t len
  * is queued, then the server has PWS__CLOSE_GRACE_S to answer (reads go on,
  * discarded, so that its close frame is seen and our socket is not reset with
  * unread data in it). */
-void pws__begin_close(pws_connector *c, int code, const char *reason)
+static void begin_close(pws__transport *t, int code, const char *reason)
 {
-    if (c->close_sent || !c->wsi)
+    if (t->close_sent || !t->wsi)
         return;
-    c->close_sent = true;
+    t->close_sent = true;
     unsigned char mask[4];
     new_mask(mask);
-    pws__link_compact(&c->link);
-    if (pws__ws_close_frame(&c->link.out, code, reason, mask))
-        c->link.close_when_flushed = true; /* no memory for it: just close */
-    lws_callback_on_writable(c->wsi);
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, PWS__CLOSE_GRACE_S);
-    /* Paused for delivery: read on to see the answer.  Held bytes are framed
+    pws__link_compact(&t->link);
+    if (pws__ws_close_frame(&t->link.out, code, reason, mask))
+        t->link.close_when_flushed = true; /* no memory for it: just close */
+    lws_callback_on_writable(t->wsi);
+    lws_set_timeout(t->wsi, PENDING_TIMEOUT_USER_OK, PWS__CLOSE_GRACE_S);
+    /* Reads held: read on to see the answer.  Held bytes are framed
      * first (data messages are dropped from now on).  Inside the frame reader
      * feed_frames does this when the reader returns. */
-    if (!c->in_reader && (c->rx_paused || c->stash.len))
-        read_on(c);
+    if (!t->in_reader && (t->rx_paused || t->stash.len))
+        read_on(t);
 }
 
-/* Forgets the transport state of the connection that just ended. */
-void pws__transport_reset(pws_connector *c)
+void pws__transport_reset(pws__transport *t)
 {
-    if (c->wipe_out && c->scratch)
-        OPENSSL_cleanse(c->scratch, LWS_PRE + PWS__CLIENT_WRITE);
-    c->link.wsi = NULL;
-    pws__link_free(&c->link); /* link.out.wipe: wiped before it is freed */
-    memset(&c->link, 0, sizeof c->link);
-    c->link.out.wipe = true; /* it will hold the auth frame */
-    c->link.chunk = PWS__CLIENT_WRITE;
-    pws__ws_reader_free(&c->rd);
-    pws__buf_free(&c->head);
-    pws__buf_free(&c->stash);
-    c->upgrade_sent = c->upgraded = c->close_sent = c->close_got = c->wipe_out = false;
-    c->ping_due = false;
+    if (t->wipe_out && t->scratch)
+        OPENSSL_cleanse(t->scratch, LWS_PRE + PWS__CLIENT_WRITE);
+    t->link.wsi = NULL;
+    pws__link_free(&t->link); /* link.out.wipe: wiped before it is freed */
+    memset(&t->link, 0, sizeof t->link);
+    t->link.out.wipe = true; /* it may hold a secret frame (auth) */
+    t->link.chunk = PWS__CLIENT_WRITE;
+    pws__ws_reader_free(&t->rd);
+    pws__buf_free(&t->head);
+    pws__buf_free(&t->stash);
+    t->upgrade_sent = t->upgraded = t->close_sent = t->close_got = t->wipe_out = false;
+    t->ping_due = false;
 }
 
 /* RFC 6455 7.4: the close codes a peer may send. */
@@ -86,9 +109,9 @@ static bool close_code_valid(int code)
 
 /* The server's close frame: answer it (echoing a valid code) and close once
  * the answer is written. */
-static void on_server_close(pws_connector *c, const unsigned char *p, size_t len)
+static void on_server_close(pws__transport *t, const unsigned char *p, size_t len)
 {
-    c->close_got = true;
+    t->close_got = true;
     int code = len >= 2 ? (p[0] << 8) | p[1] : 1005;
     int answer = len >= 2 ? code : 0; /* no code: answer with none */
     const char *bad = NULL;
@@ -102,27 +125,28 @@ static void on_server_close(pws_connector *c, const unsigned char *p, size_t len
         bad = "close reason not valid UTF-8";
         answer = 1007;
     }
-    c->end_close_code = code;
     size_t rl = len > 2 ? len - 2 : 0;
     char reason[128] = "";
     for (size_t i = 0; i < rl && i < sizeof reason - 1; i++)
         reason[i] = (p[2 + i] >= 0x20 && p[2 + i] < 0x7f) ? (char)p[2 + i] : '?';
-    pws__ending(c, PWS_ERR_CLOSED, "server closed the connection (code %d%s%s%s%s)", code, rl ? ": " : "", reason,
-                bad ? "; protocol error: " : "", bad ? bad : "");
+    char why[PWS_MESSAGE_MAX];
+    snprintf(why, sizeof why, "server closed the connection (code %d%s%s%s%s)", code, rl ? ": " : "", reason,
+             bad ? "; protocol error: " : "", bad ? bad : "");
+    t->ev->ending(t->user, PWS_ERR_CLOSED, code, false, why);
     if (bad)
-        pws__log(&c->lg, PWS_LOG_WARN, "protocol error from the server: %s (code %d): answering %d", bad, code,
+        pws__log(t->lg, PWS_LOG_WARN, "protocol error from the server: %s (code %d): answering %d", bad, code,
                  answer);
-    if (!c->close_sent) {
-        c->close_sent = true;
-        pws__link_compact(&c->link);
+    if (!t->close_sent) {
+        t->close_sent = true;
+        pws__link_compact(&t->link);
         unsigned char mask[4];
         new_mask(mask);
-        pws__ws_close_frame(&c->link.out, answer, bad ? "protocol error" : NULL, mask);
+        pws__ws_close_frame(&t->link.out, answer, bad ? "protocol error" : NULL, mask);
     }
-    c->link.close_when_flushed = true;
-    if (c->wsi) {
-        lws_callback_on_writable(c->wsi);
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, PWS__CLOSE_GRACE_S);
+    t->link.close_when_flushed = true;
+    if (t->wsi) {
+        lws_callback_on_writable(t->wsi);
+        lws_set_timeout(t->wsi, PENDING_TIMEOUT_USER_OK, PWS__CLOSE_GRACE_S);
     }
 }
 
@@ -130,41 +154,39 @@ static void on_server_close(pws_connector *c, const unsigned char *p, size_t len
 static void on_ws_message(void *user, int opcode, const unsigned char *data, size_t len, bool too_big,
                           uint64_t total)
 {
-    pws_connector *c = user;
-    if (c->close_got)
+    pws__transport *t = user;
+    if (t->close_got)
         return; /* nothing counts after the server's close frame */
     switch (opcode) {
     case PWS__OP_TEXT:
     case PWS__OP_BINARY:
-        if (c->close_sent)
+        if (t->close_sent)
             return; /* closing: only the server's close frame matters */
         /* RFC 6455 8.1: a text message that is not UTF-8 fails the connection (close 1007).  An
          * ASCII fast path makes this a small fraction of the parse; an oversized message is
          * not all here and goes to the parse-error path instead. */
         if (opcode == PWS__OP_TEXT && !too_big && !pws_utf8_valid(data, len)) {
-            pws__ending(c, PWS_ERR_CLOSED, "protocol error from the server: a text message of %zu bytes is "
-                        "not valid UTF-8", len);
-            pws__log(&c->lg, PWS_LOG_WARN, "protocol error from the server: a text message is not valid "
+            ending(t, PWS_ERR_CLOSED, "protocol error from the server: a text message of %zu bytes is "
+                   "not valid UTF-8", len);
+            pws__log(t->lg, PWS_LOG_WARN, "protocol error from the server: a text message is not valid "
                      "UTF-8: closing with 1007");
-            pws__begin_close(c, 1007, "invalid UTF-8");
+            begin_close(t, 1007, "invalid UTF-8");
             return;
         }
-        pws__on_message(c, data, len, too_big, total, opcode == PWS__OP_BINARY);
-        if (c->close_after_frame) {
-            c->close_after_frame = false;
-            pws__begin_close(c, 1000, "bye");
-        } else if (c->rx_paused) {
-            c->rd.pause = true; /* block policy: not one more message until the queue has room */
+        if (t->ev->message(t->user, data, len, too_big, total, opcode == PWS__OP_BINARY)) {
+            begin_close(t, 1000, "bye");
+        } else if (t->rx_paused) {
+            t->rd.pause = true; /* reads held: not one more message until they resume */
         }
         break;
     case PWS__OP_PING:
-        if (!c->close_sent)
-            send_frame(c, PWS__OP_PONG, data, len);
+        if (!t->close_sent)
+            send_frame(t, PWS__OP_PONG, data, len);
         break;
     case PWS__OP_PONG:
-        break; /* any frame proves the link alive (last_rx_us) */
+        break; /* any bytes prove the link alive (ev->received) */
     case PWS__OP_CLOSE:
-        on_server_close(c, data, len);
+        on_server_close(t, data, len);
         break;
     default:
         break;
@@ -172,39 +194,39 @@ static void on_ws_message(void *user, int opcode, const unsigned char *data, siz
 }
 
 /* A protocol violation by the server: fail the connection with 1002. */
-static void protocol_error(pws_connector *c, const char *what)
+static void protocol_error(pws__transport *t, const char *what)
 {
-    pws__ending(c, PWS_ERR_CLOSED, "protocol error from the server: %.200s", what);
-    pws__log(&c->lg, PWS_LOG_WARN, "protocol error from the server: %s: closing with 1002", what);
-    pws__begin_close(c, 1002, "protocol error");
+    ending(t, PWS_ERR_CLOSED, "protocol error from the server: %.200s", what);
+    pws__log(t->lg, PWS_LOG_WARN, "protocol error from the server: %s: closing with 1002", what);
+    begin_close(t, 1002, "protocol error");
 }
 
-/* Frames bytes of the stream; while reads are paused they wait in stash.
+/* Frames bytes of the stream; while reads are held they wait in stash.
  * Returns 0, or 1 when the reader paused (stop reading). */
-static int feed_frames(pws_connector *c, const unsigned char *data, size_t len)
+static int feed_frames(pws__transport *t, const unsigned char *data, size_t len)
 {
-    if (c->stash.len || (c->rx_paused && !c->close_sent)) {
-        if (pws__buf_put(&c->stash, data, len))
-            protocol_error(c, "out of memory holding bytes while the delivery queue is full");
+    if (t->stash.len || (t->rx_paused && !t->close_sent)) {
+        if (pws__buf_put(&t->stash, data, len))
+            protocol_error(t, "out of memory holding bytes while the delivery queue is full");
         return 1;
     }
-    if (c->rd.dead || c->close_got)
+    if (t->rd.dead || t->close_got)
         return 0; /* waiting for the end: discard */
     size_t used = 0;
     char err[200];
-    c->in_reader = true;
-    int rc = pws__ws_feed_some(&c->rd, data, len, on_ws_message, c, &used, err, sizeof err);
-    c->in_reader = false;
+    t->in_reader = true;
+    int rc = pws__ws_feed_some(&t->rd, data, len, on_ws_message, t, &used, err, sizeof err);
+    t->in_reader = false;
     if (rc) {
-        protocol_error(c, err);
+        protocol_error(t, err);
         return 0;
     }
-    if (c->close_sent && c->link.rx_paused)
-        pws__link_set_rx(&c->link, true); /* closing: the server's answer is wanted */
-    if (c->rd.pause) {
-        c->rd.pause = false;
-        if (used < len && pws__buf_put(&c->stash, data + used, len - used))
-            protocol_error(c, "out of memory holding bytes while the delivery queue is full");
+    if (t->close_sent && t->link.rx_paused)
+        pws__link_set_rx(&t->link, true); /* closing: the server's answer is wanted */
+    if (t->rd.pause) {
+        t->rd.pause = false;
+        if (used < len && pws__buf_put(&t->stash, data + used, len - used))
+            protocol_error(t, "out of memory holding bytes while the delivery queue is full");
         return 1;
     }
     return 0;
@@ -218,40 +240,41 @@ static bool upgrade_status_permanent(int status)
 }
 
 /* Checks the server's answer to the upgrade (RFC 6455 4.1). */
-static int check_upgrade(pws_connector *c, size_t headlen)
+static int check_upgrade(pws__transport *t, size_t headlen)
 {
     pws__http_head *h = malloc(sizeof *h);
     if (!h)
-        return pws__ending(c, PWS_ERR_NOMEM, "out of memory reading the upgrade response");
+        return ending(t, PWS_ERR_NOMEM, "out of memory reading the upgrade response");
     char err[160], expect[32];
     int rc = 0;
-    if (pws__http_parse(c->head.p, headlen, false, h, err, sizeof err)) {
-        rc = pws__ending(c, PWS_ERR_CONNECT, "bad upgrade response from %.100s: %s", c->host_header, err);
+    if (pws__http_parse(t->head.p, headlen, false, h, err, sizeof err)) {
+        rc = ending(t, PWS_ERR_CONNECT, "bad upgrade response from %.100s: %s", t->ep.host_header, err);
     } else if (h->status != 101) {
         /* The path without its query string, which may carry a secret; the parts are cut so
          * that the status survives in PWS_MESSAGE_MAX bytes. */
-        int pathlen = (int)strcspn(c->path, "?");
+        int pathlen = (int)strcspn(t->ep.path, "?");
         bool permanent = upgrade_status_permanent(h->status);
-        c->end_fatal = permanent;
-        rc = pws__ending(c, permanent ? PWS_ERR_REFUSED : PWS_ERR_CONNECT,
-                         "%.64s refused the WebSocket upgrade: HTTP %d %.40s for path %.*s%s", c->host_header,
-                         h->status, h->reason, pathlen > 60 ? 60 : pathlen, c->path,
-                         permanent ? " (permanent: not retrying)" : "");
+        char why[PWS_MESSAGE_MAX];
+        snprintf(why, sizeof why, "%.64s refused the WebSocket upgrade: HTTP %d %.40s for path %.*s%s",
+                 t->ep.host_header, h->status, h->reason, pathlen > 60 ? 60 : pathlen, t->ep.path,
+                 permanent ? " (permanent: not retrying)" : "");
+        t->ev->ending(t->user, permanent ? PWS_ERR_REFUSED : PWS_ERR_CONNECT, 0, permanent, why);
+        rc = -1;
     } else if (!pws__http_has_token(pws__http_get(h, "Upgrade"), "websocket") ||
                !pws__http_has_token(pws__http_get(h, "Connection"), "upgrade")) {
-        rc = pws__ending(c, PWS_ERR_CONNECT, "upgrade response lacks Upgrade: websocket / Connection: Upgrade");
+        rc = ending(t, PWS_ERR_CONNECT, "upgrade response lacks Upgrade: websocket / Connection: Upgrade");
     } else {
-        pws__ws_accept(c->ws_key, expect);
+        pws__ws_accept(t->ws_key, expect);
         const char *acc = pws__http_get(h, "Sec-WebSocket-Accept");
         const char *ext = pws__http_get(h, "Sec-WebSocket-Extensions");
         const char *proto = pws__http_get(h, "Sec-WebSocket-Protocol");
         if (!acc || strcmp(acc, expect))
-            rc = pws__ending(c, PWS_ERR_CONNECT, "upgrade response has a wrong Sec-WebSocket-Accept");
+            rc = ending(t, PWS_ERR_CONNECT, "upgrade response has a wrong Sec-WebSocket-Accept");
         else if (ext && *ext)
-            rc = pws__ending(c, PWS_ERR_CONNECT, "server chose extension \"%.80s\", which we did not offer", ext);
+            rc = ending(t, PWS_ERR_CONNECT, "server chose extension \"%.80s\", which we did not offer", ext);
         else if (proto && *proto)
-            rc = pws__ending(c, PWS_ERR_CONNECT, "server chose subprotocol \"%.80s\", which we did not offer",
-                                proto);
+            rc = ending(t, PWS_ERR_CONNECT, "server chose subprotocol \"%.80s\", which we did not offer",
+                        proto);
     }
     free(h);
     return rc;
@@ -261,223 +284,243 @@ static int check_upgrade(pws_connector *c, size_t headlen)
  * Returns 0, 1 when reading paused, -1 to close at once. */
 static int on_plain(void *user, const unsigned char *data, size_t len)
 {
-    pws_connector *c = user;
-    if (c->upgraded)
-        return feed_frames(c, data, len);
-    if (pws__buf_put(&c->head, data, len))
-        return pws__ending(c, PWS_ERR_CONNECT, "upgrade response over %u bytes", PWS__MAX_HEAD);
-    size_t hl = pws__http_head_len(c->head.p, c->head.len);
+    pws__transport *t = user;
+    if (t->upgraded)
+        return feed_frames(t, data, len);
+    if (pws__buf_put(&t->head, data, len))
+        return ending(t, PWS_ERR_CONNECT, "upgrade response over %u bytes", PWS__MAX_HEAD);
+    size_t hl = pws__http_head_len(t->head.p, t->head.len);
     if (!hl) {
-        if (c->head.len > PWS__MAX_HEAD)
-            return pws__ending(c, PWS_ERR_CONNECT, "upgrade response over %u bytes", PWS__MAX_HEAD);
+        if (t->head.len > PWS__MAX_HEAD)
+            return ending(t, PWS_ERR_CONNECT, "upgrade response over %u bytes", PWS__MAX_HEAD);
         return 0;
     }
-    if (check_upgrade(c, hl))
+    if (check_upgrade(t, hl))
         return -1;
-    lws_sul_cancel(&c->sul_timeout);
-    pws__on_established(c);
+    t->upgraded = true;
+    t->ev->established(t->user);
     /* frames that came with the head */
-    pws__buf rest = c->head;
-    memset(&c->head, 0, sizeof c->head);
-    int rc = rest.len > hl ? feed_frames(c, (const unsigned char *)rest.p + hl, rest.len - hl) : 0;
+    pws__buf rest = t->head;
+    memset(&t->head, 0, sizeof t->head);
+    int rc = rest.len > hl ? feed_frames(t, (const unsigned char *)rest.p + hl, rest.len - hl) : 0;
     pws__buf_free(&rest);
     return rc;
 }
 
 /* Frames what waited while reads were paused, then reads the socket again
  * (unless the reader paused once more).  Never called inside the reader. */
-static void read_on(pws_connector *c)
+static void read_on(pws__transport *t)
 {
-    if (!c->wsi)
+    if (!t->wsi)
         return;
-    if (c->stash.len) {
-        pws__buf held = c->stash;
-        memset(&c->stash, 0, sizeof c->stash);
-        int rc = feed_frames(c, (const unsigned char *)held.p, held.len);
+    if (t->stash.len) {
+        pws__buf held = t->stash;
+        memset(&t->stash, 0, sizeof t->stash);
+        int rc = feed_frames(t, (const unsigned char *)held.p, held.len);
         pws__buf_free(&held);
         if (rc)
             return; /* paused again */
     }
-    if (c->link.ssl) {
+    if (t->link.ssl) {
         /* plaintext may wait inside the TLS session with no socket event to come */
         char err[200] = "";
-        int rc = pws__link_rx(&c->link, NULL, 0, on_plain, c, NULL, err, sizeof err);
+        int rc = pws__link_rx(&t->link, NULL, 0, on_plain, t, NULL, err, sizeof err);
         if (rc == 1)
             return;
         if (rc < 0) {
-            pws__ending(c, PWS_ERR_CLOSED, "%s", err);
-            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            ending(t, PWS_ERR_CLOSED, "%s", err);
+            lws_set_timeout(t->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
             return;
         }
     }
-    pws__link_set_rx(&c->link, true);
+    pws__link_set_rx(&t->link, true);
 }
 
-/* Block policy: the queue has room again. */
-void pws__resume_reading(pws_connector *c)
+void pws__transport_hold_reads(pws__transport *t)
 {
-    read_on(c);
-    pws__drain_commands(c);
+    t->rx_paused = true;
+    pws__link_set_rx(&t->link, false);
+}
+
+void pws__transport_resume_reads(pws__transport *t)
+{
+    t->rx_paused = false;
+    read_on(t);
 }
 
 /* Sends the upgrade request (after TLS, if any, is up). */
-static int send_upgrade(pws_connector *c)
+static int send_upgrade(pws__transport *t)
 {
     char req[PWS__MAX_URL + 512];
-    pws__ws_new_key(c->ws_key);
+    pws__ws_new_key(t->ws_key);
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: polyws/%s\r\n\r\n",
-                     c->path, c->host_header, c->ws_key, PWS_VERSION_STRING);
-    c->upgrade_sent = true;
-    if (n < 0 || (size_t)n >= sizeof req || pws__link_send(&c->link, req, (size_t)n))
-        return pws__ending(c, PWS_ERR_CONNECT, "cannot build the upgrade request");
+                     t->ep.path, t->ep.host_header, t->ws_key, PWS_VERSION_STRING);
+    t->upgrade_sent = true;
+    if (n < 0 || (size_t)n >= sizeof req || pws__link_send(&t->link, req, (size_t)n))
+        return ending(t, PWS_ERR_CONNECT, "cannot build the upgrade request");
     return 0;
 }
 
-/* WRITEABLE: heartbeat ping, rate-limited actions, then one chunk out. */
-static int on_writeable(pws_connector *c)
+void pws__transport_want_write(pws__transport *t)
 {
-    if (!c->close_sent && c->upgraded) {
-        if (c->ping_due) {
-            c->ping_due = false;
-            send_frame(c, PWS__OP_PING, NULL, 0);
+    if (t->wsi)
+        lws_callback_on_writable(t->wsi);
+}
+
+void pws__transport_ping(pws__transport *t)
+{
+    t->ping_due = true;
+    pws__transport_want_write(t);
+}
+
+int pws__transport_send_text(pws__transport *t, const void *data, size_t len, bool secret)
+{
+    if (send_frame(t, PWS__OP_TEXT, data, len))
+        return -1;
+    if (secret)
+        t->wipe_out = true;
+    return 0;
+}
+
+/* WRITEABLE: heartbeat ping, what the layer above queues, then one chunk out. */
+static int on_writeable(pws__transport *t)
+{
+    if (!t->close_sent && t->upgraded) {
+        if (t->ping_due) {
+            t->ping_due = false;
+            send_frame(t, PWS__OP_PING, NULL, 0);
         }
-        int64_t now = pws__mono_us();
-        while (c->outq) {
-            out_msg *m = c->outq;
-            if (!pws__bucket_take(&c->bucket, now)) {
-                int64_t wait = pws__bucket_wait_us(&c->bucket, now);
-                lws_sul_schedule(c->ctx, 0, &c->sul_write, pws__sul_write_cb, wait > 0 ? wait : 1000);
-                break;
-            }
-            if (c->lg.level >= PWS_LOG_DEBUG) {
-                char red[1024];
-                if (!m->is_auth) {
-                    pws__log(&c->lg, PWS_LOG_DEBUG, "send %.*s", (int)(m->len > 800 ? 800 : m->len),
-                             (const char *)m->buf);
-                } else if (c->ad->redact) {
-                    c->ad->redact(c->o.adapter_self, (const char *)m->buf, m->len, red, sizeof red);
-                    pws__log(&c->lg, PWS_LOG_DEBUG, "send %s", red);
-                }
-            }
-            if (send_frame(c, PWS__OP_TEXT, m->buf, m->len))
-                return -1;
-            STAT_ADD(c, actions_sent, 1);
-            c->outq = m->next;
-            if (!c->outq)
-                c->outq_tail = NULL;
-            c->outq_len--;
-            if (m->is_auth) {
-                c->wipe_out = true;
-                OPENSSL_cleanse(m->buf, m->len);
-            }
-            free(m);
-        }
+        if (t->ev->writeable(t->user))
+            return -1;
     }
-    int rc = pws__link_writeable(&c->link, c->scratch);
-    if (c->wipe_out && !pws__link_pending(&c->link)) {
-        /* the auth frame is out: no copy of it stays (scratch held one for lws_write) */
-        OPENSSL_cleanse(c->link.out.p, c->link.out.cap);
-        OPENSSL_cleanse(c->scratch, LWS_PRE + PWS__CLIENT_WRITE);
-        c->wipe_out = false;
+    int rc = pws__link_writeable(&t->link, t->scratch);
+    if (t->wipe_out && !pws__link_pending(&t->link)) {
+        /* the secret (auth) frame is out: no copy of it stays (scratch held one for lws_write) */
+        OPENSSL_cleanse(t->link.out.p, t->link.out.cap);
+        OPENSSL_cleanse(t->scratch, LWS_PRE + PWS__CLIENT_WRITE);
+        t->wipe_out = false;
     }
     return rc;
+}
+
+void pws__transport_end(pws__transport *t, bool graceful, int close_code)
+{
+    if (!t->wsi)
+        return;
+    if (graceful && t->upgraded) {
+        begin_close(t, close_code, "bye");
+    } else {
+        /* Only called from timers (never inside this wsi's callback), so
+         * closing at once is allowed; the async kill waits for lws' next
+         * timeout sweep, which for a wsi still in its handshake came 30 s late. */
+        lws_set_timeout(t->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    }
+}
+
+void pws__transport_connect(pws__transport *t)
+{
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.context = t->ctx;
+    ci.address = t->ep.host;
+    ci.port = t->ep.port;
+    ci.path = t->ep.path;
+    ci.host = t->ep.host_header;
+    ci.method = "RAW"; /* a plain socket: the WebSocket protocol and TLS are ours */
+    ci.local_protocol_name = "polyws";
+    ci.pwsi = &t->lws_slot;
+    pws__transport_reset(t);
+    pws__ws_reader_init(&t->rd, false, t->max_message);
+    t->rd.reject_rsv = true; /* we offer no extension */
+    t->attempt_open = true;
+    struct lws *w = lws_client_connect_via_info(&ci);
+    /* lws may already have reported CLIENT_CONNECTION_ERROR (gone) */
+    if (w && t->attempt_open)
+        t->wsi = w;
+    if (!w && t->attempt_open) {
+        t->wsi = NULL;
+        ending(t, PWS_ERR_CONNECT, "cannot connect to %.120s:%d", t->ep.host, t->ep.port);
+        gone(t, "connect failed");
+    }
 }
 
 static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                            size_t len)
 {
     struct lws_context *ctx = lws_get_context(wsi);
-    pws_connector *c = ctx ? lws_context_user(ctx) : NULL;
-    if (!c)
+    pws__transport *t = ctx ? lws_context_user(ctx) : NULL;
+    if (!t)
         return lws_callback_http_dummy(wsi, reason, user, in, len);
 
     switch (reason) {
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-        if (wsi != c->wsi && c->wsi)
+        if (wsi != t->wsi && t->wsi)
             break;
-        pws__ending(c, PWS_ERR_CONNECT, "cannot connect to %.60s:%d: %.*s", c->host, c->port,
-                    in ? (int)(len < 150 ? len : 150) : 0, in ? (const char *)in : "");
-        pws__connection_gone(c, "connect failed");
+        ending(t, PWS_ERR_CONNECT, "cannot connect to %.60s:%d: %.*s", t->ep.host, t->ep.port,
+               in ? (int)(len < 150 ? len : 150) : 0, in ? (const char *)in : "");
+        gone(t, "connect failed");
         break;
 
     case LWS_CALLBACK_RAW_CONNECTED: {
-        if (wsi != c->wsi && c->wsi)
+        if (wsi != t->wsi && t->wsi)
             return -1;
-        c->wsi = c->link.wsi = wsi;
-        if (c->st != NET_CONNECTING)
+        t->wsi = t->link.wsi = wsi;
+        if (t->ev->connected(t->user))
             return -1;
         char err[200];
-        if (c->tls) {
-            if (pws__link_tls_start(&c->link, c->ssl_ctx, c->host, err, sizeof err))
-                return pws__ending(c, PWS_ERR_TLS, "%s", err);
-        } else if (send_upgrade(c)) {
+        if (t->ep.tls) {
+            if (pws__link_tls_start(&t->link, t->ssl_ctx, t->ep.host, err, sizeof err))
+                return ending(t, PWS_ERR_TLS, "%s", err);
+        } else if (send_upgrade(t)) {
             return -1;
         }
         break;
     }
 
     case LWS_CALLBACK_RAW_RX: {
-        if (wsi != c->wsi)
+        if (wsi != t->wsi)
             return -1;
-        c->last_rx_us = pws__mono_us();
+        t->ev->received(t->user);
         char err[200] = "";
         bool tls_up = false;
-        int rc = pws__link_rx(&c->link, in, len, on_plain, c, &tls_up, err, sizeof err);
+        int rc = pws__link_rx(&t->link, in, len, on_plain, t, &tls_up, err, sizeof err);
         if (rc < 0) {
             /* on_plain gave its reason already; otherwise it is TLS */
-            if (c->upgraded)
-                pws__ending(c, PWS_ERR_CLOSED, "%s", err);
+            if (t->upgraded)
+                ending(t, PWS_ERR_CLOSED, "%s", err);
             else
-                pws__ending(c, PWS_ERR_TLS, "%s (connecting to %s)", err, c->host_header);
+                ending(t, PWS_ERR_TLS, "%s (connecting to %s)", err, t->ep.host_header);
             return -1;
         }
-        if (tls_up && !c->upgrade_sent && send_upgrade(c))
+        if (tls_up && !t->upgrade_sent && send_upgrade(t))
             return -1;
-        pws__drain_commands(c);
+        t->ev->read_done(t->user);
         break;
     }
 
     case LWS_CALLBACK_RAW_WRITEABLE:
-        if (wsi != c->wsi)
+        if (wsi != t->wsi)
             return -1;
-        return on_writeable(c);
+        return on_writeable(t);
 
     case LWS_CALLBACK_RAW_CLOSE:
-        if (wsi == c->wsi)
-            pws__connection_gone(c, c->upgraded ? "connection lost: closed without a close frame"
-                                           : "connection lost during the upgrade");
+        if (wsi == t->wsi)
+            gone(t, t->upgraded ? "connection lost: closed without a close frame"
+                                : "connection lost during the upgrade");
         break;
 
     case LWS_CALLBACK_WSI_DESTROY:
         /* a raw wsi killed before it connected (our connect timeout) may get
          * no CLIENT_CONNECTION_ERROR: this is the last word on it */
-        if (wsi == c->wsi)
-            pws__connection_gone(c, c->st == NET_CONNECTING ? "connect failed" : "connection lost");
+        if (wsi == t->wsi)
+            gone(t, t->upgraded ? "connection lost" : "connect failed");
         break;
 
-    case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
-        pthread_mutex_lock(&c->mu);
-        bool stop = c->stop_requested;
-        bool space = c->space_ready;
-        c->space_ready = false;
-        pthread_mutex_unlock(&c->mu);
-        if (space && c->pend_len > c->pend_off)
-            pws__push_pending(c);
-        if (stop && !c->stopping) {
-            c->stopping = true;
-            if (c->wsi) {
-                /* a reason already given (auth_failed, a server close) stays */
-                pws__end_connection(c, PWS_OK, true, 1000, "stopped by the application");
-            } else {
-                pws__finish(c, PWS_OK);
-            }
-        } else {
-            pws__drain_commands(c);
-        }
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        t->ev->woken(t->user);
         break;
-    }
 
     default:
         break;
@@ -485,6 +528,57 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
     return 0;
 }
 
-const struct lws_protocols pws__protocols[] = {
+static const struct lws_protocols protocols[] = {
     {"polyws", callback_polyws, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+int pws__transport_setup(pws__transport *t, const char *ca_file, bool insecure, char *err, size_t cap)
+{
+    /* Our TLS runs on this SSL_CTX (link.c).  lws 4.1 would also build a
+     * client SSL_CTX of its own for every context, load the whole trust store
+     * into it and leak it at destroy; handed ours, it builds none. */
+    SSL_CTX *ssl_ctx = t->ep.tls ? pws__client_ssl_ctx(ca_file, insecure, err, cap)
+                                 : SSL_CTX_new(TLS_client_method());
+    t->scratch = malloc(LWS_PRE + PWS__CLIENT_WRITE);
+    if (!ssl_ctx || !t->scratch) {
+        if (ssl_ctx)
+            snprintf(err, cap, "out of memory");
+        else if (!t->ep.tls)
+            snprintf(err, cap, "tls: SSL_CTX_new failed");
+        int rc = ssl_ctx ? PWS_ERR_NOMEM : PWS_ERR_TLS;
+        SSL_CTX_free(ssl_ctx);
+        free(t->scratch);
+        t->scratch = NULL;
+        return rc;
+    }
+    t->ssl_ctx = ssl_ctx;
+    return PWS_OK;
+}
+
+struct lws_context *pws__transport_context(pws__transport *t, unsigned timeout_secs)
+{
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protocols;
+    info.user = t;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.fd_limit_per_thread = 8; /* one connection plus lws' own pipes */
+    info.timeout_secs = timeout_secs;
+    info.pt_serv_buf_size = PWS__READ_BUF;
+    info.provided_client_ssl_ctx = t->ssl_ctx;
+    t->ctx = lws_create_context(&info);
+    return t->ctx;
+}
+
+void pws__transport_teardown(pws__transport *t)
+{
+    if (t->ctx)
+        lws_context_destroy(t->ctx);
+    t->ctx = NULL;
+    pws__transport_reset(t);
+    SSL_CTX_free(t->ssl_ctx);
+    t->ssl_ctx = NULL;
+    free(t->scratch);
+    t->scratch = NULL;
+}
