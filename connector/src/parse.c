@@ -207,7 +207,7 @@ restart:
                 /* Escaped key (rare): decode it first, "\u0065v" is "ev". */
                 char decoded[KEY_MAX_LEN + 1];
                 bool truncated = false, nul = false;
-                size_t n = pws__parse_decode_string(key - 1, p, true, decoded, sizeof decoded, &truncated, &nul);
+                size_t n = decode_string(key - 1, p, true, decoded, sizeof decoded, &truncated, &nul);
                 slot = (truncated || nul) ? -1 : pws__parse_classify_key(decoded, n);
             }
 #if PWS__SWAR_DIGITS

@@ -165,7 +165,7 @@ static bool decode_status_text(parser *ps, enum slot slot, char *out, size_t cap
         pws__parse_element_error(ps, fv->start, R_WANT_STRING);
         return false;
     }
-    pws__parse_decode_string(fv->start, fv->end, fv->escaped, out, cap, truncated, &nul);
+    decode_string(fv->start, fv->end, fv->escaped, out, cap, truncated, &nul);
     if (nul) {
         pws__parse_element_error(ps, fv->start, R_NUL);
         return false;
@@ -190,7 +190,7 @@ void pws__parse_decode_element(parser *ps, const char *obj, const char *obj_end)
         pws__parse_element_error(ps, evv->start, R_EV_TYPE);
         return;
     }
-    n = pws__parse_decode_string(evv->start, evv->end, evv->escaped, name, sizeof name, &truncated, &nul);
+    n = decode_string(evv->start, evv->end, evv->escaped, name, sizeof name, &truncated, &nul);
     if (nul) {
         pws__parse_element_error(ps, evv->start, R_NUL);
         return;

@@ -10,8 +10,9 @@
  *   parse_scan.c    the JSON tokenizer: strings (escapes, UTF-8), literals,
  *                   skipping any value with a depth limit, without recursion;
  *   parse_keys.c    the known keys: a perfect hash from key to slot;
- *   parse_values.c  one scanned value into one struct field: strings
- *                   decoded, numbers converted (numparse.h), integer lists;
+ *   parse_values.c  one scanned value into one struct field, out of line:
+ *                   integer lists, the record path's decode_field(), the
+ *                   clearing of a duplicate key's field;
  *   parse_events.c  the event types: the fields and usual key order of A/AM,
  *                   T and Q, and the record path's mapping of a finished
  *                   object to a market-data, status or other event.
@@ -33,6 +34,8 @@
 #include "numparse.h"
 
 #include <polyws/parse.h>
+
+#include "wire/json.h" /* pws__json_unquote */
 
 #include <math.h>
 #include <stddef.h>
@@ -258,14 +261,36 @@ const char *pws__parse_scan_value(parser *ps, const char *p, unsigned depth, uin
 /* ------------------------------------------------------ values and fields */
 
 /* Decodes a validated string value start..end (from its opening quote to
- * past its closing one) into out[cap] as NUL-terminated UTF-8
- * (parse_values.c).  If it does not fit, the output is cut at a code-point
- * boundary and *truncated is set; *nul is set if it contained U+0000 (which a
- * C string cannot hold).  Returns the decoded length.  Takes the span by
- * value, not a field_value pointer, so the direct path's field_value can live
- * in registers. */
-size_t pws__parse_decode_string(const char *start, const char *end, bool escaped, char *out, size_t cap,
-                                bool *truncated, bool *nul);
+ * past its closing one) into out[cap] as NUL-terminated UTF-8.  If it does
+ * not fit, the output is cut at a code-point boundary and *truncated is set;
+ * *nul is set if it contained U+0000 (which a C string cannot hold).  Returns
+ * the decoded length.  Takes the span by value, not a field_value pointer, so
+ * the direct path's field_value can live in registers.  The plain case (every
+ * "sym") is a copy, inline; escapes go to wire's one JSON string decoder. */
+static inline size_t decode_string(const char *start, const char *end, bool escaped, char *out, size_t cap,
+                                   bool *truncated, bool *nul)
+{
+    const char *s = start + 1;
+    const char *e = end - 1;
+
+    if (!escaped) {
+        size_t len = (size_t)(e - s);
+        if (len >= cap) {
+            *truncated = true;
+            len = cap - 1;
+            while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+                len--;
+        }
+        memcpy(out, s, len);
+        out[len] = '\0';
+        return len;
+    }
+    pws__json_str r;
+    pws__json_unquote(s, (size_t)(end - s), out, cap, &r);
+    *truncated |= r.truncated;
+    *nul |= r.nul;
+    return r.len;
+}
 
 /* Reads a validated array of integers start..end ('[' to past ']') into
  * list[PWS_MAX_CONDITIONS] (parse_values.c).  R_NONE, or a reason with
@@ -345,7 +370,7 @@ PWS__HOT_INLINE enum reason decode_field(parser *ps, const field_spec *f, const 
         bool truncated = false, nul = false;
         if (fv->kind != VK_STRING)
             return R_WANT_STRING;
-        pws__parse_decode_string(fv->start, fv->end, fv->escaped, base + f->offset, f->aux, &truncated, &nul);
+        decode_string(fv->start, fv->end, fv->escaped, base + f->offset, f->aux, &truncated, &nul);
         if (truncated)
             return R_STR_LONG;
         return nul ? R_NUL : R_NONE;

@@ -1,40 +1,12 @@
 /*
  * parse_values.c - one scanned value into one struct field, out of line:
- * strings decoded (an escape-free one copied here, escapes by wire's one
- * JSON string decoder; cut at a code-point boundary when too long), lists of
- * integers (trade and quote conditions), the record path's copy of
+ * lists of integers (trade and quote conditions), the record path's copy of
  * decode_field(), and the clearing of a field that a duplicate key
- * overwrites.  Numbers are converted by numparse.h, inline in decode_field()
- * (parse_internal.h), since nearly every value is one.
+ * overwrites.  Numbers are converted by numparse.h and strings copied (or
+ * decoded by wire's JSON string decoder) inline in decode_field()
+ * (parse_internal.h), since nearly every value is one or the other.
  */
 #include "parse_internal.h"
-
-#include "wire/json.h" /* pws__json_unquote */
-
-size_t pws__parse_decode_string(const char *start, const char *end, bool escaped, char *out, size_t cap,
-                                bool *truncated, bool *nul)
-{
-    const char *s = start + 1;
-    const char *e = end - 1;
-
-    if (!escaped) {
-        size_t len = (size_t)(e - s);
-        if (len >= cap) {
-            *truncated = true;
-            len = cap - 1;
-            while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
-                len--;
-        }
-        memcpy(out, s, len);
-        out[len] = '\0';
-        return len;
-    }
-    pws__json_str r;
-    pws__json_unquote(s, (size_t)(end - s), out, cap, &r);
-    *truncated |= r.truncated;
-    *nul |= r.nul;
-    return r.len;
-}
 
 enum reason pws__parse_decode_int_list(parser *ps, const char *start, const char *end, int32_t *list,
                                        uint32_t *count, const char **err_at)
