@@ -1,8 +1,8 @@
 /*
  * parse.c - the Polygon frame parser: one JSON array of event objects in,
  * typed events out, with no allocation.  This file is its driver (the
- * top-level array, the element loop on its two paths, parse-error
- * reporting); parse_internal.h lists the files that hold the rest.
+ * top-level array, the element loop on its two paths); parse_internal.h
+ * lists the files that hold the rest.
  *
  * Strategy.  The "ev" key decides how every other key is read, but JSON does
  * not promise it comes first.  Each element object is scanned once from '{'
@@ -40,48 +40,6 @@
  * max_depth says.
  */
 #include "parse_internal.h"
-
-/* --------------------------------------------------------------- reasons */
-
-#define PWS__PARSE_REASON_TEXT(name, text) [name] = text,
-const char *const pws__parse_reason_text[R__COUNT] = { PWS__PARSE_REASONS(PWS__PARSE_REASON_TEXT) };
-#undef PWS__PARSE_REASON_TEXT
-
-/* ------------------------------------------------------ error reporting */
-
-/* Printable bytes around offset; everything else becomes '.'. */
-static void make_excerpt(const char *buf, size_t len, size_t offset, char out[PWS_EXCERPT_MAX])
-{
-    size_t start = offset > 20 ? offset - 20 : 0;
-    size_t n = 0;
-
-    if (start > len)
-        start = len;
-    for (size_t i = start; i < len && n < PWS_EXCERPT_MAX - 1; i++) {
-        unsigned char c = (unsigned char)buf[i];
-        out[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '.';
-    }
-    out[n] = '\0';
-}
-
-static void emit_error(parser *ps, size_t offset, const char *reason)
-{
-    size_t len = (size_t)(ps->end - ps->buf);
-    pws_event *ev = &ps->ev;
-
-    memset(ev, 0, sizeof *ev);
-    ev->type = PWS_EV_PARSE_ERROR;
-    ev->u.error.offset = offset;
-    ev->u.error.frame_len = len;
-    ev->u.error.reason = reason;
-    make_excerpt(ps->buf, len, offset, ev->u.error.excerpt);
-    emit(ps);
-}
-
-void pws__parse_element_error(parser *ps, const char *at, enum reason reason)
-{
-    emit_error(ps, (size_t)(at - ps->buf), pws__parse_reason_text[reason]);
-}
 
 /* ------------------------------------------------------- the element loop */
 
@@ -398,11 +356,11 @@ long pws_parse_frame(const char *buf, size_t len, const pws_parse_limits *limits
     ps.seen = 0;
 
     if (len > max_frame) {
-        emit_error(&ps, max_frame, pws__parse_reason_text[R_FRAME]);
+        pws__parse_emit_error(&ps, max_frame, pws__parse_reason_text[R_FRAME]);
         return ps.count;
     }
     parse_array(&ps);
     if (ps.err_reason != NULL && !ps.stopped)
-        emit_error(&ps, (size_t)(ps.err_at - ps.buf), ps.err_reason);
+        pws__parse_emit_error(&ps, (size_t)(ps.err_at - ps.buf), ps.err_reason);
     return ps.count;
 }

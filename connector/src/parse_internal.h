@@ -6,7 +6,9 @@
  *
  *   parse.c         the frame driver: the top-level array, each element
  *                   object scanned once on the direct or the record path
- *                   (see there), and parse-error reporting;
+ *                   (see there);
+ *   parse_error.c   parse-error events: reason texts, offset and excerpt
+ *                   (a leaf every other file reports through);
  *   parse_scan.c    the JSON tokenizer: strings (escapes, UTF-8), literals,
  *                   skipping any value with a depth limit, without recursion;
  *   parse_keys.c    the known keys: a perfect hash from key to slot;
@@ -87,7 +89,7 @@
 enum reason { R_NONE = 0, PWS__PARSE_REASONS(PWS__PARSE_REASON_ENUM) R__COUNT };
 #undef PWS__PARSE_REASON_ENUM
 
-/* The text of each reason (parse.c); [R_NONE] is NULL. */
+/* The text of each reason (parse_error.c); [R_NONE] is NULL. */
 extern const char *const pws__parse_reason_text[R__COUNT];
 
 /* ------------------------------------------------------------- key slots */
@@ -189,7 +191,9 @@ static inline void emit(parser *ps)
         ps->stopped = true;
 }
 
-/* Emits a PWS_EV_PARSE_ERROR for the element at `at` (parse.c). */
+/* parse_error.c: one PWS_EV_PARSE_ERROR at byte offset `offset` of the frame ... */
+void pws__parse_emit_error(parser *ps, size_t offset, const char *reason);
+/* ... or for the element at `at`, with the text of `reason`. */
 void pws__parse_element_error(parser *ps, const char *at, enum reason reason);
 
 /* ------------------------------------------------------------- scanning */
