@@ -41,6 +41,19 @@ static void no_connection(judge *g, int idx, const pwss_assertion *a)
     pwsj__add_verdict(g, idx, false, 0, &b);
 }
 
+/* Starts the message of an assertion about connections in *b, or fails it when no connection
+ * was opened at all (false: nothing more to judge). */
+static bool begin_judged(judge *g, int idx, const pwss_assertion *a, sbuf *b)
+{
+    if (!g->s.opened) {
+        no_connection(g, idx, a);
+        return false;
+    }
+    *b = (sbuf){0};
+    pwsj__begin(b, a);
+    return true;
+}
+
 void pwsj__judge_auth_within(judge *g, int idx, const pwss_assertion *a)
 {
     const summary *s = &g->s;
@@ -98,12 +111,9 @@ void pwsj__judge_auth_within(judge *g, int idx, const pwss_assertion *a)
 void pwsj__judge_no_sub_before_auth(judge *g, int idx, const pwss_assertion *a)
 {
     const summary *s = &g->s;
-    if (!s->opened) {
-        no_connection(g, idx, a);
+    sbuf b;
+    if (!begin_judged(g, idx, a, &b))
         return;
-    }
-    sbuf b = {0};
-    pwsj__begin(&b, a);
     for (uint32_t k = 1; k <= s->nconn; k++) {
         const conn_info *c = &s->c[k];
         if (!c->early_sub)
@@ -311,12 +321,9 @@ void pwsj__judge_min_connects(judge *g, int idx, const pwss_assertion *a)
 void pwsj__judge_no_reconnect(judge *g, int idx, const pwss_assertion *a)
 {
     const summary *s = &g->s;
-    if (!s->opened) {
-        no_connection(g, idx, a);
+    sbuf b;
+    if (!begin_judged(g, idx, a, &b))
         return;
-    }
-    sbuf b = {0};
-    pwsj__begin(&b, a);
     bool pass = s->opened == 1;
     if (pass) {
         pwsj__sb_str(&b, "exactly one connection was opened");
@@ -335,12 +342,9 @@ void pwsj__judge_no_reconnect(judge *g, int idx, const pwss_assertion *a)
 void pwsj__judge_client_closed_with(judge *g, int idx, const pwss_assertion *a)
 {
     const summary *s = &g->s;
-    if (!s->opened) {
-        no_connection(g, idx, a);
+    sbuf b;
+    if (!begin_judged(g, idx, a, &b))
         return;
-    }
-    sbuf b = {0};
-    pwsj__begin(&b, a);
     if (a->ordinal && a->ordinal > s->nconn) {
         pwsj__sb_printf(&b, "connection %u was never opened (%u connection(s))", a->ordinal, s->opened);
         pwsj__where(g, &b, a);
@@ -413,12 +417,9 @@ static bool server_ended(const judge *g, uint32_t k)
 void pwsj__judge_fails_connection(judge *g, int idx, const pwss_assertion *a)
 {
     const summary *s = &g->s;
-    if (!s->opened) {
-        no_connection(g, idx, a);
+    sbuf b;
+    if (!begin_judged(g, idx, a, &b))
         return;
-    }
-    sbuf b = {0};
-    pwsj__begin(&b, a);
     uint32_t from = a->ordinal ? a->ordinal : 1, to = a->ordinal ? a->ordinal : s->nconn;
     if (a->ordinal && a->ordinal > s->nconn) {
         pwsj__sb_printf(&b, "connection %u was never opened (%u connection(s))", a->ordinal, s->opened);

@@ -8,6 +8,8 @@
  */
 #include "judge_events.h"
 
+#include "wire/buf.h"
+
 #include <polyws/polyws.h>
 
 #include <stdarg.h>
@@ -27,23 +29,8 @@ typedef struct cbuf {
 
 static void cb_put(cbuf *b, const void *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    if (!b->oom && pws__append(&b->p, &b->len, &b->cap, s, n, SIZE_MAX / 2))
+        b->oom = true;
 }
 
 static void cb_str(cbuf *b, const char *s)
