@@ -171,6 +171,17 @@ static void draw_run(diagram *d, const row *r)
     free(lasttip.p);
 }
 
+/* A dot of radius r on the server's lifeline at y, labelled to its left with prefix and the
+ * cleaned payload (script steps and faults are the server's doing). */
+static void server_mark(diagram *d, int64_t t_us, int y, int r, const char *prefix, const char *s, size_t n)
+{
+    put_time(d, t_us, y + 4);
+    chk_rb_printf(&d->rows, "<circle cx=\"%d\" cy=\"%d\" r=\"%d\"/><text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s",
+                  D_SERVER_X, y, r, D_SERVER_X - 5 - r, y + 4, prefix);
+    chk_put_clean(&d->rows, s, n, CHK_REPORT_LABEL_CHARS, 0);
+    chk_rb_put(&d->rows, "</text>", 7);
+}
+
 /* A connection event: a note on the server's lifeline (steps, faults), a red box (a failed
  * step), a cross (a drop), bars (closed), or a plain note. */
 static void draw_event(diagram *d, const pwsm_entry *e)
@@ -188,11 +199,7 @@ static void draw_event(diagram *d, const pwsm_entry *e)
     snprintf(attrs, sizeof attrs, " data-t=\"%.6f\"", (double)e->t_us / 1e6);
     if (chk_kind_is(e, "step")) {
         open_row(d, "step", attrs, NULL, 0);
-        put_time(d, e->t_us, y0 + 13);
-        chk_rb_printf(&d->rows, "<circle cx=\"%d\" cy=\"%d\" r=\"3\"/><text x=\"%d\" y=\"%d\" text-anchor=\"end\">step ",
-                      D_SERVER_X, y0 + 9, D_SERVER_X - 10, y0 + 13);
-        chk_put_clean(&d->rows, s, n, CHK_REPORT_LABEL_CHARS, 0);
-        chk_rb_put(&d->rows, "</text>", 7);
+        server_mark(d, e->t_us, y0 + 9, 3, "step ", s, n);
         d->y += 18;
     } else if (chk_kind_is(e, "step_failed")) {
         open_row(d, "step_failed", attrs, &tip, 1000);
@@ -228,11 +235,7 @@ static void draw_event(diagram *d, const pwsm_entry *e)
         d->y += 24;
     } else if (chk_kind_is(e, "fault")) {
         open_row(d, "fault", attrs, &tip, 200);
-        put_time(d, e->t_us, y0 + 15);
-        chk_rb_printf(&d->rows, "<circle cx=\"%d\" cy=\"%d\" r=\"5\"/><text x=\"%d\" y=\"%d\" text-anchor=\"end\">fault: ",
-                      D_SERVER_X, y0 + 11, D_SERVER_X - 12, y0 + 15);
-        chk_put_clean(&d->rows, s, n, CHK_REPORT_LABEL_CHARS, 0);
-        chk_rb_put(&d->rows, "</text>", 7);
+        server_mark(d, e->t_us, y0 + 11, 5, "fault: ", s, n);
         d->y += 22;
     } else {
         char cls[32];
