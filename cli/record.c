@@ -156,7 +156,123 @@ static double since(const struct timespec *t0)
     return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-int pws_cmd_record(int argc, char **argv)
+/* Everything the command line and the environment decide. */
+typedef struct record_args {
+    pwsr_proxy_options po;   /* the proxy's options (points into this struct) */
+    const char *url;         /* direct: --url or $POLYWS_URL */
+    const char *key_env;     /* direct: --key-env */
+    const char *key_file;    /* direct: --key-file */
+    const char *port_file;   /* proxy: --port-file */
+    const char *jsonl_path;  /* direct: --jsonl */
+    char host[256];          /* --listen host */
+    char subs[8192];         /* direct: channels */
+    double duration;         /* --duration, 0 = no limit */
+    bool direct;             /* direct mode, else proxy mode */
+    char key[PWS_MAX_KEY_LEN + 1]; /* direct: the API key, wiped once handed over */
+} record_args;
+
+/* Exit status of a step, or RECORD_GO_ON to continue. */
+#define RECORD_GO_ON (-1)
+
+/* --listen HOST:PORT into a->host and a->po.port. */
+static int parse_listen(record_args *a, const char *arg)
+{
+    char *end;
+    const char *colon = strrchr(arg, ':');
+    if (!colon || colon == arg || (size_t)(colon - arg) >= sizeof a->host) {
+        fprintf(stderr, "polyws record: --listen needs HOST:PORT, not '%s'\n", arg);
+        return 2;
+    }
+    memcpy(a->host, arg, (size_t)(colon - arg));
+    a->host[colon - arg] = '\0';
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port < 0 || port > 65535) {
+        fprintf(stderr, "polyws record: invalid port in --listen '%s'\n", arg);
+        return 2;
+    }
+    a->po.port = (int)port;
+    return RECORD_GO_ON;
+}
+
+/* One option from getopt_long. */
+static int parse_option(int ch, const char *arg, record_args *a, recorder *r)
+{
+    pwsr_proxy_options *po = &a->po;
+    uint64_t u;
+    char *end;
+    switch (ch) {
+    case 'U': po->upstream = arg; break;
+    case 'l': return parse_listen(a, arg);
+    case 'P': a->port_file = arg; break;
+    case 'M':
+        if (pws_cli_uint(arg, 1, PWSR_MAX_CLIENTS, &u)) {
+            fprintf(stderr, "polyws record: --max-clients needs 1..%u\n", PWSR_MAX_CLIENTS);
+            return 2;
+        }
+        po->max_clients = (uint32_t)u;
+        break;
+    case 'u': a->url = arg; break;
+    case 's':
+        if (strlen(a->subs) + strlen(arg) + 2 > sizeof a->subs) {
+            fprintf(stderr, "polyws record: --subscribe lists exceed %zu bytes\n", sizeof a->subs);
+            return 2;
+        }
+        if (a->subs[0])
+            strcat(a->subs, ",");
+        strcat(a->subs, arg);
+        break;
+    case 'K': a->key_env = arg; break;
+    case 'F': a->key_file = arg; break;
+    case 'n':
+        if (pws_cli_uint(arg, 1, UINT64_MAX, &r->count)) {
+            fprintf(stderr, "polyws record: --count needs a positive integer, not '%s'\n", arg);
+            return 2;
+        }
+        break;
+    case 'J': a->jsonl_path = arg; break;
+    case 'o': po->tape_path = arg; break;
+    case 'd':
+        a->duration = strtod(arg, &end);
+        if (end == arg || *end || !(a->duration > 0) || a->duration > 1e7) {
+            fprintf(stderr, "polyws record: --duration needs positive seconds, not '%s'\n", arg);
+            return 2;
+        }
+        break;
+    case 'C': po->ca_file = arg; break;
+    case 'I': po->insecure = true; break;
+    case 'R':
+        if (po->nredact_fields >= PWS_TAPE_MAX_REDACT || !*arg || strlen(arg) > PWS_TAPE_MAX_NAME) {
+            fprintf(stderr, "polyws record: --redact-field: at most %u names of 1..%u bytes\n",
+                    PWS_TAPE_MAX_REDACT, PWS_TAPE_MAX_NAME);
+            return 2;
+        }
+        po->redact_fields[po->nredact_fields++] = arg;
+        break;
+    case 'H':
+        if (po->nredact_headers >= PWS_TAPE_MAX_REDACT - 4 || !*arg || strlen(arg) > PWS_TAPE_MAX_NAME) {
+            fprintf(stderr, "polyws record: --redact-header: at most %u names of 1..%u bytes\n",
+                    PWS_TAPE_MAX_REDACT - 4, PWS_TAPE_MAX_NAME);
+            return 2;
+        }
+        po->redact_headers[po->nredact_headers++] = arg;
+        break;
+    case 'B':
+        if (pws_cli_uint(arg, 65536, 1ull << 32, &u)) {
+            fprintf(stderr, "polyws record: --max-buffer needs 65536..4294967296 bytes\n");
+            return 2;
+        }
+        po->max_buffered = (size_t)u;
+        break;
+    case 'S': po->fsync_each = true; break;
+    case 'q': r->quiet = true; break;
+    case 'v': r->verbose++; break;
+    case 'h': record_usage(stdout); return 0;
+    default: record_usage(stderr); return 2;
+    }
+    return RECORD_GO_ON;
+}
+
+static int parse_options(int argc, char **argv, record_args *a, recorder *r)
 {
     static const struct option longopts[] = {
         {"upstream", required_argument, NULL, 'U'},  {"listen", required_argument, NULL, 'l'},
@@ -170,293 +286,284 @@ int pws_cmd_record(int argc, char **argv)
         {"max-buffer", required_argument, NULL, 'B'}, {"fsync", no_argument, NULL, 'S'},
         {"quiet", no_argument, NULL, 'q'},           {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
-    pwsr_proxy_options po;
-    memset(&po, 0, sizeof po);
-    static recorder r;
-    memset(&r, 0, sizeof r);
-    const char *url = NULL, *key_env = NULL, *key_file = NULL, *port_file = NULL, *jsonl_path = NULL;
-    char host[256] = "127.0.0.1", subs[8192] = "";
-    double duration = 0;
-    uint64_t u;
-    char *end;
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "s:n:o:d:qvh", longopts, NULL)) != -1) {
-        switch (ch) {
-        case 'U': po.upstream = optarg; break;
-        case 'l': {
-            const char *colon = strrchr(optarg, ':');
-            if (!colon || colon == optarg || (size_t)(colon - optarg) >= sizeof host) {
-                fprintf(stderr, "polyws record: --listen needs HOST:PORT, not '%s'\n", optarg);
-                return 2;
-            }
-            memcpy(host, optarg, (size_t)(colon - optarg));
-            host[colon - optarg] = '\0';
-            long port = strtol(colon + 1, &end, 10);
-            if (*end || end == colon + 1 || port < 0 || port > 65535) {
-                fprintf(stderr, "polyws record: invalid port in --listen '%s'\n", optarg);
-                return 2;
-            }
-            po.port = (int)port;
-            break;
-        }
-        case 'P': port_file = optarg; break;
-        case 'M':
-            if (pws_cli_uint(optarg, 1, PWSR_MAX_CLIENTS, &u)) {
-                fprintf(stderr, "polyws record: --max-clients needs 1..%u\n", PWSR_MAX_CLIENTS);
-                return 2;
-            }
-            po.max_clients = (uint32_t)u;
-            break;
-        case 'u': url = optarg; break;
-        case 's':
-            if (strlen(subs) + strlen(optarg) + 2 > sizeof subs) {
-                fprintf(stderr, "polyws record: --subscribe lists exceed %zu bytes\n", sizeof subs);
-                return 2;
-            }
-            if (subs[0])
-                strcat(subs, ",");
-            strcat(subs, optarg);
-            break;
-        case 'K': key_env = optarg; break;
-        case 'F': key_file = optarg; break;
-        case 'n':
-            if (pws_cli_uint(optarg, 1, UINT64_MAX, &r.count)) {
-                fprintf(stderr, "polyws record: --count needs a positive integer, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'J': jsonl_path = optarg; break;
-        case 'o': po.tape_path = optarg; break;
-        case 'd':
-            duration = strtod(optarg, &end);
-            if (end == optarg || *end || !(duration > 0) || duration > 1e7) {
-                fprintf(stderr, "polyws record: --duration needs positive seconds, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'C': po.ca_file = optarg; break;
-        case 'I': po.insecure = true; break;
-        case 'R':
-            if (po.nredact_fields >= PWS_TAPE_MAX_REDACT || !*optarg || strlen(optarg) > PWS_TAPE_MAX_NAME) {
-                fprintf(stderr, "polyws record: --redact-field: at most %u names of 1..%u bytes\n",
-                        PWS_TAPE_MAX_REDACT, PWS_TAPE_MAX_NAME);
-                return 2;
-            }
-            po.redact_fields[po.nredact_fields++] = optarg;
-            break;
-        case 'H':
-            if (po.nredact_headers >= PWS_TAPE_MAX_REDACT - 4 || !*optarg || strlen(optarg) > PWS_TAPE_MAX_NAME) {
-                fprintf(stderr, "polyws record: --redact-header: at most %u names of 1..%u bytes\n",
-                        PWS_TAPE_MAX_REDACT - 4, PWS_TAPE_MAX_NAME);
-                return 2;
-            }
-            po.redact_headers[po.nredact_headers++] = optarg;
-            break;
-        case 'B':
-            if (pws_cli_uint(optarg, 65536, 1ull << 32, &u)) {
-                fprintf(stderr, "polyws record: --max-buffer needs 65536..4294967296 bytes\n");
-                return 2;
-            }
-            po.max_buffered = (size_t)u;
-            break;
-        case 'S': po.fsync_each = true; break;
-        case 'q': r.quiet = true; break;
-        case 'v': r.verbose++; break;
-        case 'h': record_usage(stdout); return 0;
-        default: record_usage(stderr); return 2;
-        }
+        int rc = parse_option(ch, optarg, a, r);
+        if (rc != RECORD_GO_ON)
+            return rc;
     }
     if (optind < argc) {
         fprintf(stderr, "polyws record: unexpected argument '%s'; see --help\n", argv[optind]);
         return 2;
     }
-    bool direct = url != NULL || (!po.upstream && (subs[0] || getenv("POLYWS_URL")));
-    if (po.upstream && direct) {
+    return RECORD_GO_ON;
+}
+
+/* Proxy or direct mode, and the options that go with each. */
+static int choose_mode(record_args *a, const recorder *r)
+{
+    pwsr_proxy_options *po = &a->po;
+    a->direct = a->url != NULL || (!po->upstream && (a->subs[0] || getenv("POLYWS_URL")));
+    if (po->upstream && a->direct) {
         fprintf(stderr, "polyws record: give --upstream (proxy) or --url (direct), not both\n");
         return 2;
     }
-    if (!po.upstream && !direct) {
+    if (!po->upstream && !a->direct) {
         fprintf(stderr, "polyws record: give --upstream URL (proxy mode) or --url URL (direct mode); see --help\n");
         return 2;
     }
-    if (!po.tape_path) {
+    if (!po->tape_path) {
         fprintf(stderr, "polyws record: no tape: give -o TAPE\n");
         return 2;
     }
-    if (!po.ca_file && getenv("POLYWS_CA_FILE") && *getenv("POLYWS_CA_FILE"))
-        po.ca_file = getenv("POLYWS_CA_FILE");
-    if (!direct && (r.count || jsonl_path || subs[0] || key_env || key_file)) {
+    if (!po->ca_file && getenv("POLYWS_CA_FILE") && *getenv("POLYWS_CA_FILE"))
+        po->ca_file = getenv("POLYWS_CA_FILE");
+    if (!a->direct && (r->count || a->jsonl_path || a->subs[0] || a->key_env || a->key_file)) {
         fprintf(stderr, "polyws record: --subscribe, --count, --jsonl and the key options are for direct mode\n");
         return 2;
     }
+    return RECORD_GO_ON;
+}
 
-    char key[PWS_MAX_KEY_LEN + 1] = "";
-    if (direct) {
-        if (!url)
-            url = getenv("POLYWS_URL");
-        po.upstream = url;
-        if (!subs[0] && getenv("POLYWS_SUBSCRIBE"))
-            snprintf(subs, sizeof subs, "%s", getenv("POLYWS_SUBSCRIBE"));
-        if (!subs[0]) {
-            fprintf(stderr, "polyws record: nothing to subscribe (use --subscribe or POLYWS_SUBSCRIBE)\n");
-            return 2;
-        }
-        if (key_env && key_file) {
-            fprintf(stderr, "polyws record: use --key-env or --key-file, not both\n");
-            return 2;
-        }
-        char kerr[256];
-        if (pws_load_key(key_file ? NULL : key_env ? key_env : "POLYWS_API_KEY", key_file, key, sizeof key, kerr,
-                         sizeof kerr)) {
-            fprintf(stderr, "polyws record: %s\n", kerr);
-            return 1;
-        }
-        po.secrets[0] = key; /* scrubbed wherever it appears, also before the first auth */
-        po.nsecrets = 1;
-        po.mode = "direct";
-        po.port = 0;
-        snprintf(host, sizeof host, "127.0.0.1");
+/* Direct mode: URL, channels and key from the environment; the internal
+ * proxy listens on a free loopback port and scrubs the key. */
+static int prepare_direct(record_args *a)
+{
+    pwsr_proxy_options *po = &a->po;
+    if (!a->url)
+        a->url = getenv("POLYWS_URL");
+    po->upstream = a->url;
+    if (!a->subs[0] && getenv("POLYWS_SUBSCRIBE"))
+        snprintf(a->subs, sizeof a->subs, "%s", getenv("POLYWS_SUBSCRIBE"));
+    if (!a->subs[0]) {
+        fprintf(stderr, "polyws record: nothing to subscribe (use --subscribe or POLYWS_SUBSCRIBE)\n");
+        return 2;
     }
-    po.host = host;
-    record_tty = isatty(STDERR_FILENO) && !r.quiet;
-    pws_set_lws_log(PWS_LOG_ERROR, record_log, &r);
-    po.log_fn = record_log;
-    po.log_user = &r;
-    po.log_level = r.verbose >= 2 ? PWS_LOG_DEBUG : r.verbose ? PWS_LOG_INFO : PWS_LOG_WARN;
-    pthread_mutex_init(&r.mu, NULL);
+    if (a->key_env && a->key_file) {
+        fprintf(stderr, "polyws record: use --key-env or --key-file, not both\n");
+        return 2;
+    }
+    char kerr[256];
+    if (pws_load_key(a->key_file ? NULL : a->key_env ? a->key_env : "POLYWS_API_KEY", a->key_file, a->key,
+                     sizeof a->key, kerr, sizeof kerr)) {
+        fprintf(stderr, "polyws record: %s\n", kerr);
+        return 1;
+    }
+    po->secrets[0] = a->key; /* scrubbed wherever it appears, also before the first auth */
+    po->nsecrets = 1;
+    po->mode = "direct";
+    po->port = 0;
+    snprintf(a->host, sizeof a->host, "127.0.0.1");
+    return RECORD_GO_ON;
+}
+
+/* Logging for us, the proxy and libwebsockets; process-wide settings. */
+static void setup_process(record_args *a, recorder *r)
+{
+    pwsr_proxy_options *po = &a->po;
+    po->host = a->host;
+    record_tty = isatty(STDERR_FILENO) && !r->quiet;
+    pws_set_lws_log(PWS_LOG_ERROR, record_log, r);
+    po->log_fn = record_log;
+    po->log_user = r;
+    po->log_level = r->verbose >= 2 ? PWS_LOG_DEBUG : r->verbose ? PWS_LOG_INFO : PWS_LOG_WARN;
+    pthread_mutex_init(&r->mu, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
 
-    char err[512];
-    pwsr_proxy *px = pwsr_proxy_start(&po, err, sizeof err);
-    if (!px) {
-        fprintf(stderr, "polyws record: %s\n", err);
-        memset(key, 0, sizeof key);
-        return strstr(err, "URL") ? 2 : 1;
-    }
-    int exit_code = 0;
-    if (!direct) {
-        printf("listening %s\n", pwsr_proxy_url(px));
-        fflush(stdout);
-        if (port_file) {
-            FILE *f = fopen(port_file, "w");
-            if (!f) {
-                fprintf(stderr, "polyws record: cannot write %s: %s\n", port_file, strerror(errno));
-                pwsr_proxy_stop(px);
-                return 1;
-            }
-            fprintf(f, "listening %s\n", pwsr_proxy_url(px));
-            fclose(f);
-        }
-    } else {
-        if (jsonl_path) {
-            r.jsonl = strcmp(jsonl_path, "-") ? fopen(jsonl_path, "w") : stdout;
-            r.line = malloc(RECORD_LINE_MAX);
-            if (!r.jsonl || !r.line) {
-                fprintf(stderr, "polyws record: cannot write %s: %s\n", jsonl_path, strerror(errno));
-                pwsr_proxy_stop(px);
-                free(r.line);
-                memset(key, 0, sizeof key);
-                return 1;
-            }
-        }
-        char curl[2400];
-        const char *path = strchr(url + (strncmp(url, "wss://", 6) ? 5 : 6), '/');
-        snprintf(curl, sizeof curl, "%s%s", pwsr_proxy_url(px), path ? path : "/");
-        pws_options o = {0};
-        o.url = curl;
-        o.api_key = key;
-        o.on_event = record_on_event;
-        o.user = &r;
-        o.log_fn = record_log;
-        o.log_user = &r;
-        o.log_level = r.verbose >= 2 ? PWS_LOG_DEBUG : r.verbose ? PWS_LOG_INFO : PWS_LOG_ERROR;
-        int rc = pws_create(&o, &r.c, err, sizeof err);
-        if (!rc)
-            rc = pws_subscribe(r.c, subs);
-        if (!rc)
-            rc = pws_start(r.c);
-        memset(key, 0, sizeof key);
-        if (rc) {
-            fprintf(stderr, "polyws record: %s\n", r.c ? pws_last_error(r.c) : err);
-            pws_destroy(r.c);
+/* Proxy mode: tell where clients connect, on stdout and in --port-file. */
+static int announce_listening(pwsr_proxy *px, const char *port_file)
+{
+    printf("listening %s\n", pwsr_proxy_url(px));
+    fflush(stdout);
+    if (port_file) {
+        FILE *f = fopen(port_file, "w");
+        if (!f) {
+            fprintf(stderr, "polyws record: cannot write %s: %s\n", port_file, strerror(errno));
             pwsr_proxy_stop(px);
-            if (r.jsonl && r.jsonl != stdout)
-                fclose(r.jsonl);
-            free(r.line);
+            return 1;
+        }
+        fprintf(f, "listening %s\n", pwsr_proxy_url(px));
+        fclose(f);
+    }
+    return RECORD_GO_ON;
+}
+
+/* Direct mode: open --jsonl, then connect our connector through the proxy.
+ * The key is wiped here; on a failure everything is released. */
+static int start_direct(record_args *a, recorder *r, pwsr_proxy *px, char *err, size_t errcap)
+{
+    if (a->jsonl_path) {
+        r->jsonl = strcmp(a->jsonl_path, "-") ? fopen(a->jsonl_path, "w") : stdout;
+        r->line = malloc(RECORD_LINE_MAX);
+        if (!r->jsonl || !r->line) {
+            fprintf(stderr, "polyws record: cannot write %s: %s\n", a->jsonl_path, strerror(errno));
+            pwsr_proxy_stop(px);
+            free(r->line);
+            memset(a->key, 0, sizeof a->key);
             return 1;
         }
     }
+    char curl[2400];
+    const char *path = strchr(a->url + (strncmp(a->url, "wss://", 6) ? 5 : 6), '/');
+    snprintf(curl, sizeof curl, "%s%s", pwsr_proxy_url(px), path ? path : "/");
+    pws_options o = {0};
+    o.url = curl;
+    o.api_key = a->key;
+    o.on_event = record_on_event;
+    o.user = r;
+    o.log_fn = record_log;
+    o.log_user = r;
+    o.log_level = r->verbose >= 2 ? PWS_LOG_DEBUG : r->verbose ? PWS_LOG_INFO : PWS_LOG_ERROR;
+    int rc = pws_create(&o, &r->c, err, errcap);
+    if (!rc)
+        rc = pws_subscribe(r->c, a->subs);
+    if (!rc)
+        rc = pws_start(r->c);
+    memset(a->key, 0, sizeof a->key);
+    if (rc) {
+        fprintf(stderr, "polyws record: %s\n", r->c ? pws_last_error(r->c) : err);
+        pws_destroy(r->c);
+        pwsr_proxy_stop(px);
+        if (r->jsonl && r->jsonl != stdout)
+            fclose(r->jsonl);
+        free(r->line);
+        return 1;
+    }
+    return RECORD_GO_ON;
+}
+
+static void install_signals(void)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = record_on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
 
+/* Main loop: until a signal, --duration, the connector finishing (direct) or
+ * a tape failure; draws the progress line.  Returns the exit status so far. */
+static int record_until_stopped(pwsr_proxy *px, const record_args *a, const recorder *r,
+                                const struct timespec *t0)
+{
     bool tty = record_tty;
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     double last_progress = -1;
     for (;;) {
         struct timespec ts = {0, RECORD_TICK_MS * 1000000L};
         nanosleep(&ts, NULL);
-        double el = since(&t0);
+        double el = since(t0);
         pwsr_proxy_stats st;
         pwsr_proxy_get_stats(px, &st);
-        if (st.tape_failed) {
-            exit_code = 1;
-            break;
-        }
-        if (record_signal || (duration > 0 && el >= duration))
-            break;
-        if (direct && pws_finished(r.c))
-            break;
+        if (st.tape_failed)
+            return 1;
+        if (record_signal || (a->duration > 0 && el >= a->duration))
+            return 0;
+        if (a->direct && pws_finished(r->c))
+            return 0;
         if (tty && el - last_progress >= RECORD_PROGRESS_MS / 1000.0) {
             progress(px, el, false);
             last_progress = el;
         }
     }
-    if (direct) {
-        pws_stop(r.c);
-        int rc = pws_wait(r.c);
-        if (rc != PWS_OK) {
-            pthread_mutex_lock(&r.mu);
-            fprintf(stderr, "%spolyws record: %s\n", record_tty ? "\r\033[K" : "", r.fatal[0] ? r.fatal : pws_strerror(rc));
-            pthread_mutex_unlock(&r.mu);
-            exit_code = 1;
-        }
-        pws_destroy(r.c);
-        /* let the proxy record the close handshake it is forwarding */
-        for (int waited = 0; waited < RECORD_DRAIN_MS; waited += 20) {
-            pwsr_proxy_stats st;
-            pwsr_proxy_get_stats(px, &st);
-            if (!st.active)
-                break;
-            usleep(20000);
-        }
-        if (r.jsonl) {
-            fflush(r.jsonl);
-            if (r.jsonl != stdout)
-                fclose(r.jsonl);
-        }
-        free(r.line);
+}
+
+/* Direct mode: stop the connector, let the proxy record the close, close
+ * --jsonl.  Returns 1 if the connector ended in a failure, else 0. */
+static int finish_direct(pwsr_proxy *px, recorder *r)
+{
+    int failed = 0;
+    pws_stop(r->c);
+    int rc = pws_wait(r->c);
+    if (rc != PWS_OK) {
+        pthread_mutex_lock(&r->mu);
+        fprintf(stderr, "%spolyws record: %s\n", record_tty ? "\r\033[K" : "", r->fatal[0] ? r->fatal : pws_strerror(rc));
+        pthread_mutex_unlock(&r->mu);
+        failed = 1;
     }
-    double el = since(&t0);
-    if (tty)
+    pws_destroy(r->c);
+    /* let the proxy record the close handshake it is forwarding */
+    for (int waited = 0; waited < RECORD_DRAIN_MS; waited += 20) {
+        pwsr_proxy_stats st;
+        pwsr_proxy_get_stats(px, &st);
+        if (!st.active)
+            break;
+        usleep(20000);
+    }
+    if (r->jsonl) {
+        fflush(r->jsonl);
+        if (r->jsonl != stdout)
+            fclose(r->jsonl);
+    }
+    free(r->line);
+    return failed;
+}
+
+/* The final progress line on a terminal, else one line with -v. */
+static void print_summary(pwsr_proxy *px, const recorder *r, const struct timespec *t0)
+{
+    double el = since(t0);
+    if (record_tty)
         progress(px, el, true);
-    else if (r.verbose) {
+    else if (r->verbose) {
         pwsr_proxy_stats st;
         pwsr_proxy_get_stats(px, &st);
         fprintf(stderr, "polyws record: %llu frames, %llu payload bytes, %u connections in %.1f s\n",
                 (unsigned long long)st.frames, (unsigned long long)st.bytes, st.connections, el);
     }
+}
+
+/* Stops the proxy; returns 1 if the tape is incomplete, else 0. */
+static int stop_proxy(pwsr_proxy *px)
+{
     pwsr_proxy_stats st;
     pwsr_proxy_get_stats(px, &st);
     pwsr_proxy_stop(px);
     if (st.tape_failed) {
         fprintf(stderr, "polyws record: the tape could not be written completely (see above)\n");
-        exit_code = 1;
+        return 1;
     }
+    return 0;
+}
+
+int pws_cmd_record(int argc, char **argv)
+{
+    static recorder r;
+    memset(&r, 0, sizeof r);
+    record_args a;
+    memset(&a, 0, sizeof a);
+    snprintf(a.host, sizeof a.host, "127.0.0.1");
+
+    int rc = parse_options(argc, argv, &a, &r);
+    if (rc == RECORD_GO_ON)
+        rc = choose_mode(&a, &r);
+    if (rc == RECORD_GO_ON && a.direct)
+        rc = prepare_direct(&a);
+    if (rc != RECORD_GO_ON)
+        return rc;
+    setup_process(&a, &r);
+
+    char err[512];
+    pwsr_proxy *px = pwsr_proxy_start(&a.po, err, sizeof err);
+    if (!px) {
+        fprintf(stderr, "polyws record: %s\n", err);
+        memset(a.key, 0, sizeof a.key);
+        return strstr(err, "URL") ? 2 : 1;
+    }
+    rc = a.direct ? start_direct(&a, &r, px, err, sizeof err) : announce_listening(px, a.port_file);
+    if (rc != RECORD_GO_ON)
+        return rc;
+    install_signals();
+
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int exit_code = record_until_stopped(px, &a, &r, &t0);
+    if (a.direct && finish_direct(px, &r))
+        exit_code = 1;
+    print_summary(px, &r, &t0);
+    if (stop_proxy(px))
+        exit_code = 1;
     pthread_mutex_destroy(&r.mu);
     return exit_code;
 }

@@ -271,7 +271,112 @@ static void draw_table(watch *w, bool final)
     fflush(o);
 }
 
-int pws_cmd_watch(int argc, char **argv)
+/* Everything the command line and the environment decide, besides w. */
+typedef struct watch_args {
+    pws_options o;           /* the connector's options */
+    const char *key_env;     /* --key-env */
+    const char *key_file;    /* --key-file */
+    char subs[8192];         /* channels */
+    int verbose;             /* -v count */
+    uint64_t heartbeat;      /* --heartbeat ms, 0 = the library's default */
+} watch_args;
+
+/* Exit status of a step, or WATCH_GO_ON to continue. */
+#define WATCH_GO_ON (-1)
+
+/* One option from getopt_long. */
+static int parse_option(int ch, const char *arg, watch_args *a, watch *w)
+{
+    pws_options *o = &a->o;
+    uint64_t u;
+    switch (ch) {
+    case 's':
+        if (strlen(a->subs) + strlen(arg) + 2 > sizeof a->subs) {
+            fprintf(stderr, "polyws watch: --subscribe lists exceed %zu bytes\n", sizeof a->subs);
+            return 2;
+        }
+        if (a->subs[0])
+            strcat(a->subs, ",");
+        strcat(a->subs, arg);
+        break;
+    case 'K': a->key_env = arg; break;
+    case 'F': a->key_file = arg; break;
+    case 'C': o->ca_file = arg; break;
+    case 'I': o->tls_insecure = true; break;
+    case 'f':
+        if (!strcmp(arg, "table"))
+            w->fmt = FMT_TABLE;
+        else if (!strcmp(arg, "jsonl") || !strcmp(arg, "json"))
+            w->fmt = FMT_JSONL;
+        else {
+            fprintf(stderr, "polyws watch: --format must be table or jsonl, not '%s'\n", arg);
+            return 2;
+        }
+        break;
+    case 'n':
+        if (pws_cli_uint(arg, 1, UINT64_MAX, &w->count)) {
+            fprintf(stderr, "polyws watch: --count needs a positive integer, not '%s'\n", arg);
+            return 2;
+        }
+        break;
+    case 'd': {
+        char *end;
+        w->duration = strtod(arg, &end);
+        if (end == arg || *end || !(w->duration > 0) || w->duration > 1e7) {
+            fprintf(stderr, "polyws watch: --duration needs positive seconds, not '%s'\n", arg);
+            return 2;
+        }
+        break;
+    }
+    case 'O':
+        if (!strcmp(arg, "block"))
+            o->overflow = PWS_OVERFLOW_BLOCK;
+        else if (!strcmp(arg, "drop_oldest"))
+            o->overflow = PWS_OVERFLOW_DROP_OLDEST;
+        else if (!strcmp(arg, "disconnect"))
+            o->overflow = PWS_OVERFLOW_DISCONNECT;
+        else {
+            fprintf(stderr, "polyws watch: --overflow must be block, drop_oldest or disconnect\n");
+            return 2;
+        }
+        break;
+    case 'Q':
+        if (pws_cli_uint(arg, 1, 4194304, &u)) {
+            fprintf(stderr, "polyws watch: --queue needs 1..4194304, not '%s'\n", arg);
+            return 2;
+        }
+        o->queue_capacity = (size_t)u;
+        break;
+    case 'M':
+        if (pws_cli_uint(arg, 0, 1000000, &u)) {
+            fprintf(stderr, "polyws watch: --max-attempts needs 0..1000000, not '%s'\n", arg);
+            return 2;
+        }
+        o->backoff.max_attempts = (uint32_t)u;
+        break;
+    case 'B':
+        if (pws_cli_uint(arg, 1, 3600000, &u)) {
+            fprintf(stderr, "polyws watch: --backoff-ms needs 1..3600000, not '%s'\n", arg);
+            return 2;
+        }
+        o->backoff.base_ms = (uint32_t)u;
+        break;
+    case 'H':
+        if (pws_cli_uint(arg, 100, 3600000, &a->heartbeat)) {
+            fprintf(stderr, "polyws watch: --heartbeat needs 100..3600000 ms, not '%s'\n", arg);
+            return 2;
+        }
+        break;
+    case 'q': w->quiet = true; break;
+    case 'v': a->verbose++; break;
+    case 'h': watch_usage(stdout); return 0;
+    default: watch_usage(stderr); return 2;
+    }
+    return WATCH_GO_ON;
+}
+
+/* Options, then at most one URL argument (left at argv[optind]). */
+static int parse_options(int argc, char **argv, watch_args *a, watch *w)
 {
     static const struct option longopts[] = {
         {"subscribe", required_argument, NULL, 's'}, {"key-env", required_argument, NULL, 'K'},
@@ -283,238 +388,230 @@ int pws_cmd_watch(int argc, char **argv)
         {"heartbeat", required_argument, NULL, 'H'},
         {"quiet", no_argument, NULL, 'q'},           {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
-    static watch w; /* large (the table view); one per process */
-    memset(&w, 0, sizeof w);
-    pthread_mutex_init(&w.mu, NULL);
-    pws_options o = {0};
-    const char *key_env = NULL, *key_file = NULL;
-    char subs[8192] = "";
-    int verbose = 0;
-    uint64_t u, heartbeat = 0;
-
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "s:f:n:d:qvh", longopts, NULL)) != -1) {
-        switch (ch) {
-        case 's':
-            if (strlen(subs) + strlen(optarg) + 2 > sizeof subs) {
-                fprintf(stderr, "polyws watch: --subscribe lists exceed %zu bytes\n", sizeof subs);
-                return 2;
-            }
-            if (subs[0])
-                strcat(subs, ",");
-            strcat(subs, optarg);
-            break;
-        case 'K': key_env = optarg; break;
-        case 'F': key_file = optarg; break;
-        case 'C': o.ca_file = optarg; break;
-        case 'I': o.tls_insecure = true; break;
-        case 'f':
-            if (!strcmp(optarg, "table"))
-                w.fmt = FMT_TABLE;
-            else if (!strcmp(optarg, "jsonl") || !strcmp(optarg, "json"))
-                w.fmt = FMT_JSONL;
-            else {
-                fprintf(stderr, "polyws watch: --format must be table or jsonl, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'n':
-            if (pws_cli_uint(optarg, 1, UINT64_MAX, &w.count)) {
-                fprintf(stderr, "polyws watch: --count needs a positive integer, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'd': {
-            char *end;
-            w.duration = strtod(optarg, &end);
-            if (end == optarg || *end || !(w.duration > 0) || w.duration > 1e7) {
-                fprintf(stderr, "polyws watch: --duration needs positive seconds, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        }
-        case 'O':
-            if (!strcmp(optarg, "block"))
-                o.overflow = PWS_OVERFLOW_BLOCK;
-            else if (!strcmp(optarg, "drop_oldest"))
-                o.overflow = PWS_OVERFLOW_DROP_OLDEST;
-            else if (!strcmp(optarg, "disconnect"))
-                o.overflow = PWS_OVERFLOW_DISCONNECT;
-            else {
-                fprintf(stderr, "polyws watch: --overflow must be block, drop_oldest or disconnect\n");
-                return 2;
-            }
-            break;
-        case 'Q':
-            if (pws_cli_uint(optarg, 1, 4194304, &u)) {
-                fprintf(stderr, "polyws watch: --queue needs 1..4194304, not '%s'\n", optarg);
-                return 2;
-            }
-            o.queue_capacity = (size_t)u;
-            break;
-        case 'M':
-            if (pws_cli_uint(optarg, 0, 1000000, &u)) {
-                fprintf(stderr, "polyws watch: --max-attempts needs 0..1000000, not '%s'\n", optarg);
-                return 2;
-            }
-            o.backoff.max_attempts = (uint32_t)u;
-            break;
-        case 'B':
-            if (pws_cli_uint(optarg, 1, 3600000, &u)) {
-                fprintf(stderr, "polyws watch: --backoff-ms needs 1..3600000, not '%s'\n", optarg);
-                return 2;
-            }
-            o.backoff.base_ms = (uint32_t)u;
-            break;
-        case 'H':
-            if (pws_cli_uint(optarg, 100, 3600000, &heartbeat)) {
-                fprintf(stderr, "polyws watch: --heartbeat needs 100..3600000 ms, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'q': w.quiet = true; break;
-        case 'v': verbose++; break;
-        case 'h': watch_usage(stdout); return 0;
-        default: watch_usage(stderr); return 2;
-        }
+        int rc = parse_option(ch, optarg, a, w);
+        if (rc != WATCH_GO_ON)
+            return rc;
     }
     if (optind < argc - 1) {
         fprintf(stderr, "polyws watch: one URL expected, got '%s' and '%s'\n", argv[optind],
                 argv[optind + 1]);
         return 2;
     }
-    o.url = optind < argc ? argv[optind] : getenv("POLYWS_URL");
-    if (!o.url || !*o.url) {
+    return WATCH_GO_ON;
+}
+
+/* The URL (argument or $POLYWS_URL) and the channels ($POLYWS_SUBSCRIBE). */
+static int resolve_target(int argc, char **argv, watch_args *a)
+{
+    a->o.url = optind < argc ? argv[optind] : getenv("POLYWS_URL");
+    if (!a->o.url || !*a->o.url) {
         fprintf(stderr, "polyws watch: no URL (give one, or set POLYWS_URL); see --help\n");
         return 2;
     }
-    if (!subs[0] && getenv("POLYWS_SUBSCRIBE"))
-        snprintf(subs, sizeof subs, "%s", getenv("POLYWS_SUBSCRIBE"));
-    if (!subs[0]) {
+    if (!a->subs[0] && getenv("POLYWS_SUBSCRIBE"))
+        snprintf(a->subs, sizeof a->subs, "%s", getenv("POLYWS_SUBSCRIBE"));
+    if (!a->subs[0]) {
         fprintf(stderr, "polyws watch: nothing to subscribe (use --subscribe A.AAPL,T.MSFT or set "
                         "POLYWS_SUBSCRIBE); see --help\n");
         return 2;
     }
-    /* the `polyws check` client contract: env values serve as defaults */
-    if (!w.count && getenv("POLYWS_COUNT") && *getenv("POLYWS_COUNT") &&
-        (pws_cli_uint(getenv("POLYWS_COUNT"), 1, UINT64_MAX, &w.count))) {
+    return WATCH_GO_ON;
+}
+
+/* The `polyws check` client contract: env values serve as defaults. */
+static int apply_env_defaults(watch_args *a, watch *w)
+{
+    pws_options *o = &a->o;
+    uint64_t u;
+    if (!w->count && getenv("POLYWS_COUNT") && *getenv("POLYWS_COUNT") &&
+        (pws_cli_uint(getenv("POLYWS_COUNT"), 1, UINT64_MAX, &w->count))) {
         fprintf(stderr, "polyws watch: POLYWS_COUNT needs a positive integer\n");
         return 2;
     }
-    if (w.duration <= 0 && getenv("POLYWS_DURATION") && *getenv("POLYWS_DURATION")) {
+    if (w->duration <= 0 && getenv("POLYWS_DURATION") && *getenv("POLYWS_DURATION")) {
         char *end;
-        w.duration = strtod(getenv("POLYWS_DURATION"), &end);
-        if (*end || !(w.duration > 0) || w.duration > 1e7) {
+        w->duration = strtod(getenv("POLYWS_DURATION"), &end);
+        if (*end || !(w->duration > 0) || w->duration > 1e7) {
             fprintf(stderr, "polyws watch: POLYWS_DURATION needs positive seconds\n");
             return 2;
         }
     }
-    if (!o.backoff.base_ms && getenv("POLYWS_BACKOFF_MS") && *getenv("POLYWS_BACKOFF_MS")) {
+    if (!o->backoff.base_ms && getenv("POLYWS_BACKOFF_MS") && *getenv("POLYWS_BACKOFF_MS")) {
         if (pws_cli_uint(getenv("POLYWS_BACKOFF_MS"), 1, 3600000, &u)) {
             fprintf(stderr, "polyws watch: POLYWS_BACKOFF_MS needs 1..3600000\n");
             return 2;
         }
-        o.backoff.base_ms = (uint32_t)u;
+        o->backoff.base_ms = (uint32_t)u;
     }
-    if (!heartbeat && getenv("POLYWS_HEARTBEAT_MS") && *getenv("POLYWS_HEARTBEAT_MS") &&
-        (pws_cli_uint(getenv("POLYWS_HEARTBEAT_MS"), 100, 3600000, &heartbeat))) {
+    if (!a->heartbeat && getenv("POLYWS_HEARTBEAT_MS") && *getenv("POLYWS_HEARTBEAT_MS") &&
+        (pws_cli_uint(getenv("POLYWS_HEARTBEAT_MS"), 100, 3600000, &a->heartbeat))) {
         fprintf(stderr, "polyws watch: POLYWS_HEARTBEAT_MS needs 100..3600000\n");
         return 2;
     }
-    if (heartbeat) {
-        o.pong_timeout_ms = (uint32_t)heartbeat;
-        o.ping_interval_ms = (uint32_t)heartbeat / 2;
+    if (a->heartbeat) {
+        o->pong_timeout_ms = (uint32_t)a->heartbeat;
+        o->ping_interval_ms = (uint32_t)a->heartbeat / 2;
     }
-    if (key_env && key_file) {
+    return WATCH_GO_ON;
+}
+
+/* Where the API key comes from, and the CA bundle. */
+static int resolve_key_and_ca(watch_args *a)
+{
+    pws_options *o = &a->o;
+    if (a->key_env && a->key_file) {
         fprintf(stderr, "polyws watch: use --key-env or --key-file, not both\n");
         return 2;
     }
-    if (!key_file)
-        o.api_key_env = key_env ? key_env : "POLYWS_API_KEY";
-    o.api_key_file = key_file;
-    if (!o.ca_file && getenv("POLYWS_CA_FILE") && *getenv("POLYWS_CA_FILE"))
-        o.ca_file = getenv("POLYWS_CA_FILE");
+    if (!a->key_file)
+        o->api_key_env = a->key_env ? a->key_env : "POLYWS_API_KEY";
+    o->api_key_file = a->key_file;
+    if (!o->ca_file && getenv("POLYWS_CA_FILE") && *getenv("POLYWS_CA_FILE"))
+        o->ca_file = getenv("POLYWS_CA_FILE");
+    return WATCH_GO_ON;
+}
 
-    w.tty = isatty(STDOUT_FILENO);
-    if (w.fmt == FMT_AUTO)
-        w.fmt = w.tty ? FMT_TABLE : FMT_JSONL;
-    w.line = malloc(WATCH_LINE_MAX);
-    if (!w.line) {
+/* Output format, the JSON line buffer, event and log callbacks. */
+static int prepare_output(watch_args *a, watch *w)
+{
+    pws_options *o = &a->o;
+    w->tty = isatty(STDOUT_FILENO);
+    if (w->fmt == FMT_AUTO)
+        w->fmt = w->tty ? FMT_TABLE : FMT_JSONL;
+    w->line = malloc(WATCH_LINE_MAX);
+    if (!w->line) {
         fprintf(stderr, "polyws watch: out of memory\n");
         return 1;
     }
-    o.on_event = on_event;
-    o.user = &w;
-    o.log_fn = watch_log;
-    o.log_user = &w;
+    o->on_event = on_event;
+    o->user = w;
+    o->log_fn = watch_log;
+    o->log_user = w;
     /* lifecycle events already tell drops and reconnects: the library's own
      * log adds only errors unless -v */
-    o.log_level = verbose >= 2 ? PWS_LOG_DEBUG : verbose ? PWS_LOG_INFO : PWS_LOG_ERROR;
-    pws_set_lws_log(verbose >= 2 ? PWS_LOG_INFO : PWS_LOG_ERROR, NULL, NULL);
+    o->log_level = a->verbose >= 2 ? PWS_LOG_DEBUG : a->verbose ? PWS_LOG_INFO : PWS_LOG_ERROR;
+    pws_set_lws_log(a->verbose >= 2 ? PWS_LOG_INFO : PWS_LOG_ERROR, NULL, NULL);
+    return WATCH_GO_ON;
+}
 
+/* Creates the connector and queues the subscription; releases all on failure. */
+static int create_connector(watch_args *a, watch *w)
+{
     char err[512];
-    int rc = pws_create(&o, &w.c, err, sizeof err);
+    int rc = pws_create(&a->o, &w->c, err, sizeof err);
     if (rc) {
         fprintf(stderr, "polyws watch: %s\n", err);
-        free(w.line);
+        free(w->line);
         return rc == PWS_ERR_INVALID || rc == PWS_ERR_URL ? 2 : 1;
     }
-    rc = pws_subscribe(w.c, subs);
+    rc = pws_subscribe(w->c, a->subs);
     if (rc) {
-        fprintf(stderr, "polyws watch: %s\n", pws_last_error(w.c));
-        pws_destroy(w.c);
-        free(w.line);
+        fprintf(stderr, "polyws watch: %s\n", pws_last_error(w->c));
+        pws_destroy(w->c);
+        free(w->line);
         return 2;
     }
+    return WATCH_GO_ON;
+}
 
+static void install_signals(void)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
 
-    rc = pws_start(w.c);
+/* Starts the connector; releases all on failure. */
+static int start_connector(watch *w)
+{
+    int rc = pws_start(w->c);
     if (rc) {
-        fprintf(stderr, "polyws watch: %s\n", pws_last_error(w.c));
-        pws_destroy(w.c);
-        free(w.line);
+        fprintf(stderr, "polyws watch: %s\n", pws_last_error(w->c));
+        pws_destroy(w->c);
+        free(w->line);
         return 1;
     }
+    return WATCH_GO_ON;
+}
+
+/* Main loop: asks the connector to stop on a signal or --duration, redraws
+ * the table on a terminal, returns once the connector has finished. */
+static void run_until_finished(watch *w)
+{
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     bool stop_sent = false;
     for (;;) {
         struct timespec ts = {0, WATCH_REDRAW_MS * 1000000L};
         nanosleep(&ts, NULL);
-        pthread_mutex_lock(&w.mu);
-        bool fatal = w.fatal[0] != '\0';
-        bool dirty = w.dirty;
-        pthread_mutex_unlock(&w.mu);
-        if (fatal || pws_finished(w.c))
+        pthread_mutex_lock(&w->mu);
+        bool fatal = w->fatal[0] != '\0';
+        bool dirty = w->dirty;
+        pthread_mutex_unlock(&w->mu);
+        if (fatal || pws_finished(w->c))
             break;
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         double el = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
-        if (!stop_sent && (got_signal || (w.duration > 0 && el >= w.duration))) {
-            pws_stop(w.c);
+        if (!stop_sent && (got_signal || (w->duration > 0 && el >= w->duration))) {
+            pws_stop(w->c);
             stop_sent = true;
         }
-        if (w.fmt == FMT_TABLE && w.tty && dirty)
-            draw_table(&w, false);
+        if (w->fmt == FMT_TABLE && w->tty && dirty)
+            draw_table(w, false);
     }
-    rc = pws_wait(w.c);
-    if (w.fmt == FMT_TABLE)
-        draw_table(&w, true);
+}
+
+/* Waits for the connector, draws the final table, reports a fatal error,
+ * releases everything.  Returns the exit status. */
+static int finish(watch *w)
+{
+    int rc = pws_wait(w->c);
+    if (w->fmt == FMT_TABLE)
+        draw_table(w, true);
     fflush(stdout);
     int exit_code = 0;
     if (rc != PWS_OK) {
-        fprintf(stderr, "polyws watch: %s\n", w.fatal[0] ? w.fatal : pws_strerror(rc));
+        fprintf(stderr, "polyws watch: %s\n", w->fatal[0] ? w->fatal : pws_strerror(rc));
         exit_code = 1;
     }
-    pws_destroy(w.c);
-    free(w.line);
-    pthread_mutex_destroy(&w.mu);
+    pws_destroy(w->c);
+    free(w->line);
+    pthread_mutex_destroy(&w->mu);
     return exit_code;
+}
+
+int pws_cmd_watch(int argc, char **argv)
+{
+    static watch w; /* large (the table view); one per process */
+    memset(&w, 0, sizeof w);
+    pthread_mutex_init(&w.mu, NULL);
+    watch_args a;
+    memset(&a, 0, sizeof a);
+
+    int rc = parse_options(argc, argv, &a, &w);
+    if (rc == WATCH_GO_ON)
+        rc = resolve_target(argc, argv, &a);
+    if (rc == WATCH_GO_ON)
+        rc = apply_env_defaults(&a, &w);
+    if (rc == WATCH_GO_ON)
+        rc = resolve_key_and_ca(&a);
+    if (rc == WATCH_GO_ON)
+        rc = prepare_output(&a, &w);
+    if (rc == WATCH_GO_ON)
+        rc = create_connector(&a, &w);
+    if (rc != WATCH_GO_ON)
+        return rc;
+    install_signals();
+    rc = start_connector(&w);
+    if (rc != WATCH_GO_ON)
+        return rc;
+    run_until_finished(&w);
+    return finish(&w);
 }
