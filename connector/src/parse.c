@@ -194,6 +194,7 @@ restart:
                 p = pws__parse_scan_value(ps, p, 2, NULL, NULL);
             } else if (direct != NULL) {
                 const field_spec *f = &direct->by_slot[slot];
+                unsigned type = f->type; /* loaded once: see decode_field() */
                 field_value fv = { NULL, NULL, VK_NULL, false, { 0, 0, 0 } };
                 enum reason reason;
                 const char *err_at;
@@ -202,13 +203,13 @@ restart:
                     direct = NULL;
                     goto restart;
                 }
-                if (f->type == FT_NONE) {
+                if (type == FT_NONE) {
                     p = pws__parse_scan_value(ps, p, 2, NULL, NULL);
                 } else if ((p = scan_known_value(ps, p, &fv)) != NULL) {
                     if (seen & SLOT_BIT(slot))
                         pws__parse_clear_field(f, base);
                     seen |= SLOT_BIT(slot);
-                    if ((reason = decode_field(ps, f, &fv, base, &err_at)) == R_NONE) {
+                    if ((reason = decode_field(ps, f, type, &fv, base, &err_at)) == R_NONE) {
                         bad &= ~SLOT_BIT(slot);
                         present |= f->bit;
                     } else {

@@ -325,18 +325,21 @@ static inline enum reason decode_int(const pws__number *num, bool narrow, int64_
     return R_NONE;
 }
 
-/* Decodes one value into its struct field.  Returns R_NONE, or an
- * element-error reason with *err_at set.  Inline for the direct path;
- * pws__parse_decode_field() is the out-of-line copy. */
-PWS__HOT_INLINE enum reason decode_field(parser *ps, const field_spec *f, const field_value *fv, char *base,
-                                         const char **err_at)
+/* Decodes one value into its struct field; type is f->type, which the
+ * direct path has in a register already (through f, the compiler would load
+ * it again after every call in between, since the tables are in another
+ * file).  Returns R_NONE, or an element-error reason with *err_at set.
+ * Inline for the direct path; pws__parse_decode_field() is the out-of-line
+ * copy. */
+PWS__HOT_INLINE enum reason decode_field(parser *ps, const field_spec *f, unsigned type, const field_value *fv,
+                                         char *base, const char **err_at)
 {
     enum reason reason;
     int64_t iv;
     double dv;
 
     *err_at = fv->start;
-    switch (f->type) {
+    switch (type) {
     case FT_I64:
         if (fv->kind != VK_NUMBER)
             return R_WANT_INT;

@@ -48,7 +48,7 @@ enum reason pws__parse_decode_int_list(parser *ps, const char *start, const char
 enum reason pws__parse_decode_field(parser *ps, const field_spec *f, const field_value *fv, char *base,
                                     const char **err_at)
 {
-    return decode_field(ps, f, fv, base, err_at);
+    return decode_field(ps, f, f->type, fv, base, err_at);
 }
 
 void pws__parse_clear_field(const field_spec *f, char *base)
