@@ -16,7 +16,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_KEY_LEN 1024         /* longest key kept per connection for max_per_key accounting */
 

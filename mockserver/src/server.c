@@ -1,13 +1,13 @@
 /*
- * server.c - the mock Polygon server object: pwsm_start / pwsm_stop, the
- * service thread and the journal API of polyws/mock.h.
+ * server.c - the mock Polygon server object: pwsm_start / pwsm_stop and the
+ * journal API of polyws/mock.h.
  *
- * pwsm_start applies the options (server_options.c), opens the journal and the
- * listener (server_start.c), offers every new connection to the scenario
- * engine (engine.c) if there is a scenario, and runs lws_service on a thread
- * of its own.  The connections themselves are conn*.c (conn.h).  The only
+ * pwsm_start applies the options (server_options.c), opens the journal,
+ * offers every new connection to the scenario engine (engine.c) if there is a
+ * scenario, and opens the listener (server_start.c), whose service thread
+ * (wire/server.h) runs the connections (conn*.c, conn.h).  The only
  * cross-thread traffic is the journal (its own mutex), two atomics, and
- * lws_cancel_service() from pwsm_stop().
+ * wire's stop.
  */
 #include "server.h"
 

@@ -5,8 +5,9 @@
  * with defaults applied), the listener, the journal and the live connections.
  * The parts of the server, top down:
  *
- *   server.c          pwsm_start / pwsm_stop, the service thread, the journal API
- *   server_start.c    lws context, vhost, protocols table, TLS, port and URL
+ *   server.c          pwsm_start / pwsm_stop, the journal API
+ *   server_start.c    the listener: TLS certificate, protocols table, and wire's
+ *                     start-up (lws context, vhost, port, URL, service thread)
  *   engine*.c         scenario playback, attached to connections (attach below)
  *   conn*.c           the connections (conn.h): read the settings, journal, list
  *   server_options.c  options -> settings, accepted keys, secrets (a leaf)
@@ -14,24 +15,22 @@
  * Threading: everything here is touched by the lws service thread only (and
  * by the owner while it starts the server, or destroys the lws context after
  * joining that thread), except the journal (its own mutex), the atomics, and
- * lws_cancel_service() from pwsm_stop().
+ * what wire/server.h does across threads to stop.
  */
 #ifndef PWSM_SERVER_H
 #define PWSM_SERVER_H
 
-#include <pthread.h>
-
-#include "wire/server.h"
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <libwebsockets.h>
-#include <openssl/ssl.h>
 
 #include <polyws/mock.h>
 #include <polyws/scenario.h>
+
+#include "wire/server.h"
 
 #include "conn.h"
 #include "journal.h"
@@ -82,11 +81,13 @@ const pwsm_script *pwsm__script_for(const pwsm_server *s, uint32_t ordinal);
 /* ---------------------------------------------------------------- server_start.c */
 
 /** Opens the listener from s->o: the TLS certificate (generated if tls without cert_file),
- * the lws context and vhost with the connection protocol (conn.h), then s->port and s->url.
+ * then wire's start-up into s->sv (lws context, vhost with the connection protocol of
+ * conn.h, port, URL) and, last, its service thread: the callbacks may run from then on.
  * Returns 0, or -1 with a message in errbuf (pwsm__server_close undoes what was done). */
 int pwsm__server_listen(pwsm_server *s, char *errbuf, size_t errcap);
-/** Destroys the lws context (which runs CLOSED for the live connections: they journal, so
- * the journal must still be there), the client SSL_CTX and the generated certificate. */
+/** Joins the service thread, destroys the lws context (which runs CLOSED for the live
+ * connections: they journal, so the journal must still be there) and removes the
+ * generated certificate. */
 void pwsm__server_close(pwsm_server *s);
 
 #endif
