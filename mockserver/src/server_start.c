@@ -29,6 +29,7 @@ int pwsm__server_listen(pwsm_server *s, char *errbuf, size_t errcap)
         .callback = pwsm__conn_callback,
         .per_session_data_size = pwsm__conn_size,
         .rx_buffer_size = 0,
+        .tx_packet_size = PWS__SERVER_TX_PACKET,
     };
 
     pws__server_options so = {.name = "pwsmock", .host = s->o.host, .port = s->o.port, .protocols = s->protocols,

@@ -857,8 +857,8 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
         if (opts->insecure)
             pwsr__log(&px->lg, PWS_LOG_WARN, "the upstream certificate is not verified (--insecure)");
     }
-    px->protocols[0] = (struct lws_protocols){.name = "pwsr-proxy-down", .callback = cb_down};
-    px->protocols[1] = (struct lws_protocols){.name = "pwsr-proxy-up", .callback = cb_up};
+    px->protocols[0] = (struct lws_protocols){.name = "pwsr-proxy-down", .callback = cb_down, .tx_packet_size = PWS__SERVER_TX_PACKET};
+    px->protocols[1] = (struct lws_protocols){.name = "pwsr-proxy-up", .callback = cb_up, .tx_packet_size = PWS__SERVER_TX_PACKET};
     pws__server_options so = {.name = "pwsr-proxy", .err_prefix = "proxy: ", .host = px->o.host, .port = opts->port,
                               .protocols = px->protocols, .raw_protocol = "pwsr-proxy-down", .user = px,
                               .fd_limit = 2 * px->o.max_clients + 64, .serv_buf_size = 256 * 1024};

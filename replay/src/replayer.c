@@ -823,7 +823,7 @@ pwsr_replayer *pwsr_replay_start(const pwsr_replay_options *opts, char *errbuf, 
         goto fail;
     rp->res.tape_connections = rp->ntape;
 
-    rp->protocols[0] = (struct lws_protocols){.name = "pwsr-replay", .callback = cb_replay};
+    rp->protocols[0] = (struct lws_protocols){.name = "pwsr-replay", .callback = cb_replay, .tx_packet_size = PWS__SERVER_TX_PACKET};
     pws__server_options so = {.name = "pwsr-replay", .err_prefix = "replay: ", .host = rp->host, .port = opts->port,
                               .protocols = rp->protocols, .raw_protocol = "pwsr-replay", .user = rp,
                               .fd_limit = 1024, .serv_buf_size = 256 * 1024};

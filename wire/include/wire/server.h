@@ -27,6 +27,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Bytes one send() of a server may take: every server protocol sets its
+ * .tx_packet_size to this.  Left at 0, lws caps each send() at the read
+ * buffer size (4096 by default), so a 40 KB frame went out as ten sends with
+ * a poll() before each and woke the client per 4 KB; the kernel's socket
+ * buffer is the real limit, and lws keeps what it does not take. */
+#define PWS__SERVER_TX_PACKET ((size_t)1 << 20)
+
 /* How to start.  Zero-initialize; zero fields take the defaults. */
 typedef struct pws__server_options {
     const char *name;                      /* vhost name ("pwsmock", "pwsr-proxy"); required */
