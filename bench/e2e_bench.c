@@ -121,10 +121,15 @@ static double stat_cpu_s(const char *path)
 /* CPU seconds of a whole process (all its threads). */
 static double pid_cpu_s(pid_t pid)
 {
+    if (pid <= 0)
+        return 0;
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     return stat_cpu_s(path);
 }
+
+/* The mock's process: the forked child, or --mock-pid (0: not measured). */
+static pid_t g_mock_pid;
 
 /* CPU seconds of one of our threads. */
 static double tid_cpu_s(pid_t tid)
@@ -187,6 +192,9 @@ typedef struct bench_opts {
     const char *only;       /* comma-separated names to run, or NULL for all */
     bool journal;           /* keep the mock's journal at its defaults */
     double timeout_s;       /* per run */
+    const char *url;        /* --url: an external mock (e.g. `polyws mock`) instead of the child */
+    pid_t mock_pid;         /* --mock-pid: its process, for its CPU time (0: not measured) */
+    bool result_lines;      /* --result: a RESULT JSON line per run, for bench/run_bench.py */
     char subscribe_msg[MAX_ACTION_LEN]; /* {"action":"subscribe","params":channels} */
 } bench_opts;
 
@@ -195,7 +203,8 @@ static const char *const run_names[] = {"gen", "socket", "parse", "lws", "connec
 static void usage(void)
 {
     fprintf(stderr, "usage: e2e_bench [--events N] [--batch B] [--reps R] [--channels LIST] [--seed S]\n"
-                    "                 [--only gen,socket,parse,lws,connector] [--journal] [--timeout SEC]\n");
+                    "                 [--only gen,socket,parse,lws,connector] [--journal] [--timeout SEC]\n"
+                    "                 [--url ws://HOST:PORT/stocks [--mock-pid PID]] [--result]\n");
     exit(2);
 }
 
@@ -255,6 +264,12 @@ static void parse_args(int argc, char **argv, bench_opts *o)
             o->journal = true;
         else if (!strcmp(a, "--timeout") && has)
             o->timeout_s = (double)parse_u64(argv[++i], 1, 86400);
+        else if (!strcmp(a, "--url") && has)
+            o->url = argv[++i];
+        else if (!strcmp(a, "--mock-pid") && has)
+            o->mock_pid = (pid_t)parse_u64(argv[++i], 1, INT32_MAX);
+        else if (!strcmp(a, "--result"))
+            o->result_lines = true;
         else
             usage();
     }
@@ -555,7 +570,7 @@ static bool run_socket_mode(const bench_opts *o, int port, bool parse, run_resul
     counts k;
     memset(&k, 0, sizeof k);
     char why[160] = "";
-    double cpu0 = self_cpu_s(), mock0 = pid_cpu_s(mockchild_pid()), t_start = bench_now_s();
+    double cpu0 = self_cpu_s(), mock0 = pid_cpu_s(g_mock_pid), t_start = bench_now_s();
     double deadline = t_start + o->timeout_s;
     bool ok = sock_open(&sc, port, why, sizeof why);
     while (ok && k.events < o->events) {
@@ -601,7 +616,7 @@ static bool run_socket_mode(const bench_opts *o, int port, bool parse, run_resul
         }
     }
     k.t_last = bench_now_s();
-    double cpu1 = self_cpu_s(), mock1 = pid_cpu_s(mockchild_pid());
+    double cpu1 = self_cpu_s(), mock1 = pid_cpu_s(g_mock_pid);
     if (sc.fd >= 0) {
         static const unsigned char close_frame[] = {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8}; /* 1000, zero mask */
         bench_send_all(sc.fd, close_frame, sizeof close_frame);
@@ -769,7 +784,7 @@ static bool run_lws(const bench_opts *o, int port, const char *url, run_result *
     info.fd_limit_per_thread = 8;
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.provided_client_ssl_ctx = ssl;
-    double cpu0 = self_cpu_s(), mock0 = pid_cpu_s(mockchild_pid()), t_start = bench_now_s();
+    double cpu0 = self_cpu_s(), mock0 = pid_cpu_s(g_mock_pid), t_start = bench_now_s();
     rc.ctx = lws_create_context(&info);
     if (!rc.ctx)
         die("lws: lws_create_context failed");
@@ -792,7 +807,7 @@ static bool run_lws(const bench_opts *o, int port, const char *url, run_result *
     while (!rc.closed && bench_now_s() < deadline)
         if (lws_service(rc.ctx, 0) < 0)
             break;
-    double cpu1 = self_cpu_s(), mock1 = pid_cpu_s(mockchild_pid());
+    double cpu1 = self_cpu_s(), mock1 = pid_cpu_s(g_mock_pid);
     lws_sul_cancel(&rc.tick);
     lws_context_destroy(rc.ctx);
     SSL_CTX_free(ssl);
@@ -892,7 +907,7 @@ static bool run_connector(const bench_opts *o, int port, const char *url, run_re
     po.user = &r;
     po.log_level = PWS_LOG_ERROR;
     char err[256] = "";
-    double cpu0 = self_cpu_s(), mock0 = pid_cpu_s(mockchild_pid()), t_start = bench_now_s();
+    double cpu0 = self_cpu_s(), mock0 = pid_cpu_s(g_mock_pid), t_start = bench_now_s();
     if (pws_create(&po, &r.c, err, sizeof err) != PWS_OK)
         die("pws_create: %s", err);
     if (pws_subscribe(r.c, o->channels) != PWS_OK || pws_start(r.c) != PWS_OK)
@@ -915,7 +930,7 @@ static bool run_connector(const bench_opts *o, int port, const char *url, run_re
     }
     bool done = r.done;
     pthread_mutex_unlock(&r.mu);
-    double cpu1 = self_cpu_s(), mock1 = pid_cpu_s(mockchild_pid());
+    double cpu1 = self_cpu_s(), mock1 = pid_cpu_s(g_mock_pid);
     double deliver = done ? tid_cpu_s(r.deliver_tid) : -1;
     double net = done ? other_threads_cpu_s(getpid(), r.deliver_tid) : -1;
     pws_stop(r.c);
@@ -1036,11 +1051,23 @@ int main(int argc, char **argv)
     if (!any)
         return 0;
 
-    /* Fork first: the mock process must not inherit threads (there are none yet). */
-    int port = start_child(&o);
-    char url[128];
-    snprintf(url, sizeof url, "%s/stocks", mockchild_url());
-    printf("mock         : pid %d, %s\n", (int)mockchild_pid(), url);
+    int port;
+    char url[256];
+    if (o.url) {
+        /* an external mock: ws://127.0.0.1:PORT/PATH (the raw-socket clients speak to loopback) */
+        const char *colon = strrchr(o.url, ':');
+        if (strncmp(o.url, "ws://127.0.0.1:", 15) != 0 || !colon || (port = atoi(colon + 1)) <= 0 ||
+            strlen(o.url) >= sizeof url)
+            die("--url must be ws://127.0.0.1:PORT/MARKET, not %s", o.url);
+        snprintf(url, sizeof url, "%s", o.url);
+        g_mock_pid = o.mock_pid;
+    } else {
+        /* Fork first: the mock process must not inherit threads (there are none yet). */
+        port = start_child(&o);
+        snprintf(url, sizeof url, "%s/stocks", mockchild_url());
+        g_mock_pid = mockchild_pid();
+    }
+    printf("mock         : pid %d, %s\n", (int)g_mock_pid, url);
     fflush(stdout);
 
     static run_result runs[NCLIENTS][MAX_REPS];
@@ -1055,6 +1082,10 @@ int main(int argc, char **argv)
             if (!clients[c].run(&o, port, url, r))
                 die("%s run %u failed", clients[c].name, rep);
             print_run(clients[c].name, rep, r, o.events);
+            if (o.result_lines)
+                printf("RESULT {\"client\":\"%s\",\"events\":%" PRIu64 ",\"events_per_s\":%.0f,"
+                       "\"mb_per_s\":%.1f,\"client_cpu_s\":%.4f,\"mock_cpu_s\":%.4f}\n",
+                       clients[c].name, o.events, r->events_per_s, r->mb_per_s, r->client_cpu_s, r->mock_cpu_s);
             rates[c][nruns[c]++] = r->events_per_s;
         }
     }
