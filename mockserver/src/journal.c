@@ -72,16 +72,10 @@ static void write_line(pwsm__journal *j, const pwsm_entry *e)
     pws__buf_free(&b);
 }
 
-static char *dup_bytes(const void *data, size_t len)
+/* A copy that lives as long as the journal (in its arena); "" for no bytes. */
+static char *dup_bytes(pwsm__journal *j, const void *data, size_t len)
 {
-    if (len == 0)
-        return (char *)empty;
-    char *p = malloc(len + 1);
-    if (!p)
-        return NULL;
-    memcpy(p, data, len);
-    p[len] = '\0';
-    return p;
+    return len ? pwsm__arena_copy(&j->bytes_held, data, len) : (char *)empty;
 }
 
 /* Slot for the next entry, allocating its chunk on first use; NULL on OOM. */
@@ -126,19 +120,14 @@ void pwsm__journal_add(pwsm__journal *j, uint32_t conn, char dir, const char *ki
             j->truncated = true;
             j->count++;
         } else if (slot) {
-            char *d = dup_bytes(e.data, len);
-            char *r = reason[0] ? dup_bytes(reason, strlen(reason)) : (char *)empty;
-            if (d && r) {
+            char *d = dup_bytes(j, e.data, len);
+            char *r = dup_bytes(j, reason, strlen(reason));
+            if (d && r) { /* else the entry is lost from memory (its bytes stay in the arena) */
                 e.data = d;
                 e.reason = r;
                 *slot = e;
                 j->bytes += len + strlen(reason);
                 j->count++;
-            } else {
-                if (d != empty)
-                    free(d);
-                if (r != empty)
-                    free(r);
             }
         }
     }
@@ -218,13 +207,7 @@ void pwsm__journal_free(pwsm__journal *j)
 {
     if (!j->chunks)
         return;
-    for (size_t i = 0; i < j->count; i++) {
-        pwsm_entry *e = &j->chunks[i / JOURNAL_CHUNK][i % JOURNAL_CHUNK];
-        if (e->data != empty)
-            free((char *)e->data);
-        if (e->reason != empty)
-            free((char *)e->reason);
-    }
+    pwsm__arena_free(&j->bytes_held);
     for (size_t c = 0; c < j->nchunks; c++)
         free(j->chunks[c]);
     free(j->chunks);

@@ -20,6 +20,8 @@
 
 #include <polyws/mock.h>
 
+#include "arena.h"
+
 typedef struct pwsm__journal {
     pthread_mutex_t mu;        /* guards count, bytes, truncated and file */
     pthread_cond_t grew;       /* broadcast after each append (CLOCK_MONOTONIC) */
@@ -33,6 +35,7 @@ typedef struct pwsm__journal {
     bool truncated;            /* a cap was hit: later entries only go to the file */
     FILE *file;                /* JSON-lines copy, or NULL */
     struct pwsm__snapshot *snapshots; /* copies handed out by pwsm_journal(), freed at the end */
+    pwsm__arena bytes_held;    /* the entries' data and reasons, freed at the end */
 } pwsm__journal;
 
 /** 0, or -1 with a message in err (cannot open path, out of memory). */
