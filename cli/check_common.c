@@ -7,6 +7,8 @@
  */
 #include "check_common.h"
 
+#include "wire/buf.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -77,17 +79,8 @@ void chk_client_cleanup(char *out_path, char *err_path, char *cmd, char **env, c
 
 void chk_text_put(chk_text *t, const char *s, size_t n)
 {
-    if (t->oom)
-        return;
-    char *p = realloc(t->p, t->len + n + 1);
-    if (!p) {
+    if (!t->oom && pws__append(&t->p, &t->len, &t->cap, s, n, CHK_TEXT_MAX))
         t->oom = true;
-        return;
-    }
-    memcpy(p + t->len, s, n);
-    t->len += n;
-    p[t->len] = '\0';
-    t->p = p;
 }
 
 void chk_text_printf(chk_text *t, const char *fmt, ...)
