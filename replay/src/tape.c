@@ -334,15 +334,11 @@ static int next_line(pws_tape_reader *r, const char **ptr, size_t *len, bool *nl
             r->end -= r->start;
             r->start = 0;
         }
-        if (r->cap - r->end < READ_CHUNK / 4) {
-            size_t cap = r->cap * 2;
-            char *nb = realloc(r->buf, cap);
-            if (!nb) {
-                snprintf(r->err, sizeof r->err, "out of memory reading line %zu", r->lines + 1);
-                return -1;
-            }
-            r->buf = nb;
-            r->cap = cap;
+        /* at least a quarter chunk to read into; the partial line is at most PWS_TAPE_MAX_LINE,
+         * so the limit is never what fails */
+        if (pws__grow(&r->buf, r->end, &r->cap, READ_CHUNK / 4, PWS_TAPE_MAX_LINE + READ_CHUNK)) {
+            snprintf(r->err, sizeof r->err, "out of memory reading line %zu", r->lines + 1);
+            return -1;
         }
         ssize_t got = read(r->fd, r->buf + r->end, r->cap - r->end);
         if (got < 0) {
