@@ -8,6 +8,7 @@
 #include "check_common.h"
 
 #include "wire/buf.h"
+#include "wire/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,9 +35,7 @@ volatile sig_atomic_t chk_interrupted; /* set by check.c's SIGINT/SIGTERM handle
 
 double chk_mono_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)pws__mono_us() / 1e6;
 }
 
 static void sleep_ms(int ms)
@@ -250,9 +249,7 @@ void chk_random_key(char *buf, size_t cap)
     }
     if (got < sizeof r) {
         /* No entropy source: still unique enough per run for a loopback test key. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 20 ^ (uint64_t)getpid() << 40;
+        uint64_t x = (uint64_t)pws__wall_us() ^ (uint64_t)getpid() << 40;
         for (size_t i = 0; i < sizeof r; i++, x = x * 6364136223846793005ULL + 1442695040888963407ULL)
             r[i] = (unsigned char)(x >> 56);
     }
