@@ -7,6 +7,9 @@
  */
 #include "check_common.h"
 
+#include "wire/buf.h"
+#include "wire/clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -32,9 +35,7 @@ volatile sig_atomic_t chk_interrupted; /* set by check.c's SIGINT/SIGTERM handle
 
 double chk_mono_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)pws__mono_us() / 1e6;
 }
 
 static void sleep_ms(int ms)
@@ -77,17 +78,8 @@ void chk_client_cleanup(char *out_path, char *err_path, char *cmd, char **env, c
 
 void chk_text_put(chk_text *t, const char *s, size_t n)
 {
-    if (t->oom)
-        return;
-    char *p = realloc(t->p, t->len + n + 1);
-    if (!p) {
+    if (!t->oom && pws__append(&t->p, &t->len, &t->cap, s, n, CHK_TEXT_MAX))
         t->oom = true;
-        return;
-    }
-    memcpy(p + t->len, s, n);
-    t->len += n;
-    p[t->len] = '\0';
-    t->p = p;
 }
 
 void chk_text_printf(chk_text *t, const char *fmt, ...)
@@ -257,9 +249,7 @@ void chk_random_key(char *buf, size_t cap)
     }
     if (got < sizeof r) {
         /* No entropy source: still unique enough per run for a loopback test key. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 20 ^ (uint64_t)getpid() << 40;
+        uint64_t x = (uint64_t)pws__wall_us() ^ (uint64_t)getpid() << 40;
         for (size_t i = 0; i < sizeof r; i++, x = x * 6364136223846793005ULL + 1442695040888963407ULL)
             r[i] = (unsigned char)(x >> 56);
     }

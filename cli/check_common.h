@@ -36,10 +36,14 @@ extern volatile sig_atomic_t chk_interrupted;
 
 /* ---- check_common.c: small helpers */
 
-/* Growable text; an allocation failure leaves it NULL-safe and marks it. */
+#define CHK_TEXT_MAX (SIZE_MAX / 4) /* bytes a chk_text or rbuf may hold: as much as memory allows */
+
+/* Growable text (grown by wire's pws__append); an allocation failure leaves it NULL-safe and
+ * marks it. */
 typedef struct chk_text {
     char *p;    /* NUL-terminated, or NULL while empty */
     size_t len; /* bytes */
+    size_t cap; /* bytes allocated */
     bool oom;   /* an append failed */
 } chk_text;
 

@@ -1,42 +1,28 @@
 /*
  * check_html.c - the text of `polyws check --report` (see check_html.h): a
- * growable buffer, and appends made safe for HTML and SVG.
+ * growable buffer (over wire's pws__grow), and appends made safe for HTML and SVG.
  */
 #include "check_html.h"
 #include "check_common.h"
 
+#include "wire/buf.h"
+
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+/* Room for n more bytes and a NUL; false (and oom marked) if there is none. */
 static bool rb_reserve(rbuf *b, size_t n)
 {
-    if (!b->oom && n < SIZE_MAX / 4 - b->len && b->len + n + 1 <= b->cap)
-        return true;
-    char *p = NULL;
-    size_t cap = b->cap ? b->cap : 256;
-    if (!b->oom && n < SIZE_MAX / 4 - b->len) {
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        p = realloc(b->p, cap);
-    }
-    if (!p) {
+    if (!b->oom && pws__grow(&b->p, b->len, &b->cap, n, CHK_TEXT_MAX))
         b->oom = true;
-        return false;
-    }
-    b->p = p;
-    b->cap = cap;
-    return true;
+    return !b->oom;
 }
 
 void chk_rb_put(rbuf *b, const char *s, size_t n)
 {
-    if (!rb_reserve(b, n))
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    if (!b->oom && pws__append(&b->p, &b->len, &b->cap, s, n, CHK_TEXT_MAX))
+        b->oom = true;
 }
 
 void chk_rb_printf(rbuf *b, const char *fmt, ...)

@@ -14,8 +14,9 @@
 #include <stdint.h>
 
 /* A growable text buffer with a capacity, so appending is amortized O(1) (a diagram or a page is
- * built from many thousands of small appends).  Zero-initialize; an allocation failure marks
- * it and later appends do nothing. */
+ * built from many thousands of small appends); grown by wire's pws__grow, at most CHK_TEXT_MAX
+ * bytes (check_common.h).  Zero-initialize; an allocation failure marks it and later appends do
+ * nothing. */
 typedef struct rbuf {
     char *p;    /* NUL-terminated, or NULL while empty */
     size_t len; /* bytes */

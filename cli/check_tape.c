@@ -14,6 +14,7 @@
  * market-data events on the tape) and POLYWS_BACKOFF_MS=100.
  */
 #include "check_common.h"
+#include "wire/buf.h"
 
 #include <polyws/polyws.h>
 #include <polyws/replay.h>
@@ -77,6 +78,8 @@ static int tape_scan(const char *path, tape_facts *tf, char *err, size_t errcap)
     return rc < 0 ? -1 : 0;
 }
 
+#define SLURP_CHUNK 65536 /* bytes read at a time */
+
 /* Reads a whole file (at most max bytes); NULL if unreadable or larger. */
 static char *slurp(const char *path, size_t max, size_t *len)
 {
@@ -86,22 +89,22 @@ static char *slurp(const char *path, size_t max, size_t *len)
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
-        if (n + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 131072;
-            char *nb = cap > max + 65537 ? NULL : realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
+        /* room for one chunk more than max, so that a larger file shows itself */
+        if (n > max || pws__grow(&buf, n, &cap, SLURP_CHUNK, max + SLURP_CHUNK)) {
+            free(buf);
+            fclose(f);
+            return NULL;
         }
-        size_t got = fread(buf + n, 1, 65536, f);
+        size_t got = fread(buf + n, 1, SLURP_CHUNK, f);
         n += got;
-        if (got < 65536)
+        if (got < SLURP_CHUNK)
             break;
     }
     fclose(f);
+    if (n > max) {
+        free(buf);
+        return NULL;
+    }
     buf[n] = '\0';
     *len = n;
     return buf;

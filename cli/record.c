@@ -7,6 +7,7 @@
  * internally on loopback, so both modes write the same kind of tape.
  */
 #include "commands.h"
+#include "wire/clock.h"
 
 #include <polyws/polyws.h>
 #include <polyws/replay.h>
@@ -149,11 +150,10 @@ static void progress(pwsr_proxy *px, double elapsed, bool final)
     fflush(stderr);
 }
 
-static double since(const struct timespec *t0)
+/* Seconds since t0_us on the monotonic clock. */
+static double since(int64_t t0_us)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+    return (double)(pws__mono_us() - t0_us) / 1e6;
 }
 
 /* Everything the command line and the environment decide. */
@@ -446,14 +446,14 @@ static void install_signals(void)
 /* Main loop: until a signal, --duration, the connector finishing (direct) or
  * a tape failure; draws the progress line.  Returns the exit status so far. */
 static int record_until_stopped(pwsr_proxy *px, const record_args *a, const recorder *r,
-                                const struct timespec *t0)
+                                int64_t t0_us)
 {
     bool tty = record_tty;
     double last_progress = -1;
     for (;;) {
         struct timespec ts = {0, RECORD_TICK_MS * 1000000L};
         nanosleep(&ts, NULL);
-        double el = since(t0);
+        double el = since(t0_us);
         pwsr_proxy_stats st;
         pwsr_proxy_get_stats(px, &st);
         if (st.tape_failed)
@@ -501,9 +501,9 @@ static int finish_direct(pwsr_proxy *px, recorder *r)
 }
 
 /* The final progress line on a terminal, else one line with -v. */
-static void print_summary(pwsr_proxy *px, const recorder *r, const struct timespec *t0)
+static void print_summary(pwsr_proxy *px, const recorder *r, int64_t t0_us)
 {
-    double el = since(t0);
+    double el = since(t0_us);
     if (record_tty)
         progress(px, el, true);
     else if (r->verbose) {
@@ -556,12 +556,11 @@ int pws_cmd_record(int argc, char **argv)
         return rc;
     install_signals();
 
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int exit_code = record_until_stopped(px, &a, &r, &t0);
+    int64_t t0_us = pws__mono_us();
+    int exit_code = record_until_stopped(px, &a, &r, t0_us);
     if (a.direct && finish_direct(px, &r))
         exit_code = 1;
-    print_summary(px, &r, &t0);
+    print_summary(px, &r, t0_us);
     if (stop_proxy(px))
         exit_code = 1;
     pthread_mutex_destroy(&r.mu);

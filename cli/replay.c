@@ -2,6 +2,7 @@
  * replay.c - `polyws replay TAPE`: serve the recorded server side of a tape.
  */
 #include "commands.h"
+#include "wire/clock.h"
 
 #include <polyws/replay.h>
 
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t replay_signal;
@@ -165,16 +165,14 @@ int pws_cmd_replay(int argc, char **argv)
     sa.sa_handler = replay_on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    struct timespec t0, now;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t t0_us = pws__mono_us();
     bool done = false;
     while (!replay_signal) {
         if (pwsr_replay_wait(rp, 100)) {
             done = true;
             break;
         }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double el = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        double el = (double)(pws__mono_us() - t0_us) / 1e6;
         if (duration > 0 && el >= duration)
             break;
     }

@@ -7,6 +7,7 @@
  * stderr as plain sentences, so stdout stays data only.
  */
 #include "commands.h"
+#include "wire/clock.h"
 
 #include <polyws/polyws.h>
 
@@ -544,8 +545,7 @@ static int start_connector(watch *w)
  * the table on a terminal, returns once the connector has finished. */
 static void run_until_finished(watch *w)
 {
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t t0_us = pws__mono_us();
     bool stop_sent = false;
     for (;;) {
         struct timespec ts = {0, WATCH_REDRAW_MS * 1000000L};
@@ -556,9 +556,7 @@ static void run_until_finished(watch *w)
         pthread_mutex_unlock(&w->mu);
         if (fatal || pws_finished(w->c))
             break;
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double el = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        double el = (double)(pws__mono_us() - t0_us) / 1e6;
         if (!stop_sent && (got_signal || (w->duration > 0 && el >= w->duration))) {
             pws_stop(w->c);
             stop_sent = true;

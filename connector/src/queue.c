@@ -20,6 +20,7 @@
  * pop, outside the lock.
  */
 #include "queue.h"
+#include "wire/clock.h" /* pws__deadline_after_ms: the timed pop's deadline */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -320,21 +321,6 @@ bool pws__queue_full(pws__queue *q)
     return full;
 }
 
-/* Absolute CLOCK_MONOTONIC time timeout_ms from now. */
-static struct timespec queue_deadline(int timeout_ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 size_t pws__queue_pop(pws__queue *q, pws_event *out, size_t max, int timeout_ms)
 {
     size_t n;
@@ -356,7 +342,7 @@ size_t pws__queue_pop(pws__queue *q, pws_event *out, size_t max, int timeout_ms)
         struct timespec deadline;
 
         if (timeout_ms > 0)
-            deadline = queue_deadline(timeout_ms);
+            deadline = pws__deadline_after_ms(CLOCK_MONOTONIC, timeout_ms);
         while (q->len == 0 && !q->closed) {
             int rc;
 

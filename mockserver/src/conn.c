@@ -16,6 +16,7 @@
  * the last step.
  */
 #include "conn_internal.h"
+#include "wire/buf.h" /* pws__append: the message is reassembled in it */
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,7 @@ const size_t pwsm__conn_size = sizeof(conn);
 static void handle_message(conn *c, bool binary)
 {
     pwsm_server *s = c->srv;
-    const char *text = (const char *)c->rx;
+    const char *text = c->rx;
     pwsm__msg m = {PWSM__ACT_INVALID, NULL};
     if (!binary) {
         m = pwsm__msg_parse(text, c->rx_len);
@@ -69,21 +70,9 @@ static int on_receive(conn *c, const void *in, size_t len)
         c->rx_len = 0;
     if (c->rx_len + len > s->o.max_message)
         return pwsm__close_now(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
-    if (c->rx_len + len + 1 > c->rx_cap) {
-        size_t cap = c->rx_cap ? c->rx_cap : 1024;
-        while (cap < c->rx_len + len + 1)
-            cap *= 2;
-        if (cap > (size_t)s->o.max_message + 1)
-            cap = (size_t)s->o.max_message + 1;
-        unsigned char *p = realloc(c->rx, cap);
-        if (!p)
-            return pwsm__close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
-        c->rx = p;
-        c->rx_cap = cap;
-    }
-    memcpy(c->rx + c->rx_len, in, len);
-    c->rx_len += len;
-    c->rx[c->rx_len] = '\0';
+    /* within max_message, so the append fails only without memory */
+    if (pws__append(&c->rx, &c->rx_len, &c->rx_cap, in, len, s->o.max_message))
+        return pwsm__close_now(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     if (lws_is_final_fragment(c->wsi) && lws_remaining_packet_payload(c->wsi) == 0) {
         handle_message(c, lws_frame_is_binary(c->wsi) != 0);
         c->rx_len = 0;

@@ -65,8 +65,8 @@ struct pwsm__conn {
     lws_sorted_usec_list_t peek_sul;   /* STALL: journal client frames left unread in the socket */
     size_t peek_done;               /* STALL: bytes of the socket buffer already journaled */
     outqueue q;                     /* control frames to send, in order, at most PWSM_MAX_OUT_QUEUE bytes */
-    unsigned char *rx;              /* message being reassembled from fragments */
-    size_t rx_len, rx_cap;          /* its length and allocation, at most max_message */
+    char *rx;                       /* message being reassembled from fragments (wire's pws__append) */
+    size_t rx_len, rx_cap;          /* its length and allocation; at most max_message bytes */
     char *key;                      /* authenticated key (malloc'd), or NULL */
     bool authed;                    /* auth_success was sent */
     bool kicked;                    /* lost to a newer connection with the same key */

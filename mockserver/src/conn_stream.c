@@ -85,7 +85,8 @@ bool pwsm__fault_due(const conn *c)
            c->events_sent >= c->script->after_events;
 }
 
-/* Room for a frame of n events after LWS_PRE; false on OOM. */
+/* Room for a frame of n events after LWS_PRE; false on OOM.  Not wire's pws__grow: the room
+ * sits after LWS_PRE bytes of headroom, is sized exactly, and each batch overwrites it. */
 static bool frame_reserve(conn *c, uint32_t n)
 {
     size_t need = (size_t)n * (PWSM__EVENT_MAX + 1) + 3;

@@ -170,16 +170,7 @@ size_t pwsm__journal_snapshot(pwsm__journal *j, const pwsm_entry **out)
 bool pwsm__journal_wait(pwsm__journal *j, size_t from, bool (*pred)(const pwsm_entry *e, void *u),
                         void *u, int timeout_ms, size_t *match)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    if (timeout_ms < 0)
-        timeout_ms = 0;
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = pws__deadline_after_ms(CLOCK_MONOTONIC, timeout_ms); /* < 0: now */
     size_t i = from;
     pthread_mutex_lock(&j->mu);
     for (;;) {

@@ -15,6 +15,7 @@
 #include <polyws/mock.h>
 
 #include "protocol.h"
+#include "wire/buf.h" /* pws__grow: the file is read into it */
 
 #include <errno.h>
 #include <stdio.h>
@@ -655,6 +656,8 @@ static bool compile_top(pwss__ctx *c, const pwss__ynode *root, pwss_scenario *sc
     return true;
 }
 
+#define READ_CHUNK (64u * 1024) /* bytes read from a scenario file at a time */
+
 /* Reads the whole file, refusing more than PWSS_MAX_FILE_BYTES. */
 static char *read_file(pwss__ctx *c, size_t *len)
 {
@@ -663,30 +666,20 @@ static char *read_file(pwss__ctx *c, size_t *len)
         pwss__fail(c, NULL, "cannot open: %s", strerror(errno));
         return NULL;
     }
-    size_t cap = 64 * 1024, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        if (n == cap) {
-            if (cap > PWSS_MAX_FILE_BYTES)
-                break;
-            cap *= 2;
-            char *q = realloc(buf, cap + 1);
-            if (!q) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = q;
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        /* room for one chunk past the limit, so that a larger file shows itself */
+        if (pws__grow(&buf, n, &cap, READ_CHUNK, PWSS_MAX_FILE_BYTES + READ_CHUNK)) {
+            free(buf);
+            fclose(f);
+            pwss__fail(c, NULL, "out of memory");
+            return NULL;
         }
-        size_t r = fread(buf + n, 1, cap - n, f);
+        size_t r = fread(buf + n, 1, READ_CHUNK, f);
         n += r;
-        if (r == 0)
+        if (r == 0 || n > PWSS_MAX_FILE_BYTES)
             break;
-    }
-    if (!buf) {
-        fclose(f);
-        pwss__fail(c, NULL, "out of memory");
-        return NULL;
     }
     int read_errno = ferror(f) ? errno : 0;
     fclose(f);

@@ -9,6 +9,7 @@
  * error rather than a guess; quoting always makes a string.
  */
 #include "scenario_json.h"
+#include "wire/buf.h"   /* pws__append: the bytes grow through it */
 #include "wire/codec.h" /* pws__hexval */
 #include "wire/json.h"  /* pws__json_quote: the one JSON string escaper */
 
@@ -26,22 +27,11 @@ int pwss__buf_put(pwss__buf *b, const void *p, size_t n)
         b->too_big = true;
         return -1;
     }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap = cap > SIZE_MAX / 4 ? b->len + n + 1 : cap * 2;
-        char *q = realloc(b->data, cap);
-        if (!q) {
-            b->oom = true;
-            return -1;
-        }
-        b->data = q;
-        b->cap = cap;
+    /* within max, so wire's append fails only without memory */
+    if (pws__append(&b->data, &b->len, &b->cap, p, n, max)) {
+        b->oom = true;
+        return -1;
     }
-    if (n)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
     return 0;
 }
 

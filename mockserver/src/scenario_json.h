@@ -14,7 +14,8 @@
 
 #define PWSS__JSON_MAX_DEPTH 64u /* nesting of a value written as JSON (aliases included) */
 
-/** A growable byte buffer that refuses to grow past max bytes. */
+/** A growable byte buffer that refuses to grow past max bytes: wire's pws__append underneath,
+ *  with the two failures told apart (the loader reports "too big" and "out of memory"). */
 typedef struct pwss__buf {
     char *data;   /* bytes, NUL-terminated when non-NULL */
     size_t len;   /* bytes used */

@@ -96,12 +96,12 @@ static void url_origin(const char *url, char *out, size_t cap)
     snprintf(out, cap, "%.*s", (int)n, url);
 }
 
-int pws_tape_to_har(const char *path, FILE *file, size_t *skipped, char *err, size_t errcap)
+int pws_tape_to_har(const char *path, FILE *file, size_t *skipped, char *errbuf, size_t errcap)
 {
     if (skipped)
         *skipped = 0;
     pws_tape_reader *r;
-    int rc = pws_tape_reader_open(path, &r, err, errcap);
+    int rc = pws_tape_reader_open(path, &r, errbuf, errcap);
     if (rc)
         return rc;
     const pws_tape_header *h = pws_tape_reader_header(r);
@@ -180,7 +180,7 @@ int pws_tape_to_har(const char *path, FILE *file, size_t *skipped, char *err, si
     }
     pws_tape_buf_free(&b64);
     if (rc < 0) {
-        snprintf(err, errcap, "%s: %s", path, rc == PWS_ERR_NOMEM ? "out of memory" : pws_tape_reader_error(r));
+        snprintf(errbuf, errcap, "%s: %s", path, rc == PWS_ERR_NOMEM ? "out of memory" : pws_tape_reader_error(r));
     } else {
         for (size_t i = 0; i < nconns; i++) {
             char iso[40];
@@ -191,7 +191,7 @@ int pws_tape_to_har(const char *path, FILE *file, size_t *skipped, char *err, si
         }
         char *text = cJSON_Print(root);
         if (!text || fputs(text, file) < 0 || fputc('\n', file) < 0) {
-            snprintf(err, errcap, "cannot write the HAR: %s", text ? strerror(errno) : "out of memory");
+            snprintf(errbuf, errcap, "cannot write the HAR: %s", text ? strerror(errno) : "out of memory");
             rc = text ? PWS_ERR_SYSTEM : PWS_ERR_NOMEM;
         } else {
             rc = PWS_OK;
@@ -252,11 +252,11 @@ static const char *path_of_url(const char *url)
     return slash ? slash : "/";
 }
 
-int pws_tape_from_har(const char *har_path, const char *tape_path, char *err, size_t errcap)
+int pws_tape_from_har(const char *har_path, const char *tape_path, char *errbuf, size_t errcap)
 {
     FILE *in = fopen(har_path, "rb");
     if (!in) {
-        snprintf(err, errcap, "cannot open %s: %s", har_path, strerror(errno));
+        snprintf(errbuf, errcap, "cannot open %s: %s", har_path, strerror(errno));
         return PWS_ERR_SYSTEM;
     }
     fseek(in, 0, SEEK_END);
@@ -264,14 +264,14 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *err, si
     fseek(in, 0, SEEK_SET);
     if (size < 0 || (unsigned long)size > HAR_MAX_FILE) {
         fclose(in);
-        snprintf(err, errcap, "%s: larger than %u bytes", har_path, HAR_MAX_FILE);
+        snprintf(errbuf, errcap, "%s: larger than %u bytes", har_path, HAR_MAX_FILE);
         return PWS_ERR_LIMIT;
     }
     char *text = malloc((size_t)size + 1);
     if (!text || fread(text, 1, (size_t)size, in) != (size_t)size) {
         fclose(in);
         free(text);
-        snprintf(err, errcap, "cannot read %s", har_path);
+        snprintf(errbuf, errcap, "cannot read %s", har_path);
         return PWS_ERR_SYSTEM;
     }
     fclose(in);
@@ -280,7 +280,7 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *err, si
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "log"), "entries");
     if (!cJSON_IsArray(entries)) {
         cJSON_Delete(root);
-        snprintf(err, errcap, "%s: not a HAR file (no log.entries)", har_path);
+        snprintf(errbuf, errcap, "%s: not a HAR file (no log.entries)", har_path);
         return PWS_ERR_INVALID;
     }
     pws_redact_rules rules = {.auth_params = true};
@@ -332,7 +332,7 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *err, si
         if (n + total > HAR_MAX_FRAMES) {
             pws_tape_buf_free(&hj);
             rc = PWS_ERR_LIMIT;
-            snprintf(err, errcap, "%s: more than %u frames", har_path, HAR_MAX_FRAMES);
+            snprintf(errbuf, errcap, "%s: more than %u frames", har_path, HAR_MAX_FRAMES);
             break;
         }
         if (n + total > cap) {
@@ -409,7 +409,7 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *err, si
     }
     if (!rc && !conn) {
         rc = PWS_ERR_INVALID;
-        snprintf(err, errcap, "%s: no WebSocket entry (_webSocketMessages) in the HAR", har_path);
+        snprintf(errbuf, errcap, "%s: no WebSocket entry (_webSocketMessages) in the HAR", har_path);
     }
     pws_tape_writer *w = NULL;
     if (!rc) {
@@ -429,7 +429,7 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *err, si
         h.redacted.headers[3] = "proxy-authorization";
         h.redacted.nheaders = 4;
         h.redacted.secrets = (uint32_t)rules.nsecrets;
-        rc = pws_tape_writer_open(tape_path, &h, false, &w, err, errcap);
+        rc = pws_tape_writer_open(tape_path, &h, false, &w, errbuf, errcap);
         free(url);
         for (size_t i = 0; i < n && !rc; i++) {
             hframe *x = &fr[i];
@@ -450,14 +450,14 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *err, si
             rc = pws_tape_write(w, &f);
             free(red);
             if (rc)
-                snprintf(err, errcap, "%s", pws_tape_writer_error(w));
+                snprintf(errbuf, errcap, "%s", pws_tape_writer_error(w));
         }
         if (pws_tape_writer_close(w) && !rc) {
             rc = PWS_ERR_SYSTEM;
-            snprintf(err, errcap, "cannot write %s", tape_path);
+            snprintf(errbuf, errcap, "cannot write %s", tape_path);
         }
     } else if (rc == PWS_ERR_NOMEM) {
-        snprintf(err, errcap, "out of memory");
+        snprintf(errbuf, errcap, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         free(fr[i].data);

@@ -9,7 +9,7 @@
 #include <polyws/tape.h>
 
 #include "wire/buf.h"   /* pws__grow, pws__append: the tape buffers grow through them */
-#include "wire/clock.h" /* pws__mono_us, pws__wall_us */
+#include "wire/clock.h" /* pws__mono_us, pws__wall_us, pws__deadline_after_ms */
 #include "wire/codec.h" /* pws__hexval, pws__base64_*, pws__utf8_valid */
 #include "wire/json.h"  /* pws__json_quote */
 

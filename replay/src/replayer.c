@@ -854,16 +854,8 @@ void pwsr_replay_get_result(pwsr_replayer *rp, pwsr_replay_result *out)
 
 bool pwsr_replay_wait(pwsr_replayer *rp, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    if (timeout_ms > 0) {
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    /* rp->changed waits on the default clock, CLOCK_REALTIME */
+    struct timespec deadline = pws__deadline_after_ms(CLOCK_REALTIME, timeout_ms);
     pthread_mutex_lock(&rp->mu);
     while (!rp->res.done) {
         if (timeout_ms < 0)

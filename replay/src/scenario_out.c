@@ -239,10 +239,10 @@ static void base_name(const char *path, char *out, size_t cap)
         snprintf(out, cap, "tape");
 }
 
-int pws_tape_to_scenario(const char *path, FILE *file, char *err, size_t errcap)
+int pws_tape_to_scenario(const char *path, FILE *file, char *errbuf, size_t errcap)
 {
     pws_tape_reader *r;
-    int rc = pws_tape_reader_open(path, &r, err, errcap);
+    int rc = pws_tape_reader_open(path, &r, errbuf, errcap);
     if (rc)
         return rc;
     const pws_tape_header *h = pws_tape_reader_header(r);
@@ -288,10 +288,10 @@ int pws_tape_to_scenario(const char *path, FILE *file, char *err, size_t errcap)
         }
     }
     if (rc < 0) {
-        snprintf(err, errcap, "%s: %s", path, rc == PWS_ERR_NOMEM ? "out of memory" : pws_tape_reader_error(r));
+        snprintf(errbuf, errcap, "%s: %s", path, rc == PWS_ERR_NOMEM ? "out of memory" : pws_tape_reader_error(r));
     } else if (!nconns) {
         rc = PWS_ERR_INVALID;
-        snprintf(err, errcap, "%s holds no connection", path);
+        snprintf(errbuf, errcap, "%s holds no connection", path);
     } else {
         rc = PWS_OK;
         char name[128], start[40] = "an unknown time";
@@ -329,7 +329,7 @@ int pws_tape_to_scenario(const char *path, FILE *file, char *err, size_t errcap)
         }
         if (ferror(file)) {
             rc = PWS_ERR_SYSTEM;
-            snprintf(err, errcap, "cannot write the scenario");
+            snprintf(errbuf, errcap, "cannot write the scenario");
         }
     }
     for (size_t i = 0; i < nconns; i++)

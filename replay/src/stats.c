@@ -79,17 +79,17 @@ static conn_stats *conn_of(pws_tape_stats *s, uint32_t conn, int64_t t)
     return c;
 }
 
-int pws_tape_stats_compute(const char *path, pws_tape_stats **out, char *err, size_t errcap)
+int pws_tape_stats_compute(const char *path, pws_tape_stats **out, char *errbuf, size_t errcap)
 {
     *out = NULL;
     pws_tape_reader *r;
-    int rc = pws_tape_reader_open(path, &r, err, errcap);
+    int rc = pws_tape_reader_open(path, &r, errbuf, errcap);
     if (rc)
         return rc;
     pws_tape_stats *s = calloc(1, sizeof *s);
     if (!s) {
         pws_tape_reader_close(r);
-        snprintf(err, errcap, "out of memory");
+        snprintf(errbuf, errcap, "out of memory");
         return PWS_ERR_NOMEM;
     }
     snprintf(s->path, sizeof s->path, "%s", path);
@@ -129,7 +129,7 @@ int pws_tape_stats_compute(const char *path, pws_tape_stats **out, char *err, si
             pws_parse_frame((const char *)f.data, f.len, NULL, count_event, s->ev);
     }
     if (rc < 0) {
-        snprintf(err, errcap, "%s: %s", path, pws_tape_reader_error(r));
+        snprintf(errbuf, errcap, "%s: %s", path, pws_tape_reader_error(r));
         pws_tape_reader_close(r);
         pws_tape_stats_free(s);
         return rc;

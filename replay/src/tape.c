@@ -119,12 +119,12 @@ int pws_tape_encode_frame(const pws_tape_frame *f, pws_tape_buf *b)
     return rc ? PWS_ERR_NOMEM : PWS_OK;
 }
 
-int pws_tape_decode_frame(const char *line, size_t len, pws_tape_frame *f, pws_tape_buf *scratch, char *err,
+int pws_tape_decode_frame(const char *line, size_t len, pws_tape_frame *f, pws_tape_buf *scratch, char *errbuf,
                           size_t errcap)
 {
     pws__line l;
     pws__buf wb = lend(scratch);
-    int rc = pws__line_decode(line, len, &l, &wb, err, errcap);
+    int rc = pws__line_decode(line, len, &l, &wb, errbuf, errcap);
     take_back(scratch, &wb);
     memset(f, 0, sizeof *f);
     if (rc)
@@ -184,22 +184,22 @@ static int writer_emit(pws_tape_writer *w)
 }
 
 int pws_tape_writer_open(const char *path, const pws_tape_header *h, bool fsync_each, pws_tape_writer **out,
-                         char *err, size_t errcap)
+                         char *errbuf, size_t errcap)
 {
     *out = NULL;
     if (!path || !h) {
-        snprintf(err, errcap, "tape: no path or header");
+        snprintf(errbuf, errcap, "tape: no path or header");
         return PWS_ERR_INVALID;
     }
     pws_tape_writer *w = calloc(1, sizeof *w);
     if (!w) {
-        snprintf(err, errcap, "tape: out of memory");
+        snprintf(errbuf, errcap, "tape: out of memory");
         return PWS_ERR_NOMEM;
     }
     w->fsync_each = fsync_each;
     int rc = pws_tape_encode_header(h, &w->line);
     if (rc) {
-        snprintf(err, errcap, "tape: cannot encode the header: %s", pws_strerror(rc));
+        snprintf(errbuf, errcap, "tape: cannot encode the header: %s", pws_strerror(rc));
         pws_tape_buf_free(&w->line);
         free(w);
         return rc;
@@ -207,14 +207,14 @@ int pws_tape_writer_open(const char *path, const pws_tape_header *h, bool fsync_
     w->fd = strcmp(path, "-") ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600)
                               : dup(STDOUT_FILENO);
     if (w->fd < 0) {
-        snprintf(err, errcap, "tape: cannot create %s: %s", path, strerror(errno));
+        snprintf(errbuf, errcap, "tape: cannot create %s: %s", path, strerror(errno));
         pws_tape_buf_free(&w->line);
         free(w);
         return PWS_ERR_SYSTEM;
     }
     rc = writer_emit(w);
     if (rc) {
-        snprintf(err, errcap, "%s", w->err);
+        snprintf(errbuf, errcap, "%s", w->err);
         pws_tape_writer_close(w);
         return rc;
     }
@@ -334,15 +334,11 @@ static int next_line(pws_tape_reader *r, const char **ptr, size_t *len, bool *nl
             r->end -= r->start;
             r->start = 0;
         }
-        if (r->cap - r->end < READ_CHUNK / 4) {
-            size_t cap = r->cap * 2;
-            char *nb = realloc(r->buf, cap);
-            if (!nb) {
-                snprintf(r->err, sizeof r->err, "out of memory reading line %zu", r->lines + 1);
-                return -1;
-            }
-            r->buf = nb;
-            r->cap = cap;
+        /* at least a quarter chunk to read into; the partial line is at most PWS_TAPE_MAX_LINE,
+         * so the limit is never what fails */
+        if (pws__grow(&r->buf, r->end, &r->cap, READ_CHUNK / 4, PWS_TAPE_MAX_LINE + READ_CHUNK)) {
+            snprintf(r->err, sizeof r->err, "out of memory reading line %zu", r->lines + 1);
+            return -1;
         }
         ssize_t got = read(r->fd, r->buf + r->end, r->cap - r->end);
         if (got < 0) {
@@ -456,13 +452,13 @@ static int reader_init(pws_tape_reader *r, char *err, size_t errcap)
     return PWS_OK;
 }
 
-int pws_tape_reader_open(const char *path, pws_tape_reader **out, char *err, size_t errcap)
+int pws_tape_reader_open(const char *path, pws_tape_reader **out, char *errbuf, size_t errcap)
 {
     *out = NULL;
     pws_tape_reader *r = calloc(1, sizeof *r);
     if (!r || !(r->buf = malloc(READ_CHUNK))) {
         free(r);
-        snprintf(err, errcap, "tape: out of memory");
+        snprintf(errbuf, errcap, "tape: out of memory");
         return PWS_ERR_NOMEM;
     }
     r->cap = READ_CHUNK;
@@ -472,31 +468,31 @@ int pws_tape_reader_open(const char *path, pws_tape_reader **out, char *err, siz
         r->fd = open(path, O_RDONLY | O_CLOEXEC);
         r->own_fd = true;
         if (r->fd < 0) {
-            snprintf(err, errcap, "cannot open %s: %s", path, strerror(errno));
+            snprintf(errbuf, errcap, "cannot open %s: %s", path, strerror(errno));
             free(r->buf);
             free(r);
             return PWS_ERR_SYSTEM;
         }
     }
-    int rc = reader_init(r, err, errcap);
+    int rc = reader_init(r, errbuf, errcap);
     if (rc)
         return rc;
     *out = r;
     return PWS_OK;
 }
 
-int pws_tape_reader_open_mem(const char *data, size_t len, pws_tape_reader **out, char *err, size_t errcap)
+int pws_tape_reader_open_mem(const char *data, size_t len, pws_tape_reader **out, char *errbuf, size_t errcap)
 {
     *out = NULL;
     pws_tape_reader *r = calloc(1, sizeof *r);
     if (!r) {
-        snprintf(err, errcap, "tape: out of memory");
+        snprintf(errbuf, errcap, "tape: out of memory");
         return PWS_ERR_NOMEM;
     }
     r->fd = -1;
     r->mem = data ? data : "";
     r->mem_len = data ? len : 0;
-    int rc = reader_init(r, err, errcap);
+    int rc = reader_init(r, errbuf, errcap);
     if (rc)
         return rc;
     *out = r;

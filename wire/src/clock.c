@@ -1,5 +1,5 @@
 /*
- * clock.c - monotonic and wall clocks (wire/clock.h).
+ * clock.c - monotonic and wall clocks, and deadlines for timed waits (wire/clock.h).
  */
 #include "wire/clock.h"
 
@@ -25,4 +25,19 @@ int64_t pws__mono_ms(void)
 int64_t pws__wall_us(void)
 {
     return clock_us(CLOCK_REALTIME);
+}
+
+struct timespec pws__deadline_after_ms(clockid_t clock, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    if (ms > 0) {
+        ts.tv_sec += (time_t)(ms / 1000);
+        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+    }
+    return ts;
 }

@@ -58,8 +58,8 @@ typedef int (*pws_event_sink)(const pws_event *ev, void *user);
  * and an element error reports only the syntax error.
  *
  * `limits` may be NULL for the defaults.  Returns the number of events passed
- * to sink (parse errors included), or -1 if buf is NULL with len > 0 or sink
- * is NULL.  Allocates nothing (the first number that needs the strtod_l()
+ * to sink (parse errors included), or -1 (PWS_ERR_INVALID) if buf is NULL
+ * with len > 0 or sink is NULL.  Allocates nothing (the first number that needs the strtod_l()
  * slow path creates one process-wide "C" locale object, once). */
 long pws_parse_frame(const char *buf, size_t len, const pws_parse_limits *limits,
                      pws_event_sink sink, void *user);
@@ -71,8 +71,8 @@ pws_status_kind pws_status_kind_from_word(const char *word, size_t len);
 
 /** Converts a JSON number literal exactly as strtod() in the "C" locale (the
  * literal must match the JSON number grammar in full).  Returns 0 and sets
- * *out on success, -1 if the text is not a JSON number or is longer than 512
- * bytes.  Like strtod(), a literal whose magnitude overflows gives +-HUGE_VAL
+ * *out on success, -1 (PWS_ERR_INVALID) if the text is not a JSON number or
+ * is longer than 512 bytes.  Like strtod(), a literal whose magnitude overflows gives +-HUGE_VAL
  * (infinity) and one that underflows gives a subnormal or +-0; both still
  * return 0 (the frame parser rejects infinities itself).  Thread-safe; the
  * first call of a slow-path conversion creates a "C" locale object once.

@@ -80,11 +80,13 @@ typedef struct pwsr_proxy_stats {
 
 typedef struct pwsr_proxy pwsr_proxy;
 
-/** Opens the tape, listens and starts the proxy thread. */
+/** Opens the tape, listens and starts the proxy thread.  Returns NULL and writes a message to
+ * errbuf (if non-NULL) on failure. */
 pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_t errcap);
 /** The bound port / "ws://HOST:PORT" (owned by the proxy). */
 int pwsr_proxy_port(const pwsr_proxy *p);
 const char *pwsr_proxy_url(const pwsr_proxy *p);
+/** Copies a snapshot of the statistics.  Any thread. */
 void pwsr_proxy_get_stats(pwsr_proxy *p, pwsr_proxy_stats *out);
 /** Stops: open connections are dropped (recorded as "drop" with data
  * "proxy stopped"), the tape is closed.  NULL is fine. */
@@ -127,13 +129,17 @@ typedef struct pwsr_replay_result {
 typedef struct pwsr_replayer pwsr_replayer;
 
 /** Reads the tape once to check it and count its connections, listens and
- * starts the replayer thread. */
+ * starts the replayer thread.  Returns NULL and writes a message to errbuf (if
+ * non-NULL) on failure. */
 pwsr_replayer *pwsr_replay_start(const pwsr_replay_options *opts, char *errbuf, size_t errcap);
+/** The bound port / "ws://HOST:PORT" (owned by the replayer). */
 int pwsr_replay_port(const pwsr_replayer *r);
 const char *pwsr_replay_url(const pwsr_replayer *r);
+/** Copies where the replay stands.  Any thread. */
 void pwsr_replay_get_result(pwsr_replayer *r, pwsr_replay_result *out);
 /** Waits until result.done or timeout_ms (< 0: forever); true if done. */
 bool pwsr_replay_wait(pwsr_replayer *r, int timeout_ms);
+/** Stops the thread, closes connections, frees everything.  NULL is fine. */
 void pwsr_replay_stop(pwsr_replayer *r);
 
 #ifdef __cplusplus

@@ -111,6 +111,7 @@ typedef struct pws_tape_buf {
     size_t cap;                /**< bytes allocated */
 } pws_tape_buf;
 
+/** Frees b's bytes and empties it.  NULL is fine. */
 void pws_tape_buf_free(pws_tape_buf *b);
 
 /** Encodes the header as one line ending in '\n', replacing b's contents.
@@ -129,7 +130,7 @@ int pws_tape_encode_frame(const pws_tape_frame *f, pws_tape_buf *b);
  * PWS_ERR_INVALID with a message naming the byte offset, PWS_ERR_NOMEM or
  * PWS_ERR_LIMIT. */
 int pws_tape_decode_frame(const char *line, size_t len, pws_tape_frame *f, pws_tape_buf *scratch,
-                          char *err, size_t errcap);
+                          char *errbuf, size_t errcap);
 
 /* ----------------------------------------------------------------- writer */
 
@@ -143,7 +144,7 @@ typedef struct pws_tape_writer pws_tape_writer;
  * to disk (slow; only for power loss).  Returns PWS_OK and sets *out, or an
  * error with a message (nothing created on PWS_ERR_INVALID). */
 int pws_tape_writer_open(const char *path, const pws_tape_header *h, bool fsync_each,
-                         pws_tape_writer **out, char *err, size_t errcap);
+                         pws_tape_writer **out, char *errbuf, size_t errcap);
 
 /** Appends one frame line.  Returns PWS_OK, or an error (the writer then
  * refuses further lines: a tape never has a gap in the middle). */
@@ -167,10 +168,10 @@ typedef struct pws_tape_reader pws_tape_reader;
 /** Opens a tape (or a mock journal) for reading and reads its header line if
  * there is one.  "-" reads stdin.  Returns PWS_OK and sets *out, or an error
  * with a message. */
-int pws_tape_reader_open(const char *path, pws_tape_reader **out, char *err, size_t errcap);
+int pws_tape_reader_open(const char *path, pws_tape_reader **out, char *errbuf, size_t errcap);
 
 /** Reads a tape held in memory (data must stay valid while the reader lives). */
-int pws_tape_reader_open_mem(const char *data, size_t len, pws_tape_reader **out, char *err,
+int pws_tape_reader_open_mem(const char *data, size_t len, pws_tape_reader **out, char *errbuf,
                              size_t errcap);
 
 /** The header, or NULL if the tape has none (a journal).  Owned by the reader. */
@@ -189,6 +190,7 @@ bool pws_tape_reader_truncated(const pws_tape_reader *r, size_t *bytes);
 /** Lines read so far (header and blank lines included). */
 size_t pws_tape_reader_lines(const pws_tape_reader *r);
 
+/** The message of the last failure ("" if none); valid until close. */
 const char *pws_tape_reader_error(const pws_tape_reader *r);
 
 /** Closes and frees.  NULL is fine. */
@@ -241,29 +243,30 @@ typedef struct pws_tape_stats pws_tape_stats;
  * and event type (server text frames are parsed with the connector's parser),
  * bytes, durations and rates.  Returns PWS_OK and *out, or an error with a
  * message.  A cut last line is no error (the stats say so). */
-int pws_tape_stats_compute(const char *path, pws_tape_stats **out, char *err, size_t errcap);
+int pws_tape_stats_compute(const char *path, pws_tape_stats **out, char *errbuf, size_t errcap);
 /** Writes the stats as text (json = false) or as one JSON object (json = true). */
 void pws_tape_stats_print(const pws_tape_stats *s, bool json, FILE *file);
+/** Frees the stats.  NULL is fine. */
 void pws_tape_stats_free(pws_tape_stats *s);
 
 /** Writes a HAR 1.2 file (one websocket entry per connection, frames in
  * `_webSocketMessages`) for the tape at path to file.  Only text
  * and binary messages have a HAR form; *skipped (if not NULL) counts the
  * other lines (pings, pongs, closes, events) that were left out. */
-int pws_tape_to_har(const char *path, FILE *file, size_t *skipped, char *err, size_t errcap);
+int pws_tape_to_har(const char *path, FILE *file, size_t *skipped, char *errbuf, size_t errcap);
 
 /** Converts a HAR file's WebSocket entries into a tape at tape_path: entry
  * n (in file order) becomes connection n; "send" is dir c, "receive" dir s;
  * opcode 1 text, 2 binary (data base64 as Chrome writes it); times become
  * t_us relative to the first frame.  Returns PWS_OK or an error. */
-int pws_tape_from_har(const char *har_path, const char *tape_path, char *err, size_t errcap);
+int pws_tape_from_har(const char *har_path, const char *tape_path, char *errbuf, size_t errcap);
 
 /** Writes a YAML scenario (docs/scenarios.md) that plays the server side of
  * the tape's connections to file: server text and binary frames
  * become send_raw / send_binary, waits become sleep, client messages become
  * expect (auth with a wildcard key), closes and drops the same.  Returns
  * PWS_OK or an error. */
-int pws_tape_to_scenario(const char *path, FILE *file, char *err, size_t errcap);
+int pws_tape_to_scenario(const char *path, FILE *file, char *errbuf, size_t errcap);
 
 #ifdef __cplusplus
 }
