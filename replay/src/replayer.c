@@ -372,7 +372,14 @@ static void advance(rconn *c)
                 continue;
             }
             if (rp->o.speed > 0) {
-                int64_t due = c->anchor_wall_us + (int64_t)((double)(f->t_us - c->anchor_tape_us) / rp->o.speed);
+                /* tape times are within +-PWS_TAPE_MAX_TIME_US, so the difference fits; a tiny
+                 * speed can still scale it past any integer: clamp the double before converting */
+                double gap = (double)(f->t_us - c->anchor_tape_us) / rp->o.speed;
+                if (!(gap < (double)PWS_TAPE_MAX_TIME_US))
+                    gap = (double)PWS_TAPE_MAX_TIME_US;
+                else if (gap < -(double)PWS_TAPE_MAX_TIME_US)
+                    gap = -(double)PWS_TAPE_MAX_TIME_US;
+                int64_t due = c->anchor_wall_us + (int64_t)gap;
                 if (due > now + 200) {
                     schedule_at(c, due);
                     break;

@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,13 @@ int pws_tape_decode_frame(const char *line, size_t len, pws_tape_frame *f, pws_t
     memset(f, 0, sizeof *f);
     if (rc)
         return rc == PWS__LINE_NOMEM ? PWS_ERR_NOMEM : PWS_ERR_INVALID;
+    if (l.t_us > PWS_TAPE_MAX_TIME_US || l.t_us < -PWS_TAPE_MAX_TIME_US) {
+        /* the codec writes "t_us" as a key only (in a string its quotes are escaped) */
+        const char *at = memmem(line, len, "\"t_us\"", 6);
+        snprintf(err, errcap, "t_us %lld is out of range (beyond +-%lld, the year 10000) at byte %zu",
+                 (long long)l.t_us, (long long)PWS_TAPE_MAX_TIME_US, at ? (size_t)(at - line) + 1 : (size_t)1);
+        return PWS_ERR_LIMIT; /* a whole line, not a cut one: not PWS_ERR_INVALID */
+    }
     f->t_us = l.t_us;
     f->conn = l.conn;
     f->dir = l.dir;
@@ -424,7 +432,15 @@ static int read_header(pws_tape_reader *r)
     r->hdr.url = hdr_dup(r, cJSON_GetObjectItemCaseSensitive(j, "url"));
     r->hdr.tool = hdr_dup(r, cJSON_GetObjectItemCaseSensitive(j, "tool"));
     r->hdr.mode = hdr_dup(r, cJSON_GetObjectItemCaseSensitive(j, "mode"));
+    /* numbers come as doubles: range-check before converting (1e999 is inf, and out of
+     * range a conversion is undefined) */
     const cJSON *su = cJSON_GetObjectItemCaseSensitive(j, "start_us");
+    if (cJSON_IsNumber(su) && !(fabs(su->valuedouble) <= (double)PWS_TAPE_MAX_TIME_US)) {
+        snprintf(r->err, sizeof r->err, "line %zu: header start_us %g is out of range (beyond +-%lld, the year 10000)",
+                 r->lines, su->valuedouble, (long long)PWS_TAPE_MAX_TIME_US);
+        cJSON_Delete(j);
+        return -1;
+    }
     r->hdr.start_us = cJSON_IsNumber(su) ? (int64_t)su->valuedouble : 0;
     const cJSON *red = cJSON_GetObjectItemCaseSensitive(j, "redacted");
     if (cJSON_IsObject(red)) {
@@ -434,7 +450,13 @@ static int read_header(pws_tape_reader *r)
         hdr_list(r, cJSON_GetObjectItemCaseSensitive(red, "headers"), r->hdr.redacted.headers,
                  &r->hdr.redacted.nheaders);
         const cJSON *sec = cJSON_GetObjectItemCaseSensitive(red, "secrets");
-        r->hdr.redacted.secrets = cJSON_IsNumber(sec) && sec->valuedouble > 0 ? (uint32_t)sec->valuedouble : 0;
+        if (cJSON_IsNumber(sec) && !(sec->valuedouble >= 0 && sec->valuedouble <= UINT32_MAX)) {
+            snprintf(r->err, sizeof r->err, "line %zu: header redacted.secrets %g is not a count (0..%u)", r->lines,
+                     sec->valuedouble, (unsigned)UINT32_MAX);
+            cJSON_Delete(j);
+            return -1;
+        }
+        r->hdr.redacted.secrets = cJSON_IsNumber(sec) ? (uint32_t)sec->valuedouble : 0;
     }
     cJSON_Delete(j);
     if (r->hdr.version > PWS_TAPE_VERSION) {
@@ -445,11 +467,11 @@ static int read_header(pws_tape_reader *r)
     return 1;
 }
 
-static int reader_init(pws_tape_reader *r, char *err, size_t errcap)
+static int reader_init(pws_tape_reader *r, const char *path, char *err, size_t errcap)
 {
     int rc = read_header(r);
     if (rc < 0) {
-        snprintf(err, errcap, "%s", r->err);
+        snprintf(err, errcap, "%s%s%s", path ? path : "", path ? ": " : "", r->err);
         pws_tape_reader_close(r);
         return PWS_ERR_INVALID;
     }
@@ -478,7 +500,7 @@ int pws_tape_reader_open(const char *path, pws_tape_reader **out, char *err, siz
             return PWS_ERR_SYSTEM;
         }
     }
-    int rc = reader_init(r, err, errcap);
+    int rc = reader_init(r, path, err, errcap);
     if (rc)
         return rc;
     *out = r;
@@ -496,7 +518,7 @@ int pws_tape_reader_open_mem(const char *data, size_t len, pws_tape_reader **out
     r->fd = -1;
     r->mem = data ? data : "";
     r->mem_len = data ? len : 0;
-    int rc = reader_init(r, err, errcap);
+    int rc = reader_init(r, NULL, err, errcap);
     if (rc)
         return rc;
     *out = r;

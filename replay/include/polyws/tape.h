@@ -44,6 +44,10 @@ extern "C" {
 #define PWS_TAPE_MAX_REDACT 32u               /* redacted field names, and header names, per tape */
 #define PWS_TAPE_MAX_NAME 64u                 /* bytes of one field or header name */
 #define PWS_TAPE_PLACEHOLDER "***"            /* what a redacted value becomes */
+/* Times on a tape ("t_us", "start_us", HAR "time") lie within +-PWS_TAPE_MAX_TIME_US: the
+ * start of the year 10000 in Unix microseconds.  Readers refuse a time outside it, so the sum
+ * or difference of any two times fits an int64_t. */
+#define PWS_TAPE_MAX_TIME_US INT64_C(253402300800000000)
 
 /* ------------------------------------------------------------------ lines */
 
@@ -127,7 +131,8 @@ int pws_tape_encode_frame(const pws_tape_frame *f, pws_tape_buf *b);
  * scratch (or at static strings) and stay valid until scratch is reused.
  * Unknown members are ignored, so newer tapes stay readable.  Returns PWS_OK,
  * PWS_ERR_INVALID with a message naming the byte offset, PWS_ERR_NOMEM or
- * PWS_ERR_LIMIT. */
+ * PWS_ERR_LIMIT (with a message naming the byte: a t_us beyond
+ * +-PWS_TAPE_MAX_TIME_US). */
 int pws_tape_decode_frame(const char *line, size_t len, pws_tape_frame *f, pws_tape_buf *scratch,
                           char *err, size_t errcap);
 
