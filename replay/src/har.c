@@ -261,6 +261,33 @@ static bool har_time_us(double seconds, int64_t *out)
     return true;
 }
 
+/* Why text[0..len) did not parse as JSON: where, as byte (1-based), line and column, and
+ * whether the file simply ends too early (a truncated download or copy). */
+static void describe_json_error(const char *path, const char *text, size_t len, const char *at, char *err,
+                                size_t errcap)
+{
+    if (!len) {
+        snprintf(err, errcap, "%s: empty file, not a HAR", path);
+        return;
+    }
+    size_t pos = at && at >= text && at <= text + len ? (size_t)(at - text) : len;
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i < pos && i < len; i++) {
+        if (text[i] == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    if (pos + 1 >= len)
+        snprintf(err, errcap, "%s: truncated: the JSON ends inside a value at byte %zu (line %zu, column %zu), "
+                 "not a complete HAR", path, len, line, col);
+    else
+        snprintf(err, errcap, "%s: invalid JSON at byte %zu (line %zu, column %zu), not a HAR", path, pos + 1,
+                 line, col);
+}
+
 static const char *path_of_url(const char *url)
 {
     const char *p = strstr(url, "://");
@@ -291,7 +318,13 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *err, si
         return PWS_ERR_SYSTEM;
     }
     fclose(in);
-    cJSON *root = cJSON_ParseWithLength(text, (size_t)size);
+    const char *parse_end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, (size_t)size, &parse_end, false);
+    if (!root) {
+        describe_json_error(har_path, text, (size_t)size, parse_end, err, errcap);
+        free(text);
+        return PWS_ERR_INVALID;
+    }
     free(text);
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "log"), "entries");
     if (!cJSON_IsArray(entries)) {

@@ -293,6 +293,7 @@ struct pws_tape_reader {
     pws_tape_header hdr;      /* the header (strings owned below) */
     char *hdr_strings[3 + 2 * PWS_TAPE_MAX_REDACT]; /* owned copies */
     size_t nhdr_strings;
+    uint64_t frames;          /* frame lines returned by pws_tape_next */
     bool truncated;           /* a cut last line was skipped */
     size_t trunc_bytes;       /* its length */
     char err[320];            /* last failure */
@@ -404,8 +405,14 @@ static int read_header(pws_tape_reader *r)
     int got;
     while ((got = next_line(r, &s, &n, &nl)) == 1 && blank(s, n))
         ;
-    if (got <= 0)
+    if (got < 0)
         return got;
+    if (got == 0) {
+        /* a recorder writes the header before anything else, a journal its first line at once */
+        snprintf(r->err, sizeof r->err, "%s, not a tape (no header line and no frame lines)",
+                 r->lines ? "only blank lines" : "empty file");
+        return -1;
+    }
     cJSON *j = NULL;
     if (memmem(s, n < 64 ? n : 64, "\"polyws_tape\"", 13))
         j = cJSON_ParseWithLength(s, n);
@@ -554,15 +561,25 @@ int pws_tape_next(pws_tape_reader *r, pws_tape_frame *f)
     int rc = pws_tape_decode_frame(s, n, f, &r->scratch, why, sizeof why);
     if (rc == PWS_OK) {
         f->line = r->lines;
+        r->frames++;
         return 1;
     }
-    if (!nl && rc == PWS_ERR_INVALID) {
+    /* Before any header or frame, only the start of a frame line can be a cut tape: what
+     * does not begin like one is some other file. */
+    static const char frame_start[] = "{\"t_us\":";
+    bool first = !r->has_header && !r->frames;
+    bool starts_like_frame = !memcmp(s, frame_start, n < sizeof frame_start - 1 ? n : sizeof frame_start - 1);
+    if (!nl && rc == PWS_ERR_INVALID && (!first || starts_like_frame)) {
         /* the last line, cut while it was written: everything before it is the tape */
         r->truncated = true;
         r->trunc_bytes = n;
         return 0;
     }
-    snprintf(r->err, sizeof r->err, "line %zu: %s", r->lines, why);
+    if (first && rc == PWS_ERR_INVALID)
+        snprintf(r->err, sizeof r->err, "line %zu: not a tape (no header line, and not a frame line: %s)",
+                 r->lines, why);
+    else
+        snprintf(r->err, sizeof r->err, "line %zu: %s", r->lines, why);
     return rc;
 }
 

@@ -15,11 +15,17 @@ bad() { fails=$((fails + 1)); echo "FAIL - $1"; }
 
 # file | what the error must say (after "FILE: ")
 TAPES=(
+  "empty.tape|empty file, not a tape (no header line and no frame lines)"
+  "not_a_tape.txt|line 1: not a tape (no header line, and not a frame line: expected '{' at byte 1)"
+  "binary_no_newline.bin|line 1: not a tape (no header line, and not a frame line: expected '{' at byte 1)"
   "header_start_us_1e999.tape|line 1: header start_us inf is out of range (beyond +-253402300800000000, the year 10000)"
   "header_secrets_1e10.tape|line 1: header redacted.secrets 1e+10 is not a count (0..4294967295)"
   "t_us_extremes.tape|line 1: t_us -9223372036854775807 is out of range (beyond +-253402300800000000, the year 10000) at byte 2"
 )
 HARS=(
+  "empty.har|empty file, not a HAR"
+  "truncated.har|truncated: the JSON ends inside a value at byte 150 (line 2, column 74), not a complete HAR"
+  "invalid_json.har|invalid JSON at byte 36 (line 1, column 36), not a HAR"
   "har_time_1e300.har|log.entries[0]._webSocketMessages[1].time 1e+300 is not a time (Unix seconds within +-253402300800, the year 10000)"
   "har_started_year_intmin.har|log.entries[0].startedDateTime \"-2147483648-01-01T00:00:00Z\" is not a date and time"
 )

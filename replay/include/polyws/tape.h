@@ -171,7 +171,9 @@ typedef struct pws_tape_reader pws_tape_reader;
 
 /** Opens a tape (or a mock journal) for reading and reads its header line if
  * there is one.  "-" reads stdin.  Returns PWS_OK and sets *out, or an error
- * with a message. */
+ * with a message that starts with the path: a file that cannot be opened, an
+ * empty file (or only blank lines: a recorder writes its header first), a
+ * broken header, a header time or count out of range (PWS_ERR_INVALID). */
 int pws_tape_reader_open(const char *path, pws_tape_reader **out, char *err, size_t errcap);
 
 /** Reads a tape held in memory (data must stay valid while the reader lives). */
@@ -185,7 +187,9 @@ const pws_tape_header *pws_tape_reader_header(const pws_tape_reader *r);
  * call), 0 at the end, or a negative pws_err (message in
  * pws_tape_reader_error; the line number is in it).  Blank lines are skipped.
  * A last line without its '\n' is a cut line (the writer was killed while
- * writing it): it is skipped and pws_tape_reader_truncated() says so. */
+ * writing it): it is skipped and pws_tape_reader_truncated() says so.  Not
+ * so the first line of a file without a header when it does not begin like
+ * a frame line ({"t_us":): that file is not a tape, and the error says so. */
 int pws_tape_next(pws_tape_reader *r, pws_tape_frame *f);
 
 /** True once a cut last line was skipped; *bytes (if not NULL) = its length. */
