@@ -60,7 +60,13 @@ static int encode_list(pws_tape_buf *b, const char *const *v, size_t n)
     return pwsr__buf_str(b, "]");
 }
 
-int pws_tape_encode_header(const pws_tape_header *h, pws_tape_buf *b)
+/* Width of the header's "secrets" count in a writer's tape: ten characters, the count then
+ * spaces, so that pws_tape_writer_set_secrets can rewrite it in place. */
+#define SECRETS_FIELD_WIDTH 10
+
+/* The header line; with secrets_at, the count is padded to SECRETS_FIELD_WIDTH and
+ * *secrets_at is its offset in the line. */
+static int encode_header(const pws_tape_header *h, pws_tape_buf *b, size_t *secrets_at)
 {
     if (!h || !b)
         return PWS_ERR_INVALID;
@@ -79,10 +85,20 @@ int pws_tape_encode_header(const pws_tape_header *h, pws_tape_buf *b)
         pwsr__buf_printf(b, ",\"redacted\":{\"placeholder\":\"%s\",\"auth_params\":%s,\"fields\":",
                          PWS_TAPE_PLACEHOLDER, r->auth_params ? "true" : "false") ||
         encode_list(b, r->fields, r->nfields) || pwsr__buf_str(b, ",\"headers\":") ||
-        encode_list(b, r->headers, r->nheaders) ||
-        pwsr__buf_printf(b, ",\"secrets\":%u}}\n", (unsigned)r->secrets))
+        encode_list(b, r->headers, r->nheaders) || pwsr__buf_str(b, ",\"secrets\":"))
         return b->len >= PWS_TAPE_MAX_LINE / 2 ? PWS_ERR_LIMIT : PWS_ERR_NOMEM;
+    if (secrets_at)
+        *secrets_at = b->len;
+    int rc = secrets_at ? pwsr__buf_printf(b, "%-*u}}\n", SECRETS_FIELD_WIDTH, (unsigned)r->secrets)
+                        : pwsr__buf_printf(b, "%u}}\n", (unsigned)r->secrets);
+    if (rc)
+        return PWS_ERR_NOMEM;
     return PWS_OK;
+}
+
+int pws_tape_encode_header(const pws_tape_header *h, pws_tape_buf *b)
+{
+    return encode_header(h, b, NULL);
 }
 
 /* The tape's own buffer type is public; the codec's is wire's pws__buf.  Both
@@ -154,6 +170,8 @@ int pws_tape_decode_frame(const char *line, size_t len, pws_tape_frame *f, pws_t
 
 struct pws_tape_writer {
     int fd;              /* O_APPEND descriptor, -1 after a failure */
+    int hdr_fd;          /* the same file without O_APPEND, to rewrite the header's count; -1 for stdout */
+    size_t secrets_at;   /* offset of the header's "secrets" count in the file */
     bool fsync_each;     /* fsync after every line */
     uint64_t lines;      /* lines written */
     uint64_t bytes;      /* bytes written */
@@ -205,7 +223,8 @@ int pws_tape_writer_open(const char *path, const pws_tape_header *h, bool fsync_
         return PWS_ERR_NOMEM;
     }
     w->fsync_each = fsync_each;
-    int rc = pws_tape_encode_header(h, &w->line);
+    w->hdr_fd = -1;
+    int rc = encode_header(h, &w->line, &w->secrets_at);
     if (rc) {
         snprintf(err, errcap, "tape: cannot encode the header: %s", pws_strerror(rc));
         pws_tape_buf_free(&w->line);
@@ -220,6 +239,13 @@ int pws_tape_writer_open(const char *path, const pws_tape_header *h, bool fsync_
         free(w);
         return PWS_ERR_SYSTEM;
     }
+    /* pwrite on an O_APPEND descriptor appends on Linux: the header's count is rewritten
+     * through a second descriptor (none for stdout, which may be a pipe) */
+    if (strcmp(path, "-") && (w->hdr_fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+        snprintf(err, errcap, "tape: cannot open %s again for its header: %s", path, strerror(errno));
+        pws_tape_writer_close(w);
+        return PWS_ERR_SYSTEM;
+    }
     rc = writer_emit(w);
     if (rc) {
         snprintf(err, errcap, "%s", w->err);
@@ -227,6 +253,24 @@ int pws_tape_writer_open(const char *path, const pws_tape_header *h, bool fsync_
         return rc;
     }
     *out = w;
+    return PWS_OK;
+}
+
+int pws_tape_writer_set_secrets(pws_tape_writer *w, uint32_t secrets)
+{
+    if (!w)
+        return PWS_ERR_INVALID;
+    if (w->failed || w->hdr_fd < 0)
+        return PWS_ERR_STATE;
+    char field[SECRETS_FIELD_WIDTH + 1];
+    snprintf(field, sizeof field, "%-*u", SECRETS_FIELD_WIDTH, (unsigned)secrets);
+    /* one small pwrite inside the first line: the header is valid JSON before and after, and
+     * its length, so every line after it, stays the same */
+    ssize_t n = pwrite(w->hdr_fd, field, SECRETS_FIELD_WIDTH, (off_t)w->secrets_at);
+    if (n != SECRETS_FIELD_WIDTH || (w->fsync_each && fsync(w->hdr_fd))) {
+        snprintf(w->err, sizeof w->err, "tape header rewrite failed: %s", n < 0 ? strerror(errno) : "short write");
+        return PWS_ERR_SYSTEM;
+    }
     return PWS_OK;
 }
 
@@ -268,6 +312,8 @@ int pws_tape_writer_close(pws_tape_writer *w)
         return PWS_OK;
     int rc = w->failed ? PWS_ERR_SYSTEM : PWS_OK;
     if (w->fd >= 0 && close(w->fd))
+        rc = PWS_ERR_SYSTEM;
+    if (w->hdr_fd >= 0 && close(w->hdr_fd))
         rc = PWS_ERR_SYSTEM;
     pws_tape_buf_free(&w->line);
     free(w);

@@ -158,6 +158,16 @@ int pws_tape_write(pws_tape_writer *w, const pws_tape_frame *f);
 uint64_t pws_tape_writer_lines(const pws_tape_writer *w);
 uint64_t pws_tape_writer_bytes(const pws_tape_writer *w);
 
+/** Sets the header's redacted.secrets to secrets, rewriting it in place: a
+ * recorder learns keys after the header was written.  The writer pads that
+ * count to a fixed width ("secrets":1 followed by spaces), so the header keeps
+ * its length and every line after it stays where it is; one pwrite of ten
+ * bytes changes it, and the header is valid JSON before and after.  A reader
+ * of a tape still being written sees the count as it was when it read the
+ * header.  Returns PWS_OK, PWS_ERR_STATE for a tape written to stdout ("-",
+ * maybe a pipe: its header cannot change), or PWS_ERR_SYSTEM. */
+int pws_tape_writer_set_secrets(pws_tape_writer *w, uint32_t secrets);
+
 /** The message of the last failure ("" if none); valid until close. */
 const char *pws_tape_writer_error(const pws_tape_writer *w);
 
