@@ -220,9 +220,12 @@ int chk_tape_mode(int argc, char **argv, const char *self)
         printf("FAIL %s (0.0 s): cannot read the tape: %s\n0 passed, 1 failed\n", tape, err);
         return 1;
     }
+    char key[64];
+    chk_random_key(key, sizeof key);
     pwsr_replay_options ro;
     memset(&ro, 0, sizeof ro);
     ro.tape_path = tape;
+    ro.secrets[ro.nsecrets++] = key; /* the replayer's report never holds it either */
     ro.speed = speed;
     ro.log_fn = replay_log_silent; /* deviations are reported in the verdict below */
     ro.log_level = PWS_LOG_ERROR;
@@ -231,8 +234,6 @@ int chk_tape_mode(int argc, char **argv, const char *self)
         printf("FAIL %s (0.0 s): replay did not start: %s\n0 passed, 1 failed\n", tape, err);
         return 1;
     }
-    char key[64];
-    chk_random_key(key, sizeof key);
     char *vars[6] = {0};
     size_t nv = 0;
     vars[nv++] = chk_xasprintf("POLYWS_URL=%s%s", pwsr_replay_url(rp), CHECK_MARKET_PATH);

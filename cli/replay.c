@@ -31,7 +31,9 @@ static void replay_usage(FILE *f)
             "out in the recorded order; where the tape has a client message the replay waits\n"
             "for the client's and compares them (JSON as values, redacted fields match\n"
             "anything, subscribe params as sets); recorded closes and drops happen at the\n"
-            "same points.  A client that deviates gets a report: expected vs got.\n"
+            "same points.  A client that deviates gets a report: expected vs got.  Reports\n"
+            "never show a key: auth params are shown as ***, and the key a client sent in\n"
+            "them (and $POLYWS_API_KEY, if set) is replaced by *** wherever it appears.\n"
             "The first line on stdout is \"listening ws://HOST:PORT\".\n"
             "\n"
             "      --listen HOST:PORT  bind address (default 127.0.0.1:0, any free port)\n"
@@ -138,6 +140,10 @@ int pws_cmd_replay(int argc, char **argv)
     }
     o.tape_path = argv[optind];
     o.host = host;
+    /* the key a user's client is likely to send: hidden from reports even before its auth */
+    const char *env_key = getenv("POLYWS_API_KEY");
+    if (env_key && *env_key)
+        o.secrets[o.nsecrets++] = env_key;
     o.log_fn = replay_log;
     o.log_level = verbose >= 2 ? PWS_LOG_DEBUG : verbose ? PWS_LOG_INFO : PWS_LOG_WARN;
     signal(SIGPIPE, SIG_IGN);

@@ -226,23 +226,66 @@ static int hframe_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* "2024-01-02T14:30:00.123Z" or with an offset "+01:00"; Unix microseconds, or 0 if unreadable. */
-static int64_t parse_iso(const char *s)
+/* "2024-01-02T14:30:00.123Z", or with an offset "+01:00", into Unix microseconds.  Every field
+ * is range-checked before any arithmetic (a year of -2147483648 must not reach "Y - 1900").
+ * False if s is not such a time. */
+static bool parse_iso(const char *s, int64_t *out)
 {
-    int Y, M, D, h, m;
+    int Y, M, D, h, m, n = 0;
     double sec;
-    int n = 0;
-    if (!s || sscanf(s, "%d-%d-%dT%d:%d:%lf%n", &Y, &M, &D, &h, &m, &sec, &n) < 6)
-        return 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%lf%n", &Y, &M, &D, &h, &m, &sec, &n) < 6 || Y < 1 || M < 1 ||
+        M > 12 || D < 1 || D > 31 || h < 0 || h > 23 || m < 0 || m > 59 || !(sec >= 0 && sec < 61))
+        return false;
     struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h, .tm_min = m};
     int64_t t = (int64_t)timegm(&tm) * 1000000 + llround(sec * 1e6);
     const char *z = s + n;
     if (*z == '+' || *z == '-') {
         int oh = 0, om = 0;
-        if (sscanf(z + 1, "%d:%d", &oh, &om) >= 1)
-            t -= (*z == '+' ? 1 : -1) * ((int64_t)oh * 3600 + om * 60) * 1000000;
+        if (sscanf(z + 1, "%2d:%2d", &oh, &om) < 1 || oh < 0 || oh > 23 || om < 0 || om > 59)
+            return false;
+        t -= (*z == '+' ? 1 : -1) * ((int64_t)oh * 3600 + om * 60) * 1000000;
     }
-    return t;
+    *out = t;
+    return true;
+}
+
+/* A HAR message time (Unix seconds, a double) in microseconds; false if it is not finite or
+ * beyond PWS_TAPE_MAX_TIME_US (converting such a double is undefined, and later differences
+ * of times would overflow). */
+static bool har_time_us(double seconds, int64_t *out)
+{
+    double us = seconds * 1e6;
+    if (!(fabs(us) <= (double)PWS_TAPE_MAX_TIME_US))
+        return false;
+    *out = llround(us);
+    return true;
+}
+
+/* Why text[0..len) did not parse as JSON: where, as byte (1-based), line and column, and
+ * whether the file simply ends too early (a truncated download or copy). */
+static void describe_json_error(const char *path, const char *text, size_t len, const char *at, char *err,
+                                size_t errcap)
+{
+    if (!len) {
+        snprintf(err, errcap, "%s: empty file, not a HAR", path);
+        return;
+    }
+    size_t pos = at && at >= text && at <= text + len ? (size_t)(at - text) : len;
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i < pos && i < len; i++) {
+        if (text[i] == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    if (pos + 1 >= len)
+        snprintf(err, errcap, "%s: truncated: the JSON ends inside a value at byte %zu (line %zu, column %zu), "
+                 "not a complete HAR", path, len, line, col);
+    else
+        snprintf(err, errcap, "%s: invalid JSON at byte %zu (line %zu, column %zu), not a HAR", path, pos + 1,
+                 line, col);
 }
 
 static const char *path_of_url(const char *url)
@@ -275,7 +318,13 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *errbuf,
         return PWS_ERR_SYSTEM;
     }
     fclose(in);
-    cJSON *root = cJSON_ParseWithLength(text, (size_t)size);
+    const char *parse_end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, (size_t)size, &parse_end, false);
+    if (!root) {
+        describe_json_error(har_path, text, (size_t)size, parse_end, errbuf, errcap);
+        free(text);
+        return PWS_ERR_INVALID;
+    }
     free(text);
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "log"), "entries");
     if (!cJSON_IsArray(entries)) {
@@ -291,8 +340,10 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *errbuf,
     int rc = PWS_OK;
     const char *first_url = NULL;
     const cJSON *e;
+    int ei = -1; /* index of e in log.entries, for errors */
     cJSON_ArrayForEach(e, entries)
     {
+        ei++;
         const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(e, "_webSocketMessages");
         if (!cJSON_IsArray(msgs))
             continue;
@@ -302,11 +353,18 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *errbuf,
         const char *u = cJSON_IsString(url) ? url->valuestring : "ws://unknown/";
         if (!first_url)
             first_url = u;
-        int64_t start = parse_iso(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "startedDateTime")));
+        int64_t start = 0, first = 0;
+        const char *started = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "startedDateTime"));
+        if (started && *started && !parse_iso(started, &start)) {
+            rc = PWS_ERR_INVALID;
+            snprintf(errbuf, errcap, "%s: log.entries[%d].startedDateTime \"%.40s\" is not a date and time "
+                     "(YYYY-MM-DDTHH:MM:SS[.frac] then Z or +HH:MM, years 1 to 9999)", har_path, ei, started);
+            break;
+        }
         const cJSON *m0 = cJSON_GetArrayItem(msgs, 0);
         const cJSON *t0 = cJSON_GetObjectItemCaseSensitive(m0, "time");
-        if (cJSON_IsNumber(t0) && (!start || llround(t0->valuedouble * 1e6) < start))
-            start = llround(t0->valuedouble * 1e6);
+        if (cJSON_IsNumber(t0) && har_time_us(t0->valuedouble, &first) && (!start || first < start))
+            start = first; /* an out-of-range time is reported with its message below */
         /* the open line: path and (redacted) request headers */
         pws_tape_buf hj = {0};
         pwsr__buf_str(&hj, "[");
@@ -328,6 +386,7 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *errbuf,
         }
         pwsr__buf_str(&hj, "]");
         const cJSON *m;
+        int mi = -1; /* index of m in _webSocketMessages, for errors */
         size_t total = (size_t)cJSON_GetArraySize(msgs) + 1;
         if (n + total > HAR_MAX_FRAMES) {
             pws_tape_buf_free(&hj);
@@ -354,14 +413,22 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *errbuf,
         }
         cJSON_ArrayForEach(m, msgs)
         {
+            mi++;
             const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "type"));
             const cJSON *tm = cJSON_GetObjectItemCaseSensitive(m, "time");
             const cJSON *op = cJSON_GetObjectItemCaseSensitive(m, "opcode");
             const char *data = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "data"));
             if (!type || !cJSON_IsNumber(tm) || !cJSON_IsNumber(op))
                 continue;
-            hframe x = {.t_us = llround(tm->valuedouble * 1e6), .conn = conn,
-                        .dir = !strcmp(type, "send") ? 'c' : 's', .seq = seq++};
+            int64_t t_us;
+            if (!har_time_us(tm->valuedouble, &t_us)) {
+                rc = PWS_ERR_INVALID;
+                snprintf(errbuf, errcap, "%s: log.entries[%d]._webSocketMessages[%d].time %g is not a time "
+                         "(Unix seconds within +-%.0f, the year 10000)", har_path, ei, mi, tm->valuedouble,
+                         (double)PWS_TAPE_MAX_TIME_US / 1e6);
+                break;
+            }
+            hframe x = {.t_us = t_us, .conn = conn, .dir = !strcmp(type, "send") ? 'c' : 's', .seq = seq++};
             int opcode = op->valueint;
             size_t dl = data ? strlen(data) : 0;
             if (opcode == 1) {

@@ -56,6 +56,24 @@ int pwsr__scrub(pws_tape_buf *b, const char *s, size_t n, const char *const *sec
  * NULL without memory. */
 char *pwsr__redact_query(const char *url, const char *const *extra, size_t nextra);
 
+/* ---- literal secrets (secrets.c): given, and learned from auth messages */
+
+#define PWSR__MAX_SECRETS 24 /* keys kept; the oldest is dropped (fits pws_redact_rules.secrets) */
+
+typedef struct pwsr__secrets {
+    char *keys[PWSR__MAX_SECRETS]; /* owned copies, oldest first, wiped when dropped */
+    size_t n;                      /* entries in keys */
+    uint32_t learned;              /* distinct keys ever added, also those dropped since */
+} pwsr__secrets;
+
+/* Adds key (at least 4 bytes) unless it is known; true if it was new.  Not
+ * thread-safe: each owner uses its set from its own service thread. */
+bool pwsr__secrets_add(pwsr__secrets *s, const char *key);
+/* Points rules->secrets at the keys (valid until the next add or free). */
+void pwsr__secrets_apply(const pwsr__secrets *s, pws_redact_rules *rules);
+/* Wipes and frees the keys. */
+void pwsr__secrets_free(pwsr__secrets *s);
+
 /* ---- logging used by the proxy and the replayer */
 
 typedef struct pwsr__logger {

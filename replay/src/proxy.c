@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROXY_MAX_SECRETS 24  /* literal secrets kept (configured + learned) */
 #define PROXY_CLOSE_GRACE_S 5 /* seconds to flush toward a side after its peer ended */
 
 typedef enum pair_state {
@@ -66,7 +65,7 @@ struct pwsr_proxy {
     struct lws_protocols protocols[3];
     pws_tape_writer *tape;       /* the tape */
     pws_redact_rules rules;      /* redaction */
-    char *secrets[PROXY_MAX_SECRETS]; /* owned secret copies (rules.secrets point here) */
+    pwsr__secrets secrets;       /* configured and learned keys (rules.secrets point here) */
     const char *hdr_redact[PWS_TAPE_MAX_REDACT + 4]; /* header names redacted */
     size_t nhdr_redact;
     pwsr__logger lg;             /* log sink */
@@ -115,28 +114,16 @@ static void rec_event(pwsr_proxy *px, pair *pr, pws_tape_kind kind, const char *
     rec(px, pr, '-', kind, text, text ? strlen(text) : 0, 0, NULL, NULL);
 }
 
-/* Adds a literal secret (a key seen in an auth message) to the rules. */
+/* Adds a literal secret (a key given, or seen in an auth message) to the rules.  A new one
+ * also goes into the tape header's count, rewritten in place (pws_tape_writer_set_secrets):
+ * the header was written before any client came. */
 static void learn_secret(pwsr_proxy *px, const char *key)
 {
-    if (strlen(key) < 4)
+    if (!pwsr__secrets_add(&px->secrets, key))
         return;
-    for (size_t i = 0; i < px->rules.nsecrets; i++)
-        if (!strcmp(px->rules.secrets[i], key))
-            return;
-    if (px->rules.nsecrets >= PROXY_MAX_SECRETS) {
-        /* keep the newest: the oldest key is least likely to appear again */
-        OPENSSL_cleanse(px->secrets[0], strlen(px->secrets[0]));
-        free(px->secrets[0]);
-        memmove(px->secrets, px->secrets + 1, (PROXY_MAX_SECRETS - 1) * sizeof *px->secrets);
-        px->rules.nsecrets--;
-    }
-    char *copy = strdup(key);
-    if (!copy)
-        return;
-    px->secrets[px->rules.nsecrets] = copy;
-    px->rules.nsecrets++;
-    for (size_t i = 0; i < px->rules.nsecrets; i++)
-        px->rules.secrets[i] = px->secrets[i];
+    pwsr__secrets_apply(&px->secrets, &px->rules);
+    if (px->tape)
+        pws_tape_writer_set_secrets(px->tape, px->secrets.learned);
 }
 
 static void close_side(pws__link *l);
@@ -754,10 +741,7 @@ static void proxy_free(pwsr_proxy *px)
         pws_tape_writer_close(px->tape);
     if (px->up_ctx)
         SSL_CTX_free(px->up_ctx);
-    for (size_t i = 0; i < px->rules.nsecrets; i++) {
-        OPENSSL_cleanse(px->secrets[i], strlen(px->secrets[i]));
-        free(px->secrets[i]);
-    }
+    pwsr__secrets_free(&px->secrets);
     for (size_t i = 0; i < px->nowned; i++)
         free(px->owned[i]);
     free(px->scratch);
@@ -828,7 +812,6 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
     for (size_t i = 0; i < opts->nsecrets; i++)
         if (opts->secrets[i])
             learn_secret(px, opts->secrets[i]);
-    uint32_t configured_secrets = (uint32_t)px->rules.nsecrets;
 
     /* the tape, with a header that lists the redactions (and a URL without secrets) */
     pws_tape_header h = {.version = PWS_TAPE_VERSION, .start_us = pws__wall_us(),
@@ -843,7 +826,7 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
         h.redacted.fields[h.redacted.nfields++] = px->rules.fields[i];
     for (size_t i = 0; i < px->nhdr_redact && h.redacted.nheaders < PWS_TAPE_MAX_REDACT; i++)
         h.redacted.headers[h.redacted.nheaders++] = px->hdr_redact[i];
-    h.redacted.secrets = configured_secrets;
+    h.redacted.secrets = px->secrets.learned; /* the configured ones; learned ones are added in place */
     px->t0 = pws__mono_us();
     int rc = pws_tape_writer_open(px->o.tape_path, &h, opts->fsync_each, &px->tape, errbuf, errcap);
     free(url);

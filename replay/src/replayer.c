@@ -96,6 +96,8 @@ struct pwsr_replayer {
     unsigned char *scratch;    /* LWS_PRE + PWS__WRITE_CHUNK */
     rconn *conns;              /* live connections */
     uint32_t next_client;      /* clients that made a request */
+    pwsr__secrets secrets;     /* keys given and seen in clients' auth messages (service thread) */
+    pws_redact_rules rules;    /* what a report hides: auth params and those keys */
     pthread_mutex_t mu;        /* guards res */
     pthread_cond_t changed;    /* res.done changed */
     pwsr_replay_result res;    /* the result */
@@ -152,11 +154,26 @@ static void excerpt(char *out, size_t cap, const char *s, size_t n, bool binary)
     out[o < cap ? o : cap - 1] = '\0';
 }
 
-static void describe_frame(char *out, size_t cap, const pws_tape_frame *f)
+/* A message quoted in a report goes through the recorder's redaction first (auth params,
+ * the keys known so far; escaped forms included, as the JSON is scanned): the report goes to
+ * stderr and logs, and a quote cut at REPLAY_EXCERPT could keep part of a key. */
+static void excerpt_redacted(const pwsr_replayer *rp, char *out, size_t cap, const char *s, size_t n, bool binary)
+{
+    size_t rl;
+    char *r = pws_redact_message(&rp->rules, s, n, &rl, NULL);
+    if (!r) {
+        snprintf(out, cap, "(a message of %zu bytes, out of memory while redacting it)", n);
+        return;
+    }
+    excerpt(out, cap, r, rl, binary);
+    free(r);
+}
+
+static void describe_frame(const pwsr_replayer *rp, char *out, size_t cap, const pws_tape_frame *f)
 {
     char ex[REPLAY_EXCERPT * 4 + 64];
     if (f->kind == PWS_TAPE_TEXT || f->kind == PWS_TAPE_BINARY) {
-        excerpt(ex, sizeof ex, (const char *)f->data, f->len, f->kind == PWS_TAPE_BINARY);
+        excerpt_redacted(rp, ex, sizeof ex, (const char *)f->data, f->len, f->kind == PWS_TAPE_BINARY);
         snprintf(out, cap, "%s %s", f->kind == PWS_TAPE_TEXT ? "text" : "a", ex);
     } else if (f->kind == PWS_TAPE_CLOSE) {
         snprintf(out, cap, "close %d \"%.60s\"", f->code, f->reason);
@@ -176,6 +193,15 @@ static void deviation(rconn *c, const char *expected, const char *got, const cha
     snprintf(msg, sizeof msg, "connection %u (tape connection %u, line %zu): expected %s; got %s%s%s%s",
              c->client_no, c->tape_conn, line, expected, got, why && *why ? " (" : "", why ? why : "",
              why && *why ? ")" : "");
+    /* the quotes are redacted already; a reason or a close reason may still hold a key */
+    pws_tape_buf clean = {0};
+    if (rp->rules.nsecrets &&
+        !pwsr__scrub(&clean, msg, strlen(msg), rp->rules.secrets, rp->rules.nsecrets, NULL) &&
+        !pwsr__buf_reserve(&clean, 1)) {
+        clean.p[clean.len] = '\0';
+        snprintf(msg, sizeof msg, "%s", clean.p);
+    }
+    pws_tape_buf_free(&clean);
     pwsr__log(&rp->lg, PWS_LOG_ERROR, "replay deviation: %s", msg);
     pthread_mutex_lock(&rp->mu);
     if (!rp->res.deviations)
@@ -318,7 +344,7 @@ static void advance(rconn *c)
             if (c->inbox) {
                 inmsg *m = inbox_pop(c);
                 char got[REPLAY_EXCERPT * 4 + 64];
-                excerpt(got, sizeof got, m->data, m->len, m->opcode == PWS__OP_BINARY);
+                excerpt_redacted(rp, got, sizeof got, m->data, m->len, m->opcode == PWS__OP_BINARY);
                 free(m);
                 deviation(c, "no more client messages (the tape connection ends)", got, NULL);
             } else if (c->client_closed) {
@@ -372,7 +398,14 @@ static void advance(rconn *c)
                 continue;
             }
             if (rp->o.speed > 0) {
-                int64_t due = c->anchor_wall_us + (int64_t)((double)(f->t_us - c->anchor_tape_us) / rp->o.speed);
+                /* tape times are within +-PWS_TAPE_MAX_TIME_US, so the difference fits; a tiny
+                 * speed can still scale it past any integer: clamp the double before converting */
+                double gap = (double)(f->t_us - c->anchor_tape_us) / rp->o.speed;
+                if (!(gap < (double)PWS_TAPE_MAX_TIME_US))
+                    gap = (double)PWS_TAPE_MAX_TIME_US;
+                else if (gap < -(double)PWS_TAPE_MAX_TIME_US)
+                    gap = -(double)PWS_TAPE_MAX_TIME_US;
+                int64_t due = c->anchor_wall_us + (int64_t)gap;
                 if (due > now + 200) {
                     schedule_at(c, due);
                     break;
@@ -413,12 +446,18 @@ static void advance(rconn *c)
             inmsg *m = inbox_pop(c);
             bool binary = m->opcode == PWS__OP_BINARY;
             char why[256] = "";
-            bool ok = f->kind != PWS_TAPE_CLOSE && (f->kind == PWS_TAPE_BINARY) == binary &&
-                      pws_tape_match((const char *)f->data, f->len, m->data, m->len, binary, why, sizeof why);
+            bool same_kind = f->kind != PWS_TAPE_CLOSE && (f->kind == PWS_TAPE_BINARY) == binary;
+            bool ok = same_kind && pws_tape_match((const char *)f->data, f->len, m->data, m->len, binary, NULL, 0);
             if (!ok) {
+                /* the reason quotes values: take it from the redacted message, never the raw one */
+                size_t rl;
+                char *red = same_kind ? pws_redact_message(&rp->rules, m->data, m->len, &rl, NULL) : NULL;
+                if (red && pws_tape_match((const char *)f->data, f->len, red, rl, binary, why, sizeof why))
+                    snprintf(why, sizeof why, "it differs where a secret was redacted");
+                free(red);
                 char got[REPLAY_EXCERPT * 4 + 64];
-                describe_frame(want, sizeof want, f);
-                excerpt(got, sizeof got, m->data, m->len, binary);
+                describe_frame(rp, want, sizeof want, f);
+                excerpt_redacted(rp, got, sizeof got, m->data, m->len, binary);
                 char gotd[sizeof got + 16];
                 snprintf(gotd, sizeof gotd, "%s%s", binary ? "" : "text ", got);
                 free(m);
@@ -434,7 +473,7 @@ static void advance(rconn *c)
             continue;
         }
         if (c->client_closed) {
-            describe_frame(want, sizeof want, f);
+            describe_frame(rp, want, sizeof want, f);
             if (f->kind == PWS_TAPE_CLOSE) {
                 c->have_cur = false;
                 if (f->code != c->client_code) {
@@ -455,7 +494,7 @@ static void advance(rconn *c)
             c->wait_deadline_us = now + (int64_t)rp->o.wait_ms * 1000;
             schedule_at(c, c->wait_deadline_us);
         } else if (now >= c->wait_deadline_us) {
-            describe_frame(want, sizeof want, f);
+            describe_frame(rp, want, sizeof want, f);
             char got[64];
             snprintf(got, sizeof got, "nothing within %u ms", rp->o.wait_ms);
             c->wait_deadline_us = 0;
@@ -504,6 +543,13 @@ static void on_client_frame(void *user, int opcode, const unsigned char *data, s
         advance(c);
         return;
     }
+    if (opcode == PWS__OP_TEXT && !too_big) {
+        /* a key the client authenticates with is hidden from every report from now on */
+        char key[PWS_MAX_KEY_LEN + 1];
+        if (pws_auth_key_of((const char *)data, len, key, sizeof key) && pwsr__secrets_add(&c->rp->secrets, key))
+            pwsr__secrets_apply(&c->rp->secrets, &c->rp->rules);
+        explicit_bzero(key, sizeof key);
+    }
     if (too_big) {
         char got[80];
         snprintf(got, sizeof got, "a message of %llu bytes", (unsigned long long)total);
@@ -543,7 +589,7 @@ static void on_client_gone(rconn *c)
             if (f->dir == 'c' && (f->kind == PWS_TAPE_TEXT || f->kind == PWS_TAPE_BINARY ||
                                   (f->kind == PWS_TAPE_CLOSE && !c->client_closed))) {
                 char want[REPLAY_EXCERPT * 4 + 100];
-                describe_frame(want, sizeof want, f);
+                describe_frame(c->rp, want, sizeof want, f);
                 deviation(c, want, "the connection ended", NULL);
                 break;
             }
@@ -779,6 +825,7 @@ static void replayer_free(pwsr_replayer *rp)
     free(rp->tape_path);
     free(rp->host);
     free(rp->scratch);
+    pwsr__secrets_free(&rp->secrets);
     pthread_cond_destroy(&rp->changed);
     pthread_mutex_destroy(&rp->mu);
     free(rp);
@@ -819,6 +866,14 @@ pwsr_replayer *pwsr_replay_start(const pwsr_replay_options *opts, char *errbuf, 
     if (!rp->o.max_buffered)
         rp->o.max_buffered = PWSR_DEFAULT_MAX_BUFFERED;
     rp->lg = (pwsr__logger){opts->log_fn, opts->log_user, opts->log_level};
+    if (opts->nsecrets > sizeof opts->secrets / sizeof opts->secrets[0]) {
+        snprintf(errbuf, errcap, "replay: more than %zu secrets", sizeof opts->secrets / sizeof opts->secrets[0]);
+        goto fail;
+    }
+    rp->rules.auth_params = true;
+    for (size_t i = 0; i < opts->nsecrets; i++)
+        pwsr__secrets_add(&rp->secrets, opts->secrets[i]);
+    pwsr__secrets_apply(&rp->secrets, &rp->rules);
     if (scan_tape(rp, errbuf, errcap))
         goto fail;
     rp->res.tape_connections = rp->ntape;

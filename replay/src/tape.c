@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,13 @@ static int encode_list(pws_tape_buf *b, const char *const *v, size_t n)
     return pwsr__buf_str(b, "]");
 }
 
-int pws_tape_encode_header(const pws_tape_header *h, pws_tape_buf *b)
+/* Width of the header's "secrets" count in a writer's tape: ten characters, the count then
+ * spaces, so that pws_tape_writer_set_secrets can rewrite it in place. */
+#define SECRETS_FIELD_WIDTH 10
+
+/* The header line; with secrets_at, the count is padded to SECRETS_FIELD_WIDTH and
+ * *secrets_at is its offset in the line. */
+static int encode_header(const pws_tape_header *h, pws_tape_buf *b, size_t *secrets_at)
 {
     if (!h || !b)
         return PWS_ERR_INVALID;
@@ -78,10 +85,20 @@ int pws_tape_encode_header(const pws_tape_header *h, pws_tape_buf *b)
         pwsr__buf_printf(b, ",\"redacted\":{\"placeholder\":\"%s\",\"auth_params\":%s,\"fields\":",
                          PWS_TAPE_PLACEHOLDER, r->auth_params ? "true" : "false") ||
         encode_list(b, r->fields, r->nfields) || pwsr__buf_str(b, ",\"headers\":") ||
-        encode_list(b, r->headers, r->nheaders) ||
-        pwsr__buf_printf(b, ",\"secrets\":%u}}\n", (unsigned)r->secrets))
+        encode_list(b, r->headers, r->nheaders) || pwsr__buf_str(b, ",\"secrets\":"))
         return b->len >= PWS_TAPE_MAX_LINE / 2 ? PWS_ERR_LIMIT : PWS_ERR_NOMEM;
+    if (secrets_at)
+        *secrets_at = b->len;
+    int rc = secrets_at ? pwsr__buf_printf(b, "%-*u}}\n", SECRETS_FIELD_WIDTH, (unsigned)r->secrets)
+                        : pwsr__buf_printf(b, "%u}}\n", (unsigned)r->secrets);
+    if (rc)
+        return PWS_ERR_NOMEM;
     return PWS_OK;
+}
+
+int pws_tape_encode_header(const pws_tape_header *h, pws_tape_buf *b)
+{
+    return encode_header(h, b, NULL);
 }
 
 /* The tape's own buffer type is public; the codec's is wire's pws__buf.  Both
@@ -129,6 +146,13 @@ int pws_tape_decode_frame(const char *line, size_t len, pws_tape_frame *f, pws_t
     memset(f, 0, sizeof *f);
     if (rc)
         return rc == PWS__LINE_NOMEM ? PWS_ERR_NOMEM : PWS_ERR_INVALID;
+    if (l.t_us > PWS_TAPE_MAX_TIME_US || l.t_us < -PWS_TAPE_MAX_TIME_US) {
+        /* the codec writes "t_us" as a key only (in a string its quotes are escaped) */
+        const char *at = memmem(line, len, "\"t_us\"", 6);
+        snprintf(errbuf, errcap, "t_us %lld is out of range (beyond +-%lld, the year 10000) at byte %zu",
+                 (long long)l.t_us, (long long)PWS_TAPE_MAX_TIME_US, at ? (size_t)(at - line) + 1 : (size_t)1);
+        return PWS_ERR_LIMIT; /* a whole line, not a cut one: not PWS_ERR_INVALID */
+    }
     f->t_us = l.t_us;
     f->conn = l.conn;
     f->dir = l.dir;
@@ -146,6 +170,8 @@ int pws_tape_decode_frame(const char *line, size_t len, pws_tape_frame *f, pws_t
 
 struct pws_tape_writer {
     int fd;              /* O_APPEND descriptor, -1 after a failure */
+    int hdr_fd;          /* the same file without O_APPEND, to rewrite the header's count; -1 for stdout */
+    size_t secrets_at;   /* offset of the header's "secrets" count in the file */
     bool fsync_each;     /* fsync after every line */
     uint64_t lines;      /* lines written */
     uint64_t bytes;      /* bytes written */
@@ -197,7 +223,8 @@ int pws_tape_writer_open(const char *path, const pws_tape_header *h, bool fsync_
         return PWS_ERR_NOMEM;
     }
     w->fsync_each = fsync_each;
-    int rc = pws_tape_encode_header(h, &w->line);
+    w->hdr_fd = -1;
+    int rc = encode_header(h, &w->line, &w->secrets_at);
     if (rc) {
         snprintf(errbuf, errcap, "tape: cannot encode the header: %s", pws_strerror(rc));
         pws_tape_buf_free(&w->line);
@@ -212,6 +239,13 @@ int pws_tape_writer_open(const char *path, const pws_tape_header *h, bool fsync_
         free(w);
         return PWS_ERR_SYSTEM;
     }
+    /* pwrite on an O_APPEND descriptor appends on Linux: the header's count is rewritten
+     * through a second descriptor (none for stdout, which may be a pipe) */
+    if (strcmp(path, "-") && (w->hdr_fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+        snprintf(errbuf, errcap, "tape: cannot open %s again for its header: %s", path, strerror(errno));
+        pws_tape_writer_close(w);
+        return PWS_ERR_SYSTEM;
+    }
     rc = writer_emit(w);
     if (rc) {
         snprintf(errbuf, errcap, "%s", w->err);
@@ -219,6 +253,24 @@ int pws_tape_writer_open(const char *path, const pws_tape_header *h, bool fsync_
         return rc;
     }
     *out = w;
+    return PWS_OK;
+}
+
+int pws_tape_writer_set_secrets(pws_tape_writer *w, uint32_t secrets)
+{
+    if (!w)
+        return PWS_ERR_INVALID;
+    if (w->failed || w->hdr_fd < 0)
+        return PWS_ERR_STATE;
+    char field[SECRETS_FIELD_WIDTH + 1];
+    snprintf(field, sizeof field, "%-*u", SECRETS_FIELD_WIDTH, (unsigned)secrets);
+    /* one small pwrite inside the first line: the header is valid JSON before and after, and
+     * its length, so every line after it, stays the same */
+    ssize_t n = pwrite(w->hdr_fd, field, SECRETS_FIELD_WIDTH, (off_t)w->secrets_at);
+    if (n != SECRETS_FIELD_WIDTH || (w->fsync_each && fsync(w->hdr_fd))) {
+        snprintf(w->err, sizeof w->err, "tape header rewrite failed: %s", n < 0 ? strerror(errno) : "short write");
+        return PWS_ERR_SYSTEM;
+    }
     return PWS_OK;
 }
 
@@ -261,6 +313,8 @@ int pws_tape_writer_close(pws_tape_writer *w)
     int rc = w->failed ? PWS_ERR_SYSTEM : PWS_OK;
     if (w->fd >= 0 && close(w->fd))
         rc = PWS_ERR_SYSTEM;
+    if (w->hdr_fd >= 0 && close(w->hdr_fd))
+        rc = PWS_ERR_SYSTEM;
     pws_tape_buf_free(&w->line);
     free(w);
     return rc;
@@ -285,6 +339,7 @@ struct pws_tape_reader {
     pws_tape_header hdr;      /* the header (strings owned below) */
     char *hdr_strings[3 + 2 * PWS_TAPE_MAX_REDACT]; /* owned copies */
     size_t nhdr_strings;
+    uint64_t frames;          /* frame lines returned by pws_tape_next */
     bool truncated;           /* a cut last line was skipped */
     size_t trunc_bytes;       /* its length */
     char err[320];            /* last failure */
@@ -392,8 +447,14 @@ static int read_header(pws_tape_reader *r)
     int got;
     while ((got = next_line(r, &s, &n, &nl)) == 1 && blank(s, n))
         ;
-    if (got <= 0)
+    if (got < 0)
         return got;
+    if (got == 0) {
+        /* a recorder writes the header before anything else, a journal its first line at once */
+        snprintf(r->err, sizeof r->err, "%s, not a tape (no header line and no frame lines)",
+                 r->lines ? "only blank lines" : "empty file");
+        return -1;
+    }
     cJSON *j = NULL;
     if (memmem(s, n < 64 ? n : 64, "\"polyws_tape\"", 13))
         j = cJSON_ParseWithLength(s, n);
@@ -420,7 +481,15 @@ static int read_header(pws_tape_reader *r)
     r->hdr.url = hdr_dup(r, cJSON_GetObjectItemCaseSensitive(j, "url"));
     r->hdr.tool = hdr_dup(r, cJSON_GetObjectItemCaseSensitive(j, "tool"));
     r->hdr.mode = hdr_dup(r, cJSON_GetObjectItemCaseSensitive(j, "mode"));
+    /* numbers come as doubles: range-check before converting (1e999 is inf, and out of
+     * range a conversion is undefined) */
     const cJSON *su = cJSON_GetObjectItemCaseSensitive(j, "start_us");
+    if (cJSON_IsNumber(su) && !(fabs(su->valuedouble) <= (double)PWS_TAPE_MAX_TIME_US)) {
+        snprintf(r->err, sizeof r->err, "line %zu: header start_us %g is out of range (beyond +-%lld, the year 10000)",
+                 r->lines, su->valuedouble, (long long)PWS_TAPE_MAX_TIME_US);
+        cJSON_Delete(j);
+        return -1;
+    }
     r->hdr.start_us = cJSON_IsNumber(su) ? (int64_t)su->valuedouble : 0;
     const cJSON *red = cJSON_GetObjectItemCaseSensitive(j, "redacted");
     if (cJSON_IsObject(red)) {
@@ -430,7 +499,13 @@ static int read_header(pws_tape_reader *r)
         hdr_list(r, cJSON_GetObjectItemCaseSensitive(red, "headers"), r->hdr.redacted.headers,
                  &r->hdr.redacted.nheaders);
         const cJSON *sec = cJSON_GetObjectItemCaseSensitive(red, "secrets");
-        r->hdr.redacted.secrets = cJSON_IsNumber(sec) && sec->valuedouble > 0 ? (uint32_t)sec->valuedouble : 0;
+        if (cJSON_IsNumber(sec) && !(sec->valuedouble >= 0 && sec->valuedouble <= UINT32_MAX)) {
+            snprintf(r->err, sizeof r->err, "line %zu: header redacted.secrets %g is not a count (0..%u)", r->lines,
+                     sec->valuedouble, (unsigned)UINT32_MAX);
+            cJSON_Delete(j);
+            return -1;
+        }
+        r->hdr.redacted.secrets = cJSON_IsNumber(sec) ? (uint32_t)sec->valuedouble : 0;
     }
     cJSON_Delete(j);
     if (r->hdr.version > PWS_TAPE_VERSION) {
@@ -441,11 +516,11 @@ static int read_header(pws_tape_reader *r)
     return 1;
 }
 
-static int reader_init(pws_tape_reader *r, char *err, size_t errcap)
+static int reader_init(pws_tape_reader *r, const char *path, char *err, size_t errcap)
 {
     int rc = read_header(r);
     if (rc < 0) {
-        snprintf(err, errcap, "%s", r->err);
+        snprintf(err, errcap, "%s%s%s", path ? path : "", path ? ": " : "", r->err);
         pws_tape_reader_close(r);
         return PWS_ERR_INVALID;
     }
@@ -474,7 +549,7 @@ int pws_tape_reader_open(const char *path, pws_tape_reader **out, char *errbuf, 
             return PWS_ERR_SYSTEM;
         }
     }
-    int rc = reader_init(r, errbuf, errcap);
+    int rc = reader_init(r, path, errbuf, errcap);
     if (rc)
         return rc;
     *out = r;
@@ -492,7 +567,7 @@ int pws_tape_reader_open_mem(const char *data, size_t len, pws_tape_reader **out
     r->fd = -1;
     r->mem = data ? data : "";
     r->mem_len = data ? len : 0;
-    int rc = reader_init(r, errbuf, errcap);
+    int rc = reader_init(r, NULL, errbuf, errcap);
     if (rc)
         return rc;
     *out = r;
@@ -528,15 +603,25 @@ int pws_tape_next(pws_tape_reader *r, pws_tape_frame *f)
     int rc = pws_tape_decode_frame(s, n, f, &r->scratch, why, sizeof why);
     if (rc == PWS_OK) {
         f->line = r->lines;
+        r->frames++;
         return 1;
     }
-    if (!nl && rc == PWS_ERR_INVALID) {
+    /* Before any header or frame, only the start of a frame line can be a cut tape: what
+     * does not begin like one is some other file. */
+    static const char frame_start[] = "{\"t_us\":";
+    bool first = !r->has_header && !r->frames;
+    bool starts_like_frame = !memcmp(s, frame_start, n < sizeof frame_start - 1 ? n : sizeof frame_start - 1);
+    if (!nl && rc == PWS_ERR_INVALID && (!first || starts_like_frame)) {
         /* the last line, cut while it was written: everything before it is the tape */
         r->truncated = true;
         r->trunc_bytes = n;
         return 0;
     }
-    snprintf(r->err, sizeof r->err, "line %zu: %s", r->lines, why);
+    if (first && rc == PWS_ERR_INVALID)
+        snprintf(r->err, sizeof r->err, "line %zu: not a tape (no header line, and not a frame line: %s)",
+                 r->lines, why);
+    else
+        snprintf(r->err, sizeof r->err, "line %zu: %s", r->lines, why);
     return rc;
 }
 

@@ -104,8 +104,11 @@ void pwsr__iso_time(int64_t us, char *buf, size_t cap)
         frac += 1000000;
         s--;
     }
-    struct tm tm;
-    gmtime_r(&s, &tm);
+    struct tm tm = {0};
+    if (!gmtime_r(&s, &tm)) {
+        snprintf(buf, cap, "(time out of range)");
+        return;
+    }
     snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }

@@ -109,6 +109,11 @@ typedef struct pwsr_replay_options {
     pws_log_fn log_fn;        /**< deviations are logged at PWS_LOG_ERROR; default stderr */
     void *log_user;
     pws_log_level log_level;  /**< default PWS_LOG_WARN */
+    /** Literal secrets (API keys, >= 4 bytes; copied) hidden from every report and log line.
+     * Besides these, the params of a client's {"action":"auth"} are always shown as "***",
+     * and the key in them is hidden from then on wherever it appears. */
+    const char *secrets[8];
+    size_t nsecrets;
 } pwsr_replay_options;
 
 #define PWSR_REPORT_MAX 1024 /* bytes of the first deviation's report */

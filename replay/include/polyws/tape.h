@@ -44,6 +44,10 @@ extern "C" {
 #define PWS_TAPE_MAX_REDACT 32u               /* redacted field names, and header names, per tape */
 #define PWS_TAPE_MAX_NAME 64u                 /* bytes of one field or header name */
 #define PWS_TAPE_PLACEHOLDER "***"            /* what a redacted value becomes */
+/* Times on a tape ("t_us", "start_us", HAR "time") lie within +-PWS_TAPE_MAX_TIME_US: the
+ * start of the year 10000 in Unix microseconds.  Readers refuse a time outside it, so the sum
+ * or difference of any two times fits an int64_t. */
+#define PWS_TAPE_MAX_TIME_US INT64_C(253402300800000000)
 
 /* ------------------------------------------------------------------ lines */
 
@@ -128,7 +132,8 @@ int pws_tape_encode_frame(const pws_tape_frame *f, pws_tape_buf *b);
  * scratch (or at static strings) and stay valid until scratch is reused.
  * Unknown members are ignored, so newer tapes stay readable.  Returns PWS_OK,
  * PWS_ERR_INVALID with a message naming the byte offset, PWS_ERR_NOMEM or
- * PWS_ERR_LIMIT. */
+ * PWS_ERR_LIMIT (with a message naming the byte: a t_us beyond
+ * +-PWS_TAPE_MAX_TIME_US). */
 int pws_tape_decode_frame(const char *line, size_t len, pws_tape_frame *f, pws_tape_buf *scratch,
                           char *errbuf, size_t errcap);
 
@@ -154,6 +159,16 @@ int pws_tape_write(pws_tape_writer *w, const pws_tape_frame *f);
 uint64_t pws_tape_writer_lines(const pws_tape_writer *w);
 uint64_t pws_tape_writer_bytes(const pws_tape_writer *w);
 
+/** Sets the header's redacted.secrets to secrets, rewriting it in place: a
+ * recorder learns keys after the header was written.  The writer pads that
+ * count to a fixed width ("secrets":1 followed by spaces), so the header keeps
+ * its length and every line after it stays where it is; one pwrite of ten
+ * bytes changes it, and the header is valid JSON before and after.  A reader
+ * of a tape still being written sees the count as it was when it read the
+ * header.  Returns PWS_OK, PWS_ERR_STATE for a tape written to stdout ("-",
+ * maybe a pipe: its header cannot change), or PWS_ERR_SYSTEM. */
+int pws_tape_writer_set_secrets(pws_tape_writer *w, uint32_t secrets);
+
 /** The message of the last failure ("" if none); valid until close. */
 const char *pws_tape_writer_error(const pws_tape_writer *w);
 
@@ -167,7 +182,9 @@ typedef struct pws_tape_reader pws_tape_reader;
 
 /** Opens a tape (or a mock journal) for reading and reads its header line if
  * there is one.  "-" reads stdin.  Returns PWS_OK and sets *out, or an error
- * with a message. */
+ * with a message that starts with the path: a file that cannot be opened, an
+ * empty file (or only blank lines: a recorder writes its header first), a
+ * broken header, a header time or count out of range (PWS_ERR_INVALID). */
 int pws_tape_reader_open(const char *path, pws_tape_reader **out, char *errbuf, size_t errcap);
 
 /** Reads a tape held in memory (data must stay valid while the reader lives). */
@@ -181,7 +198,9 @@ const pws_tape_header *pws_tape_reader_header(const pws_tape_reader *r);
  * call), 0 at the end, or a negative pws_err (message in
  * pws_tape_reader_error; the line number is in it).  Blank lines are skipped.
  * A last line without its '\n' is a cut line (the writer was killed while
- * writing it): it is skipped and pws_tape_reader_truncated() says so. */
+ * writing it): it is skipped and pws_tape_reader_truncated() says so.  Not
+ * so the first line of a file without a header when it does not begin like
+ * a frame line ({"t_us":): that file is not a tape, and the error says so. */
 int pws_tape_next(pws_tape_reader *r, pws_tape_frame *f);
 
 /** True once a cut last line was skipped; *bytes (if not NULL) = its length. */
