@@ -296,7 +296,10 @@ static void parse_array(parser *ps)
     if (*p != ']') {
         for (;;) {
             if (*p == '{') {
-                p = parse_element(ps, p);
+                const char *after = NULL;
+                if (pws__parse_kernels & PWS__PARSE_FAST)
+                    after = pws__parse_fast_element(ps, p);
+                p = after != NULL ? after : parse_element(ps, p);
             } else {
                 const char *item = p;
                 if ((p = pws__parse_scan_value(ps, p, 1, NULL, NULL)) != NULL)
