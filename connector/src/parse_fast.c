@@ -72,7 +72,7 @@ static inline bool at_key(const char *p, const char *end, uint64_t pattern, uint
 
 /* An integer literal at p into *out (int32 range if narrow).  NULL if it is
  * not a JSON integer of that range. */
-static inline const char *fast_int(const char *p, const char *end, bool narrow, int64_t *out)
+PWS__HOT_INLINE const char *fast_int(const char *p, const char *end, bool narrow, int64_t *out)
 {
     pws__number num;
     const char *err_at, *reason;
@@ -89,7 +89,7 @@ static inline const char *fast_int(const char *p, const char *end, bool narrow, 
     return p;
 }
 
-static inline const char *fast_i64(const char *p, const char *end, int64_t *out)
+PWS__HOT_INLINE const char *fast_i64(const char *p, const char *end, int64_t *out)
 {
     int64_t v;
     if ((p = fast_int(p, end, false, &v)) != NULL)
@@ -97,7 +97,7 @@ static inline const char *fast_i64(const char *p, const char *end, int64_t *out)
     return p;
 }
 
-static inline const char *fast_i32(const char *p, const char *end, int32_t *out)
+PWS__HOT_INLINE const char *fast_i32(const char *p, const char *end, int32_t *out)
 {
     int64_t v;
     if ((p = fast_int(p, end, true, &v)) != NULL)
@@ -107,7 +107,7 @@ static inline const char *fast_i32(const char *p, const char *end, int32_t *out)
 
 /* A number literal at p into *out, converted as on the general path.  NULL
  * if it is not a number, too long, or overflows to infinity. */
-static inline const char *fast_f64(const char *p, const char *end, double *out)
+PWS__HOT_INLINE const char *fast_f64(const char *p, const char *end, double *out)
 {
     pws__number num;
     const char *err_at, *reason;
