@@ -240,11 +240,28 @@ static inline const char *fast_list(const char *p, const char *end, int32_t *lis
     emit(ps);                                                                                      \
     return p + 1
 
+/* memset(ev, 0, sizeof *ev) as 16-byte stores: GCC expands the memset of
+ * the ~330-byte event into `rep stos`, whose start-up cost was ~8% of a
+ * trade's parse time. */
+static inline void zero_event(pws_event *ev)
+{
+#if FAST_SSE2
+    char *b = (char *)ev;
+    size_t k = 0;
+    for (; k + 16 <= sizeof *ev; k += 16)
+        _mm_storeu_si128((__m128i *)(void *)(b + k), _mm_setzero_si128());
+    if (k < sizeof *ev)
+        memset(b + k, 0, sizeof *ev - k);
+#else
+    memset(ev, 0, sizeof *ev);
+#endif
+}
+
 /* Starts ps->ev as a market event of `type` and reads the `,"sym":"..."` at p. */
 static inline const char *begin(parser *ps, const char *p, pws_event_type type, char *sym)
 {
     pws_event *ev = &ps->ev;
-    memset(ev, 0, sizeof *ev);
+    zero_event(ev);
     ev->type = type;
     if (!at_key(p, ps->end, SYM_KEY, MASK4))
         return NULL;
