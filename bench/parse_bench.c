@@ -12,13 +12,17 @@
  * (polyws throughput over cJSON's).
  *
  *   parse_bench [--events N] [--reps R] [--seed S] [--min-ratio X] [--only polyws|cjson]
- *               [--write-corpus FILE | --corpus FILE]
+ *               [--write-corpus FILE | --corpus FILE] [--kernels all|swar|general]
  *
  * --only runs just one parser (for profiling, and for the `./run bench`
  * table); no checksum comparison then.  --write-corpus writes the generated
  * corpus to FILE, one frame per line, and exits; --corpus reads the frames
  * from such a file instead of generating them.  The other parsers of the
  * table (simdjson_peer.cpp, json_parse_peer.js) read the same file.
+ * --kernels selects the parser's kernels (parse_kernels.h) to measure each
+ * step: "all" (default: the schema fast path first, SSE2 string scan), "swar"
+ * (the fast path with the portable 8-byte string scan) or "general" (no fast
+ * path).
  *
  * Machine-readable output: each parser run prints one line
  *   RESULT {"parser":"polyws","events":N,"bytes":B,"reps":R,"best_s":X,
@@ -30,6 +34,7 @@
  * any parse error occurred, or if --min-ratio is given and not reached.
  */
 #include "checksum.h"
+#include "parse_kernels.h" /* --kernels: libpolyws-internal, through polyws_internals */
 
 #include <polyws/parse.h>
 
@@ -612,9 +617,15 @@ int main(int argc, char **argv)
             write_path = argv[++i];
         else if (strcmp(argv[i], "--corpus") == 0 && i + 1 < argc)
             read_path = argv[++i];
+        else if (strcmp(argv[i], "--kernels") == 0 && i + 1 < argc && strcmp(argv[i + 1], "all") == 0)
+            pws__parse_kernels = PWS__PARSE_ALL, i++;
+        else if (strcmp(argv[i], "--kernels") == 0 && i + 1 < argc && strcmp(argv[i + 1], "swar") == 0)
+            pws__parse_kernels = PWS__PARSE_FAST, i++;
+        else if (strcmp(argv[i], "--kernels") == 0 && i + 1 < argc && strcmp(argv[i + 1], "general") == 0)
+            pws__parse_kernels = 0, i++;
         else
             die("usage: %s [--events N] [--reps R] [--seed S] [--min-ratio X] [--only polyws|cjson]\n"
-                "       [--write-corpus FILE | --corpus FILE]",
+                "       [--write-corpus FILE | --corpus FILE] [--kernels all|swar|general]",
                 argv[0]);
     }
     if (events == 0 || reps < 1 || reps > MAX_REPS)

@@ -25,7 +25,9 @@
  *
  * Strings are scanned 16 bytes at a time with SSE2 (the x86-64 baseline: no
  * run-time check needed) and 8 bytes at a time (SWAR) elsewhere or when
- * PWS__PARSE_SIMD is off.
+ * PWS__PARSE_SIMD is off.  SSE2 gains ~1.7% on the 1M corpus (0.1135 vs
+ * 0.1155 s best, 7 alternating builds); the feed's strings are at most 15
+ * bytes, so a wider (AVX2) scan with run-time dispatch has nothing to add.
  */
 #include "parse_internal.h"
 
