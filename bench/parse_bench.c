@@ -6,17 +6,36 @@
  * per array as the real feed does), then parses the whole corpus several times
  * with (a) pws_parse_frame() and (b) cJSON_ParseWithLength() followed by
  * reading the same fields into the same pws_event structs.  Both consumers
- * fold every field into the same checksum, which must match.  The parsers
- * take turns for --reps rounds and the best time of each is reported; the
- * last line is "ratio: N.Nx" (polyws throughput over cJSON's).
+ * fold every field into the same checksum (checksum.h), which must match.
+ * After one untimed warm pass each, the parsers take turns for --reps rounds
+ * and the best time of each is reported; the last line is "ratio: N.Nx"
+ * (polyws throughput over cJSON's).
  *
  *   parse_bench [--events N] [--reps R] [--seed S] [--min-ratio X] [--only polyws|cjson]
+ *               [--write-corpus FILE | --corpus FILE] [--kernels all|swar|general]
  *
- * --only runs just one parser (for profiling); no checksum comparison then.
+ * --only runs just one parser (for profiling, and for the `./run bench`
+ * table); no checksum comparison then.  --write-corpus writes the generated
+ * corpus to FILE, one frame per line, and exits; --corpus reads the frames
+ * from such a file instead of generating them.  The other parsers of the
+ * table (simdjson_peer.cpp, json_parse_peer.js) read the same file.
+ * --kernels selects the parser's kernels (parse_kernels.h) to measure each
+ * step: "all" (default: the schema fast path first, SSE2 string scan), "swar"
+ * (the fast path with the portable 8-byte string scan) or "general" (no fast
+ * path).
+ *
+ * Machine-readable output: each parser run prints one line
+ *   RESULT {"parser":"polyws","events":N,"bytes":B,"reps":R,"best_s":X,
+ *           "median_s":Y,"worst_s":Z,"checksum":"hex"}
+ * (on one line).  With --only it is the last line; without, the polyws and
+ * cjson lines come just before "ratio:".
  *
  * Exit status: 0 on success, 1 if the checksums or event counts differ, if
  * any parse error occurred, or if --min-ratio is given and not reached.
  */
+#include "checksum.h"
+#include "parse_kernels.h" /* --kernels: libpolyws-internal, through polyws_internals */
+
 #include <polyws/parse.h>
 
 #include <cjson/cJSON.h>
@@ -260,100 +279,71 @@ static void corpus_build(corpus *cp, size_t events, uint64_t seed)
     cp->offsets[cp->nframes] = cp->text.len;
 }
 
+/* Writes the corpus to path, one frame per line (the frames hold no newline),
+ * for the peers (simdjson_peer, json_parse_peer.js) to read the same bytes. */
+static void corpus_write(const corpus *cp, const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        die("%s: cannot create", path);
+    for (size_t k = 0; k < cp->nframes; k++) {
+        size_t len = cp->offsets[k + 1] - cp->offsets[k];
+        if (fwrite(cp->text.data + cp->offsets[k], 1, len, f) != len || fputc('\n', f) == EOF)
+            die("%s: write failed", path);
+    }
+    if (fclose(f) != 0)
+        die("%s: write failed", path);
+}
+
+/* Reads a corpus written by corpus_write(): each non-empty line is a frame.
+ * The newlines are dropped, so the frames lie back to back as corpus_build()
+ * leaves them.  The event count is not known until a parser has run. */
+static void corpus_read(corpus *cp, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    size_t cap = 1024, n, w = 0, line = 0;
+
+    if (f == NULL)
+        die("%s: cannot open", path);
+    memset(cp, 0, sizeof *cp);
+    if (fseek(f, 0, SEEK_END) != 0 || (long)(n = (size_t)ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+        die("%s: cannot size", path);
+    if ((cp->text.data = malloc(n + 1)) == NULL || (cp->offsets = malloc(cap * sizeof *cp->offsets)) == NULL)
+        die("out of memory");
+    if (fread(cp->text.data, 1, n, f) != n)
+        die("%s: read failed", path);
+    fclose(f);
+    for (size_t r = 0; r <= n; r++) {
+        if (r < n && cp->text.data[r] != '\n')
+            continue;
+        if (r > line) {
+            if (cp->nframes + 2 > cap) {
+                cap *= 2;
+                if ((cp->offsets = realloc(cp->offsets, cap * sizeof *cp->offsets)) == NULL)
+                    die("out of memory");
+            }
+            cp->offsets[cp->nframes++] = w;
+            memmove(cp->text.data + w, cp->text.data + line, r - line);
+            w += r - line;
+        }
+        line = r + 1;
+    }
+    if (cp->nframes == 0)
+        die("%s: no frames", path);
+    cp->offsets[cp->nframes] = w;
+    cp->text.len = w;
+    cp->text.cap = n + 1;
+}
+
 /* -------------------------------------------------------------- checksum */
 
-/* What both consumers accumulate. */
-typedef struct tally {
-    uint64_t sum;    /* order-dependent hash of every field of every event */
-    size_t events;   /* events seen */
-    size_t errors;   /* PWS_EV_PARSE_ERROR events (the corpus has none) */
-} tally;
-
-static inline uint64_t mix(uint64_t h, uint64_t x)
-{
-    h ^= x;
-    h *= 0x100000001B3ull;
-    return h ^ (h >> 32);
-}
-
-static inline uint64_t dbits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-static uint64_t mix_str(uint64_t h, const char *s)
-{
-    while (*s)
-        h = mix(h, (unsigned char)*s++);
-    return h;
-}
+/* Both consumers fold every event into the same checksum (checksum.h, shared
+ * with the simdjson and Node peers). */
+typedef bench_tally tally;
 
 static void tally_event(tally *t, const pws_event *ev)
 {
-    uint64_t h = mix(t->sum, (uint64_t)ev->type);
-
-    t->events++;
-    switch (ev->type) {
-    case PWS_EV_AGG: {
-        const pws_agg *a = &ev->u.agg;
-        h = mix_str(h, a->sym);
-        h = mix(h, a->present | (uint64_t)a->minute << 40 | (uint64_t)a->otc << 41);
-        h = mix(h, (uint64_t)a->v);
-        h = mix(h, (uint64_t)a->av);
-        h = mix(h, dbits(a->op));
-        h = mix(h, dbits(a->vw));
-        h = mix(h, dbits(a->o));
-        h = mix(h, dbits(a->c));
-        h = mix(h, dbits(a->h));
-        h = mix(h, dbits(a->l));
-        h = mix(h, dbits(a->a));
-        h = mix(h, (uint64_t)a->z);
-        h = mix(h, (uint64_t)a->s);
-        h = mix(h, (uint64_t)a->e);
-        break;
-    }
-    case PWS_EV_TRADE: {
-        const pws_trade *tr = &ev->u.trade;
-        h = mix_str(h, tr->sym);
-        h = mix_str(h, tr->i);
-        h = mix(h, tr->present);
-        h = mix(h, (uint64_t)tr->x);
-        h = mix(h, (uint64_t)tr->z);
-        h = mix(h, dbits(tr->p));
-        h = mix(h, (uint64_t)tr->s);
-        for (uint32_t k = 0; k < tr->nc; k++)
-            h = mix(h, (uint64_t)tr->c[k]);
-        h = mix(h, (uint64_t)tr->t);
-        h = mix(h, (uint64_t)tr->q);
-        h = mix(h, (uint64_t)tr->trfi);
-        h = mix(h, (uint64_t)tr->trft);
-        break;
-    }
-    case PWS_EV_QUOTE: {
-        const pws_quote *q = &ev->u.quote;
-        h = mix_str(h, q->sym);
-        h = mix(h, q->present);
-        h = mix(h, (uint64_t)q->bx);
-        h = mix(h, dbits(q->bp));
-        h = mix(h, (uint64_t)q->bs);
-        h = mix(h, (uint64_t)q->ax);
-        h = mix(h, dbits(q->ap));
-        h = mix(h, (uint64_t)q->as);
-        h = mix(h, (uint64_t)q->c);
-        for (uint32_t k = 0; k < q->ni; k++)
-            h = mix(h, (uint64_t)q->i[k]);
-        h = mix(h, (uint64_t)q->t);
-        h = mix(h, (uint64_t)q->q);
-        h = mix(h, (uint64_t)q->z);
-        break;
-    }
-    default:
-        t->errors++;
-        break;
-    }
-    t->sum = h;
+    bench_tally_event(t, ev);
 }
 
 /* ---------------------------------------------------------- (a) polyws */
@@ -588,13 +578,27 @@ static double timed_run(runner run, const corpus *cp, tally *t)
     return now_s() - t0;
 }
 
+/* Largest --reps (the times are kept for the median). */
+#define MAX_REPS 1000
+
+/* The human line of one parser: best time, events/s, MB/s, checksum. */
+static void print_human(const char *name, int reps, const double *times, const tally *t, double mb)
+{
+    double best = times[0];
+    for (int r = 1; r < reps; r++)
+        best = times[r] < best ? times[r] : best;
+    printf("%s best of %d %.3f s  %.0f events/s  %.1f MB/s  checksum %016" PRIx64 "\n", name, reps, best,
+           (double)t->events / best, mb / best, t->sum);
+}
+
 int main(int argc, char **argv)
 {
     size_t events = 1000000;
     int reps = 5;
     uint64_t seed = 20240601;
     double min_ratio = 0;
-    const char *only = NULL;
+    const char *only = NULL, *write_path = NULL, *read_path = NULL;
+    static double times_a[MAX_REPS], times_b[MAX_REPS];
     corpus cp;
     tally a, b;
 
@@ -609,54 +613,79 @@ int main(int argc, char **argv)
             min_ratio = strtod(argv[++i], NULL);
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
+        else if (strcmp(argv[i], "--write-corpus") == 0 && i + 1 < argc)
+            write_path = argv[++i];
+        else if (strcmp(argv[i], "--corpus") == 0 && i + 1 < argc)
+            read_path = argv[++i];
+        else if (strcmp(argv[i], "--kernels") == 0 && i + 1 < argc && strcmp(argv[i + 1], "all") == 0)
+            pws__parse_kernels = PWS__PARSE_ALL, i++;
+        else if (strcmp(argv[i], "--kernels") == 0 && i + 1 < argc && strcmp(argv[i + 1], "swar") == 0)
+            pws__parse_kernels = PWS__PARSE_FAST, i++;
+        else if (strcmp(argv[i], "--kernels") == 0 && i + 1 < argc && strcmp(argv[i + 1], "general") == 0)
+            pws__parse_kernels = 0, i++;
         else
-            die("usage: %s [--events N] [--reps R] [--seed S] [--min-ratio X] [--only polyws|cjson]", argv[0]);
+            die("usage: %s [--events N] [--reps R] [--seed S] [--min-ratio X] [--only polyws|cjson]\n"
+                "       [--write-corpus FILE | --corpus FILE] [--kernels all|swar|general]",
+                argv[0]);
     }
-    if (events == 0 || reps < 1)
-        die("--events and --reps must be positive");
+    if (events == 0 || reps < 1 || reps > MAX_REPS)
+        die("--events must be positive and --reps within 1..%d", MAX_REPS);
+    if (only != NULL && strcmp(only, "polyws") != 0 && strcmp(only, "cjson") != 0)
+        die("--only takes polyws or cjson");
 
-    corpus_build(&cp, events, seed);
-    double mb = (double)cp.text.len / 1e6;
-    printf("corpus: %zu events in %zu frames, %.1f MB, seed %" PRIu64 "\n", cp.nevents, cp.nframes, mb, seed);
-
-    if (only != NULL) {
-        bool poly = strcmp(only, "polyws") == 0;
-        double t = 1e300;
-        for (int r = 0; r < reps; r++) {
-            double this_run = timed_run(poly ? run_polyws : run_cjson, &cp, &a);
-            t = this_run < t ? this_run : t;
-        }
-        printf("%s: best of %d %.3f s  %.0f events/s  %.1f MB/s  checksum %016" PRIx64 "\n", only, reps, t,
-               (double)a.events / t, mb / t, a.sum);
+    if (read_path != NULL) {
+        corpus_read(&cp, read_path);
+        printf("corpus: %s, %zu frames, %.1f MB\n", read_path, cp.nframes, (double)cp.text.len / 1e6);
+    } else {
+        corpus_build(&cp, events, seed);
+        printf("corpus: %zu events in %zu frames, %.1f MB, seed %" PRIu64 "\n", cp.nevents, cp.nframes,
+               (double)cp.text.len / 1e6, seed);
+    }
+    if (write_path != NULL) {
+        corpus_write(&cp, write_path);
+        printf("wrote %s\n", write_path);
         free(cp.text.data);
         free(cp.offsets);
-        return a.errors ? 1 : 0;
+        return 0;
+    }
+    double mb = (double)cp.text.len / 1e6;
+
+    if (only != NULL) {
+        runner run = strcmp(only, "polyws") == 0 ? run_polyws : run_cjson;
+        timed_run(run, &cp, &a); /* warm pass, untimed: page faults, caches, branch predictors */
+        for (int r = 0; r < reps; r++)
+            times_a[r] = timed_run(run, &cp, &a);
+        print_human(run == run_polyws ? "polyws:" : "cjson:", reps, times_a, &a, mb);
+        bench_print_result(only, a.events, cp.text.len, times_a, reps, a.sum);
+        free(cp.text.data);
+        free(cp.offsets);
+        return a.errors || (cp.nevents != 0 && a.events != cp.nevents) ? 1 : 0;
     }
     /* The two parsers take turns, so that a machine busy with other work
      * slows both alike; each keeps its best time. */
-    double ta = 1e300, tb = 1e300;
+    timed_run(run_polyws, &cp, &a);
+    timed_run(run_cjson, &cp, &b);
     for (int r = 0; r < reps; r++) {
-        double this_a = timed_run(run_polyws, &cp, &a);
-        double this_b = timed_run(run_cjson, &cp, &b);
-        ta = this_a < ta ? this_a : ta;
-        tb = this_b < tb ? this_b : tb;
+        times_a[r] = timed_run(run_polyws, &cp, &a);
+        times_b[r] = timed_run(run_cjson, &cp, &b);
     }
-    printf("polyws: best of %d %.3f s  %.0f events/s  %.1f MB/s  checksum %016" PRIx64 "\n", reps, ta,
-           (double)a.events / ta, mb / ta, a.sum);
-    printf("cjson:  best of %d %.3f s  %.0f events/s  %.1f MB/s  checksum %016" PRIx64 "\n", reps, tb,
-           (double)b.events / tb, mb / tb, b.sum);
+    print_human("polyws:", reps, times_a, &a, mb);
+    print_human("cjson: ", reps, times_b, &b, mb);
 
     int rc = 0;
-    if (a.events != cp.nevents || b.events != cp.nevents || a.errors || b.errors) {
+    size_t expect = cp.nevents != 0 ? cp.nevents : a.events; /* a read corpus: polyws' count */
+    if (a.events != expect || b.events != expect || a.errors || b.errors) {
         fprintf(stderr, "event counts differ or errors: polyws %zu (%zu errors), cjson %zu (%zu errors), corpus %zu\n",
-                a.events, a.errors, b.events, b.errors, cp.nevents);
+                a.events, a.errors, b.events, b.errors, expect);
         rc = 1;
     }
     if (a.sum != b.sum) {
         fprintf(stderr, "checksums differ\n");
         rc = 1;
     }
-    double ratio = tb / ta;
+    bench_print_result("polyws", a.events, cp.text.len, times_a, reps, a.sum);
+    bench_print_result("cjson", b.events, cp.text.len, times_b, reps, b.sum);
+    double ratio = times_b[0] / times_a[0]; /* sorted by bench_print_result: [0] is the best */
     if (min_ratio > 0 && ratio < min_ratio) {
         fprintf(stderr, "ratio %.2f below --min-ratio %.2f\n", ratio, min_ratio);
         rc = 1;

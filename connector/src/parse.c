@@ -17,12 +17,16 @@
  *     pre-scanned number go into a small fixed table, and after the closing
  *     brace "ev" is looked up and the recorded values decoded.
  * Both give the same result for the same object in any key order (the unit
- * tests shuffle keys to check it).  Duplicate keys: the last one wins, so a
+ * tests shuffle keys to check it).  Before either, each element is offered
+ * to the schema fast path (parse_fast.c), which reads the feed's exact
+ * layout in a straight line and hands anything else back untouched; the
+ * tests run with it on and off and must see the same events.  Duplicate keys: the last one wins, so a
  * bad value replaced later is no error, and a second "ev" sends the object
  * back to the record path.
  *
  * Cost.  The frame is read once, plus the few recorded spans on the record
- * path.  Numbers, keys and short strings are examined 8 bytes at a time
+ * path (and, for an element the fast path gave up on, its part already read
+ * there).  Numbers, keys and short strings are examined 8 bytes at a time
  * (SWAR) on little-endian GCC/Clang targets, with a byte loop elsewhere and
  * near the end of the buffer.  See bench/parse_bench.c for the numbers.
  *
@@ -296,7 +300,10 @@ static void parse_array(parser *ps)
     if (*p != ']') {
         for (;;) {
             if (*p == '{') {
-                p = parse_element(ps, p);
+                const char *after = NULL;
+                if (pws__parse_kernels & PWS__PARSE_FAST)
+                    after = pws__parse_fast_element(ps, p);
+                p = after != NULL ? after : parse_element(ps, p);
             } else {
                 const char *item = p;
                 if ((p = pws__parse_scan_value(ps, p, 1, NULL, NULL)) != NULL)

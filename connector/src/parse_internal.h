@@ -7,6 +7,9 @@
  *   parse.c         the frame driver: the top-level array, each element
  *                   object scanned once on the direct or the record path
  *                   (see there);
+ *   parse_fast.c    the schema fast path, tried first on each element: the
+ *                   feed's exact layout read straight, anything else handed
+ *                   back untouched to parse.c;
  *   parse_error.c   parse-error events: reason texts, offset and excerpt
  *                   (a leaf every other file reports through);
  *   parse_scan.c    the JSON tokenizer: strings (escapes, UTF-8), literals,
@@ -34,6 +37,7 @@
 #define POLYWS_PARSE_INTERNAL_H
 
 #include "numparse.h"
+#include "parse_kernels.h"
 
 #include <polyws/parse.h>
 
@@ -471,6 +475,12 @@ static inline char *begin_market_event(parser *ps, const market_type *mt, bool m
     }
     return mt->type == PWS_EV_TRADE ? (char *)&ev->u.trade : (char *)&ev->u.quote;
 }
+
+/* The schema fast path (parse_fast.c): parses the element at p ('{') if it
+ * is laid out exactly as Polygon writes it and hands its event to the sink;
+ * returns the position after it.  Returns NULL, having reported nothing, for
+ * any other element, which the caller then parses on the general path. */
+const char *pws__parse_fast_element(parser *ps, const char *p);
 
 /* The record path (parse_events.c): turns the recorded values (ps->seen,
  * ps->vals) of one well-formed object obj..obj_end into an event (or an

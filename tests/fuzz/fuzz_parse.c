@@ -10,6 +10,9 @@
  *   - market-data events, written with pws_event_to_json() and parsed again,
  *     give back one event that writes the very same line (round trip);
  *   - pws_event_to_json() returns the same length with a too-small buffer.
+ * Each input is also parsed under every kernel setting of parse_kernels.h
+ * (schema fast path and SIMD, fast path with the portable string scan,
+ * general path alone): the events must be identical byte for byte.
  * Inputs up to 600 bytes are also given to pws_parse_double(): whenever it
  * accepts one, the value must equal strtod_l() in the "C" locale bit for bit.
  *
@@ -20,6 +23,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strtod_l, newlocale */
 #endif
+
+#include "parse_kernels.h"
 
 #include <polyws/parse.h>
 
@@ -130,6 +135,33 @@ static int sink(const pws_event *ev, void *user)
     return 0;
 }
 
+/* Sink of the kernel comparison: folds every byte of every event (events are
+ * zero-filled before they are built, so padding is deterministic). */
+static int digest_sink(const pws_event *ev, void *user)
+{
+    uint64_t *h = user;
+    const unsigned char *b = (const unsigned char *)ev;
+    for (size_t i = 0; i < sizeof *ev; i++)
+        *h = (*h ^ b[i]) * 0x100000001B3ull;
+    return 0;
+}
+
+/* The events of text[0..size) under each kernel setting must be the same. */
+static void check_kernels_agree(const char *text, size_t size)
+{
+    static const unsigned settings[] = { PWS__PARSE_ALL, PWS__PARSE_FAST, 0 };
+    uint64_t digest[3];
+
+    for (int k = 0; k < 3; k++) {
+        pws__parse_kernels = settings[k];
+        digest[k] = 0xcbf29ce484222325ull;
+        pws_parse_frame(text, size, NULL, digest_sink, &digest[k]);
+    }
+    pws__parse_kernels = PWS__PARSE_ALL;
+    FUZZ_CHECK(digest[0] == digest[1]);
+    FUZZ_CHECK(digest[0] == digest[2]);
+}
+
 static locale_t c_locale(void)
 {
     static locale_t loc;
@@ -146,6 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     FUZZ_CHECK(pws_parse_frame(text, size, NULL, sink, &ps) == ps.events);
     FUZZ_CHECK(ps.events >= 0);
+    check_kernels_agree(text, size);
     if (size > 0) {
         /* tight limits: depth 1..8, frame limit up to the whole input */
         tight.max_depth = 1u + (data[0] & 7u);

@@ -6,7 +6,14 @@
  * Most checks compare the normalized JSON lines of the events
  * (pws_event_to_json), which pins down every field and presence bit at once;
  * a few look at the structs directly.
+ *
+ * The whole suite runs once per kernel setting (parse_kernels.h), named by
+ * the first argument: "all" (the default: schema fast path and SIMD),
+ * "swar" (the fast path with the portable 8-byte string scan) and "general"
+ * (no fast path: every element on the general path).  ctest runs all three.
  */
+#include "parse_kernels.h"
+
 #include <polyws/parse.h>
 
 #include <CUnit/Basic.h>
@@ -794,6 +801,64 @@ static void test_truncations_and_mutations(void)
     }
 }
 
+/* The events of frame[0..len) under one kernel setting, as bytes. */
+static size_t events_under(unsigned kernels, const char *frame, size_t len, pws_event *out, size_t cap)
+{
+    unsigned saved = pws__parse_kernels;
+    collected *c;
+    pws__parse_kernels = kernels;
+    c = parse_n(frame, len, NULL);
+    pws__parse_kernels = saved;
+    memcpy(out, c->ev, (c->n < cap ? c->n : cap) * sizeof *out);
+    return c->n;
+}
+
+/* The schema fast path and the SIMD scan change speed, never results: the
+ * feed's element shapes, cut at every byte and with every byte replaced,
+ * give byte-identical events under every kernel setting. */
+static void test_kernels_agree(void)
+{
+    static const char *const shapes[] = {
+        "{\"ev\":\"T\",\"sym\":\"MSFT\",\"x\":4,\"i\":\"12345\",\"z\":3,\"p\":114.125,\"s\":100,\"c\":[0,12],"
+        "\"t\":1536036818784,\"q\":3681328,\"trfi\":202,\"trft\":1536036818780}",
+        "{\"ev\":\"Q\",\"sym\":\"BRK.B\",\"bx\":1,\"bp\":185.64,\"bs\":3,\"ax\":12,\"ap\":185.7,\"as\":2,\"c\":0,"
+        "\"i\":[604],\"t\":1610144868001,\"q\":99,\"z\":1}",
+        "{\"ev\":\"AM\",\"sym\":\"SPCE\",\"v\":200,\"av\":8642007,\"op\":25.66,\"vw\":25.3981,\"o\":25.39,"
+        "\"c\":25.39,\"h\":25.39,\"l\":25.39,\"a\":25.3714,\"z\":50,\"s\":1610144868000,\"e\":1610144869000,"
+        "\"otc\":true}",
+    };
+    static const char repl[] = { '"', '\\', '}', ']', ',', ':', '0', '9', '-', 'e', '.', ' ', 'M', 'x', '\0', '\x80' };
+    static pws_event a[8], b[8], g[8];
+    char frame[512];
+    int mismatches = 0;
+
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        int len = snprintf(frame, sizeof frame, "[%s,%s]", shapes[k], shapes[k]);
+        CU_ASSERT_FATAL(len > 0 && (size_t)len < sizeof frame);
+        for (size_t pos = 0; pos <= (size_t)len; pos++) {
+            for (size_t r = 0; r <= sizeof repl; r++) {
+                char saved = frame[pos];
+                size_t n = pos < (size_t)len ? (size_t)len : pos; /* pos == len: the whole frame */
+                if (r == sizeof repl)
+                    n = pos; /* a cut instead of a replacement */
+                else if (pos < (size_t)len)
+                    frame[pos] = repl[r];
+                size_t na = events_under(PWS__PARSE_ALL, frame, n, a, 8);
+                size_t nb = events_under(PWS__PARSE_FAST, frame, n, b, 8);
+                size_t ng = events_under(0, frame, n, g, 8);
+                if (na != ng || nb != ng || memcmp(a, g, (ng < 8 ? ng : 8) * sizeof a[0]) != 0 ||
+                    memcmp(b, g, (ng < 8 ? ng : 8) * sizeof b[0]) != 0) {
+                    if (mismatches++ < 3)
+                        fprintf(stderr, "\n  kernels disagree on: %.*s\n", (int)n, frame);
+                }
+                if (pos < (size_t)len)
+                    frame[pos] = saved;
+            }
+        }
+    }
+    CU_ASSERT_EQUAL(mismatches, 0);
+}
+
 static void test_names(void)
 {
     CU_ASSERT_STRING_EQUAL(pws_event_type_name(PWS_EV_TRADE), "trade");
@@ -815,14 +880,25 @@ static void test_names(void)
     CU_ASSERT_STRING_EQUAL(pws_event_symbol(&ev), "Q1");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     CU_pSuite suite;
     unsigned failures;
+    const char *kernels = argc > 1 ? argv[1] : "all";
 
+    if (strcmp(kernels, "all") == 0) {
+        pws__parse_kernels = PWS__PARSE_ALL;
+    } else if (strcmp(kernels, "swar") == 0) {
+        pws__parse_kernels = PWS__PARSE_FAST;
+    } else if (strcmp(kernels, "general") == 0) {
+        pws__parse_kernels = 0;
+    } else {
+        fprintf(stderr, "usage: %s [all|swar|general]\n", argv[0]);
+        return 2;
+    }
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
-    suite = CU_add_suite("parse", NULL, NULL);
+    suite = CU_add_suite(kernels, NULL, NULL);
     if (suite == NULL || !CU_add_test(suite, "aggregates, all fields", test_agg_all_fields) ||
         !CU_add_test(suite, "trade, all fields", test_trade_all_fields) ||
         !CU_add_test(suite, "quote, all fields", test_quote_all_fields) ||
@@ -845,6 +921,7 @@ int main(void)
         !CU_add_test(suite, "sink stop and arguments", test_sink_stop_and_args) ||
         !CU_add_test(suite, "excerpt", test_excerpt) ||
         !CU_add_test(suite, "truncations and mutations", test_truncations_and_mutations) ||
+        !CU_add_test(suite, "kernels agree", test_kernels_agree) ||
         !CU_add_test(suite, "names", test_names)) {
         CU_cleanup_registry();
         return 2;
