@@ -3,14 +3,7 @@
 # Every mock binds 127.0.0.1 (or ::1) port 0 and is killed on exit.
 set -u
 POLYWS=$1
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-fails=0
-passes=0
-ok() { passes=$((passes + 1)); echo "ok   - $1"; }
-bad() { fails=$((fails + 1)); echo "FAIL - $1"; }
+. "$(dirname "$0")/lib.sh" # tmp, servers stopped at exit, ok/bad, wait_url, start
 
 export SECRET_KEY="cli-secret-key-31337"
 # start_mock NAME [args...]: starts a mock, sets URL

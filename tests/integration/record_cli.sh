@@ -4,34 +4,10 @@
 # Every server binds 127.0.0.1 port 0 and is killed on exit; nothing needs the internet.
 set -u
 POLYWS=$1
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-fails=0
-passes=0
-ok() { passes=$((passes + 1)); echo "ok   - $1"; }
-bad() { fails=$((fails + 1)); echo "FAIL - $1"; }
+. "$(dirname "$0")/lib.sh" # tmp, servers stopped at exit, ok/bad, wait_url, start
 
 export SECRET_KEY="record-cli-secret-key-90210"
 export POLYWS_API_KEY=$SECRET_KEY
-
-# wait_line FILE: waits for "listening URL" in FILE, prints URL
-wait_url() {
-  for _ in $(seq 250); do
-    if [ -s "$1" ] && grep -q '^listening ' "$1"; then awk '/^listening /{print $2; exit}' "$1"; return 0; fi
-    sleep 0.02
-  done
-  return 1
-}
-# start NAME cmd...: runs a server in the background with --port-file, sets URL
-start() {
-  local name=$1; shift
-  "$@" --port-file "$tmp/$name.port" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-  pids+=($!)
-  LASTPID=$!
-  URL=$(wait_url "$tmp/$name.port") || { echo "$name did not start"; cat "$tmp/$name.err"; exit 1; }
-}
 
 MOCK_ARGS=(--accept-key-env SECRET_KEY --seed 7 --rate 3000)
 

@@ -7,14 +7,7 @@
 set -u
 POLYWS=$1
 CLIENT=$2
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-fails=0
-passes=0
-ok() { passes=$((passes + 1)); echo "ok   - $1"; }
-bad() { fails=$((fails + 1)); echo "FAIL - $1"; }
+. "$(dirname "$0")/lib.sh" # tmp, servers stopped at exit, ok/bad, wait_url, start
 
 KEY="AbcdEfgh1234SecretKey5678Zyxw"
 # the same key with every character as a JSON \u escape: what a client may send instead
@@ -32,14 +25,6 @@ cat >"$tmp/s.tape" <<'TAPE'
 {"t_us":60,"conn":1,"dir":"s","kind":"close","code":1000,"reason":"bye"}
 {"t_us":70,"conn":1,"dir":"-","kind":"closed","data":"upstream"}
 TAPE
-
-wait_url() {
-  for _ in $(seq 250); do
-    if [ -s "$1" ] && grep -q '^listening ' "$1"; then awk '/^listening /{print $2; exit}' "$1"; return 0; fi
-    sleep 0.02
-  done
-  return 1
-}
 
 # run NAME [ENV=VALUE...] -- MSG...: replays the tape to one client sending MSG...; the
 # replay's stdout and stderr are in $tmp/NAME.out and .err, the client's in $tmp/NAME.client
