@@ -72,6 +72,10 @@ static void mock_usage(FILE *f)
             "                          (its path is printed: pass it to clients as the CA)\n"
             "      --cert FILE --key FILE  use this certificate and key with --tls\n"
             "      --journal FILE      append every frame as a JSON line (keys redacted)\n"
+            "      --journal-max BYTES the journal file's cap (default 1073741824): the line that\n"
+            "                          would pass it becomes one last \"truncated\" line\n"
+            "      --max-repeated-auth N  auth messages answered again on an authenticated\n"
+            "                          connection (default 16); the next closes it (1008)\n"
             "      --duration S        exit after S seconds\n"
             "  -h, --help              this help\n");
 }
@@ -121,6 +125,7 @@ int pws_cmd_mock(int argc, char **argv)
         {"validate", no_argument, NULL, 'V'},        {"help", no_argument, NULL, 'h'},
         {"slow-consumer-bytes", required_argument, NULL, 'C'},
         {"plan-markets", required_argument, NULL, 'M'}, {"plan-types", required_argument, NULL, 'Y'},
+        {"journal-max", required_argument, NULL, 'J'}, {"max-repeated-auth", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0}};
     pwsm_options o;
     memset(&o, 0, sizeof o);
@@ -205,6 +210,15 @@ int pws_cmd_mock(int argc, char **argv)
             if (pws_cli_uint(optarg, PWSM_MIN_SLOW_CONSUMER_BYTES, PWSM_MAX_SLOW_CONSUMER_BYTES,
                              &o.slow_consumer_bytes))
                 return mock_bad_number("--slow-consumer-bytes", optarg, "1048576..1073741824 bytes");
+            break;
+        case 'J':
+            if (pws_cli_uint(optarg, PWSM_MIN_JOURNAL_FILE_BYTES, UINT64_MAX / 2, &o.journal_file_max_bytes))
+                return mock_bad_number("--journal-max", optarg, "4096 bytes or more");
+            break;
+        case 'R':
+            if (pws_cli_uint(optarg, 1, PWSM_MAX_REPEATED_AUTH, &u))
+                return mock_bad_number("--max-repeated-auth", optarg, "1..1000000");
+            o.max_repeated_auth = (uint32_t)u;
             break;
         case 'M': o.plan_markets = optarg; break;
         case 'Y': o.plan_types = optarg; break;

@@ -69,6 +69,7 @@ struct pwsm__conn {
     size_t rx_len, rx_cap;          /* its length and allocation; at most max_message bytes */
     char *key;                      /* authenticated key (malloc'd), or NULL */
     bool authed;                    /* auth_success was sent */
+    uint32_t repeated_auths;        /* auth messages after that (answered up to max_repeated_auth) */
     bool kicked;                    /* lost to a newer connection with the same key */
     bool raw_sent;                  /* script raw frames were queued */
     bool stream_on;                 /* a subscribe was processed: the stream may run */

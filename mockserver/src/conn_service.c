@@ -80,7 +80,12 @@ static bool handle_auth(conn *c, const char *key)
     if (c->script->ignore_auth)
         return false;
     if (c->authed) {
-        /* Undocumented upstream: we simply confirm again and keep the first key. */
+        /* Undocumented upstream: we confirm again and keep the first key, a bounded number of
+         * times; a client that keeps authenticating is closed rather than answered forever. */
+        if (++c->repeated_auths > s->o.max_repeated_auth) {
+            pwsm__close_after_queue(c, s->o.policy_close_code, "too many auth messages");
+            return true;
+        }
         pwsm__enqueue_status(c, "auth_success", s->o.texts.repeated_auth);
         return true;
     }

@@ -25,9 +25,10 @@ struct pwsm__snapshot {
 };
 
 int pwsm__journal_init(pwsm__journal *j, const char *path, size_t max_entries, size_t max_bytes,
-                       char *err, size_t errcap)
+                       uint64_t file_max, char *err, size_t errcap)
 {
     memset(j, 0, sizeof *j);
+    j->file_max = file_max;
     j->t0_us = pws__mono_us();
     if (max_entries < 2)
         max_entries = 2;
@@ -58,16 +59,33 @@ int pwsm__journal_init(pwsm__journal *j, const char *path, size_t max_entries, s
 }
 
 /* The JSON-lines copy: wire's line codec (wire/tapeline.h) writes the very
- * bytes a tape holds.  Without memory the line is skipped. */
+ * bytes a tape holds.  Without memory the line is skipped.  The line that
+ * would take the file past file_max is replaced by one last "truncated" line
+ * naming the cap (a reader sees where and why it ends); nothing follows it. */
 static void write_line(pwsm__journal *j, const pwsm_entry *e)
 {
+    if (j->file_full)
+        return;
     pws__buf b = {0};
     pws__line l = {.t_us = e->t_us, .conn = e->conn, .dir = e->dir, .kind = e->kind,
                    .data = (const unsigned char *)e->data, .len = e->len, .code = e->close_code,
                    .reason = e->reason};
     if (pws__line_encode(&l, &b) == 0) {
+        if (j->file_bytes + b.len > j->file_max) {
+            char note[160];
+            int n = snprintf(note, sizeof note,
+                             "the journal file reached its cap of %llu bytes (--journal-max); later entries are not written",
+                             (unsigned long long)j->file_max);
+            pws__line cut = {.t_us = e->t_us, .conn = 0, .dir = '-', .kind = "truncated",
+                             .data = (const unsigned char *)note, .len = (size_t)n, .reason = ""};
+            b.len = 0;
+            if (pws__line_encode(&cut, &b) != 0)
+                b.len = 0;
+            j->file_full = true;
+        }
         fwrite(b.p, 1, b.len, j->file);
         fflush(j->file);
+        j->file_bytes += b.len;
     }
     pws__buf_free(&b);
 }

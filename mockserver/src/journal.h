@@ -34,13 +34,16 @@ typedef struct pwsm__journal {
     size_t bytes;              /* payload bytes held */
     bool truncated;            /* a cap was hit: later entries only go to the file */
     FILE *file;                /* JSON-lines copy, or NULL */
+    uint64_t file_max;         /* bytes the file may hold */
+    uint64_t file_bytes;       /* bytes written to it */
+    bool file_full;            /* its "truncated" line is written: nothing more goes there */
     struct pwsm__snapshot *snapshots; /* copies handed out by pwsm_journal(), freed at the end */
     pwsm__arena bytes_held;    /* the entries' data and reasons, freed at the end */
 } pwsm__journal;
 
 /** 0, or -1 with a message in err (cannot open path, out of memory). */
 int pwsm__journal_init(pwsm__journal *j, const char *path, size_t max_entries, size_t max_bytes,
-                       char *err, size_t errcap);
+                       uint64_t file_max, char *err, size_t errcap);
 /** Appends one entry.  kind must be a string literal; data (len bytes) and reason are copied.
  * Never fails: without memory the entry is lost from memory but still written to the file. */
 void pwsm__journal_add(pwsm__journal *j, uint32_t conn, char dir, const char *kind, const void *data,

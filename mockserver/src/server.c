@@ -44,7 +44,7 @@ pwsm_server *pwsm_start(const pwsm_options *opts, char *errbuf, size_t errcap)
     if (pwsm__options_apply(s, opts, errbuf, errcap) != 0)
         goto fail;
     if (pwsm__journal_init(&s->journal, s->o.journal_path, s->o.journal_max_entries,
-                           s->o.journal_max_bytes, errbuf, errcap) != 0)
+                           s->o.journal_max_bytes, s->o.journal_file_max_bytes, errbuf, errcap) != 0)
         goto fail;
     s->journal_ready = true;
 

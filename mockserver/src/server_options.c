@@ -17,6 +17,8 @@
 #include "engine.h"
 
 #define DEFAULT_AUTH_TIMEOUT_MS 10000
+#define DEFAULT_REPEATED_AUTH 16
+#define DEFAULT_JOURNAL_FILE_BYTES ((uint64_t)1 << 30)
 #define DEFAULT_EVENTS_PER_SEC 100.0
 #define DEFAULT_MAX_CONNECTIONS 4096
 #define DEFAULT_MAX_MESSAGE 65536
@@ -180,6 +182,19 @@ int pwsm__options_apply(pwsm_server *s, const pwsm_options *in, char *err, size_
     }
     if (!o->auth_timeout_ms)
         o->auth_timeout_ms = DEFAULT_AUTH_TIMEOUT_MS;
+    if (!o->max_repeated_auth)
+        o->max_repeated_auth = DEFAULT_REPEATED_AUTH;
+    if (o->max_repeated_auth > PWSM_MAX_REPEATED_AUTH) {
+        snprintf(err, errcap, "max_repeated_auth %u > %u", o->max_repeated_auth, PWSM_MAX_REPEATED_AUTH);
+        return -1;
+    }
+    if (!o->journal_file_max_bytes)
+        o->journal_file_max_bytes = DEFAULT_JOURNAL_FILE_BYTES;
+    if (o->journal_file_max_bytes < PWSM_MIN_JOURNAL_FILE_BYTES) {
+        snprintf(err, errcap, "journal_file_max_bytes %llu < %llu", (unsigned long long)o->journal_file_max_bytes,
+                 (unsigned long long)PWSM_MIN_JOURNAL_FILE_BYTES);
+        return -1;
+    }
     if (!o->max_per_key)
         o->max_per_key = 1;
     if (!o->seed)

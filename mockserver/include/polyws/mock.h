@@ -280,7 +280,17 @@ typedef struct pwsm_options {
                                        pwsm_start fails on an unknown market or a list without one */
     const char *plan_types;       /**< comma-separated event types the plan includes ("A,AM"); NULL = all.
                                        pwsm_start fails on a type no market serves or an empty list */
+    /* --- hostile clients and bounded artifacts --- */
+    uint32_t max_repeated_auth;   /**< auth messages answered (auth_success again) on an authenticated
+                                       connection; the next one closes it with policy_close_code, reason
+                                       "too many auth messages"; default 16, at most PWSM_MAX_REPEATED_AUTH */
+    uint64_t journal_file_max_bytes; /**< bytes journal_path may hold; the line that would pass the cap is
+                                       replaced by one last "truncated" line naming the cap and nothing more
+                                       is written; default 1 GiB, at least PWSM_MIN_JOURNAL_FILE_BYTES */
 } pwsm_options;
+
+#define PWSM_MAX_REPEATED_AUTH 1000000u                  /**< largest max_repeated_auth */
+#define PWSM_MIN_JOURNAL_FILE_BYTES ((uint64_t)4096)     /**< smallest journal_file_max_bytes */
 
 typedef struct pwsm_server pwsm_server;
 
