@@ -37,6 +37,13 @@ typedef struct pws__logger {
  * than 1 KiB are cut and end in "...". */
 void pws__log(const pws__logger *lg, pws_log_level level, const char *fmt, ...) PWS__PRINTF(3, 4);
 
+/* Masks the API key in a NUL-terminated text the server sent (a status
+ * message, a close reason, an error excerpt), in place: every whole
+ * occurrence, a prefix of 8+ bytes of it ending the text and a suffix of 8+
+ * bytes starting it (what a cut leaves) become "***".  The text never grows.
+ * A key shorter than 4 bytes is not looked for.  Returns the new length. */
+size_t pws__mask_echoed_key(char *text, const char *key);
+
 /* snprintf that always NUL-terminates and never fails on a NULL buffer. */
 void pws__strlcpy(char *dst, const char *src, size_t cap);
 

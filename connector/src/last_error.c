@@ -29,5 +29,6 @@ void pws__last_error_set(pws__last_error *e, const char *fmt, ...)
     va_end(ap);
     pthread_mutex_lock(&e->mu);
     pws_redact(raw, strlen(raw), e->secret, e->text, sizeof e->text);
+    pws__mask_echoed_key(e->text, e->secret); /* what the cut to 255 bytes left of it */
     pthread_mutex_unlock(&e->mu);
 }

@@ -24,7 +24,8 @@ typedef struct pws__last_error {
 /* secret must outlive e (it is read on every write). */
 void pws__last_error_init(pws__last_error *e, const char *secret);
 void pws__last_error_destroy(pws__last_error *e);
-/* Formats the message (cut to 255 bytes) and stores it scrubbed of the secret. */
+/* Formats the message (cut to 255 bytes) and stores it scrubbed of the secret
+ * (whole, and a piece of it the cut left at an edge: pws__mask_echoed_key). */
 void pws__last_error_set(pws__last_error *e, const char *fmt, ...) PWS__PRINTF(2, 3);
 
 #endif

@@ -19,13 +19,16 @@ static void net_connect(pws_connector *c);
 static void drain_commands(pws_connector *c);
 
 /* Records why the current connection ends; the first reason wins (a stop
- * by the application records its reason with PWS_OK). */
+ * by the application records its reason with PWS_OK).  The reason may quote
+ * the server (a status message, a close reason) cut to fit: the key it may
+ * echo is masked here, before events, logs and pws_last_error() copy it. */
 static void end_reason_v(pws_connector *c, int err, const char *fmt, va_list ap)
 {
     if (c->end_err || c->end_reason[0])
         return;
     c->end_err = err;
     vsnprintf(c->end_reason, sizeof c->end_reason, fmt, ap);
+    pws__mask_echoed_key(c->end_reason, c->key);
 }
 
 static void ending(pws_connector *c, int err, const char *fmt, ...) PWS__PRINTF(3, 4);
@@ -182,8 +185,10 @@ static void emit_conn(pws_connector *c, pws_conn_state state, int err, int close
     ev.u.conn.close_code = close_code;
     ev.u.conn.attempt = attempt;
     ev.u.conn.delay_ms = delay_ms;
-    if (reason)
+    if (reason) {
         pws_redact(reason, strlen(reason), c->key, ev.u.conn.reason, sizeof ev.u.conn.reason);
+        pws__mask_echoed_key(ev.u.conn.reason, c->key); /* a cut may leave a piece of it */
+    }
     push_control(c, &ev);
 }
 
@@ -553,7 +558,9 @@ static void on_status(pws_connector *c, const pws_status *s)
 }
 
 /* The parser's sink: statuses drive the state machine, everything goes to
- * the queue in order. */
+ * the queue in order.  Status texts and error excerpts may echo the key:
+ * it is masked in them before the event, the state machine or a log line
+ * sees them (market data is not scanned). */
 static int parse_sink(const pws_event *ev, void *user)
 {
     pws_connector *c = user;
@@ -561,16 +568,19 @@ static int parse_sink(const pws_event *ev, void *user)
         pws_event copy = *ev;
         copy.conn = c->conn_seq;
         copy.recv_us = c->frame_recv_us;
+        pws__mask_echoed_key(copy.u.status.status, c->key);
+        pws__mask_echoed_key(copy.u.status.message, c->key);
         push_control(c, &copy);
-        on_status(c, &ev->u.status);
+        on_status(c, &copy.u.status);
         return 0;
     }
     if (ev->type == PWS_EV_PARSE_ERROR) {
         pws_event copy = *ev;
         copy.conn = c->conn_seq;
         copy.recv_us = c->frame_recv_us;
+        pws__mask_echoed_key(copy.u.error.excerpt, c->key);
         pws__log(&c->lg, PWS_LOG_WARN, "parse error at byte %zu of a %zu-byte frame: %s near \"%s\"",
-                 ev->u.error.offset, ev->u.error.frame_len, ev->u.error.reason, ev->u.error.excerpt);
+                 copy.u.error.offset, copy.u.error.frame_len, copy.u.error.reason, copy.u.error.excerpt);
         STAT_ADD(c, parse_errors, 1);
         push_control(c, &copy);
         return 0;

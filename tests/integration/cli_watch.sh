@@ -106,5 +106,34 @@ else
   echo "skip - IPv6 loopback not available: $(grep -v '^\[' "$tmp/v6.err" | head -1)"
 fi
 
+# 11. a server that echoes the key (a status message, one cut at the end of the key, a close reason):
+# watch prints "***" where it was, and neither the key nor a piece of 8+ bytes of it, on stdout or stderr
+pad=$(printf 'x%.0s' $(seq 245))
+cat >"$tmp/echo.yaml" <<YAML
+description: the server echoes the key
+connections:
+  1:
+    - handshake
+    - status: {status: error, message: "key $SECRET_KEY is over its quota"}
+    - status: {status: error, message: "$pad$SECRET_KEY"}
+    - close: {code: 1008, reason: "key $SECRET_KEY revoked"}
+  default: [handshake, serve]
+YAML
+start_mock echo --accept-key-env SECRET_KEY --rate 2000 "$tmp/echo.yaml"
+POLYWS_API_KEY=$SECRET_KEY timeout 20 "$POLYWS" watch "$URL" -s A.AAPL --format jsonl --count 5 --backoff-ms 50 -v \
+  >"$tmp/echo.jsonl" 2>"$tmp/echo.werr"; rc=$?
+leak=""
+for n in $(seq 8 ${#SECRET_KEY}); do
+  for piece in "${SECRET_KEY:0:n}" "${SECRET_KEY: -n}"; do
+    grep -qF -- "$piece" "$tmp/echo.jsonl" "$tmp/echo.werr" && leak="$leak $piece"
+  done
+done
+if [ $rc -eq 0 ] && [ -z "$leak" ] && grep -q '"message":"key \*\*\* is over its quota"' "$tmp/echo.jsonl" \
+   && grep -q 'x\*\*\*","truncated":true' "$tmp/echo.jsonl" && grep -q '(code 1008: key \*\*\* revoked)' "$tmp/echo.werr"; then
+  ok "a key the server echoes is masked on stdout and stderr"
+else
+  bad "echoed key (rc=$rc, leaked:${leak:- none})"; cat "$tmp/echo.jsonl" "$tmp/echo.werr" | cut -c1-300
+fi
+
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]

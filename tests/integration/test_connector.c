@@ -1230,6 +1230,106 @@ static void test_mock_bad_path_is_fatal(void)
     h_free(&h);
 }
 
+/* Whether text holds the key, or a piece of 8+ bytes of it (a prefix or a suffix, what a cut leaves). */
+static bool has_key_piece(const char *text)
+{
+    size_t klen = strlen(KEY);
+    for (size_t n = 8; n <= klen; n++) {
+        char piece[sizeof KEY];
+        memcpy(piece, KEY, n);
+        piece[n] = '\0';
+        if (strstr(text, piece) || strstr(text, KEY + klen - n))
+            return true;
+    }
+    return false;
+}
+
+/* A server that echoes the key: in a status message, at the end of a status message the parser
+ * cuts (leaving a prefix of the key), in a parse error's excerpt and in a close reason.  The key
+ * reaches no event, log line or last error, whole or in part; "***" stands where it was. */
+static void test_echoed_key_masked(void)
+{
+    char path[] = "/tmp/pws_echo_XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    char pad[246];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    fprintf(f,
+            "description: the server echoes the key\n"
+            "connections:\n"
+            "  1:\n"
+            "    - handshake\n"
+            "    - status: {status: error, message: \"key " KEY " is over its quota\"}\n"
+            "    - status: {status: error, message: \"%s" KEY "\"}\n"
+            "    - send_raw: '[{\"ev\":\"status\",\"status\":\"error\",\"message\":\"" KEY "'\n"
+            "    - close: {code: 1008, reason: \"key " KEY " revoked\"}\n"
+            "  default: [handshake, serve]\n",
+            pad);
+    fclose(f);
+    char err[512];
+    pwss_scenario *sc = pwss_load(path, err, sizeof err);
+    unlink(path);
+    if (!sc)
+        fprintf(stderr, "scenario: %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sc);
+    harness h;
+    h_init(&h);
+    pwsm_options mo = {0};
+    mo.scenario = sc;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo));
+    pws_options o;
+    h_opts(&h, &o);
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "A.AAPL");
+    CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
+    pws_conn_state authed = PWS_CONN_AUTHENTICATED;
+    CU_ASSERT_TRUE(h_wait(&h, is_state, &authed, 2, 10000));
+    pws_stop(h.c);
+    CU_ASSERT_EQUAL(pws_wait(h.c), PWS_OK);
+
+    size_t statuses = 0, errors = 0;
+    bool quota = false, cut = false, excerpt = false, close_reason = false;
+    pthread_mutex_lock(&h.mu);
+    for (size_t i = 0; i < h.n; i++) {
+        const pws_event *ev = &h.evs[i].ev;
+        if (ev->type == PWS_EV_STATUS) {
+            statuses++;
+            CU_ASSERT_FALSE(has_key_piece(ev->u.status.message));
+            CU_ASSERT_FALSE(has_key_piece(ev->u.status.status));
+            quota |= strcmp(ev->u.status.message, "key *** is over its quota") == 0;
+            if (ev->u.status.truncated) {
+                size_t n = strlen(ev->u.status.message);
+                cut |= n > 3 && strcmp(ev->u.status.message + n - 3, "***") == 0;
+            }
+        } else if (ev->type == PWS_EV_PARSE_ERROR) {
+            errors++;
+            CU_ASSERT_FALSE(has_key_piece(ev->u.error.excerpt));
+            excerpt |= strstr(ev->u.error.excerpt, "***") != NULL;
+        } else if (ev->type == PWS_EV_CONNECTION) {
+            CU_ASSERT_FALSE(has_key_piece(ev->u.conn.reason));
+            close_reason |= strstr(ev->u.conn.reason, "(code 1008: key *** revoked)") != NULL;
+        }
+    }
+    bool log_clean = !has_key_piece(h.logs);
+    bool log_masked = strstr(h.logs, "server error status: key *** is over its quota") != NULL;
+    pthread_mutex_unlock(&h.mu);
+    CU_ASSERT(statuses >= 2);
+    CU_ASSERT_EQUAL(errors, 1);
+    CU_ASSERT_TRUE(quota);
+    CU_ASSERT_TRUE(cut);
+    CU_ASSERT_TRUE(excerpt);
+    CU_ASSERT_TRUE(close_reason);
+    CU_ASSERT_TRUE(log_clean);
+    CU_ASSERT_TRUE(log_masked);
+    CU_ASSERT_FALSE(has_key_piece(pws_last_error(h.c)));
+    if (has_key_piece(h.logs))
+        fprintf(stderr, "logs:\n%s\n", h.logs);
+    h_free(&h);
+    pwss_free(sc);
+}
+
 int main(void)
 {
     pws_set_lws_log(PWS_LOG_ERROR, NULL, NULL);
@@ -1259,6 +1359,8 @@ int main(void)
     CU_add_test(s, "upgrade: 400/401/403/404/410 fatal; 429, 5xx, wrong accept key, not HTTP retried",
                 test_upgrade_refused);
     CU_add_test(s, "mock: a path that is no market (404) is fatal", test_mock_bad_path_is_fatal);
+    CU_add_test(s, "a key the server echoes (status, cut status, excerpt, close reason) is masked",
+                test_echoed_key_masked);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

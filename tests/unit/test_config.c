@@ -83,6 +83,29 @@ static void test_redact(void)
     CU_ASSERT_STRING_EQUAL(out, "abc");
 }
 
+/* The key echoed by a server, whole or as the piece a cut leaves at an edge. */
+static void test_mask_echoed_key(void)
+{
+    char t[256];
+    snprintf(t, sizeof t, "key %s is over its quota; again %s.", SECRET, SECRET);
+    CU_ASSERT_EQUAL(pws__mask_echoed_key(t, SECRET), strlen(t));
+    CU_ASSERT_STRING_EQUAL(t, "key *** is over its quota; again ***.");
+    /* a prefix of 8+ bytes ending the text, a suffix of 8+ bytes starting it */
+    snprintf(t, sizeof t, "%s quota for key sk_live_TOPS", SECRET + 5);
+    pws__mask_echoed_key(t, SECRET);
+    CU_ASSERT_STRING_EQUAL(t, "*** quota for key ***");
+    /* pieces under 8 bytes, inside the text, or not what a cut leaves there are ordinary text */
+    snprintf(t, sizeof t, "sk_live_ is 8 bytes but sk_live_TOPS inside is left; ends sk_live");
+    pws__mask_echoed_key(t, SECRET);
+    CU_ASSERT_STRING_EQUAL(t, "sk_live_ is 8 bytes but sk_live_TOPS inside is left; ends sk_live");
+    /* no key, a short key, a text shorter than 8 bytes */
+    snprintf(t, sizeof t, "abc");
+    CU_ASSERT_EQUAL(pws__mask_echoed_key(t, NULL), 3);
+    CU_ASSERT_EQUAL(pws__mask_echoed_key(t, "ab"), 3);
+    CU_ASSERT_EQUAL(pws__mask_echoed_key(t, SECRET), 3);
+    CU_ASSERT_STRING_EQUAL(t, "abc");
+}
+
 static char captured[8192];
 
 static void capture_log(pws_log_level level, const char *msg, void *user)
@@ -205,6 +228,7 @@ int main(void)
     CU_add_test(s, "key from env", test_key_from_env);
     CU_add_test(s, "key from file", test_key_from_file);
     CU_add_test(s, "redact", test_redact);
+    CU_add_test(s, "a key echoed by a server is masked", test_mask_echoed_key);
     CU_add_test(s, "logger scrubs the key", test_logger_scrubs);
     CU_add_test(s, "options validation", test_options_validation);
     CU_add_test(s, "channel validation", test_channels_validation);

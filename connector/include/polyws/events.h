@@ -63,7 +63,8 @@ typedef enum pws_status_kind {
 typedef struct pws_status {
     pws_status_kind kind;            /**< mapped status word */
     char status[PWS_STATUS_MAX];     /**< the status word as received (truncated if longer) */
-    char message[PWS_MESSAGE_MAX];   /**< the human message as received (truncated if longer) */
+    char message[PWS_MESSAGE_MAX];   /**< the human message as received (truncated if longer; an API key
+                                          the server echoes, or a cut piece of it, reads "***") */
     bool truncated;                  /**< true if status or message did not fit */
 } pws_status;
 
