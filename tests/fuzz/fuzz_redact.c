@@ -12,8 +12,11 @@
  *     minimum, and holds no '*', which could meet a placeholder), raw;
  *   - the params of an {"action":"auth"} object are redacted: if the input
  *     is an auth action with a key (as pws_auth_key_of reads it), the output
- *     is not, or its params are "***";
- *   - *changed is true exactly when the output differs from the input;
+ *     is not, or its params are "***" (unless the message holds a NUL byte:
+ *     pws_auth_key_of reads names with cJSON, as C strings, so it takes
+ *     "params\0x" for "params"; raw control bytes are not JSON, and the
+ *     redactor rightly does not);
+ *   - the output differs from the input only if *changed says so;
  *     zero rules change nothing; the output is NUL-terminated at *outlen.
  * Not covered, because the redactor does not claim them (yet): a key written
  * with JSON escapes (\u0041...) outside an auth action's params or a redacted
@@ -106,12 +109,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     out = pws_redact_message(&rules, msg, len, &outlen, &changed);
     FUZZ_CHECK(out != NULL);
     FUZZ_CHECK(out[outlen] == '\0');
-    FUZZ_CHECK(changed == (outlen != len || memcmp(out, msg, len) != 0));
+    if (!changed) /* a value that was "***" already may be replaced by "***": changed, same bytes */
+        FUZZ_CHECK(outlen == len && memcmp(out, msg, len) == 0);
     if (memmem(out, outlen, FUZZ_KEY, sizeof FUZZ_KEY - 1))
         leak("the secret", FUZZ_KEY, out, outlen);
     if (kl >= 4 && strlen(learned) == kl && !strchr(learned, '*') && memmem(out, outlen, learned, kl))
         leak("the learned key", learned, out, outlen);
-    if (kl && pws_auth_key_of(out, outlen, after, sizeof after) && strcmp(after, PWS_TAPE_PLACEHOLDER) != 0)
+    if (kl && !memchr(msg, '\0', len) && pws_auth_key_of(out, outlen, after, sizeof after) && strcmp(after, PWS_TAPE_PLACEHOLDER) != 0)
         leak("the auth params", after, out, outlen);
     free(out);
     free(msg);
