@@ -241,7 +241,8 @@ static bool rvalue(rscan *p, int depth, bool skip)
 }
 
 /* The byte rule for text the scanner could not follow: after every `"NAME"`
- * (a redacted field, or "params" when the text mentions auth) followed by a
+ * (a redacted field, or "params" when the text mentions auth; escapes in the
+ * name decoded, as a JSON reader that stops at the first value would) followed by a
  * colon, the value up to its closing quote (a string, or to the end of the
  * text if it never closes) or up to the next , } ] or blank is replaced. */
 static int redact_bytes(const pws_redact_rules *r, const char *s, size_t n, pws_tape_buf *out, bool *hit)
@@ -250,18 +251,18 @@ static int redact_bytes(const pws_redact_rules *r, const char *s, size_t n, pws_
     size_t nn = 0;
     for (size_t k = 0; k < r->nfields && nn < PWS_TAPE_MAX_REDACT; k++)
         names[nn++] = r->fields[k];
-    if (r->auth_params && memmem(s, n, "auth", 4))
+    if (r->auth_params && (memmem(s, n, "auth", 4) || memmem(s, n, "\\u", 2)))
         names[nn++] = "params";
     size_t at = 0, i = 0;
     out->len = 0;
     while (i < n) {
         size_t vs = 0, ve = 0;
-        if (s[i] == '"') {
+        rscan name = {.s = s, .n = n, .i = i};
+        if (s[i] == '"' && rstring(&name)) {
             for (size_t k = 0; k < nn && !ve; k++) {
-                size_t l = strlen(names[k]);
-                if (n - i < l + 2 || memcmp(s + i + 1, names[k], l) || s[i + 1 + l] != '"')
+                if (!token_is(&name, i, name.i, names[k]))
                     continue;
-                size_t j = i + l + 2;
+                size_t j = name.i;
                 while (j < n && strchr(" \t\r\n", s[j]))
                     j++;
                 if (j >= n || s[j] != ':')
