@@ -325,8 +325,10 @@ char *pws_redact_message(const pws_redact_rules *r, const char *msg, size_t len,
         int ql = snprintf(q, sizeof q, "\"%s\"", r->fields[k]);
         candidate = ql < 0 || (size_t)ql >= sizeof q || memmem(msg, len, q, (size_t)ql); /* too long: scan */
     }
-    if (looks_json && candidate) {
-        bool ok = rvalue(&p, 0, false) && !p.bad;
+    if (candidate) {
+        /* text that does not start like JSON still gets the byte rule: cJSON (so the service,
+         * and pws_auth_key_of) skips any leading control byte before a value, this scanner not */
+        bool ok = looks_json && rvalue(&p, 0, false) && !p.bad;
         rws(&p);
         ok = ok && p.i == p.n;
         if (ok && p.nspans) {
