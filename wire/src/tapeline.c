@@ -250,6 +250,10 @@ int pws__line_decode(const char *line, size_t len, pws__line *f, pws__buf *scrat
                 if (!string_into(&p, scratch) || pws__buf_put(scratch, "", 1))
                     goto bad;
                 kind_len = scratch->len - kind_off - 1;
+                if (kind_len == 0) { /* the writer refuses it too: a line must say what it is */
+                    fail(&p, "kind must not be empty");
+                    goto bad;
+                }
                 have_kind = true;
             } else if (!strcmp(key, "data") || !strcmp(key, "data_b64")) {
                 if (have_data) {
