@@ -263,12 +263,13 @@ static int redact_bytes(const pws_redact_rules *r, const char *s, size_t n, pws_
                 if (!token_is(&name, i, name.i, names[k]))
                     continue;
                 size_t j = name.i;
-                while (j < n && strchr(" \t\r\n", s[j]))
+                /* any byte up to a blank is white space to cJSON (and so to pws_auth_key_of) */
+                while (j < n && (unsigned char)s[j] <= ' ')
                     j++;
                 if (j >= n || s[j] != ':')
                     continue;
                 j++;
-                while (j < n && strchr(" \t\r\n", s[j]))
+                while (j < n && (unsigned char)s[j] <= ' ')
                     j++;
                 vs = j;
                 if (j < n && s[j] == '"') {
