@@ -172,7 +172,9 @@ static bool skip_value(scan *p, int depth)
         }
     }
     size_t start = p->i;
-    while (p->i < p->n && strchr("+-.0123456789eEtruefalsn", p->s[p->i]))
+    /* p->s[p->i] != 0: strchr finds the terminator too, and a NUL would cut a
+     * headers value that is kept as a C string */
+    while (p->i < p->n && p->s[p->i] && strchr("+-.0123456789eEtruefalsn", p->s[p->i]))
         p->i++;
     return p->i > start ? true : fail(p, "unexpected character");
 }
