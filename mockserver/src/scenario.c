@@ -698,6 +698,34 @@ static char *read_file(pwss__ctx *c, size_t *len)
     return buf;
 }
 
+/* Parses and compiles text[0..len) as the scenario named path (for messages,
+ * and the directory that relative paths in it are resolved against). */
+static pwss_scenario *load_text(pwss__ctx *c, const char *text, size_t len)
+{
+    pwss__ydoc doc;
+    int line = 1, column = 1;
+    char msg[400];
+    if (pwss__yaml_parse(text, len, &doc, &line, &column, msg, sizeof msg)) {
+        pwss__ynode at = {.line = line, .column = column};
+        pwss__fail(c, &at, "%s", msg);
+        return NULL;
+    }
+    pwss_scenario *sc = calloc(1, sizeof *sc);
+    if (!sc || !(sc->path = strdup(c->path))) {
+        free(sc);
+        pwss__yaml_free(&doc);
+        pwss__fail(c, NULL, "out of memory");
+        return NULL;
+    }
+    bool ok = compile_top(c, doc.root, sc);
+    pwss__yaml_free(&doc);
+    if (!ok) {
+        pwss_free(sc);
+        return NULL;
+    }
+    return sc;
+}
+
 pwss_scenario *pwss_load(const char *path, char *errbuf, size_t errcap)
 {
     pwss__ctx c = {
@@ -712,30 +740,26 @@ pwss_scenario *pwss_load(const char *path, char *errbuf, size_t errcap)
     char *text = read_file(&c, &len);
     if (!text)
         return NULL;
-    pwss__ydoc doc;
-    int line = 1, column = 1;
-    char msg[400];
-    if (pwss__yaml_parse(text, len, &doc, &line, &column, msg, sizeof msg)) {
-        free(text);
-        pwss__ynode at = {.line = line, .column = column};
-        pwss__fail(&c, &at, "%s", msg);
-        return NULL;
-    }
+    pwss_scenario *sc = load_text(&c, text, len);
     free(text);
-    pwss_scenario *sc = calloc(1, sizeof *sc);
-    if (!sc || !(sc->path = strdup(path))) {
-        free(sc);
-        pwss__yaml_free(&doc);
-        pwss__fail(&c, NULL, "out of memory");
-        return NULL;
-    }
-    bool ok = compile_top(&c, doc.root, sc);
-    pwss__yaml_free(&doc);
-    if (!ok) {
-        pwss_free(sc);
-        return NULL;
-    }
     return sc;
+}
+
+pwss_scenario *pwss_load_mem(const char *text, size_t len, const char *name, char *errbuf, size_t errcap)
+{
+    pwss__ctx c = {
+        .path = name ? name : "(memory)", .err = errbuf, .errcap = errcap, .budget = PWSS__MAX_EXPANDED_NODES};
+    if (errbuf && errcap)
+        errbuf[0] = '\0';
+    if (!text && len) {
+        pwss__fail(&c, NULL, "no scenario text given");
+        return NULL;
+    }
+    if (len > PWSS_MAX_FILE_BYTES) {
+        pwss__fail(&c, NULL, "text is larger than %u bytes (PWSS_MAX_FILE_BYTES)", PWSS_MAX_FILE_BYTES);
+        return NULL;
+    }
+    return load_text(&c, text ? text : "", len);
 }
 
 void pwss_free(pwss_scenario *sc)

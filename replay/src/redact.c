@@ -16,6 +16,7 @@
 
 #define REDACT_DEPTH 64       /* JSON nesting the scanner follows; deeper text is not redacted as JSON */
 #define REDACT_MAX_SPANS 4096 /* values replaced in one message */
+#define REDACT_MAX_PARAMS 8   /* "params" members of one object (a repeated name); more is not redacted as JSON */
 
 typedef struct span {
     size_t start, end; /* the value's bytes [start, end) */
@@ -73,11 +74,51 @@ static bool rstring(rscan *p)
     return false;
 }
 
-/* The raw contents of a string token [start, end) compared with a name. */
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The contents of a well-formed string token [start, end), escapes decoded,
+ * compared with an ASCII name (any other value is never equal): "par\u0061ms"
+ * is "params" to every JSON reader (the service's, pws_auth_key_of's), so it
+ * must be to the redactor too. */
 static bool token_is(const rscan *p, size_t start, size_t end, const char *name)
 {
-    size_t l = strlen(name);
-    return end - start == l + 2 && !memcmp(p->s + start + 1, name, l);
+    size_t i = start + 1, last = end - 1, k = 0;
+    if (end - start < 2 || p->s[start] != '"')
+        return false; /* not a string */
+    while (i < last) {
+        char c = p->s[i++];
+        if (c == '\\') {
+            char e = p->s[i++];
+            switch (e) {
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            case 't': c = '\t'; break;
+            case 'u': {
+                int v = 0;
+                for (int d = 0; d < 4; d++) {
+                    int h = i < last ? hex_digit(p->s[i++]) : -1;
+                    if (h < 0)
+                        return false;
+                    v = v * 16 + h;
+                }
+                if (v == 0 || v >= 0x80)
+                    return false; /* names here are ASCII without NUL */
+                c = (char)v;
+                break;
+            }
+            default: c = e; break; /* \" \\ \/ */
+            }
+        }
+        if (name[k] == '\0' || name[k] != c)
+            return false;
+        k++;
+    }
+    return name[k] == '\0';
 }
 
 static bool rvalue(rscan *p, int depth, bool skip);
@@ -85,7 +126,8 @@ static bool rvalue(rscan *p, int depth, bool skip);
 static bool robject(rscan *p, int depth)
 {
     p->i++; /* '{' */
-    size_t params_start = 0, params_end = 0;
+    span params[REDACT_MAX_PARAMS]; /* every "params" member: JSON readers differ on which one counts */
+    size_t nparams = 0;
     bool is_auth = false;
     rws(p);
     if (p->i < p->n && p->s[p->i] == '}') {
@@ -114,8 +156,11 @@ static bool robject(rscan *p, int depth)
         if (redact)
             add_span(p, vs, ve);
         if (token_is(p, ks, ke, "params")) {
-            params_start = vs;
-            params_end = ve;
+            if (nparams == REDACT_MAX_PARAMS) {
+                p->bad = true;
+                return false;
+            }
+            params[nparams++] = (span){vs, ve};
         } else if (token_is(p, ks, ke, "action") && token_is(p, vs, ve, "auth")) {
             is_auth = true;
         }
@@ -130,8 +175,8 @@ static bool robject(rscan *p, int depth)
         }
         return false;
     }
-    if (is_auth && p->r->auth_params && params_end > params_start)
-        add_span(p, params_start, params_end);
+    for (size_t k = 0; is_auth && p->r->auth_params && k < nparams; k++)
+        add_span(p, params[k].start, params[k].end);
     return true;
 }
 
@@ -196,7 +241,8 @@ static bool rvalue(rscan *p, int depth, bool skip)
 }
 
 /* The byte rule for text the scanner could not follow: after every `"NAME"`
- * (a redacted field, or "params" when the text mentions auth) followed by a
+ * (a redacted field, or "params" when the text mentions auth; escapes in the
+ * name decoded, as a JSON reader that stops at the first value would) followed by a
  * colon, the value up to its closing quote (a string, or to the end of the
  * text if it never closes) or up to the next , } ] or blank is replaced. */
 static int redact_bytes(const pws_redact_rules *r, const char *s, size_t n, pws_tape_buf *out, bool *hit)
@@ -205,24 +251,25 @@ static int redact_bytes(const pws_redact_rules *r, const char *s, size_t n, pws_
     size_t nn = 0;
     for (size_t k = 0; k < r->nfields && nn < PWS_TAPE_MAX_REDACT; k++)
         names[nn++] = r->fields[k];
-    if (r->auth_params && memmem(s, n, "auth", 4))
+    if (r->auth_params && (memmem(s, n, "auth", 4) || memmem(s, n, "\\u", 2)))
         names[nn++] = "params";
     size_t at = 0, i = 0;
     out->len = 0;
     while (i < n) {
         size_t vs = 0, ve = 0;
-        if (s[i] == '"') {
+        rscan name = {.s = s, .n = n, .i = i};
+        if (s[i] == '"' && rstring(&name)) {
             for (size_t k = 0; k < nn && !ve; k++) {
-                size_t l = strlen(names[k]);
-                if (n - i < l + 2 || memcmp(s + i + 1, names[k], l) || s[i + 1 + l] != '"')
+                if (!token_is(&name, i, name.i, names[k]))
                     continue;
-                size_t j = i + l + 2;
-                while (j < n && strchr(" \t\r\n", s[j]))
+                size_t j = name.i;
+                /* any byte up to a blank is white space to cJSON (and so to pws_auth_key_of) */
+                while (j < n && (unsigned char)s[j] <= ' ')
                     j++;
                 if (j >= n || s[j] != ':')
                     continue;
                 j++;
-                while (j < n && strchr(" \t\r\n", s[j]))
+                while (j < n && (unsigned char)s[j] <= ' ')
                     j++;
                 vs = j;
                 if (j < n && s[j] == '"') {
@@ -270,15 +317,19 @@ char *pws_redact_message(const pws_redact_rules *r, const char *msg, size_t len,
     rscan p = {.s = msg, .n = len, .r = r};
     rws(&p);
     bool looks_json = p.i < p.n && (p.s[p.i] == '{' || p.s[p.i] == '[');
-    /* most messages (market data) name no redacted member: skip the scan then */
-    bool candidate = r->auth_params && memmem(msg, len, "auth", 4);
+    /* most messages (market data) name no redacted member: skip the scan then.  A \u escape
+     * may spell any name, so a message with one is always scanned (market data rarely has one) */
+    bool candidate = (r->auth_params || r->nfields) && memmem(msg, len, "\\u", 2);
+    candidate = candidate || (r->auth_params && memmem(msg, len, "auth", 4));
     for (size_t k = 0; k < r->nfields && !candidate; k++) {
         char q[PWS_TAPE_MAX_NAME + 3];
         int ql = snprintf(q, sizeof q, "\"%s\"", r->fields[k]);
         candidate = ql < 0 || (size_t)ql >= sizeof q || memmem(msg, len, q, (size_t)ql); /* too long: scan */
     }
-    if (looks_json && candidate) {
-        bool ok = rvalue(&p, 0, false) && !p.bad;
+    if (candidate) {
+        /* text that does not start like JSON still gets the byte rule: cJSON (so the service,
+         * and pws_auth_key_of) skips any leading control byte before a value, this scanner not */
+        bool ok = looks_json && rvalue(&p, 0, false) && !p.bad;
         rws(&p);
         ok = ok && p.i == p.n;
         if (ok && p.nspans) {
@@ -327,7 +378,7 @@ oom:
 
 size_t pws_auth_key_of(const char *msg, size_t len, char *out, size_t cap)
 {
-    if (!msg || !len || !cap || len > 65536 || !memmem(msg, len, "auth", 4))
+    if (!msg || !len || !cap || len > 65536 || (!memmem(msg, len, "auth", 4) && !memmem(msg, len, "\\u", 2)))
         return 0;
     cJSON *j = cJSON_ParseWithLength(msg, len);
     size_t n = 0;

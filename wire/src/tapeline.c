@@ -172,7 +172,9 @@ static bool skip_value(scan *p, int depth)
         }
     }
     size_t start = p->i;
-    while (p->i < p->n && strchr("+-.0123456789eEtruefalsn", p->s[p->i]))
+    /* p->s[p->i] != 0: strchr finds the terminator too, and a NUL would cut a
+     * headers value that is kept as a C string */
+    while (p->i < p->n && p->s[p->i] && strchr("+-.0123456789eEtruefalsn", p->s[p->i]))
         p->i++;
     return p->i > start ? true : fail(p, "unexpected character");
 }
@@ -250,6 +252,10 @@ int pws__line_decode(const char *line, size_t len, pws__line *f, pws__buf *scrat
                 if (!string_into(&p, scratch) || pws__buf_put(scratch, "", 1))
                     goto bad;
                 kind_len = scratch->len - kind_off - 1;
+                if (kind_len == 0) { /* the writer refuses it too: a line must say what it is */
+                    fail(&p, "kind must not be empty");
+                    goto bad;
+                }
                 have_kind = true;
             } else if (!strcmp(key, "data") || !strcmp(key, "data_b64")) {
                 if (have_data) {

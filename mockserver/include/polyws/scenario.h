@@ -203,6 +203,12 @@ typedef struct pwss_scenario {
 /** Loads and validates a scenario.  On error returns NULL and writes one line
  * "FILE:LINE:COLUMN: message" to errbuf. */
 pwss_scenario *pwss_load(const char *path, char *errbuf, size_t errcap);
+/** Loads and validates a scenario held in memory: text[0..len) (not NUL-terminated,
+ * at most PWSS_MAX_FILE_BYTES) under the name `name` (NULL: "(memory)"), which
+ * messages start with and relative paths in it (output_equals) resolve against,
+ * as if it were the file's path.  The text is not kept.  Errors as pwss_load. */
+pwss_scenario *pwss_load_mem(const char *text, size_t len, const char *name, char *errbuf,
+                             size_t errcap);
 /** Frees a scenario; NULL is fine. */
 void pwss_free(pwss_scenario *sc);
 /** The script for a connection ordinal: its own, else the default, else NULL (real service). */
