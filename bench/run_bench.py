@@ -102,9 +102,11 @@ def have_node_module(mod):
 
 
 def have_python_module(mod):
+    if not os.path.exists("/usr/bin/python3"):
+        return False
     r = subprocess.run(["/usr/bin/python3", "-c", "import " + mod], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-    return os.path.exists("/usr/bin/python3") and r.returncode == 0
+    return r.returncode == 0
 
 
 # ---------------------------------------------------------------- parse
