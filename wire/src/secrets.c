@@ -1,0 +1,529 @@
+/*
+ * secrets.c - the one redactor of secrets (wire/secrets.h).
+ *
+ * Building a set spells each secret every way it is looked for (raw, and
+ * base64/base64url at three alignments), cuts every spelling into its
+ * overlapping 8-byte pieces, sorts them and sets their bits in a filter.
+ * Scrubbing slides an 8-byte window over the text: a window whose filter bit
+ * is clear (nearly all of them) costs a load, a multiply and a bit test; one
+ * that is a piece is grown both ways as far as it keeps matching that
+ * spelling, and the whole run becomes one range to replace.  Escapes (JSON,
+ * percent) are decoded first into a view that keeps, per decoded byte, the
+ * source bytes it came from, and the same scan runs over it.
+ */
+#include "wire/secrets.h"
+#include "wire/codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PIECE PWS__SECRET_PIECE
+#define FILTER_WORDS ((size_t)1 << (PWS__SECRETS_FILTER_BITS - 6))
+#define AT_SHIFT 12u /* piece_at: offset bits */
+
+/* ---------------------------------------------------------------- building */
+
+static void wipe_bytes(void *p, size_t n)
+{
+    volatile unsigned char *v = p;
+    for (size_t i = 0; i < n; i++)
+        v[i] = 0;
+}
+
+static void wipe_free(char *p, size_t n)
+{
+    if (!p)
+        return;
+    wipe_bytes(p, n);
+    free(p);
+}
+
+static void free_derived(pws__secrets *s)
+{
+    for (size_t i = 0; i < s->nforms; i++)
+        wipe_free(s->forms[i].p, s->forms[i].len);
+    free(s->forms);
+    free(s->pieces);
+    free(s->piece_at);
+    free(s->filter);
+    s->forms = NULL;
+    s->pieces = NULL;
+    s->piece_at = NULL;
+    s->filter = NULL;
+    s->nforms = s->npieces = s->nshort = 0;
+}
+
+static uint64_t load8(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static size_t filter_slot(uint64_t piece)
+{
+    return (size_t)((piece * 0x9E3779B97F4A7C15ull) >> (64 - PWS__SECRETS_FILTER_BITS));
+}
+
+/* The base64 characters of (align zero bytes, key) that hold key bits only:
+ * what the key looks like inside any longer base64 text where it starts at
+ * a byte offset = align (mod 3).  url: the base64url alphabet.  Returns the
+ * count written to out (room for (len + 4) / 3 * 4 + 4 bytes). */
+static size_t base64_inner(const char *key, size_t len, unsigned align, bool url, char *out)
+{
+    unsigned char in[PWS__SECRET_MAX_LEN + 5] = {0};
+    char enc[(PWS__SECRET_MAX_LEN + 5 + 2) / 3 * 4];
+    memcpy(in + align, key, len);
+    size_t m = pws__base64_encode(in, align + len + 2, enc), n = 0;
+    /* character c holds bits [6c, 6c + 6) of the stream; the key is bits [8 align, 8 (align + len)) */
+    for (size_t c = 0; c < m; c++) {
+        if (6 * c < 8 * (size_t)align || 6 * c + 6 > 8 * ((size_t)align + len))
+            continue;
+        char ch = enc[c];
+        if (url)
+            ch = ch == '+' ? '-' : ch == '/' ? '_' : ch;
+        out[n++] = ch;
+    }
+    wipe_bytes(in, sizeof in);
+    wipe_bytes(enc, sizeof enc);
+    return n;
+}
+
+static int add_form(pws__secrets *s, size_t *cap, const char *p, size_t len)
+{
+    if (len < PWS__SECRET_MIN)
+        return 0;
+    for (size_t i = 0; i < s->nforms; i++)
+        if (s->forms[i].len == len && !memcmp(s->forms[i].p, p, len))
+            return 0; /* base64url spells most keys as base64 does */
+    if (s->nforms == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        pws__secret_form *nf = realloc(s->forms, nc * sizeof *nf);
+        if (!nf)
+            return -1;
+        s->forms = nf;
+        *cap = nc;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, p, len);
+    copy[len] = '\0';
+    s->forms[s->nforms++] = (pws__secret_form){copy, len};
+    return 0;
+}
+
+static int by_piece(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return *x < *y ? -1 : *x > *y;
+}
+
+/* Rebuilds forms, pieces and filter from keys. */
+static int rebuild(pws__secrets *s)
+{
+    free_derived(s);
+    size_t cap = 0;
+    for (size_t k = 0; k < s->nkeys; k++) {
+        const char *key = s->keys[k];
+        size_t len = strlen(key);
+        if (add_form(s, &cap, key, len))
+            return -1;
+        char enc[(PWS__SECRET_MAX_LEN + 5 + 2) / 3 * 4];
+        for (unsigned align = 0; align < 3; align++)
+            for (int url = 0; url < 2; url++) {
+                size_t n = base64_inner(key, len, align, url, enc);
+                int rc = add_form(s, &cap, enc, n);
+                wipe_bytes(enc, sizeof enc);
+                if (rc)
+                    return -1;
+            }
+    }
+    /* forms shorter than a piece go last: matched whole */
+    size_t nlong = 0;
+    for (size_t i = 0; i < s->nforms; i++)
+        if (s->forms[i].len >= PIECE) {
+            pws__secret_form t = s->forms[nlong];
+            s->forms[nlong++] = s->forms[i];
+            s->forms[i] = t;
+        }
+    s->nshort = s->nforms - nlong;
+    size_t total = 0;
+    for (size_t i = 0; i < nlong; i++)
+        total += s->forms[i].len - PIECE + 1;
+    s->filter = calloc(FILTER_WORDS, sizeof *s->filter);
+    if (!s->filter)
+        return -1;
+    if (!total)
+        return 0;
+    /* (piece, at) pairs sorted by piece */
+    uint64_t *pairs = malloc(total * 2 * sizeof *pairs);
+    s->pieces = malloc(total * sizeof *s->pieces);
+    s->piece_at = malloc(total * sizeof *s->piece_at);
+    if (!pairs || !s->pieces || !s->piece_at) {
+        free(pairs);
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < nlong; i++)
+        for (size_t o = 0; o + PIECE <= s->forms[i].len; o++, n++) {
+            pairs[2 * n] = load8(s->forms[i].p + o);
+            pairs[2 * n + 1] = (uint64_t)i << AT_SHIFT | o;
+        }
+    qsort(pairs, total, 2 * sizeof *pairs, by_piece);
+    for (size_t i = 0; i < total; i++) {
+        s->pieces[i] = pairs[2 * i];
+        s->piece_at[i] = (uint32_t)pairs[2 * i + 1];
+        size_t slot = filter_slot(pairs[2 * i]);
+        s->filter[slot >> 6] |= (uint64_t)1 << (slot & 63);
+    }
+    wipe_bytes(pairs, total * 2 * sizeof *pairs);
+    free(pairs);
+    s->npieces = total;
+    return 0;
+}
+
+bool pws__secrets_has(const pws__secrets *s, const char *secret)
+{
+    for (size_t k = 0; s && secret && k < s->nkeys; k++)
+        if (!strcmp(s->keys[k], secret))
+            return true;
+    return false;
+}
+
+int pws__secrets_add(pws__secrets *s, const char *secret)
+{
+    size_t len = secret ? strlen(secret) : 0;
+    if (len < PWS__SECRET_MIN || pws__secrets_has(s, secret))
+        return 0;
+    if (len > PWS__SECRET_MAX_LEN)
+        return -1;
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, secret, len + 1);
+    if (s->nkeys == PWS__SECRETS_MAX) {
+        wipe_free(s->keys[0], strlen(s->keys[0]));
+        memmove(s->keys, s->keys + 1, (PWS__SECRETS_MAX - 1) * sizeof *s->keys);
+        s->nkeys--;
+    }
+    s->keys[s->nkeys++] = copy;
+    if (rebuild(s)) {
+        /* keep the set usable without the new key */
+        wipe_free(s->keys[--s->nkeys], len);
+        s->keys[s->nkeys] = NULL;
+        rebuild(s);
+        return -1;
+    }
+    return 1;
+}
+
+int pws__secrets_add_list(pws__secrets *s, const char *const *list, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; list && (n == (size_t)-1 ? list[i] != NULL : i < n); i++)
+        if (list[i] && pws__secrets_add(s, list[i]) < 0)
+            rc = -1;
+    return rc;
+}
+
+void pws__secrets_free(pws__secrets *s)
+{
+    if (!s)
+        return;
+    free_derived(s);
+    for (size_t k = 0; k < s->nkeys; k++)
+        wipe_free(s->keys[k], strlen(s->keys[k]));
+    memset(s, 0, sizeof *s);
+}
+
+/* ---------------------------------------------------------------- scanning */
+
+/* Ranges of source bytes to replace. */
+typedef struct ranges {
+    size_t (*r)[2]; /* [start, end) pairs */
+    size_t n, cap;  /* used, allocated */
+    bool oom;       /* a range could not be kept */
+} ranges;
+
+static void add_range(ranges *rs, size_t a, size_t b)
+{
+    if (rs->n && rs->r[rs->n - 1][1] >= a && rs->r[rs->n - 1][0] <= a) {
+        if (b > rs->r[rs->n - 1][1])
+            rs->r[rs->n - 1][1] = b; /* the common case: a run found piece by piece */
+        return;
+    }
+    if (rs->n == rs->cap) {
+        size_t nc = rs->cap ? rs->cap * 2 : 8;
+        size_t(*nr)[2] = realloc(rs->r, nc * sizeof *nr);
+        if (!nr) {
+            rs->oom = true;
+            return;
+        }
+        rs->r = nr;
+        rs->cap = nc;
+    }
+    rs->r[rs->n][0] = a;
+    rs->r[rs->n][1] = b;
+    rs->n++;
+}
+
+/* A view of the text: bytes, and for each the source bytes [from, to) it
+ * stands for (NULL maps: the identity). */
+typedef struct view {
+    const unsigned char *b; /* bytes */
+    size_t n;               /* their count */
+    const uint32_t *from;   /* source start per byte, or NULL */
+    const uint32_t *to;     /* source end per byte, or NULL */
+} view;
+
+static void add_view_range(ranges *rs, const view *v, size_t a, size_t b)
+{
+    if (v->from)
+        add_range(rs, v->from[a], v->to[b - 1]);
+    else
+        add_range(rs, a, b);
+}
+
+/* The longest run around v[p..p+8) that matches a spelling holding this piece. */
+static void grow_match(const pws__secrets *s, const view *v, size_t p, size_t first, size_t *ra, size_t *rb)
+{
+    size_t best_a = p, best_b = p + PIECE;
+    uint64_t piece = s->pieces[first];
+    for (size_t i = first; i < s->npieces && s->pieces[i] == piece; i++) {
+        const pws__secret_form *f = &s->forms[s->piece_at[i] >> AT_SHIFT];
+        size_t o = s->piece_at[i] & ((1u << AT_SHIFT) - 1);
+        size_t back = 0, fwd = PIECE;
+        while (back < p && back < o && v->b[p - back - 1] == (unsigned char)f->p[o - back - 1])
+            back++;
+        while (p + fwd < v->n && o + fwd < f->len && v->b[p + fwd] == (unsigned char)f->p[o + fwd])
+            fwd++;
+        if (p - back < best_a)
+            best_a = p - back;
+        if (p + fwd > best_b)
+            best_b = p + fwd;
+    }
+    *ra = best_a;
+    *rb = best_b;
+}
+
+static void scan_view(const pws__secrets *s, const view *v, ranges *rs)
+{
+    if (s->npieces && v->n >= PIECE) {
+        for (size_t p = 0; p + PIECE <= v->n; p++) {
+            uint64_t w = load8(v->b + p);
+            size_t slot = filter_slot(w);
+            if (!(s->filter[slot >> 6] >> (slot & 63) & 1))
+                continue;
+            size_t lo = 0, hi = s->npieces;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (s->pieces[mid] < w)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            if (lo == s->npieces || s->pieces[lo] != w)
+                continue;
+            size_t a, b;
+            grow_match(s, v, p, lo, &a, &b);
+            add_view_range(rs, v, a, b);
+            p = b - PIECE; /* the next window that reaches past this run */
+        }
+    }
+    for (size_t f = s->nforms - s->nshort; f < s->nforms; f++) {
+        const pws__secret_form *sf = &s->forms[f];
+        const unsigned char *at = v->b, *end = v->b + v->n;
+        while ((size_t)(end - at) >= sf->len && (at = memmem(at, (size_t)(end - at), sf->p, sf->len)) != NULL) {
+            size_t a = (size_t)(at - v->b);
+            add_view_range(rs, v, a, a + sf->len);
+            at += sf->len;
+        }
+    }
+}
+
+/* One escape at text[i] (a run of backslashes then u+4 hex or a character,
+ * or % then 2 hex, %25 repeated): its byte in *out, its end in *end; false
+ * if text[i] starts none. */
+static bool decode_escape(const char *t, size_t n, size_t i, unsigned char *out, size_t *end)
+{
+    if (t[i] == '\\') {
+        size_t q = i;
+        while (q < n && t[q] == '\\')
+            q++;
+        if (q >= n)
+            return false;
+        if (t[q] == 'u' && q + 4 < n) {
+            int v = 0;
+            for (size_t k = 1; k <= 4; k++) {
+                int h = pws__hexval(t[q + k]);
+                if (h < 0)
+                    return false;
+                v = v << 4 | h;
+            }
+            *out = v < 0x80 ? (unsigned char)v : 0x80; /* beyond ASCII: a byte no secret holds here */
+            *end = q + 5;
+            return true;
+        }
+        static const char plain[] = "/\"'";
+        static const char ctrl[] = "bfnrt", ctrl_v[] = "\b\f\n\r\t";
+        const char *c;
+        if ((c = strchr(plain, t[q])) != NULL && *c) {
+            *out = (unsigned char)*c;
+        } else if ((c = strchr(ctrl, t[q])) != NULL && *c) {
+            *out = (unsigned char)ctrl_v[c - ctrl];
+        } else {
+            return false;
+        }
+        *end = q + 1;
+        return true;
+    }
+    if (t[i] == '%') {
+        /* %XX; a %25 (an encoded '%') followed by two hex digits is one more level */
+        size_t q = i + 1;
+        int v;
+        for (;;) {
+            if (q + 1 >= n || pws__hexval(t[q]) < 0 || pws__hexval(t[q + 1]) < 0)
+                return false;
+            v = pws__hexval(t[q]) << 4 | pws__hexval(t[q + 1]);
+            q += 2;
+            if (v != '%' || q + 1 >= n || pws__hexval(t[q]) < 0 || pws__hexval(t[q + 1]) < 0)
+                break;
+        }
+        *out = (unsigned char)v;
+        *end = q;
+        return true;
+    }
+    return false;
+}
+
+static int by_start(const void *a, const void *b)
+{
+    const size_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* Finds every trace in text[0..n): ranges in rs, sorted and merged. */
+static void find_traces(const pws__secrets *s, const char *text, size_t n, ranges *rs)
+{
+    view raw = {(const unsigned char *)text, n, NULL, NULL};
+    scan_view(s, &raw, rs);
+    bool escapes = memchr(text, '\\', n) || memchr(text, '%', n);
+    if (escapes && n < UINT32_MAX) {
+        unsigned char *b = malloc(n ? n : 1);
+        uint32_t *from = malloc((n ? n : 1) * sizeof *from), *to = malloc((n ? n : 1) * sizeof *to);
+        if (!b || !from || !to) {
+            rs->oom = true;
+        } else {
+            size_t m = 0;
+            for (size_t i = 0; i < n;) {
+                size_t end;
+                unsigned char c;
+                if ((text[i] == '\\' || text[i] == '%') && decode_escape(text, n, i, &c, &end)) {
+                    b[m] = c;
+                    from[m] = (uint32_t)i;
+                    to[m++] = (uint32_t)end;
+                    i = end;
+                } else {
+                    b[m] = (unsigned char)text[i];
+                    from[m] = (uint32_t)i;
+                    to[m++] = (uint32_t)++i;
+                }
+            }
+            view dec = {b, m, from, to};
+            scan_view(s, &dec, rs);
+        }
+        free(b);
+        free(from);
+        free(to);
+    } else if (escapes) {
+        rs->oom = true;
+    }
+    if (rs->n < 2)
+        return;
+    qsort(rs->r, rs->n, sizeof *rs->r, by_start);
+    size_t w = 0;
+    for (size_t i = 1; i < rs->n; i++) {
+        if (rs->r[i][0] <= rs->r[w][1]) {
+            if (rs->r[i][1] > rs->r[w][1])
+                rs->r[w][1] = rs->r[i][1];
+        } else {
+            w++;
+            rs->r[w][0] = rs->r[i][0];
+            rs->r[w][1] = rs->r[i][1];
+        }
+    }
+    rs->n = w + 1;
+}
+
+int pws__secrets_scrub(const pws__secrets *s, const char *text, size_t n, pws__put_fn put, void *ctx,
+                       size_t *found)
+{
+    if (found)
+        *found = 0;
+    if (s && s->nkeys && !s->filter)
+        return -1; /* a set that lost its spellings to a failed rebuild: show nothing */
+    if (!s || !s->nforms || !n)
+        return n ? put(ctx, text, n) : 0;
+    ranges rs = {0};
+    find_traces(s, text, n, &rs);
+    if (rs.oom) {
+        free(rs.r);
+        return -1;
+    }
+    size_t at = 0;
+    int rc = 0;
+    for (size_t i = 0; i < rs.n && !rc; i++) {
+        rc = put(ctx, text + at, rs.r[i][0] - at) || put(ctx, PWS__SECRET_MARK, sizeof PWS__SECRET_MARK - 1);
+        at = rs.r[i][1];
+    }
+    if (!rc && at < n)
+        rc = put(ctx, text + at, n - at);
+    if (found)
+        *found = rs.n;
+    free(rs.r);
+    return rc ? -1 : 0;
+}
+
+int pws__secrets_scrub_buf(const pws__secrets *s, const char *text, size_t n, pws__buf *out, size_t *found)
+{
+    return pws__secrets_scrub(s, text, n, pws__buf_put_cb, out, found);
+}
+
+size_t pws__secrets_scrub_inplace(const pws__secrets *s, char *text, size_t n)
+{
+    size_t mark = sizeof PWS__SECRET_MARK - 1;
+    if (!s || !n || !s->nkeys)
+        return n;
+    ranges rs = {0};
+    if (s->filter)
+        find_traces(s, text, n, &rs);
+    if (rs.oom || !s->filter) {
+        /* without memory, or with a set that lost its spellings: fail closed */
+        free(rs.r);
+        size_t m = n < mark ? n : mark;
+        memcpy(text, PWS__SECRET_MARK, m);
+        return m;
+    }
+    size_t w = 0, at = 0;
+    for (size_t i = 0; i < rs.n; i++) {
+        memmove(text + w, text + at, rs.r[i][0] - at);
+        w += rs.r[i][0] - at;
+        memcpy(text + w, PWS__SECRET_MARK, mark);
+        w += mark;
+        at = rs.r[i][1];
+    }
+    memmove(text + w, text + at, n - at);
+    w += n - at;
+    free(rs.r);
+    return w;
+}
+
+size_t pws__secrets_scrub_str(const pws__secrets *s, char *text)
+{
+    if (!text)
+        return 0;
+    size_t n = pws__secrets_scrub_inplace(s, text, strlen(text));
+    text[n] = '\0';
+    return n;
+}
