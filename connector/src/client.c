@@ -366,7 +366,7 @@ int pws_create(const pws_options *opts, pws_connector **out, char *errbuf, size_
     if (!c)
         return fail(errbuf, errcap, PWS_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&c->mu, NULL);
-    pws__last_error_init(&c->err, c->key);
+    pws__last_error_init(&c->err, &c->secrets);
     c->o = *opts;
     char err[512] = "";
     int rc = parse_url(&c->tr.ep, opts->url, err, sizeof err);
@@ -404,6 +404,11 @@ int pws_create(const pws_options *opts, pws_connector **out, char *errbuf, size_
             goto bad;
     }
     c->o.api_key = NULL; /* never keep the caller's pointer */
+    if (pws__secrets_add(&c->secrets, c->key) < 0) {
+        rc = PWS_ERR_NOMEM;
+        snprintf(err, sizeof err, "out of memory");
+        goto bad;
+    }
 
     if (opts->ca_file) {
         FILE *f = fopen(opts->ca_file, "r");
@@ -477,7 +482,7 @@ int pws_create(const pws_options *opts, pws_connector **out, char *errbuf, size_
     c->lg.fn = o->log_fn;
     c->lg.user = o->log_user;
     c->lg.level = o->log_level;
-    c->lg.secret = c->key;
+    c->lg.secrets = &c->secrets;
 
     if (o->on_change) {
         pws_table_options to = {.key = o->table_key, .max_rows = o->table_max_rows,
@@ -505,6 +510,7 @@ int pws_create(const pws_options *opts, pws_connector **out, char *errbuf, size_
     return PWS_OK;
 bad:
     OPENSSL_cleanse(c->key, sizeof c->key);
+    pws__secrets_free(&c->secrets);
     free(c->url);
     free(c->ca_file);
     pws__last_error_destroy(&c->err);
@@ -535,6 +541,7 @@ void pws_destroy(pws_connector *c)
     free(c->url);
     free(c->ca_file);
     OPENSSL_cleanse(c->key, sizeof c->key);
+    pws__secrets_free(&c->secrets);
     pws__last_error_destroy(&c->err);
     pthread_mutex_destroy(&c->mu);
     free(c);

@@ -105,29 +105,36 @@ int pws_load_key(const char *env, const char *file, char *out, size_t cap, char 
     return PWS_ERR_KEY;
 }
 
+/* pws_redact's sink: the first cap - 1 bytes go to buf, all are counted. */
+typedef struct capped {
+    char *buf;   /* where the bytes go */
+    size_t cap;  /* its size */
+    size_t len;  /* bytes written so far, also those that did not fit */
+} capped;
+
+static int put_capped(void *ctx, const char *s, size_t n)
+{
+    capped *o = ctx;
+    if (o->len + 1 < o->cap) {
+        size_t room = o->cap - 1 - o->len;
+        memcpy(o->buf + o->len, s, n < room ? n : room);
+    }
+    o->len += n;
+    return 0;
+}
+
 size_t pws_redact(const char *text, size_t len, const char *secret, char *buf, size_t cap)
 {
-    size_t slen = secret ? strlen(secret) : 0;
-    size_t out = 0;
-#define PUT(ch)                                                                                    \
-    do {                                                                                           \
-        if (out + 1 < cap)                                                                         \
-            buf[out] = (ch);                                                                       \
-        out++;                                                                                     \
-    } while (0)
-    for (size_t i = 0; i < len;) {
-        if (slen >= 4 && len - i >= slen && memcmp(text + i, secret, slen) == 0) {
-            PUT('*');
-            PUT('*');
-            PUT('*');
-            i += slen;
-        } else {
-            PUT(text[i]);
-            i++;
-        }
+    pws__secrets set = {0};
+    capped o = {buf, cap, 0};
+    int rc = pws__secrets_add(&set, secret) < 0 ? -1 : pws__secrets_scrub(&set, text, len, put_capped, &o, NULL);
+    pws__secrets_free(&set);
+    if (rc) {
+        /* no memory to look for the secret: show nothing of the text */
+        o.len = 0;
+        put_capped(&o, PWS__SECRET_MARK, sizeof PWS__SECRET_MARK - 1);
     }
-#undef PUT
     if (cap)
-        buf[out < cap ? out : cap - 1] = '\0';
-    return out;
+        buf[o.len < cap ? o.len : cap - 1] = '\0';
+    return o.len;
 }

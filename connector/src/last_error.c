@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
-void pws__last_error_init(pws__last_error *e, const char *secret)
+void pws__last_error_init(pws__last_error *e, const pws__secrets *secrets)
 {
     pthread_mutex_init(&e->mu, NULL);
-    e->secret = secret;
+    e->secrets = secrets;
     e->text[0] = '\0';
 }
 
@@ -22,13 +22,13 @@ void pws__last_error_destroy(pws__last_error *e)
 
 void pws__last_error_set(pws__last_error *e, const char *fmt, ...)
 {
-    char raw[256];
+    char raw[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    pws__secrets_scrub_str(e->secrets, raw);
     pthread_mutex_lock(&e->mu);
-    pws_redact(raw, strlen(raw), e->secret, e->text, sizeof e->text);
-    pws__mask_echoed_key(e->text, e->secret); /* what the cut to 255 bytes left of it */
+    pws__strlcpy(e->text, raw, sizeof e->text);
     pthread_mutex_unlock(&e->mu);
 }

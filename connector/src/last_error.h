@@ -17,15 +17,15 @@
 
 typedef struct pws__last_error {
     pthread_mutex_t mu; /* guards text against concurrent writers */
-    const char *secret; /* scrubbed from every message (the API key); NULL for none */
+    const pws__secrets *secrets; /* scrubbed from every message (the API key); NULL for none */
     char text[256];     /* the message, NUL-terminated; "" until the first failure */
 } pws__last_error;
 
-/* secret must outlive e (it is read on every write). */
-void pws__last_error_init(pws__last_error *e, const char *secret);
+/* secrets must outlive e (it is read on every write). */
+void pws__last_error_init(pws__last_error *e, const pws__secrets *secrets);
 void pws__last_error_destroy(pws__last_error *e);
-/* Formats the message (cut to 255 bytes) and stores it scrubbed of the secret
- * (whole, and a piece of it the cut left at an edge: pws__mask_echoed_key). */
+/* Formats the message, scrubs it of the secrets (wire/secrets.h), then
+ * stores it cut to 255 bytes: a cut never leaves a piece of a key. */
 void pws__last_error_set(pws__last_error *e, const char *fmt, ...) PWS__PRINTF(2, 3);
 
 #endif

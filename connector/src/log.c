@@ -31,14 +31,8 @@ void pws__log(const pws__logger *lg, pws_log_level level, const char *fmt, ...)
         return;
     if ((size_t)n >= sizeof raw)
         memcpy(raw + sizeof raw - 4, "...", 4);
-    char clean[PWS__LOG_LINE_MAX];
     const char *msg = raw;
-    if (lg->secret && strlen(lg->secret) >= 4) {
-        size_t m = pws_redact(raw, strlen(raw), lg->secret, clean, sizeof clean);
-        if (m >= sizeof clean)
-            memcpy(clean + sizeof clean - 4, "...", 4);
-        msg = clean;
-    }
+    pws__secrets_scrub_str(lg->secrets, raw); /* the cut above left no piece of 8 bytes: scrubbed too */
     if (lg->fn)
         lg->fn(level, msg, lg->user);
     else

@@ -28,7 +28,7 @@ static void end_reason_v(pws_connector *c, int err, const char *fmt, va_list ap)
         return;
     c->end_err = err;
     vsnprintf(c->end_reason, sizeof c->end_reason, fmt, ap);
-    pws__mask_echoed_key(c->end_reason, c->key);
+    pws__secrets_scrub_str(&c->secrets, c->end_reason);
 }
 
 static void ending(pws_connector *c, int err, const char *fmt, ...) PWS__PRINTF(3, 4);
@@ -186,8 +186,8 @@ static void emit_conn(pws_connector *c, pws_conn_state state, int err, int close
     ev.u.conn.attempt = attempt;
     ev.u.conn.delay_ms = delay_ms;
     if (reason) {
-        pws_redact(reason, strlen(reason), c->key, ev.u.conn.reason, sizeof ev.u.conn.reason);
-        pws__mask_echoed_key(ev.u.conn.reason, c->key); /* a cut may leave a piece of it */
+        pws__strlcpy(ev.u.conn.reason, reason, sizeof ev.u.conn.reason);
+        pws__secrets_scrub_str(&c->secrets, ev.u.conn.reason); /* a cut leaves pieces: they go too */
     }
     push_control(c, &ev);
 }
@@ -568,8 +568,8 @@ static int parse_sink(const pws_event *ev, void *user)
         pws_event copy = *ev;
         copy.conn = c->conn_seq;
         copy.recv_us = c->frame_recv_us;
-        pws__mask_echoed_key(copy.u.status.status, c->key);
-        pws__mask_echoed_key(copy.u.status.message, c->key);
+        pws__secrets_scrub_str(&c->secrets, copy.u.status.status);
+        pws__secrets_scrub_str(&c->secrets, copy.u.status.message);
         push_control(c, &copy);
         on_status(c, &copy.u.status);
         return 0;
@@ -578,7 +578,7 @@ static int parse_sink(const pws_event *ev, void *user)
         pws_event copy = *ev;
         copy.conn = c->conn_seq;
         copy.recv_us = c->frame_recv_us;
-        pws__mask_echoed_key(copy.u.error.excerpt, c->key);
+        pws__secrets_scrub_str(&c->secrets, copy.u.error.excerpt);
         pws__log(&c->lg, PWS_LOG_WARN, "parse error at byte %zu of a %zu-byte frame: %s near \"%s\"",
                  copy.u.error.offset, copy.u.error.frame_len, copy.u.error.reason, copy.u.error.excerpt);
         STAT_ADD(c, parse_errors, 1);

@@ -68,6 +68,7 @@ struct pws_connector {
     char *url;                  /* owned copy of o.url */
     char *ca_file;              /* owned copy of o.ca_file, or NULL */
     char key[PWS_MAX_KEY_LEN + 1]; /* the API key; wiped in pws_destroy */
+    pws__secrets secrets;       /* the key, every way it is scrubbed from logs, events and errors */
     const pws_adapter *ad;      /* protocol adapter */
     pws__logger lg;             /* logger that scrubs the key */
 

@@ -12,6 +12,7 @@
 #include "wire/clock.h" /* pws__mono_us, pws__wall_us, pws__deadline_after_ms */
 #include "wire/codec.h" /* pws__hexval, pws__base64_*, pws__utf8_valid */
 #include "wire/json.h"  /* pws__json_quote */
+#include "wire/secrets.h" /* pws__secrets: the one redactor of literal secrets */
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -45,10 +46,10 @@ bool pwsr__ieq(const char *a, const char *b);
 /* "2024-01-02T14:30:00.000000Z" for a Unix-microseconds time. */
 void pwsr__iso_time(int64_t us, char *buf, size_t cap);
 
-/* Replaces every occurrence of each secret in s[0..n) by the placeholder, in
- * place into b (appending).  Secrets shorter than 4 bytes are ignored. */
-int pwsr__scrub(pws_tape_buf *b, const char *s, size_t n, const char *const *secrets, size_t nsecrets,
-                bool *changed);
+/* Appends s[0..n) to b with every trace of the set's secrets replaced by the
+ * placeholder (wire/secrets.h: raw, pieces, escaped, percent, base64); sets
+ * *changed (may be NULL) if one was.  0, or -1 without memory. */
+int pwsr__scrub(pws_tape_buf *b, const char *s, size_t n, const pws__secrets *set, bool *changed);
 
 /* A copy of url (malloc'd, NUL-terminated) with the value of every query
  * parameter named like a secret (apiKey, api_key, apikey, key, token,
@@ -58,21 +59,21 @@ char *pwsr__redact_query(const char *url, const char *const *extra, size_t nextr
 
 /* ---- literal secrets (secrets.c): given, and learned from auth messages */
 
-#define PWSR__MAX_SECRETS 24 /* keys kept; the oldest is dropped (fits pws_redact_rules.secrets) */
-
 typedef struct pwsr__secrets {
-    char *keys[PWSR__MAX_SECRETS]; /* owned copies, oldest first, wiped when dropped */
-    size_t n;                      /* entries in keys */
-    uint32_t learned;              /* distinct keys ever added, also those dropped since */
+    pws__secrets set;  /* the keys kept (the newest PWS__SECRETS_MAX), spelled every way they are looked for */
+    uint32_t learned;  /* distinct keys ever added, also those dropped since */
 } pwsr__secrets;
 
 /* Adds key (at least 4 bytes) unless it is known; true if it was new.  Not
  * thread-safe: each owner uses its set from its own service thread. */
 bool pwsr__secrets_add(pwsr__secrets *s, const char *key);
-/* Points rules->secrets at the keys (valid until the next add or free). */
-void pwsr__secrets_apply(const pwsr__secrets *s, pws_redact_rules *rules);
 /* Wipes and frees the keys. */
 void pwsr__secrets_free(pwsr__secrets *s);
+
+/* pws_redact_message with the literal secrets taken from set (r->secrets
+ * ignored): the proxy and the replayer keep theirs compiled. */
+char *pwsr__redact(const pws_redact_rules *r, const pws__secrets *set, const char *msg, size_t len, size_t *outlen,
+                   bool *changed);
 
 /* ---- logging used by the proxy and the replayer */
 
@@ -80,6 +81,7 @@ typedef struct pwsr__logger {
     pws_log_fn fn;            /* sink; NULL means stderr */
     void *user;               /* passed to fn */
     pws_log_level level;      /* most verbose level emitted */
+    const pws__secrets *secrets; /* scrubbed from every line (the owner's keys); NULL: none */
 } pwsr__logger;
 
 void pwsr__log(const pwsr__logger *lg, pws_log_level level, const char *fmt, ...) PWSR__PRINTF(3, 4);

@@ -65,7 +65,7 @@ struct pwsr_proxy {
     struct lws_protocols protocols[3];
     pws_tape_writer *tape;       /* the tape */
     pws_redact_rules rules;      /* redaction */
-    pwsr__secrets secrets;       /* configured and learned keys (rules.secrets point here) */
+    pwsr__secrets secrets;       /* configured and learned keys, scrubbed from every tape line and log */
     const char *hdr_redact[PWS_TAPE_MAX_REDACT + 4]; /* header names redacted */
     size_t nhdr_redact;
     pwsr__logger lg;             /* log sink */
@@ -121,7 +121,6 @@ static void learn_secret(pwsr_proxy *px, const char *key)
 {
     if (!pwsr__secrets_add(&px->secrets, key))
         return;
-    pwsr__secrets_apply(&px->secrets, &px->rules);
     if (px->tape)
         pws_tape_writer_set_secrets(px->tape, px->secrets.learned);
 }
@@ -155,7 +154,7 @@ static void on_frame(pair *pr, char dir, int opcode, const unsigned char *data, 
             reason[rl] = '\0';
         }
         size_t rlen;
-        char *r = pws_redact_message(&px->rules, reason, strlen(reason), &rlen, NULL);
+        char *r = pwsr__redact(&px->rules, &px->secrets.set, reason, strlen(reason), &rlen, NULL);
         rec(px, pr, dir, PWS_TAPE_CLOSE, NULL, 0, code, r ? r : "***", NULL);
         free(r);
         if (dir == 's' && !pr->down.wsi)
@@ -173,7 +172,7 @@ static void on_frame(pair *pr, char dir, int opcode, const unsigned char *data, 
         OPENSSL_cleanse(key, sizeof key);
     }
     size_t rlen;
-    char *r = pws_redact_message(&px->rules, (const char *)data, len, &rlen, NULL);
+    char *r = pwsr__redact(&px->rules, &px->secrets.set, (const char *)data, len, &rlen, NULL);
     if (!r) {
         rec_event(px, pr, PWS_TAPE_ERROR, "out of memory while redacting: frame not recorded");
         return;
@@ -350,7 +349,7 @@ static void on_request(pair *pr, size_t headlen)
             bad = pwsr__buf_printf(&fwd, "%s: %s\r\n", h->names[i], h->values[i]);
         const char *v = header_redacted(px, h->names[i]) ? PWS_TAPE_PLACEHOLDER : h->values[i];
         size_t rl;
-        char *rv = pws_redact_message(&px->rules, v, strlen(v), &rl, NULL);
+        char *rv = pwsr__redact(&px->rules, &px->secrets.set, v, strlen(v), &rl, NULL);
         bad = bad || !rv || (i && pwsr__buf_str(&js, ",")) || pwsr__buf_str(&js, "[") ||
               pwsr__buf_json_string(&js, h->names[i], strlen(h->names[i])) || pwsr__buf_str(&js, ",") ||
               pwsr__buf_json_string(&js, rv, rl) || pwsr__buf_str(&js, "]");
@@ -359,7 +358,7 @@ static void on_request(pair *pr, size_t headlen)
     bad = bad || pwsr__buf_str(&js, "]");
     size_t pl;
     char *qpath = bad ? NULL : pwsr__redact_query(path, px->rules.fields, px->rules.nfields);
-    char *rpath = qpath ? pws_redact_message(&px->rules, qpath, strlen(qpath), &pl, NULL) : NULL;
+    char *rpath = qpath ? pwsr__redact(&px->rules, &px->secrets.set, qpath, strlen(qpath), &pl, NULL) : NULL;
     free(qpath);
     /* keep the path for the upstream request in head (the request is parsed already) */
     pr->head.len = 0;
@@ -781,7 +780,7 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
         px->o.max_message = PWS_TAPE_MAX_PAYLOAD;
     if (!px->o.max_clients)
         px->o.max_clients = PWSR_DEFAULT_MAX_CLIENTS;
-    px->lg = (pwsr__logger){opts->log_fn, opts->log_user, opts->log_level};
+    px->lg = (pwsr__logger){opts->log_fn, opts->log_user, opts->log_level, &px->secrets.set};
     if (!px->o.upstream || !px->o.tape_path || !px->o.host) {
         snprintf(errbuf, errcap, "proxy: out of memory");
         goto fail;
@@ -818,7 +817,7 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
                          .tool = "polyws " PWS_VERSION_STRING, .mode = opts->mode ? opts->mode : "proxy"};
     size_t ul;
     char *qurl = pwsr__redact_query(px->o.upstream, px->rules.fields, px->rules.nfields);
-    char *url = qurl ? pws_redact_message(&px->rules, qurl, strlen(qurl), &ul, NULL) : NULL;
+    char *url = qurl ? pwsr__redact(&px->rules, &px->secrets.set, qurl, strlen(qurl), &ul, NULL) : NULL;
     free(qurl);
     h.url = url ? url : "";
     h.redacted.auth_params = true;

@@ -304,7 +304,8 @@ static int span_cmp(const void *a, const void *b)
     return x->start < y->start ? -1 : x->start > y->start ? 1 : x->end > y->end ? -1 : x->end < y->end;
 }
 
-char *pws_redact_message(const pws_redact_rules *r, const char *msg, size_t len, size_t *outlen, bool *changed)
+char *pwsr__redact(const pws_redact_rules *r, const pws__secrets *set, const char *msg, size_t len, size_t *outlen,
+                   bool *changed)
 {
     static const pws_redact_rules none;
     if (!r)
@@ -362,7 +363,7 @@ char *pws_redact_message(const pws_redact_rules *r, const char *msg, size_t len,
             }
         }
     }
-    if (pwsr__scrub(&out, src, srclen, r->secrets, r->nsecrets, changed) || pwsr__buf_reserve(&out, 1))
+    if (pwsr__scrub(&out, src, srclen, set, changed) || pwsr__buf_reserve(&out, 1))
         goto oom;
     free(p.spans);
     pws_tape_buf_free(&json);
@@ -374,6 +375,18 @@ oom:
     pws_tape_buf_free(&json);
     pws_tape_buf_free(&out);
     return NULL;
+}
+
+char *pws_redact_message(const pws_redact_rules *r, const char *msg, size_t len, size_t *outlen, bool *changed)
+{
+    pws__secrets set = {0};
+    if (r && pws__secrets_add_list(&set, r->secrets, r->nsecrets <= PWS_TAPE_MAX_REDACT ? r->nsecrets : PWS_TAPE_MAX_REDACT)) {
+        pws__secrets_free(&set);
+        return NULL; /* a secret that could not be kept: nothing is shown */
+    }
+    char *out = pwsr__redact(r, &set, msg, len, outlen, changed);
+    pws__secrets_free(&set);
+    return out;
 }
 
 size_t pws_auth_key_of(const char *msg, size_t len, char *out, size_t cap)

@@ -160,7 +160,7 @@ static void excerpt(char *out, size_t cap, const char *s, size_t n, bool binary)
 static void excerpt_redacted(const pwsr_replayer *rp, char *out, size_t cap, const char *s, size_t n, bool binary)
 {
     size_t rl;
-    char *r = pws_redact_message(&rp->rules, s, n, &rl, NULL);
+    char *r = pwsr__redact(&rp->rules, &rp->secrets.set, s, n, &rl, NULL);
     if (!r) {
         snprintf(out, cap, "(a message of %zu bytes, out of memory while redacting it)", n);
         return;
@@ -195,8 +195,7 @@ static void deviation(rconn *c, const char *expected, const char *got, const cha
              why && *why ? ")" : "");
     /* the quotes are redacted already; a reason or a close reason may still hold a key */
     pws_tape_buf clean = {0};
-    if (rp->rules.nsecrets &&
-        !pwsr__scrub(&clean, msg, strlen(msg), rp->rules.secrets, rp->rules.nsecrets, NULL) &&
+    if (rp->secrets.set.nkeys && !pwsr__scrub(&clean, msg, strlen(msg), &rp->secrets.set, NULL) &&
         !pwsr__buf_reserve(&clean, 1)) {
         clean.p[clean.len] = '\0';
         snprintf(msg, sizeof msg, "%s", clean.p);
@@ -451,7 +450,7 @@ static void advance(rconn *c)
             if (!ok) {
                 /* the reason quotes values: take it from the redacted message, never the raw one */
                 size_t rl;
-                char *red = same_kind ? pws_redact_message(&rp->rules, m->data, m->len, &rl, NULL) : NULL;
+                char *red = same_kind ? pwsr__redact(&rp->rules, &rp->secrets.set, m->data, m->len, &rl, NULL) : NULL;
                 if (red && pws_tape_match((const char *)f->data, f->len, red, rl, binary, why, sizeof why))
                     snprintf(why, sizeof why, "it differs where a secret was redacted");
                 free(red);
@@ -546,8 +545,8 @@ static void on_client_frame(void *user, int opcode, const unsigned char *data, s
     if (opcode == PWS__OP_TEXT && !too_big) {
         /* a key the client authenticates with is hidden from every report from now on */
         char key[PWS_MAX_KEY_LEN + 1];
-        if (pws_auth_key_of((const char *)data, len, key, sizeof key) && pwsr__secrets_add(&c->rp->secrets, key))
-            pwsr__secrets_apply(&c->rp->secrets, &c->rp->rules);
+        if (pws_auth_key_of((const char *)data, len, key, sizeof key))
+            pwsr__secrets_add(&c->rp->secrets, key);
         explicit_bzero(key, sizeof key);
     }
     if (too_big) {
@@ -865,7 +864,7 @@ pwsr_replayer *pwsr_replay_start(const pwsr_replay_options *opts, char *errbuf, 
         rp->o.wait_ms = 10000;
     if (!rp->o.max_buffered)
         rp->o.max_buffered = PWSR_DEFAULT_MAX_BUFFERED;
-    rp->lg = (pwsr__logger){opts->log_fn, opts->log_user, opts->log_level};
+    rp->lg = (pwsr__logger){opts->log_fn, opts->log_user, opts->log_level, &rp->secrets.set};
     if (opts->nsecrets > sizeof opts->secrets / sizeof opts->secrets[0]) {
         snprintf(errbuf, errcap, "replay: more than %zu secrets", sizeof opts->secrets / sizeof opts->secrets[0]);
         goto fail;
@@ -873,7 +872,6 @@ pwsr_replayer *pwsr_replay_start(const pwsr_replay_options *opts, char *errbuf, 
     rp->rules.auth_params = true;
     for (size_t i = 0; i < opts->nsecrets; i++)
         pwsr__secrets_add(&rp->secrets, opts->secrets[i]);
-    pwsr__secrets_apply(&rp->secrets, &rp->rules);
     if (scan_tape(rp, errbuf, errcap))
         goto fail;
     rp->res.tape_connections = rp->ntape;

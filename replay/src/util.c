@@ -113,37 +113,19 @@ void pwsr__iso_time(int64_t us, char *buf, size_t cap)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
 
-int pwsr__scrub(pws_tape_buf *b, const char *s, size_t n, const char *const *secrets, size_t nsecrets,
-                bool *changed)
+static int put_tape_buf(void *ctx, const char *s, size_t n)
 {
-    bool any = false;
-    for (size_t k = 0; k < nsecrets && !any; k++)
-        any = strlen(secrets[k]) >= 4 && memmem(s, n, secrets[k], strlen(secrets[k]));
-    if (!any)
-        return pwsr__buf_put(b, s, n);
-    size_t i = 0, run = 0;
-    while (i < n) {
-        size_t hit = 0;
-        for (size_t k = 0; k < nsecrets; k++) {
-            size_t sl = strlen(secrets[k]);
-            if (sl >= 4 && sl <= n - i && s[i] == secrets[k][0] && !memcmp(s + i, secrets[k], sl)) {
-                hit = sl;
-                break;
-            }
-        }
-        if (hit) {
-            if (pwsr__buf_put(b, s + i - run, run) || pwsr__buf_str(b, PWS_TAPE_PLACEHOLDER))
-                return -1;
-            run = 0;
-            i += hit;
-            if (changed)
-                *changed = true;
-        } else {
-            run++;
-            i++;
-        }
-    }
-    return pwsr__buf_put(b, s + n - run, run);
+    return pwsr__buf_put(ctx, s, n);
+}
+
+int pwsr__scrub(pws_tape_buf *b, const char *s, size_t n, const pws__secrets *set, bool *changed)
+{
+    size_t found = 0;
+    if (pws__secrets_scrub(set, s, n, put_tape_buf, b, &found))
+        return -1;
+    if (found && changed)
+        *changed = true;
+    return 0;
 }
 
 void pwsr__log(const pwsr__logger *lg, pws_log_level level, const char *fmt, ...)
@@ -155,6 +137,7 @@ void pwsr__log(const pwsr__logger *lg, pws_log_level level, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    pws__secrets_scrub_str(lg->secrets, msg); /* a line cut at 1 KB keeps no piece of a key either */
     if (lg->fn) {
         lg->fn(level, msg, lg->user);
     } else {

@@ -4,11 +4,12 @@
  * in any mix, percent-encoded, base64 and base64url at every alignment,
  * nested), in place and into buffers, and text without a key left alone.
  *
- * The leak check here is a second, independent implementation: it decodes
- * the output every way (JSON escapes, percent, base64 at each of the four
- * character offsets) and looks for any 8-byte run of the key by brute force,
- * rather than spelling the key the way secrets.c does.
+ * The leak check (tests/support/leakcheck.c) is a second, independent
+ * implementation: it decodes the output every way (JSON escapes, percent,
+ * base64 at each of the four character offsets) and looks for any 8-byte run
+ * of the key by brute force, rather than spelling the key as secrets.c does.
  */
+#include "leakcheck.h"
 #include "wire/codec.h"
 #include "wire/secrets.h"
 
@@ -18,92 +19,6 @@
 #include <string.h>
 
 static const char KEY[] = "Zq7PmW2xLk9TnR4vBc8YhJ3sGd6FaE1u"; /* 32 bytes, like a Polygon key */
-
-/* True if any 8-byte run of key occurs in s[0..n) (a whole key shorter than 8: the key). */
-static bool has_piece(const unsigned char *s, size_t n, const char *key)
-{
-    size_t kl = strlen(key), piece = kl < 8 ? kl : 8;
-    for (size_t o = 0; o + piece <= kl; o++)
-        if (memmem(s, n, key + o, piece))
-            return true;
-    return false;
-}
-
-/* s with one level of JSON escapes and percent escapes decoded (either may be nested). */
-static size_t decode_all(const char *s, size_t n, unsigned char *out)
-{
-    size_t m = 0;
-    for (size_t i = 0; i < n;) {
-        if (s[i] == '\\') {
-            size_t q = i;
-            while (q < n && s[q] == '\\')
-                q++;
-            if (q + 4 < n && s[q] == 'u') {
-                char hex[5] = {s[q + 1], s[q + 2], s[q + 3], s[q + 4], 0};
-                char *end;
-                long v = strtol(hex, &end, 16);
-                if (!*end) {
-                    out[m++] = v < 128 ? (unsigned char)v : '?';
-                    i = q + 5;
-                    continue;
-                }
-            }
-            if (q < n && (s[q] == '/' || s[q] == '"')) {
-                out[m++] = (unsigned char)s[q];
-                i = q + 1;
-                continue;
-            }
-        }
-        if (s[i] == '%' && i + 2 < n && pws__hexval(s[i + 1]) >= 0 && pws__hexval(s[i + 2]) >= 0) {
-            out[m++] = (unsigned char)(pws__hexval(s[i + 1]) << 4 | pws__hexval(s[i + 2]));
-            i += 3;
-            continue;
-        }
-        out[m++] = (unsigned char)s[i++];
-    }
-    return m;
-}
-
-static bool is_b64(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' ||
-           c == '-' || c == '_';
-}
-
-/* True if the key leaks from s in any encoding this file knows. */
-static bool leaks(const char *s, size_t n, const char *key)
-{
-    unsigned char *a = malloc(n + 1), *b = malloc(n + 1), *d = malloc(n + 8);
-    bool leak = has_piece((const unsigned char *)s, n, key);
-    /* decoded up to three times (escapes nest) */
-    size_t m = decode_all(s, n, a);
-    for (int round = 0; round < 3 && !leak; round++) {
-        leak = has_piece(a, m, key);
-        /* every run of base64 characters, decoded from each of its first four offsets */
-        for (size_t i = 0; i < m && !leak;) {
-            if (!is_b64(a[i])) {
-                i++;
-                continue;
-            }
-            size_t j = i;
-            while (j < m && is_b64(a[j]))
-                j++;
-            for (size_t off = 0; off < 4 && i + off < j && !leak; off++) {
-                size_t len = (j - i - off) / 4 * 4;
-                size_t dn = pws__base64_decode((const char *)a + i + off, len, d);
-                leak = dn != (size_t)-1 && has_piece(d, dn, key);
-            }
-            i = j;
-        }
-        size_t m2 = decode_all((const char *)a, m, b);
-        memcpy(a, b, m2);
-        m = m2;
-    }
-    free(a);
-    free(b);
-    free(d);
-    return leak;
-}
 
 static char *scrub(const pws__secrets *s, const char *text, size_t *found)
 {
@@ -117,13 +32,13 @@ static char *scrub(const pws__secrets *s, const char *text, size_t *found)
 /* Scrubs text, checks no leak is left and that it was changed; returns the result (free it). */
 static char *scrub_clean(const pws__secrets *s, const char *text)
 {
-    CU_ASSERT_TRUE(leaks(text, strlen(text), KEY)); /* the case really holds the key */
+    CU_ASSERT_TRUE(pws_test_leaks(text, strlen(text), KEY)); /* the case really holds the key */
     size_t found = 0;
     char *out = scrub(s, text, &found);
     CU_ASSERT_TRUE(found > 0);
-    if (leaks(out, strlen(out), KEY))
+    if (pws_test_leaks(out, strlen(out), KEY))
         fprintf(stderr, "\n  leak: [%s] -> [%s]\n", text, out);
-    CU_ASSERT_FALSE(leaks(out, strlen(out), KEY));
+    CU_ASSERT_FALSE(pws_test_leaks(out, strlen(out), KEY));
     /* the in-place form agrees */
     char *copy = strdup(text);
     size_t n = pws__secrets_scrub_str(s, copy);
@@ -335,7 +250,7 @@ static void test_random_property(void)
         }
         text[len] = '\0';
         char *o = scrub(&s, text, NULL);
-        if (leaks(o, strlen(o), KEY)) {
+        if (pws_test_leaks(o, strlen(o), KEY)) {
             fprintf(stderr, "\n  leak: [%s] -> [%s]\n", text, o);
             CU_FAIL("a trace of the key was left");
             free(o);

@@ -19,7 +19,7 @@
 
 #define PIECE PWS__SECRET_PIECE
 #define FILTER_WORDS ((size_t)1 << (PWS__SECRETS_FILTER_BITS - 6))
-#define AT_SHIFT 12u /* piece_at: offset bits */
+#define AT_SHIFT 16u /* piece_at: offset bits (a base64 form of the longest secret is 5,464 bytes) */
 
 /* ---------------------------------------------------------------- building */
 
@@ -68,24 +68,29 @@ static size_t filter_slot(uint64_t piece)
 /* The base64 characters of (align zero bytes, key) that hold key bits only:
  * what the key looks like inside any longer base64 text where it starts at
  * a byte offset = align (mod 3).  url: the base64url alphabet.  Returns the
- * count written to out (room for (len + 4) / 3 * 4 + 4 bytes). */
+ * count written to out (room for (len + 7) / 3 * 4 bytes); (size_t)-1
+ * without memory. */
 static size_t base64_inner(const char *key, size_t len, unsigned align, bool url, char *out)
 {
-    unsigned char in[PWS__SECRET_MAX_LEN + 5] = {0};
-    char enc[(PWS__SECRET_MAX_LEN + 5 + 2) / 3 * 4];
-    memcpy(in + align, key, len);
-    size_t m = pws__base64_encode(in, align + len + 2, enc), n = 0;
-    /* character c holds bits [6c, 6c + 6) of the stream; the key is bits [8 align, 8 (align + len)) */
-    for (size_t c = 0; c < m; c++) {
-        if (6 * c < 8 * (size_t)align || 6 * c + 6 > 8 * ((size_t)align + len))
-            continue;
-        char ch = enc[c];
-        if (url)
-            ch = ch == '+' ? '-' : ch == '/' ? '_' : ch;
-        out[n++] = ch;
+    unsigned char *in = calloc(len + 5, 1);
+    size_t cap = (len + 5 + 2) / 3 * 4, n = (size_t)-1;
+    char *enc = malloc(cap);
+    if (in && enc) {
+        n = 0;
+        memcpy(in + align, key, len);
+        size_t m = pws__base64_encode(in, align + len + 2, enc);
+        /* character c holds bits [6c, 6c + 6) of the stream; the key is bits [8 align, 8 (align + len)) */
+        for (size_t c = 0; c < m; c++) {
+            if (6 * c < 8 * (size_t)align || 6 * c + 6 > 8 * ((size_t)align + len))
+                continue;
+            char ch = enc[c];
+            if (url)
+                ch = ch == '+' ? '-' : ch == '/' ? '_' : ch;
+            out[n++] = ch;
+        }
     }
-    wipe_bytes(in, sizeof in);
-    wipe_bytes(enc, sizeof enc);
+    wipe_free((char *)in, in ? len + 5 : 0);
+    wipe_free(enc, enc ? cap : 0);
     return n;
 }
 
@@ -129,15 +134,19 @@ static int rebuild(pws__secrets *s)
         size_t len = strlen(key);
         if (add_form(s, &cap, key, len))
             return -1;
-        char enc[(PWS__SECRET_MAX_LEN + 5 + 2) / 3 * 4];
+        size_t enc_cap = (len + 5 + 2) / 3 * 4;
+        char *enc = malloc(enc_cap);
+        if (!enc)
+            return -1;
         for (unsigned align = 0; align < 3; align++)
             for (int url = 0; url < 2; url++) {
                 size_t n = base64_inner(key, len, align, url, enc);
-                int rc = add_form(s, &cap, enc, n);
-                wipe_bytes(enc, sizeof enc);
-                if (rc)
+                if (n == (size_t)-1 || add_form(s, &cap, enc, n)) {
+                    wipe_free(enc, enc_cap);
                     return -1;
+                }
             }
+        wipe_free(enc, enc_cap);
     }
     /* forms shorter than a piece go last: matched whole */
     size_t nlong = 0;

@@ -337,8 +337,12 @@ const char *pws_last_error(pws_connector *c);
 int pws_load_key(const char *env, const char *file, char *out, size_t cap, char *errbuf,
                  size_t errcap);
 
-/** Replaces every occurrence of `secret` (if at least 4 bytes) in text[0..len)
- * by "***", writing to buf; returns the output length (like snprintf). */
+/** Replaces every trace of `secret` (if at least 4 bytes) in text[0..len) by
+ * "***", writing to buf; returns the output length (like snprintf).  A trace
+ * is the secret or any run of 8 bytes or more of it, raw, JSON-escaped
+ * (\uXXXX, \/, any mix), percent-encoded or in base64/base64url (see
+ * docs/tapes.md, "Secrets").  Without memory the output is "***" alone.  Any
+ * thread. */
 size_t pws_redact(const char *text, size_t len, const char *secret, char *buf, size_t cap);
 
 /** Current wall-clock time in Unix microseconds. */

@@ -44,7 +44,7 @@
 
 #define PWS__SECRET_MIN 4u       /* shorter secrets are not scrubbed: they would mangle ordinary text */
 #define PWS__SECRET_PIECE 8u     /* a run of this many bytes of a secret (in one encoding) is a trace */
-#define PWS__SECRET_MAX_LEN 512u /* longer secrets are refused */
+#define PWS__SECRET_MAX_LEN 4096u /* longer secrets are refused */
 #define PWS__SECRETS_MAX 64u     /* secrets in one set; adding one more drops the oldest */
 #define PWS__SECRET_MARK "***"   /* what a trace becomes */
 #define PWS__SECRETS_FILTER_BITS 16u /* log2 of the piece filter's bits */
@@ -63,7 +63,7 @@ typedef struct pws__secrets {
     pws__secret_form *forms;         /* every spelling looked for: raw, base64, base64url per key */
     size_t nforms;                   /* entries in forms */
     uint64_t *pieces;                /* each form's 8-byte pieces as loaded from memory, sorted */
-    uint32_t *piece_at;              /* per piece: form index << 12 | offset in the form */
+    uint32_t *piece_at;              /* per piece: form index << 16 | offset in the form */
     size_t npieces;                  /* entries in pieces and piece_at */
     uint64_t *filter;                /* 1 << PWS__SECRETS_FILTER_BITS bits: a piece may hash here */
     size_t nshort;                   /* forms shorter than a piece (matched whole), at the end of forms */
