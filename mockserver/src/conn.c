@@ -37,7 +37,7 @@ static void handle_message(conn *c, bool binary)
             pwsm__remember_secret(s, m.params);
     }
     size_t jlen = 0;
-    char *redacted = pwsm__redact(text, c->rx_len, binary, s->secrets, s->nsecrets, &jlen);
+    char *redacted = pwsm__redact(text, c->rx_len, binary, &s->secrets, &jlen);
     if (c->skip_msgs)
         c->skip_msgs--; /* journaled from the socket buffer during a STALL */
     else if (redacted)

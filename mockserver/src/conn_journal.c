@@ -24,7 +24,7 @@ void pwsm__record_sent(conn *c, const char *kind, const void *data, size_t len)
     pwsm_server *s = c->srv;
     char *clean = NULL;
     size_t clen = 0;
-    int rc = pwsm__scrub(data, len, s->secrets, s->nsecrets, &clean, &clen);
+    int rc = pwsm__scrub(data, len, &s->secrets, &clean, &clen);
     if (rc == 0)
         pwsm__record(c, 's', kind, data, len);
     else if (rc > 0)
@@ -63,7 +63,7 @@ void pwsm__record_received(conn *c, bool binary, const char *data, size_t len)
 {
     pwsm_server *s = c->srv;
     size_t jlen = 0;
-    char *redacted = pwsm__redact(data, len, binary, s->secrets, s->nsecrets, &jlen);
+    char *redacted = pwsm__redact(data, len, binary, &s->secrets, &jlen);
     if (redacted)
         pwsm__record(c, 'c', binary ? "binary" : "text", redacted, jlen);
     else

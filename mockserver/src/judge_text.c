@@ -5,14 +5,14 @@
  */
 #include "judge_internal.h"
 
-#include "wire/buf.h" /* pws__append */
+#include "wire/buf.h"     /* pws__append */
+#include "wire/secrets.h" /* pws__secrets: the one redactor */
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SCRUB_MIN 1 /* secrets shorter than this are not scrubbed (the runner passes long ones) */
 
 void pwsj__sb_put(sbuf *b, const char *s, size_t n)
 {
@@ -88,28 +88,29 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return need;
 }
 
+static int sb_put_cb(void *ctx, const char *s, size_t n)
+{
+    sbuf *b = ctx;
+    pwsj__sb_put(b, s, n);
+    return b->oom ? -1 : 0;
+}
+
 /* Appends an excerpt of s (n bytes): secrets scrubbed, cut to max bytes, control and invalid
  * bytes escaped (valid UTF-8 kept), so it stays on one line and is valid UTF-8. */
 void pwsj__sb_excerpt(sbuf *b, const char *s, size_t n, size_t max, const char *const *secrets)
 {
-    /* Scrub first (a cut must not leave half a key), on a copy. */
+    /* Scrub first (a cut must not leave half a key), on a copy, through wire's one redactor:
+     * every encoding, pieces of 8 bytes or more.  A handful of excerpts per run: the set is
+     * built per call. */
     sbuf c = {0};
-    size_t i = 0;
-    while (i < n) {
-        size_t hit = 0;
-        for (size_t k = 0; secrets && k < PWSJ_MAX_SECRETS && secrets[k]; k++) {
-            size_t sl = strlen(secrets[k]);
-            if (sl >= SCRUB_MIN && sl <= n - i && memcmp(s + i, secrets[k], sl) == 0 && sl > hit)
-                hit = sl;
-        }
-        if (hit) {
-            pwsj__sb_put(&c, "***", 3);
-            i += hit;
-        } else {
-            pwsj__sb_put(&c, s + i, 1);
-            i++;
-        }
-    }
+    pws__secrets set = {0};
+    size_t i;
+    for (i = 0; secrets && i < PWSJ_MAX_SECRETS && secrets[i]; i++)
+        if (pws__secrets_add(&set, secrets[i]) < 0)
+            c.oom = true;
+    if (c.oom || pws__secrets_scrub(&set, s, n, sb_put_cb, &c, NULL))
+        c.oom = true; /* no excerpt rather than one that may hold a key */
+    pws__secrets_free(&set);
     if (c.oom) {
         free(c.p);
         b->oom = true;

@@ -253,41 +253,6 @@ const char *pwsm__status_text(const char *status)
     return status;
 }
 
-/* Replaces every occurrence of needle (nlen >= 1) in *buf with "***"; may reallocate. */
-static int scrub(char **buf, size_t *len, const char *needle, size_t nlen)
-{
-    static const char stars[] = "***";
-    size_t hits = 0;
-    for (size_t i = 0; i + nlen <= *len;)
-        if (memcmp(*buf + i, needle, nlen) == 0) {
-            hits++;
-            i += nlen;
-        } else {
-            i++;
-        }
-    if (!hits)
-        return 0;
-    size_t newlen = *len - hits * nlen + hits * 3;
-    char *out = malloc(newlen + 1);
-    if (!out)
-        return -1;
-    size_t o = 0;
-    for (size_t i = 0; i < *len;) {
-        if (i + nlen <= *len && memcmp(*buf + i, needle, nlen) == 0) {
-            memcpy(out + o, stars, 3);
-            o += 3;
-            i += nlen;
-        } else {
-            out[o++] = (*buf)[i++];
-        }
-    }
-    out[o] = '\0';
-    free(*buf);
-    *buf = out;
-    *len = newlen;
-    return 0;
-}
-
 static char *dup_len(const char *s, size_t len)
 {
     char *p = malloc(len + 1);
@@ -298,8 +263,7 @@ static char *dup_len(const char *s, size_t len)
     return p;
 }
 
-char *pwsm__redact(const char *data, size_t len, bool binary, char *const *secrets, size_t nsecrets,
-                   size_t *outlen)
+char *pwsm__redact(const char *data, size_t len, bool binary, const pws__secrets *secrets, size_t *outlen)
 {
     char *out = NULL;
     size_t olen = 0;
@@ -341,41 +305,44 @@ char *pwsm__redact(const char *data, size_t len, bool binary, char *const *secre
             return NULL;
         olen = len;
     }
-    for (size_t i = 0; i < nsecrets; i++) {
-        size_t n = strlen(secrets[i]);
-        if (n >= PWSM__SECRET_MIN && scrub(&out, &olen, secrets[i], n) != 0) {
-            free(out);
-            return NULL;
-        }
+    char *clean = NULL;
+    size_t clen = 0;
+    int rc = pwsm__scrub(out, olen, secrets, &clean, &clen);
+    if (rc < 0) {
+        free(out);
+        return NULL;
+    }
+    if (rc == 1) {
+        free(out);
+        out = clean;
+        olen = clen;
     }
     *outlen = olen;
     return out;
 }
 
-int pwsm__scrub(const char *data, size_t len, char *const *secrets, size_t nsecrets, char **out,
-                size_t *outlen)
+int pwsm__scrub(const char *data, size_t len, const pws__secrets *secrets, char **out, size_t *outlen)
 {
     *out = NULL;
-    bool found = false;
-    for (size_t i = 0; i < nsecrets && !found; i++) {
-        size_t n = strlen(secrets[i]);
-        found = n >= PWSM__SECRET_MIN && memmem(data, len, secrets[i], n) != NULL;
-    }
-    if (!found)
+    if (!secrets || !secrets->nkeys)
         return 0;
-    char *copy = dup_len(data, len);
-    size_t clen = len;
-    if (!copy)
+    pws__buf b = {0};
+    size_t found = 0;
+    if (pws__secrets_scrub_buf(secrets, data, len, &b, &found)) {
+        pws__buf_free(&b);
         return -1;
-    for (size_t i = 0; i < nsecrets; i++) {
-        size_t n = strlen(secrets[i]);
-        if (n >= PWSM__SECRET_MIN && scrub(&copy, &clen, secrets[i], n) != 0) {
-            free(copy);
-            return -1;
-        }
     }
-    *out = copy;
-    *outlen = clen;
+    if (!found) {
+        pws__buf_free(&b);
+        return 0;
+    }
+    if (pws__buf_reserve(&b, 1)) { /* the copy is NUL-terminated, as dup_len's */
+        pws__buf_free(&b);
+        return -1;
+    }
+    b.p[b.len] = '\0';
+    *out = b.p;
+    *outlen = b.len;
     return 1;
 }
 

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wire/secrets.h"
+
 /** What a client message asks for. */
 typedef enum pwsm__action {
     PWSM__ACT_INVALID = 0,   /* not JSON, or not an object with a string "action" */
@@ -105,17 +107,14 @@ const char *pwsm__status_text(const char *status);
  *  - a JSON auth message is re-printed compactly with "params" replaced by "***";
  *  - a text message that is not JSON but contains "auth" becomes "***" entirely, since its key
  *    cannot be located reliably;
- *  - then every occurrence of each secret (the accepted keys and every key seen in an auth
- *    message, if at least PWSM__SECRET_MIN bytes long) is replaced by "***". */
-char *pwsm__redact(const char *data, size_t len, bool binary, char *const *secrets, size_t nsecrets,
-                   size_t *outlen);
-#define PWSM__SECRET_MIN 4
+ *  - then every trace of each secret (the accepted keys and every key seen in an auth
+ *    message) is replaced by "***": wire/secrets.h, every encoding, pieces of 8 bytes. */
+char *pwsm__redact(const char *data, size_t len, bool binary, const pws__secrets *secrets, size_t *outlen);
 
 /** Scrubs secrets (as above) from any frame, e.g. a server frame echoing a channel name.
  * Returns 0 if none occurs (*out = NULL), 1 with a malloc'd scrubbed copy in *out / *outlen,
  * or -1 on OOM. */
-int pwsm__scrub(const char *data, size_t len, char *const *secrets, size_t nsecrets, char **out,
-                size_t *outlen);
+int pwsm__scrub(const char *data, size_t len, const pws__secrets *secrets, char **out, size_t *outlen);
 
 /** One WebSocket frame as a client sends it (masked), found in raw socket bytes. */
 typedef struct pwsm__wsframe {

@@ -30,6 +30,7 @@
 #include <polyws/mock.h>
 #include <polyws/scenario.h>
 
+#include "wire/secrets.h"
 #include "wire/server.h"
 
 #include "conn.h"
@@ -38,7 +39,6 @@
 #include "selfsigned.h"
 
 #define PWSM__DEFAULT_BATCH_MAX 10 /* events per frame of the stream, and of a STREAM step */
-#define PWSM__MAX_SECRETS 64       /* keys remembered for scrubbing the journal */
 
 struct pwsm_server {
     pwsm_options o;                 /* options with defaults applied; strings point into owned */
@@ -55,8 +55,7 @@ struct pwsm_server {
     uint32_t live;                  /* their number */
     pwss_scenario scenario;         /* our copy of the scripts of o.scenario (scripts only) */
     bool has_scenario;              /* o.scenario was given */
-    char *secrets[PWSM__MAX_SECRETS]; /* strings scrubbed from client frames in the journal */
-    size_t nsecrets;
+    pws__secrets secrets;           /* accepted keys and keys seen in auth messages: scrubbed from the journal */
     pwsm__plan plan;                /* markets and event types the keys may use (o.plan_*) */
     pwsm__conn_attach_fn attach;    /* offered every new connection (NULL: none), see conn.h */
     void *attach_user;              /* its first argument */
@@ -72,8 +71,8 @@ int pwsm__options_apply(pwsm_server *s, const pwsm_options *in, char *err, size_
 void pwsm__options_free(pwsm_server *s);
 /** True if key may authenticate: one of o.keys, or any non-empty key if none is set. */
 bool pwsm__key_accepted(const pwsm_server *s, const char *key);
-/** Remembers a key seen in an auth message so later journal entries scrub it too (at most
- * PWSM__MAX_SECRETS, each at least PWSM__SECRET_MIN bytes). */
+/** Remembers a key seen in an auth message so later journal entries scrub it too (the newest
+ * PWS__SECRETS_MAX, each at least PWS__SECRET_MIN bytes; see wire/secrets.h). */
 void pwsm__remember_secret(pwsm_server *s, const char *key);
 /** The fault script (pwsm_script) of the connection with this ordinal. */
 const pwsm_script *pwsm__script_for(const pwsm_server *s, uint32_t ordinal);

@@ -232,9 +232,7 @@ int pwsm__options_apply(pwsm_server *s, const pwsm_options *in, char *err, size_
     bool ok = keep(s, &o->host) && keep(s, &o->cert_file) && keep(s, &o->key_file) &&
               keep(s, &o->journal_path) && keep_script(s, &o->default_script) && keep_texts(s, &o->texts);
     for (int i = 0; ok && i < PWSM_MAX_KEYS && o->keys[i]; i++) {
-        ok = keep(s, &o->keys[i]);
-        if (ok && s->nsecrets < PWSM__MAX_SECRETS)
-            s->secrets[s->nsecrets++] = (char *)o->keys[i];
+        ok = keep(s, &o->keys[i]) && pws__secrets_add(&s->secrets, o->keys[i]) >= 0;
     }
     for (uint32_t i = 0; ok && i < o->nscripts; i++)
         ok = keep_script(s, &o->scripts[i]);
@@ -252,6 +250,7 @@ void pwsm__options_free(pwsm_server *s)
     free(s->owned);
     if (s->has_scenario)
         pwsm__scripts_free(&s->scenario);
+    pws__secrets_free(&s->secrets);
 }
 
 bool pwsm__key_accepted(const pwsm_server *s, const char *key)
@@ -269,13 +268,8 @@ bool pwsm__key_accepted(const pwsm_server *s, const char *key)
 /* Remembers a key seen in an auth message so later journal entries scrub it too. */
 void pwsm__remember_secret(pwsm_server *s, const char *key)
 {
-    if (!key || strlen(key) < PWSM__SECRET_MIN || s->nsecrets >= PWSM__MAX_SECRETS)
-        return;
-    for (size_t i = 0; i < s->nsecrets; i++)
-        if (strcmp(s->secrets[i], key) == 0)
-            return;
-    if (keep(s, &key))
-        s->secrets[s->nsecrets++] = (char *)key;
+    /* without memory the key is not kept: pwsm__redact still hides the auth message's params */
+    (void)pws__secrets_add(&s->secrets, key);
 }
 
 const pwsm_script *pwsm__script_for(const pwsm_server *s, uint32_t ordinal)
