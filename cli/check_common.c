@@ -9,6 +9,7 @@
 
 #include "wire/buf.h"
 #include "wire/clock.h"
+#include "wire/secrets.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -97,22 +98,19 @@ void chk_text_printf(chk_text *t, const char *fmt, ...)
     free(s);
 }
 
-/* Replaces every occurrence of each secret (NULL-terminated list) in s, in place
- * (the replacement "***" is never longer than a secret of CHECK_SECRET_MIN bytes). */
+/* Replaces every trace of each secret (NULL-terminated list) in s, in place, through wire's
+ * one redactor (wire/secrets.h: raw, escaped, percent, base64, pieces of 8 bytes or more); a
+ * trace is never shorter than its "***".  Without memory, s becomes "***" (fail closed). */
 void chk_scrub_inplace(char *s, const char *const *secrets)
 {
     if (!s)
         return;
-    for (size_t k = 0; secrets[k]; k++) {
-        size_t n = strlen(secrets[k]);
-        if (n < CHECK_SECRET_MIN)
-            continue;
-        char *hit;
-        while ((hit = strstr(s, secrets[k])) != NULL) {
-            memcpy(hit, "***", 3);
-            memmove(hit + 3, hit + n, strlen(hit + n) + 1);
-        }
-    }
+    pws__secrets set = {0};
+    if (pws__secrets_add_list(&set, secrets, (size_t)-1) == 0)
+        pws__secrets_scrub_str(&set, s);
+    else if (*s)
+        snprintf(s, strlen(s) + 1, "%s", PWS__SECRET_MARK);
+    pws__secrets_free(&set);
 }
 
 /* Single-quotes s for /bin/sh. */

@@ -28,7 +28,7 @@
 #include <stdio.h>
 
 #define CHECK_MAX_TIMEOUT_S 86400.0  /* --timeout cap */
-#define CHECK_SECRET_MIN 4           /* shorter scenario keys are not scrubbed (they would mangle text) */
+#define CHECK_SECRET_MIN 4           /* shorter scenario keys are not scrubbed (they would mangle text); = PWS__SECRET_MIN */
 #define CHECK_MARKET_PATH "/stocks"  /* path appended to the mock's (or the replayer's) URL */
 
 /* Set by SIGINT/SIGTERM: running clients are stopped, pending scenarios are not started. */
@@ -56,7 +56,8 @@ char *chk_vxasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 
 void chk_text_put(chk_text *t, const char *s, size_t n);
 /* Appends formatted text to t. */
 void chk_text_printf(chk_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Replaces each secret (NULL-terminated list, CHECK_SECRET_MIN bytes or more) in s by "***". */
+/* Replaces every trace of each secret (NULL-terminated list, CHECK_SECRET_MIN bytes or more) in s by
+ * "***": raw, JSON-escaped, percent-encoded, base64, any piece of 8 bytes (wire/secrets.h). */
 void chk_scrub_inplace(char *s, const char *const *secrets);
 /* s single-quoted for /bin/sh (malloc'd), NULL if out of memory. */
 char *chk_shell_quote(const char *s);

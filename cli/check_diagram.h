@@ -17,6 +17,8 @@
 
 #include <polyws/mock.h>
 
+#include "wire/secrets.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,13 +31,7 @@ enum frame_cat { CAT_OTHER, CAT_STATUS, CAT_EVENTS, CAT_OBJECT, CAT_BINARY };
 typedef struct diagram {
     const pwsm_entry *j;   /* the journal */
     size_t nj;             /* its entries */
-    const char **sec;      /* secrets to scrub (CHECK_SECRET_MIN bytes or more), each as given and
-                              as it would be written inside a JSON string */
-    size_t *seclen;        /* their lengths */
-    size_t nsec;           /* how many */
-    char **owned;          /* the JSON-escaped forms (malloc'd) */
-    size_t nowned;         /* how many */
-    size_t max_secret;     /* the longest one's length */
+    pws__secrets set;      /* the secrets to scrub, every way they are spelled (wire/secrets.h) */
     rbuf body;         /* the connections drawn so far */
     rbuf rows;         /* the current connection's rows */
     int y;                 /* top of the next row */
@@ -61,9 +57,9 @@ static inline bool chk_is_frame(const pwsm_entry *e)
     return e->dir == 'c' || e->dir == 's';
 }
 
-/* The secrets to scrub: each one of CHECK_SECRET_MIN bytes or more, plus its JSON-escaped
- * forms where they differ (a key with a quote, a backslash or a slash in it).  0 or -1 (OOM);
- * free with chk_secrets_free either way. */
+/* The secrets to scrub (each of PWS__SECRET_MIN bytes or more) into d->set: wire's one
+ * redactor then finds them raw, JSON-escaped, percent-encoded, in base64, and any piece of 8
+ * bytes or more.  0 or -1; free with chk_secrets_free either way. */
 int chk_secrets_init(diagram *d, const char *const *secrets);
 void chk_secrets_free(diagram *d);
 /* n bytes of s, scrubbed (malloc'd, *outn bytes), NULL if out of memory. */

@@ -19,35 +19,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Copies the first `limit` bytes of s (n bytes) with each secret replaced by "***" (the longest
- * one that matches at a position), NUL-terminated, into a malloc'd string of *outn bytes; NULL
- * if out of memory.  A secret that starts before `limit` is replaced whole even if it ends
- * after it, so a cut never leaves the start of a secret.  Linear in limit for a handful of
- * secrets; never longer than limit (secrets are longer than "***"). */
+/* Bytes scanned past a window's end: a trace of a secret that starts inside the window is
+ * replaced whole up to here, and any piece of one is caught anyway (pieces of 8 bytes). */
+#define SCRUB_MARGIN 64u
+
+/* Copies the first `limit` bytes of s (n bytes), scrubbed of the secrets (wire/secrets.h),
+ * NUL-terminated, into a malloc'd string of *outn bytes (never more than limit); NULL if out
+ * of memory.  The scan reaches SCRUB_MARGIN bytes past limit, so a cut at limit never leaves
+ * the start of a secret: it falls inside a mark or after it. */
 static char *scrub_window(const diagram *d, const char *s, size_t n, size_t limit, size_t *outn)
 {
-    if (limit > n)
-        limit = n;
-    char *out = malloc(limit + 1);
+    size_t w = limit + SCRUB_MARGIN < n ? limit + SCRUB_MARGIN : n;
+    char *out = malloc(w + 1);
     if (!out)
         return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < limit;) {
-        size_t best = 0;
-        for (size_t k = 0; k < d->nsec; k++)
-            if (d->seclen[k] > best && d->seclen[k] <= n - i && s[i] == d->sec[k][0] &&
-                memcmp(s + i, d->sec[k], d->seclen[k]) == 0)
-                best = d->seclen[k];
-        if (best) {
-            memcpy(out + o, "***", 3);
-            o += 3;
-            i += best;
-        } else {
-            out[o++] = s[i++];
-        }
-    }
-    out[o] = '\0';
-    *outn = o;
+    memcpy(out, s, w);
+    size_t m = pws__secrets_scrub_inplace(&d->set, out, w);
+    if (m > limit)
+        m = limit;
+    out[m] = '\0';
+    *outn = m;
     return out;
 }
 
@@ -60,7 +51,7 @@ char *chk_scrub_copy(const diagram *d, const char *s, size_t n, size_t *outn)
 /* Scrubs t in place (through a copy). */
 static void scrub_text(const diagram *d, rbuf *t)
 {
-    if (!t->p || !d->nsec)
+    if (!t->p || !d->set.nkeys)
         return;
     size_t n;
     char *s = chk_scrub_copy(d, t->p, t->len, &n);
@@ -238,7 +229,7 @@ static char *frame_payload(const diagram *d, const pwsm_entry *e, size_t *outn, 
     char *decoded = NULL;
     if (chk_kind_is(e, "raw") && len % 2 == 0) {
         /* the window, and enough after it to see a secret that starts inside */
-        size_t win = CHK_REPORT_SCRUB_WINDOW + d->max_secret;
+        size_t win = CHK_REPORT_SCRUB_WINDOW + SCRUB_MARGIN;
         if (win > len / 2)
             win = len / 2;
         decoded = malloc(win + 1);
@@ -319,70 +310,12 @@ void chk_describe(diagram *d, const pwsm_entry *e, rbuf *label, rbuf *tip)
     free(s);
 }
 
-/* s as written inside a JSON string: '"' and '\\' escaped, control characters as \b \f \n \r \t
- * or \u00xx, and with `slash` '/' as "\/" too.  malloc'd, NULL if out of memory. */
-static char *json_escaped(const char *s, bool slash)
-{
-    rbuf t = {0};
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\f' ? "\\f"
-                          : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : c == '/' && slash ? "\\/" : NULL;
-        if (esc)
-            chk_rb_put(&t, esc, 2);
-        else if (c < 0x20)
-            chk_rb_printf(&t, "\\u%04x", c);
-        else
-            chk_rb_put(&t, s, 1);
-    }
-    if (t.oom) {
-        free(t.p);
-        return NULL;
-    }
-    return t.p ? t.p : strdup("");
-}
-
-/* The secrets to scrub: each one of CHECK_SECRET_MIN bytes or more, plus its JSON-escaped
- * forms where they differ (a key with a quote, a backslash or a slash in it).  0 or -1. */
 int chk_secrets_init(diagram *d, const char *const *secrets)
 {
-    size_t ns = 0;
-    while (secrets && secrets[ns])
-        ns++;
-    d->sec = calloc(3 * ns + 1, sizeof *d->sec);
-    d->seclen = calloc(3 * ns + 1, sizeof *d->seclen);
-    d->owned = calloc(2 * ns + 1, sizeof *d->owned);
-    if (!d->sec || !d->seclen || !d->owned)
-        return -1;
-    for (size_t i = 0; i < ns; i++) {
-        if (strlen(secrets[i]) < CHECK_SECRET_MIN)
-            continue;
-        d->sec[d->nsec++] = secrets[i];
-        for (int slash = 0; slash < 2; slash++) {
-            char *esc = json_escaped(secrets[i], slash);
-            if (!esc)
-                return -1;
-            d->owned[d->nowned++] = esc;
-            bool seen = false;
-            for (size_t k = 0; k < d->nsec && !seen; k++)
-                seen = !strcmp(d->sec[k], esc);
-            if (!seen)
-                d->sec[d->nsec++] = esc;
-        }
-    }
-    for (size_t k = 0; k < d->nsec; k++) {
-        d->seclen[k] = strlen(d->sec[k]);
-        if (d->seclen[k] > d->max_secret)
-            d->max_secret = d->seclen[k];
-    }
-    return 0;
+    return pws__secrets_add_list(&d->set, secrets, (size_t)-1);
 }
 
 void chk_secrets_free(diagram *d)
 {
-    for (size_t i = 0; i < d->nowned; i++)
-        free(d->owned[i]);
-    free(d->owned);
-    free(d->sec);
-    free(d->seclen);
+    pws__secrets_free(&d->set);
 }

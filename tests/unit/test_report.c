@@ -7,6 +7,7 @@
  * and writing through FILE.tmp + rename, with errors for unwritable paths.
  */
 #include "check_report.h"
+#include "wire/secrets.h" /* PWS__SECRET_MAX_LEN */
 
 #include <CUnit/Basic.h>
 #include <stdbool.h>
@@ -287,21 +288,24 @@ static void test_diagram_secrets(void)
     free(svg);
     journal_free(&j);
 
-    /* A secret cut by the scrub window: a 600 KB key twice in a 1.2 MB frame.  The window
-     * holds the first and part of the second; that part must not show either. */
-    size_t klen = 600u << 10;
-    char *key = malloc(klen + 1), *frame = malloc(2 * klen + 1);
+    /* A secret cut by the scrub window: the longest key the redactor takes (4 KB) at the start
+     * (the label shows its mark), then two more, the first starting 2 KB before the window's
+     * end.  The window holds that one's start: it must not show, nor anything of the last. */
+    size_t klen = PWS__SECRET_MAX_LEN, pad = CHK_REPORT_SCRUB_WINDOW - 2048 - klen, flen = pad + 3 * klen;
+    char *key = malloc(klen + 1), *frame = malloc(flen + 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(key);
     CU_ASSERT_PTR_NOT_NULL_FATAL(frame);
     for (size_t i = 0; i < klen; i++)
         key[i] = "KEYkey0123456789"[i % 16];
     key[klen] = '\0';
     memcpy(frame, key, klen);
-    memcpy(frame + klen, key, klen);
-    frame[2 * klen] = '\0';
+    memset(frame + klen, 'z', pad);
+    memcpy(frame + klen + pad, key, klen);
+    memcpy(frame + 2 * klen + pad, key, klen);
+    frame[flen] = '\0';
     journal big = {0};
     add_str(&big, 0, 1, '-', "open", "/");
-    add(&big, 1, 1, 's', "text", frame, 2 * klen);
+    add(&big, 1, 1, 's', "text", frame, flen);
     const char *const long_secrets[] = {key, NULL};
     svg = chk_report_diagram("window", big.e, big.n, long_secrets);
     CU_ASSERT_PTR_NOT_NULL_FATAL(svg);

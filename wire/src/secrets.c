@@ -352,8 +352,9 @@ static void scan_view(const pws__secrets *s, const view *v, ranges *rs)
 }
 
 /* One escape at text[i] (a run of backslashes then u+4 hex or a character,
- * or % then 2 hex, %25 repeated): its byte in *out, its end in *end; false
- * if text[i] starts none. */
+ * a pair of backslashes before anything else, or % then 2 hex, %25
+ * repeated): its byte in *out, its end in *end; false if text[i] starts
+ * none. */
 static bool decode_escape(const char *t, size_t n, size_t i, unsigned char *out, size_t *end)
 {
     if (t[i] == '\\') {
@@ -381,6 +382,10 @@ static bool decode_escape(const char *t, size_t n, size_t i, unsigned char *out,
             *out = (unsigned char)*c;
         } else if ((c = strchr(ctrl, t[q])) != NULL && *c) {
             *out = (unsigned char)ctrl_v[c - ctrl];
+        } else if (q - i >= 2) {
+            *out = '\\'; /* an escaped backslash: the pair stands for one */
+            *end = i + 2;
+            return true;
         } else {
             return false;
         }
