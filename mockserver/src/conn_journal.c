@@ -22,6 +22,8 @@ void pwsm__record(conn *c, char dir, const char *kind, const void *data, size_t 
 void pwsm__record_sent(conn *c, const char *kind, const void *data, size_t len)
 {
     pwsm_server *s = c->srv;
+    if (!pwsm__journal_wants(&s->journal))
+        return; /* a standalone mock's journal is full after its first lines: no scrub for nothing */
     char *clean = NULL;
     size_t clen = 0;
     int rc = pwsm__scrub(data, len, &s->secrets, &clean, &clen);

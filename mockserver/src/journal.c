@@ -108,6 +108,14 @@ static pwsm_entry *next_slot(pwsm__journal *j)
     return &j->chunks[c][j->count % JOURNAL_CHUNK];
 }
 
+bool pwsm__journal_wants(pwsm__journal *j)
+{
+    pthread_mutex_lock(&j->mu);
+    bool wants = !j->truncated || (j->file && !j->file_full);
+    pthread_mutex_unlock(&j->mu);
+    return wants;
+}
+
 void pwsm__journal_add(pwsm__journal *j, uint32_t conn, char dir, const char *kind, const void *data,
                        size_t len, int close_code, const char *reason)
 {

@@ -44,6 +44,10 @@ typedef struct pwsm__journal {
 /** 0, or -1 with a message in err (cannot open path, out of memory). */
 int pwsm__journal_init(pwsm__journal *j, const char *path, size_t max_entries, size_t max_bytes,
                        uint64_t file_max, char *err, size_t errcap);
+/** True if an entry added now would be kept anywhere (in memory, or in the file): a writer
+ * may skip the work of preparing one (scrubbing a frame) when not.  Only the service thread
+ * adds entries, so the answer holds until it adds one. */
+bool pwsm__journal_wants(pwsm__journal *j);
 /** Appends one entry.  kind must be a string literal; data (len bytes) and reason are copied.
  * Never fails: without memory the entry is lost from memory but still written to the file. */
 void pwsm__journal_add(pwsm__journal *j, uint32_t conn, char dir, const char *kind, const void *data,

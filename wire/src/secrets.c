@@ -3,14 +3,20 @@
  *
  * Building a set spells each secret every way it is looked for (raw, and
  * base64/base64url at three alignments), cuts every spelling into its
- * overlapping 8-byte pieces, sorts them and sets their bits in a filter.
- * Scrubbing slides an 8-byte window over the text: a window whose filter bit
- * is clear (nearly all of them) costs a load, a multiply and a bit test; one
- * that is a piece is grown both ways as far as it keeps matching that
- * spelling, and the whole run becomes one range to replace.  Escapes (JSON,
+ * overlapping 4-byte grams, sorts them and sets their bits in a filter.
+ * Scrubbing looks at the text 4 bytes at a time, at offsets that are
+ * multiples of 4: any run of 8 bytes holds one such aligned window, so no
+ * trace is missed while only a quarter of the positions are looked at.  A
+ * window whose filter bit is clear (nearly all of them) costs a load, a
+ * multiply and a bit test; one that is a gram is grown both ways as far as it
+ * keeps matching that spelling, and a run of PWS__SECRET_PIECE bytes or more
+ * becomes one range to replace.  Escapes (JSON,
  * percent) are decoded first into a view that keeps, per decoded byte, the
  * source bytes it came from, and the same scan runs over it.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include "wire/secrets.h"
 #include "wire/codec.h"
 
@@ -18,6 +24,8 @@
 #include <string.h>
 
 #define PIECE PWS__SECRET_PIECE
+#define GRAM 4u /* bytes of a gram: PIECE >= 2 * GRAM - 1, so every piece holds an aligned gram */
+_Static_assert(PWS__SECRET_PIECE >= 2 * 4 - 1, "a trace of PIECE bytes holds a gram at a multiple of GRAM");
 #define FILTER_WORDS ((size_t)1 << (PWS__SECRETS_FILTER_BITS - 6))
 #define AT_SHIFT 16u /* piece_at: offset bits (a base64 form of the longest secret is 5,464 bytes) */
 
@@ -43,26 +51,26 @@ static void free_derived(pws__secrets *s)
     for (size_t i = 0; i < s->nforms; i++)
         wipe_free(s->forms[i].p, s->forms[i].len);
     free(s->forms);
-    free(s->pieces);
+    free(s->grams);
     free(s->piece_at);
     free(s->filter);
     s->forms = NULL;
-    s->pieces = NULL;
+    s->grams = NULL;
     s->piece_at = NULL;
     s->filter = NULL;
     s->nforms = s->npieces = s->nshort = 0;
 }
 
-static uint64_t load8(const void *p)
+static uint32_t load4(const void *p)
 {
-    uint64_t v;
+    uint32_t v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static size_t filter_slot(uint64_t piece)
+static size_t filter_slot(uint32_t gram)
 {
-    return (size_t)((piece * 0x9E3779B97F4A7C15ull) >> (64 - PWS__SECRETS_FILTER_BITS));
+    return (size_t)((gram * 0x9E3779B1u) >> (32 - PWS__SECRETS_FILTER_BITS));
 }
 
 /* The base64 characters of (align zero bytes, key) that hold key bits only:
@@ -159,7 +167,7 @@ static int rebuild(pws__secrets *s)
     s->nshort = s->nforms - nlong;
     size_t total = 0;
     for (size_t i = 0; i < nlong; i++)
-        total += s->forms[i].len - PIECE + 1;
+        total += s->forms[i].len - GRAM + 1;
     s->filter = calloc(FILTER_WORDS, sizeof *s->filter);
     if (!s->filter)
         return -1;
@@ -167,23 +175,23 @@ static int rebuild(pws__secrets *s)
         return 0;
     /* (piece, at) pairs sorted by piece */
     uint64_t *pairs = malloc(total * 2 * sizeof *pairs);
-    s->pieces = malloc(total * sizeof *s->pieces);
+    s->grams = malloc(total * sizeof *s->grams);
     s->piece_at = malloc(total * sizeof *s->piece_at);
-    if (!pairs || !s->pieces || !s->piece_at) {
+    if (!pairs || !s->grams || !s->piece_at) {
         free(pairs);
         return -1;
     }
     size_t n = 0;
     for (size_t i = 0; i < nlong; i++)
-        for (size_t o = 0; o + PIECE <= s->forms[i].len; o++, n++) {
-            pairs[2 * n] = load8(s->forms[i].p + o);
+        for (size_t o = 0; o + GRAM <= s->forms[i].len; o++, n++) {
+            pairs[2 * n] = load4(s->forms[i].p + o);
             pairs[2 * n + 1] = (uint64_t)i << AT_SHIFT | o;
         }
     qsort(pairs, total, 2 * sizeof *pairs, by_piece);
     for (size_t i = 0; i < total; i++) {
-        s->pieces[i] = pairs[2 * i];
+        s->grams[i] = (uint32_t)pairs[2 * i];
         s->piece_at[i] = (uint32_t)pairs[2 * i + 1];
-        size_t slot = filter_slot(pairs[2 * i]);
+        size_t slot = filter_slot((uint32_t)pairs[2 * i]);
         s->filter[slot >> 6] |= (uint64_t)1 << (slot & 63);
     }
     wipe_bytes(pairs, total * 2 * sizeof *pairs);
@@ -294,50 +302,57 @@ static void add_view_range(ranges *rs, const view *v, size_t a, size_t b)
         add_range(rs, a, b);
 }
 
-/* The longest run around v[p..p+8) that matches a spelling holding this piece. */
-static void grow_match(const pws__secrets *s, const view *v, size_t p, size_t first, size_t *ra, size_t *rb)
+/* The longest run around the gram v[p..p+GRAM) that matches a spelling
+ * holding it there: true, with its bounds in *ra, *rb, if that run has
+ * PIECE bytes or more (or is a whole spelling). */
+static bool grow_match(const pws__secrets *s, const view *v, size_t p, size_t first, size_t *ra, size_t *rb)
 {
-    size_t best_a = p, best_b = p + PIECE;
-    uint64_t piece = s->pieces[first];
-    for (size_t i = first; i < s->npieces && s->pieces[i] == piece; i++) {
+    size_t best_a = p, best_b = p;
+    uint32_t gram = s->grams[first];
+    for (size_t i = first; i < s->npieces && s->grams[i] == gram; i++) {
         const pws__secret_form *f = &s->forms[s->piece_at[i] >> AT_SHIFT];
         size_t o = s->piece_at[i] & ((1u << AT_SHIFT) - 1);
-        size_t back = 0, fwd = PIECE;
+        size_t back = 0, fwd = GRAM;
         while (back < p && back < o && v->b[p - back - 1] == (unsigned char)f->p[o - back - 1])
             back++;
         while (p + fwd < v->n && o + fwd < f->len && v->b[p + fwd] == (unsigned char)f->p[o + fwd])
             fwd++;
-        if (p - back < best_a)
+        if (back + fwd < PIECE && back + fwd < f->len)
+            continue;
+        if (best_b == p || p - back < best_a)
             best_a = p - back;
         if (p + fwd > best_b)
             best_b = p + fwd;
     }
     *ra = best_a;
     *rb = best_b;
+    return best_b > p;
 }
 
 static void scan_view(const pws__secrets *s, const view *v, ranges *rs)
 {
     if (s->npieces && v->n >= PIECE) {
-        for (size_t p = 0; p + PIECE <= v->n; p++) {
-            uint64_t w = load8(v->b + p);
+        for (size_t p = 0; p + GRAM <= v->n; p += GRAM) {
+            uint32_t w = load4(v->b + p);
             size_t slot = filter_slot(w);
             if (!(s->filter[slot >> 6] >> (slot & 63) & 1))
                 continue;
             size_t lo = 0, hi = s->npieces;
             while (lo < hi) {
                 size_t mid = lo + (hi - lo) / 2;
-                if (s->pieces[mid] < w)
+                if (s->grams[mid] < w)
                     lo = mid + 1;
                 else
                     hi = mid;
             }
-            if (lo == s->npieces || s->pieces[lo] != w)
-                continue;
             size_t a, b;
-            grow_match(s, v, p, lo, &a, &b);
+            if (lo == s->npieces || s->grams[lo] != w || !grow_match(s, v, p, lo, &a, &b))
+                continue;
             add_view_range(rs, v, a, b);
-            p = b - PIECE; /* the next window that reaches past this run */
+            /* a trace that starts at b or later holds an aligned gram at or after b rounded down */
+            size_t next = b / GRAM * GRAM;
+            if (next > p + GRAM)
+                p = next - GRAM;
         }
     }
     for (size_t f = s->nforms - s->nshort; f < s->nforms; f++) {

@@ -24,9 +24,11 @@
  * HTML entities, base64 of an escaped key), and runs shorter than
  * PWS__SECRET_PIECE; docs/tapes.md lists them.
  *
- * Cost: one 8-byte load, a multiply and a bit test per byte of text (a
- * 64 Kbit filter over the secrets' 8-byte pieces), plus a binary search per
- * filter hit; texts with a '\\' or '%' are scanned twice (raw and decoded).
+ * Cost: one 4-byte load, a multiply and a bit test per 4 bytes of text (a
+ * 64 Kbit filter over the secrets' 4-byte grams: every run of 8 bytes holds a
+ * gram at an offset that is a multiple of 4), plus a binary search and a
+ * compare per filter hit; texts with a '\\' or '%' are scanned twice (raw and
+ * decoded).
  *
  * Part of wire, the internal component the libraries share (see wire/buf.h).
  * Names are pws__.  Threads: a set is built by one thread; once built,
@@ -47,7 +49,7 @@
 #define PWS__SECRET_MAX_LEN 4096u /* longer secrets are refused */
 #define PWS__SECRETS_MAX 64u     /* secrets in one set; adding one more drops the oldest */
 #define PWS__SECRET_MARK "***"   /* what a trace becomes */
-#define PWS__SECRETS_FILTER_BITS 16u /* log2 of the piece filter's bits */
+#define PWS__SECRETS_FILTER_BITS 16u /* log2 of the gram filter's bits */
 
 /* One way a secret is spelled (raw, or a base64 alignment). */
 typedef struct pws__secret_form {
@@ -62,10 +64,10 @@ typedef struct pws__secrets {
     size_t nkeys;                    /* secrets in keys */
     pws__secret_form *forms;         /* every spelling looked for: raw, base64, base64url per key */
     size_t nforms;                   /* entries in forms */
-    uint64_t *pieces;                /* each form's 8-byte pieces as loaded from memory, sorted */
-    uint32_t *piece_at;              /* per piece: form index << 16 | offset in the form */
-    size_t npieces;                  /* entries in pieces and piece_at */
-    uint64_t *filter;                /* 1 << PWS__SECRETS_FILTER_BITS bits: a piece may hash here */
+    uint32_t *grams;                 /* each form's 4-byte grams (forms of 8 bytes or more), as loaded, sorted */
+    uint32_t *piece_at;              /* per gram: form index << 16 | offset in the form */
+    size_t npieces;                  /* entries in grams and piece_at */
+    uint64_t *filter;                /* 1 << PWS__SECRETS_FILTER_BITS bits: a gram may hash here */
     size_t nshort;                   /* forms shorter than a piece (matched whole), at the end of forms */
 } pws__secrets;
 
