@@ -39,6 +39,9 @@ static void mock_usage(FILE *f)
             "stdout is \"listening ws://HOST:PORT\" (or wss://).  Clients connect to\n"
             "that URL with a market's path: /stocks, /options, /forex, /crypto or /indices\n"
             "(it decides which channels a subscribe accepts); any other path gets HTTP 404.\n"
+            "On exit (SIGINT, SIGTERM, --duration) the last line on stdout is\n"
+            "\"connections N tcp M websocket\": the TCP connections accepted (counted before\n"
+            "TLS) and how many of them became WebSocket connections.\n"
             "With a scenario file (docs/scenarios.md) each connection plays its script and\n"
             "the scenario's server settings override the options below.\n"
             "\n"
@@ -294,6 +297,9 @@ int pws_cmd_mock(int argc, char **argv)
         usleep(50000);
         waited += 0.05;
     }
+    /* what a test of a client's retries counts: TCP attempts, and those that became WebSockets */
+    printf("connections %u tcp %u websocket\n", pwsm_tcp_connections(s), pwsm_connections(s));
+    fflush(stdout);
     pwsm_stop(s);
     return 0;
 }
