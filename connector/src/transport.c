@@ -483,15 +483,24 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
         if (wsi != t->wsi)
             return -1;
         t->ev->received(t->user);
-        char err[200] = "";
+        char err[PWS_MESSAGE_MAX] = "";
         bool tls_up = false;
         int rc = pws__link_rx(&t->link, in, len, on_plain, t, &tls_up, err, sizeof err);
         if (rc < 0) {
             /* on_plain gave its reason already; otherwise it is TLS */
-            if (t->upgraded)
+            if (t->upgraded) {
                 ending(t, PWS_ERR_CLOSED, "%s", err);
-            else
+            } else if (pws__link_cert_refused(&t->link)) {
+                /* Untrusted, expired, another host's: the same certificate comes back
+                 * on every try, so this is the user's to fix (as curl and browsers
+                 * treat it), and a retry loop would only hide it. */
+                char why[PWS_MESSAGE_MAX];
+                snprintf(why, sizeof why, "%s, connecting to %.80s (permanent: not retrying)", err,
+                         t->ep.host_header);
+                t->ev->ending(t->user, PWS_ERR_TLS, 0, true, why);
+            } else {
                 ending(t, PWS_ERR_TLS, "%s (connecting to %s)", err, t->ep.host_header);
+            }
             return -1;
         }
         if (tls_up && !t->upgrade_sent && send_upgrade(t))
