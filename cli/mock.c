@@ -272,6 +272,14 @@ int pws_cmd_mock(int argc, char **argv)
         fprintf(stderr, "polyws mock: %s\n", err);
         return 1;
     }
+    /* before anyone learns the URL: a harness may stop the mock as soon as it listens, and
+     * still gets the connections line */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = mock_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
     printf("listening %s\n", pwsm_url(s));
     if (pwsm_ca_file(s))
         printf("ca-file %s\n", pwsm_ca_file(s));
@@ -286,12 +294,6 @@ int pws_cmd_mock(int argc, char **argv)
         fprintf(f, "listening %s\n", pwsm_url(s));
         fclose(f);
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = mock_on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
     double waited = 0;
     while (!mock_signal && (duration <= 0 || waited < duration)) {
         usleep(50000);

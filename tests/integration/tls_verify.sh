@@ -66,11 +66,13 @@ mock_tls() {
   PORT=${URL##*:}
   MOCKPID=$LASTPID
 }
-# mock_counts NAME: stops the mock started last and prints its "connections N tcp M websocket" line
+# mock_counts NAME: stops the mock started last (in this shell: a subshell cannot wait for it)
+# and sets COUNTS to its "connections N tcp M websocket" line and MOCKRC to its exit status
 mock_counts() {
   kill -TERM "$MOCKPID"
   wait "$MOCKPID" 2>/dev/null
-  grep '^connections ' "$tmp/$1.out"
+  MOCKRC=$?
+  COUNTS=$(grep '^connections ' "$tmp/$1.out")
 }
 # watch_tls OUT HOST [VAR=VALUE...] [-- OPTIONS...]: polyws watch wss://HOST:PORT/stocks for 5
 # aggregates, 20 s at most, with only the TLS variables given (none of the caller's); retries as
@@ -108,10 +110,12 @@ expect_refused() {
 }
 # expect_counts WHAT NAME TCP WS: the mock saw exactly TCP connections, WS of them WebSockets
 expect_counts() {
-  local line
-  line=$(mock_counts "$2")
-  if [ "$line" = "connections $3 tcp $4 websocket" ]; then ok "$1: the mock saw $3 TCP connections, $4 WebSockets"
-  else bad "$1: the mock says '$line', expected $3 tcp $4 websocket"; fi
+  mock_counts "$2"
+  if [ "$MOCKRC" -eq 0 ] && [ "$COUNTS" = "connections $3 tcp $4 websocket" ]; then
+    ok "$1: the mock saw $3 TCP connections, $4 WebSockets"
+  else
+    bad "$1: the mock says '$COUNTS' (exit $MOCKRC), expected $3 tcp $4 websocket"; cat "$tmp/$2.out" "$tmp/$2.err"
+  fi
 }
 
 # ---------------------------------------------------------------- trusted
