@@ -39,6 +39,9 @@ static void mock_usage(FILE *f)
             "stdout is \"listening ws://HOST:PORT\" (or wss://).  Clients connect to\n"
             "that URL with a market's path: /stocks, /options, /forex, /crypto or /indices\n"
             "(it decides which channels a subscribe accepts); any other path gets HTTP 404.\n"
+            "On exit (SIGINT, SIGTERM, --duration) the last line on stdout is\n"
+            "\"connections N tcp M websocket\": the TCP connections accepted (counted before\n"
+            "TLS) and how many of them became WebSocket connections.\n"
             "With a scenario file (docs/scenarios.md) each connection plays its script and\n"
             "the scenario's server settings override the options below.\n"
             "\n"
@@ -269,6 +272,14 @@ int pws_cmd_mock(int argc, char **argv)
         fprintf(stderr, "polyws mock: %s\n", err);
         return 1;
     }
+    /* before anyone learns the URL: a harness may stop the mock as soon as it listens, and
+     * still gets the connections line */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = mock_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
     printf("listening %s\n", pwsm_url(s));
     if (pwsm_ca_file(s))
         printf("ca-file %s\n", pwsm_ca_file(s));
@@ -283,17 +294,14 @@ int pws_cmd_mock(int argc, char **argv)
         fprintf(f, "listening %s\n", pwsm_url(s));
         fclose(f);
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = mock_on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
     double waited = 0;
     while (!mock_signal && (duration <= 0 || waited < duration)) {
         usleep(50000);
         waited += 0.05;
     }
+    /* what a test of a client's retries counts: TCP attempts, and those that became WebSockets */
+    printf("connections %u tcp %u websocket\n", pwsm_tcp_connections(s), pwsm_connections(s));
+    fflush(stdout);
     pwsm_stop(s);
     return 0;
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,9 +76,10 @@ static void watch_usage(FILE *f)
             "                         default: $POLYWS_SUBSCRIBE)\n"
             "      --key-env VAR      read the API key from $VAR (default: POLYWS_API_KEY)\n"
             "      --key-file FILE    read the API key from the first line of FILE\n"
-            "      --ca FILE          PEM CA bundle for wss:// (default: $POLYWS_CA_FILE,\n"
-            "                         else the system store)\n"
-            "      --insecure         do not verify the server certificate (warns)\n"
+            "      --ca FILE          PEM CA bundle for wss://, trusted instead of the system\n"
+            "                         store (default: $POLYWS_CA_FILE, else the system store,\n"
+            "                         which $SSL_CERT_FILE and $SSL_CERT_DIR replace)\n"
+            "      --insecure         do not verify the server certificate (warns unless -q)\n"
             "  -f, --format FMT       table (live table of the latest aggregate per symbol)\n"
             "                         or jsonl (one normalized JSON object per event);\n"
             "                         default: table on a terminal, jsonl otherwise\n"
@@ -98,9 +100,18 @@ static void watch_usage(FILE *f)
             "by `polyws check`) are defaults for --count, --duration, --backoff-ms and\n"
             "--heartbeat.\n"
             "\n"
+            "wss:// checks the server's certificate and its host name (or IP address).  A\n"
+            "certificate refused (untrusted or self-signed, expired or not yet valid, for\n"
+            "another host) ends the run at the first attempt, with no retry: the same\n"
+            "certificate would come back.  The line on stderr names the reason, e.g.\n"
+            "\"tls: certificate verify failed: hostname mismatch (CN=other.example, valid\n"
+            "for DNS:other.example), connecting to localhost:8443 (permanent: not\n"
+            "retrying)\".  Other TLS failures (a reset mid-handshake) are retried.\n"
+            "\n"
             "Exit status: 0 when stopped by --count, --duration or a signal; 1 on a fatal\n"
-            "error (authentication failed, the upgrade refused with HTTP 400, 401, 403,\n"
-            "404 or 410, --max-attempts used up), with one line on stderr; 2 on bad usage.\n"
+            "error (authentication failed, the server's certificate refused, the upgrade\n"
+            "refused with HTTP 400, 401, 403, 404 or 410, --max-attempts used up), with\n"
+            "one line on stderr; 2 on bad usage.\n"
             "The API key is never printed.\n");
 }
 
@@ -508,6 +519,11 @@ static int create_connector(watch_args *a, watch *w)
         free(w->line);
         return rc == PWS_ERR_INVALID || rc == PWS_ERR_URL ? 2 : 1;
     }
+    /* The library's own warning is at WARN, which watch passes only with -v. */
+    if (a->o.tls_insecure && !w->quiet && !a->verbose && !strncasecmp(a->o.url, "wss://", 6))
+        fprintf(stderr, "polyws watch: warning: --insecure: TLS certificate verification is OFF "
+                        "(the server's certificate and host name are not checked): anyone on the path "
+                        "can read and change the stream\n");
     rc = pws_subscribe(w->c, a->subs);
     if (rc) {
         fprintf(stderr, "polyws watch: %s\n", pws_last_error(w->c));

@@ -31,6 +31,20 @@ static int ending(pws__transport *t, int err, const char *fmt, ...)
     return -1;
 }
 
+/* Like ending(), for a failure that retrying cannot change: the connector gives up. */
+static int ending_for_good(pws__transport *t, int err, const char *fmt, ...) PWS__PRINTF(3, 4);
+
+static int ending_for_good(pws__transport *t, int err, const char *fmt, ...)
+{
+    char reason[PWS_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    t->ev->ending(t->user, err, 0, true, reason);
+    return -1;
+}
+
 /* The connection is gone: reported once, after which there is none. */
 static void gone(pws__transport *t, const char *fallback_reason)
 {
@@ -483,15 +497,22 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
         if (wsi != t->wsi)
             return -1;
         t->ev->received(t->user);
-        char err[200] = "";
+        char err[PWS_MESSAGE_MAX] = "";
         bool tls_up = false;
         int rc = pws__link_rx(&t->link, in, len, on_plain, t, &tls_up, err, sizeof err);
         if (rc < 0) {
             /* on_plain gave its reason already; otherwise it is TLS */
-            if (t->upgraded)
+            if (t->upgraded) {
                 ending(t, PWS_ERR_CLOSED, "%s", err);
-            else
+            } else if (pws__link_cert_refused(&t->link)) {
+                /* Untrusted, expired, another host's: the same certificate comes back
+                 * on every try, so this is the user's to fix (as curl and browsers
+                 * treat it), and a retry loop would only hide it. */
+                ending_for_good(t, PWS_ERR_TLS, "%s, connecting to %.80s (permanent: not retrying)", err,
+                                t->ep.host_header);
+            } else {
                 ending(t, PWS_ERR_TLS, "%s (connecting to %s)", err, t->ep.host_header);
+            }
             return -1;
         }
         if (tls_up && !t->upgrade_sent && send_upgrade(t))

@@ -194,6 +194,11 @@ int pwsm__conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     pwsm_server *s = lws_context_user(lws_get_context(wsi));
     conn *c = user;
     switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        /* on the listening socket, for every accepted one, before TLS: attempts that never
+         * reach the upgrade (a client refusing our certificate) are counted here only */
+        atomic_fetch_add(&s->tcp_accepted, 1);
+        return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
         /* The path picks the market; any other path gets a 404 and no WebSocket. */
         char path[256] = "";

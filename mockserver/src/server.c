@@ -41,6 +41,7 @@ pwsm_server *pwsm_start(const pwsm_options *opts, char *errbuf, size_t errcap)
         return NULL;
     }
     atomic_init(&s->accepted, 0);
+    atomic_init(&s->tcp_accepted, 0);
     if (pwsm__options_apply(s, opts, errbuf, errcap) != 0)
         goto fail;
     if (pwsm__journal_init(&s->journal, s->o.journal_path, s->o.journal_max_entries,
@@ -78,6 +79,11 @@ const char *pwsm_ca_file(const pwsm_server *s)
 uint32_t pwsm_connections(pwsm_server *s)
 {
     return atomic_load(&s->accepted);
+}
+
+uint32_t pwsm_tcp_connections(pwsm_server *s)
+{
+    return atomic_load(&s->tcp_accepted);
 }
 
 size_t pwsm_journal(pwsm_server *s, const pwsm_entry **out)

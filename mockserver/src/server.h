@@ -47,6 +47,7 @@ struct pwsm_server {
     struct lws_protocols protocols[2]; /* ours, then the terminator */
     pws__server sv;                 /* lws context, vhost, port, URL and the service thread (wire/server.h) */
     atomic_uint accepted;           /* highest ordinal handed out */
+    atomic_uint tcp_accepted;       /* TCP connections accepted, before TLS and the upgrade */
     const char *ca_file;            /* generated cert or cert_file, NULL without tls */
     pwsm__selfsigned ss;            /* generated cert files (ss.dir empty if none) */
     pwsm__journal journal;

@@ -763,18 +763,46 @@ static void test_tls(void)
     pws_destroy(h.c);
     h.c = NULL;
 
-    /* without the CA the self-signed certificate is refused */
+    /* no ca_file: the default verify paths, which $SSL_CERT_FILE replaces (here with the
+     * mock's self-signed certificate, its own CA) */
     h.n = 0;
     h_opts(&h, &o);
-    o.backoff.max_attempts = 1;
+    CU_ASSERT_EQUAL(setenv("SSL_CERT_FILE", pwsm_ca_file(h.s), 1), 0);
     CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
     pws_subscribe(h.c, "A.AAPL");
-    CU_ASSERT_EQUAL(pws_run(h.c), PWS_ERR_ATTEMPTS);
+    CU_ASSERT_EQUAL_FATAL(pws_start(h.c), PWS_OK);
+    CU_ASSERT_TRUE(h_wait(&h, is_market, NULL, 5, 8000));
+    pws_stop(h.c);
+    CU_ASSERT_EQUAL(pws_wait(h.c), PWS_OK);
+    pws_destroy(h.c);
+    h.c = NULL;
+    unsetenv("SSL_CERT_FILE");
+
+    /* without the CA the self-signed certificate is refused, once: retrying would meet the
+     * same certificate (max_attempts 3 would allow three retries if it were retried) */
+    h.n = 0;
+    h_opts(&h, &o);
+    o.backoff.max_attempts = 3;
+    uint32_t tcp_before = pwsm_tcp_connections(h.s), ws_before = pwsm_connections(h.s);
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h.c, NULL, 0), PWS_OK);
+    pws_subscribe(h.c, "A.AAPL");
+    CU_ASSERT_EQUAL(pws_run(h.c), PWS_ERR_TLS);
     CU_ASSERT_EQUAL(h_count(&h, is_market, NULL), 0);
     const pws_event *refused = h_find_state(&h, PWS_CONN_DISCONNECTED, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(refused);
     CU_ASSERT_EQUAL(refused->u.conn.err, PWS_ERR_TLS);
-    CU_ASSERT_PTR_NOT_NULL(strstr(refused->u.conn.reason, "certificate verify failed"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(refused->u.conn.reason, "certificate verify failed: self-signed certificate"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(refused->u.conn.reason, "CN=127.0.0.1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(refused->u.conn.reason, "not retrying"));
+    const pws_event *fatal = h_find_state(&h, PWS_CONN_FATAL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fatal);
+    CU_ASSERT_EQUAL(fatal->u.conn.err, PWS_ERR_TLS);
+    CU_ASSERT_PTR_NULL(h_find_state(&h, PWS_CONN_RECONNECT_WAIT, 0));
+    CU_ASSERT_PTR_NULL(h_find_state(&h, PWS_CONN_CONNECTING, 1));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pws_last_error(h.c), "self-signed certificate"));
+    /* the server saw one TCP connection and no WebSocket */
+    CU_ASSERT_EQUAL(pwsm_tcp_connections(h.s) - tcp_before, 1);
+    CU_ASSERT_EQUAL(pwsm_connections(h.s) - ws_before, 0);
     pws_destroy(h.c);
     h.c = NULL;
 
@@ -1351,7 +1379,7 @@ int main(void)
     CU_add_test(s, "flapping server: backoff grows, attempts bounded", test_flapping_server_backoff_grows);
     CU_add_test(s, "client-side auth timeout", test_auth_timeout_client_side);
     CU_add_test(s, "malformed frames: errors reported, stream continues", test_malformed_frames_stream_continues);
-    CU_add_test(s, "wss with CA file, refused without, insecure warns", test_tls);
+    CU_add_test(s, "wss: CA file, SSL_CERT_FILE, refused once without, insecure warns", test_tls);
     CU_add_test(s, "client-side action rate limit", test_rate_limited_actions);
     CU_add_test(s, "on_batch and the keyed table (retraction + addition)", test_batches_and_keyed_table);
     CU_add_test(s, "error status (not authorized): reported, stream continues", test_error_status_stream_continues);

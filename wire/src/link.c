@@ -82,6 +82,23 @@ int pws__link_writeable(pws__link *l, unsigned char *scratch)
     return 0;
 }
 
+/* OpenSSL's verify callback: the first refusal is kept in the link (the SSL's
+ * app data) with a description of the certificate, which is gone by the time
+ * the handshake reports its failure.  Verification stops there. */
+static int on_verify(int ok, X509_STORE_CTX *xs)
+{
+    if (ok)
+        return 1;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    pws__link *l = ssl ? SSL_get_app_data(ssl) : NULL;
+    if (l && !l->cert_error) {
+        l->cert_error = X509_STORE_CTX_get_error(xs);
+        pws__cert_describe(X509_STORE_CTX_get_current_cert(xs), l->cert_error, l->cert_detail,
+                           sizeof l->cert_detail);
+    }
+    return 0;
+}
+
 SSL_CTX *pws__client_ssl_ctx(const char *ca_file, bool insecure, char *err, size_t cap)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -99,7 +116,7 @@ SSL_CTX *pws__client_ssl_ctx(const char *ca_file, bool insecure, char *err, size
             ERR_clear_error();
             return NULL;
         }
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, on_verify);
     } else {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
     }
@@ -117,6 +134,9 @@ int pws__link_tls_start(pws__link *l, SSL_CTX *ctx, const char *host, char *err,
     }
     BIO_set_mem_eof_return(l->rbio, -1);
     SSL_set_bio(l->ssl, l->rbio, l->wbio); /* the SSL owns them now */
+    SSL_set_app_data(l->ssl, l);           /* for on_verify; the link outlives its SSL */
+    l->cert_error = 0;
+    l->cert_detail[0] = '\0';
     SSL_set_connect_state(l->ssl);
     static const unsigned char alpn[] = "\x08http/1.1";
     SSL_set_alpn_protos(l->ssl, alpn, sizeof alpn - 1);
@@ -141,11 +161,29 @@ int pws__link_tls_start(pws__link *l, SSL_CTX *ctx, const char *host, char *err,
     return 0;
 }
 
+/* The X509_V_ERR_* the peer's certificate was refused with, or X509_V_OK.
+ * Without verification (insecure) OpenSSL still records a result, which
+ * refused nothing. */
+static long refusal(const pws__link *l)
+{
+    if (l->cert_error)
+        return l->cert_error;
+    if (l->ssl && (SSL_get_verify_mode(l->ssl) & SSL_VERIFY_PEER))
+        return SSL_get_verify_result(l->ssl);
+    return X509_V_OK;
+}
+
+bool pws__link_cert_refused(const pws__link *l)
+{
+    return refusal(l) != X509_V_OK;
+}
+
 static void tls_error(pws__link *l, int r, char *err, size_t cap)
 {
-    long vr = SSL_get_verify_result(l->ssl);
+    long vr = refusal(l);
     if (vr != X509_V_OK) {
-        snprintf(err, cap, "tls: certificate verify failed: %s", X509_verify_cert_error_string(vr));
+        snprintf(err, cap, "tls: certificate verify failed: %s%s%s%s", X509_verify_cert_error_string(vr),
+                 l->cert_detail[0] ? " (" : "", l->cert_detail, l->cert_detail[0] ? ")" : "");
     } else {
         unsigned long e = ERR_peek_last_error();
         char buf[200] = "";

@@ -218,7 +218,9 @@ typedef struct pws_options {
     const char *api_key;        /**< the key itself (copied); or use api_key_env / api_key_file */
     const char *api_key_env;    /**< name of an environment variable holding the key */
     const char *api_key_file;   /**< path of a file whose first line is the key */
-    const char *ca_file;        /**< PEM CA bundle for wss:// (default: system store) */
+    const char *ca_file;        /**< PEM CA bundle for wss://, instead of the system store (default:
+                                     the store, which $SSL_CERT_FILE / $SSL_CERT_DIR replace); a
+                                     certificate refused is fatal (PWS_ERR_TLS), never retried */
     bool tls_insecure;          /**< skip certificate verification (logs a warning) */
 
     const pws_adapter *adapter; /**< default: pws_polygon_adapter() */
@@ -296,7 +298,8 @@ int pws_unsubscribe(pws_connector *c, const char *channels);
 /** Runs the network loop in the calling thread until pws_stop() or a fatal
  * error, then drains the queue (all callbacks have returned when it returns).
  * Returns PWS_OK after pws_stop(), or the fatal error (PWS_ERR_AUTH,
- * PWS_ERR_REFUSED, PWS_ERR_ATTEMPTS, ...).  Not with pws_start(). */
+ * PWS_ERR_REFUSED, PWS_ERR_TLS for a server certificate that failed
+ * verification, never retried; PWS_ERR_ATTEMPTS, ...).  Not with pws_start(). */
 int pws_run(pws_connector *c);
 
 /** Starts the network loop in a library thread and returns.  Any thread, once. */

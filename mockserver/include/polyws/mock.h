@@ -329,6 +329,10 @@ const char *pwsm_url(const pwsm_server *s);
 const char *pwsm_ca_file(const pwsm_server *s);
 /** WebSocket connections accepted so far (the highest ordinal handed out). */
 uint32_t pwsm_connections(pwsm_server *s);
+/** TCP connections accepted so far, counted before TLS and the upgrade: with pwsm_connections,
+ * how many attempts never became a WebSocket (a client that refused the certificate, a refused
+ * path).  Any thread. */
+uint32_t pwsm_tcp_connections(pwsm_server *s);
 /** Copies the journal: returns the number of entries and sets *out to a contiguous array
  * of them (NULL if none).  The copy is shallow and owned by the server: it and its strings
  * stay valid until pwsm_stop.  Costs one allocation of count * sizeof(pwsm_entry) per call,

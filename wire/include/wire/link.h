@@ -14,6 +14,7 @@
 #define PWS_WIRE_LINK_H
 
 #include "wire/buf.h"
+#include "wire/certinfo.h"
 
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
@@ -30,6 +31,8 @@ typedef struct pws__link {
     bool close_when_flushed;  /* close the socket once everything queued went out */
     bool rx_paused;           /* lws_rx_flow_control(wsi, 0) in force */
     size_t chunk;             /* bytes per lws_write (the scratch's size after LWS_PRE); 0 = PWS__WRITE_CHUNK */
+    int cert_error;           /* X509_V_ERR_* the peer's certificate was refused with; 0 = not refused */
+    char cert_detail[PWS__CERT_DETAIL_MAX]; /* that certificate and the fact that failed it (certinfo.h) */
 } pws__link;
 
 /* Called with decrypted (or plain) bytes received. */
@@ -55,13 +58,20 @@ int pws__link_tls_start(pws__link *l, SSL_CTX *ctx, const char *host, char *err,
  * what fn returned if it was not 0. */
 int pws__link_rx(pws__link *l, const void *in, size_t len, pws__link_rx_fn fn, void *user, bool *ready_now,
                   char *err, size_t cap);
+/* True once the handshake failed because the peer's certificate was refused
+ * (untrusted, expired, another host's...): retrying cannot help, unlike a
+ * reset or a handshake that failed otherwise.  pws__link_rx's message then
+ * reads "tls: certificate verify failed: REASON (DETAIL)". */
+bool pws__link_cert_refused(const pws__link *l);
 /* Pauses (false) or resumes (true) reading, if not already so. */
 void pws__link_set_rx(pws__link *l, bool on);
 /* Frees the buffers and the TLS session (the socket is lws' business). */
 void pws__link_free(pws__link *l);
 
 /* A client SSL_CTX: TLS 1.2+, peer verification against ca_file (NULL: the
- * system store) unless insecure.  NULL with a message on failure. */
+ * system store: OpenSSL's default paths, which $SSL_CERT_FILE and
+ * $SSL_CERT_DIR replace) unless insecure; a refused certificate is recorded
+ * in the link (cert_error, cert_detail).  NULL with a message on failure. */
 SSL_CTX *pws__client_ssl_ctx(const char *ca_file, bool insecure, char *err, size_t cap);
 
 #endif
