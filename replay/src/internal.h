@@ -74,6 +74,13 @@ void pwsr__secrets_apply(const pwsr__secrets *s, pws_redact_rules *rules);
 /* Wipes and frees the keys. */
 void pwsr__secrets_free(pwsr__secrets *s);
 
+/* ---- HAR import (har_import.c) */
+
+/* pws_tape_from_har with the frame sort's memory budget in bytes (0: the default,
+ * PWSR__FRAME_SORT_MEMORY); a small one makes the sort use its temporary file, for tests. */
+int pwsr__tape_from_har(const char *har_path, const char *tape_path, size_t sort_budget, char *errbuf,
+                        size_t errcap);
+
 /* ---- logging used by the proxy and the replayer */
 
 typedef struct pwsr__logger {
