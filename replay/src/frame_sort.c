@@ -357,7 +357,8 @@ static int start_reading(pwsr__frame_sort *s)
 {
     s->reading = true;
     if (!s->nruns) {
-        qsort(s->keys, s->nkeys, sizeof *s->keys, key_cmp);
+        if (s->nkeys) /* keys is NULL when nothing was added */
+            qsort(s->keys, s->nkeys, sizeof *s->keys, key_cmp);
         return PWS_OK;
     }
     int rc = s->nkeys ? spill(s) : PWS_OK;
