@@ -10,6 +10,8 @@
  */
 #include "conn_internal.h"
 
+#include "wire/codec.h" /* pws__utf8_prefix */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,9 +98,9 @@ int pwsm__close_now(conn *c, int code, const char *reason)
 {
     if (c->sent_close)
         return -1; /* once: lws may ask for WRITEABLE again while it sends ours */
-    size_t rlen = reason ? strlen(reason) : 0;
-    if (rlen > CLOSE_REASON_MAX)
-        rlen = CLOSE_REASON_MAX;
+    /* the scenario loader refuses longer reasons; the cut is for the others, and keeps the
+     * reason UTF-8 (a reason cut inside a character fails the client's connection) */
+    size_t rlen = reason ? pws__utf8_prefix(reason, strlen(reason), CLOSE_REASON_MAX) : 0;
     char r[CLOSE_REASON_MAX + 1];
     memcpy(r, reason ? reason : "", rlen);
     r[rlen] = '\0';

@@ -75,6 +75,13 @@ void pwsr__secrets_free(pwsr__secrets *s);
 char *pwsr__redact(const pws_redact_rules *r, const pws__secrets *set, const char *msg, size_t len, size_t *outlen,
                    bool *changed);
 
+/* ---- HAR import (har_import.c) */
+
+/* pws_tape_from_har with the frame sort's memory budget in bytes (0: the default,
+ * PWSR__FRAME_SORT_MEMORY); a small one makes the sort use its temporary file, for tests. */
+int pwsr__tape_from_har(const char *har_path, const char *tape_path, size_t sort_budget, char *errbuf,
+                        size_t errcap);
+
 /* ---- logging used by the proxy and the replayer */
 
 typedef struct pwsr__logger {

@@ -9,7 +9,9 @@
  *   - at a client text or binary message the play waits for the client's next
  *     message and compares them (pws_tape_match); the timing is re-anchored
  *     there, because the server's next frames answered it;
- *   - a recorded close is sent with its code and reason as recorded; a
+ *   - a recorded close is sent with its code and reason as recorded (a reason
+ *     over 123 bytes cut after its last whole UTF-8 character, in
+ *     pws__ws_close_frame, as a control frame must be); a
  *     recorded TCP drop by the upstream is a TCP drop here, at the same point;
  *   - recorded server pongs are skipped and client pings are answered at once
  *     (pongs answer pings; the client's pings come when it wants them).

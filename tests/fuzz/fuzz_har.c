@@ -4,7 +4,12 @@
  *
  * The importer reads and writes files, so each input is written to a
  * temporary HAR file (made once per process with mkstemp, removed at exit)
- * and converted to a temporary tape next to it.  Checks:
+ * and converted to a temporary tape next to it, twice: with the default
+ * sort budget (frames sorted in memory) and with a budget of one byte
+ * (pwsr__tape_from_har: every frame its own run in the sort's temporary
+ * file, merged on the way out).  Checks:
+ *   - both give the same result: the same error message, or the same tape
+ *     byte for byte;
  *   - a refusal leaves a NUL-terminated, non-empty message (a tape may be
  *     left half written when a write fails: not checked);
  *   - a tape that was written reads back to its end with pws_tape_reader_open
@@ -19,6 +24,8 @@
  */
 #include <polyws/polyws.h>
 #include <polyws/tape.h>
+
+#include "../../replay/src/internal.h" /* pwsr__tape_from_har */
 
 #include <stdint.h>
 #include <stdio.h>
@@ -36,14 +43,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                                          \
     } while (0)
 
-static char har_path[64];   /* the temporary HAR file, "" until made */
-static char tape_path[80];  /* the tape written next to it */
+static char har_path[64];    /* the temporary HAR file, "" until made */
+static char tape_path[80];   /* the tape written next to it */
+static char spill_path[80];  /* the tape written with the one-byte sort budget */
 
 static void remove_files(void)
 {
     if (har_path[0]) {
         unlink(har_path);
         unlink(tape_path);
+        unlink(spill_path);
     }
 }
 
@@ -58,6 +67,7 @@ static void make_paths(void)
     FUZZ_CHECK(fd >= 0);
     close(fd);
     snprintf(tape_path, sizeof tape_path, "%s.tape", har_path);
+    snprintf(spill_path, sizeof spill_path, "%s.spill", har_path);
     atexit(remove_files);
 }
 
@@ -91,19 +101,55 @@ static void check_tape(void)
     pws_tape_reader_close(r);
 }
 
+/* The whole file into a malloc'd buffer (*len bytes); NULL if it cannot be read. */
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0;
+    *len = 0;
+    for (;;) {
+        if (*len == cap) {
+            cap = cap ? cap * 2 : 4096;
+            char *n = realloc(buf, cap);
+            FUZZ_CHECK(n != NULL);
+            buf = n;
+        }
+        size_t got = fread(buf + *len, 1, cap - *len, f);
+        *len += got;
+        if (!got)
+            break;
+    }
+    fclose(f);
+    return buf;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char err[256];
+    char err[256], spill_err[256];
 
     make_paths();
     write_input(data, size);
     unlink(tape_path);
+    unlink(spill_path);
     memset(err, 'x', sizeof err);
-    if (pws_tape_from_har(har_path, tape_path, err, sizeof err) == PWS_OK) {
+    int rc = pws_tape_from_har(har_path, tape_path, err, sizeof err);
+    int spill_rc = pwsr__tape_from_har(har_path, spill_path, 1, spill_err, sizeof spill_err);
+    FUZZ_CHECK(rc == spill_rc);
+    if (rc == PWS_OK) {
         check_tape();
+        size_t n1 = 0, n2 = 0;
+        char *t1 = read_file(tape_path, &n1), *t2 = read_file(spill_path, &n2);
+        FUZZ_CHECK(t1 != NULL && t2 != NULL && n1 == n2 && memcmp(t1, t2, n1) == 0);
+        free(t1);
+        free(t2);
     } else {
         FUZZ_CHECK(memchr(err, '\0', sizeof err) != NULL && err[0] != '\0');
+        FUZZ_CHECK(strcmp(err, spill_err) == 0);
     }
     unlink(tape_path);
+    unlink(spill_path);
     return 0;
 }

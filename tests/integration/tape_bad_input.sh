@@ -25,6 +25,8 @@ TAPES=(
 HARS=(
   "empty.har|empty file, not a HAR"
   "truncated.har|truncated: the JSON ends inside a value at byte 150 (line 2, column 74), not a complete HAR"
+  "truncated_in_string.har|truncated: the JSON ends inside a value at byte 700 (line 9, column 131), not a complete HAR"
+  "har_nested_1001.har|invalid JSON at byte 1001 (line 1, column 1001): arrays and objects nested deeper than 1000, not a HAR"
   "invalid_json.har|invalid JSON at byte 36 (line 1, column 36), not a HAR"
   "har_time_1e300.har|log.entries[0]._webSocketMessages[1].time 1e+300 is not a time (Unix seconds within +-253402300800, the year 10000)"
   "har_started_year_intmin.har|log.entries[0].startedDateTime \"-2147483648-01-01T00:00:00Z\" is not a date and time"

@@ -2,9 +2,12 @@
  * test_wsproto.c - the WebSocket wire code shared by the connector, the
  * recording proxy and the replayer (wire/src/wsproto.c): frames of every
  * length, fed whole and byte by byte; protocol errors with their stream
- * offsets; pausing mid-input; upgrade heads, accept keys and URLs.
+ * offsets; pausing mid-input; upgrade heads, accept keys and URLs; close
+ * reasons cut to 123 bytes on a UTF-8 character boundary.
  */
 #include "wire/wsproto.h"
+
+#include "wire/codec.h"
 
 #include <CUnit/Basic.h>
 #include <stdio.h>
@@ -205,6 +208,65 @@ static void test_ws_pause(void)
     pws__buf_free(&wire);
 }
 
+/* The close frame for reason, unmasked: its reason's length and bytes (after the 2-byte code). */
+static size_t close_reason_of(const char *reason, char out[256])
+{
+    pws__buf wire = {0};
+    CU_ASSERT_EQUAL_FATAL(pws__ws_close_frame(&wire, 4000, reason, NULL), 0);
+    unsigned char *f = (unsigned char *)wire.p;
+    CU_ASSERT_EQUAL(f[0], 0x88);
+    size_t payload = f[1] & 0x7f;
+    CU_ASSERT(payload <= 125); /* a control frame, with a one-byte length */
+    CU_ASSERT_EQUAL(wire.len, 2 + payload);
+    CU_ASSERT(payload >= 2 && f[2] == 4000 >> 8 && f[3] == (4000 & 0xff));
+    size_t rl = payload >= 2 ? payload - 2 : 0;
+    memcpy(out, f + 4, rl);
+    out[rl] = '\0';
+    pws__buf_free(&wire);
+    return rl;
+}
+
+static void test_close_reason_cut(void)
+{
+    char big[600], got[256];
+    /* ASCII: 123 bytes of 200 */
+    memset(big, 'a', 200);
+    big[200] = '\0';
+    CU_ASSERT_EQUAL(close_reason_of(big, got), 123);
+    CU_ASSERT(strspn(got, "a") == 123);
+    /* "x" then 3-byte characters: byte 123 falls inside the 41st, which goes */
+    strcpy(big, "x");
+    for (int i = 0; i < 60; i++)
+        strcat(big, "\xe2\x82\xac"); /* EURO SIGN */
+    CU_ASSERT_EQUAL(close_reason_of(big, got), 1 + 40 * 3);
+    CU_ASSERT(pws__utf8_valid(got, strlen(got)));
+    CU_ASSERT_EQUAL(memcmp(got, big, 121), 0);
+    /* 4-byte characters: 30 of them are 120 bytes, the 31st would end at 124 */
+    big[0] = '\0';
+    for (int i = 0; i < 40; i++)
+        strcat(big, "\xf0\x9f\x98\x80");
+    CU_ASSERT_EQUAL(close_reason_of(big, got), 120);
+    CU_ASSERT(pws__utf8_valid(got, strlen(got)));
+    /* exactly 123 bytes of 3-byte characters stay whole */
+    big[0] = '\0';
+    for (int i = 0; i < 41; i++)
+        strcat(big, "\xe2\x82\xac");
+    CU_ASSERT_EQUAL(close_reason_of(big, got), 123);
+    CU_ASSERT_STRING_EQUAL(got, big);
+    /* short reasons are untouched; bytes that are not UTF-8 end the reason */
+    CU_ASSERT_EQUAL(close_reason_of("bye", got), 3);
+    CU_ASSERT_STRING_EQUAL(got, "bye");
+    CU_ASSERT_EQUAL(close_reason_of("ok\xff rest", got), 2);
+    CU_ASSERT_EQUAL(close_reason_of("half \xe2\x82", got), 5);
+    CU_ASSERT_EQUAL(close_reason_of("", got), 0);
+    /* the cut itself */
+    CU_ASSERT_EQUAL(pws__utf8_prefix("abc", 3, 0), 0);
+    CU_ASSERT_EQUAL(pws__utf8_prefix("\xc3\xa9\xc3\xa9", 4, 3), 2);
+    CU_ASSERT_EQUAL(pws__utf8_prefix("\xed\xa0\x80", 3, 10), 0); /* a surrogate */
+    CU_ASSERT_EQUAL(pws__utf8_prefix("\xc0\x80", 2, 10), 0);      /* not the shortest form */
+    CU_ASSERT_EQUAL(pws__utf8_prefix("a\xf4\x90\x80\x80", 5, 10), 1); /* above U+10FFFF */
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -214,6 +276,7 @@ int main(void)
     CU_add_test(s, "RSV bits pass unless rejected", test_ws_rsv_allowed_by_default);
     CU_add_test(s, "pausing mid-input", test_ws_pause);
     CU_add_test(s, "upgrade heads, accept key, URLs", test_ws_handshake);
+    CU_add_test(s, "close reasons: at most 123 bytes, cut on a UTF-8 boundary", test_close_reason_cut);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -69,6 +69,36 @@ size_t pws__base64_decode(const char *in, size_t n, unsigned char *out)
     return o;
 }
 
+/* The length of the valid UTF-8 character at s[0] (n > 0 bytes there): 1 to 4, or 0 if it is
+ * not one (RFC 3629: shortest form, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_char(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t k;
+    uint32_t cp, min;
+    if ((c & 0xE0) == 0xC0) {
+        k = 1, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+        k = 2, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+        k = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n - 1 < k)
+        return 0;
+    for (size_t i = 1; i <= k; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return k + 1;
+}
+
 bool pws__utf8_valid(const void *buf, size_t len)
 {
     const unsigned char *s = buf;
@@ -84,32 +114,23 @@ bool pws__utf8_valid(const void *buf, size_t len)
         }
         if (i >= len)
             break;
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp, min;
-        if ((c & 0xE0) == 0xC0) {
-            n = 1, cp = c & 0x1F, min = 0x80;
-        } else if ((c & 0xF0) == 0xE0) {
-            n = 2, cp = c & 0x0F, min = 0x800;
-        } else if ((c & 0xF8) == 0xF0) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
+        size_t n = utf8_char(s + i, len - i);
+        if (!n)
             return false;
-        }
-        if (len - i - 1 < n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n + 1;
+        i += n;
     }
     return true;
+}
+
+size_t pws__utf8_prefix(const void *buf, size_t len, size_t max)
+{
+    const unsigned char *s = buf;
+    size_t i = 0;
+    while (i < len) {
+        size_t n = utf8_char(s + i, len - i);
+        if (!n || n > max - i)
+            break;
+        i += n;
+    }
+    return i;
 }

@@ -4,6 +4,7 @@
 #include "wire/wsproto.h"
 
 #include "wire/clock.h"
+#include "wire/codec.h" /* pws__utf8_prefix */
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -176,14 +177,12 @@ int pws__ws_frame(pws__buf *out, int opcode, bool fin, const unsigned char *mask
 
 int pws__ws_close_frame(pws__buf *out, int code, const char *reason, const unsigned char *mask)
 {
-    unsigned char p[125];
+    unsigned char p[2 + PWS__WS_MAX_CLOSE_REASON];
     size_t n = 0;
     if (code) {
         p[0] = (unsigned char)(code >> 8);
         p[1] = (unsigned char)code;
-        size_t rl = reason ? strlen(reason) : 0;
-        if (rl > 123)
-            rl = 123;
+        size_t rl = reason ? pws__utf8_prefix(reason, strlen(reason), PWS__WS_MAX_CLOSE_REASON) : 0;
         if (rl)
             memcpy(p + 2, reason, rl);
         n = 2 + rl;

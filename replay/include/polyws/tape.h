@@ -277,7 +277,12 @@ int pws_tape_to_har(const char *path, FILE *file, size_t *skipped, char *errbuf,
 /** Converts a HAR file's WebSocket entries into a tape at tape_path: entry
  * n (in file order) becomes connection n; "send" is dir c, "receive" dir s;
  * opcode 1 text, 2 binary (data base64 as Chrome writes it); times become
- * t_us relative to the first frame.  Returns PWS_OK or an error. */
+ * t_us relative to the first frame, lines in time order (ties in file
+ * order).  The file is read as a stream (it may be a pipe): memory stays
+ * about 14 MB plus three times the largest message; frames past 8 MiB are
+ * sorted through an unlinked temporary file in $TMPDIR (else /tmp).  The
+ * tape is written only once the whole file was read (keys found anywhere
+ * are redacted everywhere).  Returns PWS_OK or an error. */
 int pws_tape_from_har(const char *har_path, const char *tape_path, char *errbuf, size_t errcap);
 
 /** Writes a YAML scenario (docs/scenarios.md) that plays the server side of

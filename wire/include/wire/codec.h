@@ -1,5 +1,5 @@
 /*
- * wire/codec.h - small byte codecs: hex digits, base64, UTF-8 validation.
+ * wire/codec.h - small byte codecs: hex digits, base64, UTF-8 validation and cutting.
  *
  * Part of wire, the internal component the libraries share (see
  * wire/buf.h): the connector validates text messages with pws__utf8_valid
@@ -29,5 +29,9 @@ size_t pws__base64_decode(const char *in, size_t n, unsigned char *out);
 /* True if buf[0..len) is valid UTF-8 (RFC 3629: shortest form, no
  * surrogates, nothing above U+10FFFF).  ASCII runs go 8 bytes at a time. */
 bool pws__utf8_valid(const void *buf, size_t len);
+
+/* The length of the longest prefix of buf[0..len) that is valid UTF-8 and at most max bytes:
+ * where to cut a text that must stay UTF-8 (a close reason) without splitting a character. */
+size_t pws__utf8_prefix(const void *buf, size_t len, size_t max);
 
 #endif

@@ -67,7 +67,11 @@ void pws__ws_new_key(char out[32]);
 /* Appends one frame.  mask NULL: unmasked (server to client).  0 or -1. */
 int pws__ws_frame(pws__buf *out, int opcode, bool fin, const unsigned char *mask, const void *payload,
                    size_t len);
-/* Appends a close frame: code 0 means no payload at all; reason is cut to 123 bytes. */
+#define PWS__WS_MAX_CLOSE_REASON 123u /* reason bytes: a control frame carries 125, the code takes 2 */
+
+/* Appends a close frame: code 0 means no payload at all.  The reason is cut to its longest
+ * valid UTF-8 prefix of at most PWS__WS_MAX_CLOSE_REASON bytes (RFC 6455 5.5 and 7.1.6: a
+ * longer control frame, or a reason cut inside a character, fails the peer's connection). */
 int pws__ws_close_frame(pws__buf *out, int code, const char *reason, const unsigned char *mask);
 
 /* What the frame reader hands over: a whole data message (fragments joined)
