@@ -388,7 +388,7 @@ int pws__transport_send_text(pws__transport *t, const void *data, size_t len, bo
 static int on_writeable(pws__transport *t)
 {
     if (!t->close_sent && t->upgraded) {
-        if (t->ping_due) {
+        if (t->ping_due && !t->rx_paused) { /* not while reads are held: see sul_tick_cb */
             t->ping_due = false;
             send_frame(t, PWS__OP_PING, NULL, 0);
         }
