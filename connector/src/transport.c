@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static void read_on(pws__transport *t);
+static void end_tail(pws__transport *t);
 
 /* Tells the layer above why the connection ends; returns -1 for callbacks
  * that close at once. */
@@ -66,8 +68,12 @@ static int send_frame(pws__transport *t, int opcode, const void *data, size_t le
  * unread data in it). */
 static void begin_close(pws__transport *t, int code, const char *reason)
 {
-    if (t->close_sent || !t->wsi)
+    if (t->close_sent)
         return;
+    if (!t->wsi) {
+        t->close_sent = t->tail; /* a gone socket's tail: nothing more of it is delivered */
+        return;
+    }
     t->close_sent = true;
     unsigned char mask[4];
     new_mask(mask);
@@ -97,6 +103,8 @@ void pws__transport_reset(pws__transport *t)
     pws__buf_free(&t->stash);
     t->upgrade_sent = t->upgraded = t->close_sent = t->close_got = t->wipe_out = false;
     t->ping_due = false;
+    t->tail = false;
+    t->tail_reason = NULL;
 }
 
 /* RFC 6455 7.4: the close codes a peer may send. */
@@ -308,10 +316,11 @@ static int on_plain(void *user, const unsigned char *data, size_t len)
 }
 
 /* Frames what waited while reads were paused, then reads the socket again
- * (unless the reader paused once more).  Never called inside the reader. */
+ * (unless the reader paused once more); for a gone socket's tail, reports the
+ * connection gone once all of it is framed.  Never called inside the reader. */
 static void read_on(pws__transport *t)
 {
-    if (!t->wsi)
+    if (!t->wsi && !t->tail)
         return;
     if (t->stash.len) {
         pws__buf held = t->stash;
@@ -329,11 +338,76 @@ static void read_on(pws__transport *t)
             return;
         if (rc < 0) {
             ending(t, PWS_ERR_CLOSED, "%s", err);
-            lws_set_timeout(t->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            if (t->wsi)
+                lws_set_timeout(t->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            else
+                end_tail(t);
             return;
         }
     }
+    if (t->tail) {
+        end_tail(t); /* everything the socket received is framed */
+        return;
+    }
     pws__link_set_rx(&t->link, true);
+}
+
+/* A tail with bytes still to frame: in the stash, or (wss) inside the TLS session. */
+static bool tail_left(const pws__transport *t)
+{
+    return t->stash.len ||
+           (t->link.ssl && (SSL_pending(t->link.ssl) > 0 || BIO_ctrl_pending(t->link.rbio) > 0));
+}
+
+/* lws is closing the socket of an open WebSocket that the server ended.  If
+ * the block policy holds the reads, lws closes on a reset (POLLHUP) without
+ * reading, so the bytes the kernel received before the end (readable after a
+ * reset too) would go with the socket, and those read but not framed yet
+ * with the connection; they must be delivered.  The descriptor stays open
+ * until the close callback returns: read what it holds now, through TLS like
+ * any read (framed at once if the reads are not held, else into the stash),
+ * and frame the rest as the queue makes room (read_on); `gone` comes when all
+ * of it is framed.  Returns true if there is such a tail (then the connection
+ * is not gone yet).  Found by the soak (tests/soak). */
+static bool keep_tail(pws__transport *t, struct lws *wsi, const char *reason)
+{
+    if (t->destroying || !t->upgraded || t->close_sent || t->close_got || t->rd.dead)
+        return false;
+    /* the wsi is being freed: no lws call may reach it from here on */
+    t->wsi = NULL;
+    t->link.wsi = NULL;
+    t->tail = true;
+    t->tail_reason = reason;
+    int fd = lws_get_socket_fd(wsi);
+    unsigned char buf[16384];
+    size_t total = 0;
+    while (fd >= 0 && total < PWS__MAX_TAIL) {
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0)
+            break; /* empty, the end, or the reset once all data was read */
+        total += (size_t)n;
+        char err[200] = "";
+        if (pws__link_rx(&t->link, buf, (size_t)n, on_plain, t, NULL, err, sizeof err) < 0) {
+            ending(t, PWS_ERR_CLOSED, "%s", err);
+            break;
+        }
+    }
+    if (total)
+        pws__log(t->lg, PWS_LOG_DEBUG, "connection lost with reads held: %zu more bytes read from it", total);
+    if (t->rd.dead || t->close_got || t->close_sent || !tail_left(t)) {
+        t->tail = false;
+        return false;
+    }
+    return true;
+}
+
+/* The tail of a gone socket is framed, or given up: the connection is gone now. */
+static void end_tail(pws__transport *t)
+{
+    if (!t->tail)
+        return;
+    t->tail = false;
+    gone(t, t->tail_reason);
 }
 
 void pws__transport_hold_reads(pws__transport *t)
@@ -407,8 +481,10 @@ static int on_writeable(pws__transport *t)
 
 void pws__transport_end(pws__transport *t, bool graceful, int close_code)
 {
-    if (!t->wsi)
+    if (!t->wsi) {
+        end_tail(t); /* the socket is gone: what it received is not wanted any more */
         return;
+    }
     if (graceful && t->upgraded) {
         begin_close(t, close_code, "bye");
     } else {
@@ -506,9 +582,12 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
         return on_writeable(t);
 
     case LWS_CALLBACK_RAW_CLOSE:
-        if (wsi == t->wsi)
-            gone(t, t->upgraded ? "connection lost: closed without a close frame"
-                                : "connection lost during the upgrade");
+        if (wsi == t->wsi) {
+            const char *why = t->upgraded ? "connection lost: closed without a close frame"
+                                          : "connection lost during the upgrade";
+            if (!keep_tail(t, wsi, why))
+                gone(t, why);
+        }
         break;
 
     case LWS_CALLBACK_WSI_DESTROY:
@@ -573,8 +652,10 @@ struct lws_context *pws__transport_context(pws__transport *t, unsigned timeout_s
 
 void pws__transport_teardown(pws__transport *t)
 {
+    t->destroying = true;
     if (t->ctx)
         lws_context_destroy(t->ctx);
+    t->destroying = false;
     t->ctx = NULL;
     pws__transport_reset(t);
     SSL_CTX_free(t->ssl_ctx);
