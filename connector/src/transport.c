@@ -613,22 +613,16 @@ static const struct lws_protocols protocols[] = {
 
 int pws__transport_setup(pws__transport *t, const char *ca_file, bool insecure, char *err, size_t cap)
 {
-    /* Our TLS runs on this SSL_CTX (link.c).  lws 4.1 would also build a
-     * client SSL_CTX of its own for every context, load the whole trust store
-     * into it and leak it at destroy; handed ours, it builds none. */
-    SSL_CTX *ssl_ctx = t->ep.tls ? pws__client_ssl_ctx(ca_file, insecure, err, cap)
-                                 : SSL_CTX_new(TLS_client_method());
+    /* Our TLS (wss:) runs on this SSL_CTX (link.c); lws never sees it (see
+     * pws__transport_context). */
+    SSL_CTX *ssl_ctx = NULL;
+    if (t->ep.tls && !(ssl_ctx = pws__client_ssl_ctx(ca_file, insecure, err, cap)))
+        return PWS_ERR_TLS;
     t->scratch = malloc(LWS_PRE + PWS__CLIENT_WRITE);
-    if (!ssl_ctx || !t->scratch) {
-        if (ssl_ctx)
-            snprintf(err, cap, "out of memory");
-        else if (!t->ep.tls)
-            snprintf(err, cap, "tls: SSL_CTX_new failed");
-        int rc = ssl_ctx ? PWS_ERR_NOMEM : PWS_ERR_TLS;
+    if (!t->scratch) {
+        snprintf(err, cap, "out of memory");
         SSL_CTX_free(ssl_ctx);
-        free(t->scratch);
-        t->scratch = NULL;
-        return rc;
+        return PWS_ERR_NOMEM;
     }
     t->ssl_ctx = ssl_ctx;
     return PWS_OK;
@@ -641,11 +635,14 @@ struct lws_context *pws__transport_context(pws__transport *t, unsigned timeout_s
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
     info.user = t;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    /* No LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT: the socket is raw and TLS is ours.  With
+     * it, lws 4.1 registered two OpenSSL ex-data indexes per context, which OpenSSL keeps
+     * until the process ends (about 200 bytes per connector ever run, found by the soak),
+     * and built a client SSL_CTX of its own unless handed one. */
+    info.options = 0;
     info.fd_limit_per_thread = 8; /* one connection plus lws' own pipes */
     info.timeout_secs = timeout_secs;
     info.pt_serv_buf_size = PWS__READ_BUF;
-    info.provided_client_ssl_ctx = t->ssl_ctx;
     t->ctx = lws_create_context(&info);
     return t->ctx;
 }

@@ -87,7 +87,7 @@ typedef struct pws__transport {
 
     /* --- network thread only --- */
     struct lws_context *ctx;    /* from pws__transport_context() */
-    SSL_CTX *ssl_ctx;           /* for wss:, and handed to lws so that it builds (and leaks) none */
+    SSL_CTX *ssl_ctx;           /* for wss: (NULL for ws:); lws never sees it */
     unsigned char *scratch;     /* LWS_PRE + PWS__CLIENT_WRITE bytes for lws_write */
     struct lws *wsi;            /* the current connection, NULL once it is gone */
     struct lws *lws_slot;       /* lws' own pointer to it (ci.pwsi): lws NULLs it on free */
