@@ -547,7 +547,7 @@ int main(int argc, char **argv)
                          tot.max_conn_waits_ok == tot.max_conn_waits;
     bool pass = !setup_failed && tot.epochs > 0 && !tot.failed_epochs && events_ok && reconnects_ok && rss_ok;
 
-    printf("soak: %.1f minutes, seed %llu, %u epochs (%u over wss), %u connections\n", elapsed / 60,
+    printf("soak: %.1f minutes, seed %llu, %u scenarios played (epochs, %u over wss), %u connections\n", elapsed / 60,
            (unsigned long long)set.seed, tot.epochs, tot.tls_epochs, tot.connections);
     printf("faults that end a connection:");
     for (int i = 0; i < SOAK_END__COUNT; i++)
