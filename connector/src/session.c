@@ -450,7 +450,8 @@ static void sul_tick_cb(lws_sorted_usec_list_t *sul)
     if (!pws__transport_active(&c->tr) || c->st < NET_GREETING || c->st > NET_LIVE)
         return;
     int64_t now = pws__mono_us();
-    if (pws__transport_reads_held(&c->tr)) {
+    bool held = pws__transport_reads_held(&c->tr);
+    if (held) {
         /* we stopped reading on purpose: silence is ours, not the server's */
         c->last_rx_us = now;
     } else if (now - c->last_rx_us >= (int64_t)c->o.pong_timeout_ms * 1000) {
@@ -458,7 +459,10 @@ static void sul_tick_cb(lws_sorted_usec_list_t *sul)
                        "heartbeat timeout: no pong or data for %u ms", c->o.pong_timeout_ms);
         return;
     }
-    if (now - c->last_ping_us >= (int64_t)c->o.ping_interval_ms * 1000) {
+    /* No ping while reads are held: its pong could not be read, and a ping that reaches a
+     * server which has already closed its side makes that server's kernel answer with a
+     * reset, which throws away what it had not sent yet (found by the soak). */
+    if (!held && now - c->last_ping_us >= (int64_t)c->o.ping_interval_ms * 1000) {
         c->last_ping_us = now;
         pws__transport_ping(&c->tr);
     }

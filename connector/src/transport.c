@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static void read_on(pws__transport *t);
+static void end_tail(pws__transport *t);
 
 /* Tells the layer above why the connection ends; returns -1 for callbacks
  * that close at once. */
@@ -80,8 +82,12 @@ static int send_frame(pws__transport *t, int opcode, const void *data, size_t le
  * unread data in it). */
 static void begin_close(pws__transport *t, int code, const char *reason)
 {
-    if (t->close_sent || !t->wsi)
+    if (t->close_sent)
         return;
+    if (!t->wsi) {
+        t->close_sent = t->tail; /* a gone socket's tail: nothing more of it is delivered */
+        return;
+    }
     t->close_sent = true;
     unsigned char mask[4];
     new_mask(mask);
@@ -111,6 +117,8 @@ void pws__transport_reset(pws__transport *t)
     pws__buf_free(&t->stash);
     t->upgrade_sent = t->upgraded = t->close_sent = t->close_got = t->wipe_out = false;
     t->ping_due = false;
+    t->tail = false;
+    t->tail_reason = NULL;
 }
 
 /* RFC 6455 7.4: the close codes a peer may send. */
@@ -322,10 +330,11 @@ static int on_plain(void *user, const unsigned char *data, size_t len)
 }
 
 /* Frames what waited while reads were paused, then reads the socket again
- * (unless the reader paused once more).  Never called inside the reader. */
+ * (unless the reader paused once more); for a gone socket's tail, reports the
+ * connection gone once all of it is framed.  Never called inside the reader. */
 static void read_on(pws__transport *t)
 {
-    if (!t->wsi)
+    if (!t->wsi && !t->tail)
         return;
     if (t->stash.len) {
         pws__buf held = t->stash;
@@ -343,11 +352,76 @@ static void read_on(pws__transport *t)
             return;
         if (rc < 0) {
             ending(t, PWS_ERR_CLOSED, "%s", err);
-            lws_set_timeout(t->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            if (t->wsi)
+                lws_set_timeout(t->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            else
+                end_tail(t);
             return;
         }
     }
+    if (t->tail) {
+        end_tail(t); /* everything the socket received is framed */
+        return;
+    }
     pws__link_set_rx(&t->link, true);
+}
+
+/* A tail with bytes still to frame: in the stash, or (wss) inside the TLS session. */
+static bool tail_left(const pws__transport *t)
+{
+    return t->stash.len ||
+           (t->link.ssl && (SSL_pending(t->link.ssl) > 0 || BIO_ctrl_pending(t->link.rbio) > 0));
+}
+
+/* lws is closing the socket of an open WebSocket that the server ended.  If
+ * the block policy holds the reads, lws closes on a reset (POLLHUP) without
+ * reading, so the bytes the kernel received before the end (readable after a
+ * reset too) would go with the socket, and those read but not framed yet
+ * with the connection; they must be delivered.  The descriptor stays open
+ * until the close callback returns: read what it holds now, through TLS like
+ * any read (framed at once if the reads are not held, else into the stash),
+ * and frame the rest as the queue makes room (read_on); `gone` comes when all
+ * of it is framed.  Returns true if there is such a tail (then the connection
+ * is not gone yet).  Found by the soak (tests/soak). */
+static bool keep_tail(pws__transport *t, struct lws *wsi, const char *reason)
+{
+    if (t->destroying || !t->upgraded || t->close_sent || t->close_got || t->rd.dead)
+        return false;
+    /* the wsi is being freed: no lws call may reach it from here on */
+    t->wsi = NULL;
+    t->link.wsi = NULL;
+    t->tail = true;
+    t->tail_reason = reason;
+    int fd = lws_get_socket_fd(wsi);
+    unsigned char buf[16384];
+    size_t total = 0;
+    while (fd >= 0 && total < PWS__MAX_TAIL) {
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0)
+            break; /* empty, the end, or the reset once all data was read */
+        total += (size_t)n;
+        char err[200] = "";
+        if (pws__link_rx(&t->link, buf, (size_t)n, on_plain, t, NULL, err, sizeof err) < 0) {
+            ending(t, PWS_ERR_CLOSED, "%s", err);
+            break;
+        }
+    }
+    if (total)
+        pws__log(t->lg, PWS_LOG_DEBUG, "connection lost with reads held: %zu more bytes read from it", total);
+    if (t->rd.dead || t->close_got || t->close_sent || !tail_left(t)) {
+        t->tail = false;
+        return false;
+    }
+    return true;
+}
+
+/* The tail of a gone socket is framed, or given up: the connection is gone now. */
+static void end_tail(pws__transport *t)
+{
+    if (!t->tail)
+        return;
+    t->tail = false;
+    gone(t, t->tail_reason);
 }
 
 void pws__transport_hold_reads(pws__transport *t)
@@ -402,7 +476,7 @@ int pws__transport_send_text(pws__transport *t, const void *data, size_t len, bo
 static int on_writeable(pws__transport *t)
 {
     if (!t->close_sent && t->upgraded) {
-        if (t->ping_due) {
+        if (t->ping_due && !t->rx_paused) { /* not while reads are held: see sul_tick_cb */
             t->ping_due = false;
             send_frame(t, PWS__OP_PING, NULL, 0);
         }
@@ -421,8 +495,10 @@ static int on_writeable(pws__transport *t)
 
 void pws__transport_end(pws__transport *t, bool graceful, int close_code)
 {
-    if (!t->wsi)
+    if (!t->wsi) {
+        end_tail(t); /* the socket is gone: what it received is not wanted any more */
         return;
+    }
     if (graceful && t->upgraded) {
         begin_close(t, close_code, "bye");
     } else {
@@ -527,9 +603,12 @@ static int callback_polyws(struct lws *wsi, enum lws_callback_reasons reason, vo
         return on_writeable(t);
 
     case LWS_CALLBACK_RAW_CLOSE:
-        if (wsi == t->wsi)
-            gone(t, t->upgraded ? "connection lost: closed without a close frame"
-                                : "connection lost during the upgrade");
+        if (wsi == t->wsi) {
+            const char *why = t->upgraded ? "connection lost: closed without a close frame"
+                                          : "connection lost during the upgrade";
+            if (!keep_tail(t, wsi, why))
+                gone(t, why);
+        }
         break;
 
     case LWS_CALLBACK_WSI_DESTROY:
@@ -555,22 +634,16 @@ static const struct lws_protocols protocols[] = {
 
 int pws__transport_setup(pws__transport *t, const char *ca_file, bool insecure, char *err, size_t cap)
 {
-    /* Our TLS runs on this SSL_CTX (link.c).  lws 4.1 would also build a
-     * client SSL_CTX of its own for every context, load the whole trust store
-     * into it and leak it at destroy; handed ours, it builds none. */
-    SSL_CTX *ssl_ctx = t->ep.tls ? pws__client_ssl_ctx(ca_file, insecure, err, cap)
-                                 : SSL_CTX_new(TLS_client_method());
+    /* Our TLS (wss:) runs on this SSL_CTX (link.c); lws never sees it (see
+     * pws__transport_context). */
+    SSL_CTX *ssl_ctx = NULL;
+    if (t->ep.tls && !(ssl_ctx = pws__client_ssl_ctx(ca_file, insecure, err, cap)))
+        return PWS_ERR_TLS;
     t->scratch = malloc(LWS_PRE + PWS__CLIENT_WRITE);
-    if (!ssl_ctx || !t->scratch) {
-        if (ssl_ctx)
-            snprintf(err, cap, "out of memory");
-        else if (!t->ep.tls)
-            snprintf(err, cap, "tls: SSL_CTX_new failed");
-        int rc = ssl_ctx ? PWS_ERR_NOMEM : PWS_ERR_TLS;
+    if (!t->scratch) {
+        snprintf(err, cap, "out of memory");
         SSL_CTX_free(ssl_ctx);
-        free(t->scratch);
-        t->scratch = NULL;
-        return rc;
+        return PWS_ERR_NOMEM;
     }
     t->ssl_ctx = ssl_ctx;
     return PWS_OK;
@@ -583,19 +656,24 @@ struct lws_context *pws__transport_context(pws__transport *t, unsigned timeout_s
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
     info.user = t;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    /* No LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT: the socket is raw and TLS is ours.  With
+     * it, lws 4.1 registered two OpenSSL ex-data indexes per context, which OpenSSL keeps
+     * until the process ends (about 200 bytes per connector ever run, found by the soak),
+     * and built a client SSL_CTX of its own unless handed one. */
+    info.options = 0;
     info.fd_limit_per_thread = 8; /* one connection plus lws' own pipes */
     info.timeout_secs = timeout_secs;
     info.pt_serv_buf_size = PWS__READ_BUF;
-    info.provided_client_ssl_ctx = t->ssl_ctx;
     t->ctx = lws_create_context(&info);
     return t->ctx;
 }
 
 void pws__transport_teardown(pws__transport *t)
 {
+    t->destroying = true;
     if (t->ctx)
         lws_context_destroy(t->ctx);
+    t->destroying = false;
     t->ctx = NULL;
     pws__transport_reset(t);
     SSL_CTX_free(t->ssl_ctx);

@@ -34,6 +34,8 @@
 #define PWS__READ_BUF (128u << 10)    /* bytes lws reads from the socket at once */
 #define PWS__CLIENT_WRITE (16u << 10) /* bytes per lws_write: a client sends little */
 #define PWS__MAX_URL 2048u            /* bytes of a URL */
+#define PWS__MAX_TAIL (64u << 20)     /* bytes read from a socket that is gone (its receive buffer,
+                                         a few MB at most on Linux; the bound is a safety net) */
 
 /* What the transport reports to the layer above, on the network thread.
  * `user` is pws__transport.user.  Every member is required. */
@@ -85,7 +87,7 @@ typedef struct pws__transport {
 
     /* --- network thread only --- */
     struct lws_context *ctx;    /* from pws__transport_context() */
-    SSL_CTX *ssl_ctx;           /* for wss:, and handed to lws so that it builds (and leaks) none */
+    SSL_CTX *ssl_ctx;           /* for wss: (NULL for ws:); lws never sees it */
     unsigned char *scratch;     /* LWS_PRE + PWS__CLIENT_WRITE bytes for lws_write */
     struct lws *wsi;            /* the current connection, NULL once it is gone */
     struct lws *lws_slot;       /* lws' own pointer to it (ci.pwsi): lws NULLs it on free */
@@ -103,6 +105,10 @@ typedef struct pws__transport {
     bool in_reader;             /* inside pws__ws_feed_some (its callbacks must not feed it) */
     bool ping_due;              /* send a ping at the next WRITEABLE */
     bool rx_paused;             /* reads held (pws__transport_hold_reads); kept across connections */
+    bool tail;                  /* the socket is gone but what it received is still being framed
+                                   (keep_tail in transport.c); `gone` comes after */
+    const char *tail_reason;    /* the fallback reason `gone` will give then (a static string) */
+    bool destroying;            /* the context is being destroyed: no tail is kept */
 } pws__transport;
 
 /* Creates the TLS context (wss: verified against ca_file, NULL for the
@@ -121,15 +127,17 @@ void pws__transport_teardown(pws__transport *t);
 void pws__transport_connect(pws__transport *t);
 /* Forgets the state of the connection that just ended (not rx_paused). */
 void pws__transport_reset(pws__transport *t);
-/* A connection exists (connecting, open or closing). */
+/* A connection exists (connecting, open or closing), or its socket is gone and the bytes it
+ * received are still being framed as the queue makes room (its `gone` is still to come). */
 static inline bool pws__transport_active(const pws__transport *t)
 {
-    return t->wsi != NULL;
+    return t->wsi != NULL || t->tail;
 }
 /* Ends the connection from our side: a close frame when graceful and the
  * WebSocket is open (then up to PWS__CLOSE_GRACE_S for the server's answer),
- * else a kill.  Not from inside this connection's own lws callback when not
- * graceful. */
+ * else a kill; a connection whose socket is already gone gives up the rest of
+ * what it received and is reported gone.  Not from inside this connection's
+ * own lws callback when not graceful. */
 void pws__transport_end(pws__transport *t, bool graceful, int close_code);
 
 /* Asks for a WRITEABLE (ev->writeable) when connected. */

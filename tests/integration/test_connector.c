@@ -10,6 +10,7 @@
 #include <polyws/polyws.h>
 
 #include <CUnit/Basic.h>
+#include <openssl/ssl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -838,6 +839,47 @@ static void test_tls(void)
     h_free(&h);
 }
 
+/* One connector to its first trade and back, against the harness' mock. */
+static void run_one_connector(harness *h, bool tls)
+{
+    pws_options o;
+    h_opts(h, &o);
+    if (tls)
+        o.ca_file = pwsm_ca_file(h->s);
+    CU_ASSERT_EQUAL_FATAL(pws_create(&o, &h->c, NULL, 0), PWS_OK);
+    pws_subscribe(h->c, "T.AAPL");
+    CU_ASSERT_EQUAL_FATAL(pws_start(h->c), PWS_OK);
+    CU_ASSERT_TRUE(h_wait(h, is_market, NULL, 1, 8000));
+    pws_destroy(h->c);
+    h->c = NULL;
+}
+
+/* Each connector's lws context used to ask libwebsockets for its OpenSSL set-up, which
+ * registers two ex-data indexes in OpenSSL's process-wide table that nothing frees: about
+ * 200 bytes more for every connector a process ever ran (found by the soak's heap figures).
+ * The connector does its TLS itself; OpenSSL hands out ex-data indexes in sequence, so a
+ * connector run between two requests for one must leave them consecutive. */
+static void test_no_openssl_index_per_connector(void)
+{
+    for (int tls = 0; tls <= 1; tls++) {
+        harness h;
+        h_init(&h);
+        pwsm_options mo = {0};
+        mo.tls = tls;
+        mo.events_per_sec = 1000;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(h_mock(&h, &mo)); /* a wss mock registers its own, now */
+        int before = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+        int before_ssl = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+        run_one_connector(&h, tls);
+        run_one_connector(&h, tls);
+        int after = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+        int after_ssl = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+        CU_ASSERT_EQUAL(after, before + 1);
+        CU_ASSERT_EQUAL(after_ssl, before_ssl + 1);
+        h_free(&h);
+    }
+}
+
 static void test_rate_limited_actions(void)
 {
     harness h;
@@ -1380,6 +1422,7 @@ int main(void)
     CU_add_test(s, "client-side auth timeout", test_auth_timeout_client_side);
     CU_add_test(s, "malformed frames: errors reported, stream continues", test_malformed_frames_stream_continues);
     CU_add_test(s, "wss: CA file, SSL_CERT_FILE, refused once without, insecure warns", test_tls);
+    CU_add_test(s, "no OpenSSL ex-data index left behind per connector", test_no_openssl_index_per_connector);
     CU_add_test(s, "client-side action rate limit", test_rate_limited_actions);
     CU_add_test(s, "on_batch and the keyed table (retraction + addition)", test_batches_and_keyed_table);
     CU_add_test(s, "error status (not authorized): reported, stream continues", test_error_status_stream_continues);
