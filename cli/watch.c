@@ -93,7 +93,8 @@ static void watch_usage(FILE *f)
             "                         dead; pings go out every MS/2 (default: dead after\n"
             "                         20000 ms, a ping every 20000 ms)\n"
             "  -q, --quiet            no connection messages on stderr\n"
-            "  -v, --verbose          log more (repeat for debug)\n"
+            "  -v, --verbose          log the library's info lines, libwebsockets' included\n"
+            "                         (repeat for debug)\n"
             "  -h, --help             this help\n"
             "\n"
             "POLYWS_COUNT, POLYWS_DURATION, POLYWS_BACKOFF_MS and POLYWS_HEARTBEAT_MS (set\n"
@@ -503,9 +504,9 @@ static int prepare_output(watch_args *a, watch *w)
     o->log_fn = watch_log;
     o->log_user = w;
     /* lifecycle events already tell drops and reconnects: the library's own
-     * log adds only errors unless -v */
+     * log adds only errors unless -v.  libwebsockets' lines come through the
+     * same callback at the same level ("lws: ..."; its banner at -v). */
     o->log_level = a->verbose >= 2 ? PWS_LOG_DEBUG : a->verbose ? PWS_LOG_INFO : PWS_LOG_ERROR;
-    pws_set_lws_log(a->verbose >= 2 ? PWS_LOG_INFO : PWS_LOG_ERROR, NULL, NULL);
     return WATCH_GO_ON;
 }
 

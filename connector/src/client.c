@@ -471,7 +471,9 @@ int pws_create(const pws_options *opts, pws_connector **out, char *errbuf, size_
     }
     if (!o->limits.max_depth) o->limits.max_depth = PWS_DEFAULT_MAX_DEPTH;
     if (!o->table_max_rows) o->table_max_rows = PWS_DEFAULT_TABLE_MAX_ROWS;
-    if (o->log_level == PWS_LOG_DEFAULT) o->log_level = PWS_LOG_WARN;
+    /* Quiet unless asked (polyws.h, "Logging"): with neither log_fn nor
+     * log_level the level stays PWS_LOG_DEFAULT, which lets nothing through. */
+    if (o->log_level == PWS_LOG_DEFAULT && o->log_fn) o->log_level = PWS_LOG_WARN;
     if (pws__backoff_resolve(&o->backoff) != PWS_OK) {
         rc = PWS_ERR_INVALID;
         snprintf(err, sizeof err, "invalid backoff options (factor >= 1, jitter <= 1, base <= cap)");

@@ -29,7 +29,7 @@
 typedef struct pws__logger {
     pws_log_fn fn;                /* sink; NULL means stderr */
     void *user;                   /* passed to fn */
-    pws_log_level level;          /* most verbose level emitted */
+    pws_log_level level;          /* most verbose level emitted; PWS_LOG_DEFAULT (0): none */
     const pws__secrets *secrets;  /* scrubbed from every message (the API key); NULL: none */
 } pws__logger;
 
@@ -38,6 +38,12 @@ typedef struct pws__logger {
  * 8 bytes or more) before it reaches the sink.  Messages longer than 1 KiB
  * are cut and end in "...". */
 void pws__log(const pws__logger *lg, pws_log_level level, const char *fmt, ...) PWS__PRINTF(3, 4);
+
+/* Names the logger that receives libwebsockets' lines logged on the calling
+ * thread (a connector's network thread), and widens lws' process-wide level to
+ * what lg asks for, unless the application called pws_set_lws_log().  NULL
+ * when the thread is done with lws.  See log.c. */
+void pws__log_lws_thread(const pws__logger *lg);
 
 /* snprintf that always NUL-terminates and never fails on a NULL buffer. */
 void pws__strlcpy(char *dst, const char *src, size_t cap);

@@ -772,6 +772,7 @@ void pws__session_run(pws_connector *c)
     t->lg = &c->lg;
     t->ev = &session_events;
     t->user = c;
+    pws__log_lws_thread(&c->lg); /* lws logs on this thread from here on: its lines are this connector's */
     char err[300];
     int rc = pws__transport_setup(t, c->ca_file, c->o.tls_insecure, err, sizeof err);
     if (rc) {
@@ -780,6 +781,7 @@ void pws__session_run(pws_connector *c)
         c->result = rc;
         emit_conn(c, PWS_CONN_FATAL, c->result, 0, 0, 0, c->err.text);
         emit_conn(c, PWS_CONN_STOPPED, c->result, 0, 0, 0, pws_strerror(c->result));
+        pws__log_lws_thread(NULL);
         return;
     }
     struct lws_context *ctx = pws__transport_context(t, c->o.connect_timeout_ms / 1000 + 5);
@@ -814,6 +816,7 @@ void pws__session_run(pws_connector *c)
         pthread_mutex_unlock(&c->mu);
     }
     pws__transport_teardown(t);
+    pws__log_lws_thread(NULL); /* the context is gone; the logger may be freed with the connector */
     emit_conn(c, PWS_CONN_STOPPED, c->result, 0, 0, 0, c->result ? pws_strerror(c->result) : "stopped");
 }
 

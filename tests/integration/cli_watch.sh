@@ -67,6 +67,14 @@ POLYWS_API_KEY=$SECRET_KEY "$POLYWS" watch "$URL" -s T.MSFT --format jsonl --cou
 if [ $rc -eq 0 ] && grep -q "reconnecting in" "$tmp/drop.err" && [ "$(grep -c '"ev":"T"' "$tmp/drop.jsonl")" -eq 300 ]; then
   ok "reconnects through a drop"; else bad "drop (rc=$rc)"; cat "$tmp/drop.err"; fi
 
+# 6b. libwebsockets' lines come through the library's log: hidden by default, shown with -v
+POLYWS_API_KEY=$SECRET_KEY "$POLYWS" watch "$URL" -s A.AAPL --format jsonl --count 5 >/dev/null 2>"$tmp/lws0.err"; rc=$?
+POLYWS_API_KEY=$SECRET_KEY "$POLYWS" watch "$URL" -s A.AAPL --format jsonl --count 5 -v >/dev/null 2>"$tmp/lws1.err"; rc1=$?
+if [ $rc -eq 0 ] && [ $rc1 -eq 0 ] && ! grep -q "LWS:" "$tmp/lws0.err" \
+   && grep -q "^polyws: info: lws: LWS: 4\.1" "$tmp/lws1.err" && [ "$(grep -c "LWS:" "$tmp/lws1.err")" -eq 1 ]; then
+  ok "lws banner: not shown by default, once through the library's log with -v"
+else bad "lws lines (rc=$rc/$rc1)"; cat "$tmp/lws0.err" "$tmp/lws1.err"; fi
+
 # 7. table format when not a terminal prints the final table
 POLYWS_API_KEY=$SECRET_KEY "$POLYWS" watch "$URL" -s 'A.*' --format table --count 50 -q >"$tmp/table.out" 2>&1; rc=$?
 if [ $rc -eq 0 ] && grep -q "^SYMBOL" "$tmp/table.out" && [ "$(grep -cE '^[A-Z]+ +[0-9]' "$tmp/table.out")" -ge 2 ]; then

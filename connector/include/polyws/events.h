@@ -14,6 +14,8 @@
 #ifndef POLYWS_EVENTS_H
 #define POLYWS_EVENTS_H
 
+#include <polyws/export.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -221,16 +223,16 @@ typedef struct pws_event {
 } pws_event;
 
 /** Name of an event type, e.g. "trade".  Never NULL. */
-const char *pws_event_type_name(pws_event_type type);
+PWS_API const char *pws_event_type_name(pws_event_type type);
 
 /** Name of a status kind, e.g. "auth_failed".  Never NULL. */
-const char *pws_status_kind_name(pws_status_kind kind);
+PWS_API const char *pws_status_kind_name(pws_status_kind kind);
 
 /** Name of a connection state, e.g. "reconnect_wait".  Never NULL. */
-const char *pws_conn_state_name(pws_conn_state state);
+PWS_API const char *pws_conn_state_name(pws_conn_state state);
 
 /** The symbol of a market-data event (agg, trade, quote), or NULL. */
-const char *pws_event_symbol(const pws_event *ev);
+PWS_API const char *pws_event_symbol(const pws_event *ev);
 
 /** Writes one event as a single normalized JSON line (no trailing newline)
  * into buf: fixed key order, only present fields, shortest round-trip number
@@ -239,7 +241,7 @@ const char *pws_event_symbol(const pws_event *ev);
  * output is complete only if that is < cap.  Thread-safe, allocates nothing
  * (beyond one process-wide "C" locale object created at the first call).
  * Status events with `truncated` set get a trailing "truncated":true. */
-size_t pws_event_to_json(const pws_event *ev, char *buf, size_t cap);
+PWS_API size_t pws_event_to_json(const pws_event *ev, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

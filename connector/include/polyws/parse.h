@@ -61,13 +61,13 @@ typedef int (*pws_event_sink)(const pws_event *ev, void *user);
  * to sink (parse errors included), or -1 (PWS_ERR_INVALID) if buf is NULL
  * with len > 0 or sink is NULL.  Allocates nothing (the first number that needs the strtod_l()
  * slow path creates one process-wide "C" locale object, once). */
-long pws_parse_frame(const char *buf, size_t len, const pws_parse_limits *limits,
-                     pws_event_sink sink, void *user);
+PWS_API long pws_parse_frame(const char *buf, size_t len, const pws_parse_limits *limits,
+                             pws_event_sink sink, void *user);
 
 /** Maps a status word ("auth_success", ...) to its kind.  `success` is mapped
  * to PWS_STATUS_SUCCESS; the connector treats it as the greeting when it
  * arrives before auth (the protocol spec's enum names it so). */
-pws_status_kind pws_status_kind_from_word(const char *word, size_t len);
+PWS_API pws_status_kind pws_status_kind_from_word(const char *word, size_t len);
 
 /** Converts a JSON number literal exactly as strtod() in the "C" locale (the
  * literal must match the JSON number grammar in full).  Returns 0 and sets
@@ -77,12 +77,12 @@ pws_status_kind pws_status_kind_from_word(const char *word, size_t len);
  * return 0 (the frame parser rejects infinities itself).  Thread-safe; the
  * first call of a slow-path conversion creates a "C" locale object once.
  * Exposed for the differential test and for adapters. */
-int pws_parse_double(const char *s, size_t len, double *out);
+PWS_API int pws_parse_double(const char *s, size_t len, double *out);
 
 /** True if buf[0..len) is well-formed UTF-8 (no overlongs, no surrogates,
  * nothing above U+10FFFF).  Reentrant; an ASCII fast path reads 8 bytes at a
  * time.  Used by the mock journal and the tape codec to choose text vs base64. */
-bool pws_utf8_valid(const void *buf, size_t len);
+PWS_API bool pws_utf8_valid(const void *buf, size_t len);
 
 #ifdef __cplusplus
 }

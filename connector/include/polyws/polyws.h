@@ -38,6 +38,12 @@
  *
  * Secrets.  The API key is read from an environment variable or a file (or
  * passed in memory); it never appears in logs, errors, stats or events.
+ *
+ * Logging.  The library writes nothing to stdout or stderr unless the
+ * application asks: failures reach it as return codes, pws_last_error() and
+ * PWS_EV_CONNECTION events.  Setting log_fn and/or log_level in pws_options
+ * asks for the connector's log lines, libwebsockets' own lines included (see
+ * pws_options.log_fn).
  */
 #ifndef POLYWS_POLYWS_H
 #define POLYWS_POLYWS_H
@@ -53,6 +59,11 @@ extern "C" {
 #define PWS_VERSION_MINOR 1
 #define PWS_VERSION_PATCH 0
 #define PWS_VERSION_STRING "0.1.0"
+
+/** The version of the libpolyws the program runs with ("0.1.0").  It may
+ * differ from PWS_VERSION_STRING, the header compiled against, when a program
+ * runs with another libpolyws.so of the same SONAME.  Never NULL; any thread. */
+PWS_API const char *pws_version(void);
 
 /** Error codes.  PWS_OK is 0, every failure is negative. */
 typedef enum pws_err {
@@ -77,13 +88,13 @@ typedef enum pws_err {
 } pws_err;
 
 /** Short description of an error code.  Never NULL; thread-safe. */
-const char *pws_strerror(int err);
+PWS_API const char *pws_strerror(int err);
 
 /* ---------------------------------------------------------------- logging */
 
 /** Log levels, most severe first. */
 typedef enum pws_log_level {
-    PWS_LOG_DEFAULT = 0, /**< in options: use the default (PWS_LOG_WARN) */
+    PWS_LOG_DEFAULT = 0, /**< in options: PWS_LOG_WARN if log_fn is set, else nothing is logged */
     PWS_LOG_ERROR = 1,
     PWS_LOG_WARN = 2,
     PWS_LOG_INFO = 3,
@@ -96,10 +107,13 @@ typedef enum pws_log_level {
 typedef void (*pws_log_fn)(pws_log_level level, const char *msg, void *user);
 
 /** Routes libwebsockets' process-wide log into `fn` (NULL: stderr) at
- * `level` and below.  lws has one global log hook, so this is process-wide;
- * call it before creating connectors.  Not thread-safe against concurrent
- * calls of itself. */
-void pws_set_lws_log(pws_log_level level, pws_log_fn fn, void *user);
+ * `level` and more severe (PWS_LOG_DEFAULT: PWS_LOG_WARN), whichever thread
+ * logs it, instead of into each connector's log_fn.  Only for programs that
+ * use lws for more than the connector (their own lws contexts); lws has one
+ * global log hook, so this is process-wide and lasts for the process.  Call
+ * it before creating connectors.  Not thread-safe against concurrent calls of
+ * itself. */
+PWS_API void pws_set_lws_log(pws_log_level level, pws_log_fn fn, void *user);
 
 /* --------------------------------------------------------------- adapters */
 
@@ -131,7 +145,7 @@ typedef struct pws_adapter {
 } pws_adapter;
 
 /** The built-in Polygon (Massive) adapter. */
-const pws_adapter *pws_polygon_adapter(void);
+PWS_API const pws_adapter *pws_polygon_adapter(void);
 
 /* ------------------------------------------------------------ keyed table */
 
@@ -164,21 +178,21 @@ typedef struct pws_table_options {
 
 /** Creates a table.  Returns PWS_OK and sets *out, or an error (nothing
  * allocated): PWS_ERR_INVALID, PWS_ERR_NOMEM, PWS_ERR_LIMIT (max_rows > 2^30). */
-int pws_table_create(const pws_table_options *opts, pws_table **out);
+PWS_API int pws_table_create(const pws_table_options *opts, pws_table **out);
 /** Frees a table and its rows.  NULL is fine. */
-void pws_table_destroy(pws_table *t);
+PWS_API void pws_table_destroy(pws_table *t);
 /** Applies one event.  Events the table does not keep are ignored (returns
  * PWS_OK, no callback).  Time is the event's own timestamp (agg `e`, trade and
  * quote `t`).  Returns PWS_ERR_LIMIT if a new key would exceed max_rows,
  * PWS_ERR_INVALID for NULL arguments or a symbol without its NUL, PWS_ERR_NOMEM. */
-int pws_table_apply(pws_table *t, const pws_event *ev);
+PWS_API int pws_table_apply(pws_table *t, const pws_event *ev);
 /** The current row for key, or NULL.  Valid until the next apply/destroy. */
-const pws_event *pws_table_get(const pws_table *t, const char *key);
+PWS_API const pws_event *pws_table_get(const pws_table *t, const char *key);
 /** Number of rows. */
-size_t pws_table_size(const pws_table *t);
+PWS_API size_t pws_table_size(const pws_table *t);
 /** Calls fn(key, row, user) for every row in unspecified order. */
-void pws_table_foreach(const pws_table *t,
-                       void (*fn)(const char *key, const pws_event *row, void *user), void *user);
+PWS_API void pws_table_foreach(const pws_table *t,
+                               void (*fn)(const char *key, const pws_event *row, void *user), void *user);
 /* A pws_table is not thread-safe: use one from one thread at a time.  The
  * connector's own table lives on its delivery thread. */
 
@@ -256,8 +270,14 @@ typedef struct pws_options {
     size_t table_max_rows;      /**< default PWS_DEFAULT_TABLE_MAX_ROWS */
     void *table_user;           /**< passed to on_change */
 
-    pws_log_fn log_fn;          /**< default: stderr */
-    pws_log_level log_level;    /**< most verbose level passed to log_fn, default PWS_LOG_WARN */
+    /** Receives the connector's log lines, and the lines libwebsockets logs
+     * on the connector's network thread (prefixed "lws: ", e.g. its version
+     * banner at PWS_LOG_INFO), unless pws_set_lws_log() took those.  NULL:
+     * stderr, but only if log_level is set.  With neither log_fn nor
+     * log_level the connector logs nothing at all. */
+    pws_log_fn log_fn;
+    pws_log_level log_level;    /**< most verbose level logged; default PWS_LOG_WARN if log_fn is
+                                     set, else none (nothing on stderr unless asked) */
     void *log_user;             /**< passed to log_fn */
 } pws_options;
 
@@ -285,49 +305,49 @@ typedef struct pws_connector pws_connector;
  * Returns PWS_OK and sets *out, or an error; on error *out is NULL and, if
  * errbuf is not NULL, a message (without the key) is written there.
  * Any thread. */
-int pws_create(const pws_options *opts, pws_connector **out, char *errbuf, size_t errcap);
+PWS_API int pws_create(const pws_options *opts, pws_connector **out, char *errbuf, size_t errcap);
 
 /** Adds channels ("A.AAPL,T.*", comma-separated) to the desired set.  Sent
  * once authenticated, in batches, rate-limited, and again after every
  * reconnect.  Duplicates are ignored.  Any thread. */
-int pws_subscribe(pws_connector *c, const char *channels);
+PWS_API int pws_subscribe(pws_connector *c, const char *channels);
 
 /** Removes channels from the desired set and unsubscribes them if live.  Any thread. */
-int pws_unsubscribe(pws_connector *c, const char *channels);
+PWS_API int pws_unsubscribe(pws_connector *c, const char *channels);
 
 /** Runs the network loop in the calling thread until pws_stop() or a fatal
  * error, then drains the queue (all callbacks have returned when it returns).
  * Returns PWS_OK after pws_stop(), or the fatal error (PWS_ERR_AUTH,
  * PWS_ERR_REFUSED, PWS_ERR_TLS for a server certificate that failed
  * verification, never retried; PWS_ERR_ATTEMPTS, ...).  Not with pws_start(). */
-int pws_run(pws_connector *c);
+PWS_API int pws_run(pws_connector *c);
 
 /** Starts the network loop in a library thread and returns.  Any thread, once. */
-int pws_start(pws_connector *c);
+PWS_API int pws_start(pws_connector *c);
 
 /** Asks the loop to stop: closes the connection (code 1000), delivers what is
  * queued, then PWS_CONN_STOPPED.  Any thread, including callbacks; returns at
  * once.  It takes a mutex, so it is not async-signal-safe: from a signal
  * handler set a flag and call it from a normal thread. */
-int pws_stop(pws_connector *c);
+PWS_API int pws_stop(pws_connector *c);
 
 /** After pws_start(): waits until the loop has ended (after pws_stop() or a
  * fatal error); returns like pws_run().  Not from a callback. */
-int pws_wait(pws_connector *c);
+PWS_API int pws_wait(pws_connector *c);
 
 /** True once the loop has ended (stopped or fatal); pws_wait() then returns
  * at once.  Any thread. */
-bool pws_finished(pws_connector *c);
+PWS_API bool pws_finished(pws_connector *c);
 
 /** Stops if needed, waits, frees everything.  Not from a callback.  NULL is fine. */
-void pws_destroy(pws_connector *c);
+PWS_API void pws_destroy(pws_connector *c);
 
 /** Copies a snapshot of the statistics.  Any thread. */
-void pws_get_stats(pws_connector *c, pws_stats *out);
+PWS_API void pws_get_stats(pws_connector *c, pws_stats *out);
 
 /** The message of the last failure on this connector ("" if none).  The
  * pointer stays valid until pws_destroy(); any thread. */
-const char *pws_last_error(pws_connector *c);
+PWS_API const char *pws_last_error(pws_connector *c);
 
 /* ------------------------------------------------------------- utilities */
 
@@ -337,8 +357,8 @@ const char *pws_last_error(pws_connector *c);
  * the first line of `file` (trailing whitespace removed).  Writes it NUL-
  * terminated to out.  On error returns PWS_ERR_KEY and writes a message that
  * names the variable or file (never the key) to errbuf.  Any thread. */
-int pws_load_key(const char *env, const char *file, char *out, size_t cap, char *errbuf,
-                 size_t errcap);
+PWS_API int pws_load_key(const char *env, const char *file, char *out, size_t cap, char *errbuf,
+                         size_t errcap);
 
 /** Replaces every trace of `secret` (if at least 4 bytes) in text[0..len) by
  * "***", writing to buf; returns the output length (like snprintf).  A trace
@@ -346,10 +366,10 @@ int pws_load_key(const char *env, const char *file, char *out, size_t cap, char 
  * (\uXXXX, \/, any mix), percent-encoded or in base64/base64url (see
  * docs/tapes.md, "Secrets").  Without memory the output is "***" alone.  Any
  * thread. */
-size_t pws_redact(const char *text, size_t len, const char *secret, char *buf, size_t cap);
+PWS_API size_t pws_redact(const char *text, size_t len, const char *secret, char *buf, size_t cap);
 
 /** Current wall-clock time in Unix microseconds. */
-int64_t pws_now_us(void);
+PWS_API int64_t pws_now_us(void);
 
 #ifdef __cplusplus
 }
