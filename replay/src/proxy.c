@@ -119,6 +119,14 @@ static void rec_event(pwsr_proxy *px, pair *pr, pws_tape_kind kind, const char *
     rec(px, pr, '-', kind, text, text ? strlen(text) : 0, 0, NULL, NULL);
 }
 
+/* A message that may quote what a peer sent (a malformed header line, a status reason),
+ * with the known secrets replaced, for the tape and the log: malloc'd, NULL without memory. */
+static char *redact_text(pwsr_proxy *px, const char *text)
+{
+    size_t n;
+    return pws_redact_message(&px->rules, text, strlen(text), &n, NULL);
+}
+
 /* Adds a literal secret (a key given, or seen in an auth message) to the rules.  A new one
  * also goes into the tape header's count, rewritten in place (pws_tape_writer_set_secrets):
  * the header was written before any client came. */
@@ -260,9 +268,11 @@ static void fail_pair(pair *pr, int status, const char *status_text, const char 
     if (pr->st == P_FAILED)
         return;
     pr->st = P_FAILED;
+    char *safe = redact_text(px, why); /* why may quote the peer's bytes */
     if (pr->ordinal) /* a client that never made a WebSocket request is not on the tape */
-        rec_event(px, pr, PWS_TAPE_ERROR, why);
-    pwsr__log(&px->lg, PWS_LOG_WARN, "connection %u: %s", pr->ordinal, why);
+        rec_event(px, pr, PWS_TAPE_ERROR, safe ? safe : "*** (out of memory while redacting)");
+    pwsr__log(&px->lg, PWS_LOG_WARN, "connection %u: %s", pr->ordinal, safe ? safe : "***");
+    free(safe);
     if (pr->down.wsi) {
         char resp[512];
         int n = snprintf(resp, sizeof resp,
@@ -447,8 +457,10 @@ static void on_response_head(pair *pr, const pws__http_head *hp, size_t headlen,
     if (hp->status != 101) {
         char m[300];
         snprintf(m, sizeof m, "upstream refused the WebSocket upgrade: %d %.120s", hp->status, hp->reason);
-        rec_event(px, pr, PWS_TAPE_ERROR, m);
-        pwsr__log(&px->lg, PWS_LOG_WARN, "connection %u: %s", pr->ordinal, m);
+        char *safe = redact_text(px, m); /* the reason is the upstream's */
+        rec_event(px, pr, PWS_TAPE_ERROR, safe ? safe : "*** (out of memory while redacting)");
+        pwsr__log(&px->lg, PWS_LOG_WARN, "connection %u: %s", pr->ordinal, safe ? safe : "***");
+        free(safe);
         pr->st = P_FAILED;
         char resp[300];
         int n = snprintf(resp, sizeof resp, "HTTP/1.1 %d %.120s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
