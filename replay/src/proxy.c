@@ -463,7 +463,7 @@ static void on_response_head(pair *pr, const pws__http_head *hp, size_t headlen,
         free(safe);
         pr->st = P_FAILED;
         char resp[300];
-        int n = snprintf(resp, sizeof resp, "HTTP/1.1 %d %.120s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        int n = snprintf(resp, sizeof resp, "HTTP/1.1 %03d %.120s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                          hp->status, hp->reason);
         pws__link_send(&pr->down, resp, (size_t)n);
         close_side(&pr->down);
