@@ -540,13 +540,16 @@ static int up_plain(void *user, const unsigned char *data, size_t len)
     }
     if (pr->st != P_UP_HANDSHAKE)
         return 0;
+    /* the blank line can only end in the new bytes: scan from 3 bytes before them, not from the
+     * start (an upstream sending its head a byte at a time cost O(n^2) scanning) */
+    size_t from = pr->head.len > 3 ? pr->head.len - 3 : 0;
     if (pwsr__buf_put(&pr->head, data, len)) {
         fail_pair(pr, 502, "Bad Gateway", "out of memory");
         return 0;
     }
-    size_t hl = pws__http_head_len(pr->head.p, pr->head.len);
+    size_t hl = pws__http_head_len(pr->head.p + from, pr->head.len - from);
     if (hl)
-        on_response(pr, hl);
+        on_response(pr, from + hl);
     else if (pr->head.len > PWS__MAX_HEAD)
         fail_pair(pr, 502, "Bad Gateway", "upstream response head too large");
     return 0;
