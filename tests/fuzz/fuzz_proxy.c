@@ -17,7 +17,8 @@
  * proxy expects (its key is random), so inputs can pass the handshake.
  * Forwarding to the client and TLS are not covered (no sockets).
  *
- * Byte 0: bits 0-2 the chunk size (whole, 1, 2, 3, 7, 64, 509, 4096 bytes);
+ * Byte 0: bits 0-2 the chunk size (whole, 1, 2, 3, 7, 64, 509, 4096 bytes;
+ * chunks under 4096 bytes for the first 2 KiB only, 4 KiB chunks after it);
  * bit 3 the client sends an early auth frame with a key the proxy learns;
  * bit 4 max_message 300 instead of the default; bit 5 the client's path has
  * a query with a redacted field; bit 6 the upstream URL has a path (it
@@ -73,6 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define QUERY_SECRET "QUERYTOKEN-5f4e3d2c" /* the value of a redacted query field */
 #define CLIENT_KEY "dGhlIHNhbXBsZSBub25jZQ=="
 #define MAX_SEEN 4096                      /* messages compared per session */
+#define SMALL_SPAN 2048                    /* bytes fed in the small chunks byte 0 asks for */
 
 static const size_t chunks[] = {0, 1, 2, 3, 7, 64, 509, 4096};
 
@@ -282,10 +284,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pws__ws_reader_free(&rd);
     }
 
-    /* the upstream's bytes, in chunks, as its socket would deliver them */
+    /* the upstream's bytes, in chunks, as its socket would deliver them: small chunks only
+     * over the first SMALL_SPAN bytes (the head and the first frames split anywhere), then
+     * 4 KiB, so an input costs O(its size) calls of the proxy, not one per byte */
     size_t step = chunk ? chunk : (up.len ? up.len : 1);
     bool to_client_checked = false;
     for (size_t at = 0; at < up.len; at += step) {
+        if (at >= SMALL_SPAN && step < 4096)
+            step = 4096;
         size_t n = up.len - at < step ? up.len - at : step;
         if (pwsr__proxy_detached_upstream(px, up.p + at, n) != 0)
             break;
