@@ -18,7 +18,7 @@
  * Forwarding to the client and TLS are not covered (no sockets).
  *
  * Byte 0: bits 0-2 the chunk size (whole, 1, 2, 3, 7, 64, 509, 4096 bytes;
- * chunks under 4096 bytes for the first 2 KiB only, 4 KiB chunks after it);
+ * chunks under 4096 bytes for the first 512 bytes only, 4 KiB chunks after);
  * bit 3 the client sends an early auth frame with a key the proxy learns;
  * bit 4 max_message 300 instead of the default; bit 5 the client's path has
  * a query with a redacted field; bit 6 the upstream URL has a path (it
@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define QUERY_SECRET "QUERYTOKEN-5f4e3d2c" /* the value of a redacted query field */
 #define CLIENT_KEY "dGhlIHNhbXBsZSBub25jZQ=="
 #define MAX_SEEN 4096                      /* messages compared per session */
-#define SMALL_SPAN 2048                    /* bytes fed in the small chunks byte 0 asks for */
+#define SMALL_SPAN 512                     /* bytes fed in the small chunks byte 0 asks for */
 
 static const size_t chunks[] = {0, 1, 2, 3, 7, 64, 509, 4096};
 
@@ -116,12 +116,13 @@ static void substitute(pws__buf *out, const uint8_t *in, size_t len, const char 
 {
     size_t ml = strlen(MARKER);
     for (size_t i = 0; i < len;) {
-        if (len - i >= ml && memcmp(in + i, MARKER, ml) == 0) {
+        const uint8_t *m = memmem(in + i, len - i, MARKER, ml);
+        size_t run = m ? (size_t)(m - (in + i)) : len - i;
+        FUZZ_CHECK(pws__buf_put(out, in + i, run) == 0);
+        i += run;
+        if (m) {
             FUZZ_CHECK(pws__buf_str(out, accept) == 0);
             i += ml;
-        } else {
-            FUZZ_CHECK(pws__buf_put(out, in + i, 1) == 0);
-            i++;
         }
     }
 }
