@@ -6,7 +6,8 @@
  * land on fresh 4 KiB pages, and a page fault per 4 KiB cost more than the
  * stream itself (the mock at 0.75 us/event with the journal, 0.23 without).
  * The arena takes memory in large blocks, asks for transparent huge pages on
- * them (one fault per 2 MiB where the kernel allows it) and never frees a
+ * them (one fault per 2 MiB where the kernel allows it; the first block is small,
+ * for the many journals that stay small) and never frees a
  * single copy.  One writer; what it returned stays put until pwsm__arena_free.
  */
 #ifndef PWSM_ARENA_H

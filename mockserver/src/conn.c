@@ -220,7 +220,7 @@ int pwsm__conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
             if (c->skip_pongs)
                 c->skip_pongs--; /* journaled from the socket buffer during a STALL */
             else
-                pwsm__record(c, 'c', "pong", in, len);
+                pwsm__record_scrubbed(c, 'c', "pong", in, len);
         }
         return 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
@@ -236,7 +236,7 @@ int pwsm__conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
             if (c->skip_close)
                 c->skip_close = false; /* journaled from the socket buffer during a STALL */
             else
-                pwsm__journal_add(&s->journal, c->ordinal, 'c', "close", NULL, 0, code, reason_text);
+                pwsm__record_close(c, 'c', code, reason_text);
             c->peer_closed = true;
             /* After our raw code-less close frame, the client's close is the answer: end now
              * (non-zero here makes lws close without echoing it). */
@@ -244,7 +244,7 @@ int pwsm__conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
                 return -1;
             /* lws answers with the same payload; an answer to our own close needs none. */
             if (!c->sent_close)
-                pwsm__journal_add(&s->journal, c->ordinal, 's', "close", NULL, 0, code, reason_text);
+                pwsm__record_close(c, 's', code, reason_text);
         }
         return 0;
     case LWS_CALLBACK_CLOSED:

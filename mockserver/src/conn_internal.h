@@ -126,6 +126,12 @@ void pwsm__record(conn *c, char dir, const char *kind, const void *data, size_t 
 void pwsm__record_str(conn *c, char dir, const char *kind, const char *text);
 /** Journals a frame the server sends, scrubbed of secrets. */
 void pwsm__record_sent(conn *c, const char *kind, const void *data, size_t len);
+/** Journals bytes with every secret (accepted keys, keys seen in auth messages) replaced by
+ * "***": a client's ping or pong payload (dir 'c'), a server frame (dir 's'). */
+void pwsm__record_scrubbed(conn *c, char dir, const char *kind, const void *data, size_t len);
+/** Journals a close frame, its reason (NUL-terminated) scrubbed of secrets: the client's
+ * (dir 'c'), or lws' echo of it (dir 's'). */
+void pwsm__record_close(conn *c, char dir, int code, const char *reason);
 /** Journals bytes written raw, as lowercase hex (kind "raw"). */
 void pwsm__record_raw(conn *c, const unsigned char *data, size_t len);
 /** Journals a data frame from the client, redacted (see pwsm__redact). */

@@ -4,7 +4,8 @@
  * Every frame in both directions and every connection event goes to the
  * server's journal under the connection's ordinal.  What the server sends is
  * scrubbed of secrets (a channel named after a key is echoed in confirmations);
- * what the client sends is redacted (auth messages, keys).  The bottom of the
+ * what the client sends is redacted (auth messages, keys), and its pings, pongs
+ * and close reasons are scrubbed too (a client may put anything there).  The bottom of the
  * connection layer: it calls only the journal and protocol.c.
  */
 #include "conn_internal.h"
@@ -17,9 +18,7 @@ void pwsm__record(conn *c, char dir, const char *kind, const void *data, size_t 
     pwsm__journal_add(&c->srv->journal, c->ordinal, dir, kind, data, len, 0, NULL);
 }
 
-/* Records a frame the server sends, scrubbed of secrets: a channel named after a key is
- * echoed in confirmations and even streamed as a symbol. */
-void pwsm__record_sent(conn *c, const char *kind, const void *data, size_t len)
+void pwsm__record_scrubbed(conn *c, char dir, const char *kind, const void *data, size_t len)
 {
     pwsm_server *s = c->srv;
     if (!pwsm__journal_wants(&s->journal))
@@ -28,11 +27,29 @@ void pwsm__record_sent(conn *c, const char *kind, const void *data, size_t len)
     size_t clen = 0;
     int rc = pwsm__scrub(data, len, &s->secrets, &clean, &clen);
     if (rc == 0)
-        pwsm__record(c, 's', kind, data, len);
+        pwsm__record(c, dir, kind, data, len);
     else if (rc > 0)
-        pwsm__record(c, 's', kind, clean, clen);
+        pwsm__record(c, dir, kind, clean, clen);
     else
-        pwsm__record(c, 's', kind, "*** (out of memory while redacting)", 35);
+        pwsm__record(c, dir, kind, "*** (out of memory while redacting)", 35);
+    free(clean);
+}
+
+/* Records a frame the server sends, scrubbed of secrets: a channel named after a key is
+ * echoed in confirmations and even streamed as a symbol. */
+void pwsm__record_sent(conn *c, const char *kind, const void *data, size_t len)
+{
+    pwsm__record_scrubbed(c, 's', kind, data, len);
+}
+
+void pwsm__record_close(conn *c, char dir, int code, const char *reason)
+{
+    pwsm_server *s = c->srv;
+    char *clean = NULL;
+    size_t clen = 0;
+    int rc = pwsm__scrub(reason, strlen(reason), s->secrets, s->nsecrets, &clean, &clen);
+    pwsm__journal_add(&s->journal, c->ordinal, dir, "close", NULL, 0, code,
+                      rc == 0 ? reason : rc > 0 ? clean : "*** (out of memory while redacting)");
     free(clean);
 }
 

@@ -42,11 +42,10 @@ static void stall_peek_cb(lws_sorted_usec_list_t *sul)
                 char r[CLOSE_REASON_MAX + 1] = "";
                 if (f.payload > 2)
                     snprintf(r, sizeof r, "%.*s", (int)(f.payload - 2), (const char *)p + 2);
-                pwsm__journal_add(&c->srv->journal, c->ordinal, 'c', "close", NULL, 0,
-                                  f.payload >= 2 ? (p[0] << 8 | p[1]) : 0, r);
+                pwsm__record_close(c, 'c', f.payload >= 2 ? (p[0] << 8 | p[1]) : 0, r);
                 c->peeked_close = true;
             } else {
-                pwsm__record(c, 'c', f.opcode == 9 ? "ping" : "pong", p, f.payload);
+                pwsm__record_scrubbed(c, 'c', f.opcode == 9 ? "ping" : "pong", p, f.payload);
                 if (f.opcode == 10)
                     c->peeked_pongs++;
             }

@@ -17,13 +17,32 @@
 
 #include "engine.h"
 
-static void server_free(pwsm_server *s)
+int pwsm__server_init(pwsm_server *s, const pwsm_options *opts, char *errbuf, size_t errcap)
+{
+    memset(s, 0, sizeof *s);
+    atomic_init(&s->accepted, 0);
+    atomic_init(&s->tcp_accepted, 0);
+    if (pwsm__options_apply(s, opts, errbuf, errcap) != 0)
+        return -1;
+    if (pwsm__journal_init(&s->journal, s->o.journal_path, s->o.journal_max_entries,
+                           s->o.journal_max_bytes, s->o.journal_file_max_bytes, errbuf, errcap) != 0)
+        return -1;
+    s->journal_ready = true;
+
+    if (s->has_scenario) {
+        s->attach = pwsm__engine_attach;
+        s->attach_user = &s->scenario;
+    }
+    return 0;
+}
+
+void pwsm__server_fini(pwsm_server *s)
 {
     pwsm__server_close(s); /* before the journal: closing connections journal */
     if (s->journal_ready)
         pwsm__journal_free(&s->journal);
+    s->journal_ready = false;
     pwsm__options_free(s);
-    free(s);
 }
 
 pwsm_server *pwsm_start(const pwsm_options *opts, char *errbuf, size_t errcap)
@@ -35,30 +54,18 @@ pwsm_server *pwsm_start(const pwsm_options *opts, char *errbuf, size_t errcap)
     }
     if (errcap)
         errbuf[0] = '\0';
-    pwsm_server *s = calloc(1, sizeof *s);
+    pwsm_server *s = malloc(sizeof *s);
     if (!s) {
         snprintf(errbuf, errcap, "out of memory");
         return NULL;
     }
-    atomic_init(&s->accepted, 0);
-    atomic_init(&s->tcp_accepted, 0);
-    if (pwsm__options_apply(s, opts, errbuf, errcap) != 0)
-        goto fail;
-    if (pwsm__journal_init(&s->journal, s->o.journal_path, s->o.journal_max_entries,
-                           s->o.journal_max_bytes, s->o.journal_file_max_bytes, errbuf, errcap) != 0)
-        goto fail;
-    s->journal_ready = true;
-
-    if (s->has_scenario) {
-        s->attach = pwsm__engine_attach;
-        s->attach_user = &s->scenario;
+    if (pwsm__server_init(s, opts, errbuf, errcap) != 0 ||
+        pwsm__server_listen(s, errbuf, errcap) != 0) { /* starts the service thread last */
+        pwsm__server_fini(s);
+        free(s);
+        return NULL;
     }
-    if (pwsm__server_listen(s, errbuf, errcap) != 0) /* starts the service thread last */
-        goto fail;
     return s;
-fail:
-    server_free(s);
-    return NULL;
 }
 
 int pwsm_port(const pwsm_server *s)
@@ -114,6 +121,8 @@ bool pwsm_wait_from(pwsm_server *s, size_t from, bool (*pred)(const pwsm_entry *
 
 void pwsm_stop(pwsm_server *s)
 {
-    if (s)
-        server_free(s); /* pws__server_stop joins the service thread first */
+    if (!s)
+        return;
+    pwsm__server_fini(s); /* pws__server_stop joins the service thread first */
+    free(s);
 }

@@ -5,7 +5,8 @@
  * with defaults applied), the listener, the journal and the live connections.
  * The parts of the server, top down:
  *
- *   server.c          pwsm_start / pwsm_stop, the journal API
+ *   server.c          pwsm_start / pwsm_stop (pwsm__server_init, then the listener),
+ *                     the journal API
  *   server_start.c    the listener: TLS certificate, protocols table, and wire's
  *                     start-up (lws context, vhost, port, URL, service thread)
  *   engine*.c         scenario playback, attached to connections (attach below)
@@ -61,6 +62,19 @@ struct pwsm_server {
     pwsm__conn_attach_fn attach;    /* offered every new connection (NULL: none), see conn.h */
     void *attach_user;              /* its first argument */
 };
+
+/* ---------------------------------------------------------------- server.c */
+
+/** Everything pwsm_start does but the listener, into s (overwritten): the settings
+ * (pwsm__options_apply), the journal, and the scenario engine as attach hook.  Nothing serves
+ * yet: pwsm_start then opens the listener (pwsm__server_listen); the fuzz target
+ * tests/fuzz/fuzz_mockreq.c instead serves the connection protocol (conn.h) on an lws context
+ * of its own whose user is s.  Returns 0, or -1 with a message in errbuf; either way
+ * pwsm__server_fini undoes it. */
+int pwsm__server_init(pwsm_server *s, const pwsm_options *opts, char *errbuf, size_t errcap);
+/** Closes the listener if there is one (joining its thread: its connections close and journal),
+ * then frees the journal and the settings.  s itself is the caller's. */
+void pwsm__server_fini(pwsm_server *s);
 
 /* ---------------------------------------------------------------- server_options.c */
 

@@ -12,8 +12,13 @@
  * the other side stops (lws_rx_flow_control) until half of it went out, so
  * memory stays bounded whatever the speeds.  When one side ends, the other is
  * closed once what was queued toward it has been written.
+ *
+ * The upstream's bytes enter at up_rx (TLS, then up_plain: the upgrade
+ * response, then the frames); a detached proxy (proxy_detached.h, for the
+ * fuzz target) feeds that same path with no socket at all.
  */
 #include "internal.h" /* replay/src: libpwsreplay helpers */
+#include "proxy_detached.h"
 
 #include "wire/link.h"    /* raw-socket link with TLS over memory BIOs */
 #include "wire/server.h"  /* the listening side's start-up */
@@ -112,6 +117,14 @@ static void rec(pwsr_proxy *px, pair *pr, char dir, pws_tape_kind kind, const vo
 static void rec_event(pwsr_proxy *px, pair *pr, pws_tape_kind kind, const char *text)
 {
     rec(px, pr, '-', kind, text, text ? strlen(text) : 0, 0, NULL, NULL);
+}
+
+/* A message that may quote what a peer sent (a malformed header line, a status reason),
+ * with the known secrets replaced, for the tape and the log: malloc'd, NULL without memory. */
+static char *redact_text(pwsr_proxy *px, const char *text)
+{
+    size_t n;
+    return pws_redact_message(&px->rules, text, strlen(text), &n, NULL);
 }
 
 /* Adds a literal secret (a key given, or seen in an auth message) to the rules.  A new one
@@ -254,9 +267,11 @@ static void fail_pair(pair *pr, int status, const char *status_text, const char 
     if (pr->st == P_FAILED)
         return;
     pr->st = P_FAILED;
+    char *safe = redact_text(px, why); /* why may quote the peer's bytes */
     if (pr->ordinal) /* a client that never made a WebSocket request is not on the tape */
-        rec_event(px, pr, PWS_TAPE_ERROR, why);
-    pwsr__log(&px->lg, PWS_LOG_WARN, "connection %u: %s", pr->ordinal, why);
+        rec_event(px, pr, PWS_TAPE_ERROR, safe ? safe : "*** (out of memory while redacting)");
+    pwsr__log(&px->lg, PWS_LOG_WARN, "connection %u: %s", pr->ordinal, safe ? safe : "***");
+    free(safe);
     if (pr->down.wsi) {
         char resp[512];
         int n = snprintf(resp, sizeof resp,
@@ -385,6 +400,8 @@ static void on_request(pair *pr, size_t headlen)
 static int connect_upstream(pair *pr)
 {
     pwsr_proxy *px = pr->px;
+    if (!px->sv.ctx)
+        return 0; /* detached (proxy_detached.h): the caller plays the upstream */
     struct lws_client_connect_info ci;
     memset(&ci, 0, sizeof ci);
     ci.context = px->sv.ctx;
@@ -439,11 +456,13 @@ static void on_response_head(pair *pr, const pws__http_head *hp, size_t headlen,
     if (hp->status != 101) {
         char m[300];
         snprintf(m, sizeof m, "upstream refused the WebSocket upgrade: %d %.120s", hp->status, hp->reason);
-        rec_event(px, pr, PWS_TAPE_ERROR, m);
-        pwsr__log(&px->lg, PWS_LOG_WARN, "connection %u: %s", pr->ordinal, m);
+        char *safe = redact_text(px, m); /* the reason is the upstream's */
+        rec_event(px, pr, PWS_TAPE_ERROR, safe ? safe : "*** (out of memory while redacting)");
+        pwsr__log(&px->lg, PWS_LOG_WARN, "connection %u: %s", pr->ordinal, safe ? safe : "***");
+        free(safe);
         pr->st = P_FAILED;
         char resp[300];
-        int n = snprintf(resp, sizeof resp, "HTTP/1.1 %d %.120s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        int n = snprintf(resp, sizeof resp, "HTTP/1.1 %03d %.120s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                          hp->status, hp->reason);
         pws__link_send(&pr->down, resp, (size_t)n);
         close_side(&pr->down);
@@ -470,7 +489,8 @@ static void on_response_head(pair *pr, const pws__http_head *hp, size_t headlen,
         return;
     }
     pr->st = P_OPEN;
-    lws_set_timeout(pr->up.wsi, NO_PENDING_TIMEOUT, 0);
+    if (pr->up.wsi)
+        lws_set_timeout(pr->up.wsi, NO_PENDING_TIMEOUT, 0);
     if (pr->down.wsi)
         lws_set_timeout(pr->down.wsi, NO_PENDING_TIMEOUT, 0);
     /* frames that came with the heads */
@@ -519,15 +539,39 @@ static int up_plain(void *user, const unsigned char *data, size_t len)
     }
     if (pr->st != P_UP_HANDSHAKE)
         return 0;
+    /* the blank line can only end in the new bytes: scan from 3 bytes before them, not from the
+     * start (an upstream sending its head a byte at a time cost O(n^2) scanning) */
+    size_t from = pr->head.len > 3 ? pr->head.len - 3 : 0;
     if (pwsr__buf_put(&pr->head, data, len)) {
         fail_pair(pr, 502, "Bad Gateway", "out of memory");
         return 0;
     }
-    size_t hl = pws__http_head_len(pr->head.p, pr->head.len);
+    size_t hl = pws__http_head_len(pr->head.p + from, pr->head.len - from);
     if (hl)
-        on_response(pr, hl);
+        on_response(pr, from + hl);
     else if (pr->head.len > PWS__MAX_HEAD)
         fail_pair(pr, 502, "Bad Gateway", "upstream response head too large");
+    return 0;
+}
+
+/* Bytes from the upstream socket (RAW_RX): TLS, then up_plain.  Returns what the callback
+ * returns: -1 closes the upstream socket (a TLS error once open). */
+static int up_rx(pair *pr, const void *in, size_t len)
+{
+    char err[400];
+    bool ready = false;
+    int rc = pws__link_rx(&pr->up, in, len, up_plain, pr, &ready, err, sizeof err);
+    if (rc) {
+        if (pr->st < P_OPEN) {
+            fail_pair(pr, 502, "Bad Gateway", err);
+        } else {
+            rec_event(pr->px, pr, PWS_TAPE_ERROR, err);
+            return -1;
+        }
+        return 0;
+    }
+    if (ready && pr->st == P_UP_CONNECT)
+        send_upgrade_request(pr);
     return 0;
 }
 
@@ -675,24 +719,8 @@ static int cb_up(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
             send_upgrade_request(pr);
         }
         return 0;
-    case LWS_CALLBACK_RAW_RX: {
-        if (!pr)
-            return -1;
-        bool ready = false;
-        int rc = pws__link_rx(&pr->up, in, len, up_plain, pr, &ready, err, sizeof err);
-        if (rc) {
-            if (pr->st < P_OPEN) {
-                fail_pair(pr, 502, "Bad Gateway", err);
-            } else {
-                rec_event(px, pr, PWS_TAPE_ERROR, err);
-                return -1;
-            }
-            return 0;
-        }
-        if (ready && pr->st == P_UP_CONNECT)
-            send_upgrade_request(pr);
-        return 0;
-    }
+    case LWS_CALLBACK_RAW_RX:
+        return pr ? up_rx(pr, in, len) : -1;
     case LWS_CALLBACK_RAW_WRITEABLE:
         if (!pr)
             return -1;
@@ -747,7 +775,9 @@ static void proxy_free(pwsr_proxy *px)
     free(px);
 }
 
-pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_t errcap)
+/* The proxy without its listener: options, redaction rules, the tape, the upstream TLS
+ * context.  NULL with a message on failure. */
+static pwsr_proxy *proxy_new(const pwsr_proxy_options *opts, char *errbuf, size_t errcap)
 {
     char scratch_err[8];
     if (!errbuf) {
@@ -839,6 +869,22 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
         if (opts->insecure)
             pwsr__log(&px->lg, PWS_LOG_WARN, "the upstream certificate is not verified (--insecure)");
     }
+    return px;
+fail:
+    proxy_free(px);
+    return NULL;
+}
+
+pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_t errcap)
+{
+    char scratch_err[8];
+    if (!errbuf) {
+        errbuf = scratch_err;
+        errcap = sizeof scratch_err;
+    }
+    pwsr_proxy *px = proxy_new(opts, errbuf, errcap);
+    if (!px)
+        return NULL;
     px->protocols[0] = (struct lws_protocols){.name = "pwsr-proxy-down", .callback = cb_down, .tx_packet_size = PWS__SERVER_TX_PACKET};
     px->protocols[1] = (struct lws_protocols){.name = "pwsr-proxy-up", .callback = cb_up, .tx_packet_size = PWS__SERVER_TX_PACKET};
     pws__server_options so = {.name = "pwsr-proxy", .err_prefix = "proxy: ", .host = px->o.host, .port = opts->port,
@@ -878,4 +924,58 @@ void pwsr_proxy_stop(pwsr_proxy *px)
 {
     if (px)
         proxy_free(px);
+}
+
+/* ------------------------------------------------------------ without sockets (proxy_detached.h) */
+
+pwsr_proxy *pwsr__proxy_detached(const pwsr_proxy_options *opts, char *errbuf, size_t errcap)
+{
+    return proxy_new(opts, errbuf, errcap);
+}
+
+int pwsr__proxy_detached_open(pwsr_proxy *px, const void *request, size_t len, char accept_up[32])
+{
+    if (px->sv.ctx || px->pairs)
+        return -1; /* a listening proxy, or a pair already open */
+    pair *pr = calloc(1, sizeof *pr);
+    if (!pr)
+        return -1;
+    /* as RAW_ADOPT, with no socket */
+    pr->px = px;
+    pws__ws_reader_init(&pr->rd_c, true, px->o.max_message);
+    pws__ws_reader_init(&pr->rd_s, false, px->o.max_message);
+    pr->next = px->pairs;
+    px->pairs = pr;
+    px->live++;
+    /* as RAW_RX before the upgrade, then RAW_CONNECTED on a ws:// upstream */
+    size_t hl = 0;
+    if (!pwsr__buf_put(&pr->head, request, len) && (hl = pws__http_head_len(pr->head.p, pr->head.len)) > 0)
+        on_request(pr, hl);
+    if (pr->st == P_UP_CONNECT)
+        send_upgrade_request(pr);
+    if (pr->st != P_UP_HANDSHAKE) {
+        side_closed(pr, false); /* the tape gets the end of a pair that had an ordinal */
+        return -1;
+    }
+    pws__ws_accept(pr->up_key, accept_up);
+    return 0;
+}
+
+int pwsr__proxy_detached_upstream(pwsr_proxy *px, const void *data, size_t len)
+{
+    return px->pairs ? up_rx(px->pairs, data, len) : -1;
+}
+
+size_t pwsr__proxy_detached_to_client(pwsr_proxy *px, const char **data)
+{
+    pair *pr = px->pairs;
+    size_t n = pr && pr->down.out.p ? pr->down.out.len - pr->down.out_off : 0;
+    *data = n ? pr->down.out.p + pr->down.out_off : NULL;
+    return n;
+}
+
+void pwsr__proxy_detached_close(pwsr_proxy *px)
+{
+    if (px->pairs)
+        side_closed(px->pairs, false);
 }

@@ -11,7 +11,8 @@
  * and stream offset), and each message must keep the RFC's limits (control
  * frames of at most 125 bytes; a too-big message with no bytes and a total
  * over the limit).  The stream is also parsed as an HTTP head, as a request
- * and as a response: any pointer it returns stays inside the head.
+ * and as a response: any pointer it returns stays inside the head, and a
+ * response's status is three digits.
  *
  * Built with -fsanitize=fuzzer (clang, -DPOLYWS_FUZZ=ON) this is a libFuzzer
  * target; linked with replay_main.c it replays the seed corpus through the
@@ -154,7 +155,8 @@ static void check_head(const uint8_t *data, size_t size)
         if (request)
             FUZZ_CHECK(h.method >= lo && h.method <= hi && h.target >= lo && h.target <= hi);
         else
-            FUZZ_CHECK(h.reason[0] == '\0' || (h.reason >= lo && h.reason < hi));
+            FUZZ_CHECK((h.reason[0] == '\0' || (h.reason >= lo && h.reason < hi)) && h.status >= 0 &&
+                       h.status <= 999); /* three digits, as written: the proxy passes it on */
         (void)pws__http_has_token(pws__http_get(&h, "Connection"), "upgrade");
     }
 }

@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,11 +65,14 @@ int pws__http_parse(const char *buf, size_t headlen, bool request, pws__http_hea
         h->method = line;
         h->target = sp1 + 1;
     } else {
-        if (strncmp(line, "HTTP/1.", 7) || strlen(line) < 12) {
+        /* "HTTP/1.x" SP 3DIGIT [SP reason]: the status is three digits (atoi took "1011",
+         * "-5" or an overflowing number, which the proxy then passed on to its client) */
+        if (strncmp(line, "HTTP/1.", 7) || strlen(line) < 12 || line[8] != ' ' || !isdigit((unsigned char)line[9]) ||
+            !isdigit((unsigned char)line[10]) || !isdigit((unsigned char)line[11]) || (line[12] && line[12] != ' ')) {
             snprintf(err, cap, "not an HTTP/1.1 status line: %.60s", line);
             return -1;
         }
-        h->status = atoi(line + 9);
+        h->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
         h->reason = line[12] ? line + 13 : "";
     }
     while ((line = strtok_r(NULL, "\r\n", &save))) {
