@@ -11,6 +11,17 @@
  * pws__server_options; everything after the start is the owner's callbacks.
  * Names are pws__.
  *
+ * Every server has a handshake guard (wire/handshake.h, sv->guard): its
+ * callbacks report each accepted connection, its complete upgrade request
+ * and its close, and the guard closes what never finishes its upgrade.
+ *
+ * Descriptors: lws is given the process's own limit (RLIMIT_NOFILE), not a
+ * smaller per-server one.  lws 4.1 finds a socket's wsi by a linear scan of
+ * its whole table (wsi_from_fd's "slow fds handling") whenever its limit is
+ * below the process's, on every event; with the limit equal it indexes the
+ * table directly.  The guard keeps PWS__SERVER_FD_RESERVE descriptors free
+ * for what is not a client connection.
+ *
  * Threads: pws__server_start and pws__server_stop are called by the owner's
  * thread; the callbacks run on the service thread (and on the owner's thread
  * inside pws__server_stop, while the context is destroyed, after the service
@@ -27,12 +38,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "wire/handshake.h"
+
 /* Bytes one send() of a server may take: every server protocol sets its
  * .tx_packet_size to this.  Left at 0, lws caps each send() at the read
  * buffer size (4096 by default), so a 40 KB frame went out as ten sends with
  * a poll() before each and woke the client per 4 KB; the kernel's socket
  * buffer is the real limit, and lws keeps what it does not take. */
 #define PWS__SERVER_TX_PACKET ((size_t)1 << 20)
+
+/* Descriptors of the process the handshake guard leaves to what is not a client
+ * connection: listening sockets, lws' wake-up pipe, stdio, journal and tape
+ * files, a test's own sockets. */
+#define PWS__SERVER_FD_RESERVE 64u
 
 /* How to start.  Zero-initialize; zero fields take the defaults. */
 typedef struct pws__server_options {
@@ -43,7 +61,8 @@ typedef struct pws__server_options {
     const struct lws_protocols *protocols; /* the vhost's protocols, a zeroed entry last; kept, not copied */
     const char *raw_protocol;              /* set: accepted sockets go to the raw role with this protocol */
     void *user;                            /* lws_context_user() in the callbacks */
-    unsigned fd_limit;                     /* file descriptors the context may use; 0: lws' default */
+    pws__hs_limits handshake;              /* the handshake guard's limits (zero fields: defaults) */
+    unsigned fds_per_open;                 /* descriptors one upgraded connection holds (the proxy's 2); 0: 1 */
     unsigned serv_buf_size;                /* bytes one socket read takes; 0: lws' default (4096) */
     bool validate_utf8;                    /* lws checks text messages itself (ws role only) */
     const char *cert_file;                 /* set (with key_file): TLS with this certificate (PEM) */
@@ -55,6 +74,8 @@ typedef struct pws__server {
     struct lws_context *ctx;     /* the context, NULL when not started */
     struct lws_vhost *vhost;     /* the listening vhost */
     SSL_CTX *client_ssl_ctx;     /* ours, handed to lws so it builds (and leaks) none of its own */
+    pws__hs_guard *guard;        /* closes connections that never finish their upgrade (wire/handshake.h) */
+    size_t fd_max;               /* descriptors lws may use: the process's limit */
     int port;                    /* the port bound */
     char url[96];                /* ws[s]://HOST:PORT for a local client: loopback for "any" */
     pthread_t thread;            /* runs lws_service until stopping */
@@ -72,8 +93,9 @@ int pws__server_start(pws__server *sv, const pws__server_options *o, char *err, 
 bool pws__server_stopping(pws__server *sv);
 
 /* Stops and joins the service thread, then destroys the context on the
- * caller's thread (lws runs the close callbacks of live sockets there) and
- * frees what start made.  Safe on a zeroed or failed server, and twice. */
+ * caller's thread (lws runs the close callbacks of live sockets there: the
+ * guard is still there for pws__hs_closed) and frees what start made,
+ * the guard last.  Safe on a zeroed or failed server, and twice. */
 void pws__server_stop(pws__server *sv);
 
 #endif
