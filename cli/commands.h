@@ -31,7 +31,7 @@ bool pws_cli_count(const pws_event *ev, pthread_mutex_t *mu, uint64_t count, uin
 /* ---- the servers' handshake options and counters (handshakes.c): mock, record and replay */
 
 #define PWS_CLI_HS_REPORT_MS 10000 /* at most one "handshakes:" line this often while running */
-#define PWS_CLI_MAX_FDS 1048576u   /* the descriptor limit is raised to the hard one, at most this */
+#define PWS_CLI_FDS 16384u         /* the servers' descriptor limit: enough for any of their options */
 
 /* getopt_long codes of the three options (outside any short option's range). */
 #define PWS_CLI_OPT_HS_TIMEOUT 1001
@@ -84,10 +84,13 @@ typedef struct pws_cli_hs_report {
 void pws_cli_hs_report_line(pws_cli_hs_report *r, const char *cmd, const char *prefix, const pws_cli_hs_counts *now,
                             bool final);
 
-/* Raises the soft limit on open descriptors to the hard one (at most PWS_CLI_MAX_FDS), so
- * that a server's connections are not cut at the usual 1,024.  Quietly keeps the limit it
- * cannot raise. */
-void pws_cli_raise_fd_limit(void);
+/* Sets the soft limit on open descriptors to PWS_CLI_FDS (or the hard limit if lower), so
+ * that a server's connections are not cut at the usual 1,024, and a far higher limit (1048576
+ * is common) does not make lws scan a table that large on every accept and close (see
+ * wire/server.h).  The defaults fit with room to spare (the mock's 4096 connections and 1024
+ * pending ones; the proxy's 2 x 4096 at most); beyond it the handshake guard keeps
+ * descriptors free by closing pending connections.  Quietly keeps the limit it cannot set. */
+void pws_cli_set_fd_limit(void);
 
 /* Reads a duration: 250ms, 2s, 1.5s, 1m or plain milliseconds, within [min_ms, max_ms], into
  * *out_ms; 0, or -1 and *out_ms untouched. */

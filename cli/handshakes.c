@@ -2,7 +2,7 @@
  * handshakes.c - what `polyws mock`, `record` and `replay` share about
  * clients that never finish their WebSocket upgrade: the three options
  * (--handshake-timeout, --max-pending, --max-per-address), the
- * "handshakes:" line on stderr, and the descriptor limit raised at start.
+ * "handshakes:" line on stderr, and the descriptor limit set at start.
  * The limits themselves are the libraries' (polyws/mock.h, polyws/replay.h).
  */
 #include "commands.h"
@@ -114,13 +114,13 @@ void pws_cli_hs_report_line(pws_cli_hs_report *r, const char *cmd, const char *p
     r->shown_ms = ms ? ms : 1;
 }
 
-void pws_cli_raise_fd_limit(void)
+void pws_cli_set_fd_limit(void)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
-    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > PWS_CLI_MAX_FDS ? PWS_CLI_MAX_FDS : rl.rlim_max;
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= want)
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > PWS_CLI_FDS ? PWS_CLI_FDS : rl.rlim_max;
+    if (rl.rlim_cur == want)
         return;
     rl.rlim_cur = want;
     setrlimit(RLIMIT_NOFILE, &rl);

@@ -270,7 +270,7 @@ int pws_cmd_mock(int argc, char **argv)
     o.handshake_timeout_ms = hs.timeout_ms;
     o.max_pending = hs.max_pending;
     o.max_per_address = hs.max_per_address;
-    pws_cli_raise_fd_limit();
+    pws_cli_set_fd_limit();
     /* Nothing reads a standalone mock's in-memory journal (polyws check judges from its own):
      * the smallest one, so a long --rate max run neither grows to 256 MiB nor pays a copy and
      * fresh pages per frame.  --journal FILE still gets every line. */

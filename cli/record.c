@@ -562,7 +562,7 @@ int pws_cmd_record(int argc, char **argv)
     a.po.handshake_timeout_ms = a.hs.timeout_ms;
     a.po.max_pending = a.hs.max_pending;
     a.po.max_per_address = a.hs.max_per_address;
-    pws_cli_raise_fd_limit();
+    pws_cli_set_fd_limit();
     memset(&record_hs_report, 0, sizeof record_hs_report);
 
     char err[512];

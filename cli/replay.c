@@ -156,7 +156,7 @@ int pws_cmd_replay(int argc, char **argv)
     o.handshake_timeout_ms = hs.timeout_ms;
     o.max_pending = hs.max_pending;
     o.max_per_address = hs.max_per_address;
-    pws_cli_raise_fd_limit();
+    pws_cli_set_fd_limit();
     /* the key a user's client is likely to send: hidden from reports even before its auth */
     const char *env_key = getenv("POLYWS_API_KEY");
     if (env_key && *env_key)

@@ -877,6 +877,9 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
     pws__server_options so = {.name = "pwsr-proxy", .err_prefix = "proxy: ", .host = px->o.host, .port = opts->port,
                               .protocols = px->protocols, .raw_protocol = "pwsr-proxy-down", .user = px,
                               .fds_per_open = 2, .serv_buf_size = 256 * 1024};
+    /* two descriptors per client (its upstream), the pending ones, the reserve */
+    so.fd_limit = 2 * px->o.max_clients + (opts->max_pending ? opts->max_pending : PWSR_DEFAULT_MAX_PENDING) +
+                  PWS__SERVER_FD_RESERVE;
     if (pwsr__hs_limits("proxy", opts->handshake_timeout_ms, opts->max_pending, opts->max_per_address, &so.handshake,
                         errbuf, errcap))
         goto fail;

@@ -901,6 +901,9 @@ pwsr_replayer *pwsr_replay_start(const pwsr_replay_options *opts, char *errbuf, 
     pws__server_options so = {.name = "pwsr-replay", .err_prefix = "replay: ", .host = rp->host, .port = opts->port,
                               .protocols = rp->protocols, .raw_protocol = "pwsr-replay", .user = rp,
                               .serv_buf_size = 256 * 1024};
+    /* the replayer has no client cap: as many clients as the proxy may record at most */
+    so.fd_limit = PWSR_MAX_CLIENTS + (opts->max_pending ? opts->max_pending : PWSR_DEFAULT_MAX_PENDING) +
+                  PWS__SERVER_FD_RESERVE;
     if (pwsr__hs_limits("replay", opts->handshake_timeout_ms, opts->max_pending, opts->max_per_address,
                         &so.handshake, errbuf, errcap))
         goto fail;

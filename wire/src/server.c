@@ -7,20 +7,14 @@
 #include <string.h>
 #include <unistd.h>
 
-/* lws 4.1 distrusts a process limit above this and uses LWS_FALLBACK_FDS instead
- * (context.c: "unreasonable ulimit -n workaround"). */
-#define LWS_SANE_FD_LIMIT 10000000L
-#define LWS_FALLBACK_FDS 2560L
 /* lws 4.1's own timeout for network round trips, used unless the handshake timeout is longer. */
 #define LWS_DEFAULT_TIMEOUT_S 5u
 
-/* The descriptors lws will size its tables for: the process's limit, as lws reads it. */
-static size_t lws_fd_max(void)
+/* The process's descriptor limit, as lws reads it (sysconf); "unlimited" counts as huge. */
+static size_t process_fd_limit(void)
 {
     long l = sysconf(_SC_OPEN_MAX);
-    if (l < 0 || l > LWS_SANE_FD_LIMIT)
-        l = LWS_FALLBACK_FDS;
-    return (size_t)l;
+    return l < 0 ? (size_t)-1 : (size_t)l;
 }
 
 static bool is_ipv4_literal(const char *host)
@@ -95,8 +89,16 @@ int pws__server_start(pws__server *sv, const pws__server_options *o, char *err, 
     info.provided_client_ssl_ctx = sv->client_ssl_ctx;
     info.user = o->user;
     info.count_threads = 1;
-    /* fd_limit_per_thread stays 0: lws takes the process's limit (see wire/server.h) */
-    sv->fd_max = lws_fd_max();
+    /* lws' table: the process's limit if it is small enough to scan per accept and close,
+     * else the owner's bound (see wire/server.h) */
+    size_t process_max = process_fd_limit();
+    if (process_max <= PWS__SERVER_FAST_FDS || !o->fd_limit) {
+        sv->fd_max = process_max <= PWS__SERVER_FAST_FDS ? process_max : PWS__SERVER_FAST_FDS;
+        info.fd_limit_per_thread = process_max <= PWS__SERVER_FAST_FDS ? 0 : PWS__SERVER_FAST_FDS;
+    } else {
+        sv->fd_max = o->fd_limit;
+        info.fd_limit_per_thread = o->fd_limit;
+    }
     /* The ws role's own clocks on an unfinished request run out after the guard's, so that
      * the guard closes and counts it: the idle header buffer's always, the TLS accept's (lws'
      * general round-trip timeout, which also bounds close handshakes) only when the handshake

@@ -15,12 +15,18 @@
  * callbacks report each accepted connection, its complete upgrade request
  * and its close, and the guard closes what never finishes its upgrade.
  *
- * Descriptors: lws is given the process's own limit (RLIMIT_NOFILE), not a
- * smaller per-server one.  lws 4.1 finds a socket's wsi by a linear scan of
- * its whole table (wsi_from_fd's "slow fds handling") whenever its limit is
- * below the process's, on every event; with the limit equal it indexes the
- * table directly.  The guard keeps PWS__SERVER_FD_RESERVE descriptors free
- * for what is not a client connection.
+ * Descriptors: lws 4.1 sizes a table by its descriptor limit.  Given a
+ * limit below the process's (RLIMIT_NOFILE), it finds a socket's wsi by a
+ * linear scan of that table on every event (wsi_from_fd's "slow fds
+ * handling"); at the process's limit it indexes the table directly.  But
+ * Debian's build also runs its debug checks, which scan the whole table on
+ * every accept and every close (sanity_assert_no_sockfd_traces).  So lws
+ * gets the process's limit when that is at most PWS__SERVER_FAST_FDS, and
+ * the owner's fd_limit (a bounded table, scanned per event) above it: a
+ * process limit of 1048576, common in containers, would cost an 8 MB scan
+ * per accept and per close.  `polyws` sets its limit to 16384 (cli/).  The
+ * guard keeps PWS__SERVER_FD_RESERVE descriptors of lws' limit free for what
+ * is not a client connection.
  *
  * Threads: pws__server_start and pws__server_stop are called by the owner's
  * thread; the callbacks run on the service thread (and on the owner's thread
@@ -52,6 +58,9 @@
  * files, a test's own sockets. */
 #define PWS__SERVER_FD_RESERVE 64u
 
+/* The largest process descriptor limit lws is given as its own (see above). */
+#define PWS__SERVER_FAST_FDS 65536u
+
 /* How to start.  Zero-initialize; zero fields take the defaults. */
 typedef struct pws__server_options {
     const char *name;                      /* vhost name ("pwsmock", "pwsr-proxy"); required */
@@ -61,6 +70,9 @@ typedef struct pws__server_options {
     const struct lws_protocols *protocols; /* the vhost's protocols, a zeroed entry last; kept, not copied */
     const char *raw_protocol;              /* set: accepted sockets go to the raw role with this protocol */
     void *user;                            /* lws_context_user() in the callbacks */
+    unsigned fd_limit;                     /* descriptors the server may need at most (connections,
+                                              pending ones, the reserve): lws' limit when the
+                                              process's is above PWS__SERVER_FAST_FDS; 0: that one */
     pws__hs_limits handshake;              /* the handshake guard's limits (zero fields: defaults) */
     unsigned fds_per_open;                 /* descriptors one upgraded connection holds (the proxy's 2); 0: 1 */
     unsigned serv_buf_size;                /* bytes one socket read takes; 0: lws' default (4096) */
@@ -75,7 +87,7 @@ typedef struct pws__server {
     struct lws_vhost *vhost;     /* the listening vhost */
     SSL_CTX *client_ssl_ctx;     /* ours, handed to lws so it builds (and leaks) none of its own */
     pws__hs_guard *guard;        /* closes connections that never finish their upgrade (wire/handshake.h) */
-    size_t fd_max;               /* descriptors lws may use: the process's limit */
+    size_t fd_max;               /* descriptors lws may use (its table's size) */
     int port;                    /* the port bound */
     char url[96];                /* ws[s]://HOST:PORT for a local client: loopback for "any" */
     pthread_t thread;            /* runs lws_service until stopping */
