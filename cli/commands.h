@@ -28,4 +28,72 @@ int pws_cli_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  * count and must not be shown; true for every other event. */
 bool pws_cli_count(const pws_event *ev, pthread_mutex_t *mu, uint64_t count, uint64_t *seen, pws_connector *c);
 
+/* ---- the servers' handshake options and counters (handshakes.c): mock, record and replay */
+
+#define PWS_CLI_HS_REPORT_MS 10000 /* at most one "handshakes:" line this often while running */
+#define PWS_CLI_FDS 16384u         /* the servers' descriptor limit: enough for any of their options */
+
+/* getopt_long codes of the three options (outside any short option's range). */
+#define PWS_CLI_OPT_HS_TIMEOUT 1001
+#define PWS_CLI_OPT_MAX_PENDING 1002
+#define PWS_CLI_OPT_MAX_PER_ADDRESS 1003
+/* Their struct option entries, for a longopts table. */
+#define PWS_CLI_HS_LONGOPTS                                                     \
+    {"handshake-timeout", required_argument, NULL, PWS_CLI_OPT_HS_TIMEOUT},     \
+        {"max-pending", required_argument, NULL, PWS_CLI_OPT_MAX_PENDING},      \
+        {"max-per-address", required_argument, NULL, PWS_CLI_OPT_MAX_PER_ADDRESS}
+
+/* What the three options asked for (0: the library's default). */
+typedef struct pws_cli_hs_opts {
+    uint32_t timeout_ms;      /* --handshake-timeout */
+    uint32_t max_pending;     /* --max-pending */
+    uint32_t max_per_address; /* --max-per-address (0: no cap) */
+} pws_cli_hs_opts;
+
+/* The lines --help shows for them, the same in the three commands. */
+extern const char pws_cli_hs_help[];
+
+/* If ch is one of the three options, reads arg into o: 0, or 2 after printing
+ * "polyws CMD: --OPTION needs ..., not 'ARG'" on stderr.  -1: ch is not one of them. */
+int pws_cli_hs_option(const char *cmd, int ch, const char *arg, pws_cli_hs_opts *o);
+
+/* The counters the libraries report (pwsm_handshake_stats, pwsr_handshake_stats). */
+typedef struct pws_cli_hs_counts {
+    uint64_t accepted, upgraded;   /* connections accepted; of those, upgraded in time */
+    uint64_t timed_out, evicted;   /* closed for want of a complete upgrade; closed to make room */
+    uint64_t refused_full;         /* refused: pending slots full, none old enough to evict */
+    uint64_t refused_address;      /* refused: --max-per-address */
+    uint32_t pending, pending_peak; /* pending now; the most at once */
+} pws_cli_hs_counts;
+/* The counters of a library's struct, whose fields have the same names. */
+#define PWS_CLI_HS_COUNTS(st)                                                                         \
+    ((pws_cli_hs_counts){.accepted = (st).accepted, .upgraded = (st).upgraded,                       \
+                         .timed_out = (st).timed_out, .evicted = (st).evicted,                       \
+                         .refused_full = (st).refused_full, .refused_address = (st).refused_address, \
+                         .pending = (st).pending, .pending_peak = (st).pending_peak})
+
+/* What a command last printed. Zero-initialize. */
+typedef struct pws_cli_hs_report {
+    pws_cli_hs_counts shown; /* the counters of the last line */
+    int64_t shown_ms;        /* when it was printed (monotonic), 0: never */
+} pws_cli_hs_report;
+
+/* Prints "polyws CMD: handshakes: ..." on stderr (after prefix, e.g. a terminal's line
+ * clear) while running: when a connection was timed out, evicted or refused since the last
+ * line and PWS_CLI_HS_REPORT_MS passed; final: once more if any of those is not zero. */
+void pws_cli_hs_report_line(pws_cli_hs_report *r, const char *cmd, const char *prefix, const pws_cli_hs_counts *now,
+                            bool final);
+
+/* Sets the soft limit on open descriptors to PWS_CLI_FDS (or the hard limit if lower), so
+ * that a server's connections are not cut at the usual 1,024, and a far higher limit (1048576
+ * is common) does not make lws scan a table that large on every accept and close (see
+ * wire/server.h).  The defaults fit with room to spare (the mock's 4096 connections and 1024
+ * pending ones; the proxy's 2 x 4096 at most); beyond it the handshake guard keeps
+ * descriptors free by closing pending connections.  Quietly keeps the limit it cannot set. */
+void pws_cli_set_fd_limit(void);
+
+/* Reads a duration: 250ms, 2s, 1.5s, 1m or plain milliseconds, within [min_ms, max_ms], into
+ * *out_ms; 0, or -1 and *out_ms untouched. */
+int pws_cli_duration_ms(const char *s, uint32_t min_ms, uint32_t max_ms, uint32_t *out_ms);
+
 #endif

@@ -79,8 +79,14 @@ static void mock_usage(FILE *f)
             "                          would pass it becomes one last \"truncated\" line\n"
             "      --max-repeated-auth N  auth messages answered again on an authenticated\n"
             "                          connection (default 16); the next closes it (1008)\n"
+            "%s"
             "      --duration S        exit after S seconds\n"
-            "  -h, --help              this help\n");
+            "  -h, --help              this help\n"
+            "\n"
+            "A line \"polyws mock: handshakes: ...\" on stderr counts the connections closed or\n"
+            "refused before their upgrade (timed out, evicted, refused), at most every 10 s\n"
+            "while it happens and once at exit.\n",
+            pws_cli_hs_help);
 }
 
 /* A number option out of its range: one clear line, exit status 2. */
@@ -129,7 +135,8 @@ int pws_cmd_mock(int argc, char **argv)
         {"slow-consumer-bytes", required_argument, NULL, 'C'},
         {"plan-markets", required_argument, NULL, 'M'}, {"plan-types", required_argument, NULL, 'Y'},
         {"journal-max", required_argument, NULL, 'J'}, {"max-repeated-auth", required_argument, NULL, 'R'},
-        {NULL, 0, NULL, 0}};
+        PWS_CLI_HS_LONGOPTS,                         {NULL, 0, NULL, 0}};
+    pws_cli_hs_opts hs = {0};
     pwsm_options o;
     memset(&o, 0, sizeof o);
     const char *port_file = NULL;
@@ -141,6 +148,12 @@ int pws_cmd_mock(int argc, char **argv)
     char *end;
     uint64_t u;
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int hr = pws_cli_hs_option("mock", ch, optarg, &hs);
+        if (hr >= 0) {
+            if (hr)
+                return hr;
+            continue;
+        }
         switch (ch) {
         case 'l': {
             /* HOST:PORT; an IPv6 address as [ADDR]:PORT (or bare, split at the last colon) */
@@ -257,6 +270,10 @@ int pws_cmd_mock(int argc, char **argv)
         o.scenario = sc;
     }
     o.host = host;
+    o.handshake_timeout_ms = hs.timeout_ms;
+    o.max_pending = hs.max_pending;
+    o.max_per_address = hs.max_per_address;
+    pws_cli_set_fd_limit();
     /* Nothing reads a standalone mock's in-memory journal (polyws check judges from its own):
      * the smallest one, so a long --rate max run neither grows to 256 MiB nor pays a copy and
      * fresh pages per frame.  --journal FILE still gets every line. */
@@ -295,10 +312,16 @@ int pws_cmd_mock(int argc, char **argv)
         fclose(f);
     }
     double waited = 0;
+    pws_cli_hs_report report = {0};
+    pwsm_handshake_stats hst;
     while (!mock_signal && (duration <= 0 || waited < duration)) {
         usleep(50000);
         waited += 0.05;
+        pwsm_get_handshake_stats(s, &hst);
+        pws_cli_hs_report_line(&report, "mock", NULL, &PWS_CLI_HS_COUNTS(hst), false);
     }
+    pwsm_get_handshake_stats(s, &hst);
+    pws_cli_hs_report_line(&report, "mock", NULL, &PWS_CLI_HS_COUNTS(hst), true);
     /* what a test of a client's retries counts: TCP attempts, and those that became WebSockets */
     printf("connections %u tcp %u websocket\n", pwsm_tcp_connections(s), pwsm_connections(s));
     fflush(stdout);

@@ -29,6 +29,7 @@
 
 static volatile sig_atomic_t record_signal;
 static bool record_tty; /* stderr is a terminal: log lines first clear the progress line */
+static pws_cli_hs_report record_hs_report; /* the last "handshakes:" line */
 
 static void record_on_signal(int sig)
 {
@@ -50,7 +51,10 @@ static void record_usage(FILE *f)
             "      --upstream URL       ws:// or wss:// URL of the service\n"
             "      --listen HOST:PORT   where clients connect (default 127.0.0.1:0, any free port)\n"
             "      --port-file FILE     also write the listening line to FILE\n"
-            "      --max-clients N      concurrent clients (default 64)\n"
+            "      --max-clients N      concurrent clients past their upgrade request (default 64;\n"
+            "                           one more gets HTTP 503); clients still sending it do not\n"
+            "                           count: see --max-pending\n"
+            "%s"
             "\n"
             "Direct mode: our own connector connects, authenticates, subscribes and is recorded.\n"
             "      --url URL            ws:// or wss:// URL (default: $POLYWS_URL)\n"
@@ -80,7 +84,11 @@ static void record_usage(FILE *f)
             "A progress line (frames, bytes, rate, elapsed) is shown when stderr is a terminal.\n"
             "Stops on SIGINT/SIGTERM, --duration or --count.  A recorder killed any other way\n"
             "(even SIGKILL) leaves a valid tape of everything recorded before.\n"
-            "Exit status: 0 when stopped, 1 on a failure, 2 on bad usage.\n");
+            "A line \"polyws record: handshakes: ...\" counts the clients closed or refused before\n"
+            "their upgrade request was complete (timed out, evicted, refused), at most every\n"
+            "10 s while it happens and once at exit.\n"
+            "Exit status: 0 when stopped, 1 on a failure, 2 on bad usage.\n",
+            pws_cli_hs_help);
 }
 
 typedef struct recorder {
@@ -168,6 +176,7 @@ typedef struct record_args {
     char subs[8192];         /* direct: channels */
     double duration;         /* --duration, 0 = no limit */
     bool direct;             /* direct mode, else proxy mode */
+    pws_cli_hs_opts hs;      /* proxy: --handshake-timeout, --max-pending, --max-per-address */
     char key[PWS_MAX_KEY_LEN + 1]; /* direct: the API key, wiped once handed over */
 } record_args;
 
@@ -200,6 +209,9 @@ static int parse_option(int ch, const char *arg, record_args *a, recorder *r)
     pwsr_proxy_options *po = &a->po;
     uint64_t u;
     char *end;
+    int hr = pws_cli_hs_option("record", ch, arg, &a->hs);
+    if (hr >= 0)
+        return hr ? hr : RECORD_GO_ON;
     switch (ch) {
     case 'U': po->upstream = arg; break;
     case 'l': return parse_listen(a, arg);
@@ -285,7 +297,8 @@ static int parse_options(int argc, char **argv, record_args *a, recorder *r)
         {"redact-field", required_argument, NULL, 'R'}, {"redact-header", required_argument, NULL, 'H'},
         {"max-buffer", required_argument, NULL, 'B'}, {"fsync", no_argument, NULL, 'S'},
         {"quiet", no_argument, NULL, 'q'},           {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},            PWS_CLI_HS_LONGOPTS,
+        {NULL, 0, NULL, 0}};
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "s:n:o:d:qvh", longopts, NULL)) != -1) {
@@ -450,12 +463,14 @@ static int record_until_stopped(pwsr_proxy *px, const record_args *a, const reco
 {
     bool tty = record_tty;
     double last_progress = -1;
+    pws_cli_hs_report *report = &record_hs_report;
     for (;;) {
         struct timespec ts = {0, RECORD_TICK_MS * 1000000L};
         nanosleep(&ts, NULL);
         double el = since(t0_us);
         pwsr_proxy_stats st;
         pwsr_proxy_get_stats(px, &st);
+        pws_cli_hs_report_line(report, "record", tty ? "\r\033[K" : NULL, &PWS_CLI_HS_COUNTS(st.handshakes), false);
         if (st.tape_failed)
             return 1;
         if (record_signal || (a->duration > 0 && el >= a->duration))
@@ -519,6 +534,7 @@ static int stop_proxy(pwsr_proxy *px)
 {
     pwsr_proxy_stats st;
     pwsr_proxy_get_stats(px, &st);
+    pws_cli_hs_report_line(&record_hs_report, "record", NULL, &PWS_CLI_HS_COUNTS(st.handshakes), true);
     pwsr_proxy_stop(px);
     if (st.tape_failed) {
         fprintf(stderr, "polyws record: the tape could not be written completely (see above)\n");
@@ -543,6 +559,11 @@ int pws_cmd_record(int argc, char **argv)
     if (rc != RECORD_GO_ON)
         return rc;
     setup_process(&a, &r);
+    a.po.handshake_timeout_ms = a.hs.timeout_ms;
+    a.po.max_pending = a.hs.max_pending;
+    a.po.max_per_address = a.hs.max_per_address;
+    pws_cli_set_fd_limit();
+    memset(&record_hs_report, 0, sizeof record_hs_report);
 
     char err[512];
     pwsr_proxy *px = pwsr_proxy_start(&a.po, err, sizeof err);

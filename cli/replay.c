@@ -45,12 +45,17 @@ static void replay_usage(FILE *f)
             "      --loop              play the tape again for every new client; never ends\n"
             "                          by itself\n"
             "      --duration S        exit after S seconds\n"
+            "%s"
             "  -q, --quiet             only deviations and errors on stderr\n"
             "  -v, --verbose           log each client\n"
             "  -h, --help              this help\n"
             "\n"
             "Exit status: 0 once every tape connection was played without a deviation; 1 on a\n"
-            "deviation or a failure (or if interrupted before the end); 2 on bad usage.\n");
+            "deviation or a failure (or if interrupted before the end); 2 on bad usage.\n"
+            "A line \"polyws replay: handshakes: ...\" counts the clients closed or refused before\n"
+            "their upgrade request was complete (timed out, evicted, refused), at most every\n"
+            "10 s while it happens and once at exit.\n",
+            pws_cli_hs_help);
 }
 
 static int replay_quiet;
@@ -70,7 +75,9 @@ int pws_cmd_replay(int argc, char **argv)
         {"speed", required_argument, NULL, 'S'},  {"wait-ms", required_argument, NULL, 'W'},
         {"loop", no_argument, NULL, 'L'},         {"duration", required_argument, NULL, 'd'},
         {"quiet", no_argument, NULL, 'q'},        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},         PWS_CLI_HS_LONGOPTS,
+        {NULL, 0, NULL, 0}};
+    pws_cli_hs_opts hs = {0};
     pwsr_replay_options o;
     memset(&o, 0, sizeof o);
     char host[256] = "127.0.0.1";
@@ -82,6 +89,12 @@ int pws_cmd_replay(int argc, char **argv)
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "d:qvh", longopts, NULL)) != -1) {
+        int hr = pws_cli_hs_option("replay", ch, optarg, &hs);
+        if (hr >= 0) {
+            if (hr)
+                return hr;
+            continue;
+        }
         switch (ch) {
         case 'l': {
             const char *colon = strrchr(optarg, ':');
@@ -140,6 +153,10 @@ int pws_cmd_replay(int argc, char **argv)
     }
     o.tape_path = argv[optind];
     o.host = host;
+    o.handshake_timeout_ms = hs.timeout_ms;
+    o.max_pending = hs.max_pending;
+    o.max_per_address = hs.max_per_address;
+    pws_cli_set_fd_limit();
     /* the key a user's client is likely to send: hidden from reports even before its auth */
     const char *env_key = getenv("POLYWS_API_KEY");
     if (env_key && *env_key)
@@ -173,17 +190,21 @@ int pws_cmd_replay(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     int64_t t0_us = pws__mono_us();
     bool done = false;
+    pws_cli_hs_report report = {0};
+    pwsr_replay_result res;
     while (!replay_signal) {
         if (pwsr_replay_wait(rp, 100)) {
             done = true;
             break;
         }
+        pwsr_replay_get_result(rp, &res);
+        pws_cli_hs_report_line(&report, "replay", NULL, &PWS_CLI_HS_COUNTS(res.handshakes), false);
         double el = (double)(pws__mono_us() - t0_us) / 1e6;
         if (duration > 0 && el >= duration)
             break;
     }
-    pwsr_replay_result res;
     pwsr_replay_get_result(rp, &res);
+    pws_cli_hs_report_line(&report, "replay", NULL, &PWS_CLI_HS_COUNTS(res.handshakes), true);
     pwsr_replay_stop(rp);
     if (!replay_quiet || res.deviations)
         fprintf(stderr,

@@ -206,9 +206,29 @@ int pwsm__conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
             return 0;
         return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, MARKET_404_BODY) ? -1 : 1;
     }
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        /* Being accepted (wsi is the listener): the handshake guard (wire/handshake.h) may
+         * refuse it, or close older connections that never finished their upgrade. */
+        return pws__hs_filter(s->sv.guard, wsi, user);
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: {
+        /* Accepted: the guard times it out until it upgrades. */
+        pws__hs_entry *e;
+        if (pws__hs_accept(s->sv.guard, wsi, &e))
+            return -1;
+        lws_set_opaque_user_data(wsi, e);
+        return 0;
+    }
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        /* Refuse the upgrade beyond max_connections (the client sees the handshake fail). */
-        return s->live >= s->o.max_connections ? 1 : 0;
+        /* Refuse the upgrade beyond max_connections (the client sees the handshake fail), or
+         * if the guard closes it already (its handshake timed out or was evicted). */
+        if (s->live >= s->o.max_connections)
+            return 1;
+        return pws__hs_upgraded(s->sv.guard, lws_get_opaque_user_data(wsi)) ? 0 : 1;
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* Every accepted socket ends here, upgraded or not (the listener has no entry). */
+        pws__hs_closed(s->sv.guard, lws_get_opaque_user_data(wsi));
+        lws_set_opaque_user_data(wsi, NULL);
+        return 0;
     case LWS_CALLBACK_ESTABLISHED:
         return on_established(s, c, wsi);
     case LWS_CALLBACK_RECEIVE:

@@ -134,7 +134,8 @@ static bool compile_server(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
 {
     static const char *const keys[] = {
         "keys", "auth_timeout", "max_connections_per_key", "kick", "rate_limit", "tls", "seed",
-        "rate", "batch",        "policy_close_code",       "slow_consumer_bytes", "texts", "plan", NULL};
+        "rate", "batch",        "policy_close_code",       "slow_consumer_bytes", "texts", "plan",
+        "handshake_timeout", NULL};
     if (!pwss__check_map(c, n, "server", keys))
         return false;
     const pwss__ynode *v;
@@ -143,6 +144,10 @@ static bool compile_server(pwss__ctx *c, const pwss__ynode *n, pwss_server *s)
         return false;
     if ((v = pwss__get(n, "auth_timeout")) &&
         !pwss__read_duration(c, v, "server.auth_timeout", 1, PWSS__MAX_DURATION_MS, &s->auth_timeout_ms))
+        return false;
+    if ((v = pwss__get(n, "handshake_timeout")) &&
+        !pwss__read_duration(c, v, "server.handshake_timeout", 1, PWSM_MAX_HANDSHAKE_TIMEOUT_MS,
+                             &s->handshake_timeout_ms))
         return false;
     if ((v = pwss__get(n, "max_connections_per_key"))) {
         if (!pwss__read_uint(c, v, "server.max_connections_per_key", 1, 1000, &u))

@@ -17,6 +17,13 @@
 
 #include "engine.h"
 
+/* The public limits are wire's (wire/handshake.h), spelled in polyws/mock.h. */
+_Static_assert(PWSM_DEFAULT_HANDSHAKE_TIMEOUT_MS == PWS__HS_DEFAULT_TIMEOUT_MS &&
+                   PWSM_MAX_HANDSHAKE_TIMEOUT_MS == PWS__HS_MAX_TIMEOUT_MS &&
+                   PWSM_DEFAULT_MAX_PENDING == PWS__HS_DEFAULT_MAX_PENDING && PWSM_MAX_PENDING == PWS__HS_MAX_PENDING &&
+                   PWSM_MAX_PER_ADDRESS == PWS__HS_MAX_PER_ADDRESS,
+               "polyws/mock.h and wire/handshake.h disagree");
+
 int pwsm__server_init(pwsm_server *s, const pwsm_options *opts, char *errbuf, size_t errcap)
 {
     memset(s, 0, sizeof *s);
@@ -91,6 +98,16 @@ uint32_t pwsm_connections(pwsm_server *s)
 uint32_t pwsm_tcp_connections(pwsm_server *s)
 {
     return atomic_load(&s->tcp_accepted);
+}
+
+void pwsm_get_handshake_stats(pwsm_server *s, pwsm_handshake_stats *out)
+{
+    pws__hs_stats st;
+    pws__hs_get_stats(s->sv.guard, &st);
+    *out = (pwsm_handshake_stats){.accepted = st.accepted, .upgraded = st.upgraded, .timed_out = st.timed_out,
+                                  .evicted = st.evicted, .refused_full = st.refused_full,
+                                  .refused_address = st.refused_address, .pending = st.pending,
+                                  .pending_peak = st.pending_peak};
 }
 
 size_t pwsm_journal(pwsm_server *s, const pwsm_entry **out)

@@ -74,6 +74,8 @@ static void apply_scenario_server(pwsm_options *o, const pwss_server *sv)
         o->auth_timeout_ms = sv->auth_timeout_ms;
     if (sv->max_per_key)
         o->max_per_key = sv->max_per_key;
+    if (sv->handshake_timeout_ms)
+        o->handshake_timeout_ms = sv->handshake_timeout_ms;
     if (sv->kick_newer)
         o->kick_newer = true;
     if (sv->rate_window_ms) {
@@ -197,6 +199,18 @@ int pwsm__options_apply(pwsm_server *s, const pwsm_options *in, char *err, size_
     }
     if (!o->max_per_key)
         o->max_per_key = 1;
+    /* the guard (wire/handshake.h) fills in the defaults; the public names are checked here */
+    if (o->handshake_timeout_ms > PWSM_MAX_HANDSHAKE_TIMEOUT_MS || o->max_pending > PWSM_MAX_PENDING ||
+        o->max_per_address > PWSM_MAX_PER_ADDRESS) {
+        snprintf(err, errcap, "handshake_timeout_ms %u, max_pending %u or max_per_address %u out of range "
+                 "(at most %u, %u, %u)", o->handshake_timeout_ms, o->max_pending, o->max_per_address,
+                 PWSM_MAX_HANDSHAKE_TIMEOUT_MS, PWSM_MAX_PENDING, PWSM_MAX_PER_ADDRESS);
+        return -1;
+    }
+    if (!o->handshake_timeout_ms)
+        o->handshake_timeout_ms = PWSM_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    if (!o->max_pending)
+        o->max_pending = PWSM_DEFAULT_MAX_PENDING;
     if (!o->seed)
         o->seed = 1;
     if (o->events_per_sec != o->events_per_sec) {

@@ -33,7 +33,11 @@ int pwsm__server_listen(pwsm_server *s, char *errbuf, size_t errcap)
     };
 
     pws__server_options so = {.name = "pwsmock", .host = s->o.host, .port = s->o.port, .protocols = s->protocols,
-                              .user = s, .fd_limit = s->o.max_connections + 64, .validate_utf8 = true};
+                              .user = s, .validate_utf8 = true,
+                              .fd_limit = s->o.max_connections + s->o.max_pending + PWS__SERVER_FD_RESERVE,
+                              .handshake = {.timeout_ms = s->o.handshake_timeout_ms,
+                                            .max_pending = s->o.max_pending,
+                                            .max_per_address = s->o.max_per_address}};
     if (s->o.tls) {
         so.cert_file = s->o.cert_file;
         so.key_file = s->o.key_file;

@@ -17,7 +17,8 @@
  * response, then the frames); a detached proxy (proxy_detached.h, for the
  * fuzz target) feeds that same path with no socket at all.
  */
-#include "internal.h" /* replay/src: libpwsreplay helpers */
+#include "handshakes.h" /* the handshake guard's settings and counters */
+#include "internal.h"   /* replay/src: libpwsreplay helpers */
 #include "proxy_detached.h"
 
 #include "wire/link.h"    /* raw-socket link with TLS over memory BIOs */
@@ -58,6 +59,8 @@ typedef struct pair {
     const char *first_gone;    /* the side whose socket ended first ("client", "upstream") */
     bool ended;                /* the end event is on the tape */
     bool up_failed;            /* the upstream connect failed (handled once) */
+    pws__hs_entry *hs;         /* the client socket in the handshake guard (wire/handshake.h) */
+    bool counted;              /* its request was complete and admitted: counts against max_clients */
 } pair;
 
 struct pwsr_proxy {
@@ -77,6 +80,7 @@ struct pwsr_proxy {
     int64_t t0;                  /* monotonic start */
     uint32_t next_ordinal;       /* last ordinal handed out */
     uint32_t live;               /* pairs alive */
+    uint32_t clients;            /* of those, admitted after a complete request (max_clients) */
     pair *pairs;                 /* all pairs */
     unsigned char *scratch;      /* LWS_PRE + PWS__WRITE_CHUNK bytes for lws_write */
     /* statistics, written by the service thread, read by any */
@@ -233,6 +237,8 @@ static void pair_maybe_free(pair *pr)
             break;
         }
     px->live--;
+    if (pr->counted)
+        px->clients--;
     ST_SET(px, st_active, px->live);
     pws__link_free(&pr->down);
     pws__link_free(&pr->up);
@@ -268,9 +274,12 @@ static void fail_pair(pair *pr, int status, const char *status_text, const char 
         return;
     pr->st = P_FAILED;
     char *safe = redact_text(px, why); /* why may quote the peer's bytes */
-    if (pr->ordinal) /* a client that never made a WebSocket request is not on the tape */
+    if (pr->ordinal) { /* a client that never made a WebSocket request is not on the tape */
         rec_event(px, pr, PWS_TAPE_ERROR, safe ? safe : "*** (out of memory while redacting)");
-    pwsr__log(&px->lg, PWS_LOG_WARN, "connection %u: %s", pr->ordinal, safe ? safe : "***");
+        pwsr__log(&px->lg, PWS_LOG_WARN, "connection %u: %s", pr->ordinal, safe ? safe : "***");
+    } else {
+        pwsr__log(&px->lg, PWS_LOG_WARN, "refusing a client: %s", safe ? safe : "***");
+    }
     free(safe);
     if (pr->down.wsi) {
         char resp[512];
@@ -334,6 +343,19 @@ static int connect_upstream(pair *pr);
 static void on_request(pair *pr, size_t headlen)
 {
     pwsr_proxy *px = pr->px;
+    /* The client's part of the handshake is done: it is no longer pending, and from here the
+     * upstream connect and upgrade have PWSR_HANDSHAKE_TIMEOUT_S. */
+    if (!pws__hs_upgraded(px->sv.guard, pr->hs))
+        return; /* the guard is closing it (timed out or evicted) */
+    lws_set_timeout(pr->down.wsi, PENDING_TIMEOUT_USER_OK, PWSR_HANDSHAKE_TIMEOUT_S);
+    if (px->clients >= px->o.max_clients) {
+        char why[120];
+        snprintf(why, sizeof why, "%u clients connected (max_clients)", px->clients);
+        fail_pair(pr, 503, "Service Unavailable", why);
+        return;
+    }
+    pr->counted = true;
+    px->clients++;
     pws__http_head *h = malloc(sizeof *h); /* 16 KiB, once per connection */
     char err[160];
     if (!h || (pr->head.len > headlen && pwsr__buf_put(&pr->early, pr->head.p + headlen, pr->head.len - headlen))) {
@@ -618,15 +640,24 @@ static int cb_down(struct lws *wsi, enum lws_callback_reasons reason, void *user
     if (!px)
         return 0;
     switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        /* Being accepted (wsi is the listener): the handshake guard may refuse it, or close
+         * older pending clients right here (their RAW_CLOSE runs inside this call). */
+        return pws__hs_filter(px->sv.guard, wsi, user);
     case LWS_CALLBACK_RAW_ADOPT: {
-        if (px->live >= px->o.max_clients || pws__server_stopping(&px->sv)) {
-            pwsr__log(&px->lg, PWS_LOG_WARN, "refusing a client: %u connected (max_clients)", px->live);
+        if (pws__server_stopping(&px->sv))
+            return -1;
+        /* The guard times the client's request out from here. */
+        pws__hs_entry *hs;
+        if (pws__hs_accept(px->sv.guard, wsi, &hs))
+            return -1;
+        pr = calloc(1, sizeof *pr);
+        if (!pr) {
+            pws__hs_closed(px->sv.guard, hs);
             return -1;
         }
-        pr = calloc(1, sizeof *pr);
-        if (!pr)
-            return -1;
         pr->px = px;
+        pr->hs = hs;
         pr->down.wsi = wsi; /* the ordinal comes with a valid WebSocket request */
         pws__ws_reader_init(&pr->rd_c, true, px->o.max_message);
         pws__ws_reader_init(&pr->rd_s, false, px->o.max_message);
@@ -635,7 +666,6 @@ static int cb_down(struct lws *wsi, enum lws_callback_reasons reason, void *user
         px->live++;
         ST_SET(px, st_active, px->live);
         lws_set_opaque_user_data(wsi, pr);
-        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, PWSR_HANDSHAKE_TIMEOUT_S);
         return 0;
     }
     case LWS_CALLBACK_RAW_RX:
@@ -670,6 +700,8 @@ static int cb_down(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_RAW_CLOSE:
         if (pr) {
             lws_set_opaque_user_data(wsi, NULL);
+            pws__hs_closed(px->sv.guard, pr->hs);
+            pr->hs = NULL;
             side_closed(pr, true);
         }
         return 0;
@@ -889,7 +921,13 @@ pwsr_proxy *pwsr_proxy_start(const pwsr_proxy_options *opts, char *errbuf, size_
     px->protocols[1] = (struct lws_protocols){.name = "pwsr-proxy-up", .callback = cb_up, .tx_packet_size = PWS__SERVER_TX_PACKET};
     pws__server_options so = {.name = "pwsr-proxy", .err_prefix = "proxy: ", .host = px->o.host, .port = opts->port,
                               .protocols = px->protocols, .raw_protocol = "pwsr-proxy-down", .user = px,
-                              .fd_limit = 2 * px->o.max_clients + 64, .serv_buf_size = 256 * 1024};
+                              .fds_per_open = 2, .serv_buf_size = 256 * 1024};
+    /* two descriptors per client (its upstream), the pending ones, the reserve */
+    so.fd_limit = 2 * px->o.max_clients + (opts->max_pending ? opts->max_pending : PWSR_DEFAULT_MAX_PENDING) +
+                  PWS__SERVER_FD_RESERVE;
+    if (pwsr__hs_limits("proxy", opts->handshake_timeout_ms, opts->max_pending, opts->max_per_address, &so.handshake,
+                        errbuf, errcap))
+        goto fail;
     if (pws__server_start(&px->sv, &so, errbuf, errcap))
         goto fail;
     return px;
@@ -918,6 +956,7 @@ void pwsr_proxy_get_stats(pwsr_proxy *px, pwsr_proxy_stats *out)
     out->active = ST_GET(px, st_active);
     out->pauses = ST_GET(px, st_pauses);
     out->tape_failed = ST_GET(px, st_tape_failed);
+    pwsr__hs_stats(px->sv.guard, &out->handshakes);
 }
 
 void pwsr_proxy_stop(pwsr_proxy *px)

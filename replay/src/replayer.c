@@ -23,7 +23,8 @@
  * output queue until max_buffered bytes wait, and each WRITEABLE writes up to
  * PWS__WRITE_CHUNK bytes with one lws_write.
  */
-#include "internal.h" /* replay/src: libpwsreplay helpers */
+#include "handshakes.h" /* the handshake guard's settings and counters */
+#include "internal.h"   /* replay/src: libpwsreplay helpers */
 
 #include "wire/link.h"    /* raw-socket link: output queue, one lws_write per WRITEABLE */
 #include "wire/server.h"  /* the listening side's start-up */
@@ -85,6 +86,7 @@ typedef struct rconn {
     uint64_t skipped;          /* server frames not sent because the client closed first */
     lws_sorted_usec_list_t sul; /* the next due frame or a wait deadline */
     bool in_advance;           /* re-entrancy guard */
+    pws__hs_entry *hs;         /* the socket in the handshake guard (wire/handshake.h) */
 } rconn;
 
 struct pwsr_replayer {
@@ -627,12 +629,16 @@ static void refuse(rconn *c, int status, const char *text, const char *why)
     pws__link_send(&c->link, resp, (size_t)n);
     c->st = R_CLOSING;
     c->link.close_when_flushed = true;
+    if (c->link.wsi) /* a client that does not read its answer still goes */
+        lws_set_timeout(c->link.wsi, PENDING_TIMEOUT_USER_OK, REPLAY_CLOSE_GRACE_S);
     pwsr__log(&c->rp->lg, PWS_LOG_WARN, "refused a client: %s", why);
 }
 
 static void on_request(rconn *c, size_t headlen)
 {
     pwsr_replayer *rp = c->rp;
+    if (!pws__hs_upgraded(rp->sv.guard, c->hs))
+        return; /* the guard is closing it (timed out or evicted) */
     pws__http_head *h = malloc(sizeof *h);
     char err[160];
     if (!h) {
@@ -700,20 +706,31 @@ static int cb_replay(struct lws *wsi, enum lws_callback_reasons reason, void *us
     if (!rp)
         return 0;
     switch (reason) {
-    case LWS_CALLBACK_RAW_ADOPT:
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        /* Being accepted (wsi is the listener): the handshake guard may refuse it, or close
+         * older pending clients right here (their RAW_CLOSE runs inside this call). */
+        return pws__hs_filter(rp->sv.guard, wsi, user);
+    case LWS_CALLBACK_RAW_ADOPT: {
         if (pws__server_stopping(&rp->sv))
             return -1;
-        c = calloc(1, sizeof *c);
-        if (!c)
+        /* The guard times the client's request out from here. */
+        pws__hs_entry *hs;
+        if (pws__hs_accept(rp->sv.guard, wsi, &hs))
             return -1;
+        c = calloc(1, sizeof *c);
+        if (!c) {
+            pws__hs_closed(rp->sv.guard, hs);
+            return -1;
+        }
         c->rp = rp;
+        c->hs = hs;
         c->link.wsi = wsi;
         pws__ws_reader_init(&c->wr, true, 0);
         c->next = rp->conns;
         rp->conns = c;
         lws_set_opaque_user_data(wsi, c);
-        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, PWSR_HANDSHAKE_TIMEOUT_S);
         return 0;
+    }
     case LWS_CALLBACK_RAW_RX:
         if (!c)
             return -1;
@@ -744,6 +761,8 @@ static int cb_replay(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_RAW_CLOSE:
         if (c) {
             lws_set_opaque_user_data(wsi, NULL);
+            pws__hs_closed(rp->sv.guard, c->hs);
+            c->hs = NULL;
             c->link.wsi = NULL;
             if (c->client_no) {
                 on_client_gone(c);
@@ -881,7 +900,13 @@ pwsr_replayer *pwsr_replay_start(const pwsr_replay_options *opts, char *errbuf, 
     rp->protocols[0] = (struct lws_protocols){.name = "pwsr-replay", .callback = cb_replay, .tx_packet_size = PWS__SERVER_TX_PACKET};
     pws__server_options so = {.name = "pwsr-replay", .err_prefix = "replay: ", .host = rp->host, .port = opts->port,
                               .protocols = rp->protocols, .raw_protocol = "pwsr-replay", .user = rp,
-                              .fd_limit = 1024, .serv_buf_size = 256 * 1024};
+                              .serv_buf_size = 256 * 1024};
+    /* the replayer has no client cap: as many clients as the proxy may record at most */
+    so.fd_limit = PWSR_MAX_CLIENTS + (opts->max_pending ? opts->max_pending : PWSR_DEFAULT_MAX_PENDING) +
+                  PWS__SERVER_FD_RESERVE;
+    if (pwsr__hs_limits("replay", opts->handshake_timeout_ms, opts->max_pending, opts->max_per_address,
+                        &so.handshake, errbuf, errcap))
+        goto fail;
     if (pws__server_start(&rp->sv, &so, errbuf, errcap))
         goto fail;
     return rp;
@@ -905,6 +930,7 @@ void pwsr_replay_get_result(pwsr_replayer *rp, pwsr_replay_result *out)
     pthread_mutex_lock(&rp->mu);
     *out = rp->res;
     pthread_mutex_unlock(&rp->mu);
+    pwsr__hs_stats(rp->sv.guard, &out->handshakes);
 }
 
 bool pwsr_replay_wait(pwsr_replayer *rp, int timeout_ms)

@@ -96,6 +96,7 @@ static void test_full_header(void)
                              "  rate: 250.5\n"
                              "  batch: 20\n"
                              "  policy_close_code: 4000\n"
+                             "  handshake_timeout: 2.5s\n"
                              "client:\n"
                              "  subscribe: [A.AAPL, T.MSFT, 'Q.*']\n"
                              "  timeout: 1m\n"
@@ -114,6 +115,7 @@ static void test_full_header(void)
     CU_ASSERT_STRING_EQUAL(s->keys[1], "k2");
     CU_ASSERT_PTR_NULL(s->keys[2]);
     CU_ASSERT_EQUAL(s->auth_timeout_ms, 1500);
+    CU_ASSERT_EQUAL(s->handshake_timeout_ms, 2500);
     CU_ASSERT_EQUAL(s->max_per_key, 2);
     CU_ASSERT(s->kick_newer);
     CU_ASSERT_EQUAL(s->rate_actions, 5);
@@ -740,9 +742,8 @@ static void test_errors_keys_and_types(void)
     /* unknown keys name the allowed ones (and a near miss) */
     check_error("description: x\nserver:\n  tlss: true\n",
                 "3:3: unknown key 'tlss' in server (allowed: keys, auth_timeout, max_connections_per_key, kick, "
-                "rate_limit, tls, seed, rate, batch, policy_close_code, slow_consumer_bytes, texts, plan); did you "
-                "mean "
-                "'tls'?");
+                "rate_limit, tls, seed, rate, batch, policy_close_code, slow_consumer_bytes, texts, plan, "
+                "handshake_timeout); did you mean 'tls'?");
     check_error("description: x\nclient: {subscribe: A.AAPL, colour: red}\n",
                 "2:29: unknown key 'colour' in client (allowed: subscribe, timeout, killed_ok, count, duration, heartbeat)");
     check_error("description: x\nassert: []\nasserts: []\n",
@@ -832,6 +833,8 @@ static void test_errors_values_and_steps(void)
                 "4:14: sleep: expected a duration (250ms, 2s, 1.5s, 1m or milliseconds), got a sequence");
     check_error("description: x\nserver: {auth_timeout: 0}\n",
                 "2:24: server.auth_timeout: 0 is out of range (allowed 1 ms..3600000 ms)");
+    check_error("description: x\nserver: {handshake_timeout: 61m}\n",
+                "2:29: server.handshake_timeout: 61m is out of range (allowed 1 ms..3600000 ms)");
     /* out of range */
     check_error("description: x\nserver:\n  batch: 5000\n", "3:10: server.batch: 5000 is out of range (allowed 1..1000)");
     check_error("description: x\nserver:\n  seed: 18446744073709551616\n",

@@ -5,6 +5,17 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+/* lws 4.1's own timeout for network round trips, used unless the handshake timeout is longer. */
+#define LWS_DEFAULT_TIMEOUT_S 5u
+
+/* The process's descriptor limit, as lws reads it (sysconf); "unlimited" counts as huge. */
+static size_t process_fd_limit(void)
+{
+    long l = sysconf(_SC_OPEN_MAX);
+    return l < 0 ? (size_t)-1 : (size_t)l;
+}
 
 static bool is_ipv4_literal(const char *host)
 {
@@ -41,6 +52,14 @@ int pws__server_start(pws__server *sv, const pws__server_options *o, char *err, 
     bool tls = o->cert_file && o->key_file;
     memset(sv, 0, sizeof *sv);
     atomic_init(&sv->stopping, false);
+    if (pws__hs_check(&o->handshake, err, errcap)) {
+        char why[160];
+        snprintf(why, sizeof why, "%s", err);
+        snprintf(err, errcap, "%s%s", pre, why);
+        return -1;
+    }
+    pws__hs_limits hs = pws__hs_effective(&o->handshake);
+    unsigned hs_timeout_s = (hs.timeout_ms + 999) / 1000;
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -70,7 +89,23 @@ int pws__server_start(pws__server *sv, const pws__server_options *o, char *err, 
     info.provided_client_ssl_ctx = sv->client_ssl_ctx;
     info.user = o->user;
     info.count_threads = 1;
-    info.fd_limit_per_thread = o->fd_limit;
+    /* lws' table: the process's limit if it is small enough to scan per accept and close,
+     * else the owner's bound (see wire/server.h) */
+    size_t process_max = process_fd_limit();
+    if (process_max <= PWS__SERVER_FAST_FDS || !o->fd_limit) {
+        sv->fd_max = process_max <= PWS__SERVER_FAST_FDS ? process_max : PWS__SERVER_FAST_FDS;
+        info.fd_limit_per_thread = process_max <= PWS__SERVER_FAST_FDS ? 0 : PWS__SERVER_FAST_FDS;
+    } else {
+        sv->fd_max = o->fd_limit;
+        info.fd_limit_per_thread = o->fd_limit;
+    }
+    /* The ws role's own clocks on an unfinished request run out after the guard's, so that
+     * the guard closes and counts it: the idle header buffer's always, the TLS accept's (lws'
+     * general round-trip timeout, which also bounds close handshakes) only when the handshake
+     * timeout is longer than it, to leave the rest of lws' timing as it was. */
+    info.timeout_secs_ah_idle = hs_timeout_s + 1;
+    if (!o->raw_protocol && hs_timeout_s > LWS_DEFAULT_TIMEOUT_S)
+        info.timeout_secs = hs_timeout_s + 1;
     info.pt_serv_buf_size = o->serv_buf_size;
     info.port = o->port;
     info.iface = host;
@@ -93,6 +128,12 @@ int pws__server_start(pws__server *sv, const pws__server_options *o, char *err, 
         goto fail;
     }
     local_url(sv, host, tls);
+    size_t budget = sv->fd_max > 2 * PWS__SERVER_FD_RESERVE ? sv->fd_max - PWS__SERVER_FD_RESERVE : sv->fd_max / 2;
+    sv->guard = pws__hs_new(sv->ctx, &hs, budget, o->fds_per_open);
+    if (!sv->guard) {
+        snprintf(err, errcap, "%sout of memory", pre);
+        goto fail;
+    }
     int rc = pthread_create(&sv->thread, NULL, service_main, sv);
     if (rc) {
         snprintf(err, errcap, "%spthread_create: %s", pre, strerror(rc));
@@ -118,9 +159,12 @@ void pws__server_stop(pws__server *sv)
         pthread_join(sv->thread, NULL);
         sv->thread_started = false;
     }
+    pws__hs_quiesce(sv->guard); /* its timers live in the context's lists */
     if (sv->ctx)
         lws_context_destroy(sv->ctx);
     sv->ctx = NULL;
+    pws__hs_free(sv->guard); /* after the close callbacks that reported to it */
+    sv->guard = NULL;
     sv->vhost = NULL;
     if (sv->client_ssl_ctx)
         SSL_CTX_free(sv->client_ssl_ctx);

@@ -70,6 +70,20 @@
  * reading gets what it reads (the backlog goes out up to 256 KiB per write).  STREAM steps
  * still wait for the client and are not checked.
  *
+ * Handshakes (handshake_timeout_ms, max_pending, max_per_address): a client that connects and
+ * never completes its upgrade request (slowloris: half a request, then silence) is closed after
+ * handshake_timeout_ms.  At most max_pending such connections are kept at once: a new one then
+ * closes the OLDEST pending one (nginx and haproxy drop idle half-open connections the same
+ * way), so stalled connections cannot lock a real client out, which completes its upgrade
+ * within milliseconds; refusing the newcomer instead would.  A pending connection is only
+ * evicted once the server has read from it (two turns of its service loop after its accept);
+ * if none is that old, the newcomer is refused.  One client address holds at most half of
+ * the pending slots (beyond that its own oldest is closed), so a flood from one address leaves
+ * the other half to everyone else.  max_per_address (off by default: local clients all come
+ * from 127.0.0.1) refuses connections beyond a count per address.  The server also keeps 64 of
+ * the process's file descriptors free by evicting, so accept() never fails for want of one.
+ * None of this is journaled (the connections never opened); pwsm_get_handshake_stats counts it.
+ *
  * Stream: "EV.*" means the 8-symbol universe AAPL MSFT AMZN GOOGL TSLA NVDA META SPY;
  * explicit symbols are streamed too (up to PWSM_MAX_SYMBOLS per connection).  Events
  * come from a PRNG seeded by (seed, connection ordinal) with integer prices and a
@@ -174,6 +188,11 @@ extern "C" {
 #define PWSM_MIN_SLOW_CONSUMER_BYTES ((uint64_t)1 << 20) /* lower bound for a non-zero slow_consumer_bytes */
 #define PWSM_MAX_SLOW_CONSUMER_BYTES ((uint64_t)1 << 30) /* upper bound (memory held per connection) */
 #define PWSM_SLOW_CONSUMER_GRACE_S 5  /* a slow consumer that reads nothing more is dropped after this */
+#define PWSM_DEFAULT_HANDSHAKE_TIMEOUT_MS 5000u /* handshake_timeout_ms unless set */
+#define PWSM_MAX_HANDSHAKE_TIMEOUT_MS 3600000u  /* upper bound for handshake_timeout_ms */
+#define PWSM_DEFAULT_MAX_PENDING 1024u          /* max_pending unless set */
+#define PWSM_MAX_PENDING 65536u                 /* upper bound for max_pending */
+#define PWSM_MAX_PER_ADDRESS 1000000u           /* upper bound for max_per_address */
 
 /** Fault injected on one connection once `after_events` events were streamed. */
 typedef enum pwsm_fault {
@@ -287,7 +306,30 @@ typedef struct pwsm_options {
     uint64_t journal_file_max_bytes; /**< bytes journal_path may hold; the line that would pass the cap is
                                        replaced by one last "truncated" line naming the cap and nothing more
                                        is written; default 1 GiB, at least PWSM_MIN_JOURNAL_FILE_BYTES */
+    /* --- clients that never finish their upgrade (slowloris); see "Handshakes" below --- */
+    uint32_t handshake_timeout_ms; /**< a connection whose WebSocket upgrade request is not complete this
+                                       long after its accept is closed (nothing journaled: it never
+                                       opened); default 5000, at most PWSM_MAX_HANDSHAKE_TIMEOUT_MS */
+    uint32_t max_pending;         /**< connections accepted whose upgrade is not complete yet, at once;
+                                       at the cap the oldest of them is closed to make room; one client
+                                       address holds at most half; default 1024, at most PWSM_MAX_PENDING */
+    uint32_t max_per_address;     /**< connections (pending and open) from one client address; more are
+                                       refused at accept; 0 = no cap (default: every local client shares
+                                       127.0.0.1), at most PWSM_MAX_PER_ADDRESS */
 } pwsm_options;
+
+/** Handshake counters since pwsm_start (see "Handshakes" below). */
+typedef struct pwsm_handshake_stats {
+    uint64_t accepted;        /**< TCP connections accepted */
+    uint64_t upgraded;        /**< of those, sent a complete upgrade request in time */
+    uint64_t timed_out;       /**< closed: no complete upgrade request within handshake_timeout_ms */
+    uint64_t evicted;         /**< closed: the oldest pending one when max_pending was reached */
+    uint64_t refused_full;    /**< refused at accept: max_pending reached and every pending one too new
+                                   to evict (not yet read once) */
+    uint64_t refused_address; /**< refused at accept: max_per_address connections from that address */
+    uint32_t pending;         /**< connections whose upgrade is not complete, now */
+    uint32_t pending_peak;    /**< the most at once */
+} pwsm_handshake_stats;
 
 #define PWSM_MAX_REPEATED_AUTH 1000000u                  /**< largest max_repeated_auth */
 #define PWSM_MIN_JOURNAL_FILE_BYTES ((uint64_t)4096)     /**< smallest journal_file_max_bytes */
@@ -351,6 +393,8 @@ bool pwsm_wait_for(pwsm_server *s, bool (*pred)(const pwsm_entry *e, void *u), v
  * of the matching entry in *match (if non-NULL) — to wait for "the next" something. */
 bool pwsm_wait_from(pwsm_server *s, size_t from, bool (*pred)(const pwsm_entry *e, void *u), void *u,
                     int timeout_ms, size_t *match);
+/** Copies the handshake counters.  Any thread while the server runs. */
+void pwsm_get_handshake_stats(pwsm_server *s, pwsm_handshake_stats *out);
 /** Stops the thread, closes connections, frees everything (removes generated cert files).
  * NULL is ignored. */
 void pwsm_stop(pwsm_server *s);

@@ -170,6 +170,8 @@ typedef struct pwss_server {
     pwss_texts texts;        /**< status texts */
     char *plan_markets;      /**< plan.markets joined with commas ("stocks,crypto"); NULL = every market */
     char *plan_types;        /**< plan.types joined with commas ("A,AM"); NULL = every event type */
+    uint32_t handshake_timeout_ms; /**< `handshake_timeout`: a connection must complete its upgrade
+                                  request this soon after its accept; 0 = mock default (5 s) */
 } pwss_server;
 
 /** How `polyws check` runs the client for this scenario. */

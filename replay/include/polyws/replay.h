@@ -30,7 +30,42 @@ extern "C" {
 #define PWSR_DEFAULT_MAX_BUFFERED (4u << 20) /* bytes queued toward one side before the other is paused */
 #define PWSR_DEFAULT_MAX_CLIENTS 64u         /* concurrent client connections */
 #define PWSR_MAX_CLIENTS 4096u               /* upper bound for max_clients */
-#define PWSR_HANDSHAKE_TIMEOUT_S 20          /* client request, upstream connect + TLS + upgrade */
+#define PWSR_HANDSHAKE_TIMEOUT_S 20          /* proxy: upstream connect + TLS + upgrade, once the client's
+                                                request is complete */
+#define PWSR_DEFAULT_HANDSHAKE_TIMEOUT_MS 5000u /* a client's upgrade request must be complete this soon */
+#define PWSR_MAX_HANDSHAKE_TIMEOUT_MS 3600000u  /* upper bound for handshake_timeout_ms */
+#define PWSR_DEFAULT_MAX_PENDING 1024u          /* clients whose upgrade request is not complete, at once */
+#define PWSR_MAX_PENDING 65536u                 /* upper bound for max_pending */
+#define PWSR_MAX_PER_ADDRESS 1000000u           /* upper bound for max_per_address */
+
+/* ------------------------------------------------------------ handshakes */
+
+/* Both servers bound clients that connect and never complete their upgrade request
+ * (slowloris: half a request, then silence), with the same three options in their option
+ * structs:
+ *   handshake_timeout_ms  the request must be complete this long after the accept, else the
+ *                         socket is closed (default PWSR_DEFAULT_HANDSHAKE_TIMEOUT_MS);
+ *   max_pending           such clients at once (default PWSR_DEFAULT_MAX_PENDING): a new one
+ *                         then closes the OLDEST pending one, so stalled connections cannot lock
+ *                         a real client out (it completes its request within milliseconds);
+ *                         one only read from once is spared, and if none is that old the
+ *                         newcomer is refused; one client address holds at most half of them;
+ *   max_per_address       connections (pending and open) from one address; more are refused at
+ *                         accept; 0 = no cap (default: local clients all share 127.0.0.1).
+ * They also keep 64 of the process's file descriptors free by evicting pending clients.  A
+ * pending client is not on the tape and does not count against the proxy's max_clients. */
+
+/** Handshake counters since start. */
+typedef struct pwsr_handshake_stats {
+    uint64_t accepted;        /**< TCP connections accepted */
+    uint64_t upgraded;        /**< of those, sent a complete upgrade request in time */
+    uint64_t timed_out;       /**< closed: no complete request within handshake_timeout_ms */
+    uint64_t evicted;         /**< closed: the oldest pending one when max_pending was reached */
+    uint64_t refused_full;    /**< refused at accept: max_pending reached, none old enough to evict */
+    uint64_t refused_address; /**< refused at accept: max_per_address connections from that address */
+    uint32_t pending;         /**< clients whose request is not complete, now */
+    uint32_t pending_peak;    /**< the most at once */
+} pwsr_handshake_stats;
 
 /* ------------------------------------------------------------------ proxy */
 
@@ -59,11 +94,16 @@ typedef struct pwsr_proxy_options {
                                    sending side is paused (lws_rx_flow_control) until half drained */
     size_t max_message;       /**< bytes of one recorded message, default PWS_TAPE_MAX_PAYLOAD
                                    (larger ones are forwarded, and recorded as an error line) */
-    uint32_t max_clients;     /**< concurrent clients, default PWSR_DEFAULT_MAX_CLIENTS; more are
-                                   refused (their socket is closed at once, nothing recorded) */
+    uint32_t max_clients;     /**< concurrent clients whose upgrade request is complete, default
+                                   PWSR_DEFAULT_MAX_CLIENTS; more get HTTP 503 and are closed, nothing
+                                   recorded.  Clients still sending their request do not count (see
+                                   max_pending) */
     pws_log_fn log_fn;        /**< default: stderr; never sees a secret */
     void *log_user;           /**< passed to log_fn */
     pws_log_level log_level;  /**< default PWS_LOG_WARN */
+    uint32_t handshake_timeout_ms; /**< see "handshakes" above; 0 = default */
+    uint32_t max_pending;     /**< see "handshakes" above; 0 = default */
+    uint32_t max_per_address; /**< see "handshakes" above; 0 = no cap */
 } pwsr_proxy_options;
 
 /** Counters since start.  Frames = recorded lines of c/s frames. */
@@ -76,6 +116,7 @@ typedef struct pwsr_proxy_stats {
     uint64_t pauses;          /**< times reading one side was paused because max_buffered bytes
                                    waited toward the other (backpressure) */
     bool tape_failed;         /**< a tape write failed (recording stopped; see the log) */
+    pwsr_handshake_stats handshakes; /**< clients that did or did not complete their upgrade request */
 } pwsr_proxy_stats;
 
 typedef struct pwsr_proxy pwsr_proxy;
@@ -114,6 +155,9 @@ typedef struct pwsr_replay_options {
      * and the key in them is hidden from then on wherever it appears. */
     const char *secrets[8];
     size_t nsecrets;
+    uint32_t handshake_timeout_ms; /**< see "handshakes" above; 0 = default */
+    uint32_t max_pending;     /**< see "handshakes" above; 0 = default */
+    uint32_t max_per_address; /**< see "handshakes" above; 0 = no cap */
 } pwsr_replay_options;
 
 #define PWSR_REPORT_MAX 1024 /* bytes of the first deviation's report */
@@ -129,6 +173,7 @@ typedef struct pwsr_replay_result {
     uint32_t deviations;        /**< client deviations (mismatch, missing or unexpected message) */
     bool done;                  /**< every tape connection was played (or, with loop, never) */
     char report[PWSR_REPORT_MAX]; /**< the first deviation: expected vs got, "" if none */
+    pwsr_handshake_stats handshakes; /**< clients that did or did not complete their upgrade request */
 } pwsr_replay_result;
 
 typedef struct pwsr_replayer pwsr_replayer;
