@@ -194,11 +194,6 @@ int pwsm__conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     pwsm_server *s = lws_context_user(lws_get_context(wsi));
     conn *c = user;
     switch (reason) {
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        /* on the listening socket, for every accepted one, before TLS: attempts that never
-         * reach the upgrade (a client refusing our certificate) are counted here only */
-        atomic_fetch_add(&s->tcp_accepted, 1);
-        return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
         /* The path picks the market; any other path gets a 404 and no WebSocket. */
         char path[256] = "";
@@ -207,8 +202,11 @@ int pwsm__conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, MARKET_404_BODY) ? -1 : 1;
     }
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        /* Being accepted (wsi is the listener): the handshake guard (wire/handshake.h) may
-         * refuse it, or close older connections that never finished their upgrade. */
+        /* Being accepted (wsi is the listener), before TLS: every TCP attempt is counted here
+         * (those that never reach the upgrade, a client refusing our certificate, only here);
+         * then the handshake guard (wire/handshake.h) may refuse it, or close older connections
+         * that never finished their upgrade. */
+        atomic_fetch_add(&s->tcp_accepted, 1);
         return pws__hs_filter(s->sv.guard, wsi, user);
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: {
         /* Accepted: the guard times it out until it upgrades. */

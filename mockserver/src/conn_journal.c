@@ -47,7 +47,7 @@ void pwsm__record_close(conn *c, char dir, int code, const char *reason)
     pwsm_server *s = c->srv;
     char *clean = NULL;
     size_t clen = 0;
-    int rc = pwsm__scrub(reason, strlen(reason), s->secrets, s->nsecrets, &clean, &clen);
+    int rc = pwsm__scrub(reason, strlen(reason), &s->secrets, &clean, &clen);
     pwsm__journal_add(&s->journal, c->ordinal, dir, "close", NULL, 0, code,
                       rc == 0 ? reason : rc > 0 ? clean : "*** (out of memory while redacting)");
     free(clean);

@@ -532,7 +532,7 @@ static void check_journal(size_t answered_101, size_t connected)
         FUZZ_CHECK(e->conn >= 1 && e->conn <= ordinals);
         FUZZ_CHECK(e->dir == 'c' || e->dir == 's' || e->dir == '-');
         for (int k = 0; k < PWSM_MAX_KEYS && g_srv.o.keys[k]; k++) {
-            if (strlen(g_srv.o.keys[k]) < PWSM__SECRET_MIN)
+            if (strlen(g_srv.o.keys[k]) < PWS__SECRET_MIN)
                 continue;
             if (contains(e->data, e->len, g_srv.o.keys[k]) || contains(e->reason, strlen(e->reason), g_srv.o.keys[k])) {
                 fprintf(stderr, "fuzz_mockreq: key in journal entry %zu (%c %s)\n", i, e->dir, e->kind);
