@@ -23,6 +23,8 @@
 #                         0.15 s session on a loaded 2-core machine varies by more than 2x)
 #                         (default: no bound, measure only)
 #   --slack-s S           see --max-ratio (default 0.5)
+#   --rate N              the mock's --rate, events per second (default 100: the session takes
+#                         about 0.15 s; a slower stream makes it longer)
 #   --server-nofile N     start the servers with this soft descriptor limit (ulimit -Sn), as
 #                         a shell with the usual default of 1024 would (default: inherited)
 #   --no-counters         do not check the servers' handshake counters (for a build without them)
@@ -33,7 +35,7 @@ set -u
 POLYWS=$1
 SLOWLORIS=$2
 shift 2
-target=mock stallers=5000 reps=5 reconnect="" max_ratio="" counters=1 hs_timeout=5 slack=0.5 nofile=
+target=mock stallers=5000 reps=5 reconnect="" max_ratio="" counters=1 hs_timeout=5 slack=0.5 rate="" nofile=
 while [ $# -gt 0 ]; do
   case $1 in
     --target) target=$2; shift ;;
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
     --timeout-s) hs_timeout=$2; shift ;;
     --slack-s) slack=$2; shift ;;
     --server-nofile) nofile=$2; shift ;;
+    --rate) rate=$2; shift ;;
     *) echo "slowloris_bench: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -81,7 +84,7 @@ wait_url() {
 server() {
   if [ -n "$nofile" ]; then (ulimit -Sn "$nofile" && exec "$@") & else "$@" & fi
 }
-server "$POLYWS" mock --port-file "$tmp/mock.port" >"$tmp/mock.out" 2>"$tmp/mock.err"
+server "$POLYWS" mock ${rate:+--rate "$rate"} --port-file "$tmp/mock.port" >"$tmp/mock.out" 2>"$tmp/mock.err"
 mock_pid=$!
 pids+=($mock_pid)
 MOCK_URL=$(wait_url "$tmp/mock.port") || { echo "mock did not start"; cat "$tmp/mock.err"; exit 1; }
@@ -125,7 +128,7 @@ timed() {
   done
 }
 
-echo "target $target ($URL), $stallers stallers${reconnect:+ (reconnecting)}, $reps sessions each${nofile:+, servers started with ulimit -Sn $nofile}"
+echo "target $target ($URL), $stallers stallers${reconnect:+ (reconnecting)}, $reps sessions each${nofile:+, servers started with ulimit -Sn $nofile}${rate:+, mock --rate $rate}"
 session >/dev/null # warm-up
 timed base "$reps"
 

@@ -347,7 +347,8 @@ static void on_request(pair *pr, size_t headlen)
      * upstream connect and upgrade have PWSR_HANDSHAKE_TIMEOUT_S. */
     if (!pws__hs_upgraded(px->sv.guard, pr->hs))
         return; /* the guard is closing it (timed out or evicted) */
-    lws_set_timeout(pr->down.wsi, PENDING_TIMEOUT_USER_OK, PWSR_HANDSHAKE_TIMEOUT_S);
+    if (pr->down.wsi) /* a detached proxy (proxy_detached.h) has no socket */
+        lws_set_timeout(pr->down.wsi, PENDING_TIMEOUT_USER_OK, PWSR_HANDSHAKE_TIMEOUT_S);
     if (px->clients >= px->o.max_clients) {
         char why[120];
         snprintf(why, sizeof why, "%u clients connected (max_clients)", px->clients);
