@@ -93,6 +93,7 @@ typedef struct har_import {
     pwsr__frame_sort *sort;   /* frames found, to come back in time order */
     pws_redact_rules rules;   /* auth params, and every key found so far */
     char *keys[PWS_TAPE_MAX_REDACT]; /* owned copies of rules.secrets */
+    pws__secrets set;         /* the same keys, compiled once for the redactor (wire/secrets.h) */
     char *first_url;          /* request.url of the first WebSocket entry (owned) */
     uint32_t conns;           /* WebSocket entries so far */
     uint64_t seq;             /* frames numbered in file order */
@@ -237,6 +238,7 @@ static void learn_key(har_import *h, const char *data, size_t len)
             h->keys[h->rules.nsecrets] = k;
             h->rules.secrets[h->rules.nsecrets] = k;
             h->rules.nsecrets++;
+            (void)pws__secrets_add(&h->set, k); /* no memory: the auth params are still redacted */
         }
     }
     explicit_bzero(key, sizeof key);
@@ -618,7 +620,7 @@ static int write_tape(har_import *h, const char *tape_path, char *errbuf, size_t
                           .mode = "har"};
     size_t ul;
     char *qurl = pwsr__redact_query(h->first_url, NULL, 0);
-    char *url = qurl ? pws_redact_message(&h->rules, qurl, strlen(qurl), &ul, NULL) : NULL;
+    char *url = qurl ? pwsr__redact(&h->rules, &h->set, qurl, strlen(qurl), &ul, NULL) : NULL;
     free(qurl);
     hd.url = url ? url : "";
     hd.redacted.auth_params = true;
@@ -636,7 +638,7 @@ static int write_tape(har_import *h, const char *tape_path, char *errbuf, size_t
     while (!rc && (got = pwsr__frame_sort_next(h->sort, &x)) == 1) {
         size_t rl = x.len;
         char *red = x.kind == PWS_TAPE_TEXT || x.kind == PWS_TAPE_OPEN
-                        ? pws_redact_message(&h->rules, x.data, x.len, &rl, NULL)
+                        ? pwsr__redact(&h->rules, &h->set, x.data, x.len, &rl, NULL)
                         : NULL;
         pws_tape_frame f = {.t_us = x.t_us - t0, .conn = x.conn, .dir = x.dir, .kind = x.kind,
                             .data = (const unsigned char *)(red ? red : x.data), .len = rl, .code = x.code,
@@ -730,6 +732,7 @@ int pwsr__tape_from_har(const char *har_path, const char *tape_path, size_t sort
             explicit_bzero(h->keys[i], strlen(h->keys[i]));
             free(h->keys[i]);
         }
+        pws__secrets_free(&h->set);
         free(h->first_url);
         free(h->data);
         free(h->bin);

@@ -128,7 +128,7 @@ static void rec_event(pwsr_proxy *px, pair *pr, pws_tape_kind kind, const char *
 static char *redact_text(pwsr_proxy *px, const char *text)
 {
     size_t n;
-    return pws_redact_message(&px->rules, text, strlen(text), &n, NULL);
+    return pwsr__redact(&px->rules, &px->secrets.set, text, strlen(text), &n, NULL);
 }
 
 /* Adds a literal secret (a key given, or seen in an auth message) to the rules.  A new one
