@@ -180,8 +180,11 @@ int pwsm__conn_close(conn *c, int code, const char *reason)
 int pwsm__conn_drop(conn *c)
 {
     c->dropped = true;
-    /* No close frame: the FIN goes out now, and lws' own close frame (sent as we
-     * return -1) hits the shut-down socket and is lost. */
-    shutdown(lws_get_socket_fd(c->wsi), SHUT_RDWR);
+    /* No close frame: the FIN goes out after what was written, and lws' own close frame (sent
+     * as we return -1) hits the shut-down socket and is lost.  The socket lingers (read until
+     * the client ends too): closed with the client's bytes unread, or getting its pings or
+     * pongs once closed, it would answer with a reset, and a reset discards what the kernel has
+     * not sent yet, which a client holding its reads has not read: the end of the stream. */
+    pws__linger_add(c->srv ? c->srv->sv.linger : NULL, lws_get_socket_fd(c->wsi));
     return -1;
 }

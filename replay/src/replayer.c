@@ -81,6 +81,7 @@ typedef struct rconn {
     int client_code;           /* its code (0 = none) */
     char client_reason[PWS_TAPE_MAX_REASON + 1]; /* its reason */
     bool sent_close;           /* we sent a close frame */
+    bool dropping;             /* a recorded TCP drop: the socket lingers once flushed (wire/linger.h) */
     bool finished;             /* counted in result.finished */
     bool deviated;             /* a deviation was reported */
     uint64_t skipped;          /* server frames not sent because the client closed first */
@@ -277,6 +278,7 @@ static void start_close(rconn *c, int code, const char *reason)
 static void start_drop(rconn *c)
 {
     c->st = R_CLOSING;
+    c->dropping = true;
     lws_sul_cancel(&c->sul);
     c->link.close_when_flushed = true;
     if (c->link.wsi) {
@@ -753,8 +755,11 @@ static int cb_replay(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_RAW_WRITEABLE:
         if (!c)
             return -1;
-        if (pws__link_writeable(&c->link, rp->scratch))
+        if (pws__link_writeable(&c->link, rp->scratch)) {
+            if (c->dropping) /* FIN after the data, even if the client's bytes keep coming */
+                pws__linger_add(rp->sv.linger, lws_get_socket_fd(wsi));
             return -1;
+        }
         if (c->st == R_PLAY && pws__link_pending(&c->link) <= rp->o.max_buffered / 2)
             advance(c);
         return 0;

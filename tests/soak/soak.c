@@ -49,6 +49,8 @@ typedef struct settings {
     double max_growth_pct;  /* allowed RSS growth from the baseline to the end */
     bool tls;               /* some epochs over wss:// */
     bool verbose;           /* one line per epoch and the connector's warnings */
+    uint32_t only_epoch;    /* > 0: play only this epoch of the plan, --repeat times */
+    uint32_t repeat;        /* with only_epoch: how many times (default 1) */
 } settings;
 
 /* The current epoch's client side: the delivery thread writes it, the main thread reads the
@@ -381,6 +383,8 @@ static void usage(FILE *f)
             "  --no-tls                  plain ws:// only (default: the first epoch and about one in four\n"
             "                            over wss://)\n"
             "  --verbose                 a line per epoch and the connector's warnings on stderr\n"
+            "  --epoch N [--repeat R]    play only epoch N of the seed's plan (R times; default 1), to\n"
+            "                            replay a failed epoch; RSS is not checked\n"
             "Exit status: 0 all checks passed, 1 a check failed, 2 usage or setup error.\n");
 }
 
@@ -418,7 +422,8 @@ static int parse_args(int argc, char **argv, settings *set)
         } else if (!strcmp(a, "--verbose")) {
             set->verbose = true;
         } else if (strcmp(a, "--minutes") && strcmp(a, "--seconds") && strcmp(a, "--warmup") &&
-                   strcmp(a, "--max-rss-growth") && strcmp(a, "--seed")) {
+                   strcmp(a, "--max-rss-growth") && strcmp(a, "--seed") && strcmp(a, "--epoch") &&
+                   strcmp(a, "--repeat")) {
             fprintf(stderr, "soak: unknown option %s\n", a);
             usage(stderr);
             return -1;
@@ -439,6 +444,15 @@ static int parse_args(int argc, char **argv, settings *set)
             if (!number_arg(a, v, &x))
                 return -1;
             set->max_growth_pct = x;
+            i++;
+        } else if (!strcmp(a, "--epoch") || !strcmp(a, "--repeat")) {
+            if (!number_arg(a, v, &x))
+                return -1;
+            if (x < 1 || x > 1e6 || x != (double)(uint32_t)x) {
+                fprintf(stderr, "soak: %s wants a whole number from 1 to 1000000, not '%s'\n", a, v);
+                return -1;
+            }
+            *(a[2] == 'e' ? &set->only_epoch : &set->repeat) = (uint32_t)x;
             i++;
         } else if (!strcmp(a, "--seed")) {
             char *end;
@@ -516,6 +530,31 @@ int main(int argc, char **argv)
     unsigned long rss_max = 0;
     double base_at = 0;
     bool have_base = false, setup_failed = false;
+    if (set.only_epoch) {
+        /* the plans before it are drawn, not played: the same seed gives the same epoch */
+        uint32_t runs = set.repeat ? set.repeat : 1, failed = 0;
+        soak_plan plan;
+        for (uint32_t epoch = 1; epoch < set.only_epoch; epoch++)
+            soak_plan_make(&plan, epoch, &rng, set.tls);
+        soak_rng at = rng;
+        for (uint32_t i = 0; i < runs; i++) {
+            soak_rng r = at;
+            soak_plan_make(&plan, set.only_epoch, &r, set.tls);
+            if (set.verbose && i == 0) { /* the scenario it plays */
+                size_t ylen = 0;
+                char *yaml = soak_plan_yaml(&plan, &ylen);
+                if (yaml)
+                    fwrite(yaml, 1, ylen, stderr);
+                free(yaml);
+            }
+            failed += !run_epoch(&set, &plan, scratch, &tot);
+            madvise(scratch, scratch_bytes, MADV_DONTNEED);
+        }
+        munmap(scratch, scratch_bytes);
+        printf("soak: epoch %u of seed %llu played %u times, failed %u\nresult: %s\n", set.only_epoch,
+               (unsigned long long)set.seed, runs, failed, failed ? "FAIL" : "PASS");
+        return failed ? 1 : 0;
+    }
     for (uint32_t epoch = 1; now_s() - start < set.seconds; epoch++) {
         soak_plan plan;
         soak_plan_make(&plan, epoch, &rng, set.tls);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
@@ -542,6 +543,60 @@ static void test_drop(void)
     CU_ASSERT_EQUAL(count_entries(s, 1, 's', "close", NULL), 0);
     wsc_free(c);
     pwsm_stop(s);
+}
+
+/* A drop while the client holds its reads must still deliver everything written before it:
+ * most of it is in the server's socket buffer then.  The client's ping reaches the server
+ * after the drop; a socket closed at once would answer it with a reset, which throws away what
+ * the server's kernel has not sent yet (found by the soak, tests/soak, over wss: the client's
+ * pong to a server ping, then the rest of the stream lost).  The mock lingers instead
+ * (wire/linger.h). */
+static void test_drop_slow_reader(void)
+{
+    enum { FRAMES = 32, FRAME_LEN = 60000 }; /* ~1.9 MB: far more than a fresh socket's window */
+    char *big = malloc(FRAME_LEN);
+    CU_ASSERT_FATAL(big != NULL);
+    memset(big, 'x', FRAME_LEN);
+    pwss_step steps[FRAMES + 2];
+    memset(steps, 0, sizeof steps);
+    steps[0] = (pwss_step){.kind = PWSS_STEP_GREET, AT(1, 1)};
+    for (int i = 0; i < FRAMES; i++)
+        steps[1 + i] = (pwss_step){.kind = PWSS_STEP_SEND_TEXT, AT(2 + i, 1), .data = big, .len = FRAME_LEN};
+    steps[FRAMES + 1] = (pwss_step){.kind = PWSS_STEP_DROP, AT(FRAMES + 2, 1)};
+    pwss_scenario sc;
+    scenario_default(&sc, steps, FRAMES + 2);
+    pwsm_options o;
+    base_options(&o, &sc);
+    pwsm_server *s = start(&o);
+    CU_ASSERT_FATAL(s != NULL);
+    wsc *c = wsc_connect(pwsm_port(s));
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(expect_status(c, "connected"));
+    /* read nothing until the drop is done: the mock wrote it all into its socket */
+    int64_t t0 = now_ms();
+    while (count_entries(s, 1, '-', "drop", NULL) == 0 && now_ms() - t0 < 5000) {
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    CU_ASSERT(count_entries(s, 1, '-', "drop", NULL) == 1);
+    CU_ASSERT(wsc_send(c, OP_PING, "late", 4) == 0); /* reaches the server after its end */
+    struct timespec ts = {0, 100 * 1000000};
+    nanosleep(&ts, NULL);
+    int got = 0;
+    for (frame f; got < FRAMES; got++) {
+        int r = wsc_recv_data(c, RECV_MS, &f);
+        bool ok = r == WSC_FRAME && f.opcode == OP_TEXT && f.len == FRAME_LEN;
+        frame_free(&f);
+        if (!ok) {
+            fprintf(stderr, "  frame %d of %d: r=%d\n", got + 1, FRAMES, r);
+            break;
+        }
+    }
+    CU_ASSERT_EQUAL(got, FRAMES);
+    CU_ASSERT(expect_eof(c, RECV_MS)); /* then the FIN, no close frame */
+    wsc_free(c);
+    pwsm_stop(s);
+    free(big);
 }
 
 static void test_stall(void)
@@ -1280,6 +1335,7 @@ int main(void)
         {"expect cut short, redacted", test_expect_cut_short_and_redacted},
         {"close codes", test_close_codes},
         {"drop", test_drop},
+        {"drop with the client's reads held", test_drop_slow_reader},
         {"stall", test_stall},
         {"ping and pong", test_ping_pong},
         {"raw frames", test_raw_frames},

@@ -130,7 +130,8 @@ int pws__server_start(pws__server *sv, const pws__server_options *o, char *err, 
     local_url(sv, host, tls);
     size_t budget = sv->fd_max > 2 * PWS__SERVER_FD_RESERVE ? sv->fd_max - PWS__SERVER_FD_RESERVE : sv->fd_max / 2;
     sv->guard = pws__hs_new(sv->ctx, &hs, budget, o->fds_per_open);
-    if (!sv->guard) {
+    sv->linger = pws__linger_new(sv->ctx);
+    if (!sv->guard || !sv->linger) {
         snprintf(err, errcap, "%sout of memory", pre);
         goto fail;
     }
@@ -160,11 +161,14 @@ void pws__server_stop(pws__server *sv)
         sv->thread_started = false;
     }
     pws__hs_quiesce(sv->guard); /* its timers live in the context's lists */
+    pws__linger_quiesce(sv->linger);
     if (sv->ctx)
         lws_context_destroy(sv->ctx);
     sv->ctx = NULL;
     pws__hs_free(sv->guard); /* after the close callbacks that reported to it */
     sv->guard = NULL;
+    pws__linger_free(sv->linger); /* closes what still lingers */
+    sv->linger = NULL;
     sv->vhost = NULL;
     if (sv->client_ssl_ctx)
         SSL_CTX_free(sv->client_ssl_ctx);

@@ -45,6 +45,7 @@
 #include <stddef.h>
 
 #include "wire/handshake.h"
+#include "wire/linger.h"
 
 /* Bytes one send() of a server may take: every server protocol sets its
  * .tx_packet_size to this.  Left at 0, lws caps each send() at the read
@@ -87,6 +88,7 @@ typedef struct pws__server {
     struct lws_vhost *vhost;     /* the listening vhost */
     SSL_CTX *client_ssl_ctx;     /* ours, handed to lws so it builds (and leaks) none of its own */
     pws__hs_guard *guard;        /* closes connections that never finish their upgrade (wire/handshake.h) */
+    pws__linger *linger;         /* connections ended without a close handshake, read until the peer ends (wire/linger.h) */
     size_t fd_max;               /* descriptors lws may use (its table's size) */
     int port;                    /* the port bound */
     char url[96];                /* ws[s]://HOST:PORT for a local client: loopback for "any" */
