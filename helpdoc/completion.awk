@@ -34,7 +34,7 @@ FNR == 1 {
     if (ind < 1 || ind > 8) next
     t = substr(s, ind + 1)
     if (cmd == "") {
-        if (t ~ /^[a-z][a-z0-9-]*   *[^ ]/) { split(t, w, " "); if (w[1] != "help") addword("CMDS", "", w[1]) }
+        if (t ~ /^[a-z][a-z0-9-]*   *[^ ]/) { split(t, w, " "); if (w[1] != "help") addword("CMDS", "", w[1]); else HELPCMD = 1 }
         else if (t ~ /^-/) entry("", t)
         next
     }

@@ -127,6 +127,9 @@ function split_entries(k,    e, j, t, ind, col, votes, best, bestn, c, s) {
                    substr(s, best + 1) ~ / / && substr(s, best + 1) !~ /^[A-Z][A-Z0-9_.:|\/-]*$/) {
             # (not "--handshake-timeout DURATION": a lone metavar is the term's, the text is below)
             ETERM[k, e] = trim(substr(s, 1, best)); EDESC[k, e] = substr(s, best + 1)
+        } else if (t ~ /^-/) {
+            # one space and off the column: the options, one argument after each, then the text
+            ETERM[k, e] = opt_prefix(t); EDESC[k, e] = substr(t, length(ETERM[k, e]) + 2)
         } else {
             ETERM[k, e] = t; EDESC[k, e] = ""
         }
@@ -392,3 +395,15 @@ function is_term(t,    k, e) {
 }
 
 function list_text(k,    e, s) { s = ""; for (e = 1; e <= NE[k]; e++) s = s " " entry_text(k, e); return s }
+
+# opt_prefix(t): the leading options of t, each with at most one argument ("-x, --xray LEVEL" of
+# "-x, --xray LEVEL Level of the x ray").
+function opt_prefix(t,    n, w, i, out, arg) {
+    n = split(t, w, " "); out = ""; arg = 0
+    for (i = 1; i <= n; i++) {
+        if (w[i] ~ /^-/) arg = 0
+        else if (arg++ || i == 1) break
+        out = out (i > 1 ? " " : "") w[i]
+    }
+    return out
+}

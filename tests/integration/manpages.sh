@@ -70,7 +70,8 @@ check_page() {
   if [ -z "$missing" ]; then ok "$name: OPTIONS has all $n options of its --help"; else bad "$name: OPTIONS lacks:$missing"; fi
   # EXIT STATUS
   if grep -q '^Exit status:' "$help"; then
-    w=$(sed -n 's/^Exit status: *//p' "$help" | head -1 | cut -c1-30)
+    # its first words: on the "Exit status:" line, or the line under it ("  0  success")
+    w=$(awk '/^Exit status:/ { on = 1; sub(/^Exit status: */, "") } on && NF { sub(/^ +/, ""); print; exit }' "$help" | cut -c1-30 | tr -s " ")
     if section "$tmp/$name.txt" "EXIT STATUS" | tr -s ' \n' '  ' | grep -qF -- "$w"; then ok "$name: EXIT STATUS ($w...)"
     else bad "$name: EXIT STATUS lacks '$w'"; fi
   fi
