@@ -4,6 +4,7 @@
 #include "commands.h"
 
 #include <polyws/polyws.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -75,6 +76,10 @@ static int help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* A write to a peer or a reader that went away is an error each command handles (EPIPE):
+     * the sockets' owners (libwebsockets, OpenSSL) need that, and every command's stdout ends
+     * through pws_cli_stdout_done, which takes a reader gone as a clean end (status 0). */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -55,10 +55,17 @@ static FILE *open_out(const char *path)
     return f;
 }
 
-static int close_out(FILE *f, const char *path, const char *cmd)
+/* The errno of the write that failed on f, if one did: still errno right after the call that
+ * wrote (closing the input does not change it), else EIO. */
+static int write_errno(FILE *f)
+{
+    return ferror(f) ? (errno ? errno : EIO) : 0;
+}
+
+static int close_out(FILE *f, const char *path, const char *cmd, int seen_errno)
 {
     if (f == stdout)
-        return pws_cli_stdout_done(cmd, 0);
+        return pws_cli_stdout_done(cmd, seen_errno);
     if (fclose(f)) {
         fprintf(stderr, "polyws tape: cannot write %s: %s\n", path, strerror(errno));
         return 1;
@@ -119,21 +126,25 @@ int pws_cmd_tape(int argc, char **argv)
             pws_tape_stats_free(s);
             return 1;
         }
+        errno = 0;
         pws_tape_stats_print(s, json, f);
+        int e = write_errno(f);
         pws_tape_stats_free(s);
-        return close_out(f, out, "tape stats");
+        return close_out(f, out, "tape stats", e);
     }
     if (!strcmp(sub, "to-scenario") || !strcmp(sub, "to-har")) {
         FILE *f = open_out(out);
         if (!f)
             return 1;
         size_t skipped = 0;
+        errno = 0;
         int rc = !strcmp(sub, "to-har") ? pws_tape_to_har(args[0], f, &skipped, err, sizeof err)
                                         : pws_tape_to_scenario(args[0], f, err, sizeof err);
+        int e = write_errno(f);
         /* stdout that failed (the reader gone, a full disk) is told by close_out, not as the
          * converter's "cannot write" */
-        bool out_failed = f == stdout && ferror(stdout);
-        int crc = close_out(f, out, !strcmp(sub, "to-har") ? "tape to-har" : "tape to-scenario");
+        bool out_failed = f == stdout && e;
+        int crc = close_out(f, out, !strcmp(sub, "to-har") ? "tape to-har" : "tape to-scenario", e);
         if (out_failed)
             return crc;
         if (rc) {
