@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +56,8 @@ void chk_progress_show(const chk_run *run)
     fflush(stdout);
 }
 
-static void print_job(const chk_run *run, const chk_job *j)
+/* 0, or the errno of a failed write. */
+static int print_job(const chk_run *run, const chk_job *j)
 {
     chk_progress_clear(run);
     printf("%s %s (%.1f s)%s%s\n", j->pass ? "PASS" : "FAIL", j->name, j->seconds, j->pass ? "" : ": ",
@@ -80,7 +82,10 @@ static void print_job(const chk_run *run, const chk_job *j)
             s = nl ? nl + 1 : s + n;
         }
     }
-    fflush(stdout);
+    errno = 0;
+    if (fflush(stdout) == EOF || ferror(stdout))
+        return errno ? errno : EIO;
+    return 0;
 }
 
 /* Prints finished jobs in order; called with run->mu held. */
@@ -88,8 +93,14 @@ void chk_print_ready(chk_run *run)
 {
     while (run->next_print < run->njob && run->job[run->next_print].done) {
         chk_job *j = &run->job[run->next_print++];
-        print_job(run, j);
+        int e = print_job(run, j);
         j->printed = true;
+        if (e && !run->out_errno) {
+            /* nobody reads the verdicts any more (EPIPE), or they cannot be kept: the
+             * scenarios left are not run */
+            run->out_errno = e;
+            chk_interrupted = SIGPIPE;
+        }
     }
     chk_progress_show(run);
 }

@@ -75,6 +75,8 @@ typedef struct chk_run {
     pthread_mutex_t mu;      /* guards next, job[].done/printed and stdout */
     size_t next;             /* next job to start */
     size_t next_print;       /* next job to print */
+    int out_errno;           /* errno of a failed write to stdout (under mu), 0 if none: the run
+                                stops as if interrupted (EPIPE: its reader went away) */
     pthread_mutex_t mock_mu; /* serializes pwsm_start/pwsm_stop (lws context setup is not thread-safe) */
 } chk_run;
 

@@ -49,12 +49,18 @@ static void replay_usage(FILE *f)
             "  -q, --quiet             only deviations and errors on stderr\n"
             "  -v, --verbose           log each client\n"
             "  -h, --help              this help\n"
+            "      --version           print the version and exit\n"
             "\n"
-            "Exit status: 0 once every tape connection was played without a deviation; 1 on a\n"
-            "deviation or a failure (or if interrupted before the end); 2 on bad usage.\n"
             "A line \"polyws replay: handshakes: ...\" counts the clients closed or refused before\n"
             "their upgrade request was complete (timed out, evicted, refused), at most every\n"
-            "10 s while it happens and once at exit.\n",
+            "10 s while it happens and once at exit.\n"
+            "\n"
+            "Exit status:\n"
+            "  0  every tape connection was played without a deviation (with --loop: stopped\n"
+            "     by a signal or --duration without a deviation)\n"
+            "  1  a deviation, a failure (the tape cannot be read, the address cannot be\n"
+            "     bound, stdout cannot be written), or stopped before the end\n"
+            "  2  bad usage\n",
             pws_cli_hs_help);
 }
 
@@ -75,7 +81,7 @@ int pws_cmd_replay(int argc, char **argv)
         {"speed", required_argument, NULL, 'S'},  {"wait-ms", required_argument, NULL, 'W'},
         {"loop", no_argument, NULL, 'L'},         {"duration", required_argument, NULL, 'd'},
         {"quiet", no_argument, NULL, 'q'},        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},         PWS_CLI_HS_LONGOPTS,
+        {"help", no_argument, NULL, 'h'},         PWS_CLI_HS_LONGOPTS, PWS_CLI_VERSION_LONGOPT,
         {NULL, 0, NULL, 0}};
     pws_cli_hs_opts hs = {0};
     pwsr_replay_options o;
@@ -143,7 +149,8 @@ int pws_cmd_replay(int argc, char **argv)
             break;
         case 'q': replay_quiet = 1; break;
         case 'v': verbose++; break;
-        case 'h': replay_usage(stdout); return 0;
+        case 'h': replay_usage(stdout); return pws_cli_stdout_done("replay", 0);
+        case PWS_CLI_OPT_VERSION: return pws_cli_version();
         default: replay_usage(stderr); return 2;
         }
     }
@@ -222,5 +229,5 @@ int pws_cmd_replay(int argc, char **argv)
             fprintf(stderr, "polyws replay: stopped before every tape connection was played\n");
         return 1;
     }
-    return 0;
+    return pws_cli_stdout_done("replay", 0);
 }

@@ -29,8 +29,19 @@ static void tape_usage(FILE *f)
             "  from-har     a tape from the WebSocket entries of a HAR file (auth keys and\n"
             "               Authorization/Cookie headers redacted)\n"
             "\n"
-            "TAPE may be a mock journal too.  Output goes to stdout unless -o is given.\n"
-            "Exit status: 0 on success, 1 on a failure, 2 on bad usage.\n");
+            "  -o, --output FILE  write there instead of stdout (from-har: required)\n"
+            "      --json       stats as one JSON object\n"
+            "  -h, --help       this help\n"
+            "      --version    print the version and exit\n"
+            "\n"
+            "TAPE may be a mock journal too.  Output goes to stdout unless -o is given; a\n"
+            "reader of stdout that goes away (`polyws tape to-har T | head`) is not an error.\n"
+            "\n"
+            "Exit status:\n"
+            "  0  success, or the reader of stdout went away\n"
+            "  1  a failure: the input cannot be read or is not a tape (or HAR), the output\n"
+            "     cannot be written\n"
+            "  2  bad usage\n");
 }
 
 /* Opens -o FILE (or stdout); NULL with a message on failure. */
@@ -44,10 +55,17 @@ static FILE *open_out(const char *path)
     return f;
 }
 
-static int close_out(FILE *f, const char *path)
+/* The errno of the write that failed on f, if one did: still errno right after the call that
+ * wrote (closing the input does not change it), else EIO. */
+static int write_errno(FILE *f)
+{
+    return ferror(f) ? (errno ? errno : EIO) : 0;
+}
+
+static int close_out(FILE *f, const char *path, const char *cmd, int seen_errno)
 {
     if (f == stdout)
-        return fflush(stdout) ? 1 : 0;
+        return pws_cli_stdout_done(cmd, seen_errno);
     if (fclose(f)) {
         fprintf(stderr, "polyws tape: cannot write %s: %s\n", path, strerror(errno));
         return 1;
@@ -60,6 +78,7 @@ int pws_cmd_tape(int argc, char **argv)
     static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
                                              {"json", no_argument, NULL, 'j'},
                                              {"help", no_argument, NULL, 'h'},
+                                             PWS_CLI_VERSION_LONGOPT,
                                              {NULL, 0, NULL, 0}};
     if (argc < 2) {
         tape_usage(stderr);
@@ -68,8 +87,10 @@ int pws_cmd_tape(int argc, char **argv)
     const char *sub = argv[1];
     if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
         tape_usage(stdout);
-        return 0;
+        return pws_cli_stdout_done("tape", 0);
     }
+    if (!strcmp(sub, "--version"))
+        return pws_cli_version();
     const char *out = NULL;
     bool json = false;
     optind = 1;
@@ -78,7 +99,8 @@ int pws_cmd_tape(int argc, char **argv)
         switch (ch) {
         case 'o': out = optarg; break;
         case 'j': json = true; break;
-        case 'h': tape_usage(stdout); return 0;
+        case 'h': tape_usage(stdout); return pws_cli_stdout_done("tape", 0);
+        case PWS_CLI_OPT_VERSION: return pws_cli_version();
         default: tape_usage(stderr); return 2;
         }
     }
@@ -104,18 +126,27 @@ int pws_cmd_tape(int argc, char **argv)
             pws_tape_stats_free(s);
             return 1;
         }
+        errno = 0;
         pws_tape_stats_print(s, json, f);
+        int e = write_errno(f);
         pws_tape_stats_free(s);
-        return close_out(f, out);
+        return close_out(f, out, "tape stats", e);
     }
     if (!strcmp(sub, "to-scenario") || !strcmp(sub, "to-har")) {
         FILE *f = open_out(out);
         if (!f)
             return 1;
         size_t skipped = 0;
+        errno = 0;
         int rc = !strcmp(sub, "to-har") ? pws_tape_to_har(args[0], f, &skipped, err, sizeof err)
                                         : pws_tape_to_scenario(args[0], f, err, sizeof err);
-        int crc = close_out(f, out);
+        int e = write_errno(f);
+        /* stdout that failed (the reader gone, a full disk) is told by close_out, not as the
+         * converter's "cannot write" */
+        bool out_failed = f == stdout && e;
+        int crc = close_out(f, out, !strcmp(sub, "to-har") ? "tape to-har" : "tape to-scenario", e);
+        if (out_failed)
+            return crc;
         if (rc) {
             fprintf(stderr, "polyws tape %s: %s\n", sub, err);
             if (out && strcmp(out, "-"))
