@@ -89,10 +89,10 @@ static void check_usage(FILE *f)
             "printed.  See docs/client-contract.md and docs/check.md.\n"
             "\n"
             "A reader of stdout that goes away (`polyws check DIR | head -n 3`) stops the\n"
-            "run: the scenarios left are not run, and the status is 0.\n"
+            "run: the scenarios left are not run, and the status is that of those run.\n"
             "\n"
             "Exit status:\n"
-            "  0  every scenario passed, or the reader of stdout went away\n"
+            "  0  every scenario run passed (all of them, unless the reader of stdout went away)\n"
             "  1  a scenario failed, or could not be loaded or run; --junit or --report\n"
             "     could not be written; stdout could not be written\n"
             "  2  bad usage (an unknown option, a bad value, no scenario, a missing file)\n",
@@ -575,15 +575,22 @@ int pws_cmd_check(int argc, char **argv)
     double total = chk_mono_s() - t0;
 
     size_t failed = chk_print_totals(&run);
-    int exit_code = failed ? 1 : 0;
+    bool files_failed = false; /* --junit or --report could not be written */
     if (run.junit && chk_write_junit(&run, total, failed) != 0)
-        exit_code = 1;
+        files_failed = true;
     if (run.report && chk_write_report(&run, total) != 0)
+        files_failed = true;
+    int exit_code = failed || files_failed ? 1 : 0;
+    /* stdout that cannot be written is 1; its reader going away (like git and curl) is no error,
+     * but the verdict of the scenarios run stands: a failure is never hidden behind a pipe */
+    if (pws_cli_stdout_done("check", run.out_errno)) {
         exit_code = 1;
-    /* stdout that failed decides: its reader went away (0, like git and curl), or 1 */
-    int out = pws_cli_stdout_done("check", run.out_errno);
-    if (run.out_errno || ferror(stdout))
-        exit_code = out;
+    } else if (run.out_errno || ferror(stdout)) {
+        size_t failed_run = 0; /* the reader went away: the scenarios left are not failures */
+        for (size_t i = 0; i < run.njob; i++)
+            failed_run += !run.job[i].pass && !run.job[i].not_run;
+        exit_code = failed_run || files_failed ? 1 : 0;
+    }
 
     rmdir(run.tmpdir);
     pthread_mutex_destroy(&run.mu);

@@ -41,6 +41,7 @@ typedef struct chk_job {
     bool done;               /* finished and judged */
     bool printed;            /* its line was printed */
     bool pass;               /* every verdict passed */
+    bool not_run;            /* interrupted (SIGINT, or the reader of stdout went away) before it ran */
     double seconds;          /* wall time of the run */
     char *first;             /* first failure (one line), or NULL */
     char *details;           /* failure details, lines separated by '\n', or NULL */

@@ -74,6 +74,10 @@ t=$(date +%s%N)
 rc=$(closed_pipe "$POLYWS" check --client "exit 0" --client-output none "$tmp/scen")
 el=$(ms_since "$t")
 if [ "$rc" = 0 ] && [ ! -s "$tmp/cp.err" ]; then ok "check into a closed pipe: status 0 ($el ms)"; else bad "check into a closed pipe (rc=$rc)"; cat "$tmp/cp.err"; fi
+# a failure is not hidden behind the pipe: the verdict of what ran stands
+printf 'description: fails with a client that exits at once\nclient: {timeout: 5s}\nconnections:\n  1: [handshake]\nassert:\n  - min_connects: 1\n' >"$tmp/fail.yaml"
+rc=$(closed_pipe "$POLYWS" check --client "exit 0" --client-output none "$tmp/fail.yaml")
+if [ "$rc" = 1 ]; then ok "check of a failing scenario into a closed pipe: status 1"; else bad "check of a failing scenario into a closed pipe (rc=$rc)"; cat "$tmp/cp.err"; fi
 "$POLYWS" check --client "exit 0" --client-output none "$tmp/scen" >/dev/full 2>"$tmp/cf.err"; rc=$?
 if [ $rc -eq 1 ] && grep -q "polyws check: cannot write to standard output: No space left on device" "$tmp/cf.err"; then
   ok "check > /dev/full: status 1"; else bad "check > /dev/full (rc=$rc)"; cat "$tmp/cf.err"; fi

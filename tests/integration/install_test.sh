@@ -56,8 +56,10 @@ if [ -z "$missing" ] && [ -n "$commands" ]; then ok "man -M PREFIX/share/man fin
 else bad "man pages missing or unreadable under $mandir/man1:$missing"; ls -l "$mandir/man1" 2>&1 | head; fi
 compfile=$pfx/share/bash-completion/completions/polyws
 offered=$(bash --norc --noprofile -c '. "$1" && COMP_WORDS=(polyws "") COMP_CWORD=1 && _polyws && echo "${COMPREPLY[*]}"' _ "$compfile" 2>&1)
-if [ "$offered" = "$(echo $commands)" ]; then ok "bash completion installed in share/bash-completion/completions: 'polyws <TAB>' -> $offered"
-else bad "bash completion $compfile: 'polyws <TAB>' -> '$offered', want '$(echo $commands)'"; fi
+want=$(echo $commands)
+grep -q 'polyws help' "$tmp/polyws.help" && want="$want help" # 'polyws help CMD' is completed too
+if [ "$offered" = "$want" ]; then ok "bash completion installed in share/bash-completion/completions: 'polyws <TAB>' -> $offered"
+else bad "bash completion $compfile: 'polyws <TAB>' -> '$offered', want '$want'"; fi
 docdir=$pfx/share/doc/polyws
 missing=""
 for d in README.md "$src"/docs/*.md; do
