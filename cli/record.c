@@ -81,7 +81,7 @@ static void record_usage(FILE *f)
             "  -v, --verbose            log connections (repeat for more)\n"
             "  -h, --help               this help\n"
             "\n"
-            "A progress line (frames, bytes, rates, elapsed, clients) is shown when stderr is a\n"
+            "A progress line (frames, bytes, rate, elapsed, clients) is shown when stderr is a\n"
             "terminal (not with -q, nor when --jsonl - writes to that terminal).\n"
             "Stops on SIGINT/SIGTERM, --duration or --count.  A recorder killed any other way\n"
             "(even SIGKILL) leaves a valid tape of everything recorded before.\n"

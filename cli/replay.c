@@ -51,7 +51,7 @@ static void replay_usage(FILE *f)
             "  -v, --verbose           log each client\n"
             "  -h, --help              this help\n"
             "\n"
-            "A progress line (frames sent, bytes, rates, elapsed, connections played) is shown\n"
+            "A progress line (frames sent, bytes, rate, elapsed, connections played) is shown\n"
             "when stderr is a terminal.\n"
             "Exit status: 0 once every tape connection was played without a deviation; 1 on a\n"
             "deviation or a failure (or if interrupted before the end); 2 on bad usage.\n"
