@@ -7,6 +7,7 @@
  * internally on loopback, so both modes write the same kind of tape.
  */
 #include "commands.h"
+#include "progress.h"
 #include "wire/clock.h"
 
 #include <polyws/polyws.h>
@@ -24,11 +25,10 @@
 
 #define RECORD_LINE_MAX 65536   /* bytes of one --jsonl line */
 #define RECORD_TICK_MS 100      /* main loop period */
-#define RECORD_PROGRESS_MS 250  /* progress line refresh on a terminal */
 #define RECORD_DRAIN_MS 3000    /* direct mode: wait for the close handshake to be recorded */
 
 static volatile sig_atomic_t record_signal;
-static bool record_tty; /* stderr is a terminal: log lines first clear the progress line */
+static pws_cli_meter record_meter; /* the progress line (on a terminal): log lines erase it first */
 static pws_cli_hs_report record_hs_report; /* the last "handshakes:" line */
 
 static void record_on_signal(int sig)
@@ -92,7 +92,8 @@ static void record_usage(FILE *f)
             "  -h, --help               this help\n"
             "      --version            print the version and exit\n"
             "\n"
-            "A progress line (frames, bytes, rate, elapsed) is shown when stderr is a terminal.\n"
+            "A progress line (frames, bytes, rate, elapsed, clients) is shown when stderr is a\n"
+            "terminal (not with -q, nor when --jsonl - writes to that terminal).\n"
             "Stops on SIGINT/SIGTERM, --duration or --count.  A recorder killed any other way\n"
             "(even SIGKILL) leaves a valid tape of everything recorded before.\n"
             "A line \"polyws record: handshakes: ...\" counts the clients closed or refused before\n"
@@ -129,8 +130,8 @@ static void record_log(pws_log_level level, const char *msg, void *user)
     if (r->quiet && level > PWS_LOG_ERROR)
         return;
     static const char *const names[] = {"", "error", "warning", "info", "debug"};
-    fprintf(stderr, "%spolyws record: %s: %s\n", record_tty ? "\r\033[K" : "", names[level <= PWS_LOG_DEBUG ? level : 0],
-            msg);
+    fprintf(stderr, "%spolyws record: %s: %s\n", pws_cli_meter_erase(&record_meter),
+            names[level <= PWS_LOG_DEBUG ? level : 0], msg);
 }
 
 /* Delivery thread (direct mode): count, print, stop at --count. */
@@ -154,26 +155,15 @@ static void record_on_event(const pws_event *ev, void *user)
     }
 }
 
-static void human_bytes(uint64_t b, char *buf, size_t cap)
-{
-    if (b < 10000)
-        snprintf(buf, cap, "%llu B", (unsigned long long)b);
-    else if (b < 10000000)
-        snprintf(buf, cap, "%.1f kB", (double)b / 1e3);
-    else
-        snprintf(buf, cap, "%.1f MB", (double)b / 1e6);
-}
-
-static void progress(pwsr_proxy *px, double elapsed, bool final)
+/* The progress line (if the meter is on) with the proxy's counts now. */
+static void progress(pwsr_proxy *px, bool final)
 {
     pwsr_proxy_stats st;
     pwsr_proxy_get_stats(px, &st);
-    char b[32];
-    human_bytes(st.bytes, b, sizeof b);
-    fprintf(stderr, "\r\033[Krecording: %llu frames, %s, %.0f frames/s, %.1f s, %u client%s%s",
-            (unsigned long long)st.frames, b, elapsed > 0 ? (double)st.frames / elapsed : 0.0, elapsed, st.active,
-            st.active == 1 ? "" : "s", final ? "\n" : "");
-    fflush(stderr);
+    snprintf(record_meter.note, sizeof record_meter.note, "%u client%s", st.active, st.active == 1 ? "" : "s");
+    pws_cli_meter_update(&record_meter, st.frames, st.bytes);
+    if (final)
+        pws_cli_meter_end(&record_meter, true);
 }
 
 /* Seconds since t0_us on the monotonic clock. */
@@ -404,7 +394,9 @@ static void setup_process(record_args *a, recorder *r)
 {
     pwsr_proxy_options *po = &a->po;
     po->host = a->host;
-    record_tty = isatty(STDERR_FILENO) && !r->quiet;
+    bool jsonl_stdout = a->direct && a->jsonl_path && !strcmp(a->jsonl_path, "-");
+    pws_cli_meter_start(&record_meter, pws_cli_meter_wanted(r->quiet, jsonl_stdout ? STDOUT_FILENO : -1), "recording",
+                        "frames");
     pws_set_lws_log(PWS_LOG_ERROR, record_log, r);
     po->log_fn = record_log;
     po->log_user = r;
@@ -507,7 +499,7 @@ static bool upstream_gone(pwsr_proxy *px, const record_args *a, const pwsr_proxy
     pwsr_proxy_upstream_error(px, why, sizeof why);
     uint32_t n = a->direct ? st->upstream_failed : st->upstream_failed_in_a_row;
     fprintf(stderr, "%spolyws record: cannot reach %s: %s (gave up after %u %s%s%s; --max-retries)\n",
-            record_tty ? "\r\033[K" : "", url, why, n, a->direct ? "attempt" : "client session", n == 1 ? "" : "s",
+            pws_cli_meter_erase(&record_meter), url, why, n, a->direct ? "attempt" : "client session", n == 1 ? "" : "s",
             a->direct ? "" : " in a row");
     return true;
 }
@@ -526,8 +518,6 @@ static void install_signals(void)
 static int record_until_stopped(pwsr_proxy *px, const record_args *a, const recorder *r,
                                 int64_t t0_us)
 {
-    bool tty = record_tty;
-    double last_progress = -1;
     pws_cli_hs_report *report = &record_hs_report;
     for (;;) {
         struct timespec ts = {0, RECORD_TICK_MS * 1000000L};
@@ -535,17 +525,15 @@ static int record_until_stopped(pwsr_proxy *px, const record_args *a, const reco
         double el = since(t0_us);
         pwsr_proxy_stats st;
         pwsr_proxy_get_stats(px, &st);
-        pws_cli_hs_report_line(report, "record", tty ? "\r\033[K" : NULL, &PWS_CLI_HS_COUNTS(st.handshakes), false);
+        pws_cli_hs_report_line(report, "record", record_meter.on ? pws_cli_meter_erase(&record_meter) : NULL,
+                               &PWS_CLI_HS_COUNTS(st.handshakes), false);
         if (st.tape_failed || upstream_gone(px, a, &st))
             return 1;
         if (record_signal || (a->duration > 0 && el >= a->duration))
             return 0;
         if (a->direct && pws_finished(r->c))
             return 0;
-        if (tty && el - last_progress >= RECORD_PROGRESS_MS / 1000.0) {
-            progress(px, el, false);
-            last_progress = el;
-        }
+        progress(px, false); /* redraws at most every PWS_CLI_METER_MS */
     }
 }
 
@@ -559,7 +547,8 @@ static int finish_direct(pwsr_proxy *px, recorder *r, const char *jsonl_path)
     int rc = pws_wait(r->c);
     if (rc != PWS_OK) {
         pthread_mutex_lock(&r->mu);
-        fprintf(stderr, "%spolyws record: %s\n", record_tty ? "\r\033[K" : "", r->fatal[0] ? r->fatal : pws_strerror(rc));
+        fprintf(stderr, "%spolyws record: %s\n", pws_cli_meter_erase(&record_meter),
+                r->fatal[0] ? r->fatal : pws_strerror(rc));
         pthread_mutex_unlock(&r->mu);
         failed = 1;
     }
@@ -581,7 +570,7 @@ static int finish_direct(pwsr_proxy *px, recorder *r, const char *jsonl_path)
         if (fclose(r->jsonl) == EOF && !e)
             e = errno ? errno : EIO;
         if (e) {
-            fprintf(stderr, "%spolyws record: cannot write %s: %s\n", record_tty ? "\r\033[K" : "", jsonl_path,
+            fprintf(stderr, "%spolyws record: cannot write %s: %s\n", pws_cli_meter_erase(&record_meter), jsonl_path,
                     strerror(e));
             failed = 1;
         }
@@ -594,8 +583,8 @@ static int finish_direct(pwsr_proxy *px, recorder *r, const char *jsonl_path)
 static void print_summary(pwsr_proxy *px, const recorder *r, int64_t t0_us)
 {
     double el = since(t0_us);
-    if (record_tty)
-        progress(px, el, true);
+    if (record_meter.on)
+        progress(px, true);
     else if (r->verbose) {
         pwsr_proxy_stats st;
         pwsr_proxy_get_stats(px, &st);
