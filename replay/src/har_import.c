@@ -649,22 +649,29 @@ static int write_tape(har_import *h, const char *tape_path, char *errbuf, size_t
         pr->p.bytes = pws_tape_writer_bytes(w);
     }
     while (!rc && (got = pwsr__frame_sort_next(h->sort, &x)) == 1) {
-        size_t rl = x.len;
-        char *red = x.kind == PWS_TAPE_TEXT || x.kind == PWS_TAPE_OPEN
-                        ? pwsr__redact(&h->rules, &h->set, x.data, x.len, &rl, NULL)
-                        : NULL;
+        /* every payload (text, binary, ping, pong, a close's reason) and the open line's headers,
+         * as the recording proxy does: a key may sit in any of them, e.g. an X-Polygon-Key header */
+        size_t rl = 0, hl = 0;
+        char *red = pwsr__redact(&h->rules, &h->set, x.data ? x.data : "", x.len, &rl, NULL);
+        char *rh = x.headers ? pwsr__redact(&h->rules, &h->set, x.headers, strlen(x.headers), &hl, NULL) : NULL;
+        if (!red || (x.headers && !rh)) {
+            free(red);
+            free(rh);
+            snprintf(errbuf, errcap, "out of memory");
+            rc = PWS_ERR_NOMEM;
+            break;
+        }
         pws_tape_frame f = {.t_us = x.t_us - t0, .conn = x.conn, .dir = x.dir, .kind = x.kind,
-                            .data = (const unsigned char *)(red ? red : x.data), .len = rl, .code = x.code,
-                            .headers_json = x.headers};
+                            .data = (const unsigned char *)red, .len = rl, .code = x.code, .headers_json = rh};
         char reason[PWS_TAPE_MAX_REASON + 1] = "";
         if (x.kind == PWS_TAPE_CLOSE) {
-            snprintf(reason, sizeof reason, "%.*s", (int)(x.len < PWS_TAPE_MAX_REASON ? x.len : PWS_TAPE_MAX_REASON),
-                     x.data);
+            snprintf(reason, sizeof reason, "%.*s", (int)(rl < PWS_TAPE_MAX_REASON ? rl : PWS_TAPE_MAX_REASON), red);
             f.reason = reason;
             f.len = 0;
         }
         rc = pws_tape_write(w, &f);
         free(red);
+        free(rh);
         if (rc)
             snprintf(errbuf, errcap, "%s", pws_tape_writer_error(w));
         if (pr->fn && !rc) {
