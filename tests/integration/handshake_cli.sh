@@ -34,7 +34,14 @@ stall() {
   timeout 10 bash -c 'trap "" PIPE; exec 5<>/dev/tcp/127.0.0.1/'"$1"'; printf "GET /stocks HTTP/1.1\r\nHost: x\r\n" >&5 2>/dev/null; cat <&5 >/dev/null 2>&1; echo closed'
 }
 # stop_and_line NAME PID: stops a server started by start and prints its last handshakes line.
-stop_and_line() { kill -TERM "$2"; wait "$2" 2>/dev/null; grep 'handshakes:' "$tmp/$1.err" | tail -1; }
+# (called in $(...), a subshell of which the server is no child: wait would return at once, so
+# it polls until the server is gone and its last line written)
+stop_and_line() {
+  kill -TERM "$2"
+  local i
+  for i in $(seq 200); do kill -0 "$2" 2>/dev/null || break; sleep 0.05; done
+  grep 'handshakes:' "$tmp/$1.err" | tail -1
+}
 
 # --- mock: a stalled connection is closed after the timeout and counted
 start mock "$POLYWS" mock --handshake-timeout 300ms
