@@ -431,6 +431,11 @@ static void run_job(chk_run *run, size_t idx)
     j->seconds = chk_mono_s() - t0;
 }
 
+void chk_run_job(chk_run *run, size_t idx)
+{
+    run_job(run, idx);
+}
+
 /* ---------------------------------------------------------------- worker threads */
 
 static void *worker(void *arg)

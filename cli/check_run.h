@@ -86,6 +86,9 @@ void chk_job_fail(chk_job *j, const char *fmt, ...) __attribute__((format(printf
  * as it finishes, in order; returns when all are done.  run->mu and run->mock_mu must be
  * initialized. */
 void chk_run_all(chk_run *run);
+/* Runs run->job[idx] alone on this thread (mock, client, judge), printing nothing; other threads
+ * may run other indexes at once.  For `polyws explore`, which drives its own threads. */
+void chk_run_job(chk_run *run, size_t idx);
 
 /* ---- check_output.c */
 

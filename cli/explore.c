@@ -1,0 +1,613 @@
+/*
+ * explore.c - `polyws explore`: random scenarios against a client, judged by invariants every
+ * correct connector keeps, and the first failure shrunk to a minimal scenario file.
+ *
+ * Each run draws a scenario from its seed (explore_gen.c), renders it in the scenario language
+ * and loads it with pwss_load_mem like any file, then runs it through `polyws check`'s own
+ * runner (check_run.h: the mock on a free loopback port, the client with the contract's
+ * environment, the judge).  The judge's headline (the failure that came first) names the
+ * broken invariant (explore_invariant.c).  The first failing run is shrunk: its smaller
+ * variants (explore_shrink.c) are run, and one is kept only if it breaks the same invariant,
+ * until none does; the result is written to --out as a normal scenario file that
+ * `polyws check --client CMD FILE` reproduces.
+ *
+ * Runs (and the variants of one shrink round) go --jobs at a time, each on its own thread with
+ * its own chk_job slot, mock and port; results are printed in seed order.
+ */
+#include "check_common.h"
+#include "check_run.h"
+#include "commands.h"
+#include "explore.h"
+
+#include <polyws/polyws.h>
+#include <polyws/scenario.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define XP_DEFAULT_RUNS 20       /* --runs without the option */
+#define XP_MAX_RUNS 1000000      /* --runs cap */
+#define XP_DEFAULT_MAX_SHRINK 300 /* --max-shrink-runs without the option: variants tried at most */
+#define XP_MAX_BUDGET_MS (24u * 3600u * 1000u) /* --time-budget cap: a day */
+#define XP_DEFAULT_OUT "explore-out"
+
+/* One scenario to run and what came of it. */
+typedef struct xp_task {
+    xp_model m;           /* the scenario */
+    bool pass;            /* every verdict passed */
+    xp_invariant inv;     /* what a failure broke */
+    char *headline;       /* the judge's first cause (malloc'd), NULL if passed */
+    char *details;        /* the judge's details (malloc'd), NULL if passed */
+    double seconds;       /* how long it ran */
+} xp_task;
+
+/* The command. */
+typedef struct explorer {
+    chk_run run;           /* `polyws check`'s runner: one chk_job slot per --jobs thread */
+    uint64_t runs;         /* --runs */
+    uint64_t seed;         /* --seed: run i uses seed + i */
+    uint32_t budget_ms;    /* --time-budget, 0 = none */
+    uint64_t max_shrink;   /* --max-shrink-runs */
+    const char *out;       /* --out */
+    bool verbose;          /* --verbose */
+    double t0;             /* start (monotonic s) */
+    xp_task *tasks;        /* the batch being run */
+    size_t ntasks, next;   /* its size; next task to start */
+    pthread_mutex_t mu;    /* guards next */
+} explorer;
+
+static void explore_on_signal(int sig)
+{
+    chk_interrupted = sig;
+}
+
+static void explore_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: polyws explore [--client CMD] [--runs N] [--seed S] [--time-budget DURATION]\n"
+            "                      [--out DIR] [--jobs N] [--max-shrink-runs N] [--verbose]\n"
+            "\n"
+            "Draws random scenarios (1-5 scripted connections of handshakes, streams,\n"
+            "bursts, trickles, malformed frames, protocol faults, pings, stalls, closes,\n"
+            "drops and Polygon statuses) from a seed, runs each against the client the\n"
+            "way `polyws check` does, and judges the invariants every correct connector\n"
+            "keeps (docs/explore.md).  The first run that breaks one is shrunk to a\n"
+            "minimal scenario that still breaks the same invariant, written to DIR as a\n"
+            "scenario file that `polyws check --client CMD FILE` reproduces.  Each run's\n"
+            "seed is printed; run i uses seed S+i, so --seed S+i --runs 1 replays it.\n"
+            "\n"
+            "      --client CMD   client under test, run as /bin/sh -c CMD (default: this\n"
+            "                     polyws's `watch -q --format jsonl`)\n"
+            "      --runs N       scenarios to draw (1..%d, default %d)\n"
+            "      --seed S       first seed (0..2^64-1; default: drawn from the clock)\n"
+            "      --time-budget DURATION\n"
+            "                     start no run (and no shrink run) after this long\n"
+            "                     (250ms, 2s, 1.5s, 1m or plain milliseconds; up to 24 h)\n"
+            "      --out DIR      where the shrunk scenario goes (default %s/)\n"
+            "      --jobs N       run N scenarios at once (1..%d, default 1); shrink\n"
+            "                     rounds try N variants at once\n"
+            "      --max-shrink-runs N\n"
+            "                     variants to try at most while shrinking (default %d)\n"
+            "  -v, --verbose      the judge's details under a failure\n"
+            "  -h, --help         this help\n"
+            "\n"
+            "Exit status: 0 if no run broke an invariant, 1 if one did (or the run was\n"
+            "interrupted, or the shrunk scenario could not be written), 2 on bad usage or\n"
+            "a client that cannot be started.\n",
+            XP_MAX_RUNS, XP_DEFAULT_RUNS, XP_DEFAULT_OUT, CHECK_MAX_JOBS, XP_DEFAULT_MAX_SHRINK);
+}
+
+/* Silences libwebsockets (the mock's lws context) unless --verbose. */
+static void lws_log_quiet(pws_log_level level, const char *msg, void *user)
+{
+    (void)level;
+    if (*(const bool *)user)
+        fprintf(stderr, "polyws explore: lws: %s\n", msg);
+}
+
+static double elapsed_s(const explorer *x)
+{
+    return chk_mono_s() - x->t0;
+}
+
+static bool over_budget(const explorer *x)
+{
+    return chk_interrupted || (x->budget_ms && elapsed_s(x) * 1000 >= x->budget_ms);
+}
+
+/* ---------------------------------------------------------------- running scenarios */
+
+/* The chk_job slot's results, freed for the next scenario. */
+static void clear_job(chk_job *j)
+{
+    pwss_free(j->sc);
+    free(j->path);
+    free(j->name);
+    free(j->journal_file);
+    free(j->first);
+    free(j->details);
+    free(j->verdicts);
+    free(j->client_line);
+    free(j->out_tail);
+    free(j->err_tail);
+    for (size_t k = 0; k < j->nrv; k++)
+        free((char *)j->rv[k].message);
+    free(j->rv);
+    free(j->diagram);
+    memset(j, 0, sizeof *j);
+}
+
+/* The scenario file's name in messages (the judge's "(FILE:LINE:COLUMN)" locations). */
+static void scenario_name(const xp_model *m, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "explore-%" PRIu64, m->seed);
+}
+
+/* Runs one task on chk_job slot `slot`. */
+static void run_task(explorer *x, size_t slot, xp_task *t)
+{
+    chk_job *j = &x->run.job[slot];
+    char name[64], file[80], err[1024] = "";
+    scenario_name(&t->m, name, sizeof name);
+    snprintf(file, sizeof file, "%s.yaml", name);
+    size_t len = 0;
+    char *yaml = xp_render(&t->m, name, NULL, NULL, &len);
+    double t0 = chk_mono_s();
+    memset(j, 0, sizeof *j);
+    j->sc = yaml ? pwss_load_mem(yaml, len, file, err, sizeof err) : NULL;
+    free(yaml);
+    j->name = strdup(name);
+    j->path = strdup(file);
+    if (!j->sc) {
+        /* A generator bug, never the client's: said as such. */
+        t->pass = false;
+        t->inv = XP_INV_OTHER;
+        t->headline = chk_xasprintf("explore's own scenario did not load: %s", yaml ? err : "out of memory");
+    } else {
+        chk_run_job(&x->run, slot);
+        t->pass = j->pass;
+        t->inv = j->pass ? XP_INV_NONE : xp_classify(&t->m, j->first);
+        t->headline = j->pass ? NULL : strdup(j->first ? j->first : "failed");
+        t->details = j->pass || !j->details ? NULL : strdup(j->details);
+        if (!j->pass && j->client_line && t->details) {
+            char *d = chk_xasprintf("%s\n%s", t->details, j->client_line);
+            free(t->details);
+            t->details = d;
+        }
+    }
+    t->seconds = chk_mono_s() - t0;
+    clear_job(j);
+}
+
+typedef struct worker_arg {
+    explorer *x; /* the command */
+    size_t slot; /* this thread's chk_job */
+} worker_arg;
+
+static void *worker(void *arg)
+{
+    worker_arg *w = arg;
+    explorer *x = w->x;
+    for (;;) {
+        pthread_mutex_lock(&x->mu);
+        size_t i = x->next < x->ntasks ? x->next++ : x->ntasks;
+        pthread_mutex_unlock(&x->mu);
+        if (i >= x->ntasks)
+            return NULL;
+        run_task(x, w->slot, &x->tasks[i]);
+    }
+}
+
+/* Runs tasks[0..n) on up to --jobs threads (this one included); returns when all are done. */
+static void run_tasks(explorer *x, xp_task *tasks, size_t n)
+{
+    x->tasks = tasks;
+    x->ntasks = n;
+    x->next = 0;
+    size_t nthreads = (size_t)x->run.jobs < n ? (size_t)x->run.jobs : n;
+    pthread_t th[CHECK_MAX_JOBS];
+    worker_arg args[CHECK_MAX_JOBS];
+    size_t started = 0;
+    for (size_t i = 1; i < nthreads; i++) {
+        args[started] = (worker_arg){x, started + 1};
+        if (pthread_create(&th[started], NULL, worker, &args[started]) != 0)
+            break;
+        started++;
+    }
+    worker_arg self = {x, 0};
+    worker(&self);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+}
+
+static void free_task(xp_task *t)
+{
+    free(t->headline);
+    free(t->details);
+    t->headline = t->details = NULL;
+}
+
+/* ---------------------------------------------------------------- shrinking */
+
+typedef struct shrink_result {
+    xp_model best;          /* the smallest scenario that still breaks the invariant */
+    char *headline;         /* its headline (malloc'd) */
+    uint64_t tried;         /* variants run */
+    uint64_t accepted;      /* variants kept (shrink steps) */
+    bool cut_short;         /* the time budget or --max-shrink-runs ended it */
+    bool confirmed;         /* the final scenario broke the invariant again on a re-run */
+} shrink_result;
+
+static void shrink(explorer *x, const xp_task *fail, shrink_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->best = fail->m;
+    r->headline = strdup(fail->headline ? fail->headline : "");
+    static xp_model cands[XP_MAX_CANDIDATES];
+    xp_task batch[CHECK_MAX_JOBS];
+    for (;;) {
+        size_t n = xp_candidates(&r->best, cands, XP_MAX_CANDIDATES);
+        bool found = false;
+        for (size_t i = 0; i < n && !found; i += (size_t)x->run.jobs) {
+            if (over_budget(x) || r->tried >= x->max_shrink) {
+                r->cut_short = true;
+                break;
+            }
+            size_t nb = n - i < (size_t)x->run.jobs ? n - i : (size_t)x->run.jobs;
+            if (nb > x->max_shrink - r->tried)
+                nb = (size_t)(x->max_shrink - r->tried);
+            memset(batch, 0, sizeof batch);
+            for (size_t k = 0; k < nb; k++)
+                batch[k].m = cands[i + k];
+            run_tasks(x, batch, nb);
+            r->tried += nb;
+            for (size_t k = 0; k < nb; k++) {
+                if (!found && !batch[k].pass && batch[k].inv == fail->inv) {
+                    found = true;
+                    r->best = batch[k].m;
+                    free(r->headline);
+                    r->headline = strdup(batch[k].headline ? batch[k].headline : "");
+                    r->accepted++;
+                    printf("  shrink step %" PRIu64 ": %u steps, %u connection(s) (%" PRIu64 " variants tried)\n",
+                           r->accepted, xp_size(&r->best), r->best.nconns, r->tried);
+                    fflush(stdout);
+                }
+                free_task(&batch[k]);
+            }
+        }
+        if (!found || r->cut_short)
+            break;
+    }
+    if (chk_interrupted)
+        return;
+    /* Once more: a timing accident must not pass for a minimal case. */
+    xp_task again = {.m = r->best};
+    run_tasks(x, &again, 1);
+    r->confirmed = !again.pass && again.inv == fail->inv;
+    free_task(&again);
+}
+
+/* ---------------------------------------------------------------- the file */
+
+/* Writes the shrunk scenario to --out; prints where.  0, or -1 with a message on stderr. */
+static int write_case(explorer *x, const xp_task *fail, const shrink_result *r, uint32_t from_steps, char *path,
+                      size_t cap)
+{
+    if (mkdir(x->out, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "polyws explore: cannot create %s: %s\n", x->out, strerror(errno));
+        return -1;
+    }
+    const char *inv = xp_invariant_name(fail->inv);
+    char name[128], desc[400];
+    snprintf(name, sizeof name, "explore-%" PRIu64 "-%s", r->best.seed, inv);
+    snprintf(path, cap, "%s/%s.yaml", x->out, name);
+    snprintf(desc, sizeof desc, "polyws explore seed %" PRIu64 " breaks invariant %s (%s); shrunk to %u steps.",
+             r->best.seed, inv, xp_invariant_rule(fail->inv), xp_size(&r->best));
+    if (strlen(desc) > 300)
+        desc[300] = '\0';
+    char *client = chk_shell_quote(x->run.client_cmd ? x->run.client_cmd : "polyws watch (the default client)");
+    char *comment = chk_xasprintf(
+        "Written by polyws explore --seed %" PRIu64 " --runs 1%s%s\n"
+        "Invariant broken: %s: %s.\n"
+        "The judge's first cause when shrinking ended:\n  %s\n"
+        "Shrunk from %u to %u steps in %" PRIu64 " shrink steps (%" PRIu64 " variants run)%s.\n"
+        "Reproduce: polyws check%s%s %s",
+        r->best.seed, x->run.client_cmd ? " --client " : "", x->run.client_cmd && client ? client : "", inv,
+        xp_invariant_rule(fail->inv), r->headline ? r->headline : "", from_steps, xp_size(&r->best), r->accepted,
+        r->tried, r->cut_short ? ", cut short by the time budget or --max-shrink-runs" : "",
+        x->run.client_cmd ? " --client " : "", x->run.client_cmd && client ? client : "", path);
+    free(client);
+    size_t len = 0;
+    char *yaml = comment ? xp_render(&r->best, name, desc, comment, &len) : NULL;
+    free(comment);
+    if (!yaml) {
+        fprintf(stderr, "polyws explore: out of memory writing %s\n", path);
+        return -1;
+    }
+    /* The file must load as it is (it is what `polyws check` will read). */
+    char err[1024] = "";
+    pwss_scenario *sc = pwss_load_mem(yaml, len, path, err, sizeof err);
+    pwss_free(sc);
+    if (!sc) {
+        fprintf(stderr, "polyws explore: the shrunk scenario does not load (a bug in explore): %s\n", err);
+        free(yaml);
+        return -1;
+    }
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    bool ok = f && fwrite(yaml, 1, len, f) == len;
+    ok = (f && fclose(f) == 0) && ok;
+    free(yaml);
+    if (!ok || rename(tmp, path) != 0) {
+        fprintf(stderr, "polyws explore: cannot write %s: %s\n", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- options */
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    if (!*s || *s == '-' || *s == '+')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_options(int argc, char **argv, explorer *x)
+{
+    static const struct option longopts[] = {
+        {"client", required_argument, NULL, 'c'},  {"runs", required_argument, NULL, 'n'},
+        {"seed", required_argument, NULL, 's'},    {"time-budget", required_argument, NULL, 'b'},
+        {"out", required_argument, NULL, 'o'},     {"jobs", required_argument, NULL, 'j'},
+        {"max-shrink-runs", required_argument, NULL, 'm'}, {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    optind = 1;
+    int ch;
+    uint64_t v;
+    bool seeded = false;
+    while ((ch = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            if (!*optarg) {
+                fprintf(stderr, "polyws explore: --client needs a command\n");
+                return 2;
+            }
+            x->run.client_cmd = optarg;
+            break;
+        case 'n':
+            if (pws_cli_uint(optarg, 1, XP_MAX_RUNS, &v) != 0) {
+                fprintf(stderr, "polyws explore: --runs needs 1..%d, not '%s'\n", XP_MAX_RUNS, optarg);
+                return 2;
+            }
+            x->runs = v;
+            break;
+        case 's':
+            if (parse_u64(optarg, &v) != 0) {
+                fprintf(stderr, "polyws explore: --seed needs an integer 0..18446744073709551615, not '%s'\n", optarg);
+                return 2;
+            }
+            x->seed = v;
+            seeded = true;
+            break;
+        case 'b':
+            if (pws_cli_duration_ms(optarg, 1, XP_MAX_BUDGET_MS, &x->budget_ms) != 0) {
+                fprintf(stderr, "polyws explore: --time-budget needs a duration up to 24 h (250ms, 2s, 1.5s, 1m), not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'o':
+            if (!*optarg) {
+                fprintf(stderr, "polyws explore: --out needs a directory\n");
+                return 2;
+            }
+            x->out = optarg;
+            break;
+        case 'j':
+            if (pws_cli_uint(optarg, 1, 1000, &v) != 0) {
+                fprintf(stderr, "polyws explore: --jobs needs 1..%d, not '%s'\n", CHECK_MAX_JOBS, optarg);
+                return 2;
+            }
+            x->run.jobs = v > CHECK_MAX_JOBS ? CHECK_MAX_JOBS : (int)v;
+            break;
+        case 'm':
+            if (pws_cli_uint(optarg, 0, 100000, &v) != 0) {
+                fprintf(stderr, "polyws explore: --max-shrink-runs needs 0..100000, not '%s'\n", optarg);
+                return 2;
+            }
+            x->max_shrink = v;
+            break;
+        case 'v': x->verbose = true; break;
+        case 'h': explore_usage(stdout); return 0;
+        default: explore_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "polyws explore: unexpected argument '%s' (the scenarios are generated); see --help\n",
+                argv[optind]);
+        return 2;
+    }
+    if (!seeded) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        x->seed = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) % 1000000000000u;
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------- the command */
+
+static int setup_run(explorer *x)
+{
+    chk_run *run = &x->run;
+    if (!run->client_cmd) {
+        ssize_t n = readlink("/proc/self/exe", run->self, sizeof run->self - 1);
+        if (n <= 0) {
+            fprintf(stderr, "polyws explore: cannot find this executable (/proc/self/exe): %s; use --client\n",
+                    strerror(errno));
+            return 1;
+        }
+        run->self[n] = '\0';
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(run->tmpdir, sizeof run->tmpdir, "%s/polyws-explore.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(run->tmpdir)) {
+        fprintf(stderr, "polyws explore: cannot create a temporary directory: %s\n", strerror(errno));
+        return 1;
+    }
+    run->job = calloc((size_t)run->jobs, sizeof *run->job);
+    if (!run->job) {
+        rmdir(run->tmpdir);
+        fprintf(stderr, "polyws explore: out of memory\n");
+        return 1;
+    }
+    run->njob = (size_t)run->jobs;
+    run->output = PWSJ_OUTPUT_EVENTS;
+    pthread_mutex_init(&run->mu, NULL);
+    pthread_mutex_init(&run->mock_mu, NULL);
+    pthread_mutex_init(&x->mu, NULL);
+    return 0;
+}
+
+static void print_run(const explorer *x, uint64_t i, const xp_task *t)
+{
+    printf("run %" PRIu64 "/%" PRIu64 " seed %" PRIu64 ": %s (%.1f s, %u connection(s), %u steps)", i + 1, x->runs,
+           t->m.seed, t->pass ? "pass" : "FAIL", t->seconds, t->m.nconns, xp_size(&t->m));
+    if (!t->pass)
+        printf(": invariant %s: %s", xp_invariant_name(t->inv), t->headline ? t->headline : "");
+    printf("\n");
+    if (!t->pass && x->verbose && t->details)
+        chk_print_indented(stdout, t->details, 4);
+    fflush(stdout);
+}
+
+int pws_cmd_explore(int argc, char **argv)
+{
+    static explorer x; /* static: the lws log hook keeps a pointer to x.verbose */
+    memset(&x, 0, sizeof x);
+    x.runs = XP_DEFAULT_RUNS;
+    x.max_shrink = XP_DEFAULT_MAX_SHRINK;
+    x.out = XP_DEFAULT_OUT;
+    x.run.jobs = 1;
+    int rc = parse_options(argc, argv, &x);
+    if (rc >= 0)
+        return rc;
+    if ((rc = setup_run(&x)) != 0)
+        return rc;
+    pws_set_lws_log(PWS_LOG_ERROR, lws_log_quiet, &x.verbose);
+    struct sigaction sa, old[3];
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = explore_on_signal;
+    sigaction(SIGINT, &sa, &old[0]);
+    sigaction(SIGTERM, &sa, &old[1]);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, &old[2]);
+
+    printf("explore: seed %" PRIu64 ", %" PRIu64 " run(s) (seeds %" PRIu64 "..%" PRIu64 "), %d at a time, client: %s\n",
+           x.seed, x.runs, x.seed, x.seed + x.runs - 1, x.run.jobs,
+           x.run.client_cmd ? x.run.client_cmd : "polyws watch");
+    fflush(stdout);
+    x.t0 = chk_mono_s();
+    xp_task batch[CHECK_MAX_JOBS];
+    xp_task fail = {0};
+    bool failed = false, client_broken = false;
+    uint64_t done = 0, failures = 0;
+    while (done < x.runs && !failed && !over_budget(&x)) {
+        size_t nb = x.runs - done < (uint64_t)x.run.jobs ? (size_t)(x.runs - done) : (size_t)x.run.jobs;
+        memset(batch, 0, sizeof batch);
+        for (size_t k = 0; k < nb; k++)
+            xp_generate(x.seed + done + k, &batch[k].m);
+        run_tasks(&x, batch, nb);
+        for (size_t k = 0; k < nb; k++) {
+            if (chk_interrupted && !batch[k].pass)
+                break; /* "not run: interrupted" is not the client's failure */
+            print_run(&x, done, &batch[k]);
+            done++;
+            if (!batch[k].pass) {
+                failures++;
+                if (!failed) {
+                    failed = true;
+                    fail = batch[k];
+                    batch[k].headline = batch[k].details = NULL;
+                    client_broken = fail.inv == XP_INV_CLIENT_START;
+                }
+            }
+            free_task(&batch[k]);
+        }
+    }
+    double explore_s = elapsed_s(&x);
+    int exit_code = failed ? 1 : 0;
+    shrink_result sr = {0};
+    char path[PATH_MAX] = "";
+    bool wrote = false;
+    if (client_broken) {
+        fprintf(stderr, "polyws explore: the client could not be run: %s\n", fail.headline ? fail.headline : "");
+        exit_code = 2;
+    } else if (failed && !chk_interrupted) {
+        uint32_t from = xp_size(&fail.m);
+        printf("shrinking run seed %" PRIu64 " (%u steps), invariant %s: %s\n", fail.m.seed, from,
+               xp_invariant_name(fail.inv), xp_invariant_rule(fail.inv));
+        fflush(stdout);
+        shrink(&x, &fail, &sr);
+        if (!chk_interrupted) {
+            if (write_case(&x, &fail, &sr, from, path, sizeof path) == 0)
+                wrote = true;
+            else
+                exit_code = 1;
+        }
+    }
+    double total_s = elapsed_s(&x);
+    if (chk_interrupted)
+        printf("interrupted\n");
+    printf("explore: %" PRIu64 " run(s) in %.1f s (%.1f runs/minute), %" PRIu64 " failure(s)", done, explore_s,
+           explore_s > 0 ? done * 60.0 / explore_s : 0.0, failures);
+    if (done < x.runs && !failed && !chk_interrupted)
+        printf(", stopped by the time budget");
+    printf("\n");
+    if (failed && !client_broken && !chk_interrupted) {
+        printf("shrink: %" PRIu64 " shrink step(s), %" PRIu64 " variant(s) run, %u -> %u steps, %u connection(s)%s; "
+               "%s on a re-run; %.1f s in all\n",
+               sr.accepted, sr.tried, xp_size(&fail.m), xp_size(&sr.best), sr.best.nconns,
+               sr.cut_short ? " (cut short)" : "", sr.confirmed ? "reproduced" : "NOT reproduced", total_s);
+        if (wrote)
+            printf("wrote %s: invariant %s; polyws check%s%s %s reproduces it\n", path, xp_invariant_name(fail.inv),
+                   x.run.client_cmd ? " --client ..." : "", "", path);
+    }
+    fflush(stdout);
+    if (chk_interrupted && exit_code == 0)
+        exit_code = 1;
+
+    free(sr.headline);
+    free_task(&fail);
+    rmdir(x.run.tmpdir);
+    free(x.run.job);
+    pthread_mutex_destroy(&x.run.mu);
+    pthread_mutex_destroy(&x.run.mock_mu);
+    pthread_mutex_destroy(&x.mu);
+    pws_set_lws_log(PWS_LOG_ERROR, NULL, NULL);
+    sigaction(SIGINT, &old[0], NULL);
+    sigaction(SIGTERM, &old[1], NULL);
+    sigaction(SIGPIPE, &old[2], NULL);
+    return exit_code;
+}
