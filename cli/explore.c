@@ -257,9 +257,16 @@ static void shrink(explorer *x, const xp_task *fail, shrink_result *r)
     r->headline = strdup(fail->headline ? fail->headline : "");
     static xp_model cands[XP_MAX_CANDIDATES];
     xp_task batch[CHECK_MAX_JOBS];
+    /* Each round starts where the last one found its variant (the same kind of move is likely
+     * to work again, and the moves before it just failed), wrapping around: a round that tries
+     * every variant without finding one ends shrinking. */
+    size_t start = 0;
     for (;;) {
         size_t n = xp_candidates(&r->best, cands, XP_MAX_CANDIDATES);
+        if (n && start >= n)
+            start = 0;
         bool found = false;
+        size_t found_at = 0;
         for (size_t i = 0; i < n && !found; i += (size_t)x->run.jobs) {
             if (over_budget(x) || r->tried >= x->max_shrink) {
                 r->cut_short = true;
@@ -270,12 +277,13 @@ static void shrink(explorer *x, const xp_task *fail, shrink_result *r)
                 nb = (size_t)(x->max_shrink - r->tried);
             memset(batch, 0, sizeof batch);
             for (size_t k = 0; k < nb; k++)
-                batch[k].m = cands[i + k];
+                batch[k].m = cands[(start + i + k) % n];
             run_tasks(x, batch, nb);
             r->tried += nb;
             for (size_t k = 0; k < nb; k++) {
                 if (!found && !batch[k].pass && batch[k].inv == fail->inv) {
                     found = true;
+                    found_at = (start + i + k) % n;
                     r->best = batch[k].m;
                     free(r->headline);
                     r->headline = strdup(batch[k].headline ? batch[k].headline : "");
@@ -289,6 +297,7 @@ static void shrink(explorer *x, const xp_task *fail, shrink_result *r)
         }
         if (!found || r->cut_short)
             break;
+        start = found_at;
     }
     if (chk_interrupted)
         return;
@@ -317,6 +326,11 @@ static int write_case(explorer *x, const xp_task *fail, const shrink_result *r, 
              r->best.seed, inv, xp_invariant_rule(fail->inv), xp_size(&r->best));
     if (strlen(desc) > 300)
         desc[300] = '\0';
+    /* The headline's "(explore-SEED.yaml:LINE:COLUMN)" counts lines without this header: cut it. */
+    char *headline = strdup(r->headline ? r->headline : "");
+    char *loc = headline ? strstr(headline, " (explore-") : NULL;
+    if (loc && strchr(loc, ')') && !strchr(loc, ')')[1])
+        *loc = '\0';
     char *client = chk_shell_quote(x->run.client_cmd ? x->run.client_cmd : "polyws watch (the default client)");
     char *comment = chk_xasprintf(
         "Written by polyws explore --seed %" PRIu64 " --runs 1%s%s\n"
@@ -325,10 +339,11 @@ static int write_case(explorer *x, const xp_task *fail, const shrink_result *r, 
         "Shrunk from %u to %u steps in %" PRIu64 " shrink steps (%" PRIu64 " variants run)%s.\n"
         "Reproduce: polyws check%s%s %s",
         r->best.seed, x->run.client_cmd ? " --client " : "", x->run.client_cmd && client ? client : "", inv,
-        xp_invariant_rule(fail->inv), r->headline ? r->headline : "", from_steps, xp_size(&r->best), r->accepted,
+        xp_invariant_rule(fail->inv), headline ? headline : "", from_steps, xp_size(&r->best), r->accepted,
         r->tried, r->cut_short ? ", cut short by the time budget or --max-shrink-runs" : "",
         x->run.client_cmd ? " --client " : "", x->run.client_cmd && client ? client : "", path);
     free(client);
+    free(headline);
     size_t len = 0;
     char *yaml = comment ? xp_render(&r->best, name, desc, comment, &len) : NULL;
     free(comment);

@@ -57,6 +57,20 @@ size_t xp_candidates(const xp_model *m, xp_model *out, size_t cap)
         memset(&c.conn[c.nconns], 0, sizeof c.conn[0]);
         offer(m, &c, out, cap, &n);
     }
+    /* Every step between the handshake and the ending at once, then per connection. */
+    c = *m;
+    for (uint32_t k = 0; k < c.nconns; k++)
+        while (c.conn[k].nsteps > 2)
+            remove_step(&c.conn[k], 1);
+    offer(m, &c, out, cap, &n);
+    for (uint32_t k = 0; k < m->nconns; k++) {
+        if (m->conn[k].nsteps <= 2)
+            continue;
+        c = *m;
+        while (c.conn[k].nsteps > 2)
+            remove_step(&c.conn[k], 1);
+        offer(m, &c, out, cap, &n);
+    }
     /* Single steps. */
     for (uint32_t k = 0; k < m->nconns; k++)
         for (uint32_t i = m->conn[k].nsteps; i-- > 0;) {
