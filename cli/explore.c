@@ -62,6 +62,7 @@ typedef struct explorer {
     uint64_t max_shrink;   /* --max-shrink-runs */
     const char *out;       /* --out */
     bool verbose;          /* --verbose */
+    bool print_only;       /* --print: write the scenarios, run nothing */
     double t0;             /* start (monotonic s) */
     xp_task *tasks;        /* the batch being run */
     size_t ntasks, next;   /* its size; next task to start */
@@ -101,6 +102,7 @@ static void explore_usage(FILE *f)
             "      --max-shrink-runs N\n"
             "                     variants to try at most while shrinking (default %d)\n"
             "  -v, --verbose      the judge's details under a failure\n"
+            "      --print        print each run's scenario (YAML) and run nothing\n"
             "  -h, --help         this help\n"
             "\n"
             "Exit status: 0 if no run broke an invariant, 1 if one did (or the run was\n"
@@ -396,6 +398,7 @@ static int parse_options(int argc, char **argv, explorer *x)
         {"seed", required_argument, NULL, 's'},    {"time-budget", required_argument, NULL, 'b'},
         {"out", required_argument, NULL, 'o'},     {"jobs", required_argument, NULL, 'j'},
         {"max-shrink-runs", required_argument, NULL, 'm'}, {"verbose", no_argument, NULL, 'v'},
+        {"print", no_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     optind = 1;
     int ch;
@@ -454,6 +457,7 @@ static int parse_options(int argc, char **argv, explorer *x)
             x->max_shrink = v;
             break;
         case 'v': x->verbose = true; break;
+        case 'p': x->print_only = true; break;
         case 'h': explore_usage(stdout); return 0;
         default: explore_usage(stderr); return 2;
         }
@@ -517,6 +521,28 @@ static void print_run(const explorer *x, uint64_t i, const xp_task *t)
     fflush(stdout);
 }
 
+/* --print: each run's scenario as the runs would load it. */
+static int print_scenarios(const explorer *x)
+{
+    for (uint64_t i = 0; i < x->runs; i++) {
+        xp_model m;
+        xp_generate(x->seed + i, &m);
+        char name[64], comment[128];
+        scenario_name(&m, name, sizeof name);
+        snprintf(comment, sizeof comment, "run %" PRIu64 "/%" PRIu64 ", seed %" PRIu64 ", %u steps", i + 1, x->runs,
+                 m.seed, xp_size(&m));
+        size_t len = 0;
+        char *yaml = xp_render(&m, name, NULL, comment, &len);
+        if (!yaml) {
+            fprintf(stderr, "polyws explore: out of memory\n");
+            return 1;
+        }
+        printf("%s%s", i ? "\n" : "", yaml);
+        free(yaml);
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int pws_cmd_explore(int argc, char **argv)
 {
     static explorer x; /* static: the lws log hook keeps a pointer to x.verbose */
@@ -528,6 +554,8 @@ int pws_cmd_explore(int argc, char **argv)
     int rc = parse_options(argc, argv, &x);
     if (rc >= 0)
         return rc;
+    if (x.print_only)
+        return print_scenarios(&x);
     if ((rc = setup_run(&x)) != 0)
         return rc;
     pws_set_lws_log(PWS_LOG_ERROR, lws_log_quiet, &x.verbose);

@@ -257,6 +257,8 @@ typedef struct story {
     bool refused;       /* the last one ended with auth_failed: the client exits non-zero */
     uint32_t opens;     /* connections a correct client opens */
     bool flap;          /* no scripted connection carries data */
+    bool stalled;       /* a connection ends in a stall: the server reads nothing, so it sees the
+                           client's close late and the next connection overlaps it (no gap to judge) */
 } story;
 
 static story tell(const xp_model *m)
@@ -264,9 +266,12 @@ static story tell(const xp_model *m)
     story s = {.flap = true};
     for (uint32_t k = 0; k < m->nconns; k++) {
         const xp_conn *c = &m->conn[k];
-        for (uint32_t i = 0; i < c->nsteps; i++)
+        for (uint32_t i = 0; i < c->nsteps; i++) {
             if (carries_data(c->step[i].kind))
                 s.flap = false;
+            if (c->step[i].kind == XP_STALL_END)
+                s.stalled = true;
+        }
         conn_fate f = fate(c);
         s.reached = k + 1;
         if (!f.ends) {
@@ -541,7 +546,9 @@ char *xp_render(const xp_model *m, const char *name, const char *description, co
         XP_HANDSHAKE_TIMEOUT_MS);
     if (st.opens >= 2)
         put(&t, "  - min_connects: %u\n", st.opens);
-    if (st.flap && st.opens >= 3)
+    if (st.stalled)
+        ; /* the gaps are not the client's (see story.stalled): backoff is not judged */
+    else if (st.flap && st.opens >= 3)
         put(&t, "  - reconnect_delay: {min: %ums, growing: true, cap: %ums}\n", XP_MIN_GAP_MS, XP_GROW_CAP_MS);
     else
         put(&t, "  - reconnect_delay: %ums\n", XP_MIN_GAP_MS);
