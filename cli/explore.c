@@ -634,8 +634,8 @@ int pws_cmd_explore(int argc, char **argv)
                sr.accepted, sr.tried, xp_size(&fail.m), xp_size(&sr.best), sr.best.nconns,
                sr.cut_short ? " (cut short)" : "", sr.confirmed ? "reproduced" : "NOT reproduced", total_s);
         if (wrote)
-            printf("wrote %s: invariant %s; polyws check%s%s %s reproduces it\n", path, xp_invariant_name(fail.inv),
-                   x.run.client_cmd ? " --client ..." : "", "", path);
+            printf("wrote %s: invariant %s; polyws check%s %s reproduces it (the command is in its header)\n", path,
+                   xp_invariant_name(fail.inv), x.run.client_cmd ? " --client CMD" : "", path);
     }
     fflush(stdout);
     if (chk_interrupted && exit_code == 0)
