@@ -63,6 +63,7 @@ typedef struct explorer {
     const char *out;       /* --out */
     bool verbose;          /* --verbose */
     bool print_only;       /* --print: write the scenarios, run nothing */
+    bool keep_going;       /* --keep-going: run every run; still only the first failure is shrunk */
     double t0;             /* start (monotonic s) */
     xp_task *tasks;        /* the batch being run */
     size_t ntasks, next;   /* its size; next task to start */
@@ -78,7 +79,8 @@ static void explore_usage(FILE *f)
 {
     fprintf(f,
             "usage: polyws explore [--client CMD] [--runs N] [--seed S] [--time-budget DURATION]\n"
-            "                      [--out DIR] [--jobs N] [--max-shrink-runs N] [--verbose]\n"
+            "                      [--out DIR] [--jobs N] [--max-shrink-runs N] [--keep-going]\n"
+            "                      [--verbose] [--print]\n"
             "\n"
             "Draws random scenarios (1-5 scripted connections of handshakes, streams,\n"
             "bursts, trickles, malformed frames, protocol faults, pings, stalls, closes,\n"
@@ -102,6 +104,8 @@ static void explore_usage(FILE *f)
             "      --max-shrink-runs N\n"
             "                     variants to try at most while shrinking (default %d)\n"
             "  -v, --verbose      the judge's details under a failure\n"
+            "      --keep-going   go on after a failure (every run is made; only the first\n"
+            "                     failure is shrunk)\n"
             "      --print        print each run's scenario (YAML) and run nothing\n"
             "  -h, --help         this help\n"
             "\n"
@@ -398,7 +402,7 @@ static int parse_options(int argc, char **argv, explorer *x)
         {"seed", required_argument, NULL, 's'},    {"time-budget", required_argument, NULL, 'b'},
         {"out", required_argument, NULL, 'o'},     {"jobs", required_argument, NULL, 'j'},
         {"max-shrink-runs", required_argument, NULL, 'm'}, {"verbose", no_argument, NULL, 'v'},
-        {"print", no_argument, NULL, 'p'},
+        {"print", no_argument, NULL, 'p'},         {"keep-going", no_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     optind = 1;
     int ch;
@@ -458,6 +462,7 @@ static int parse_options(int argc, char **argv, explorer *x)
             break;
         case 'v': x->verbose = true; break;
         case 'p': x->print_only = true; break;
+        case 'k': x->keep_going = true; break;
         case 'h': explore_usage(stdout); return 0;
         default: explore_usage(stderr); return 2;
         }
@@ -576,7 +581,7 @@ int pws_cmd_explore(int argc, char **argv)
     xp_task fail = {0};
     bool failed = false, client_broken = false;
     uint64_t done = 0, failures = 0;
-    while (done < x.runs && !failed && !over_budget(&x)) {
+    while (done < x.runs && (!failed || (x.keep_going && !client_broken)) && !over_budget(&x)) {
         size_t nb = x.runs - done < (uint64_t)x.run.jobs ? (size_t)(x.runs - done) : (size_t)x.run.jobs;
         memset(batch, 0, sizeof batch);
         for (size_t k = 0; k < nb; k++)
@@ -625,7 +630,7 @@ int pws_cmd_explore(int argc, char **argv)
         printf("interrupted\n");
     printf("explore: %" PRIu64 " run(s) in %.1f s (%.1f runs/minute), %" PRIu64 " failure(s)", done, explore_s,
            explore_s > 0 ? done * 60.0 / explore_s : 0.0, failures);
-    if (done < x.runs && !failed && !chk_interrupted)
+    if (done < x.runs && (!failed || x.keep_going) && !chk_interrupted && !client_broken)
         printf(", stopped by the time budget");
     printf("\n");
     if (failed && !client_broken && !chk_interrupted) {
