@@ -70,12 +70,13 @@ static void check_usage(FILE *f)
             "      --jobs N       run N scenarios at once (1..%d, default 1)\n"
             "      --journal DIR  write each scenario's journal to DIR/<name>.jsonl\n"
             "      --timeout S    client timeout in seconds for every scenario\n"
-            "                     (default: the scenario's client.timeout_ms, else 30)\n"
+            "                     (default: the scenario's client.timeout, else 30)\n"
             "  -v, --verbose      every verdict, and the client's end, for passes too\n"
             "      --live         the client writes straight to this terminal (to watch\n"
             "                     it, e.g. a live table); its output is not captured, so\n"
             "                     output_equals/output_matches fail; implies --jobs 1\n"
             "  -h, --help         this help\n"
+            "      --version      print the version and exit\n"
             "\n"
             "Tape mode: polyws check --tape TAPE --golden EXPECTED [--update-golden]\n"
             "replays a recorded session instead (see polyws check --tape X --help).\n"
@@ -87,8 +88,14 @@ static void check_usage(FILE *f)
             "the scenario is complete, which is not a failure.  The API key is never\n"
             "printed.  See docs/client-contract.md and docs/check.md.\n"
             "\n"
-            "Exit status: 0 if every scenario passed, 1 if any failed (or could not be\n"
-            "loaded or run), 2 on bad usage.\n",
+            "A reader of stdout that goes away (`polyws check DIR | head -n 3`) stops the\n"
+            "run: the scenarios left are not run, and the status is that of those run.\n"
+            "\n"
+            "Exit status:\n"
+            "  0  every scenario run passed (all of them, unless the reader of stdout went away)\n"
+            "  1  a scenario failed, or could not be loaded or run; --junit or --report\n"
+            "     could not be written; stdout could not be written\n"
+            "  2  bad usage (an unknown option, a bad value, no scenario, a missing file)\n",
             CHECK_MAX_JOBS);
 }
 
@@ -352,7 +359,8 @@ static int parse_options(int argc, char **argv, chk_run *run)
         {"timeout", required_argument, NULL, 't'}, {"verbose", no_argument, NULL, 'v'},
         {"live", no_argument, NULL, 'V'},        {"client-output", required_argument, NULL, 'O'},
         {"report", required_argument, NULL, 'R'}, {"shard", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},         PWS_CLI_VERSION_LONGOPT,
+        {NULL, 0, NULL, 0}};
     optind = 1;
     int ch;
     char *end;
@@ -417,7 +425,8 @@ static int parse_options(int argc, char **argv, chk_run *run)
             run->nshards = n;
             break;
         }
-        case 'h': check_usage(stdout); return 0;
+        case 'h': check_usage(stdout); return pws_cli_stdout_done("check", 0);
+        case PWS_CLI_OPT_VERSION: return pws_cli_version();
         default: check_usage(stderr); return 2;
         }
     }
@@ -566,11 +575,22 @@ int pws_cmd_check(int argc, char **argv)
     double total = chk_mono_s() - t0;
 
     size_t failed = chk_print_totals(&run);
-    int exit_code = failed ? 1 : 0;
+    bool files_failed = false; /* --junit or --report could not be written */
     if (run.junit && chk_write_junit(&run, total, failed) != 0)
-        exit_code = 1;
+        files_failed = true;
     if (run.report && chk_write_report(&run, total) != 0)
+        files_failed = true;
+    int exit_code = failed || files_failed ? 1 : 0;
+    /* stdout that cannot be written is 1; its reader going away (like git and curl) is no error,
+     * but the verdict of the scenarios run stands: a failure is never hidden behind a pipe */
+    if (pws_cli_stdout_done("check", run.out_errno)) {
         exit_code = 1;
+    } else if (run.out_errno || ferror(stdout)) {
+        size_t failed_run = 0; /* the reader went away: the scenarios left are not failures */
+        for (size_t i = 0; i < run.njob; i++)
+            failed_run += !run.job[i].pass && !run.job[i].not_run;
+        exit_code = failed_run || files_failed ? 1 : 0;
+    }
 
     rmdir(run.tmpdir);
     pthread_mutex_destroy(&run.mu);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +56,8 @@ void chk_progress_show(const chk_run *run)
     fflush(stdout);
 }
 
-static void print_job(const chk_run *run, const chk_job *j)
+/* 0, or the errno of a failed write. */
+static int print_job(const chk_run *run, const chk_job *j)
 {
     chk_progress_clear(run);
     printf("%s %s (%.1f s)%s%s\n", j->pass ? "PASS" : "FAIL", j->name, j->seconds, j->pass ? "" : ": ",
@@ -80,7 +82,10 @@ static void print_job(const chk_run *run, const chk_job *j)
             s = nl ? nl + 1 : s + n;
         }
     }
-    fflush(stdout);
+    errno = 0;
+    if (fflush(stdout) == EOF || ferror(stdout))
+        return errno ? errno : EIO;
+    return 0;
 }
 
 /* Prints finished jobs in order; called with run->mu held. */
@@ -88,8 +93,14 @@ void chk_print_ready(chk_run *run)
 {
     while (run->next_print < run->njob && run->job[run->next_print].done) {
         chk_job *j = &run->job[run->next_print++];
-        print_job(run, j);
+        int e = print_job(run, j);
         j->printed = true;
+        if (e && !run->out_errno) {
+            /* nobody reads the verdicts any more (EPIPE), or they cannot be kept: the
+             * scenarios left are not run */
+            run->out_errno = e;
+            chk_interrupted = SIGPIPE;
+        }
     }
     chk_progress_show(run);
 }
@@ -110,8 +121,9 @@ size_t chk_print_totals(const chk_run *run)
 /* ---------------------------------------------------------------- JUnit */
 
 /* Writes s XML-escaped; with `attr`, newlines and tabs as character references too.
- * Control bytes other than \t \n \r and invalid UTF-8 become '?', so the file stays
- * well-formed whatever a client printed. */
+ * Control bytes other than \t \n \r, invalid UTF-8 and the two code points XML 1.0
+ * forbids (U+FFFE, U+FFFF) become '?', so the file stays well-formed whatever a client
+ * printed. */
 static void xml_put(FILE *f, const char *s, bool attr)
 {
     const unsigned char *u = (const unsigned char *)(s ? s : "");
@@ -119,8 +131,15 @@ static void xml_put(FILE *f, const char *s, bool attr)
     for (size_t i = 0; i < n;) {
         unsigned char c = u[i];
         size_t seq = chk_utf8_len(u + i, n - i);
-        if (seq > 1) {
+        /* U+FFFE and U+FFFF are valid UTF-8 but not XML 1.0 characters (EF BF BE, EF BF BF). */
+        bool xml_char = !(seq == 3 && c == 0xEF && u[i + 1] == 0xBF && u[i + 2] >= 0xBE);
+        if (seq > 1 && xml_char) {
             fwrite(u + i, 1, seq, f);
+            i += seq;
+            continue;
+        }
+        if (seq > 1) {
+            fputc('?', f);
             i += seq;
             continue;
         }
@@ -149,6 +168,27 @@ static void xml_text(FILE *f, const char *s)
     xml_put(f, s, false);
 }
 
+/* A case's <system-out>: the client's stdout tail, or when it printed nothing a short note
+ * of what check saw ("(no output) client: exited with 0 after 2.0 s"), so every case has
+ * one, failed ones included.  Every string here is already scrubbed of secrets. */
+static void put_system_out(FILE *f, const chk_job *j)
+{
+    fprintf(f, "      <system-out>");
+    if (j->out_tail) {
+        xml_text(f, j->out_tail);
+    } else if (j->client_line) {
+        fputs("(no output) ", f);
+        xml_text(f, j->client_line);
+    } else {
+        fputs(j->sc ? "(no output: the client was not run)"
+                    : "(no output: the client was not run, the scenario did not load)", f);
+    }
+    fprintf(f, "</system-out>\n");
+}
+
+/* The file follows the Jenkins JUnit schema (junit-10.xsd of the xUnit plugin, kept in
+ * tests/data/junit): <testcase> has no file attribute there, so each scenario's file is a
+ * suite property "file:NAME", and <testsuites> carries no skipped count (<testsuite> does). */
 int chk_write_junit(const chk_run *run, double total_s, size_t failed)
 {
     char tmp[PATH_MAX];
@@ -171,18 +211,26 @@ int chk_write_junit(const chk_run *run, double total_s, size_t failed)
     if (run->nshards)
         snprintf(suite, sizeof suite, "polyws.scenarios.shard%uof%u", run->shard, run->nshards);
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    fprintf(f, "<testsuites name=\"polyws check\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" skipped=\"%zu\" "
-               "time=\"%.3f\">\n",
-            run->njob + skipped, failed, skipped, total_s);
+    fprintf(f, "<testsuites name=\"polyws check\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" time=\"%.3f\">\n",
+            run->njob + skipped, failed, total_s);
     fprintf(f, "  <testsuite name=\"%s\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
                "skipped=\"%zu\" time=\"%.3f\">\n",
             suite, run->njob + skipped, failed, skipped, total_s);
+    if (run->njob) {
+        fprintf(f, "    <properties>\n");
+        for (size_t i = 0; i < run->njob; i++) {
+            fprintf(f, "      <property name=\"file:");
+            xml_escaped(f, run->job[i].name);
+            fprintf(f, "\" value=\"");
+            xml_escaped(f, run->job[i].path);
+            fprintf(f, "\"/>\n");
+        }
+        fprintf(f, "    </properties>\n");
+    }
     for (size_t i = 0; i < run->njob; i++) {
         const chk_job *j = &run->job[i];
         fprintf(f, "    <testcase classname=\"polyws.scenarios\" name=\"");
         xml_escaped(f, j->name);
-        fprintf(f, "\" file=\"");
-        xml_escaped(f, j->path);
         fprintf(f, "\" time=\"%.3f\">\n", j->seconds);
         if (!j->pass) {
             fprintf(f, "      <failure type=\"scenario\" message=\"");
@@ -197,11 +245,11 @@ int chk_write_junit(const chk_run *run, double total_s, size_t failed)
                 fputc('\n', f);
                 xml_text(f, j->client_line);
             }
+            fputs("\nscenario file: ", f);
+            xml_text(f, j->path);
             fprintf(f, "</failure>\n");
         }
-        fprintf(f, "      <system-out>");
-        xml_text(f, j->out_tail ? j->out_tail : "(no output)");
-        fprintf(f, "</system-out>\n");
+        put_system_out(f, j);
         if (j->err_tail) {
             fprintf(f, "      <system-err>");
             xml_text(f, j->err_tail);
@@ -212,14 +260,16 @@ int chk_write_junit(const chk_run *run, double total_s, size_t failed)
             if (j->rv[k].state != 2)
                 continue;
             const char *m = j->rv[k].message ? j->rv[k].message : "output assertion";
-            size_t name_len = strcspn(m, ":");
+            char *case_name = chk_xasprintf("%.*s #%zu", (int)strcspn(m, ":"), m, k + 1);
             fprintf(f, "    <testcase classname=\"polyws.scenarios.");
             xml_escaped(f, j->name);
             fprintf(f, "\" name=\"");
-            fprintf(f, "%.*s #%zu", (int)name_len, m, k + 1);
+            xml_escaped(f, case_name ? case_name : "output assertion");
             fprintf(f, "\" time=\"0\">\n      <skipped message=\"");
             xml_escaped(f, m);
-            fprintf(f, "\"/>\n    </testcase>\n");
+            fprintf(f, "\"/>\n      <system-out>(not judged: --client-output none)</system-out>\n"
+                       "    </testcase>\n");
+            free(case_name);
         }
     }
     fprintf(f, "  </testsuite>\n</testsuites>\n");

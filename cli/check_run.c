@@ -402,6 +402,7 @@ static void run_job(chk_run *run, size_t idx)
     }
     if (chk_interrupted) {
         chk_job_fail(j, "not run: interrupted");
+        j->not_run = true;
         return;
     }
     run_keys k;

@@ -41,6 +41,7 @@ typedef struct chk_job {
     bool done;               /* finished and judged */
     bool printed;            /* its line was printed */
     bool pass;               /* every verdict passed */
+    bool not_run;            /* interrupted (SIGINT, or the reader of stdout went away) before it ran */
     double seconds;          /* wall time of the run */
     char *first;             /* first failure (one line), or NULL */
     char *details;           /* failure details, lines separated by '\n', or NULL */
@@ -75,6 +76,8 @@ typedef struct chk_run {
     pthread_mutex_t mu;      /* guards next, job[].done/printed and stdout */
     size_t next;             /* next job to start */
     size_t next_print;       /* next job to print */
+    int out_errno;           /* errno of a failed write to stdout (under mu), 0 if none: the run
+                                stops as if interrupted (EPIPE: its reader went away) */
     pthread_mutex_t mock_mu; /* serializes pwsm_start/pwsm_stop (lws context setup is not thread-safe) */
 } chk_run;
 

@@ -14,6 +14,7 @@
  * market-data events on the tape) and POLYWS_BACKOFF_MS=100.
  */
 #include "check_common.h"
+#include "commands.h"
 #include "wire/buf.h"
 
 #include <polyws/polyws.h>
@@ -145,11 +146,20 @@ static void tape_usage(FILE *f)
             "      --subscribe LIST   POLYWS_SUBSCRIBE (default: what the tape's first\n"
             "                         connection subscribed)\n"
             "      --timeout S        client timeout in seconds (default 60)\n"
+            "  -h, --help             this help\n"
+            "      --version          print the version and exit\n"
             "\n"
             "The client gets POLYWS_URL, POLYWS_API_KEY (a throwaway: tapes hold no key),\n"
             "POLYWS_SUBSCRIBE and POLYWS_COUNT (the market-data events on the tape).  A\n"
             "client that deviates from the recorded messages fails with expected vs got.\n"
-            "Last line: \"N passed, M failed\".  Exit 0 on a match, 1 otherwise, 2 on usage.\n");
+            "Last line: \"N passed, M failed\".\n"
+            "\n"
+            "Exit status:\n"
+            "  0  the client's output matched EXPECTED (or --update-golden wrote it), or the\n"
+            "     reader of stdout went away\n"
+            "  1  a mismatch, a deviation from the tape, the client failed, the tape or\n"
+            "     EXPECTED cannot be read or written, stdout cannot be written\n"
+            "  2  bad usage\n");
 }
 
 static void replay_log_silent(pws_log_level level, const char *msg, void *user)
@@ -172,7 +182,7 @@ int chk_tape_mode(int argc, char **argv, const char *self)
         {"update-golden", no_argument, NULL, 'U'}, {"client", required_argument, NULL, 'c'},
         {"speed", required_argument, NULL, 'S'},  {"subscribe", required_argument, NULL, 's'},
         {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        PWS_CLI_VERSION_LONGOPT,                  {NULL, 0, NULL, 0}};
     const char *tape = NULL, *golden = NULL, *client_cmd = NULL, *subscribe = NULL;
     bool update = false;
     double speed = -1, timeout_s = 60;
@@ -204,7 +214,8 @@ int chk_tape_mode(int argc, char **argv, const char *self)
                 return 2;
             }
             break;
-        case 'h': tape_usage(stdout); return 0;
+        case 'h': tape_usage(stdout); return pws_cli_stdout_done("check", 0);
+        case PWS_CLI_OPT_VERSION: return pws_cli_version();
         default: tape_usage(stderr); return 2;
         }
     }
@@ -331,6 +342,9 @@ done:
     if (have_dir)
         rmdir(dir);
     pwsr_replay_stop(rp);
+    /* stdout that failed decides: its reader went away (0, like git and curl), or 1 */
+    if (ferror(stdout) || fflush(stdout) == EOF)
+        return pws_cli_stdout_done("check", 0);
     return exit_code;
 }
 

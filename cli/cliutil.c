@@ -1,11 +1,15 @@
 /*
- * cliutil.c - small pieces the subcommands share: strict number options and
- * the --count bookkeeping of the commands that run our connector.
+ * cliutil.c - small pieces the subcommands share: strict number options, the
+ * --count bookkeeping of the commands that run our connector, --version and
+ * the end of standard output.
  */
 #include "commands.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 int pws_cli_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -35,4 +39,47 @@ bool pws_cli_count(const pws_event *ev, pthread_mutex_t *mu, uint64_t count, uin
     if (reached)
         pws_stop(c);
     return !over;
+}
+
+int pws_cli_version(void)
+{
+    printf("polyws %s\n", pws_version());
+    return pws_cli_stdout_done(NULL, 0);
+}
+
+int pws_cli_put_line(FILE *f, const char *s, size_t n)
+{
+    errno = 0;
+    if ((n && fwrite(s, 1, n, f) != n) || fputc('\n', f) == EOF || ferror(f))
+        return errno ? errno : EIO;
+    return 0;
+}
+
+/* A pipe whose reader closed polls POLLERR for its writer: how a failure that left no errno
+ * behind (stdio reported it earlier) is told from the others. */
+static bool reader_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
+int pws_cli_stdout_done(const char *cmd, int seen_errno)
+{
+    errno = 0;
+    int e = seen_errno;
+    if (fflush(stdout) == EOF && !e)
+        e = errno;
+    if (!e && ferror(stdout))
+        e = reader_gone(STDOUT_FILENO) ? EPIPE : EIO;
+    if (!e || e == EPIPE)
+        return 0;
+    fprintf(stderr, "polyws%s%s: cannot write to standard output: %s\n", cmd ? " " : "", cmd ? cmd : "",
+            strerror(e));
+    return 1;
+}
+
+void pws_cli_url_shown(const char *url, char *out, size_t cap)
+{
+    size_t n = strcspn(url, "?#");
+    snprintf(out, cap, "%.*s", (int)n, url);
 }

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 int pws_cmd_watch(int argc, char **argv);
 int pws_cmd_mock(int argc, char **argv);
@@ -28,6 +29,34 @@ int pws_cli_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  * stops c when the count is reached.  False if the event comes after the
  * count and must not be shown; true for every other event. */
 bool pws_cli_count(const pws_event *ev, pthread_mutex_t *mu, uint64_t count, uint64_t *seen, pws_connector *c);
+
+/* ---- habits every command shares (cliutil.c), modelled on git and curl */
+
+/* getopt_long code of --version (outside any short option's range), and its entry. */
+#define PWS_CLI_OPT_VERSION 1004
+#define PWS_CLI_VERSION_LONGOPT {"version", no_argument, NULL, PWS_CLI_OPT_VERSION}
+
+/* --version: prints "polyws VERSION" on stdout (the library's, pws_version()); returns the exit
+ * status, 0 (or what pws_cli_stdout_done says if stdout cannot be written). */
+int pws_cli_version(void);
+
+/* Writes n bytes of s and a newline to f.  0, or the errno of the failed write. */
+int pws_cli_put_line(FILE *f, const char *s, size_t n);
+
+/* The end of a command's standard output: flushes it and returns the exit status its writes
+ * decide.  0 if everything went out, and 0 too if the reader went away (EPIPE: `polyws watch |
+ * head -n 1`; SIGPIPE is ignored because of the sockets); 1 after "polyws CMD: cannot write to
+ * standard output: REASON" on stderr for any other failure (ENOSPC, EIO...).  seen_errno is
+ * the errno of an earlier failed write (pws_cli_put_line), 0 if none; cmd NULL: "polyws: ...". */
+int pws_cli_stdout_done(const char *cmd, int seen_errno);
+
+/* Reconnects before the first connection opens, at most (the --max-retries default of watch and
+ * record): with the connector's default backoff, 0.5 + 1 + 2 + 4 + 8 s, about 15 s. */
+#define PWS_CLI_DEFAULT_MAX_RETRIES 5u
+#define PWS_CLI_MAX_RETRIES 1000000u /* --max-retries N: N at most */
+
+/* URL without its query (where a key may sit) into out, for an error line. */
+void pws_cli_url_shown(const char *url, char *out, size_t cap);
 
 /* ---- the servers' handshake options and counters (handshakes.c): mock, record and replay */
 

@@ -82,10 +82,18 @@ static void mock_usage(FILE *f)
             "%s"
             "      --duration S        exit after S seconds\n"
             "  -h, --help              this help\n"
+            "      --version           print the version and exit\n"
             "\n"
             "A line \"polyws mock: handshakes: ...\" on stderr counts the connections closed or\n"
             "refused before their upgrade (timed out, evicted, refused), at most every 10 s\n"
-            "while it happens and once at exit.\n",
+            "while it happens and once at exit.\n"
+            "\n"
+            "Exit status:\n"
+            "  0  stopped by SIGINT, SIGTERM or --duration; --validate: every file loaded\n"
+            "  1  the server could not start (the address, the scenario, the certificate),\n"
+            "     stdout could not be written (a reader that went away is not an error);\n"
+            "     --validate: a file is broken\n"
+            "  2  bad usage\n",
             pws_cli_hs_help);
 }
 
@@ -117,8 +125,7 @@ static int mock_validate(int n, char **files)
                sc->nassertions, sc->nassertions == 1 ? "" : "s");
         pwss_free(sc);
     }
-    fflush(stdout);
-    return rc;
+    return pws_cli_stdout_done("mock", 0) ? 1 : rc;
 }
 
 int pws_cmd_mock(int argc, char **argv)
@@ -135,7 +142,8 @@ int pws_cmd_mock(int argc, char **argv)
         {"slow-consumer-bytes", required_argument, NULL, 'C'},
         {"plan-markets", required_argument, NULL, 'M'}, {"plan-types", required_argument, NULL, 'Y'},
         {"journal-max", required_argument, NULL, 'J'}, {"max-repeated-auth", required_argument, NULL, 'R'},
-        PWS_CLI_HS_LONGOPTS,                         {NULL, 0, NULL, 0}};
+        PWS_CLI_HS_LONGOPTS,                         PWS_CLI_VERSION_LONGOPT,
+        {NULL, 0, NULL, 0}};
     pws_cli_hs_opts hs = {0};
     pwsm_options o;
     memset(&o, 0, sizeof o);
@@ -244,7 +252,8 @@ int pws_cmd_mock(int argc, char **argv)
         case 'j': o.journal_path = optarg; break;
         case 'd': duration = strtod(optarg, &end); if (*end || duration <= 0) goto bad_num; break;
         case 'V': validate = true; break;
-        case 'h': mock_usage(stdout); return 0;
+        case 'h': mock_usage(stdout); return pws_cli_stdout_done("mock", 0);
+        case PWS_CLI_OPT_VERSION: return pws_cli_version();
         default: mock_usage(stderr); return 2;
         }
         continue;
@@ -324,7 +333,6 @@ int pws_cmd_mock(int argc, char **argv)
     pws_cli_hs_report_line(&report, "mock", NULL, &PWS_CLI_HS_COUNTS(hst), true);
     /* what a test of a client's retries counts: TCP attempts, and those that became WebSockets */
     printf("connections %u tcp %u websocket\n", pwsm_tcp_connections(s), pwsm_connections(s));
-    fflush(stdout);
     pwsm_stop(s);
-    return 0;
+    return pws_cli_stdout_done("mock", 0);
 }

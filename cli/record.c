@@ -7,6 +7,7 @@
  * internally on loopback, so both modes write the same kind of tape.
  */
 #include "commands.h"
+#include "progress.h"
 #include "wire/clock.h"
 
 #include <polyws/polyws.h>
@@ -24,11 +25,10 @@
 
 #define RECORD_LINE_MAX 65536   /* bytes of one --jsonl line */
 #define RECORD_TICK_MS 100      /* main loop period */
-#define RECORD_PROGRESS_MS 250  /* progress line refresh on a terminal */
 #define RECORD_DRAIN_MS 3000    /* direct mode: wait for the close handshake to be recorded */
 
 static volatile sig_atomic_t record_signal;
-static bool record_tty; /* stderr is a terminal: log lines first clear the progress line */
+static pws_cli_meter record_meter; /* the progress line (on a terminal): log lines erase it first */
 static pws_cli_hs_report record_hs_report; /* the last "handshakes:" line */
 
 static void record_on_signal(int sig)
@@ -48,6 +48,10 @@ static void record_usage(FILE *f)
             "Proxy mode: clients connect to --listen as if it were the service; each gets its\n"
             "own upstream connection; every frame both ways (pings and closes included) is\n"
             "forwarded and recorded.  The first line on stdout is \"listening ws://HOST:PORT\".\n"
+            "Before it listens the recorder connects to the upstream once (TCP, and the TLS\n"
+            "handshake for wss://, within 10 s): an upstream it cannot reach is an error at\n"
+            "start-up, and so is one that --max-retries + 1 client sessions in a row cannot\n"
+            "reach later (each of them got HTTP 502).\n"
             "      --upstream URL       ws:// or wss:// URL of the service\n"
             "      --listen HOST:PORT   where clients connect (default 127.0.0.1:0, any free port)\n"
             "      --port-file FILE     also write the listening line to FILE\n"
@@ -63,11 +67,17 @@ static void record_usage(FILE *f)
             "      --key-file FILE      read the API key from the first line of FILE\n"
             "  -n, --count N            stop after N market-data events\n"
             "      --jsonl FILE         also write the connector's events as normalized JSON lines\n"
-            "                           (like watch --format jsonl); - for stdout\n"
+            "                           (like watch --format jsonl); - for stdout: a reader\n"
+            "                           that goes away stops the recording (status 0)\n"
             "\n"
             "Both:\n"
             "  -o, --output TAPE        the tape to write (created or truncated), required\n"
             "  -d, --duration S         stop after S seconds\n"
+            "      --max-retries N      an upstream that cannot be reached ends the recording with\n"
+            "                           \"cannot reach URL\": direct mode, after N reconnects before\n"
+            "                           a first connection (once one opened, drops are retried\n"
+            "                           without end); proxy mode, after N + 1 client sessions in a\n"
+            "                           row (default 5; 0 = at the first failure)\n"
             "      --ca FILE            PEM CA bundle for a wss upstream (default: $POLYWS_CA_FILE,\n"
             "                           else the system store)\n"
             "      --insecure           do not verify the upstream certificate (warns)\n"
@@ -80,14 +90,23 @@ static void record_usage(FILE *f)
             "  -q, --quiet              errors only, no progress line\n"
             "  -v, --verbose            log connections (repeat for more)\n"
             "  -h, --help               this help\n"
+            "      --version            print the version and exit\n"
             "\n"
-            "A progress line (frames, bytes, rate, elapsed) is shown when stderr is a terminal.\n"
+            "A progress line (frames, bytes, rate, elapsed, clients) is shown when stderr is a\n"
+            "terminal (not with -q, nor when --jsonl - writes to that terminal).\n"
             "Stops on SIGINT/SIGTERM, --duration or --count.  A recorder killed any other way\n"
             "(even SIGKILL) leaves a valid tape of everything recorded before.\n"
             "A line \"polyws record: handshakes: ...\" counts the clients closed or refused before\n"
             "their upgrade request was complete (timed out, evicted, refused), at most every\n"
             "10 s while it happens and once at exit.\n"
-            "Exit status: 0 when stopped, 1 on a failure, 2 on bad usage.\n",
+            "\n"
+            "Exit status:\n"
+            "  0  stopped by a signal, --duration or --count, or the reader of --jsonl -\n"
+            "     went away\n"
+            "  1  a failure, with a line on stderr: the upstream cannot be reached (at start-up,\n"
+            "     or --max-retries used up), the connector's fatal error (direct mode), the\n"
+            "     tape or --jsonl cannot be written, the address cannot be bound\n"
+            "  2  bad usage\n",
             pws_cli_hs_help);
 }
 
@@ -101,6 +120,8 @@ typedef struct recorder {
     pthread_mutex_t mu;      /* guards seen and fatal */
     uint64_t seen;           /* market-data events seen */
     char fatal[PWS_MESSAGE_MAX]; /* the connector's fatal reason */
+    int jsonl_errno;         /* errno of a failed --jsonl write (delivery thread; read after
+                                pws_wait), 0 if none: the recording stops */
 } recorder;
 
 static void record_log(pws_log_level level, const char *msg, void *user)
@@ -109,8 +130,8 @@ static void record_log(pws_log_level level, const char *msg, void *user)
     if (r->quiet && level > PWS_LOG_ERROR)
         return;
     static const char *const names[] = {"", "error", "warning", "info", "debug"};
-    fprintf(stderr, "%spolyws record: %s: %s\n", record_tty ? "\r\033[K" : "", names[level <= PWS_LOG_DEBUG ? level : 0],
-            msg);
+    fprintf(stderr, "%spolyws record: %s: %s\n", pws_cli_meter_erase(&record_meter),
+            names[level <= PWS_LOG_DEBUG ? level : 0], msg);
 }
 
 /* Delivery thread (direct mode): count, print, stop at --count. */
@@ -127,35 +148,22 @@ static void record_on_event(const pws_event *ev, void *user)
     }
     if (!pws_cli_count(ev, &r->mu, r->count, &r->seen, r->c))
         return;
-    if (r->jsonl) {
+    if (r->jsonl && !r->jsonl_errno) {
         size_t n = pws_event_to_json(ev, r->line, RECORD_LINE_MAX);
-        if (n < RECORD_LINE_MAX) {
-            fwrite(r->line, 1, n, r->jsonl);
-            fputc('\n', r->jsonl);
-        }
+        if (n < RECORD_LINE_MAX && (r->jsonl_errno = pws_cli_put_line(r->jsonl, r->line, n)) != 0)
+            pws_stop(r->c); /* the reader went away (EPIPE) or the disk is full: finish_direct tells */
     }
 }
 
-static void human_bytes(uint64_t b, char *buf, size_t cap)
-{
-    if (b < 10000)
-        snprintf(buf, cap, "%llu B", (unsigned long long)b);
-    else if (b < 10000000)
-        snprintf(buf, cap, "%.1f kB", (double)b / 1e3);
-    else
-        snprintf(buf, cap, "%.1f MB", (double)b / 1e6);
-}
-
-static void progress(pwsr_proxy *px, double elapsed, bool final)
+/* The progress line (if the meter is on) with the proxy's counts now. */
+static void progress(pwsr_proxy *px, bool final)
 {
     pwsr_proxy_stats st;
     pwsr_proxy_get_stats(px, &st);
-    char b[32];
-    human_bytes(st.bytes, b, sizeof b);
-    fprintf(stderr, "\r\033[Krecording: %llu frames, %s, %.0f frames/s, %.1f s, %u client%s%s",
-            (unsigned long long)st.frames, b, elapsed > 0 ? (double)st.frames / elapsed : 0.0, elapsed, st.active,
-            st.active == 1 ? "" : "s", final ? "\n" : "");
-    fflush(stderr);
+    snprintf(record_meter.note, sizeof record_meter.note, "%u client%s", st.active, st.active == 1 ? "" : "s");
+    pws_cli_meter_update(&record_meter, st.frames, st.bytes);
+    if (final)
+        pws_cli_meter_end(&record_meter, true);
 }
 
 /* Seconds since t0_us on the monotonic clock. */
@@ -177,6 +185,7 @@ typedef struct record_args {
     double duration;         /* --duration, 0 = no limit */
     bool direct;             /* direct mode, else proxy mode */
     pws_cli_hs_opts hs;      /* proxy: --handshake-timeout, --max-pending, --max-per-address */
+    uint32_t max_retries;    /* --max-retries */
     char key[PWS_MAX_KEY_LEN + 1]; /* direct: the API key, wiped once handed over */
 } record_args;
 
@@ -276,9 +285,17 @@ static int parse_option(int ch, const char *arg, record_args *a, recorder *r)
         po->max_buffered = (size_t)u;
         break;
     case 'S': po->fsync_each = true; break;
+    case 'r':
+        if (pws_cli_uint(arg, 0, PWS_CLI_MAX_RETRIES, &u)) {
+            fprintf(stderr, "polyws record: --max-retries needs 0..%u, not '%s'\n", PWS_CLI_MAX_RETRIES, arg);
+            return 2;
+        }
+        a->max_retries = (uint32_t)u;
+        break;
+    case PWS_CLI_OPT_VERSION: return pws_cli_version();
     case 'q': r->quiet = true; break;
     case 'v': r->verbose++; break;
-    case 'h': record_usage(stdout); return 0;
+    case 'h': record_usage(stdout); return pws_cli_stdout_done("record", 0);
     default: record_usage(stderr); return 2;
     }
     return RECORD_GO_ON;
@@ -298,6 +315,7 @@ static int parse_options(int argc, char **argv, record_args *a, recorder *r)
         {"max-buffer", required_argument, NULL, 'B'}, {"fsync", no_argument, NULL, 'S'},
         {"quiet", no_argument, NULL, 'q'},           {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},            PWS_CLI_HS_LONGOPTS,
+        {"max-retries", required_argument, NULL, 'r'}, PWS_CLI_VERSION_LONGOPT,
         {NULL, 0, NULL, 0}};
     optind = 1;
     int ch;
@@ -376,7 +394,9 @@ static void setup_process(record_args *a, recorder *r)
 {
     pwsr_proxy_options *po = &a->po;
     po->host = a->host;
-    record_tty = isatty(STDERR_FILENO) && !r->quiet;
+    bool jsonl_stdout = a->direct && a->jsonl_path && !strcmp(a->jsonl_path, "-");
+    pws_cli_meter_start(&record_meter, pws_cli_meter_wanted(r->quiet, jsonl_stdout ? STDOUT_FILENO : -1), "recording",
+                        "frames");
     pws_set_lws_log(PWS_LOG_ERROR, record_log, r);
     po->log_fn = record_log;
     po->log_user = r;
@@ -447,6 +467,43 @@ static int start_direct(record_args *a, recorder *r, pwsr_proxy *px, char *err, 
     return RECORD_GO_ON;
 }
 
+/* Proxy mode: the upstream must be reachable before clients are told where to connect (and
+ * before the tape is created). */
+static int probe_upstream(const record_args *a)
+{
+    char err[512];
+    int rc = pwsr_probe_upstream(a->po.upstream, a->po.ca_file, a->po.insecure, 0, err, sizeof err);
+    if (rc == PWS_ERR_URL) {
+        fprintf(stderr, "polyws record: %s\n", err);
+        return 2;
+    }
+    if (rc) {
+        char url[512];
+        pws_cli_url_shown(a->po.upstream, url, sizeof url);
+        fprintf(stderr, "polyws record: cannot reach %s: %s\n", url, err);
+        return 1;
+    }
+    return RECORD_GO_ON;
+}
+
+/* True (after the error line) when the upstream is given up on: direct mode, --max-retries + 1
+ * failed sessions and none ever reached it; proxy mode, --max-retries + 1 in a row. */
+static bool upstream_gone(pwsr_proxy *px, const record_args *a, const pwsr_proxy_stats *st)
+{
+    bool gone = a->direct ? !st->upstream_reached && st->upstream_failed > a->max_retries
+                          : st->upstream_failed_in_a_row > a->max_retries;
+    if (!gone)
+        return false;
+    char url[512], why[256];
+    pws_cli_url_shown(a->po.upstream, url, sizeof url);
+    pwsr_proxy_upstream_error(px, why, sizeof why);
+    uint32_t n = a->direct ? st->upstream_failed : st->upstream_failed_in_a_row;
+    fprintf(stderr, "%spolyws record: cannot reach %s: %s (gave up after %u %s%s%s; --max-retries)\n",
+            pws_cli_meter_erase(&record_meter), url, why, n, a->direct ? "attempt" : "client session", n == 1 ? "" : "s",
+            a->direct ? "" : " in a row");
+    return true;
+}
+
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -461,8 +518,6 @@ static void install_signals(void)
 static int record_until_stopped(pwsr_proxy *px, const record_args *a, const recorder *r,
                                 int64_t t0_us)
 {
-    bool tty = record_tty;
-    double last_progress = -1;
     pws_cli_hs_report *report = &record_hs_report;
     for (;;) {
         struct timespec ts = {0, RECORD_TICK_MS * 1000000L};
@@ -470,30 +525,30 @@ static int record_until_stopped(pwsr_proxy *px, const record_args *a, const reco
         double el = since(t0_us);
         pwsr_proxy_stats st;
         pwsr_proxy_get_stats(px, &st);
-        pws_cli_hs_report_line(report, "record", tty ? "\r\033[K" : NULL, &PWS_CLI_HS_COUNTS(st.handshakes), false);
-        if (st.tape_failed)
+        pws_cli_hs_report_line(report, "record", record_meter.on ? pws_cli_meter_erase(&record_meter) : NULL,
+                               &PWS_CLI_HS_COUNTS(st.handshakes), false);
+        if (st.tape_failed || upstream_gone(px, a, &st))
             return 1;
         if (record_signal || (a->duration > 0 && el >= a->duration))
             return 0;
         if (a->direct && pws_finished(r->c))
             return 0;
-        if (tty && el - last_progress >= RECORD_PROGRESS_MS / 1000.0) {
-            progress(px, el, false);
-            last_progress = el;
-        }
+        progress(px, false); /* redraws at most every PWS_CLI_METER_MS */
     }
 }
 
 /* Direct mode: stop the connector, let the proxy record the close, close
- * --jsonl.  Returns 1 if the connector ended in a failure, else 0. */
-static int finish_direct(pwsr_proxy *px, recorder *r)
+ * --jsonl (jsonl_path).  Returns 1 if the connector ended in a failure or --jsonl could not
+ * be written (a reader of stdout that went away is no failure), else 0. */
+static int finish_direct(pwsr_proxy *px, recorder *r, const char *jsonl_path)
 {
     int failed = 0;
     pws_stop(r->c);
     int rc = pws_wait(r->c);
     if (rc != PWS_OK) {
         pthread_mutex_lock(&r->mu);
-        fprintf(stderr, "%spolyws record: %s\n", record_tty ? "\r\033[K" : "", r->fatal[0] ? r->fatal : pws_strerror(rc));
+        fprintf(stderr, "%spolyws record: %s\n", pws_cli_meter_erase(&record_meter),
+                r->fatal[0] ? r->fatal : pws_strerror(rc));
         pthread_mutex_unlock(&r->mu);
         failed = 1;
     }
@@ -506,10 +561,19 @@ static int finish_direct(pwsr_proxy *px, recorder *r)
             break;
         usleep(20000);
     }
-    if (r->jsonl) {
-        fflush(r->jsonl);
-        if (r->jsonl != stdout)
-            fclose(r->jsonl);
+    if (r->jsonl == stdout) {
+        if (pws_cli_stdout_done("record", r->jsonl_errno))
+            failed = 1;
+    } else if (r->jsonl) {
+        int e = r->jsonl_errno;
+        errno = 0;
+        if (fclose(r->jsonl) == EOF && !e)
+            e = errno ? errno : EIO;
+        if (e) {
+            fprintf(stderr, "%spolyws record: cannot write %s: %s\n", pws_cli_meter_erase(&record_meter), jsonl_path,
+                    strerror(e));
+            failed = 1;
+        }
     }
     free(r->line);
     return failed;
@@ -519,8 +583,8 @@ static int finish_direct(pwsr_proxy *px, recorder *r)
 static void print_summary(pwsr_proxy *px, const recorder *r, int64_t t0_us)
 {
     double el = since(t0_us);
-    if (record_tty)
-        progress(px, el, true);
+    if (record_meter.on)
+        progress(px, true);
     else if (r->verbose) {
         pwsr_proxy_stats st;
         pwsr_proxy_get_stats(px, &st);
@@ -550,6 +614,7 @@ int pws_cmd_record(int argc, char **argv)
     record_args a;
     memset(&a, 0, sizeof a);
     snprintf(a.host, sizeof a.host, "127.0.0.1");
+    a.max_retries = PWS_CLI_DEFAULT_MAX_RETRIES;
 
     int rc = parse_options(argc, argv, &a, &r);
     if (rc == RECORD_GO_ON)
@@ -566,6 +631,8 @@ int pws_cmd_record(int argc, char **argv)
     memset(&record_hs_report, 0, sizeof record_hs_report);
 
     char err[512];
+    if (!a.direct && (rc = probe_upstream(&a)) != RECORD_GO_ON)
+        return rc;
     pwsr_proxy *px = pwsr_proxy_start(&a.po, err, sizeof err);
     if (!px) {
         fprintf(stderr, "polyws record: %s\n", err);
@@ -579,11 +646,14 @@ int pws_cmd_record(int argc, char **argv)
 
     int64_t t0_us = pws__mono_us();
     int exit_code = record_until_stopped(px, &a, &r, t0_us);
-    if (a.direct && finish_direct(px, &r))
+    if (a.direct && finish_direct(px, &r, a.jsonl_path))
         exit_code = 1;
     print_summary(px, &r, t0_us);
     if (stop_proxy(px))
         exit_code = 1;
     pthread_mutex_destroy(&r.mu);
+    /* the listening line (proxy mode): a reader that went away is no failure */
+    if (r.jsonl != stdout && pws_cli_stdout_done("record", 0))
+        exit_code = 1;
     return exit_code;
 }

@@ -2,6 +2,7 @@
  * replay.c - `polyws replay TAPE`: serve the recorded server side of a tape.
  */
 #include "commands.h"
+#include "progress.h"
 #include "wire/clock.h"
 
 #include <polyws/replay.h>
@@ -46,26 +47,44 @@ static void replay_usage(FILE *f)
             "                          by itself\n"
             "      --duration S        exit after S seconds\n"
             "%s"
-            "  -q, --quiet             only deviations and errors on stderr\n"
+            "  -q, --quiet             only deviations and errors on stderr (no progress line)\n"
             "  -v, --verbose           log each client\n"
             "  -h, --help              this help\n"
+            "      --version           print the version and exit\n"
             "\n"
-            "Exit status: 0 once every tape connection was played without a deviation; 1 on a\n"
-            "deviation or a failure (or if interrupted before the end); 2 on bad usage.\n"
+            "A progress line (frames sent, bytes, rate, elapsed, connections played) is shown\n"
+            "when stderr is a terminal.\n"
             "A line \"polyws replay: handshakes: ...\" counts the clients closed or refused before\n"
             "their upgrade request was complete (timed out, evicted, refused), at most every\n"
-            "10 s while it happens and once at exit.\n",
+            "10 s while it happens and once at exit.\n"
+            "\n"
+            "Exit status:\n"
+            "  0  every tape connection was played without a deviation (with --loop: stopped\n"
+            "     by a signal or --duration without a deviation)\n"
+            "  1  a deviation, a failure (the tape cannot be read, the address cannot be\n"
+            "     bound, stdout cannot be written), or stopped before the end\n"
+            "  2  bad usage\n",
             pws_cli_hs_help);
 }
 
 static int replay_quiet;
+static pws_cli_meter replay_meter; /* the progress line (on a terminal): log lines erase it first */
 
 static void replay_log(pws_log_level level, const char *msg, void *user)
 {
     if (replay_quiet && level > PWS_LOG_ERROR)
         return;
     static const char *const names[] = {"", "error", "warning", "info", "debug"};
-    fprintf(stderr, "polyws replay: %s: %s\n", names[level <= PWS_LOG_DEBUG ? level : 0], msg);
+    fprintf(stderr, "%spolyws replay: %s: %s\n", pws_cli_meter_erase(&replay_meter),
+            names[level <= PWS_LOG_DEBUG ? level : 0], msg);
+}
+
+/* The progress line (if the meter is on) with the replayer's counts. */
+static void progress(const pwsr_replay_result *res)
+{
+    snprintf(replay_meter.note, sizeof replay_meter.note, "%u/%u connection%s played", res->finished,
+             res->tape_connections, res->tape_connections == 1 ? "" : "s");
+    pws_cli_meter_update(&replay_meter, res->frames_sent, res->bytes_sent);
 }
 
 int pws_cmd_replay(int argc, char **argv)
@@ -75,7 +94,7 @@ int pws_cmd_replay(int argc, char **argv)
         {"speed", required_argument, NULL, 'S'},  {"wait-ms", required_argument, NULL, 'W'},
         {"loop", no_argument, NULL, 'L'},         {"duration", required_argument, NULL, 'd'},
         {"quiet", no_argument, NULL, 'q'},        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},         PWS_CLI_HS_LONGOPTS,
+        {"help", no_argument, NULL, 'h'},         PWS_CLI_HS_LONGOPTS, PWS_CLI_VERSION_LONGOPT,
         {NULL, 0, NULL, 0}};
     pws_cli_hs_opts hs = {0};
     pwsr_replay_options o;
@@ -86,6 +105,7 @@ int pws_cmd_replay(int argc, char **argv)
     int verbose = 0;
     char *end;
     replay_quiet = 0;
+    memset(&replay_meter, 0, sizeof replay_meter);
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "d:qvh", longopts, NULL)) != -1) {
@@ -143,7 +163,8 @@ int pws_cmd_replay(int argc, char **argv)
             break;
         case 'q': replay_quiet = 1; break;
         case 'v': verbose++; break;
-        case 'h': replay_usage(stdout); return 0;
+        case 'h': replay_usage(stdout); return pws_cli_stdout_done("replay", 0);
+        case PWS_CLI_OPT_VERSION: return pws_cli_version();
         default: replay_usage(stderr); return 2;
         }
     }
@@ -189,6 +210,7 @@ int pws_cmd_replay(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     int64_t t0_us = pws__mono_us();
+    pws_cli_meter_start(&replay_meter, pws_cli_meter_wanted(replay_quiet, -1), "replaying", "frames");
     bool done = false;
     pws_cli_hs_report report = {0};
     pwsr_replay_result res;
@@ -198,12 +220,16 @@ int pws_cmd_replay(int argc, char **argv)
             break;
         }
         pwsr_replay_get_result(rp, &res);
-        pws_cli_hs_report_line(&report, "replay", NULL, &PWS_CLI_HS_COUNTS(res.handshakes), false);
+        pws_cli_hs_report_line(&report, "replay", replay_meter.on ? pws_cli_meter_erase(&replay_meter) : NULL,
+                               &PWS_CLI_HS_COUNTS(res.handshakes), false);
+        progress(&res); /* redraws at most every PWS_CLI_METER_MS */
         double el = (double)(pws__mono_us() - t0_us) / 1e6;
         if (duration > 0 && el >= duration)
             break;
     }
     pwsr_replay_get_result(rp, &res);
+    progress(&res);
+    pws_cli_meter_end(&replay_meter, true);
     pws_cli_hs_report_line(&report, "replay", NULL, &PWS_CLI_HS_COUNTS(res.handshakes), true);
     pwsr_replay_stop(rp);
     if (!replay_quiet || res.deviations)
@@ -222,5 +248,5 @@ int pws_cmd_replay(int argc, char **argv)
             fprintf(stderr, "polyws replay: stopped before every tape connection was played\n");
         return 1;
     }
-    return 0;
+    return pws_cli_stdout_done("replay", 0);
 }

@@ -51,6 +51,13 @@ typedef struct watch {
     char state[64];            /* connection state for the status line */
     uint32_t conn;             /* connection ordinal */
     char fatal[PWS_MESSAGE_MAX]; /* the fatal reason, if any */
+    char unreachable[PWS_MESSAGE_MAX + 640]; /* set when --max-retries gave up: why (URL and reason) */
+    bool opened;               /* a connection's WebSocket handshake succeeded once */
+    uint32_t max_retries;      /* reconnects before the first connection opens, at most */
+    const char *url;           /* the URL, for the error line */
+    int out_errno;             /* errno of a failed JSON line write (delivery thread only; read
+                                  after pws_wait), 0 if none */
+    int table_errno;           /* errno of a failed table draw (main thread only), 0 if none */
     char note[PWS_MESSAGE_MAX + 64]; /* last connection event, shown in the table header */
     char *line;                /* JSON line buffer (delivery thread) */
 } watch;
@@ -69,7 +76,9 @@ static void watch_usage(FILE *f)
             "\n"
             "Connects to a Polygon-compatible WebSocket stream, authenticates, subscribes\n"
             "and prints events until --count/--duration is reached, a fatal error occurs,\n"
-            "or it is interrupted.  Reconnects with backoff through drops.\n"
+            "or it is interrupted.  Reconnects with backoff through drops.  Until a first\n"
+            "connection opens it tries --max-retries more times, then gives up: a URL that\n"
+            "never answers ends the run with \"cannot reach URL\".\n"
             "\n"
             "  URL                    ws:// or wss:// URL (default: $POLYWS_URL)\n"
             "  -s, --subscribe LIST   channels, e.g. A.AAPL,T.MSFT,Q.* (repeatable;\n"
@@ -87,7 +96,12 @@ static void watch_usage(FILE *f)
             "  -d, --duration S       stop after S seconds (decimals allowed)\n"
             "      --overflow POLICY  block (default), drop_oldest or disconnect\n"
             "      --queue N          delivery queue capacity in events (default 65536)\n"
-            "      --max-attempts N   give up after N failed reconnects (default 0 = never)\n"
+            "      --max-retries N    before the first connection opens: give up after N\n"
+            "                         failed reconnects (default 5, about 15 s of backoff;\n"
+            "                         0 = at the first failure).  Once a connection opened,\n"
+            "                         drops are retried without end (see --max-attempts)\n"
+            "      --max-attempts N   give up after N failed reconnects in a row, also after\n"
+            "                         a connection opened (default 0 = never)\n"
             "      --backoff-ms MS    first reconnect delay (default 500)\n"
             "      --heartbeat MS     a connection silent this long (no data, no pong) is\n"
             "                         dead; pings go out every MS/2 (default: dead after\n"
@@ -96,6 +110,7 @@ static void watch_usage(FILE *f)
             "  -v, --verbose          log the library's info lines, libwebsockets' included\n"
             "                         (repeat for debug)\n"
             "  -h, --help             this help\n"
+            "      --version          print the version and exit\n"
             "\n"
             "POLYWS_COUNT, POLYWS_DURATION, POLYWS_BACKOFF_MS and POLYWS_HEARTBEAT_MS (set\n"
             "by `polyws check`) are defaults for --count, --duration, --backoff-ms and\n"
@@ -108,12 +123,19 @@ static void watch_usage(FILE *f)
             "\"tls: certificate verify failed: hostname mismatch (CN=other.example, valid\n"
             "for DNS:other.example), connecting to localhost:8443 (permanent: not\n"
             "retrying)\".  Other TLS failures (a reset mid-handshake) are retried.\n"
+            "The API key is never printed.\n"
             "\n"
-            "Exit status: 0 when stopped by --count, --duration or a signal; 1 on a fatal\n"
-            "error (authentication failed, the server's certificate refused, the upgrade\n"
-            "refused with HTTP 400, 401, 403, 404 or 410, --max-attempts used up), with\n"
-            "one line on stderr; 2 on bad usage.\n"
-            "The API key is never printed.\n");
+            "When the reader of stdout goes away (`polyws watch ... | head -n 1`) watch\n"
+            "stops at once, quietly, with status 0.\n"
+            "\n"
+            "Exit status:\n"
+            "  0  stopped by --count, --duration or a signal, or the reader of stdout went\n"
+            "     away\n"
+            "  1  a fatal error, with one line on stderr: the URL cannot be reached\n"
+            "     (--max-retries used up before a first connection), authentication failed,\n"
+            "     the server's certificate refused, the upgrade refused with HTTP 400, 401,\n"
+            "     403, 404 or 410, --max-attempts used up, stdout cannot be written\n"
+            "  2  bad usage\n");
 }
 
 /* Library log lines go to stderr; --quiet leaves only the final fatal line. */
@@ -137,6 +159,19 @@ static void lifecycle_line(watch *w, const pws_event *ev)
     w->dirty = true;
     pthread_mutex_unlock(&w->mu);
     char note[sizeof w->note] = "";
+    if (ce->state == PWS_CONN_OPEN)
+        w->opened = true;
+    if (ce->state == PWS_CONN_RECONNECT_WAIT && !w->opened && ce->attempt > w->max_retries) {
+        /* attempt is the failures so far: none opened, so none was healthy to reset the count */
+        char url[512];
+        pws_cli_url_shown(w->url, url, sizeof url);
+        pthread_mutex_lock(&w->mu);
+        snprintf(w->unreachable, sizeof w->unreachable, "cannot reach %s: %s (gave up after %u attempt%s; --max-retries)",
+                 url, ce->reason, ce->attempt, ce->attempt == 1 ? "" : "s");
+        pthread_mutex_unlock(&w->mu);
+        pws_stop(w->c);
+        return;
+    }
     switch (ce->state) {
     case PWS_CONN_DISCONNECTED:
         if (ce->err != PWS_OK)
@@ -208,13 +243,17 @@ static void on_event(const pws_event *ev, void *user)
         lifecycle_line(w, ev);
         return;
     }
-    if (!pws_cli_count(ev, &w->mu, w->count, &w->seen, w->c))
+    if (w->out_errno || !pws_cli_count(ev, &w->mu, w->count, &w->seen, w->c))
         return;
     if (w->fmt == FMT_JSONL) {
         size_t n = pws_event_to_json(ev, w->line, WATCH_LINE_MAX);
         if (n < WATCH_LINE_MAX) {
-            fwrite(w->line, 1, n, stdout);
-            fputc('\n', stdout);
+            int e = pws_cli_put_line(stdout, w->line, n);
+            if (e) {
+                /* the reader went away (EPIPE) or the disk is full: stop; finish() tells which */
+                w->out_errno = e;
+                pws_stop(w->c);
+            }
         } else {
             fprintf(stderr, "polyws: event of %zu bytes not printed (limit %d)\n", n, WATCH_LINE_MAX);
         }
@@ -244,8 +283,9 @@ static void fmt_time(int64_t ms, char *buf, size_t cap)
     snprintf(buf, cap, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-/* Draws the table; on a terminal it redraws in place (cursor home, clear). */
-static void draw_table(watch *w, bool final)
+/* Draws the table; on a terminal it redraws in place (cursor home, clear).  0, or the errno of
+ * a failed write. */
+static int draw_table(watch *w, bool final)
 {
     static view_row snap[WATCH_MAX_ROWS];
     pthread_mutex_lock(&w->mu);
@@ -281,7 +321,10 @@ static void draw_table(watch *w, bool final)
         fprintf(o, "%-10s %10.4f %10.4f %10.4f %10.4f %12lld %10.4f %9s %8llu\n", snap[i].sym, a->o,
                 a->h, a->l, a->c, (long long)a->v, a->vw, t, (unsigned long long)snap[i].updates);
     }
-    fflush(o);
+    errno = 0;
+    if (fflush(o) == EOF || ferror(o))
+        return errno ? errno : EIO;
+    return 0;
 }
 
 /* Everything the command line and the environment decide, besides w. */
@@ -360,6 +403,13 @@ static int parse_option(int ch, const char *arg, watch_args *a, watch *w)
         }
         o->queue_capacity = (size_t)u;
         break;
+    case 'R':
+        if (pws_cli_uint(arg, 0, PWS_CLI_MAX_RETRIES, &u)) {
+            fprintf(stderr, "polyws watch: --max-retries needs 0..%u, not '%s'\n", PWS_CLI_MAX_RETRIES, arg);
+            return 2;
+        }
+        w->max_retries = (uint32_t)u;
+        break;
     case 'M':
         if (pws_cli_uint(arg, 0, 1000000, &u)) {
             fprintf(stderr, "polyws watch: --max-attempts needs 0..1000000, not '%s'\n", arg);
@@ -382,7 +432,8 @@ static int parse_option(int ch, const char *arg, watch_args *a, watch *w)
         break;
     case 'q': w->quiet = true; break;
     case 'v': a->verbose++; break;
-    case 'h': watch_usage(stdout); return 0;
+    case 'h': watch_usage(stdout); return pws_cli_stdout_done("watch", 0);
+    case PWS_CLI_OPT_VERSION: return pws_cli_version();
     default: watch_usage(stderr); return 2;
     }
     return WATCH_GO_ON;
@@ -398,7 +449,8 @@ static int parse_options(int argc, char **argv, watch_args *a, watch *w)
         {"count", required_argument, NULL, 'n'},     {"duration", required_argument, NULL, 'd'},
         {"overflow", required_argument, NULL, 'O'},  {"queue", required_argument, NULL, 'Q'},
         {"max-attempts", required_argument, NULL, 'M'}, {"backoff-ms", required_argument, NULL, 'B'},
-        {"heartbeat", required_argument, NULL, 'H'},
+        {"heartbeat", required_argument, NULL, 'H'}, {"max-retries", required_argument, NULL, 'R'},
+        PWS_CLI_VERSION_LONGOPT,
         {"quiet", no_argument, NULL, 'q'},           {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     optind = 1;
@@ -417,9 +469,10 @@ static int parse_options(int argc, char **argv, watch_args *a, watch *w)
 }
 
 /* The URL (argument or $POLYWS_URL) and the channels ($POLYWS_SUBSCRIBE). */
-static int resolve_target(int argc, char **argv, watch_args *a)
+static int resolve_target(int argc, char **argv, watch_args *a, watch *w)
 {
     a->o.url = optind < argc ? argv[optind] : getenv("POLYWS_URL");
+    w->url = a->o.url;
     if (!a->o.url || !*a->o.url) {
         fprintf(stderr, "polyws watch: no URL (give one, or set POLYWS_URL); see --help\n");
         return 2;
@@ -578,8 +631,13 @@ static void run_until_finished(watch *w)
             pws_stop(w->c);
             stop_sent = true;
         }
-        if (w->fmt == FMT_TABLE && w->tty && dirty)
-            draw_table(w, false);
+        if (w->fmt == FMT_TABLE && w->tty && dirty && !w->table_errno) {
+            w->table_errno = draw_table(w, false);
+            if (w->table_errno) { /* the terminal is gone: finish() tells how */
+                pws_stop(w->c);
+                stop_sent = true;
+            }
+        }
     }
 }
 
@@ -588,11 +646,14 @@ static void run_until_finished(watch *w)
 static int finish(watch *w)
 {
     int rc = pws_wait(w->c);
-    if (w->fmt == FMT_TABLE)
-        draw_table(w, true);
-    fflush(stdout);
-    int exit_code = 0;
-    if (rc != PWS_OK) {
+    if (w->fmt == FMT_TABLE && !w->table_errno)
+        w->table_errno = draw_table(w, true);
+    int out_errno = w->out_errno ? w->out_errno : w->table_errno;
+    int exit_code = pws_cli_stdout_done("watch", out_errno);
+    if (w->unreachable[0]) {
+        fprintf(stderr, "polyws watch: %s\n", w->unreachable);
+        exit_code = 1;
+    } else if (rc != PWS_OK && !out_errno) {
         fprintf(stderr, "polyws watch: %s\n", w->fatal[0] ? w->fatal : pws_strerror(rc));
         exit_code = 1;
     }
@@ -609,10 +670,11 @@ int pws_cmd_watch(int argc, char **argv)
     pthread_mutex_init(&w.mu, NULL);
     watch_args a;
     memset(&a, 0, sizeof a);
+    w.max_retries = PWS_CLI_DEFAULT_MAX_RETRIES;
 
     int rc = parse_options(argc, argv, &a, &w);
     if (rc == WATCH_GO_ON)
-        rc = resolve_target(argc, argv, &a);
+        rc = resolve_target(argc, argv, &a, &w);
     if (rc == WATCH_GO_ON)
         rc = apply_env_defaults(&a, &w);
     if (rc == WATCH_GO_ON)

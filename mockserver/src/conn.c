@@ -107,7 +107,18 @@ static int on_established(pwsm_server *s, conn *c, struct lws *wsi)
     char path[256] = "";
     if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) < 0)
         path[0] = '\0';
-    pwsm__record_str(c, '-', "open", path);
+    /* The request headers the journal file keeps (for a HAR made from it): none that carries
+     * credentials.  Values over 255 bytes are left out. */
+    static const char *const hname[PWSM__OPEN_HEADERS] = {"Host", "Origin", "User-Agent"};
+    static const enum lws_token_indexes htok[PWSM__OPEN_HEADERS] = {WSI_TOKEN_HOST, WSI_TOKEN_ORIGIN,
+                                                                    WSI_TOKEN_HTTP_USER_AGENT};
+    char hval[PWSM__OPEN_HEADERS][256];
+    const char *hv[PWSM__OPEN_HEADERS];
+    for (size_t i = 0; i < PWSM__OPEN_HEADERS; i++)
+        hv[i] = lws_hdr_total_length(wsi, htok[i]) > 0 && lws_hdr_copy(wsi, hval[i], sizeof hval[i], htok[i]) >= 0
+                    ? hval[i]
+                    : NULL;
+    pwsm__record_open(c, path, hname, hv, PWSM__OPEN_HEADERS);
     int market = pwsm__market_from_path(path); /* HTTP_CONFIRM_UPGRADE refused any other path */
     c->market = market < 0 ? PWSM__MARKET_STOCKS : (pwsm__market)market;
 

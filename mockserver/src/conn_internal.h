@@ -124,6 +124,11 @@ struct pwsm__conn {
 void pwsm__record(conn *c, char dir, const char *kind, const void *data, size_t len);
 /** The same with a NUL-terminated text. */
 void pwsm__record_str(conn *c, char dir, const char *kind, const char *text);
+#define PWSM__OPEN_HEADERS 3 /* request headers an "open" entry keeps in the journal file */
+/** The connection's "open" entry: the request path, and in the journal file the request headers
+ * names[i]: values[i] (n at most PWSM__OPEN_HEADERS; a NULL value is left out), path and values
+ * scrubbed of secrets. */
+void pwsm__record_open(conn *c, const char *path, const char *const *names, const char *const *values, size_t n);
 /** Journals a frame the server sends, scrubbed of secrets. */
 void pwsm__record_sent(conn *c, const char *kind, const void *data, size_t len);
 /** Journals bytes with every secret (accepted keys, keys seen in auth messages) replaced by

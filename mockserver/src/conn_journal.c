@@ -10,6 +10,8 @@
  */
 #include "conn_internal.h"
 
+#include "wire/json.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +58,38 @@ void pwsm__record_close(conn *c, char dir, int code, const char *reason)
 void pwsm__record_str(conn *c, char dir, const char *kind, const char *text)
 {
     pwsm__record(c, dir, kind, text, strlen(text));
+}
+
+/* s scrubbed of the server's secrets (a malloc'd copy), "***" without memory. */
+static char *scrubbed_copy(conn *c, const char *s)
+{
+    char *clean = NULL;
+    size_t clen = 0;
+    int rc = pwsm__scrub(s, strlen(s), &c->srv->secrets, &clean, &clen);
+    return rc > 0 ? clean : rc == 0 ? strdup(s) : strdup("***");
+}
+
+void pwsm__record_open(conn *c, const char *path, const char *const *names, const char *const *values, size_t n)
+{
+    pws__buf hj = {0};
+    bool ok = pws__buf_str(&hj, "[") == 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < n && i < PWSM__OPEN_HEADERS && ok; i++) {
+        if (!values[i])
+            continue;
+        char *v = scrubbed_copy(c, values[i]);
+        ok = v && (kept == 0 || pws__buf_str(&hj, ",") == 0) && pws__buf_str(&hj, "[") == 0 &&
+             pws__json_quote(pws__buf_put_cb, &hj, names[i], strlen(names[i])) == 0 &&
+             pws__buf_str(&hj, ",") == 0 && pws__json_quote(pws__buf_put_cb, &hj, v, strlen(v)) == 0 &&
+             pws__buf_str(&hj, "]") == 0;
+        free(v);
+        kept++;
+    }
+    ok = ok && pws__buf_str(&hj, "]") == 0;
+    char *p = scrubbed_copy(c, path ? path : "");
+    pwsm__journal_add_open(&c->srv->journal, c->ordinal, p ? p : "", ok ? hj.p : NULL);
+    free(p);
+    pws__buf_free(&hj);
 }
 
 /* Records a frame written raw as lowercase hex (kind "raw"): the bytes are a whole WebSocket

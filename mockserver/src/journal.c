@@ -8,13 +8,19 @@
 #include "journal.h"
 
 #include "wire/clock.h"
+#include "wire/json.h"
 #include "wire/tapeline.h" /* the line codec tapes share */
 
+#include <polyws/polyws.h> /* PWS_VERSION_STRING */
+
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define JOURNAL_CHUNK 1024 /* entries per chunk: 40 KiB, allocated as the journal grows */
+#define JOURNAL_TAPE_VERSION 1 /* the tape format (docs/tapes.md, PWS_TAPE_VERSION) of the header line */
 
 static const char empty[] = "";
 
@@ -30,6 +36,7 @@ int pwsm__journal_init(pwsm__journal *j, const char *path, size_t max_entries, s
     memset(j, 0, sizeof *j);
     j->file_max = file_max;
     j->t0_us = pws__mono_us();
+    j->t0_wall_us = pws__wall_us();
     if (max_entries < 2)
         max_entries = 2;
     j->max_entries = max_entries;
@@ -58,18 +65,56 @@ int pwsm__journal_init(pwsm__journal *j, const char *path, size_t max_entries, s
     return 0;
 }
 
+/* Appends the file's bytes, counted against file_max. */
+static void file_put(pwsm__journal *j, const pws__buf *b)
+{
+    fwrite(b->p, 1, b->len, j->file);
+    fflush(j->file);
+    j->file_bytes += b->len;
+}
+
+/* The header line (a tape header, docs/tapes.md), with j->mu held: once, first. */
+static void write_header(pwsm__journal *j, const char *url, unsigned secrets)
+{
+    if (!j->file || j->header_written)
+        return;
+    j->header_written = true;
+    char iso[64] = "1970-01-01T00:00:00.000000Z";
+    time_t sec = (time_t)(j->t0_wall_us / 1000000);
+    struct tm tm;
+    if (j->t0_wall_us >= 0 && gmtime_r(&sec, &tm)) {
+        char day[32];
+        strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(iso, sizeof iso, "%s.%06dZ", day, (int)(j->t0_wall_us % 1000000));
+    }
+    char tail[256];
+    snprintf(tail, sizeof tail,
+             ",\"start_us\":%" PRId64 ",\"start\":\"%s\",\"tool\":\"polyws %s\",\"mode\":\"mock\","
+             "\"redacted\":{\"placeholder\":\"***\",\"auth_params\":true,\"fields\":[],\"headers\":[],"
+             "\"secrets\":%u}}\n",
+             j->t0_wall_us, iso, PWS_VERSION_STRING, secrets);
+    pws__buf b = {0};
+    char head[32];
+    snprintf(head, sizeof head, "{\"polyws_tape\":%d,\"url\":", JOURNAL_TAPE_VERSION);
+    if (pws__buf_str(&b, head) == 0 && pws__json_quote(pws__buf_put_cb, &b, url, strlen(url)) == 0 &&
+        pws__buf_str(&b, tail) == 0)
+        file_put(j, &b); /* far below file_max (PWSM_MIN_JOURNAL_FILE_BYTES) */
+    pws__buf_free(&b);
+}
+
 /* The JSON-lines copy: wire's line codec (wire/tapeline.h) writes the very
  * bytes a tape holds.  Without memory the line is skipped.  The line that
  * would take the file past file_max is replaced by one last "truncated" line
  * naming the cap (a reader sees where and why it ends); nothing follows it. */
-static void write_line(pwsm__journal *j, const pwsm_entry *e)
+static void write_line(pwsm__journal *j, const pwsm_entry *e, const char *headers_json)
 {
     if (j->file_full)
         return;
+    write_header(j, "", 0); /* an entry before pwsm__journal_header: the URL is not known yet */
     pws__buf b = {0};
     pws__line l = {.t_us = e->t_us, .conn = e->conn, .dir = e->dir, .kind = e->kind,
                    .data = (const unsigned char *)e->data, .len = e->len, .code = e->close_code,
-                   .reason = e->reason};
+                   .reason = e->reason, .headers_json = headers_json};
     if (pws__line_encode(&l, &b) == 0) {
         if (j->file_bytes + b.len > j->file_max) {
             char note[160];
@@ -83,11 +128,16 @@ static void write_line(pwsm__journal *j, const pwsm_entry *e)
                 b.len = 0;
             j->file_full = true;
         }
-        fwrite(b.p, 1, b.len, j->file);
-        fflush(j->file);
-        j->file_bytes += b.len;
+        file_put(j, &b);
     }
     pws__buf_free(&b);
+}
+
+void pwsm__journal_header(pwsm__journal *j, const char *url, unsigned secrets)
+{
+    pthread_mutex_lock(&j->mu);
+    write_header(j, url ? url : "", secrets);
+    pthread_mutex_unlock(&j->mu);
 }
 
 /* A copy that lives as long as the journal (in its arena); "" for no bytes. */
@@ -116,8 +166,8 @@ bool pwsm__journal_wants(pwsm__journal *j)
     return wants;
 }
 
-void pwsm__journal_add(pwsm__journal *j, uint32_t conn, char dir, const char *kind, const void *data,
-                       size_t len, int close_code, const char *reason)
+static void add_entry(pwsm__journal *j, uint32_t conn, char dir, const char *kind, const void *data, size_t len,
+                      int close_code, const char *reason, const char *headers_json)
 {
     if (!data)
         len = 0;
@@ -135,7 +185,7 @@ void pwsm__journal_add(pwsm__journal *j, uint32_t conn, char dir, const char *ki
         .reason = reason,
     };
     if (j->file)
-        write_line(j, &e);
+        write_line(j, &e, headers_json);
     if (!j->truncated) {
         bool full = j->count + 1 >= j->max_entries || j->bytes + len + strlen(reason) > j->max_bytes;
         pwsm_entry *slot = next_slot(j);
@@ -159,6 +209,17 @@ void pwsm__journal_add(pwsm__journal *j, uint32_t conn, char dir, const char *ki
     }
     pthread_cond_broadcast(&j->grew);
     pthread_mutex_unlock(&j->mu);
+}
+
+void pwsm__journal_add(pwsm__journal *j, uint32_t conn, char dir, const char *kind, const void *data,
+                       size_t len, int close_code, const char *reason)
+{
+    add_entry(j, conn, dir, kind, data, len, close_code, reason, NULL);
+}
+
+void pwsm__journal_add_open(pwsm__journal *j, uint32_t conn, const char *path, const char *headers_json)
+{
+    add_entry(j, conn, '-', "open", path, path ? strlen(path) : 0, 0, NULL, headers_json);
 }
 
 size_t pwsm__journal_count(pwsm__journal *j)

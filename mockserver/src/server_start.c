@@ -45,6 +45,8 @@ int pwsm__server_listen(pwsm_server *s, char *errbuf, size_t errcap)
     /* the context, the vhost, the port, the URL, and the service thread (callbacks may run now) */
     if (pws__server_start(&s->sv, &so, errbuf, errcap) != 0)
         return -1;
+    /* the journal file's header: where clients reach us and since when (before anyone learns the URL) */
+    pwsm__journal_header(&s->journal, s->sv.url, (unsigned)s->secrets.nkeys);
     return 0;
 }
 

@@ -92,12 +92,20 @@ static void url_origin(const char *url, char *out, size_t cap)
 
 int pws_tape_to_har(const char *path, FILE *file, size_t *skipped, char *errbuf, size_t errcap)
 {
+    return pws_tape_to_har_opts(path, file, NULL, skipped, errbuf, errcap);
+}
+
+int pws_tape_to_har_opts(const char *path, FILE *file, const pws_tape_tool_options *o, size_t *skipped,
+                         char *errbuf, size_t errcap)
+{
     if (skipped)
         *skipped = 0;
     pws_tape_reader *r;
     int rc = pws_tape_reader_open(path, &r, errbuf, errcap);
     if (rc)
         return rc;
+    pwsr__progress pr;
+    pwsr__progress_start(&pr, o, "reading", 0, pws_tape_reader_size(r));
     const pws_tape_header *h = pws_tape_reader_header(r);
     int64_t start_us = h ? h->start_us : 0;
     char origin[1024];
@@ -115,6 +123,7 @@ int pws_tape_to_har(const char *path, FILE *file, size_t *skipped, char *errbuf,
     pws_tape_frame f;
     pws_tape_buf b64 = {0};
     while ((rc = pws_tape_next(r, &f)) == 1) {
+        pwsr__progress_line(&pr, r);
         har_conn *c = NULL;
         for (size_t i = nconns; i-- > 0 && !c;)
             if (conns[i].conn == f.conn)
@@ -176,6 +185,7 @@ int pws_tape_to_har(const char *path, FILE *file, size_t *skipped, char *errbuf,
     if (rc < 0) {
         snprintf(errbuf, errcap, "%s: %s", path, rc == PWS_ERR_NOMEM ? "out of memory" : pws_tape_reader_error(r));
     } else {
+        pwsr__progress_read_done(&pr, r);
         for (size_t i = 0; i < nconns; i++) {
             char iso[40];
             pwsr__iso_time(start_us + conns[i].first_us, iso, sizeof iso);

@@ -110,6 +110,8 @@ typedef struct har_import {
     char *hname, *hvalue;     /* the current request header's first name and value (owned) */
     har_entry e;              /* the current entry */
     har_msg m;                /* the current message */
+    const pws_tape_tool_options *opts; /* the caller's options, or NULL */
+    pwsr__progress pr;        /* progress: messages and bytes read, then lines written */
 } har_import;
 
 static int failf(har_import *h, int rc, bool fatal, const char *fmt, ...) PWSR__PRINTF(4, 5);
@@ -189,7 +191,12 @@ static const char *path_of_url(const char *url)
 
 static pwsr__jp_tok next(har_import *h)
 {
-    return pwsr__jp_next(&h->jp);
+    pwsr__jp_tok t = pwsr__jp_next(&h->jp);
+    if (h->pr.fn) {
+        h->pr.p.bytes = pwsr__jp_bytes_read(&h->jp);
+        pwsr__progress_step(&h->pr);
+    }
+    return t;
 }
 
 static int skip(har_import *h, pwsr__jp_tok t)
@@ -348,6 +355,7 @@ static int read_messages(har_import *h)
         if (t == PWSR__JP_ARRAY_END)
             return 0;
         e->items++;
+        h->pr.p.items++;
         if (e->frames_before + e->items + 1 > HAR_MAX_FRAMES)
             e->over_limit = true;
         if (t == PWSR__JP_OBJECT) {
@@ -635,25 +643,42 @@ static int write_tape(har_import *h, const char *tape_path, char *errbuf, size_t
     free(url);
     pwsr__sort_frame x;
     int got = 0;
+    pwsr__progress *pr = &h->pr;
+    if (!rc) {
+        pwsr__progress_start(pr, h->opts, "writing", h->nframes, 0);
+        pr->p.bytes = pws_tape_writer_bytes(w);
+    }
     while (!rc && (got = pwsr__frame_sort_next(h->sort, &x)) == 1) {
-        size_t rl = x.len;
-        char *red = x.kind == PWS_TAPE_TEXT || x.kind == PWS_TAPE_OPEN
-                        ? pwsr__redact(&h->rules, &h->set, x.data, x.len, &rl, NULL)
-                        : NULL;
+        /* every payload (text, binary, ping, pong, a close's reason) and the open line's headers,
+         * as the recording proxy does: a key may sit in any of them, e.g. an X-Polygon-Key header */
+        size_t rl = 0, hl = 0;
+        char *red = pwsr__redact(&h->rules, &h->set, x.data ? x.data : "", x.len, &rl, NULL);
+        char *rh = x.headers ? pwsr__redact(&h->rules, &h->set, x.headers, strlen(x.headers), &hl, NULL) : NULL;
+        if (!red || (x.headers && !rh)) {
+            free(red);
+            free(rh);
+            snprintf(errbuf, errcap, "out of memory");
+            rc = PWS_ERR_NOMEM;
+            break;
+        }
         pws_tape_frame f = {.t_us = x.t_us - t0, .conn = x.conn, .dir = x.dir, .kind = x.kind,
-                            .data = (const unsigned char *)(red ? red : x.data), .len = rl, .code = x.code,
-                            .headers_json = x.headers};
+                            .data = (const unsigned char *)red, .len = rl, .code = x.code, .headers_json = rh};
         char reason[PWS_TAPE_MAX_REASON + 1] = "";
         if (x.kind == PWS_TAPE_CLOSE) {
-            snprintf(reason, sizeof reason, "%.*s", (int)(x.len < PWS_TAPE_MAX_REASON ? x.len : PWS_TAPE_MAX_REASON),
-                     x.data);
+            snprintf(reason, sizeof reason, "%.*s", (int)(rl < PWS_TAPE_MAX_REASON ? rl : PWS_TAPE_MAX_REASON), red);
             f.reason = reason;
             f.len = 0;
         }
         rc = pws_tape_write(w, &f);
         free(red);
+        free(rh);
         if (rc)
             snprintf(errbuf, errcap, "%s", pws_tape_writer_error(w));
+        if (pr->fn && !rc) {
+            pr->p.items++;
+            pr->p.bytes = pws_tape_writer_bytes(w);
+            pwsr__progress_step(pr);
+        }
     }
     if (!rc && got < 0) {
         rc = got;
@@ -663,10 +688,13 @@ static int write_tape(har_import *h, const char *tape_path, char *errbuf, size_t
         rc = PWS_ERR_SYSTEM;
         snprintf(errbuf, errcap, "cannot write %s", tape_path);
     }
+    if (!rc)
+        pwsr__progress_call(pr, true);
     return rc;
 }
 
-int pwsr__tape_from_har(const char *har_path, const char *tape_path, size_t sort_budget, char *errbuf, size_t errcap)
+int pwsr__tape_from_har(const char *har_path, const char *tape_path, size_t sort_budget,
+                        const pws_tape_tool_options *o, char *errbuf, size_t errcap)
 {
     int fd = open(har_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -674,7 +702,8 @@ int pwsr__tape_from_har(const char *har_path, const char *tape_path, size_t sort
         return PWS_ERR_SYSTEM;
     }
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > HAR_MAX_FILE) {
+    uint64_t size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0; /* 0: a pipe */
+    if (size > HAR_MAX_FILE) {
         close(fd);
         snprintf(errbuf, errcap, "%s: larger than %u bytes", har_path, HAR_MAX_FILE);
         return PWS_ERR_LIMIT;
@@ -683,6 +712,8 @@ int pwsr__tape_from_har(const char *har_path, const char *tape_path, size_t sort
     int rc = h ? PWS_OK : PWS_ERR_NOMEM;
     if (h) {
         h->path = har_path;
+        h->opts = o;
+        pwsr__progress_start(&h->pr, o, "reading", 0, size);
         h->rules.auth_params = true;
         if (pwsr__jp_init(&h->jp, fd, HAR_MAX_FILE))
             rc = PWS_ERR_NOMEM;
@@ -712,6 +743,10 @@ int pwsr__tape_from_har(const char *har_path, const char *tape_path, size_t sort
         rc = PWS_ERR_INVALID;
         snprintf(errbuf, errcap, "%s: no WebSocket entry (_webSocketMessages) in the HAR", har_path);
     } else {
+        if (h->pr.fn) {
+            h->pr.p.bytes = pwsr__jp_bytes_read(&h->jp);
+            pwsr__progress_call(&h->pr, true);
+        }
         /* the reading's buffers are not needed any more: the largest message is held again
          * while it is written */
         close(fd);
@@ -746,5 +781,11 @@ int pwsr__tape_from_har(const char *har_path, const char *tape_path, size_t sort
 
 int pws_tape_from_har(const char *har_path, const char *tape_path, char *errbuf, size_t errcap)
 {
-    return pwsr__tape_from_har(har_path, tape_path, 0, errbuf, errcap);
+    return pwsr__tape_from_har(har_path, tape_path, 0, NULL, errbuf, errcap);
+}
+
+int pws_tape_from_har_opts(const char *har_path, const char *tape_path, const pws_tape_tool_options *o,
+                           char *errbuf, size_t errcap)
+{
+    return pwsr__tape_from_har(har_path, tape_path, 0, o, errbuf, errcap);
 }

@@ -77,10 +77,45 @@ char *pwsr__redact(const pws_redact_rules *r, const pws__secrets *set, const cha
 
 /* ---- HAR import (har_import.c) */
 
-/* pws_tape_from_har with the frame sort's memory budget in bytes (0: the default,
+/* pws_tape_from_har_opts with the frame sort's memory budget in bytes (0: the default,
  * PWSR__FRAME_SORT_MEMORY); a small one makes the sort use its temporary file, for tests. */
-int pwsr__tape_from_har(const char *har_path, const char *tape_path, size_t sort_budget, char *errbuf,
-                        size_t errcap);
+int pwsr__tape_from_har(const char *har_path, const char *tape_path, size_t sort_budget,
+                        const pws_tape_tool_options *o, char *errbuf, size_t errcap);
+
+/* ---- progress of the tools (progress.c) */
+
+typedef struct pwsr__progress {
+    pws_tape_progress_fn fn;  /* the caller's callback, NULL: none */
+    void *user;               /* passed to fn */
+    pws_tape_progress p;      /* the counts the tool keeps up to date */
+    uint64_t next_items;      /* call fn once p.items reaches this ... */
+    uint64_t next_bytes;      /* ... or p.bytes this */
+} pwsr__progress;
+
+/* Starts a phase (o may be NULL: no calls). */
+void pwsr__progress_start(pwsr__progress *pr, const pws_tape_tool_options *o, const char *phase,
+                          uint64_t items_total, uint64_t bytes_total);
+/* Calls the callback now (done: the phase's totals). */
+void pwsr__progress_call(pwsr__progress *pr, bool done);
+/* After the tool moved p.items or p.bytes: calls the callback if one step passed; a compare
+ * and a branch otherwise. */
+static inline void pwsr__progress_step(pwsr__progress *pr)
+{
+    if (pr->fn && (pr->p.items >= pr->next_items || pr->p.bytes >= pr->next_bytes))
+        pwsr__progress_call(pr, false);
+}
+
+/* Reading a tape with r: one more line read. */
+static inline void pwsr__progress_line(pwsr__progress *pr, const pws_tape_reader *r)
+{
+    if (pr->fn) {
+        pr->p.items++;
+        pr->p.bytes = pws_tape_reader_bytes(r);
+        pwsr__progress_step(pr);
+    }
+}
+/* Reading a tape with r: the reading phase is over (pws_tape_next returned 0). */
+void pwsr__progress_read_done(pwsr__progress *pr, const pws_tape_reader *r);
 
 /* ---- logging used by the proxy and the replayer */
 

@@ -59,6 +59,7 @@ typedef struct pair {
     const char *first_gone;    /* the side whose socket ended first ("client", "upstream") */
     bool ended;                /* the end event is on the tape */
     bool up_failed;            /* the upstream connect failed (handled once) */
+    bool up_counted;           /* counted in upstream_reached or upstream_failed */
     pws__hs_entry *hs;         /* the client socket in the handshake guard (wire/handshake.h) */
     bool counted;              /* its request was complete and admitted: counts against max_clients */
 } pair;
@@ -87,6 +88,9 @@ struct pwsr_proxy {
     uint64_t st_frames, st_bytes, st_tape_bytes, st_pauses;
     uint32_t st_connections, st_active;
     bool st_tape_failed;
+    uint32_t st_up_reached, st_up_failed, st_up_failed_in_a_row; /* client sessions that did or did not reach the upstream */
+    pthread_mutex_t up_error_mu; /* guards up_error (service thread writes, any reads) */
+    char up_error[256];          /* why the last session could not reach the upstream, redacted */
 };
 
 #define ST_SET(p, f, v) __atomic_store_n(&(p)->f, (v), __ATOMIC_RELAXED)
@@ -266,6 +270,34 @@ static void close_side(pws__link *l)
     lws_set_timeout(l->wsi, PENDING_TIMEOUT_USER_OK, PROXY_CLOSE_GRACE_S);
 }
 
+/* The session reached the upstream (TCP, and TLS for wss): counted once. */
+static void upstream_reached(pair *pr)
+{
+    pwsr_proxy *px = pr->px;
+    if (pr->up_counted)
+        return;
+    pr->up_counted = true;
+    ST_SET(px, st_up_reached, ST_GET(px, st_up_reached) + 1);
+    ST_SET(px, st_up_failed_in_a_row, 0);
+}
+
+/* The session could not reach the upstream (why: for pwsr_proxy_upstream_error): counted once;
+ * not while the proxy stops, which closes upstream connections itself. */
+static void upstream_unreachable(pair *pr, const char *why)
+{
+    pwsr_proxy *px = pr->px;
+    if (pr->up_counted || pws__server_stopping(&px->sv))
+        return;
+    pr->up_counted = true;
+    char *safe = redact_text(px, why);
+    pthread_mutex_lock(&px->up_error_mu);
+    snprintf(px->up_error, sizeof px->up_error, "%s", safe ? safe : "***");
+    pthread_mutex_unlock(&px->up_error_mu);
+    free(safe);
+    ST_SET(px, st_up_failed, ST_GET(px, st_up_failed) + 1);
+    ST_SET(px, st_up_failed_in_a_row, ST_GET(px, st_up_failed_in_a_row) + 1);
+}
+
 /* Handshake failed: the client gets an HTTP error and both sides close. */
 static void fail_pair(pair *pr, int status, const char *status_text, const char *why)
 {
@@ -318,6 +350,7 @@ static void send_upgrade_request(pair *pr)
 {
     pwsr_proxy *px = pr->px;
     pws_tape_buf req = {0};
+    upstream_reached(pr);
     const char *path = pr->head.p; /* set by on_request: the path to use */
     pws__ws_new_key(pr->up_key);
     int bad = pwsr__buf_printf(&req,
@@ -443,6 +476,7 @@ static int connect_upstream(pair *pr)
             pr->up_failed = true;
             char m[400];
             snprintf(m, sizeof m, "cannot connect to the upstream %s:%d", px->up.host, px->up.port);
+            upstream_unreachable(pr, m);
             fail_pair(pr, 502, "Bad Gateway", m);
         }
         return -1;
@@ -586,6 +620,8 @@ static int up_rx(pair *pr, const void *in, size_t len)
     int rc = pws__link_rx(&pr->up, in, len, up_plain, pr, &ready, err, sizeof err);
     if (rc) {
         if (pr->st < P_OPEN) {
+            if (pr->st == P_UP_CONNECT)
+                upstream_unreachable(pr, err); /* the TLS handshake failed */
             fail_pair(pr, 502, "Bad Gateway", err);
         } else {
             rec_event(pr->px, pr, PWS_TAPE_ERROR, err);
@@ -619,6 +655,9 @@ static void side_closed(pair *pr, bool down)
         pr->first_gone = stopping ? "proxy stopped" : down ? "client" : "upstream";
     if (other->wsi) {
         if (!down && pr->st < P_OPEN && pr->st != P_FAILED) {
+            if (pr->st == P_UP_CONNECT)
+                upstream_unreachable(pr, px->up.tls ? "the upstream closed during the TLS handshake (or timed out)"
+                                                    : "the upstream connection timed out");
             fail_pair(pr, 502, "Bad Gateway", "upstream closed during the handshake");
         } else if (down && pr->st == P_OPEN && pr->c_closed && !pr->s_closed && !stopping) {
             /* the client closed and left at once: give the upstream a moment to answer
@@ -731,6 +770,7 @@ static int cb_up(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
                 pr->up_failed = true;
                 snprintf(err, sizeof err, "cannot connect to the upstream %.100s:%d: %.150s", px->up.host, px->up.port,
                          in ? (const char *)in : "connection failed");
+                upstream_unreachable(pr, err);
                 fail_pair(pr, 502, "Bad Gateway", err);
             }
             pair_end(pr);
@@ -745,6 +785,7 @@ static int cb_up(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
             return -1;
         if (px->up.tls) {
             if (pws__link_tls_start(&pr->up, px->up_ctx, px->up.host, err, sizeof err)) {
+                upstream_unreachable(pr, err);
                 fail_pair(pr, 502, "Bad Gateway", err);
                 return 0;
             }
@@ -805,6 +846,7 @@ static void proxy_free(pwsr_proxy *px)
     for (size_t i = 0; i < px->nowned; i++)
         free(px->owned[i]);
     free(px->scratch);
+    pthread_mutex_destroy(&px->up_error_mu);
     free(px);
 }
 
@@ -832,6 +874,7 @@ static pwsr_proxy *proxy_new(const pwsr_proxy_options *opts, char *errbuf, size_
         snprintf(errbuf, errcap, "proxy: out of memory");
         return NULL;
     }
+    pthread_mutex_init(&px->up_error_mu, NULL);
     px->o = *opts;
     px->o.upstream = own(px, opts->upstream);
     px->o.tape_path = own(px, opts->tape_path);
@@ -957,7 +1000,19 @@ void pwsr_proxy_get_stats(pwsr_proxy *px, pwsr_proxy_stats *out)
     out->active = ST_GET(px, st_active);
     out->pauses = ST_GET(px, st_pauses);
     out->tape_failed = ST_GET(px, st_tape_failed);
+    out->upstream_reached = ST_GET(px, st_up_reached);
+    out->upstream_failed = ST_GET(px, st_up_failed);
+    out->upstream_failed_in_a_row = ST_GET(px, st_up_failed_in_a_row);
     pwsr__hs_stats(px->sv.guard, &out->handshakes);
+}
+
+void pwsr_proxy_upstream_error(pwsr_proxy *px, char *buf, size_t cap)
+{
+    if (!cap)
+        return;
+    pthread_mutex_lock(&px->up_error_mu);
+    snprintf(buf, cap, "%s", px->up_error);
+    pthread_mutex_unlock(&px->up_error_mu);
 }
 
 void pwsr_proxy_stop(pwsr_proxy *px)

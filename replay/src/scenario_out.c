@@ -241,10 +241,18 @@ static void base_name(const char *path, char *out, size_t cap)
 
 int pws_tape_to_scenario(const char *path, FILE *file, char *errbuf, size_t errcap)
 {
+    return pws_tape_to_scenario_opts(path, file, NULL, errbuf, errcap);
+}
+
+int pws_tape_to_scenario_opts(const char *path, FILE *file, const pws_tape_tool_options *o, char *errbuf,
+                              size_t errcap)
+{
     pws_tape_reader *r;
     int rc = pws_tape_reader_open(path, &r, errbuf, errcap);
     if (rc)
         return rc;
+    pwsr__progress pr;
+    pwsr__progress_start(&pr, o, "reading", 0, pws_tape_reader_size(r));
     const pws_tape_header *h = pws_tape_reader_header(r);
     scn_conn *conns = NULL;
     size_t nconns = 0, extra_conns = 0;
@@ -252,6 +260,7 @@ int pws_tape_to_scenario(const char *path, FILE *file, char *errbuf, size_t errc
     uint64_t server_frames = 0;
     pws_tape_frame f;
     while ((rc = pws_tape_next(r, &f)) == 1) {
+        pwsr__progress_line(&pr, r);
         scn_conn *c = NULL;
         for (size_t i = 0; i < nconns && !c; i++)
             if (conns[i].conn == f.conn)
@@ -294,6 +303,7 @@ int pws_tape_to_scenario(const char *path, FILE *file, char *errbuf, size_t errc
         snprintf(errbuf, errcap, "%s holds no connection", path);
     } else {
         rc = PWS_OK;
+        pwsr__progress_read_done(&pr, r);
         char name[128], start[40] = "an unknown time";
         base_name(path, name, sizeof name);
         if (h)

@@ -81,11 +81,19 @@ static conn_stats *conn_of(pws_tape_stats *s, uint32_t conn, int64_t t)
 
 int pws_tape_stats_compute(const char *path, pws_tape_stats **out, char *errbuf, size_t errcap)
 {
+    return pws_tape_stats_compute_opts(path, NULL, out, errbuf, errcap);
+}
+
+int pws_tape_stats_compute_opts(const char *path, const pws_tape_tool_options *o, pws_tape_stats **out,
+                                char *errbuf, size_t errcap)
+{
     *out = NULL;
     pws_tape_reader *r;
     int rc = pws_tape_reader_open(path, &r, errbuf, errcap);
     if (rc)
         return rc;
+    pwsr__progress pr;
+    pwsr__progress_start(&pr, o, "reading", 0, pws_tape_reader_size(r));
     pws_tape_stats *s = calloc(1, sizeof *s);
     if (!s) {
         pws_tape_reader_close(r);
@@ -104,6 +112,7 @@ int pws_tape_stats_compute(const char *path, pws_tape_stats **out, char *errbuf,
     }
     pws_tape_frame f;
     while ((rc = pws_tape_next(r, &f)) == 1) {
+        pwsr__progress_line(&pr, r);
         s->lines++;
         if (!s->any || f.t_us < s->first_us)
             s->first_us = f.t_us;
@@ -134,6 +143,7 @@ int pws_tape_stats_compute(const char *path, pws_tape_stats **out, char *errbuf,
         pws_tape_stats_free(s);
         return rc;
     }
+    pwsr__progress_read_done(&pr, r);
     s->truncated = pws_tape_reader_truncated(r, &s->trunc_bytes);
     pws_tape_reader_close(r);
     *out = s;

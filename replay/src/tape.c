@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define READ_CHUNK (1u << 20) /* bytes read from the file at a time */
@@ -331,6 +332,8 @@ struct pws_tape_reader {
     size_t cap, start, end;   /* allocated, first unread byte, end of data */
     bool eof;                 /* no more bytes to read */
     size_t lines;             /* lines consumed */
+    uint64_t consumed;        /* bytes of those lines, their '\n' included */
+    uint64_t size;            /* the input's size if known at open (regular file, memory), else 0 */
     pws_tape_buf scratch;     /* decoded strings of the current frame */
     bool pending;             /* the first line was a frame (no header): hold it */
     size_t pending_off, pending_len; /* where it is in buf/mem */
@@ -362,6 +365,7 @@ static int next_line(pws_tape_reader *r, const char **ptr, size_t *len, bool *nl
         *len = n;
         *nl = e != NULL;
         r->start += n + (e ? 1 : 0);
+        r->consumed += n + (e ? 1 : 0);
         r->lines++;
         return 1;
     }
@@ -374,6 +378,7 @@ static int next_line(pws_tape_reader *r, const char **ptr, size_t *len, bool *nl
             *len = n;
             *nl = e != NULL;
             r->start += n + (e ? 1 : 0);
+            r->consumed += n + (e ? 1 : 0);
             r->lines++;
             return 1;
         }
@@ -549,6 +554,9 @@ int pws_tape_reader_open(const char *path, pws_tape_reader **out, char *errbuf, 
             return PWS_ERR_SYSTEM;
         }
     }
+    struct stat st;
+    if (fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode))
+        r->size = (uint64_t)st.st_size;
     int rc = reader_init(r, path, errbuf, errcap);
     if (rc)
         return rc;
@@ -567,6 +575,7 @@ int pws_tape_reader_open_mem(const char *data, size_t len, pws_tape_reader **out
     r->fd = -1;
     r->mem = data ? data : "";
     r->mem_len = data ? len : 0;
+    r->size = r->mem_len;
     int rc = reader_init(r, NULL, errbuf, errcap);
     if (rc)
         return rc;
@@ -635,6 +644,16 @@ bool pws_tape_reader_truncated(const pws_tape_reader *r, size_t *bytes)
 size_t pws_tape_reader_lines(const pws_tape_reader *r)
 {
     return r ? r->lines : 0;
+}
+
+uint64_t pws_tape_reader_bytes(const pws_tape_reader *r)
+{
+    return r ? r->consumed : 0;
+}
+
+uint64_t pws_tape_reader_size(const pws_tape_reader *r)
+{
+    return r ? r->size : 0;
 }
 
 const char *pws_tape_reader_error(const pws_tape_reader *r)

@@ -136,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unlink(spill_path);
     memset(err, 'x', sizeof err);
     int rc = pws_tape_from_har(har_path, tape_path, err, sizeof err);
-    int spill_rc = pwsr__tape_from_har(har_path, spill_path, 1, spill_err, sizeof spill_err);
+    int spill_rc = pwsr__tape_from_har(har_path, spill_path, 1, NULL, spill_err, sizeof spill_err);
     FUZZ_CHECK(rc == spill_rc);
     if (rc == PWS_OK) {
         check_tape();

@@ -101,11 +101,13 @@ assert "last frames on connection 2" in f.text
 assert failed[0].find("system-out") is not None
 for name in os.listdir(sys.argv[2]):
     with open(os.path.join(sys.argv[2], name)) as fh:
+        head = json.loads(fh.readline())  # a tape header: the mock's URL and start
+        assert head["polyws_tape"] == 1 and head["mode"] == "mock" and head["url"].startswith("ws://127.0.0.1:"), head
         for line in fh:
             e = json.loads(line)
             assert {"t_us", "conn", "dir", "kind"} <= e.keys(), e
 EOF
-  then ok "JUnit well-formed with the right counts; journal lines are JSON"; else bad "JUnit / journal content"; head -c 3000 "$tmp/junit.xml"; fi
+  then ok "JUnit well-formed with the right counts; journals: a header, then JSON lines"; else bad "JUnit / journal content"; head -c 3000 "$tmp/junit.xml"; fi
 else
   echo "skip - python3 not installed: JUnit not parsed"
 fi

@@ -75,9 +75,10 @@ expect_head norecon no-reconnect demo "min_connects: did not reconnect after con
 expect_head noresub no-resubscribe demo "resubscribed: connection 2 subscribed to \{\} after auth_success"
 if grep -q "set client.killed_ok" "$tmp/noauth.out"; then bad "no-auth: a killed_ok hint that does not apply"; else ok "no-auth: no killed_ok hint"; fi
 
-# 8. JUnit: every testcase has <system-out>, "(no output)" when the client printed nothing.
+# 8. JUnit: every testcase has <system-out>, "(no output)" and how the client ended when it
+# printed nothing.
 run silent --junit "$tmp/silent.xml" --timeout 2 --client "true" "$S/happy_path.yaml"
-if [ $RC -eq 1 ] && grep -q "<system-out>(no output)</system-out>" "$tmp/silent.xml"; then
+if [ $RC -eq 1 ] && grep -q "<system-out>(no output) client: exited with 0 after" "$tmp/silent.xml"; then
   ok "JUnit: (no output) for a silent client"; else bad "silent JUnit (rc=$RC)"; cat "$tmp/silent.xml"; fi
 
 # 9. --shard: N shards run every scenario exactly once; bad values are usage errors.

@@ -9,7 +9,9 @@
 #  - each binary links the library it should (readelf -d) and runs against the installed
 #    `polyws mock` on 127.0.0.1 (an ephemeral port): exit 0, the expected stdout, and NOTHING on
 #    stderr (the library is quiet unless asked: no libwebsockets banner);
-#  - examples/aggregates.c builds with find_package and runs against the same mock, quietly.
+#  - examples/aggregates.c builds with find_package and runs against the same mock, quietly;
+#  - the man pages (man -M finds and renders polyws(1) and a page per command), the bash
+#    completion (sourced, `polyws <TAB>` offers the commands), README.md and docs/*.md.
 set -u
 build=$1 src=$2
 . "$(dirname "$0")/lib.sh" # tmp, servers stopped at exit, ok/bad, start
@@ -39,6 +41,33 @@ nexp=$(wc -l <"$tmp/exported") ndecl=$(wc -l <"$tmp/declared")
 if [ "$nexp" -gt 20 ] && cmp -s "$tmp/exported" "$tmp/declared"; then
   ok "nm -D: $nexp exported symbols, exactly the $ndecl functions the headers declare"
 else bad "nm -D: $nexp exported, $ndecl declared"; diff "$tmp/declared" "$tmp/exported" | head -20; fi
+
+# ---- the man pages, the bash completion, the documentation (helpdoc/)
+. "$(dirname "$0")/helpopts.sh" # help_commands
+"$pfx/bin/polyws" --help >"$tmp/polyws.help"
+commands=$(help_commands "$tmp/polyws.help")
+mandir=$pfx/share/man
+missing=""
+for p in polyws $(for c in $commands; do echo "polyws-$c"; done); do
+  found=$(man -M "$mandir" -w "$p" 2>/dev/null)
+  [ "$found" = "$mandir/man1/$p.1" ] && MANWIDTH=100 man -M "$mandir" "$p" 2>/dev/null | grep -q '^SYNOPSIS' || missing="$missing $p"
+done
+if [ -z "$missing" ] && [ -n "$commands" ]; then ok "man -M PREFIX/share/man finds and renders polyws(1) and polyws-{$(echo $commands | tr ' ' ,)}(1)"
+else bad "man pages missing or unreadable under $mandir/man1:$missing"; ls -l "$mandir/man1" 2>&1 | head; fi
+compfile=$pfx/share/bash-completion/completions/polyws
+offered=$(bash --norc --noprofile -c '. "$1" && COMP_WORDS=(polyws "") COMP_CWORD=1 && _polyws && echo "${COMPREPLY[*]}"' _ "$compfile" 2>&1)
+want=$(echo $commands)
+grep -q 'polyws help' "$tmp/polyws.help" && want="$want help" # 'polyws help CMD' is completed too
+if [ "$offered" = "$want" ]; then ok "bash completion installed in share/bash-completion/completions: 'polyws <TAB>' -> $offered"
+else bad "bash completion $compfile: 'polyws <TAB>' -> '$offered', want '$want'"; fi
+docdir=$pfx/share/doc/polyws
+missing=""
+for d in README.md "$src"/docs/*.md; do
+  d=${d#"$src"/}
+  cmp -s "$src/$d" "$docdir/$d" || missing="$missing $d"
+done
+if [ -z "$missing" ]; then ok "share/doc/polyws: README.md and $(ls "$src"/docs/*.md | wc -l) docs/*.md"
+else bad "share/doc/polyws lacks:$missing"; fi
 
 # ---- a mock to talk to: the installed one
 export CONSUMER_API_KEY=consumer-key-2718281828 POLYGON_API_KEY=consumer-key-2718281828

@@ -78,7 +78,7 @@ cut = lines[-1]              # b'' if the file ends with a newline
 frames = [json.loads(l) for l in lines[1:-1] if l.strip()]
 hdr = json.loads(lines[0])
 assert hdr['polyws_tape'] == 1
-jr = [json.loads(l) for l in open(journal, 'rb').read().split(b'\n') if l.strip()]
+jr = [json.loads(l) for l in open(journal, 'rb').read().split(b'\n')[1:] if l.strip()]  # after its header
 def texts(es): return [(e['dir'], e.get('data')) for e in es if e['kind'] == 'text' and e['dir'] in 'cs']
 t, j = texts(frames), texts(jr)
 assert len(t) > 20, len(t)

@@ -6,7 +6,8 @@
 # prefix) inside a subscribe and a text that is not JSON, and prints them on stdout and stderr.
 # It runs under polyws check (JUnit, HTML report, journals, check's own output), against
 # polyws mock (its journal and log), through polyws record (the tape, record's log), against
-# polyws replay of that tape while deviating (the report on stderr), and polyws watch reads a
+# polyws replay of that tape while deviating (the report on stderr), through tape from-har (a
+# browser-like HAR with the key in headers, query, binary and ping frames), and polyws watch reads a
 # server that echoes every encoding in a status message (watch's stdout and stderr).  leakscan
 # (tests/support/leakcheck.c, written apart from the redactor) must find no trace in any of
 # those files, and must find one in every line of the encodings list (a positive control).
@@ -120,6 +121,40 @@ kill -INT "$LASTPID" 2>/dev/null; wait "$LASTPID" 2>/dev/null
 grep -q '"dir":"c"' "$tmp/rec.tape" && ok "record wrote the client's frames" || bad "the tape has no client frames"
 "$POLYWS" tape to-har "$tmp/rec.tape" -o "$tmp/rec.har" 2>"$tmp/har.err" && ok "tape to-har" || bad "tape to-har failed"
 
+# --- polyws tape from-har of a browser-like HAR: the key in the auth message, in an X-Polygon-Key
+# header and a Sec-WebSocket-Protocol token, in the URL's query, inside a binary message and a
+# ping, and every encoding in a received text
+cat >"$tmp/har.py" <<'PY'
+import base64, json, subprocess, sys
+key = sys.argv[1]
+encs = subprocess.run([sys.executable, sys.argv[2], "list", key], capture_output=True, text=True).stdout.split("\n")
+msgs = [
+    {"type": "send", "time": 1700000000.0, "opcode": 1, "data": json.dumps({"action": "auth", "params": key})},
+    {"type": "receive", "time": 1700000000.1, "opcode": 1,
+     "data": json.dumps([{"ev": "status", "status": "error", "message": "key " + " ".join(encs) + " over quota"}])},
+    {"type": "send", "time": 1700000000.2, "opcode": 2,
+     "data": base64.b64encode(b"\x00\x01bin " + key.encode() + b" \xff").decode()},
+    {"type": "send", "time": 1700000000.3, "opcode": 9, "data": "ping " + key},
+]
+entry = {"startedDateTime": "2023-11-14T22:13:20.000Z", "_resourceType": "websocket",
+         "request": {"method": "GET", "url": "wss://socket.example/stocks?apiKey=" + key + "&x=1",
+                     "headers": [{"name": "X-Polygon-Key", "value": key},
+                                 {"name": "Sec-WebSocket-Protocol", "value": "v1, token." + key},
+                                 {"name": "User-Agent", "value": "test"}]},
+         "response": {"status": 101, "headers": []}, "_webSocketMessages": msgs}
+print(json.dumps({"log": {"version": "1.2", "entries": [entry]}}))
+PY
+$PY "$tmp/har.py" "$KEY" "$tmp/enc.py" >"$tmp/browser.har"
+grep -q "$KEY" "$tmp/browser.har" && ok "the browser HAR holds the key (input)" || bad "the HAR was not made"
+if "$POLYWS" tape from-har "$tmp/browser.har" -o "$tmp/fromhar.tape" 2>"$tmp/fromhar.err"; then
+  ok "tape from-har"
+else
+  bad "tape from-har failed"; cat "$tmp/fromhar.err"
+fi
+grep -q '"kind":"binary"' "$tmp/fromhar.tape" && grep -q '"X-Polygon-Key"' "$tmp/fromhar.tape" &&
+  grep -q '"kind":"ping"' "$tmp/fromhar.tape" && ok "the tape kept the binary message, the ping and the header" ||
+  { bad "the tape lost a frame or the header"; cat "$tmp/fromhar.tape"; }
+
 # --- polyws replay of that tape, a client deviating with the encodings (report on stderr)
 start rep "$POLYWS" replay "$tmp/rec.tape" --speed max --wait-ms 3000
 "$PY" "$CLIENT" "$URL/stocks" "$($PY "$tmp/enc.py" auth "$KEY")" "$($PY "$tmp/enc.py" note "$KEY")" >"$tmp/rep_client.out" 2>&1
@@ -136,7 +171,7 @@ grep -q '"status":"error"' "$tmp/watch.out" && ok "watch showed the server's sta
 # --- not a trace anywhere
 files=("$tmp/check.xml" "$tmp/check.html" "$tmp/check.out" "$tmp/check.err" "$tmp"/journals/*
        "$tmp/mock.jsonl" "$tmp/mock.out" "$tmp/mock.err" "$tmp/rec.tape" "$tmp/rec.har" "$tmp/har.err"
-       "$tmp/rec.out" "$tmp/rec.err" "$tmp/up.err" "$tmp/rep.out" "$tmp/rep.err"
+       "$tmp/fromhar.tape" "$tmp/fromhar.err" "$tmp/rec.out" "$tmp/rec.err" "$tmp/up.err" "$tmp/rep.out" "$tmp/rep.err"
        "$tmp/watch.out" "$tmp/watch.err" "$tmp/echo.err")
 for f in "${files[@]}"; do [ -s "$f" ] || echo "note: $(basename "$f") is empty"; done
 if "$LEAKSCAN" "$tmp/key" "${files[@]}" >"$tmp/scan.out"; then

@@ -260,6 +260,8 @@ typedef struct tape {
     size_t n;
     bool has_header;
     char mode[16];
+    char url[128];      /* the header's URL */
+    int64_t start_us;   /* the header's wall-clock start */
 } tape;
 
 static tape load(const char *path)
@@ -270,8 +272,11 @@ static tape load(const char *path)
     CU_ASSERT_EQUAL_FATAL(pws_tape_reader_open(path, &r, err, sizeof err), PWS_OK);
     const pws_tape_header *h = pws_tape_reader_header(r);
     t.has_header = h != NULL;
-    if (h)
+    if (h) {
         snprintf(t.mode, sizeof t.mode, "%s", h->mode);
+        snprintf(t.url, sizeof t.url, "%s", h->url);
+        t.start_us = h->start_us;
+    }
     pws_tape_frame f;
     size_t cap = 0;
     while (pws_tape_next(r, &f) == 1) {
@@ -691,9 +696,12 @@ static void tweak_journal(pwsm_options *o)
     o->journal_path = jp;
 }
 
-/* The mock's journal file reads as a tape, entry for entry. */
+/* The mock's journal file reads as a tape, entry for entry, behind a header that names the
+ * mock's URL and the wall-clock time it started. */
 static void test_journal_is_a_tape(void)
 {
+    struct timespec before;
+    clock_gettime(CLOCK_REALTIME, &before);
     pwsm_server *m = mock(2000, 17, tweak_journal);
     run r = {.count = 30};
     char url[128];
@@ -706,7 +714,11 @@ static void test_journal_is_a_tape(void)
     char jp[300];
     path_of(jp, sizeof jp, "mock.journal");
     tape t = load(jp);
-    CU_ASSERT_FALSE(t.has_header);
+    CU_ASSERT_TRUE(t.has_header);
+    CU_ASSERT_STRING_EQUAL(t.mode, "mock");
+    CU_ASSERT_STRING_EQUAL(t.url, pwsm_url(m));
+    int64_t before_us = (int64_t)before.tv_sec * 1000000 + before.tv_nsec / 1000;
+    CU_ASSERT(t.start_us >= before_us - 1000000 && t.start_us <= before_us + 60000000);
     CU_ASSERT(t.n >= jn && jn > 5);
     for (size_t i = 0; i < jn && i < t.n; i++) {
         CU_ASSERT_EQUAL(t.f[i].dir, je[i].dir);

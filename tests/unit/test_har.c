@@ -437,7 +437,7 @@ static void convert(const char *har, size_t len, size_t budget, char *tape_out, 
     path_of(tape_out, cap, budget ? "small.tape" : "default.tape");
     write_file(hp, har, len);
     unlink(tape_out);
-    *rc = pwsr__tape_from_har(hp, tape_out, budget, err, errcap);
+    *rc = pwsr__tape_from_har(hp, tape_out, budget, NULL, err, errcap);
 }
 
 static void test_from_har_interleaved(void)

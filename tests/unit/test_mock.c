@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -1147,9 +1148,12 @@ static void test_journal_redaction_and_file(void)
     CU_ASSERT(wait_entry(s, 1, 'c', "text", "{\"action\":\"auth\",\"params\":\"***\"}", 0));
     CU_ASSERT(wait_entry(s, 2, 'c', "text", "{\"action\":\"auth\",\"params\":\"***\"}", 0));
     CU_ASSERT(wait_entry(s, 1, 'c', "binary", NULL, 0));
+    char url[128];
+    snprintf(url, sizeof url, "%s", pwsm_url(s));
     pwsm_stop(s);
 
-    /* On disk: same, and every line is a JSON object of the tape format. */
+    /* On disk: same, a tape header first (the URL, a wall-clock start, mode "mock"), then every
+     * line a JSON object of the tape format; "open" lines carry the Host the client sent. */
     CU_ASSERT(!file_contains(path, KEY));
     CU_ASSERT(!file_contains(path, "WRONG-SECRET-777"));
     CU_ASSERT(!file_contains(path, "UNPARSEABLE-SECRET-9"));
@@ -1157,7 +1161,17 @@ static void test_journal_redaction_and_file(void)
     FILE *f = fopen(path, "r");
     CU_ASSERT_FATAL(f != NULL);
     char *line = NULL;
-    size_t cap = 0, lines = 0, closes = 0, b64 = 0, opens = 0;
+    size_t cap = 0, lines = 0, closes = 0, b64 = 0, opens = 0, hosts = 0;
+    CU_ASSERT_FATAL(getline(&line, &cap, f) > 0);
+    cJSON *head = cJSON_Parse(line);
+    CU_ASSERT(is_int(cJSON_GetObjectItem(head, "polyws_tape")));
+    const cJSON *hurl = cJSON_GetObjectItem(head, "url"), *hmode = cJSON_GetObjectItem(head, "mode");
+    CU_ASSERT(cJSON_IsString(hurl) && !strcmp(hurl->valuestring, url));
+    CU_ASSERT(cJSON_IsString(hmode) && !strcmp(hmode->valuestring, "mock"));
+    const cJSON *hstart = cJSON_GetObjectItem(head, "start_us");
+    double start_off_s = cJSON_IsNumber(hstart) ? hstart->valuedouble / 1e6 - (double)time(NULL) : 1e9;
+    CU_ASSERT(start_off_s > -60 && start_off_s < 60);
+    cJSON_Delete(head);
     while (getline(&line, &cap, f) > 0) {
         lines++;
         cJSON *j = cJSON_Parse(line);
@@ -1171,8 +1185,12 @@ static void test_journal_redaction_and_file(void)
             CU_ASSERT(is_int(cJSON_GetObjectItem(j, "code")));
             CU_ASSERT(cJSON_IsString(cJSON_GetObjectItem(j, "reason")));
         }
-        if (cJSON_IsString(kind) && !strcmp(kind->valuestring, "open"))
+        if (cJSON_IsString(kind) && !strcmp(kind->valuestring, "open")) {
             opens++;
+            const cJSON *h = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "headers"), 0);
+            hosts += cJSON_IsString(cJSON_GetArrayItem(h, 0)) &&
+                     !strcmp(cJSON_GetArrayItem(h, 0)->valuestring, "Host");
+        }
         if (cJSON_GetObjectItem(j, "data_b64"))
             b64++;
         cJSON_Delete(j);
@@ -1183,6 +1201,7 @@ static void test_journal_redaction_and_file(void)
     CU_ASSERT(closes >= 2);
     CU_ASSERT(b64 == 1);
     CU_ASSERT(opens == 3);
+    CU_ASSERT(hosts == 3);
     unlink(path);
     rmdir(dir);
 }

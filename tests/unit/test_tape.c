@@ -744,6 +744,127 @@ static void test_to_scenario(void)
     free(y);
 }
 
+/* What the progress callback saw. */
+typedef struct prog_log {
+    unsigned calls[2], done[2];     /* [reading, writing]: calls, and those with done */
+    pws_tape_progress last[2];      /* the last call of each phase */
+    bool backwards;                 /* a count went down within a phase */
+    bool write_before_read_done;    /* "writing" came before reading was done */
+} prog_log;
+
+static void on_prog(const pws_tape_progress *p, void *user)
+{
+    prog_log *l = user;
+    int w = !strcmp(p->phase, "writing");
+    if (!w && strcmp(p->phase, "reading"))
+        CU_FAIL("unknown phase");
+    if (w && !l->done[0])
+        l->write_before_read_done = true;
+    if (l->calls[w] && (p->items < l->last[w].items || p->bytes < l->last[w].bytes))
+        l->backwards = true;
+    l->calls[w]++;
+    l->done[w] += p->done;
+    l->last[w] = *p;
+}
+
+static long file_size(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* The tools' progress calls: one per PWS_TAPE_PROGRESS_ITEMS lines or so, never backwards, and one
+ * with done and the real totals at the end of each phase: the file's bytes, its lines. */
+static void test_progress(void)
+{
+    enum { N = 1000 };
+    char tp[300], hp[300], tp2[300], err[256];
+    path_of(tp, sizeof tp, "prog.tape");
+    path_of(hp, sizeof hp, "prog.har");
+    path_of(tp2, sizeof tp2, "prog2.tape");
+    pws_tape_header h = {.version = PWS_TAPE_VERSION, .url = "ws://example.test/stocks", .mode = "proxy"};
+    pws_tape_writer *w;
+    CU_ASSERT_EQUAL_FATAL(pws_tape_writer_open(tp, &h, false, &w, err, sizeof err), PWS_OK);
+    pws_tape_frame open = {.t_us = 0, .conn = 1, .dir = '-', .kind = PWS_TAPE_OPEN,
+                           .data = (const unsigned char *)"/stocks", .len = 7};
+    CU_ASSERT_EQUAL(pws_tape_write(w, &open), PWS_OK);
+    for (int i = 1; i < N; i++) {
+        char msg[64];
+        int n = snprintf(msg, sizeof msg, "[{\"ev\":\"A\",\"sym\":\"AAPL\",\"n\":%d}]", i);
+        pws_tape_frame f = {.t_us = i * 1000, .conn = 1, .dir = 's', .kind = PWS_TAPE_TEXT,
+                            .data = (const unsigned char *)msg, .len = (size_t)n};
+        CU_ASSERT_EQUAL(pws_tape_write(w, &f), PWS_OK);
+    }
+    CU_ASSERT_EQUAL(pws_tape_writer_close(w), PWS_OK);
+    uint64_t tape_size = (uint64_t)file_size(tp);
+
+    prog_log l;
+    pws_tape_tool_options o = {.progress = on_prog, .progress_user = &l};
+    /* stats */
+    memset(&l, 0, sizeof l);
+    pws_tape_stats *st;
+    CU_ASSERT_EQUAL_FATAL(pws_tape_stats_compute_opts(tp, &o, &st, err, sizeof err), PWS_OK);
+    pws_tape_stats_free(st);
+    CU_ASSERT_EQUAL(l.done[0], 1);
+    CU_ASSERT_EQUAL(l.calls[1], 0);
+    CU_ASSERT(l.calls[0] >= N / PWS_TAPE_PROGRESS_ITEMS && l.calls[0] <= N / PWS_TAPE_PROGRESS_ITEMS + 2);
+    CU_ASSERT(l.last[0].done);
+    CU_ASSERT_EQUAL(l.last[0].items, N);
+    CU_ASSERT_EQUAL(l.last[0].bytes, tape_size);
+    CU_ASSERT_EQUAL(l.last[0].bytes_total, tape_size);
+    CU_ASSERT_FALSE(l.backwards);
+    /* to-scenario and to-har */
+    memset(&l, 0, sizeof l);
+    FILE *f = fopen("/dev/null", "w");
+    CU_ASSERT_EQUAL(pws_tape_to_scenario_opts(tp, f, &o, err, sizeof err), PWS_OK);
+    fclose(f);
+    CU_ASSERT(l.done[0] == 1 && l.last[0].done && l.last[0].items == N && l.last[0].bytes == tape_size);
+    memset(&l, 0, sizeof l);
+    f = fopen(hp, "w");
+    size_t skipped;
+    CU_ASSERT_EQUAL(pws_tape_to_har_opts(tp, f, &o, &skipped, err, sizeof err), PWS_OK);
+    fclose(f);
+    CU_ASSERT(l.done[0] == 1 && l.last[0].done && l.last[0].items == N && l.last[0].bytes == tape_size);
+    CU_ASSERT_FALSE(l.backwards);
+    /* from-har: reading the HAR (its bytes, its N - 1 messages), then writing the tape (N lines) */
+    memset(&l, 0, sizeof l);
+    uint64_t har_size = (uint64_t)file_size(hp);
+    CU_ASSERT_EQUAL_FATAL(pws_tape_from_har_opts(hp, tp2, &o, err, sizeof err), PWS_OK);
+    CU_ASSERT_EQUAL(l.done[0], 1);
+    CU_ASSERT_EQUAL(l.done[1], 1);
+    CU_ASSERT_FALSE(l.write_before_read_done);
+    CU_ASSERT_FALSE(l.backwards);
+    CU_ASSERT_EQUAL(l.last[0].items, N - 1);
+    CU_ASSERT_EQUAL(l.last[0].bytes, har_size);
+    CU_ASSERT_EQUAL(l.last[0].bytes_total, har_size);
+    CU_ASSERT_EQUAL(l.last[1].items, N);
+    CU_ASSERT_EQUAL(l.last[1].items_total, N);
+    CU_ASSERT_EQUAL(l.last[1].bytes, (uint64_t)file_size(tp2));
+    CU_ASSERT(l.calls[1] >= N / PWS_TAPE_PROGRESS_ITEMS && l.calls[1] <= N / PWS_TAPE_PROGRESS_ITEMS + 2);
+    /* a failure: no done call */
+    memset(&l, 0, sizeof l);
+    f = fopen(hp, "w");
+    fputs("{\"log\":{\"entries\":[{\"_webSocketMessages\":[", f);
+    fclose(f);
+    CU_ASSERT_NOT_EQUAL(pws_tape_from_har_opts(hp, tp2, &o, err, sizeof err), PWS_OK);
+    CU_ASSERT_EQUAL(l.done[0] + l.done[1], 0);
+    /* the reader's own counts, from memory */
+    pws_tape_reader *r;
+    const char mem[] = "{\"t_us\":0,\"conn\":1,\"dir\":\"s\",\"kind\":\"text\",\"data\":\"x\"}\n\n";
+    CU_ASSERT_EQUAL_FATAL(pws_tape_reader_open_mem(mem, sizeof mem - 1, &r, err, sizeof err), PWS_OK);
+    pws_tape_frame fr;
+    CU_ASSERT_EQUAL(pws_tape_reader_size(r), sizeof mem - 1);
+    while (pws_tape_next(r, &fr) == 1)
+        ;
+    CU_ASSERT_EQUAL(pws_tape_reader_bytes(r), sizeof mem - 1);
+    pws_tape_reader_close(r);
+}
+
 static void test_redact_query(void)
 {
     char *q;
@@ -777,6 +898,7 @@ int main(void)
     CU_add_test(s, "stats", test_stats);
     CU_add_test(s, "HAR round trip", test_har_round_trip);
     CU_add_test(s, "from-har redacts keys and cookies", test_from_har_redacts);
+    CU_add_test(s, "the tools' progress calls", test_progress);
     CU_add_test(s, "to-scenario", test_to_scenario);
     CU_add_test(s, "secrets in URL query strings", test_redact_query);
     CU_basic_set_mode(CU_BRM_VERBOSE);

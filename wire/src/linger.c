@@ -23,7 +23,6 @@ struct pws__linger {
     struct lws_context *ctx;      /* NULL once quiesced */
     lingering socks[PWS__LINGER_MAX];
     unsigned n;
-    uint64_t given_up;
     bool armed;                   /* sul is scheduled */
     lws_sorted_usec_list_t sul;
 };
@@ -66,12 +65,10 @@ static void tick(lws_sorted_usec_list_t *sul)
     l->armed = false;
     int64_t now = pws__mono_us();
     for (unsigned i = 0; i < l->n;) {
-        bool on = drain(l->socks[i].fd);
-        if (on && now < l->socks[i].deadline_us) {
+        if (drain(l->socks[i].fd) && now < l->socks[i].deadline_us) {
             i++;
             continue;
         }
-        l->given_up += on;
         close(l->socks[i].fd);
         l->socks[i] = l->socks[--l->n];
     }
@@ -83,27 +80,14 @@ bool pws__linger_add(pws__linger *l, int fd)
     if (fd < 0)
         return false;
     shutdown(fd, SHUT_WR);
-    if (!l || !l->ctx || l->n >= PWS__LINGER_MAX) {
-        if (l)
-            l->given_up++;
+    if (!l || !l->ctx || l->n >= PWS__LINGER_MAX)
         return false;
-    }
     int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (dup_fd < 0)
         return false;
     l->socks[l->n++] = (lingering){dup_fd, pws__mono_us() + PWS__LINGER_MAX_US};
     arm(l);
     return true;
-}
-
-unsigned pws__linger_count(const pws__linger *l)
-{
-    return l ? l->n : 0;
-}
-
-uint64_t pws__linger_given_up(const pws__linger *l)
-{
-    return l ? l->given_up : 0;
 }
 
 void pws__linger_quiesce(pws__linger *l)

@@ -37,6 +37,7 @@ extern "C" {
 #define PWSR_DEFAULT_MAX_PENDING 1024u          /* clients whose upgrade request is not complete, at once */
 #define PWSR_MAX_PENDING 65536u                 /* upper bound for max_pending */
 #define PWSR_MAX_PER_ADDRESS 1000000u           /* upper bound for max_per_address */
+#define PWSR_DEFAULT_PROBE_TIMEOUT_MS 10000u    /* pwsr_probe_upstream: TCP connect + TLS handshake */
 
 /* ------------------------------------------------------------ handshakes */
 
@@ -117,6 +118,11 @@ typedef struct pwsr_proxy_stats {
                                    waited toward the other (backpressure) */
     bool tape_failed;         /**< a tape write failed (recording stopped; see the log) */
     pwsr_handshake_stats handshakes; /**< clients that did or did not complete their upgrade request */
+    uint32_t upstream_reached; /**< client sessions whose upstream connection succeeded (TCP, and TLS
+                                    for wss://; what the upstream then answers does not matter) */
+    uint32_t upstream_failed;  /**< client sessions that could not reach the upstream (its TCP connect
+                                    or TLS handshake failed, or it closed during them); each got 502 */
+    uint32_t upstream_failed_in_a_row; /**< of those, the ones since the last session that reached it */
 } pwsr_proxy_stats;
 
 typedef struct pwsr_proxy pwsr_proxy;
@@ -129,6 +135,22 @@ int pwsr_proxy_port(const pwsr_proxy *p);
 const char *pwsr_proxy_url(const pwsr_proxy *p);
 /** Copies a snapshot of the statistics.  Any thread. */
 void pwsr_proxy_get_stats(pwsr_proxy *p, pwsr_proxy_stats *out);
+/** Why the last client session could not reach the upstream (stats.upstream_failed), e.g.
+ * "cannot connect to the upstream 127.0.0.1:9: Unable to connect", known secrets replaced;
+ * "" if none failed.  Copied into buf (cap bytes, cut if longer).  Any thread. */
+void pwsr_proxy_upstream_error(pwsr_proxy *p, char *buf, size_t cap);
+
+/** Tries once whether a ws:// or wss:// URL can be reached, from the calling thread: a TCP
+ * connection (to each address its host resolves to in turn), then for wss:// the TLS handshake,
+ * verified like the proxy's upstream connections (ca_file, or the system store; none if
+ * insecure).  Nothing is sent after the handshake.  timeout_ms bounds the whole (0:
+ * PWSR_DEFAULT_PROBE_TIMEOUT_MS).  PWS_OK; PWS_ERR_URL for a malformed URL; PWS_ERR_TLS when
+ * the TLS context cannot be made or the handshake fails ("tls: certificate verify failed:
+ * ..."); PWS_ERR_CONNECT otherwise ("connecting to 127.0.0.1:9: Connection refused", "cannot
+ * resolve HOST: ...", "no answer from HOST:PORT within N ms").  The reason is in errbuf.  Not
+ * reentrant (one probe at a time). */
+int pwsr_probe_upstream(const char *url, const char *ca_file, bool insecure, uint32_t timeout_ms, char *errbuf,
+                        size_t errcap);
 /** Stops: open connections are dropped (recorded as "drop" with data
  * "proxy stopped"), the tape is closed.  NULL is fine. */
 void pwsr_proxy_stop(pwsr_proxy *p);

@@ -209,6 +209,14 @@ bool pws_tape_reader_truncated(const pws_tape_reader *r, size_t *bytes);
 /** Lines read so far (header and blank lines included). */
 size_t pws_tape_reader_lines(const pws_tape_reader *r);
 
+/** Bytes of input consumed so far (whole lines, their '\n' included): the
+ * input's size once pws_tape_next returned 0. */
+uint64_t pws_tape_reader_bytes(const pws_tape_reader *r);
+
+/** The input's size in bytes if known when it was opened (a regular file or
+ * memory), else 0 (a pipe, a terminal). */
+uint64_t pws_tape_reader_size(const pws_tape_reader *r);
+
 /** The message of the last failure ("" if none); valid until close. */
 const char *pws_tape_reader_error(const pws_tape_reader *r);
 
@@ -255,6 +263,37 @@ bool pws_tape_match(const char *want, size_t wlen, const char *got, size_t glen,
 
 /* ------------------------------------------------------------------ tools */
 
+/** Where a tool below stands, for a progress meter.  Counts only: no path,
+ * no payload (nothing that could hold a key). */
+typedef struct pws_tape_progress {
+    const char *phase;     /**< "reading" the input, or "writing" (from-har's tape, once the
+                                whole HAR was read); a static string */
+    uint64_t items;        /**< reading a tape: lines read (header and blank lines not counted);
+                                reading a HAR: _webSocketMessages elements read;
+                                writing: tape lines written (the header not counted) */
+    uint64_t items_total;  /**< writing: the lines to write; 0 while reading (unknown) */
+    uint64_t bytes;        /**< reading: input bytes consumed; writing: tape bytes written
+                                (the header included) */
+    uint64_t bytes_total;  /**< reading: the input's size if known (a regular file), else 0;
+                                writing: 0 */
+    bool done;             /**< the phase is over: the counts are its totals */
+} pws_tape_progress;
+
+/** A progress callback; called on the tool's own thread. */
+typedef void (*pws_tape_progress_fn)(const pws_tape_progress *p, void *user);
+
+#define PWS_TAPE_PROGRESS_ITEMS 64u          /* items between two progress calls, at most ... */
+#define PWS_TAPE_PROGRESS_BYTES (256u << 10) /* ... or input bytes (for large items) */
+
+/** Options of the tools.  Zero-initialize: zero means no progress calls. */
+typedef struct pws_tape_tool_options {
+    pws_tape_progress_fn progress; /**< called after every PWS_TAPE_PROGRESS_ITEMS items or
+                                        PWS_TAPE_PROGRESS_BYTES bytes (whichever first) and once
+                                        with done = true at the end of each phase that ran to
+                                        its end; never after the tool returned; NULL: never */
+    void *progress_user;           /**< passed to progress */
+} pws_tape_tool_options;
+
 /** Statistics of a tape (pws_tape_stats_*). */
 typedef struct pws_tape_stats pws_tape_stats;
 
@@ -263,6 +302,9 @@ typedef struct pws_tape_stats pws_tape_stats;
  * bytes, durations and rates.  Returns PWS_OK and *out, or an error with a
  * message.  A cut last line is no error (the stats say so). */
 int pws_tape_stats_compute(const char *path, pws_tape_stats **out, char *errbuf, size_t errcap);
+/** The same with options (o may be NULL): progress while reading. */
+int pws_tape_stats_compute_opts(const char *path, const pws_tape_tool_options *o, pws_tape_stats **out,
+                                char *errbuf, size_t errcap);
 /** Writes the stats as text (json = false) or as one JSON object (json = true). */
 void pws_tape_stats_print(const pws_tape_stats *s, bool json, FILE *file);
 /** Frees the stats.  NULL is fine. */
@@ -273,6 +315,9 @@ void pws_tape_stats_free(pws_tape_stats *s);
  * and binary messages have a HAR form; *skipped (if not NULL) counts the
  * other lines (pings, pongs, closes, events) that were left out. */
 int pws_tape_to_har(const char *path, FILE *file, size_t *skipped, char *errbuf, size_t errcap);
+/** The same with options (o may be NULL): progress while reading the tape. */
+int pws_tape_to_har_opts(const char *path, FILE *file, const pws_tape_tool_options *o, size_t *skipped,
+                         char *errbuf, size_t errcap);
 
 /** Converts a HAR file's WebSocket entries into a tape at tape_path: entry
  * n (in file order) becomes connection n; "send" is dir c, "receive" dir s;
@@ -284,6 +329,10 @@ int pws_tape_to_har(const char *path, FILE *file, size_t *skipped, char *errbuf,
  * tape is written only once the whole file was read (keys found anywhere
  * are redacted everywhere).  Returns PWS_OK or an error. */
 int pws_tape_from_har(const char *har_path, const char *tape_path, char *errbuf, size_t errcap);
+/** The same with options (o may be NULL): progress while reading the HAR
+ * (bytes of the HAR file, messages read), then while writing the tape. */
+int pws_tape_from_har_opts(const char *har_path, const char *tape_path, const pws_tape_tool_options *o,
+                           char *errbuf, size_t errcap);
 
 /** Writes a YAML scenario (docs/scenarios.md) that plays the server side of
  * the tape's connections to file: server text and binary frames
@@ -291,6 +340,9 @@ int pws_tape_from_har(const char *har_path, const char *tape_path, char *errbuf,
  * expect (auth with a wildcard key), closes and drops the same.  Returns
  * PWS_OK or an error. */
 int pws_tape_to_scenario(const char *path, FILE *file, char *errbuf, size_t errcap);
+/** The same with options (o may be NULL): progress while reading the tape. */
+int pws_tape_to_scenario_opts(const char *path, FILE *file, const pws_tape_tool_options *o, char *errbuf,
+                              size_t errcap);
 
 #ifdef __cplusplus
 }

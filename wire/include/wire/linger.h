@@ -13,7 +13,7 @@
  * duplicate, shuts down its writing side (the FIN goes after the data), and
  * reads and discards what comes until the peer closes too, an error, or
  * PWS__LINGER_MAX_US; then closes it.  At most PWS__LINGER_MAX sockets linger
- * at once; one more is closed at once (counted).
+ * at once; one more is only shut down, then closed by lws.
  *
  * Threads: the service thread only; pws__linger_quiesce after it ended.
  */
@@ -38,10 +38,6 @@ pws__linger *pws__linger_new(struct lws_context *ctx);
  * Returns true if it lingers, false if it could not (no descriptor, PWS__LINGER_MAX reached):
  * writing is shut down either way. */
 bool pws__linger_add(pws__linger *l, int fd);
-/* Sockets lingering now, and those closed because the peer had not ended within
- * PWS__LINGER_MAX_US or because PWS__LINGER_MAX were lingering. */
-unsigned pws__linger_count(const pws__linger *l);
-uint64_t pws__linger_given_up(const pws__linger *l);
 /* Cancels the timer (the service thread has ended): call before the context is destroyed. */
 void pws__linger_quiesce(pws__linger *l);
 /* Closes what still lingers and frees l.  NULL is fine. */
