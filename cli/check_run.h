@@ -85,6 +85,8 @@ typedef struct chk_run {
 
 /* Marks j failed with a formatted first failure (replacing any). */
 void chk_job_fail(chk_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Frees everything j owns (every pointer field: add a new one here) and zeroes it. */
+void chk_job_clear(chk_job *j);
 /* Runs every job of run on min(run->jobs, run->njob) threads (this one included), printing each
  * as it finishes, in order; returns when all are done.  run->mu and run->mock_mu must be
  * initialized. */

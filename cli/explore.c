@@ -135,26 +135,6 @@ static bool over_budget(const explorer *x)
 
 /* ---------------------------------------------------------------- running scenarios */
 
-/* The chk_job slot's results, freed for the next scenario. */
-static void clear_job(chk_job *j)
-{
-    pwss_free(j->sc);
-    free(j->path);
-    free(j->name);
-    free(j->journal_file);
-    free(j->first);
-    free(j->details);
-    free(j->verdicts);
-    free(j->client_line);
-    free(j->out_tail);
-    free(j->err_tail);
-    for (size_t k = 0; k < j->nrv; k++)
-        free((char *)j->rv[k].message);
-    free(j->rv);
-    free(j->diagram);
-    memset(j, 0, sizeof *j);
-}
-
 /* The scenario file's name in messages (the judge's "(FILE:LINE:COLUMN)" locations). */
 static void scenario_name(const xp_model *m, char *buf, size_t cap)
 {
@@ -194,7 +174,7 @@ static void run_task(explorer *x, size_t slot, xp_task *t)
         }
     }
     t->seconds = chk_mono_s() - t0;
-    clear_job(j);
+    chk_job_clear(j); /* the slot is reused for the next scenario */
 }
 
 typedef struct worker_arg {
