@@ -15,6 +15,8 @@
  */
 #include "explore.h"
 
+#include <polyws/parse.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +28,10 @@ static const char *const channel_sym[] = {"AAPL", "AAPL", "MSFT", "NVDA", "MSFT"
 #define XP_NCHANNELS (sizeof channel_type / sizeof channel_type[0])
 
 /* Frames that do not parse (the library's invalid_json, truncated_json, top_level_not_array,
- * nan_infinity); the last variant is deeply_nested, built with a repetition. */
+ * nan_infinity); the last variant is a trade nested exactly as deep as the client contract allows
+ * (docs/client-contract.md: PWS_DEFAULT_MAX_DEPTH), built with a repetition: well-formed, so a
+ * correct client delivers it.  Deeper frames may be refused (libpolyws does, as a guard; the
+ * judge does not require their events), so explore never draws them. */
 static const char *const bad_frames[] = {
     "[{\"ev\":\"T\",,\"sym\":BAD}]",
     "[{\"ev\":\"T\",\"sym\":\"BAD\",\"x\":4,\"p\":190.5",
@@ -34,7 +39,10 @@ static const char *const bad_frames[] = {
     "[{\"ev\":\"T\",\"sym\":\"BAD\",\"p\":NaN,\"s\":100}]",
 };
 #define XP_NBAD (sizeof bad_frames / sizeof bad_frames[0])
-#define XP_NESTING 100 /* levels of the deeply nested frame */
+#define XP_NESTING (PWS_DEFAULT_MAX_DEPTH - 2) /* arrays in the nested trade's field "xn" (a field
+                                                Polygon does not send: kept as it is; "c" must
+                                                hold integers): with the top-level array and
+                                                the object, the contract's limit */
 
 static const char *const accept_faults[] = {"fragmented", "control_in_fragment", "unsolicited_pong"};
 #define XP_NACCEPT (sizeof accept_faults / sizeof accept_faults[0])
@@ -460,9 +468,9 @@ static void put_step(text *t, const xp_step *s, uint32_t conn, uint32_t idx)
             put(t, "    - send_raw: '%s'\n", bad_frames[s->variant]);
         else
             put(t,
-                "    - send_raw: {parts: ['[{\"ev\":\"T\",\"sym\":\"BAD\",\"c\":', {text: \"[\", times: %d}, "
+                "    - send_raw: {parts: ['[{\"ev\":\"T\",\"sym\":\"BAD\",\"xn\":', {text: \"[\", times: %d}, "
                 "{text: \"]\", times: %d}, '}]']}\n",
-                XP_NESTING, XP_NESTING);
+                (int)XP_NESTING, (int)XP_NESTING);
         break;
     case XP_BINARY: put(t, "    - send_binary: {hex: \"5b 7b 7d 5d\"}\n"); break;
     case XP_PING: put(t, "    - ping: explore\n"); break;
