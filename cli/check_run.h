@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define CHECK_MAX_JOBS 16            /* --jobs cap */
 
@@ -104,6 +105,10 @@ void chk_progress_show(const chk_run *run);
 void chk_print_ready(chk_run *run);
 /* Prints the totals ("N passed, M failed", after "interrupted" if so); returns how many failed. */
 size_t chk_print_totals(const chk_run *run);
+/* A string written into JUnit XML: as an attribute value / as character data (markup escaped,
+ * invalid UTF-8 and control characters as '?').  Also for `polyws explore --junit`. */
+void chk_xml_attr(FILE *f, const char *s);
+void chk_xml_text(FILE *f, const char *s);
 /* Writes --junit (through FILE.tmp and rename(2)); 0, or -1 with a message on stderr. */
 int chk_write_junit(const chk_run *run, double total_s, size_t failed);
 /* Writes --report; 0, or -1 with a message on stderr. */

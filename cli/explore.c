@@ -18,6 +18,7 @@
 #include "check_run.h"
 #include "commands.h"
 #include "explore.h"
+#include "progress.h"
 
 #include <polyws/polyws.h>
 #include <polyws/scenario.h>
@@ -42,6 +43,8 @@
 #define XP_DEFAULT_MAX_SHRINK 300 /* --max-shrink-runs without the option: variants tried at most */
 #define XP_MAX_BUDGET_MS (24u * 3600u * 1000u) /* --time-budget cap: a day */
 #define XP_DEFAULT_OUT "explore-out"
+#define XP_WINDOW 64             /* runs started ahead of the first one not yet printed, at most (the ring) */
+#define XP_TICK_MS 100           /* the main thread's wait between progress line updates */
 
 /* One scenario to run and what came of it. */
 typedef struct xp_task {
@@ -51,7 +54,23 @@ typedef struct xp_task {
     char *headline;       /* the judge's first cause (malloc'd), NULL if passed */
     char *details;        /* the judge's details (malloc'd), NULL if passed */
     double seconds;       /* how long it ran */
+    uint8_t state[XP_INV__COUNT]; /* --junit: XP_J_* per invariant, what the run judged */
+    char *fails;          /* --junit: "NAME\tmessage\n" per broken invariant (malloc'd), NULL if none */
+    const char *yaml;     /* run this text (named file) instead of rendering m: the written case */
+    size_t yaml_len;      /* its length */
+    const char *file;     /* its path, for the judge's locations */
+    chk_job *keep;        /* if set, the finished job is moved here (verdicts, diagram) instead of freed */
 } xp_task;
+
+enum { XP_J_NONE = 0, XP_J_PASS, XP_J_FAIL }; /* xp_task.state: not judged, held, broken */
+
+/* One run, as --junit reports it. */
+typedef struct xp_record {
+    uint64_t seed;                /* the run's seed */
+    double seconds;               /* how long it ran */
+    uint8_t state[XP_INV__COUNT]; /* XP_J_* per invariant */
+    char *fails;                  /* as xp_task.fails */
+} xp_record;
 
 /* The command. */
 typedef struct explorer {
@@ -64,10 +83,26 @@ typedef struct explorer {
     bool verbose;          /* --verbose */
     bool print_only;       /* --print: write the scenarios, run nothing */
     bool keep_going;       /* --keep-going: run every run; still only the first failure is shrunk */
+    bool quiet;            /* -q: no progress line */
+    const char *junit;     /* --junit FILE */
+    const char *html;      /* --html FILE */
+    xp_record *rec;        /* --junit: the runs taken, in order */
+    size_t nrec, caprec;   /* entries in rec; allocated */
     double t0;             /* start (monotonic s) */
+    pws_cli_meter meter;   /* the progress line (stderr on a terminal); main thread only */
+    /* The exploring runs, a continuous pool: run i's task lives in ring[i % XP_WINDOW]. */
+    xp_task ring[XP_WINDOW];
+    bool ring_done[XP_WINDOW]; /* run finished, not yet taken by the main thread */
+    uint64_t next;         /* next run to start */
+    uint64_t taken;        /* runs taken (printed) by the main thread, in order */
+    uint64_t stop_at;      /* no run at or past this index starts (the runs, the first failure + 1,
+                              or where the budget or a signal stopped starting) */
+    uint64_t finished, failed_now; /* finished so far in any order (the progress line) */
+    /* A shrink round's batch. */
     xp_task *tasks;        /* the batch being run */
-    size_t ntasks, next;   /* its size; next task to start */
-    pthread_mutex_t mu;    /* guards next */
+    size_t ntasks, next_task, finished_tasks; /* its size; next to start; finished */
+    pthread_mutex_t mu;    /* guards everything above from `ring` on */
+    pthread_cond_t cv;     /* broadcast on every finish, take and stop */
 } explorer;
 
 static void explore_on_signal(int sig)
@@ -80,7 +115,7 @@ static void explore_usage(FILE *f)
     fprintf(f,
             "usage: polyws explore [--client CMD] [--runs N] [--seed S] [--time-budget DURATION]\n"
             "                      [--out DIR] [--jobs N] [--max-shrink-runs N] [--keep-going]\n"
-            "                      [--verbose] [--print]\n"
+            "                      [--junit FILE] [--html FILE] [--verbose] [--print] [-q]\n"
             "\n"
             "Draws random scenarios (1-5 scripted connections of handshakes, streams,\n"
             "bursts, trickles, malformed frames, protocol faults, pings, stalls, closes,\n"
@@ -107,11 +142,24 @@ static void explore_usage(FILE *f)
             "      --keep-going   go on after a failure (every run is made; only the first\n"
             "                     failure is shrunk)\n"
             "      --print        print each run's scenario (YAML) and run nothing\n"
+            "      --junit FILE   JUnit XML: a testcase per invariant each run judged, and\n"
+            "                     one per failure found (the shrunk scenario)\n"
+            "      --html FILE    `polyws check --report`'s page for the shrunk scenario\n"
+            "                     (verdicts, client output, sequence diagram)\n"
+            "  -q, --quiet        no progress line\n"
             "  -h, --help         this help\n"
+            "      --version      print the version and exit\n"
             "\n"
-            "Exit status: 0 if no run broke an invariant, 1 if one did (or the run was\n"
-            "interrupted, or the shrunk scenario could not be written), 2 on bad usage or\n"
-            "a client that cannot be started.\n",
+            "Runs go --jobs at a time, each with its own mock on its own port; lines are\n"
+            "printed in seed order, and the runs, verdicts and shrunk scenario are those\n"
+            "of --jobs 1.  A progress line (runs, failures found, shrink steps) is shown\n"
+            "when stderr is a terminal (not with -q).\n"
+            "\n"
+            "Exit status:\n"
+            "  0  no run broke an invariant\n"
+            "  1  a run broke one (or the run was interrupted, or the shrunk scenario,\n"
+            "     --junit or --html could not be written)\n"
+            "  2  bad usage, or a client that cannot be started\n",
             XP_MAX_RUNS, XP_DEFAULT_RUNS, XP_DEFAULT_OUT, CHECK_MAX_JOBS, XP_DEFAULT_MAX_SHRINK);
 }
 
@@ -141,6 +189,40 @@ static void scenario_name(const xp_model *m, char *buf, size_t cap)
     snprintf(buf, cap, "explore-%" PRIu64, m->seed);
 }
 
+/* Which invariants the run judged and how (for --junit): each verdict names its assertion, the
+ * headline the first cause; no_crash and no_hang are judged on every run, no_key_fight where
+ * there is a trap connection after max_connections. */
+static void judged(const xp_model *m, const chk_job *j, xp_task *t)
+{
+    chk_text fl = {0};
+    if (!t->pass && t->inv != XP_INV_NONE && t->inv != XP_INV_CLIENT_START) {
+        t->state[t->inv] = XP_J_FAIL;
+        chk_text_printf(&fl, "%s\t%s\n", xp_invariant_name(t->inv), t->headline ? t->headline : "failed");
+    }
+    for (size_t k = 0; k < j->nrv; k++) {
+        const char *msg = j->rv[k].message;
+        if (j->rv[k].state == 2 || !msg)
+            continue;
+        xp_invariant inv = xp_classify(m, msg);
+        if (inv == XP_INV_NONE || inv == XP_INV_OTHER || inv == XP_INV_CLIENT_START)
+            continue;
+        if (j->rv[k].state == 1 && t->state[inv] != XP_J_FAIL) {
+            t->state[inv] = XP_J_FAIL;
+            chk_text_printf(&fl, "%s\t%s\n", xp_invariant_name(inv), msg);
+        } else if (t->state[inv] == XP_J_NONE) {
+            t->state[inv] = XP_J_PASS;
+        }
+    }
+    bool refused;
+    if (xp_trap_ordinal(m, &refused) && !refused && t->state[XP_INV_NO_KEY_FIGHT] == XP_J_NONE)
+        t->state[XP_INV_NO_KEY_FIGHT] = XP_J_PASS;
+    if (t->state[XP_INV_NO_CRASH] == XP_J_NONE)
+        t->state[XP_INV_NO_CRASH] = XP_J_PASS;
+    if (t->state[XP_INV_NO_HANG] == XP_J_NONE)
+        t->state[XP_INV_NO_HANG] = XP_J_PASS;
+    t->fails = fl.oom ? (free(fl.p), NULL) : fl.p;
+}
+
 /* Runs one task on chk_job slot `slot`. */
 static void run_task(explorer *x, size_t slot, xp_task *t)
 {
@@ -148,19 +230,21 @@ static void run_task(explorer *x, size_t slot, xp_task *t)
     char name[64], file[80], err[1024] = "";
     scenario_name(&t->m, name, sizeof name);
     snprintf(file, sizeof file, "%s.yaml", name);
-    size_t len = 0;
-    char *yaml = xp_render(&t->m, name, NULL, NULL, &len);
+    size_t len = t->yaml_len;
+    char *yaml = t->yaml ? NULL : xp_render(&t->m, name, NULL, NULL, &len);
+    const char *text = t->yaml ? t->yaml : yaml;
+    const char *path = t->yaml ? t->file : file;
     double t0 = chk_mono_s();
     memset(j, 0, sizeof *j);
-    j->sc = yaml ? pwss_load_mem(yaml, len, file, err, sizeof err) : NULL;
+    j->sc = text ? pwss_load_mem(text, len, path, err, sizeof err) : NULL;
     free(yaml);
-    j->name = strdup(name);
-    j->path = strdup(file);
+    j->name = strdup(j->sc && j->sc->name ? j->sc->name : name);
+    j->path = strdup(path);
     if (!j->sc) {
         /* A generator bug, never the client's: said as such. */
         t->pass = false;
         t->inv = XP_INV_OTHER;
-        t->headline = chk_xasprintf("explore's own scenario did not load: %s", yaml ? err : "out of memory");
+        t->headline = chk_xasprintf("explore's own scenario did not load: %s", text ? err : "out of memory");
     } else {
         chk_run_job(&x->run, slot);
         t->pass = j->pass;
@@ -174,6 +258,12 @@ static void run_task(explorer *x, size_t slot, xp_task *t)
         }
     }
     t->seconds = chk_mono_s() - t0;
+    if (x->junit)
+        judged(&t->m, j, t);
+    if (t->keep) {
+        *t->keep = *j;
+        memset(j, 0, sizeof *j);
+    }
     chk_job_clear(j); /* the slot is reused for the next scenario */
 }
 
@@ -182,47 +272,161 @@ typedef struct worker_arg {
     size_t slot; /* this thread's chk_job */
 } worker_arg;
 
-static void *worker(void *arg)
+/* Starts nthreads workers running fn (slots 0..nthreads-1); returns how many started. */
+static size_t start_workers(explorer *x, void *(*fn)(void *), size_t nthreads, pthread_t *th, worker_arg *args)
+{
+    size_t started = 0;
+    for (size_t i = 0; i < nthreads; i++) {
+        args[i] = (worker_arg){x, i};
+        if (pthread_create(&th[i], NULL, fn, &args[i]) != 0)
+            break;
+        started++;
+    }
+    return started;
+}
+
+/* Waits on x->cv (x->mu held) at most XP_TICK_MS. */
+static void tick_wait(explorer *x)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += XP_TICK_MS * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&x->cv, &x->mu, &ts);
+}
+
+/* Before a line on stdout: erases the progress line if both share the terminal (the next
+ * update draws it again). */
+static void before_stdout(const explorer *x)
+{
+    if (x->meter.on && isatty(STDOUT_FILENO))
+        fputs(pws_cli_meter_erase(&x->meter), stderr);
+}
+
+/* ---- a shrink round's batch: tasks[0..n) on up to --jobs threads */
+
+static void *batch_worker(void *arg)
 {
     worker_arg *w = arg;
     explorer *x = w->x;
     for (;;) {
         pthread_mutex_lock(&x->mu);
-        size_t i = x->next < x->ntasks ? x->next++ : x->ntasks;
+        size_t i = x->next_task < x->ntasks ? x->next_task++ : x->ntasks;
         pthread_mutex_unlock(&x->mu);
         if (i >= x->ntasks)
             return NULL;
         run_task(x, w->slot, &x->tasks[i]);
+        pthread_mutex_lock(&x->mu);
+        x->finished_tasks++;
+        pthread_cond_broadcast(&x->cv);
+        pthread_mutex_unlock(&x->mu);
     }
 }
 
-/* Runs tasks[0..n) on up to --jobs threads (this one included); returns when all are done. */
-static void run_tasks(explorer *x, xp_task *tasks, size_t n)
+/* Runs tasks[0..n) on up to --jobs threads; the main thread keeps the progress line going
+ * (items: base + the finished tasks); returns when all are done. */
+static void run_tasks(explorer *x, xp_task *tasks, size_t n, uint64_t base)
 {
+    pthread_mutex_lock(&x->mu);
     x->tasks = tasks;
     x->ntasks = n;
-    x->next = 0;
+    x->next_task = x->finished_tasks = 0;
+    pthread_mutex_unlock(&x->mu);
     size_t nthreads = (size_t)x->run.jobs < n ? (size_t)x->run.jobs : n;
     pthread_t th[CHECK_MAX_JOBS];
     worker_arg args[CHECK_MAX_JOBS];
-    size_t started = 0;
-    for (size_t i = 1; i < nthreads; i++) {
-        args[started] = (worker_arg){x, started + 1};
-        if (pthread_create(&th[started], NULL, worker, &args[started]) != 0)
-            break;
-        started++;
+    size_t started = start_workers(x, batch_worker, nthreads, th, args);
+    if (!started) {
+        worker_arg self = {x, 0};
+        batch_worker(&self);
     }
-    worker_arg self = {x, 0};
-    worker(&self);
+    pthread_mutex_lock(&x->mu);
+    while (x->finished_tasks < n) {
+        tick_wait(x);
+        pws_cli_meter_update(&x->meter, base + x->finished_tasks, 0);
+    }
+    pthread_mutex_unlock(&x->mu);
     for (size_t i = 0; i < started; i++)
         pthread_join(th[i], NULL);
+}
+
+/* ---- the exploring runs: a continuous pool, results taken in seed order */
+
+static void *pool_worker(void *arg)
+{
+    worker_arg *w = arg;
+    explorer *x = w->x;
+    pthread_mutex_lock(&x->mu);
+    for (;;) {
+        if (x->next >= x->stop_at)
+            break;
+        if (x->next >= x->taken + XP_WINDOW) { /* the ring is full of runs not taken yet */
+            pthread_cond_wait(&x->cv, &x->mu);
+            continue;
+        }
+        uint64_t i = x->next++;
+        xp_task *t = &x->ring[i % XP_WINDOW];
+        pthread_mutex_unlock(&x->mu);
+        memset(t, 0, sizeof *t);
+        xp_generate(x->seed + i, &t->m);
+        run_task(x, w->slot, t);
+        pthread_mutex_lock(&x->mu);
+        x->ring_done[i % XP_WINDOW] = true;
+        x->finished++;
+        if (!t->pass && !chk_interrupted) {
+            x->failed_now++;
+            /* Without --keep-going nothing after the first failure (in seed order) starts; runs
+             * under way finish, and only those before it are taken: the same runs as --jobs 1. */
+            if ((!x->keep_going || t->inv == XP_INV_CLIENT_START) && i + 1 < x->stop_at)
+                x->stop_at = i + 1;
+        }
+        pthread_cond_broadcast(&x->cv);
+    }
+    pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+    return NULL;
+}
+
+/* The progress line while exploring. */
+static void explore_tick(explorer *x)
+{
+    if (!x->meter.on)
+        return;
+    snprintf(x->meter.note, sizeof x->meter.note, "%" PRIu64 " failure%s found", x->failed_now,
+             x->failed_now == 1 ? "" : "s");
+    pws_cli_meter_update(&x->meter, x->finished, 0);
 }
 
 static void free_task(xp_task *t)
 {
     free(t->headline);
     free(t->details);
-    t->headline = t->details = NULL;
+    free(t->fails);
+    t->headline = t->details = t->fails = NULL;
+}
+
+/* --junit: keeps what the run judged (takes t->fails). */
+static void record_run(explorer *x, xp_task *t)
+{
+    if (!x->junit)
+        return;
+    if (x->nrec == x->caprec) {
+        size_t cap = x->caprec ? x->caprec * 2 : 64;
+        xp_record *r = realloc(x->rec, cap * sizeof *r);
+        if (!r)
+            return; /* the file will miss this run; said when it is written */
+        x->rec = r;
+        x->caprec = cap;
+    }
+    xp_record *r = &x->rec[x->nrec++];
+    r->seed = t->m.seed;
+    r->seconds = t->seconds;
+    memcpy(r->state, t->state, sizeof r->state);
+    r->fails = t->fails;
+    t->fails = NULL;
 }
 
 /* ---------------------------------------------------------------- shrinking */
@@ -264,7 +468,7 @@ static void shrink(explorer *x, const xp_task *fail, shrink_result *r)
             memset(batch, 0, sizeof batch);
             for (size_t k = 0; k < nb; k++)
                 batch[k].m = cands[(start + i + k) % n];
-            run_tasks(x, batch, nb);
+            run_tasks(x, batch, nb, r->tried);
             r->tried += nb;
             for (size_t k = 0; k < nb; k++) {
                 if (!found && !batch[k].pass && batch[k].inv == fail->inv) {
@@ -274,6 +478,9 @@ static void shrink(explorer *x, const xp_task *fail, shrink_result *r)
                     free(r->headline);
                     r->headline = strdup(batch[k].headline ? batch[k].headline : "");
                     r->accepted++;
+                    snprintf(x->meter.note, sizeof x->meter.note, "%" PRIu64 " shrink step%s, %u steps",
+                             r->accepted, r->accepted == 1 ? "" : "s", xp_size(&r->best));
+                    before_stdout(x);
                     printf("  shrink step %" PRIu64 ": %u steps, %u connection(s) (%" PRIu64 " variants tried)\n",
                            r->accepted, xp_size(&r->best), r->best.nconns, r->tried);
                     fflush(stdout);
@@ -285,11 +492,18 @@ static void shrink(explorer *x, const xp_task *fail, shrink_result *r)
             break;
         start = found_at;
     }
-    if (chk_interrupted)
-        return;
-    /* Once more: a timing accident must not pass for a minimal case. */
-    xp_task again = {.m = r->best};
-    run_tasks(x, &again, 1);
+}
+
+/* Runs the written file once more (a timing accident must not pass for a minimal case); keeps
+ * its job in *keep (verdicts, and the diagram with --html). */
+static void confirm(explorer *x, const xp_task *fail, shrink_result *r, const char *yaml, size_t len,
+                    const char *path, chk_job *keep)
+{
+    xp_task again = {.m = r->best, .yaml = yaml, .yaml_len = len, .file = path, .keep = keep};
+    const char *report = x->run.report;
+    x->run.report = x->html; /* the diagram is drawn from the journal while it exists */
+    run_tasks(x, &again, 1, r->tried);
+    x->run.report = report;
     r->confirmed = !again.pass && again.inv == fail->inv;
     free_task(&again);
 }
@@ -298,7 +512,7 @@ static void shrink(explorer *x, const xp_task *fail, shrink_result *r)
 
 /* Writes the shrunk scenario to --out; prints where.  0, or -1 with a message on stderr. */
 static int write_case(explorer *x, const xp_task *fail, const shrink_result *r, uint32_t from_steps, char *path,
-                      size_t cap)
+                      size_t cap, char **yaml_out, size_t *len_out, char **desc_out)
 {
     if (mkdir(x->out, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "polyws explore: cannot create %s: %s\n", x->out, strerror(errno));
@@ -351,10 +565,154 @@ static int write_case(explorer *x, const xp_task *fail, const shrink_result *r, 
     FILE *f = fopen(tmp, "wb");
     bool ok = f && fwrite(yaml, 1, len, f) == len;
     ok = (f && fclose(f) == 0) && ok;
-    free(yaml);
     if (!ok || rename(tmp, path) != 0) {
         fprintf(stderr, "polyws explore: cannot write %s: %s\n", path, strerror(errno));
         unlink(tmp);
+        free(yaml);
+        return -1;
+    }
+    *yaml_out = yaml;
+    *len_out = len;
+    *desc_out = strdup(desc);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- --junit and --html */
+
+/* The judge's message for an invariant a run broke, from its "NAME\tmessage\n" lines (malloc'd). */
+static char *fail_message(const char *fails, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *l = fails; l && *l;) {
+        const char *end = strchr(l, '\n');
+        size_t len = end ? (size_t)(end - l) : strlen(l);
+        if (len > n && !strncmp(l, name, n) && l[n] == '\t')
+            return strndup(l + n + 1, len - n - 1);
+        l = end ? end + 1 : l + len;
+    }
+    return strdup("broken");
+}
+
+/* --junit: one testcase per invariant each run judged (classname polyws.explore.seed-S, name
+ * the invariant), and one per failure found (the shrunk scenario, classname
+ * polyws.explore.shrunk).  Jenkins JUnit schema, as `polyws check --junit`; written through
+ * FILE.tmp and rename(2).  0, or -1 with a message on stderr. */
+static int write_junit(const explorer *x, double total_s, const xp_task *fail, const shrink_result *sr,
+                       const char *case_path, const char *case_yaml)
+{
+    char tmp[PATH_MAX];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", x->junit) >= sizeof tmp) {
+        fprintf(stderr, "polyws explore: --junit path too long\n");
+        return -1;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "polyws explore: cannot write %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    size_t tests = 0, failures = 0;
+    for (size_t i = 0; i < x->nrec; i++)
+        for (int k = 1; k < XP_INV__COUNT; k++) {
+            tests += x->rec[i].state[k] != XP_J_NONE;
+            failures += x->rec[i].state[k] == XP_J_FAIL;
+        }
+    if (fail) {
+        tests++;
+        failures++;
+    }
+    const char *client = x->run.client_cmd ? x->run.client_cmd : "polyws watch (the default client)";
+    char *quoted = x->run.client_cmd ? chk_shell_quote(x->run.client_cmd) : NULL;
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    fprintf(f, "<testsuites name=\"polyws explore\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" time=\"%.3f\">\n",
+            tests, failures, total_s);
+    fprintf(f, "  <testsuite name=\"polyws.explore\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" skipped=\"0\" "
+               "time=\"%.3f\">\n",
+            tests, failures, total_s);
+    fprintf(f, "    <properties>\n      <property name=\"seed\" value=\"%" PRIu64 "\"/>\n"
+               "      <property name=\"runs\" value=\"%zu\"/>\n      <property name=\"client\" value=\"",
+            x->seed, x->nrec);
+    chk_xml_attr(f, client);
+    fprintf(f, "\"/>\n    </properties>\n");
+    for (size_t i = 0; i < x->nrec; i++) {
+        const xp_record *r = &x->rec[i];
+        size_t ncases = 0;
+        for (int k = 1; k < XP_INV__COUNT; k++)
+            ncases += r->state[k] != XP_J_NONE;
+        for (int k = 1; k < XP_INV__COUNT; k++) {
+            if (r->state[k] == XP_J_NONE)
+                continue;
+            const char *name = xp_invariant_name((xp_invariant)k);
+            fprintf(f, "    <testcase classname=\"polyws.explore.seed-%" PRIu64 "\" name=\"%s\" time=\"%.3f\">\n",
+                    r->seed, name, ncases ? r->seconds / (double)ncases : 0.0);
+            if (r->state[k] == XP_J_FAIL) {
+                char *msg = fail_message(r->fails, name);
+                fprintf(f, "      <failure type=\"invariant\" message=\"");
+                chk_xml_attr(f, msg ? msg : "broken");
+                fprintf(f, "\">");
+                chk_xml_text(f, msg ? msg : "broken");
+                fprintf(f, "\ninvariant %s: %s\nreproduce: polyws explore --seed %" PRIu64 " --runs 1%s", name,
+                        xp_invariant_rule((xp_invariant)k), r->seed, quoted ? " --client " : "");
+                chk_xml_text(f, quoted ? quoted : "");
+                fprintf(f, "</failure>\n");
+                free(msg);
+            }
+            fprintf(f, "      <system-out>run %zu, seed %" PRIu64 ": invariant %s (", i + 1, r->seed, name);
+            chk_xml_text(f, xp_invariant_rule((xp_invariant)k));
+            fprintf(f, "): %s</system-out>\n    </testcase>\n", r->state[k] == XP_J_FAIL ? "broken" : "held");
+        }
+    }
+    if (fail) {
+        const char *inv = xp_invariant_name(fail->inv);
+        fprintf(f, "    <testcase classname=\"polyws.explore.shrunk\" name=\"explore-%" PRIu64 "-%s\" time=\"0\">\n"
+                   "      <failure type=\"shrunk\" message=\"",
+                sr->best.seed, inv);
+        chk_xml_attr(f, sr->headline && *sr->headline ? sr->headline : fail->headline ? fail->headline : "failed");
+        fprintf(f, "\">invariant %s: %s\nseed %" PRIu64 ", shrunk from %u to %u steps (%s on a re-run)\n", inv,
+                xp_invariant_rule(fail->inv), fail->m.seed, xp_size(&fail->m), xp_size(&sr->best),
+                sr->confirmed ? "reproduced" : "not reproduced");
+        if (case_path) {
+            fprintf(f, "scenario file: ");
+            chk_xml_text(f, case_path);
+            fprintf(f, "\nreproduce: polyws check%s", quoted ? " --client " : "");
+            chk_xml_text(f, quoted ? quoted : "");
+            fputc(' ', f);
+            chk_xml_text(f, case_path);
+        } else {
+            fprintf(f, "(the scenario file could not be written)");
+        }
+        fprintf(f, "</failure>\n      <system-out>");
+        chk_xml_text(f, case_yaml ? case_yaml : "(no scenario file)");
+        fprintf(f, "</system-out>\n    </testcase>\n");
+    }
+    fprintf(f, "  </testsuite>\n</testsuites>\n");
+    free(quoted);
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0 || bad || rename(tmp, x->junit) != 0) {
+        fprintf(stderr, "polyws explore: cannot write %s: %s\n", x->junit, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* --html: `polyws check --report`'s page for the written case (its confirming run: verdicts,
+ * client output, sequence diagram); a page with no scenario when no run failed.  0, or -1 with
+ * a message on stderr. */
+static int write_html(const explorer *x, double total_s, const chk_job *j)
+{
+    chk_report_case c = {0};
+    size_t n = 0;
+    if (j && j->name) {
+        c = (chk_report_case){.name = j->name, .path = j->path, .description = j->sc ? j->sc->description : NULL,
+                              .pass = j->pass, .seconds = j->seconds, .headline = j->pass ? NULL : j->first,
+                              .verdicts = j->rv, .nverdicts = j->nrv, .details = j->details,
+                              .client_line = j->client_line, .out_tail = j->out_tail, .err_tail = j->err_tail,
+                              .diagram = j->diagram};
+        n = 1;
+    }
+    char err[512] = "";
+    if (chk_report_write(x->html, "polyws explore", &c, n, total_s, err, sizeof err) != 0) {
+        fprintf(stderr, "polyws explore: %s\n", err[0] ? err : "cannot write the report");
         return -1;
     }
     return 0;
@@ -383,12 +741,14 @@ static int parse_options(int argc, char **argv, explorer *x)
         {"out", required_argument, NULL, 'o'},     {"jobs", required_argument, NULL, 'j'},
         {"max-shrink-runs", required_argument, NULL, 'm'}, {"verbose", no_argument, NULL, 'v'},
         {"print", no_argument, NULL, 'p'},         {"keep-going", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+        {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
+        {"junit", required_argument, NULL, 'J'},   {"html", required_argument, NULL, 'H'},
+        PWS_CLI_VERSION_LONGOPT,                   {NULL, 0, NULL, 0}};
     optind = 1;
     int ch;
     uint64_t v;
     bool seeded = false;
-    while ((ch = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             if (!*optarg) {
@@ -443,6 +803,16 @@ static int parse_options(int argc, char **argv, explorer *x)
         case 'v': x->verbose = true; break;
         case 'p': x->print_only = true; break;
         case 'k': x->keep_going = true; break;
+        case 'q': x->quiet = true; break;
+        case 'J':
+        case 'H':
+            if (!*optarg) {
+                fprintf(stderr, "polyws explore: --%s needs a file\n", ch == 'J' ? "junit" : "html");
+                return 2;
+            }
+            *(ch == 'J' ? &x->junit : &x->html) = optarg;
+            break;
+        case PWS_CLI_OPT_VERSION: return pws_cli_version();
         case 'h': explore_usage(stdout); return 0;
         default: explore_usage(stderr); return 2;
         }
@@ -491,6 +861,7 @@ static int setup_run(explorer *x)
     pthread_mutex_init(&run->mu, NULL);
     pthread_mutex_init(&run->mock_mu, NULL);
     pthread_mutex_init(&x->mu, NULL);
+    pthread_cond_init(&x->cv, NULL);
     return 0;
 }
 
@@ -557,38 +928,81 @@ int pws_cmd_explore(int argc, char **argv)
            x.run.client_cmd ? x.run.client_cmd : "polyws watch");
     fflush(stdout);
     x.t0 = chk_mono_s();
-    xp_task batch[CHECK_MAX_JOBS];
     xp_task fail = {0};
     bool failed = false, client_broken = false;
     uint64_t done = 0, failures = 0;
-    while (done < x.runs && (!failed || (x.keep_going && !client_broken)) && !over_budget(&x)) {
-        size_t nb = x.runs - done < (uint64_t)x.run.jobs ? (size_t)(x.runs - done) : (size_t)x.run.jobs;
-        memset(batch, 0, sizeof batch);
-        for (size_t k = 0; k < nb; k++)
-            xp_generate(x.seed + done + k, &batch[k].m);
-        run_tasks(&x, batch, nb);
-        for (size_t k = 0; k < nb; k++) {
-            if (chk_interrupted && !batch[k].pass)
-                break; /* "not run: interrupted" is not the client's failure */
-            print_run(&x, done, &batch[k]);
-            done++;
-            if (!batch[k].pass) {
-                failures++;
-                if (!failed) {
-                    failed = true;
-                    fail = batch[k];
-                    batch[k].headline = batch[k].details = NULL;
-                    client_broken = fail.inv == XP_INV_CLIENT_START;
-                }
-            }
-            free_task(&batch[k]);
-        }
+    pws_cli_meter_start(&x.meter, pws_cli_meter_wanted(x.quiet, -1), "exploring", "runs");
+    x.meter.no_bytes = true;
+    x.meter.items_total = x.runs;
+    x.stop_at = x.runs;
+    size_t nthreads = (uint64_t)x.run.jobs < x.runs ? (size_t)x.run.jobs : (size_t)x.runs;
+    pthread_t th[CHECK_MAX_JOBS];
+    worker_arg args[CHECK_MAX_JOBS];
+    size_t started = start_workers(&x, pool_worker, nthreads, th, args);
+    if (!started) {
+        fprintf(stderr, "polyws explore: cannot start a thread: %s\n", strerror(errno));
+        x.stop_at = 0;
     }
+    /* Take the runs in seed order as they finish; the workers start new ones meanwhile. */
+    pthread_mutex_lock(&x.mu);
+    while (x.taken < x.stop_at && (x.taken < x.next || x.next < x.stop_at)) {
+        if (over_budget(&x) && x.next < x.stop_at) {
+            x.stop_at = x.next; /* start nothing more; the runs under way finish */
+            pthread_cond_broadcast(&x.cv);
+            continue;
+        }
+        size_t r = (size_t)(x.taken % XP_WINDOW);
+        if (!x.ring_done[r]) {
+            tick_wait(&x);
+            explore_tick(&x);
+            continue;
+        }
+        xp_task t = x.ring[r];
+        x.ring_done[r] = false;
+        x.taken++;
+        pthread_cond_broadcast(&x.cv);
+        pthread_mutex_unlock(&x.mu);
+        if (chk_interrupted && !t.pass) {
+            free_task(&t); /* "not run: interrupted" is not the client's failure */
+            pthread_mutex_lock(&x.mu);
+            x.stop_at = x.taken - 1;
+            continue;
+        }
+        before_stdout(&x);
+        print_run(&x, done, &t);
+        record_run(&x, &t);
+        explore_tick(&x);
+        done++;
+        if (!t.pass) {
+            failures++;
+            if (!failed) {
+                failed = true;
+                fail = t;
+                t.headline = t.details = NULL;
+                client_broken = fail.inv == XP_INV_CLIENT_START;
+            }
+        }
+        free_task(&t);
+        pthread_mutex_lock(&x.mu);
+    }
+    x.stop_at = x.next < x.stop_at ? x.next : x.stop_at;
+    pthread_cond_broadcast(&x.cv);
+    pthread_mutex_unlock(&x.mu);
+    for (size_t k = 0; k < started; k++)
+        pthread_join(th[k], NULL);
+    /* Runs past the first failure that were under way when it was found: not counted. */
+    for (size_t k = 0; k < XP_WINDOW; k++)
+        if (x.ring_done[k])
+            free_task(&x.ring[k]);
+    pws_cli_meter_end(&x.meter, false);
     double explore_s = elapsed_s(&x);
     int exit_code = failed ? 1 : 0;
     shrink_result sr = {0};
     char path[PATH_MAX] = "";
     bool wrote = false;
+    char *case_yaml = NULL, *case_desc = NULL;
+    size_t case_len = 0;
+    chk_job case_job = {0}; /* the written case's confirming run (verdicts, diagram) */
     if (client_broken) {
         fprintf(stderr, "polyws explore: the client could not be run: %s\n", fail.headline ? fail.headline : "");
         exit_code = 2;
@@ -597,13 +1011,19 @@ int pws_cmd_explore(int argc, char **argv)
         printf("shrinking run seed %" PRIu64 " (%u steps), invariant %s: %s\n", fail.m.seed, from,
                xp_invariant_name(fail.inv), xp_invariant_rule(fail.inv));
         fflush(stdout);
+        pws_cli_meter_start(&x.meter, x.meter.on, "shrinking", "variants");
+        x.meter.no_bytes = true;
+        x.meter.items_total = x.max_shrink;
         shrink(&x, &fail, &sr);
         if (!chk_interrupted) {
-            if (write_case(&x, &fail, &sr, from, path, sizeof path) == 0)
+            if (write_case(&x, &fail, &sr, from, path, sizeof path, &case_yaml, &case_len, &case_desc) == 0) {
                 wrote = true;
-            else
+                confirm(&x, &fail, &sr, case_yaml, case_len, path, &case_job);
+            } else {
                 exit_code = 1;
+            }
         }
+        pws_cli_meter_end(&x.meter, false);
     }
     double total_s = elapsed_s(&x);
     if (chk_interrupted)
@@ -615,9 +1035,10 @@ int pws_cmd_explore(int argc, char **argv)
     printf("\n");
     if (failed && !client_broken && !chk_interrupted) {
         printf("shrink: %" PRIu64 " shrink step(s), %" PRIu64 " variant(s) run, %u -> %u steps, %u connection(s)%s; "
-               "%s on a re-run; %.1f s in all\n",
+               "%s on a re-run of the file; %.1f s in all\n",
                sr.accepted, sr.tried, xp_size(&fail.m), xp_size(&sr.best), sr.best.nconns,
-               sr.cut_short ? " (cut short)" : "", sr.confirmed ? "reproduced" : "NOT reproduced", total_s);
+               sr.cut_short ? " (cut short)" : "",
+               !wrote ? "not re-run" : sr.confirmed ? "reproduced" : "NOT reproduced", total_s);
         if (wrote)
             printf("wrote %s: invariant %s; polyws check%s %s reproduces it (the command is in its header)\n", path,
                    xp_invariant_name(fail.inv), x.run.client_cmd ? " --client CMD" : "", path);
@@ -625,7 +1046,19 @@ int pws_cmd_explore(int argc, char **argv)
     fflush(stdout);
     if (chk_interrupted && exit_code == 0)
         exit_code = 1;
+    if (!client_broken && x.junit &&
+        write_junit(&x, total_s, failed && !chk_interrupted ? &fail : NULL, &sr, wrote ? path : NULL, case_yaml) != 0 &&
+        exit_code == 0)
+        exit_code = 1;
+    if (!client_broken && x.html && write_html(&x, total_s, wrote ? &case_job : NULL) != 0 && exit_code == 0)
+        exit_code = 1;
 
+    for (size_t i = 0; i < x.nrec; i++)
+        free(x.rec[i].fails);
+    free(x.rec);
+    free(case_yaml);
+    free(case_desc);
+    chk_job_clear(&case_job);
     free(sr.headline);
     free_task(&fail);
     rmdir(x.run.tmpdir);
@@ -633,6 +1066,7 @@ int pws_cmd_explore(int argc, char **argv)
     pthread_mutex_destroy(&x.run.mu);
     pthread_mutex_destroy(&x.run.mock_mu);
     pthread_mutex_destroy(&x.mu);
+    pthread_cond_destroy(&x.cv);
     pws_set_lws_log(PWS_LOG_ERROR, NULL, NULL);
     sigaction(SIGINT, &old[0], NULL);
     sigaction(SIGTERM, &old[1], NULL);

@@ -136,6 +136,9 @@ typedef enum xp_invariant {
 /* Its name ("resubscribe"), and one line saying what it requires. */
 const char *xp_invariant_name(xp_invariant inv);
 const char *xp_invariant_rule(xp_invariant inv);
+/* The trap connection's ordinal (explore_gen.c renders it after a max_connections or auth_failed
+ * ending), 0 if none; *refused says which. */
+uint32_t xp_trap_ordinal(const xp_model *m, bool *refused);
 /* Which invariant a failed run of m broke, from the judge's headline (first cause). */
 xp_invariant xp_classify(const xp_model *m, const char *headline);
 

@@ -63,9 +63,7 @@ static bool starts(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* The trap connection's ordinal (explore_gen.c renders it after a max_connections or auth_failed
- * ending), 0 if none; *refused says which. */
-static uint32_t trap_ordinal(const xp_model *m, bool *refused)
+uint32_t xp_trap_ordinal(const xp_model *m, bool *refused)
 {
     *refused = false;
     for (uint32_t k = 0; k < m->nconns; k++) {
@@ -117,7 +115,7 @@ xp_invariant xp_classify(const xp_model *m, const char *h)
     unsigned conn = 0;
     if (sscanf(h, "step failed on connection %u", &conn) == 1) {
         bool refused;
-        uint32_t trap = trap_ordinal(m, &refused);
+        uint32_t trap = xp_trap_ordinal(m, &refused);
         if (trap && conn == trap)
             return refused ? XP_INV_EXIT : XP_INV_NO_KEY_FIGHT;
         /* "step N (FILE:L:C) KIND: ..." after the time */
