@@ -971,7 +971,6 @@ int pws_cmd_explore(int argc, char **argv)
         before_stdout(&x);
         print_run(&x, done, &t);
         record_run(&x, &t);
-        explore_tick(&x);
         done++;
         if (!t.pass) {
             failures++;
@@ -984,6 +983,7 @@ int pws_cmd_explore(int argc, char **argv)
         }
         free_task(&t);
         pthread_mutex_lock(&x.mu);
+        explore_tick(&x); /* reads the workers' counts: under x.mu */
     }
     x.stop_at = x.next < x.stop_at ? x.next : x.stop_at;
     pthread_cond_broadcast(&x.cv);
