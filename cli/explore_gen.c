@@ -466,11 +466,14 @@ static void put_step(text *t, const xp_step *s, uint32_t conn, uint32_t idx)
     case XP_BAD_JSON:
         if (s->variant < XP_NBAD)
             put(t, "    - send_raw: '%s'\n", bad_frames[s->variant]);
-        else
-            put(t,
-                "    - send_raw: {parts: ['[{\"ev\":\"T\",\"sym\":\"BAD\",\"xn\":', {text: \"[\", times: %d}, "
-                "{text: \"]\", times: %d}, '}]']}\n",
-                (int)XP_NESTING, (int)XP_NESTING);
+        else {
+            /* A complete trade of its own symbol and id (an event without them could be taken
+             * for another one, e.g. a refused bare object's), plus the nested field. */
+            trade(a, sizeof a, conn, idx, "nested");
+            a[strlen(a) - 1] = '\0'; /* the closing brace comes after "xn" */
+            put(t, "    - send_raw: {parts: ['[%s,\"xn\":', {text: \"[\", times: %d}, {text: \"]\", times: %d}, '}]']}\n",
+                a, (int)XP_NESTING, (int)XP_NESTING);
+        }
         break;
     case XP_BINARY: put(t, "    - send_binary: {hex: \"5b 7b 7d 5d\"}\n"); break;
     case XP_PING: put(t, "    - ping: explore\n"); break;
