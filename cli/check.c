@@ -269,23 +269,8 @@ static int load_all(chk_run *run, pathlist *paths)
 
 static void free_run(chk_run *run)
 {
-    for (size_t i = 0; i < run->njob; i++) {
-        chk_job *j = &run->job[i];
-        pwss_free(j->sc);
-        free(j->path);
-        free(j->name);
-        free(j->journal_file);
-        free(j->first);
-        free(j->details);
-        free(j->verdicts);
-        free(j->client_line);
-        free(j->out_tail);
-        free(j->err_tail);
-        for (size_t k = 0; k < j->nrv; k++)
-            free((char *)j->rv[k].message);
-        free(j->rv);
-        free(j->diagram);
-    }
+    for (size_t i = 0; i < run->njob; i++)
+        chk_job_clear(&run->job[i]);
     free(run->job);
     run->job = NULL;
     run->njob = 0;
@@ -311,11 +296,7 @@ static void keep_shard(chk_run *run)
             run->job[kept++] = *j;
             continue;
         }
-        pwss_free(j->sc);
-        free(j->path);
-        free(j->name);
-        free(j->journal_file);
-        free(j->first);
+        chk_job_clear(j);
     }
     run->njob = kept;
 }

@@ -158,12 +158,12 @@ static void xml_put(FILE *f, const char *s, bool attr)
     }
 }
 
-static void xml_escaped(FILE *f, const char *s)
+void chk_xml_attr(FILE *f, const char *s)
 {
     xml_put(f, s, true);
 }
 
-static void xml_text(FILE *f, const char *s)
+void chk_xml_text(FILE *f, const char *s)
 {
     xml_put(f, s, false);
 }
@@ -175,10 +175,10 @@ static void put_system_out(FILE *f, const chk_job *j)
 {
     fprintf(f, "      <system-out>");
     if (j->out_tail) {
-        xml_text(f, j->out_tail);
+        chk_xml_text(f, j->out_tail);
     } else if (j->client_line) {
         fputs("(no output) ", f);
-        xml_text(f, j->client_line);
+        chk_xml_text(f, j->client_line);
     } else {
         fputs(j->sc ? "(no output: the client was not run)"
                     : "(no output: the client was not run, the scenario did not load)", f);
@@ -220,9 +220,9 @@ int chk_write_junit(const chk_run *run, double total_s, size_t failed)
         fprintf(f, "    <properties>\n");
         for (size_t i = 0; i < run->njob; i++) {
             fprintf(f, "      <property name=\"file:");
-            xml_escaped(f, run->job[i].name);
+            chk_xml_attr(f, run->job[i].name);
             fprintf(f, "\" value=\"");
-            xml_escaped(f, run->job[i].path);
+            chk_xml_attr(f, run->job[i].path);
             fprintf(f, "\"/>\n");
         }
         fprintf(f, "    </properties>\n");
@@ -230,29 +230,29 @@ int chk_write_junit(const chk_run *run, double total_s, size_t failed)
     for (size_t i = 0; i < run->njob; i++) {
         const chk_job *j = &run->job[i];
         fprintf(f, "    <testcase classname=\"polyws.scenarios\" name=\"");
-        xml_escaped(f, j->name);
+        chk_xml_attr(f, j->name);
         fprintf(f, "\" time=\"%.3f\">\n", j->seconds);
         if (!j->pass) {
             fprintf(f, "      <failure type=\"scenario\" message=\"");
-            xml_escaped(f, j->first ? j->first : "failed");
+            chk_xml_attr(f, j->first ? j->first : "failed");
             fprintf(f, "\">");
-            xml_text(f, j->first ? j->first : "failed");
+            chk_xml_text(f, j->first ? j->first : "failed");
             if (j->details) {
                 fputc('\n', f);
-                xml_text(f, j->details);
+                chk_xml_text(f, j->details);
             }
             if (j->client_line) {
                 fputc('\n', f);
-                xml_text(f, j->client_line);
+                chk_xml_text(f, j->client_line);
             }
             fputs("\nscenario file: ", f);
-            xml_text(f, j->path);
+            chk_xml_text(f, j->path);
             fprintf(f, "</failure>\n");
         }
         put_system_out(f, j);
         if (j->err_tail) {
             fprintf(f, "      <system-err>");
-            xml_text(f, j->err_tail);
+            chk_xml_text(f, j->err_tail);
             fprintf(f, "</system-err>\n");
         }
         fprintf(f, "    </testcase>\n");
@@ -262,11 +262,11 @@ int chk_write_junit(const chk_run *run, double total_s, size_t failed)
             const char *m = j->rv[k].message ? j->rv[k].message : "output assertion";
             char *case_name = chk_xasprintf("%.*s #%zu", (int)strcspn(m, ":"), m, k + 1);
             fprintf(f, "    <testcase classname=\"polyws.scenarios.");
-            xml_escaped(f, j->name);
+            chk_xml_attr(f, j->name);
             fprintf(f, "\" name=\"");
-            xml_escaped(f, case_name ? case_name : "output assertion");
+            chk_xml_attr(f, case_name ? case_name : "output assertion");
             fprintf(f, "\" time=\"0\">\n      <skipped message=\"");
-            xml_escaped(f, m);
+            chk_xml_attr(f, m);
             fprintf(f, "\"/>\n      <system-out>(not judged: --client-output none)</system-out>\n"
                        "    </testcase>\n");
             free(case_name);

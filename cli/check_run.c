@@ -185,6 +185,25 @@ void chk_job_fail(chk_job *j, const char *fmt, ...)
     j->first = s ? s : strdup("failed (and out of memory describing why)");
 }
 
+void chk_job_clear(chk_job *j)
+{
+    pwss_free(j->sc);
+    free(j->path);
+    free(j->name);
+    free(j->journal_file);
+    free(j->first);
+    free(j->details);
+    free(j->verdicts);
+    free(j->client_line);
+    free(j->out_tail);
+    free(j->err_tail);
+    for (size_t k = 0; k < j->nrv; k++)
+        free((char *)j->rv[k].message);
+    free(j->rv);
+    free(j->diagram);
+    memset(j, 0, sizeof *j);
+}
+
 /* The key a scenario's client gets, and the secrets scrubbed from everything about its run. */
 typedef struct run_keys {
     char generated[64];                        /* a fresh random key */
@@ -430,6 +449,11 @@ static void run_job(chk_run *run, size_t idx)
     chk_scrub_inplace(j->details, k.secrets);
     chk_scrub_inplace(j->verdicts, k.secrets);
     j->seconds = chk_mono_s() - t0;
+}
+
+void chk_run_job(chk_run *run, size_t idx)
+{
+    run_job(run, idx);
 }
 
 /* ---------------------------------------------------------------- worker threads */

@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define CHECK_MAX_JOBS 16            /* --jobs cap */
 
@@ -85,10 +86,15 @@ typedef struct chk_run {
 
 /* Marks j failed with a formatted first failure (replacing any). */
 void chk_job_fail(chk_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Frees everything j owns (every pointer field: add a new one here) and zeroes it. */
+void chk_job_clear(chk_job *j);
 /* Runs every job of run on min(run->jobs, run->njob) threads (this one included), printing each
  * as it finishes, in order; returns when all are done.  run->mu and run->mock_mu must be
  * initialized. */
 void chk_run_all(chk_run *run);
+/* Runs run->job[idx] alone on this thread (mock, client, judge), printing nothing; other threads
+ * may run other indexes at once.  For `polyws explore`, which drives its own threads. */
+void chk_run_job(chk_run *run, size_t idx);
 
 /* ---- check_output.c */
 
@@ -99,6 +105,10 @@ void chk_progress_show(const chk_run *run);
 void chk_print_ready(chk_run *run);
 /* Prints the totals ("N passed, M failed", after "interrupted" if so); returns how many failed. */
 size_t chk_print_totals(const chk_run *run);
+/* A string written into JUnit XML: as an attribute value / as character data (markup escaped,
+ * invalid UTF-8 and control characters as '?').  Also for `polyws explore --junit`. */
+void chk_xml_attr(FILE *f, const char *s);
+void chk_xml_text(FILE *f, const char *s);
 /* Writes --junit (through FILE.tmp and rename(2)); 0, or -1 with a message on stderr. */
 int chk_write_junit(const chk_run *run, double total_s, size_t failed);
 /* Writes --report; 0, or -1 with a message on stderr. */

@@ -19,6 +19,7 @@ int pws_cmd_check(int argc, char **argv);
 int pws_cmd_record(int argc, char **argv);
 int pws_cmd_replay(int argc, char **argv);
 int pws_cmd_tape(int argc, char **argv);
+int pws_cmd_explore(int argc, char **argv);
 
 /* Reads s as a plain decimal integer in [min, max] (no sign, no spaces, no
  * suffix) into *out; 0, or -1 and *out untouched. */

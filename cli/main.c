@@ -21,6 +21,7 @@ static const command commands[] = {
     {"record", pws_cmd_record, "record WebSocket sessions on a tape (proxy, or our own connector)"},
     {"replay", pws_cmd_replay, "serve the recorded server side of a tape to new clients"},
     {"tape", pws_cmd_tape, "tape stats, and conversions to a scenario and to/from HAR"},
+    {"explore", pws_cmd_explore, "random scenarios against a client, failures shrunk to a minimal file"},
 };
 
 #define MAIN_HELP_ARGS 8 /* words after `polyws help` (the command and its subcommands) */

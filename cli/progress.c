@@ -72,7 +72,9 @@ void pws_cli_human_seconds(double s, char *buf, unsigned cap)
 /* "850", "45.6k", "1.2M": a rate without its unit. */
 static void human_rate(double r, char *buf, unsigned cap)
 {
-    if (r < 1000)
+    if (r < 10)
+        snprintf(buf, cap, "%.1f", r); /* "0.4 runs/s" rather than "0" */
+    else if (r < 1000)
         snprintf(buf, cap, "%.0f", r);
     else if (r < 1e6)
         snprintf(buf, cap, "%.1fk", r / 1e3);
@@ -115,6 +117,7 @@ static void human_part(uint64_t part, uint64_t total, char *buf, unsigned cap)
  *   LABEL: P% BYTES/TOTAL, N UNIT, BYTES/s, ELAPSED[, ETA T]        the input's size is known
  *   LABEL: P% N/TOTAL UNIT, BYTES, N UNIT/s, ELAPSED[, ETA T]       the item total is known
  *   LABEL: N UNIT, BYTES, N UNIT/s, ELAPSED[, NOTE]                 neither
+ * (no BYTES with no_bytes).
  * Rates are over the phase and shown once it ran PWS_CLI_METER_MS (before, they mean little). */
 static void format_line(const pws_cli_meter *m, int64_t now_us, bool final, char *line, size_t cap)
 {
@@ -146,7 +149,9 @@ static void format_line(const pws_cli_meter *m, int64_t now_us, bool final, char
         put(line, cap, &len, "%llu", (unsigned long long)m->items);
         if (m->items_total)
             put(line, cap, &len, "/%llu", (unsigned long long)m->items_total);
-        put(line, cap, &len, " %s, %s", m->unit, bytes);
+        put(line, cap, &len, " %s", m->unit);
+        if (!m->no_bytes)
+            put(line, cap, &len, ", %s", bytes);
         if (rates) {
             human_rate((double)m->items / phase_s, rate, sizeof rate);
             put(line, cap, &len, ", %s %s/s", rate, m->unit);

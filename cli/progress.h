@@ -35,6 +35,7 @@ typedef struct pws_cli_meter {
     int64_t phase_end_us;    /* when it ended (pws_cli_meter_phase_done), 0: still going */
     int64_t drawn_us;        /* the last redraw, 0: none yet */
     unsigned columns;        /* the terminal's width at start */
+    bool no_bytes;           /* the items have no size (explore's runs): no byte figures; set after start */
 } pws_cli_meter;
 
 /* True if a meter should draw: stderr is a terminal and not quiet, and the command's data

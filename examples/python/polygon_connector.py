@@ -11,8 +11,9 @@ exponential backoff and subscribe again.  Needs only `websockets` (written again
     POLYWS_URL=wss://socket.polygon.io/stocks POLYWS_API_KEY=... \\
     POLYWS_SUBSCRIBE=A.AAPL,T.MSFT python3 polygon_connector.py
 
---break no-auth|no-reconnect (or EXAMPLE_BREAK) makes it deliberately wrong,
-to see `polyws check` catch the mistake.
+--break no-auth|no-reconnect|no-resubscribe-3|reset-backoff (or EXAMPLE_BREAK)
+makes it deliberately wrong, to see `polyws check` (or `polyws explore`) catch
+the mistake.
 """
 import argparse
 import asyncio
@@ -71,6 +72,7 @@ class Connector:
             self.ssl = ssl.create_default_context(cafile=env.get("POLYWS_CA_FILE") or None)
         self.mistake = mistake
         self.delivered = 0
+        self.sessions = 0  # connections opened so far (for --break no-resubscribe-3)
 
     async def run(self):
         """Connect, and reconnect after every drop, until stopped."""
@@ -87,7 +89,7 @@ class Connector:
             if self.mistake == "no-reconnect":
                 log.warning("--break no-reconnect: not reconnecting")
                 return
-            if self.got_data or time.monotonic() - started >= HEALTHY_AFTER:
+            if self.got_data or time.monotonic() - started >= HEALTHY_AFTER or self.mistake == "reset-backoff":
                 delay = self.first_delay  # it was a healthy connection: start over
             wait = delay * random.uniform(0.8, 1.2)  # jitter: clients must not reconnect in step
             if self.kicked:
@@ -103,6 +105,7 @@ class Connector:
                                       ping_timeout=self.ping_interval, close_timeout=1) as ws:
             log.info("connected to %s", self.url)
             self.auth_sent = False
+            self.sessions += 1
             async for message in ws:  # ends quietly on a normal close (1000/1001)
                 await self.on_message(ws, message)
             log.warning("server closed the connection: %s %s", ws.close_code, ws.close_reason)
@@ -155,6 +158,9 @@ class Connector:
             await self.send(ws, "auth", self.key)
         elif status == "auth_success":
             # One subscribe for every channel; Polygon keeps nothing across connections.
+            if self.mistake == "no-resubscribe-3" and self.sessions == 4:
+                log.warning("--break no-resubscribe-3: not subscribing on the third reconnect")
+                return
             await self.send(ws, "subscribe", self.channels)
         elif status == "auth_failed":
             raise AuthFailed(item.get("message", "auth_failed"))
@@ -183,7 +189,7 @@ async def main_async(connector, duration):
 
 def main():
     parser = argparse.ArgumentParser(description="Polygon.io WebSocket connector (settings: POLYWS_* variables)")
-    parser.add_argument("--break", dest="mistake", choices=["no-auth", "no-reconnect"],
+    parser.add_argument("--break", dest="mistake", choices=["no-auth", "no-reconnect", "no-resubscribe-3", "reset-backoff"],
                         default=os.environ.get("EXAMPLE_BREAK") or None,
                         help="be deliberately wrong (default: EXAMPLE_BREAK, else correct)")
     args = parser.parse_args()

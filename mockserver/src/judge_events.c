@@ -309,7 +309,7 @@ int pwsj__events_printed(const char *path, pwsj__events *out)
 /* ---------------------------------------------------------------- what the server sent */
 
 /* Polygon's schema for the four typed events: field -> JSON type ('n' number, 's' string,
- * 'b' bool, 'a' array).  An event that breaks it (or lacks its symbol) is optional: a
+ * 'b' bool, 'a' array of numbers).  An event that breaks it (or lacks its symbol) is optional: a
  * correct client may drop it, as polyws's own connector does. */
 typedef struct field_type {
     const char *ev, *fields;
@@ -321,6 +321,17 @@ static const field_type schema[] = {
     {"T", "sym:s x:n i:s z:n p:n s:n c:a t:n q:n trfi:n trft:n "},
     {"Q", "sym:s bx:n bp:n bs:n ax:n ap:n as:n c:n i:a t:n q:n z:n "},
 };
+
+/* Polygon's arrays (trade conditions, quote indicators) hold integer codes. */
+static bool is_number_array(const cJSON *a)
+{
+    if (!cJSON_IsArray(a))
+        return false;
+    for (const cJSON *c = a->child; c; c = c->next)
+        if (!cJSON_IsNumber(c))
+            return false;
+    return true;
+}
 
 static bool fits_schema(const cJSON *o)
 {
@@ -345,7 +356,7 @@ static bool fits_schema(const cJSON *o)
             continue; /* unknown fields are fine */
         char t = at[strlen(pat)];
         bool ok = (t == 'n' && cJSON_IsNumber(c)) || (t == 's' && cJSON_IsString(c)) ||
-                  (t == 'b' && cJSON_IsBool(c)) || (t == 'a' && cJSON_IsArray(c));
+                  (t == 'b' && cJSON_IsBool(c)) || (t == 'a' && is_number_array(c));
         if (!ok)
             return false;
     }
@@ -361,6 +372,21 @@ static bool has_duplicate_keys(const cJSON *o)
     return false;
 }
 
+/* Nesting depth of a JSON value (a scalar is 0, "[{}]" is 2); recursion is bounded by cJSON's
+ * nesting limit. */
+static unsigned json_depth(const cJSON *v)
+{
+    if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
+        return 0;
+    unsigned d = 0;
+    for (const cJSON *c = v->child; c; c = c->next) {
+        unsigned k = json_depth(c);
+        if (k > d)
+            d = k;
+    }
+    return d + 1;
+}
+
 /* Adds the events of one JSON payload.  0, or -1 on OOM. */
 static int add_payload(pwsj__events *out, const char *data, size_t len, const pwsm_entry *e, size_t idx,
                        bool optional)
@@ -372,6 +398,9 @@ static int add_payload(pwsj__events *out, const char *data, size_t len, const pw
         return 0; /* not JSON: nothing in it can be printed as an event */
     const cJSON *item = cJSON_IsArray(root) ? root->child : root;
     bool bare = !cJSON_IsArray(root);
+    /* The client contract's nesting limit (docs/client-contract.md): a client may refuse a frame
+     * nested deeper, as libpolyws does; Polygon's events are 3 deep at most. */
+    bool too_deep = json_depth(root) > PWS_DEFAULT_MAX_DEPTH;
     int rc = 0;
     for (; item; item = bare ? NULL : item->next) {
         if (!is_market_event(item))
@@ -390,7 +419,7 @@ static int add_payload(pwsj__events *out, const char *data, size_t len, const pw
         ev->t_us = e->t_us;
         ev->conn = e->conn;
         ev->line = idx;
-        ev->optional = optional || bare || !fits_schema(item) || has_duplicate_keys(item);
+        ev->optional = optional || bare || too_deep || !fits_schema(item) || has_duplicate_keys(item);
     }
     cJSON_Delete(root);
     return rc;

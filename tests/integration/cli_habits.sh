@@ -31,6 +31,7 @@ tape stats --version
 tape to-scenario --version
 tape to-har --version
 tape from-har --version
+explore --version
 EOF
 
 # 2. `polyws help CMD [SUB]` prints exactly `polyws CMD [SUB] --help`; `polyws help` = --help
@@ -41,7 +42,7 @@ help_same() { # help_same WORDS...: compares both ways of asking
     ok "polyws help $* = polyws $* --help"
   else bad "polyws help $* (rc=$rc1/$rc2)"; diff "$tmp/h1" "$tmp/h2" | head -5; cat "$tmp/h1.err"; fi
 }
-for c in watch mock check record replay tape; do help_same "$c"; done
+for c in watch mock check record replay tape explore; do help_same "$c"; done
 help_same tape stats
 "$POLYWS" help >"$tmp/h1"; rc1=$?
 "$POLYWS" --help >"$tmp/h2"; rc2=$?
@@ -78,9 +79,10 @@ check --tape|check --tape x.tape --help|check --tape x.tape --nosuch
 record|record --help|record --nosuch
 replay|replay --help|replay --nosuch
 tape|tape --help|tape stats --nosuch
+explore|explore --help|explore --nosuch
 EOF
 # and every command's block has a 1 (the commands fail in their own ways; polyws itself does not)
-for c in watch mock check record replay tape; do
+for c in watch mock check record replay tape explore; do
   "$POLYWS" "$c" --help >"$tmp/help.txt"
   if [[ " $(exit_block "$tmp/help.txt") " == *" 1 "* ]]; then ok "$c: exit status 1 documented"; else bad "$c: no 1 in its Exit status block"; fi
 done
