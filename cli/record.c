@@ -497,7 +497,9 @@ static bool upstream_gone(pwsr_proxy *px, const record_args *a, const pwsr_proxy
     char url[512], why[256];
     pws_cli_url_shown(a->po.upstream, url, sizeof url);
     pwsr_proxy_upstream_error(px, why, sizeof why);
-    uint32_t n = a->direct ? st->upstream_failed : st->upstream_failed_in_a_row;
+    /* the limit that was crossed, not the count seen by this poll: a fast client can start
+     * another failing session between two ticks, and the message should not depend on that */
+    uint32_t n = a->max_retries + 1;
     fprintf(stderr, "%spolyws record: cannot reach %s: %s (gave up after %u %s%s%s; --max-retries)\n",
             pws_cli_meter_erase(&record_meter), url, why, n, a->direct ? "attempt" : "client session", n == 1 ? "" : "s",
             a->direct ? "" : " in a row");
