@@ -116,6 +116,21 @@ static void test_percent(void)
     o = scrub_clean(&s, "k=%255Aq7%2550mW2xLk9TnR4vBc8YhJ3sGd6FaE1u"); /* encoded twice */
     CU_ASSERT_STRING_EQUAL(o, "k=***");
     free(o);
+    /* an escape whose '%' and digits come from two levels: "%%3HL" is "%HL" once decoded, the
+     * character twice (a fuzzer's find: "z%7AK%65y%312%3%33" holds "zzKey123" two levels down) */
+    char nest[600] = "k=", nest3[900] = "k=";
+    for (const char *k = KEY; *k; k++) {
+        unsigned char c = (unsigned char)*k;
+        snprintf(nest + strlen(nest), sizeof nest - strlen(nest), "%%%%3%X%X", c >> 4, c & 15);
+        /* three levels: JSON-escaped '%' signs in front of that */
+        snprintf(nest3 + strlen(nest3), sizeof nest3 - strlen(nest3), "\\u0025\\u00253%X%X", c >> 4, c & 15);
+    }
+    o = scrub_clean(&s, nest);
+    CU_ASSERT_STRING_EQUAL(o, "k=***");
+    free(o);
+    o = scrub_clean(&s, nest3);
+    CU_ASSERT_STRING_EQUAL(o, "k=***");
+    free(o);
     /* a '%' that is not an escape stays */
     size_t found;
     o = scrub(&s, "100% done, %zz", &found);

@@ -12,7 +12,8 @@
  * keeps matching that spelling, and a run of PWS__SECRET_PIECE bytes or more
  * becomes one range to replace.  Escapes (JSON,
  * percent) are decoded first into a view that keeps, per decoded byte, the
- * source bytes it came from, and the same scan runs over it.
+ * source bytes it came from, and the same scan runs over it; that view is
+ * decoded again, up to DECODE_LEVELS levels, for escapes that nest.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
@@ -432,41 +433,89 @@ static int by_start(const void *a, const void *b)
     return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : (x[1] > y[1]) - (x[1] < y[1]);
 }
 
+/* An escape of an escape of an escape (`%2541`, `%3%33` after one pass, `\\u0025...`): the
+ * levels of decoding a trace is looked for at, as deep as the independent checker looks. */
+#define DECODE_LEVELS 3
+
+/* A view that owns its buffers. */
+typedef struct owned_view {
+    unsigned char *b;
+    uint32_t *from, *to;
+    size_t n;
+} owned_view;
+
+static void owned_free(owned_view *o)
+{
+    free(o->b);
+    free(o->from);
+    free(o->to);
+    memset(o, 0, sizeof *o);
+}
+
+/* in with one level of escapes decoded into *out, each byte mapped back to the source bytes
+ * that in's bytes came from: the number of escapes decoded, or -1 without memory. */
+static long decode_view(const view *in, owned_view *out)
+{
+    size_t n = in->n, cells = n ? n : 1;
+    const char *t = (const char *)in->b;
+    memset(out, 0, sizeof *out);
+    out->b = malloc(cells);
+    out->from = malloc(cells * sizeof *out->from);
+    out->to = malloc(cells * sizeof *out->to);
+    if (!out->b || !out->from || !out->to) {
+        owned_free(out);
+        return -1;
+    }
+    size_t m = 0;
+    long escapes = 0;
+    for (size_t i = 0; i < n;) {
+        size_t end;
+        unsigned char c;
+        if ((t[i] == '\\' || t[i] == '%') && decode_escape(t, n, i, &c, &end)) {
+            escapes++;
+        } else {
+            c = (unsigned char)t[i];
+            end = i + 1;
+        }
+        out->b[m] = c;
+        out->from[m] = in->from ? in->from[i] : (uint32_t)i;
+        out->to[m++] = in->to ? in->to[end - 1] : (uint32_t)end;
+        i = end;
+    }
+    out->n = m;
+    return escapes;
+}
+
+static bool has_escape(const view *v)
+{
+    return memchr(v->b, '\\', v->n) || memchr(v->b, '%', v->n);
+}
+
 /* Finds every trace in text[0..n): ranges in rs, sorted and merged. */
 static void find_traces(const pws__secrets *s, const char *text, size_t n, ranges *rs)
 {
     view raw = {(const unsigned char *)text, n, NULL, NULL};
     scan_view(s, &raw, rs);
-    bool escapes = memchr(text, '\\', n) || memchr(text, '%', n);
-    if (escapes && n < UINT32_MAX) {
-        unsigned char *b = malloc(n ? n : 1);
-        uint32_t *from = malloc((n ? n : 1) * sizeof *from), *to = malloc((n ? n : 1) * sizeof *to);
-        if (!b || !from || !to) {
-            rs->oom = true;
-        } else {
-            size_t m = 0;
-            for (size_t i = 0; i < n;) {
-                size_t end;
-                unsigned char c;
-                if ((text[i] == '\\' || text[i] == '%') && decode_escape(text, n, i, &c, &end)) {
-                    b[m] = c;
-                    from[m] = (uint32_t)i;
-                    to[m++] = (uint32_t)end;
-                    i = end;
-                } else {
-                    b[m] = (unsigned char)text[i];
-                    from[m] = (uint32_t)i;
-                    to[m++] = (uint32_t)++i;
-                }
+    if (has_escape(&raw) && n >= UINT32_MAX) {
+        rs->oom = true; /* source offsets do not fit the maps: fail closed */
+    } else {
+        owned_view cur = {0};
+        view v = raw;
+        for (int level = 0; level < DECODE_LEVELS && has_escape(&v); level++) {
+            owned_view next;
+            long k = decode_view(&v, &next);
+            if (k < 0) {
+                rs->oom = true;
+                break;
             }
-            view dec = {b, m, from, to};
-            scan_view(s, &dec, rs);
+            owned_free(&cur);
+            cur = next;
+            if (k == 0)
+                break; /* nothing decoded: the next level would be the same text */
+            v = (view){cur.b, cur.n, cur.from, cur.to};
+            scan_view(s, &v, rs);
         }
-        free(b);
-        free(from);
-        free(to);
-    } else if (escapes) {
-        rs->oom = true;
+        owned_free(&cur);
     }
     if (rs->n < 2)
         return;
