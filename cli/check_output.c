@@ -6,6 +6,7 @@
  * the --report page.
  */
 #include "check_run.h"
+#include "commands.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -192,15 +193,9 @@ static void put_system_out(FILE *f, const chk_job *j)
 int chk_write_junit(const chk_run *run, double total_s, size_t failed)
 {
     char tmp[PATH_MAX];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", run->junit) >= sizeof tmp) {
-        fprintf(stderr, "polyws check: --junit path too long\n");
+    FILE *f = pws_cli_atomic_open("check", run->junit, "w", tmp, sizeof tmp);
+    if (!f)
         return -1;
-    }
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "polyws check: cannot write %s: %s\n", tmp, strerror(errno));
-        return -1;
-    }
     /* One testcase per scenario; with --client-output none, one more per output assertion,
      * marked <skipped/>, so CI shows what was not judged. */
     size_t skipped = 0;
@@ -273,13 +268,7 @@ int chk_write_junit(const chk_run *run, double total_s, size_t failed)
         }
     }
     fprintf(f, "  </testsuite>\n</testsuites>\n");
-    bool bad = ferror(f) != 0;
-    if (fclose(f) != 0 || bad || rename(tmp, run->junit) != 0) {
-        fprintf(stderr, "polyws check: cannot write %s: %s\n", run->junit, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    return pws_cli_atomic_commit("check", f, tmp, run->junit, false);
 }
 
 /* ---------------------------------------------------------------- --report */

@@ -83,3 +83,40 @@ void pws_cli_url_shown(const char *url, char *out, size_t cap)
     size_t n = strcspn(url, "?#");
     snprintf(out, cap, "%.*s", (int)n, url);
 }
+
+FILE *pws_cli_atomic_open(const char *cmd, const char *path, const char *mode, char *tmp, size_t cap)
+{
+    if ((size_t)snprintf(tmp, cap, "%s.tmp", path) >= cap) {
+        fprintf(stderr, "polyws %s: path too long: %s\n", cmd, path);
+        return NULL;
+    }
+    FILE *f = fopen(tmp, mode);
+    if (!f)
+        fprintf(stderr, "polyws %s: cannot write %s: %s\n", cmd, tmp, strerror(errno));
+    return f;
+}
+
+int pws_cli_atomic_commit(const char *cmd, FILE *f, const char *tmp, const char *path, bool bad)
+{
+    bad = ferror(f) != 0 || bad;
+    int saved = bad ? (errno ? errno : EIO) : 0;
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+        if (!saved)
+            saved = errno;
+        fprintf(stderr, "polyws %s: cannot write %s: %s\n", cmd, path, strerror(saved));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int pws_cli_max_retries(const char *cmd, const char *arg, uint32_t *out)
+{
+    uint64_t u;
+    if (pws_cli_uint(arg, 0, PWS_CLI_MAX_RETRIES, &u)) {
+        fprintf(stderr, "polyws %s: --max-retries needs 0..%u, not '%s'\n", cmd, PWS_CLI_MAX_RETRIES, arg);
+        return 2;
+    }
+    *out = (uint32_t)u;
+    return 0;
+}

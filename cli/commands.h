@@ -55,6 +55,17 @@ int pws_cli_stdout_done(const char *cmd, int seen_errno);
 #define PWS_CLI_DEFAULT_MAX_RETRIES 5u
 #define PWS_CLI_MAX_RETRIES 1000000u /* --max-retries N: N at most */
 
+/* --max-retries N of watch and record into *out: 0, or 2 (the usage exit status) after
+ * "polyws CMD: --max-retries needs 0..MAX, not 'ARG'" on stderr. */
+int pws_cli_max_retries(const char *cmd, const char *arg, uint32_t *out);
+
+/* A file written whole or not at all: pws_cli_atomic_open opens PATH.tmp (its name in tmp, cap
+ * bytes) with fopen mode; pws_cli_atomic_commit closes f and renames PATH.tmp to path, or
+ * removes PATH.tmp when anything failed (bad: a write the caller saw fail).  Each returns NULL
+ * or -1 after "polyws CMD: cannot write ...: REASON" (or "path too long") on stderr. */
+FILE *pws_cli_atomic_open(const char *cmd, const char *path, const char *mode, char *tmp, size_t cap);
+int pws_cli_atomic_commit(const char *cmd, FILE *f, const char *tmp, const char *path, bool bad);
+
 /* URL without its query (where a key may sit) into out, for an error line. */
 void pws_cli_url_shown(const char *url, char *out, size_t cap);
 

@@ -561,13 +561,8 @@ static int write_case(explorer *x, const xp_task *fail, const shrink_result *r, 
         return -1;
     }
     char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    bool ok = f && fwrite(yaml, 1, len, f) == len;
-    ok = (f && fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        fprintf(stderr, "polyws explore: cannot write %s: %s\n", path, strerror(errno));
-        unlink(tmp);
+    FILE *f = pws_cli_atomic_open("explore", path, "wb", tmp, sizeof tmp);
+    if (!f || pws_cli_atomic_commit("explore", f, tmp, path, fwrite(yaml, 1, len, f) != len) != 0) {
         free(yaml);
         return -1;
     }
@@ -601,15 +596,9 @@ static int write_junit(const explorer *x, double total_s, const xp_task *fail, c
                        const char *case_path, const char *case_yaml)
 {
     char tmp[PATH_MAX];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", x->junit) >= sizeof tmp) {
-        fprintf(stderr, "polyws explore: --junit path too long\n");
+    FILE *f = pws_cli_atomic_open("explore", x->junit, "w", tmp, sizeof tmp);
+    if (!f)
         return -1;
-    }
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "polyws explore: cannot write %s: %s\n", tmp, strerror(errno));
-        return -1;
-    }
     size_t tests = 0, failures = 0;
     for (size_t i = 0; i < x->nrec; i++)
         for (int k = 1; k < XP_INV__COUNT; k++) {
@@ -686,13 +675,7 @@ static int write_junit(const explorer *x, double total_s, const xp_task *fail, c
     }
     fprintf(f, "  </testsuite>\n</testsuites>\n");
     free(quoted);
-    bool bad = ferror(f) != 0;
-    if (fclose(f) != 0 || bad || rename(tmp, x->junit) != 0) {
-        fprintf(stderr, "polyws explore: cannot write %s: %s\n", x->junit, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    return pws_cli_atomic_commit("explore", f, tmp, x->junit, false);
 }
 
 /* --html: `polyws check --report`'s page for the written case (its confirming run: verdicts,

@@ -285,13 +285,7 @@ static int parse_option(int ch, const char *arg, record_args *a, recorder *r)
         po->max_buffered = (size_t)u;
         break;
     case 'S': po->fsync_each = true; break;
-    case 'r':
-        if (pws_cli_uint(arg, 0, PWS_CLI_MAX_RETRIES, &u)) {
-            fprintf(stderr, "polyws record: --max-retries needs 0..%u, not '%s'\n", PWS_CLI_MAX_RETRIES, arg);
-            return 2;
-        }
-        a->max_retries = (uint32_t)u;
-        break;
+    case 'r': return pws_cli_max_retries("record", arg, &a->max_retries) ? 2 : RECORD_GO_ON;
     case PWS_CLI_OPT_VERSION: return pws_cli_version();
     case 'q': r->quiet = true; break;
     case 'v': r->verbose++; break;

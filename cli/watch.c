@@ -403,13 +403,7 @@ static int parse_option(int ch, const char *arg, watch_args *a, watch *w)
         }
         o->queue_capacity = (size_t)u;
         break;
-    case 'R':
-        if (pws_cli_uint(arg, 0, PWS_CLI_MAX_RETRIES, &u)) {
-            fprintf(stderr, "polyws watch: --max-retries needs 0..%u, not '%s'\n", PWS_CLI_MAX_RETRIES, arg);
-            return 2;
-        }
-        w->max_retries = (uint32_t)u;
-        break;
+    case 'R': return pws_cli_max_retries("watch", arg, &w->max_retries) ? 2 : WATCH_GO_ON;
     case 'M':
         if (pws_cli_uint(arg, 0, 1000000, &u)) {
             fprintf(stderr, "polyws watch: --max-attempts needs 0..1000000, not '%s'\n", arg);
