@@ -256,6 +256,12 @@ static void run_task(explorer *x, size_t slot, xp_task *t)
             free(t->details);
             t->details = d;
         }
+        if (t->inv == XP_INV_CLIENT_START && t->details && j->err_tail && *j->err_tail) {
+            /* why it could not run is in what it printed */
+            char *d = chk_xasprintf("%s\nclient stderr (its end):\n%s", t->details, j->err_tail);
+            free(t->details);
+            t->details = d;
+        }
     }
     t->seconds = chk_mono_s() - t0;
     if (x->junit)
@@ -988,6 +994,8 @@ int pws_cmd_explore(int argc, char **argv)
     chk_job case_job = {0}; /* the written case's confirming run (verdicts, diagram) */
     if (client_broken) {
         fprintf(stderr, "polyws explore: the client could not be run: %s\n", fail.headline ? fail.headline : "");
+        if (fail.details && !x.verbose) /* what it printed says why; -v showed it already */
+            chk_print_indented(stderr, fail.details, 4);
         exit_code = 2;
     } else if (failed && !chk_interrupted) {
         uint32_t from = xp_size(&fail.m);

@@ -45,7 +45,7 @@ static const char *const rules[XP_INV__COUNT] = {
     [XP_INV_NO_HANG] = "is not still running at client.timeout",
     [XP_INV_SCRIPT] = "keeps the scenario's script going (a step that waited for the client failed)",
     [XP_INV_OTHER] = "(a failure the judge headlined in a way explore does not map)",
-    [XP_INV_CLIENT_START] = "can be started (the shell could run the command)",
+    [XP_INV_CLIENT_START] = "can be started (the shell could run the command, and it connected before exiting)",
 };
 
 const char *xp_invariant_name(xp_invariant inv)
@@ -108,6 +108,7 @@ xp_invariant xp_classify(const xp_model *m, const char *h)
         {"client: still running after", XP_INV_NO_HANG},
         {"client: could not be started", XP_INV_CLIENT_START},
         {"client: the shell exited with", XP_INV_CLIENT_START},
+        {"client: exited with", XP_INV_CLIENT_START}, /* "... before opening any connection" */
     };
     for (size_t i = 0; i < sizeof by_assertion / sizeof by_assertion[0]; i++)
         if (starts(h, by_assertion[i].prefix))

@@ -85,6 +85,16 @@ static void judge_run(judge *g)
                             cl->exit_code == 127 ? "not found" : "not executable");
             pwsj__add_verdict(g, -1, false, 0, &b);
             pwsj__at_time(g, 0);
+        } else if (cl->exited && !cl->timed_out && !cl->completed && cl->exit_code != 0 && !expects_code &&
+                   g->s.nconn == 0) {
+            /* It never reached the mock: nothing the scenario did can be the cause (a runtime
+             * that does not start, a missing module, a bad argument), so this is the first one,
+             * not the assertions about connections that follow from it. */
+            sbuf b = {0};
+            pwsj__sb_printf(&b, "client: exited with %d before opening any connection (see its stderr)",
+                            cl->exit_code);
+            pwsj__add_verdict(g, -1, false, 0, &b);
+            pwsj__at_time(g, 0);
         }
     }
     for (size_t i = 0; i < g->n; i++) {

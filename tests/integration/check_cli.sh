@@ -135,6 +135,13 @@ if ps -eo args | grep -Eq "^sleep 6[12]\.25"; then bad "a client process survive
 run missing --client "$tmp/no-such-client" "$SCEN/check_auth_within.yaml"
 if [ $RC -eq 1 ] && grep -q "client: the shell exited with 127: the command was not found" "$tmp/missing.out"; then
   ok "missing client command"; else bad "missing client (rc=$RC)"; show "$tmp/missing.out"; fi
+# a client whose runtime stops before it connects: that is the headline, with its stderr
+printf '#!/bin/sh\necho "no module named websockets" >&2\nexit 3\n' >"$tmp/nostart.sh"; chmod +x "$tmp/nostart.sh"
+run nostart --client "$tmp/nostart.sh" "$SCEN/check_auth_within.yaml"
+if [ $RC -eq 1 ] && grep -q "^FAIL .*: client: exited with 3 before opening any connection (see its stderr)" "$tmp/nostart.out" &&
+   grep -q "no module named websockets" "$tmp/nostart.out"; then
+  ok "a client that exits before connecting: the headline says so, its stderr shown"
+else bad "client exiting before connecting (rc=$RC)"; show "$tmp/nostart.out"; fi
 
 # 8. the key never appears: a listed key and a generated one, echoed by the client everywhere
 KEY="check-secret-key-0001-xyz"

@@ -39,6 +39,12 @@ done
 "$POLYWS" explore --client "/nonexistent/client" --runs 1 --seed 1 --out "$tmp/none" >"$tmp/nx.out" 2>"$tmp/nx.err"; rc=$?
 if [ $rc -eq 2 ] && grep -q 'could not be run' "$tmp/nx.err" && [ ! -e "$tmp/none" ]; then ok "a client that cannot run: exit 2, nothing written"
 else bad "unrunnable client: rc $rc"; cat "$tmp/nx.out" "$tmp/nx.err"; fi
+printf '#!/bin/sh\necho "ModuleNotFoundError: websockets" >&2\nexit 1\n' >"$tmp/nostart.sh"; chmod +x "$tmp/nostart.sh"
+"$POLYWS" explore --client "$tmp/nostart.sh" --runs 5 --seed 1 --out "$tmp/none" >"$tmp/ns.out" 2>"$tmp/ns.err"; rc=$?
+if [ $rc -eq 2 ] && grep -q 'could not be run: client: exited with 1 before opening any connection' "$tmp/ns.err" &&
+   grep -q 'ModuleNotFoundError: websockets' "$tmp/ns.err" && [ "$(grep -c '^run ' "$tmp/ns.out")" -eq 1 ] && [ ! -e "$tmp/none" ]; then
+  ok "a client that exits before connecting: exit 2 after one run, its stderr shown, nothing shrunk"
+else bad "client exiting before connecting: rc $rc"; cat "$tmp/ns.out" "$tmp/ns.err"; fi
 
 # 2. determinism of the generator
 "$POLYWS" explore --print --seed 42 --runs 5 >"$tmp/p1" && "$POLYWS" explore --print --seed 42 --runs 5 >"$tmp/p2" &&

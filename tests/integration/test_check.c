@@ -384,6 +384,31 @@ static void test_client_exit(void)
     CU_ASSERT_STRING_EQUAL(rep.first_failure, "client: could not be started: no /bin/sh");
 }
 
+/* A client that exits with an error before the mock saw any connection: that is the first
+ * cause, unless client_exit expects that status; once it has connected, only client_exit judges. */
+static void test_exit_before_connecting(void)
+{
+    sbld s;
+    scen(&s);
+    jb j = {0};
+    pwsj_client c = exited(1);
+    run_judge(&s, &j, &c);
+    CU_ASSERT_FALSE(rep.pass);
+    CU_ASSERT_STRING_EQUAL(rep.first_failure, "client: exited with 1 before opening any connection (see its stderr)");
+    c = exited(0); /* a clean exit without connecting is the scenario's business */
+    run_judge(&s, &j, &c);
+    CU_ASSERT_TRUE(rep.pass);
+    c = exited(1);
+    session(&j, 1, 0, 10, NULL, "closed"); /* it connected, then exited with 1 */
+    run_judge(&s, &j, &c);
+    CU_ASSERT_TRUE(rep.pass);
+    jb empty = {0};
+    assert_add(&s, PWSS_ASSERT_CLIENT_EXIT, 6)->code = 1; /* expected */
+    run_judge(&s, &empty, &c);
+    CU_ASSERT_TRUE(rep.pass);
+    CU_ASSERT_PTR_NULL(rep.first_failure);
+}
+
 static char *write_tmp(const char *content)
 {
     char *path = strdup("/tmp/test_check.XXXXXX");
@@ -636,6 +661,7 @@ int main(void)
     CU_add_test(s, "max/min connects, no_reconnect", test_connect_counts);
     CU_add_test(s, "client_closed_with", test_client_closed_with);
     CU_add_test(s, "client_exit and the client's end", test_client_exit);
+    CU_add_test(s, "an error exit before any connection", test_exit_before_connecting);
     CU_add_test(s, "output_equals / output_matches", test_output);
     CU_add_test(s, "step_failed and failure details", test_step_failed_and_details);
     CU_add_test(s, "last frames: escaping and scrubbing", test_last_frames_escaping);
