@@ -1,6 +1,6 @@
 /*
  * check_html.c - the text of `polyws check --report` (see check_html.h): a
- * growable buffer (over wire's pws__grow), and appends made safe for HTML and SVG.
+ * growable buffer (over wire's pws__append), and appends made safe for HTML and SVG.
  */
 #include "check_html.h"
 #include "check_common.h"
@@ -10,14 +10,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-/* Room for n more bytes and a NUL; false (and oom marked) if there is none. */
-static bool rb_reserve(rbuf *b, size_t n)
-{
-    if (!b->oom && pws__grow(&b->p, b->len, &b->cap, n, CHK_TEXT_MAX))
-        b->oom = true;
-    return !b->oom;
-}
 
 void chk_rb_put(rbuf *b, const char *s, size_t n)
 {
@@ -29,16 +21,9 @@ void chk_rb_printf(rbuf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || !rb_reserve(b, (size_t)n)) {
+    if (!b->oom && pws__vappendf(&b->p, &b->len, &b->cap, CHK_TEXT_MAX, fmt, ap))
         b->oom = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    b->len += (size_t)n;
 }
 
 /* Appends n bytes of s made safe for XML character data (&<> escaped) or, with CHK_CLEAN_ATTR,

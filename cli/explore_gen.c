@@ -17,6 +17,8 @@
 
 #include <polyws/parse.h>
 
+#include "wire/buf.h" /* pws__vappendf */
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -385,32 +387,11 @@ static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 
 
 static void put(text *t, const char *fmt, ...)
 {
-    if (t->bad)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || t->len + (size_t)n + 1 > XP_YAML_MAX) {
+    if (!t->bad && pws__vappendf(&t->p, &t->len, &t->cap, XP_YAML_MAX - 1, fmt, ap))
         t->bad = true;
-        return;
-    }
-    if (t->len + (size_t)n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 4096;
-        while (cap < t->len + (size_t)n + 1)
-            cap *= 2;
-        char *p = realloc(t->p, cap);
-        if (!p) {
-            t->bad = true;
-            return;
-        }
-        t->p = p;
-        t->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
     va_end(ap);
-    t->len += (size_t)n;
 }
 
 /* s as a YAML single-quoted scalar (one line: line breaks become spaces). */

@@ -8,9 +8,9 @@
  */
 #include "progress.h"
 
+#include "wire/buf.h"   /* pws__fixed_appendf */
 #include "wire/clock.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -82,20 +82,6 @@ static void human_rate(double r, char *buf, unsigned cap)
         snprintf(buf, cap, "%.1fM", r / 1e6);
 }
 
-/* Appends to line at *len (never past cap - 1). */
-static void put(char *line, size_t cap, size_t *len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void put(char *line, size_t cap, size_t *len, const char *fmt, ...)
-{
-    if (*len + 1 >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line + *len, cap - *len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        *len += (size_t)n < cap - *len ? (size_t)n : cap - *len - 1;
-}
-
 /* "12.3/79.4 MB": a part of a total in the total's unit. */
 static void human_part(uint64_t part, uint64_t total, char *buf, unsigned cap)
 {
@@ -134,37 +120,37 @@ static void format_line(const pws_cli_meter *m, int64_t now_us, bool final, char
     if (frac > 1)
         frac = 1;
     size_t len = 0;
-    put(line, cap, &len, "\r%s: ", m->label);
+    pws__fixed_appendf(line, cap, &len, "\r%s: ", m->label);
     if (frac >= 0)
-        put(line, cap, &len, "%d%% ", (int)(frac * 100));
+        pws__fixed_appendf(line, cap, &len, "%d%% ", (int)(frac * 100));
     if (m->bytes_total) {
         human_part(m->bytes, m->bytes_total, bytes, sizeof bytes);
-        put(line, cap, &len, "%s, %llu %s", bytes, (unsigned long long)m->items, m->unit);
+        pws__fixed_appendf(line, cap, &len, "%s, %llu %s", bytes, (unsigned long long)m->items, m->unit);
         if (rates) {
             pws_cli_human_bytes((uint64_t)((double)m->bytes / phase_s), rate, sizeof rate);
-            put(line, cap, &len, ", %s/s", rate);
+            pws__fixed_appendf(line, cap, &len, ", %s/s", rate);
         }
     } else {
         pws_cli_human_bytes(m->bytes, bytes, sizeof bytes);
-        put(line, cap, &len, "%llu", (unsigned long long)m->items);
+        pws__fixed_appendf(line, cap, &len, "%llu", (unsigned long long)m->items);
         if (m->items_total)
-            put(line, cap, &len, "/%llu", (unsigned long long)m->items_total);
-        put(line, cap, &len, " %s", m->unit);
+            pws__fixed_appendf(line, cap, &len, "/%llu", (unsigned long long)m->items_total);
+        pws__fixed_appendf(line, cap, &len, " %s", m->unit);
         if (!m->no_bytes)
-            put(line, cap, &len, ", %s", bytes);
+            pws__fixed_appendf(line, cap, &len, ", %s", bytes);
         if (rates) {
             human_rate((double)m->items / phase_s, rate, sizeof rate);
-            put(line, cap, &len, ", %s %s/s", rate, m->unit);
+            pws__fixed_appendf(line, cap, &len, ", %s %s/s", rate, m->unit);
         }
     }
-    put(line, cap, &len, ", %s", el);
+    pws__fixed_appendf(line, cap, &len, ", %s", el);
     if (!final && rates && frac > 0 && frac < 1) {
         char eta[24];
         pws_cli_human_seconds(phase_s * (1 - frac) / frac, eta, sizeof eta);
-        put(line, cap, &len, ", ETA %s", eta);
+        pws__fixed_appendf(line, cap, &len, ", ETA %s", eta);
     }
     if (m->note[0])
-        put(line, cap, &len, ", %s", m->note);
+        pws__fixed_appendf(line, cap, &len, ", %s", m->note);
 }
 
 static void draw(pws_cli_meter *m, int64_t now_us, bool final)

@@ -5,7 +5,7 @@
  */
 #include "judge_internal.h"
 
-#include "wire/buf.h"     /* pws__append */
+#include "wire/buf.h"     /* pws__append, pws__vappendf */
 #include "wire/secrets.h" /* pws__secrets: the one redactor */
 
 #include <stdarg.h>
@@ -27,27 +27,11 @@ void pwsj__sb_str(sbuf *b, const char *s)
 
 void pwsj__sb_printf(sbuf *b, const char *fmt, ...)
 {
-    char small[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof small) {
-        pwsj__sb_put(b, small, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
+    if (!b->oom && pws__vappendf(&b->p, &b->len, &b->cap, SIZE_MAX / 2, fmt, ap))
         b->oom = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    pwsj__sb_put(b, big, (size_t)n);
-    free(big);
 }
 
 /* Takes the text out of b (an empty string if nothing was written); NULL on OOM. */

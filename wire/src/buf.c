@@ -4,6 +4,8 @@
 #include "wire/buf.h"
 
 #include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +46,31 @@ int pws__append(char **p, size_t *len, size_t *cap, const void *s, size_t n, siz
     *len += n;
     (*p)[*len] = '\0';
     return 0;
+}
+
+int pws__vappendf(char **p, size_t *len, size_t *cap, size_t max, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, again);
+    va_end(again);
+    if (n < 0 || pws__grow(p, *len, cap, (size_t)n, max))
+        return -1;
+    vsnprintf(*p + *len, (size_t)n + 1, fmt, ap);
+    *len += (size_t)n;
+    return 0;
+}
+
+void pws__fixed_appendf(char *out, size_t cap, size_t *len, const char *fmt, ...)
+{
+    if (*len + 1 >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *len += (size_t)n < cap - *len ? (size_t)n : cap - *len - 1;
 }
 
 int pws__buf_reserve(pws__buf *b, size_t n)

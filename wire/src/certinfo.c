@@ -2,11 +2,11 @@
  * certinfo.c - a refused certificate described in words (wire/certinfo.h).
  */
 #include "wire/certinfo.h"
+#include "wire/buf.h" /* pws__fixed_appendf */
 
 #include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/x509v3.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,21 +14,6 @@
 #define NAME_TEXT_MAX 56   /* bytes of a subject or issuer shown, NUL included */
 #define DATE_TEXT_MAX 32   /* "Jan  2 00:00:00 2020 GMT" and a NUL */
 #define ALT_NAMES_SHOWN 3  /* subjectAltName entries listed for a name mismatch */
-
-/* Appends printf-style text at *len, never past cap (out stays NUL-terminated). */
-static void add(char *out, size_t cap, size_t *len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void add(char *out, size_t cap, size_t *len, const char *fmt, ...)
-{
-    if (*len + 1 >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out + *len, cap - *len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        *len += (size_t)n < cap - *len ? (size_t)n : cap - *len - 1;
-}
 
 /* Copies s[0..n) into out as printable ASCII (the peer chose these bytes:
  * anything else becomes '?'), cut to cap with "..." at the end. */
@@ -84,11 +69,11 @@ static void alt_names(X509 *x, char *out, size_t cap, size_t *len)
     GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
     int n = gens ? sk_GENERAL_NAME_num(gens) : 0;
     if (n <= 0) {
-        add(out, cap, len, ", no subjectAltName");
+        pws__fixed_appendf(out, cap, len, ", no subjectAltName");
         GENERAL_NAMES_free(gens);
         return;
     }
-    add(out, cap, len, ", valid for");
+    pws__fixed_appendf(out, cap, len, ", valid for");
     int shown = 0;
     for (int i = 0; i < n && shown < ALT_NAMES_SHOWN; i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
@@ -96,21 +81,21 @@ static void alt_names(X509 *x, char *out, size_t cap, size_t *len)
         if (g->type == GEN_DNS) {
             const ASN1_IA5STRING *s = g->d.dNSName;
             printable((const char *)ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s), text, sizeof text);
-            add(out, cap, len, "%s DNS:%s", shown ? "," : "", text);
+            pws__fixed_appendf(out, cap, len, "%s DNS:%s", shown ? "," : "", text);
         } else if (g->type == GEN_IPADD) {
             const ASN1_OCTET_STRING *ip = g->d.iPAddress;
             int l = ASN1_STRING_length(ip);
             char addr[INET6_ADDRSTRLEN] = "?";
             if (l == 4 || l == 16)
                 inet_ntop(l == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(ip), addr, sizeof addr);
-            add(out, cap, len, "%s IP:%s", shown ? "," : "", addr);
+            pws__fixed_appendf(out, cap, len, "%s IP:%s", shown ? "," : "", addr);
         } else {
             continue;
         }
         shown++;
     }
     if (n > shown)
-        add(out, cap, len, ", ...");
+        pws__fixed_appendf(out, cap, len, ", ...");
     GENERAL_NAMES_free(gens);
 }
 
@@ -124,7 +109,7 @@ void pws__cert_describe(X509 *x, int verify_err, char *out, size_t cap)
     size_t len = 0;
     char subject[NAME_TEXT_MAX], issuer[NAME_TEXT_MAX], date[DATE_TEXT_MAX];
     name_text(X509_get_subject_name(x), subject, sizeof subject);
-    add(out, cap, &len, "%s", subject[0] ? subject : "empty subject");
+    pws__fixed_appendf(out, cap, &len, "%s", subject[0] ? subject : "empty subject");
     switch (verify_err) {
     case X509_V_ERR_HOSTNAME_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
@@ -132,18 +117,18 @@ void pws__cert_describe(X509 *x, int verify_err, char *out, size_t cap)
         break;
     case X509_V_ERR_CERT_HAS_EXPIRED:
         date_text(X509_get0_notAfter(x), date, sizeof date);
-        add(out, cap, &len, ", expired %s", date);
+        pws__fixed_appendf(out, cap, &len, ", expired %s", date);
         break;
     case X509_V_ERR_CERT_NOT_YET_VALID:
         date_text(X509_get0_notBefore(x), date, sizeof date);
-        add(out, cap, &len, ", valid from %s", date);
+        pws__fixed_appendf(out, cap, &len, ", valid from %s", date);
         break;
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
         break; /* its own issuer: the reason says it all */
     default:
         name_text(X509_get_issuer_name(x), issuer, sizeof issuer);
-        add(out, cap, &len, ", issued by %s", issuer[0] ? issuer : "an empty name");
+        pws__fixed_appendf(out, cap, &len, ", issued by %s", issuer[0] ? issuer : "an empty name");
         break;
     }
 }

@@ -12,6 +12,7 @@
 #ifndef PWS_WIRE_BUF_H
 #define PWS_WIRE_BUF_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -34,6 +35,17 @@ typedef int (*pws__put_fn)(void *ctx, const char *s, size_t n);
  * -1 without memory or over max.  Capacity doubles from 256 bytes. */
 int pws__grow(char **p, size_t len, size_t *cap, size_t n, size_t max);
 int pws__append(char **p, size_t *len, size_t *cap, const void *s, size_t n, size_t max);
+/* vprintf-style text appended as by pws__append (for the printf-style
+ * appenders of the buffers above): 0, or -1 without memory, over max, or when
+ * the format fails (nothing appended then).  ap is left for the caller to end. */
+int pws__vappendf(char **p, size_t *len, size_t *cap, size_t max, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
+/* printf-style text appended to a fixed array out[cap] at *len: what does not
+ * fit is cut, *len never passes cap - 1 and out stays NUL-terminated.  For
+ * lines of a known size (a progress meter, a certificate's description). */
+void pws__fixed_appendf(char *out, size_t cap, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Frees the bytes (wiped first if b->wipe) and empties b; NULL is fine. */
 void pws__buf_free(pws__buf *b);
