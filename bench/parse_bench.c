@@ -301,7 +301,7 @@ static void corpus_write(const corpus *cp, const char *path)
 static void corpus_read(corpus *cp, const char *path)
 {
     FILE *f = fopen(path, "rb");
-    size_t cap = 1024, n, w = 0, line = 0;
+    size_t cap = 1024, n = 0, w = 0, line = 0;
 
     if (f == NULL)
         die("%s: cannot open", path);

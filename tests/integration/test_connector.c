@@ -1308,7 +1308,7 @@ static bool has_key_piece(const char *text)
         char piece[sizeof KEY];
         memcpy(piece, KEY, n);
         piece[n] = '\0';
-        if (strstr(text, piece) || strstr(text, KEY + klen - n))
+        if (strstr(text, piece) || strstr(text, &KEY[klen - n]))
             return true;
     }
     return false;

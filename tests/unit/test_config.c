@@ -92,7 +92,7 @@ static void test_redact_traces(void)
     CU_ASSERT_EQUAL(pws_redact(t, strlen(t), SECRET, out, sizeof out), strlen(out));
     CU_ASSERT_STRING_EQUAL(out, "key *** is over its quota; again ***.");
     /* a suffix starting the text, a prefix ending it, an 8-byte piece inside */
-    snprintf(t, sizeof t, "%s quota for key sk_live_TOPS; sk_live_ inside", SECRET + 5);
+    snprintf(t, sizeof t, "%s quota for key sk_live_TOPS; sk_live_ inside", &SECRET[5]);
     pws_redact(t, strlen(t), SECRET, out, sizeof out);
     CU_ASSERT_STRING_EQUAL(out, "*** quota for key ***; *** inside");
     /* 7 bytes of it are ordinary text */
