@@ -155,8 +155,8 @@ static void tape_usage(FILE *f)
             "Last line: \"N passed, M failed\".\n"
             "\n"
             "Exit status:\n"
-            "  0  the client's output matched EXPECTED (or --update-golden wrote it), or the\n"
-            "     reader of stdout went away\n"
+            "  0  the client's output matched EXPECTED (or --update-golden wrote it), also\n"
+            "     when the reader of stdout went away\n"
             "  1  a mismatch, a deviation from the tape, the client failed, the tape or\n"
             "     EXPECTED cannot be read or written, stdout cannot be written\n"
             "  2  bad usage\n");
@@ -342,9 +342,11 @@ done:
     if (have_dir)
         rmdir(dir);
     pwsr_replay_stop(rp);
-    /* stdout that failed decides: its reader went away (0, like git and curl), or 1 */
-    if (ferror(stdout) || fflush(stdout) == EOF)
-        return pws_cli_stdout_done("check", 0);
+    /* stdout that failed: its reader went away (the verdict stands, like git and curl), or 1 */
+    if (ferror(stdout) || fflush(stdout) == EOF) {
+        int rc = pws_cli_stdout_done("check", 0);
+        return rc ? rc : exit_code; /* a mismatch is never hidden behind a pipe */
+    }
     return exit_code;
 }
 

@@ -929,7 +929,7 @@ int pws_cmd_explore(int argc, char **argv)
     worker_arg args[CHECK_MAX_JOBS];
     size_t started = start_workers(&x, pool_worker, nthreads, th, args);
     if (!started) {
-        fprintf(stderr, "polyws explore: cannot start a thread: %s\n", strerror(errno));
+        fprintf(stderr, "polyws explore: cannot start a thread\n");
         x.stop_at = 0;
     }
     /* Take the runs in seed order as they finish; the workers start new ones meanwhile. */
@@ -966,7 +966,7 @@ int pws_cmd_explore(int argc, char **argv)
             if (!failed) {
                 failed = true;
                 fail = t;
-                t.headline = t.details = NULL;
+                t.headline = t.details = t.fails = NULL; /* fail owns them now */
                 client_broken = fail.inv == XP_INV_CLIENT_START;
             }
         }

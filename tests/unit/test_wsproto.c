@@ -267,6 +267,32 @@ static void test_close_reason_cut(void)
     CU_ASSERT_EQUAL(pws__utf8_prefix("a\xf4\x90\x80\x80", 5, 10), 1); /* above U+10FFFF */
 }
 
+/* A URL quoted in an error never carries a key from its query, fragment or user:password@. */
+static void test_url_errors_hide_the_key(void)
+{
+    static const char *bad[] = {
+        "ws://h:99999/stocks?apiKey=SECRETKEY0123456",
+        "ws://user:SECRETKEY0123456@h:99999/stocks",
+        "http://h/stocks?apiKey=SECRETKEY0123456",
+        "ws://[::1/x?apiKey=SECRETKEY0123456",
+        "ws://:1/x#SECRETKEY0123456",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        pws__url u;
+        char err[512] = "";
+        CU_ASSERT_EQUAL(pws__url_parse(bad[i], &u, err, sizeof err), -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "URL"));
+        CU_ASSERT_PTR_NULL(strstr(err, "SECRETKEY"));
+    }
+    char out[256];
+    pws__url_for_error("wss://u:p@host:1/path?apiKey=K#f", out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "wss://***@host:1/path?***");
+    pws__url_for_error("ws://host/path", out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "ws://host/path");
+    pws__url_for_error("no scheme?k=1", out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "no scheme?***");
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -277,6 +303,7 @@ int main(void)
     CU_add_test(s, "pausing mid-input", test_ws_pause);
     CU_add_test(s, "upgrade heads, accept key, URLs", test_ws_handshake);
     CU_add_test(s, "close reasons: at most 123 bytes, cut on a UTF-8 boundary", test_close_reason_cut);
+    CU_add_test(s, "URL errors hide a key", test_url_errors_hide_the_key);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

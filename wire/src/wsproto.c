@@ -389,6 +389,21 @@ int pws__ws_feed_some(pws__wsreader *r, const unsigned char *in, size_t len, pws
     return rc;
 }
 
+void pws__url_for_error(const char *url, char *out, size_t cap)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *auth = scheme_end ? scheme_end + 3 : url;
+    size_t authority = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', authority);
+    size_t head = (size_t)(auth - url);
+    const char *rest = at ? at + 1 : auth;
+    size_t keep = strcspn(rest, "?#");
+    if (keep > 200)
+        keep = 200;
+    snprintf(out, cap, "%.*s%s%.*s%s", (int)head, url, at ? "***@" : "", (int)keep, rest,
+             rest[keep] == '?' || rest[keep] == '#' ? "?***" : "");
+}
+
 int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap)
 {
     memset(u, 0, sizeof *u);
@@ -397,6 +412,8 @@ int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap)
         snprintf(err, cap, "no URL");
         return -1;
     }
+    char shown[256];
+    pws__url_for_error(url, shown, sizeof shown);
     if (!strncmp(url, "wss://", 6)) {
         u->tls = true;
         u->port = 443;
@@ -405,7 +422,7 @@ int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap)
         u->port = 80;
         p = url + 5;
     } else {
-        snprintf(err, cap, "URL must start with ws:// or wss://: %.200s", url);
+        snprintf(err, cap, "URL must start with ws:// or wss://: %s", shown);
         return -1;
     }
     const char *hs = p, *he;
@@ -413,7 +430,7 @@ int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap)
         hs = p + 1;
         he = strchr(p, ']');
         if (!he) {
-            snprintf(err, cap, "URL has an unterminated IPv6 address: %.200s", url);
+            snprintf(err, cap, "URL has an unterminated IPv6 address: %s", shown);
             return -1;
         }
         p = he + 1;
@@ -423,7 +440,7 @@ int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap)
     }
     size_t hl = (size_t)(he - hs);
     if (!hl || hl >= sizeof u->host) {
-        snprintf(err, cap, "URL has %s host: %.200s", hl ? "a too long" : "no", url);
+        snprintf(err, cap, "URL has %s host: %s", hl ? "a too long" : "no", shown);
         return -1;
     }
     memcpy(u->host, hs, hl);
@@ -431,7 +448,7 @@ int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap)
         char *end;
         long port = strtol(p + 1, &end, 10);
         if (end == p + 1 || port < 1 || port > 65535 || (*end && *end != '/' && *end != '?')) {
-            snprintf(err, cap, "URL has an invalid port: %.200s", url);
+            snprintf(err, cap, "URL has an invalid port: %s", shown);
             return -1;
         }
         u->port = (int)port;

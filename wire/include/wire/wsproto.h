@@ -128,7 +128,11 @@ typedef struct pws__url {
     char path[2048];          /* path and query, starting with '/' ("/" if none) */
 } pws__url;
 
-/* 0, or -1 with a message. */
+/* 0, or -1 with a message (quoting the URL as pws__url_for_error does). */
 int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap);
+/* url as an error message may quote it: any user:password@ before the host
+ * and everything from the query or fragment on (either may carry an API key)
+ * replaced by "***", at most 200 bytes of the rest. */
+void pws__url_for_error(const char *url, char *out, size_t cap);
 
 #endif
