@@ -131,6 +131,17 @@ static void test_percent(void)
     o = scrub_clean(&s, nest3);
     CU_ASSERT_STRING_EQUAL(o, "k=***");
     free(o);
+    /* escapes read two ways (a review's finds): "%25Bc" is "%Bc" to one percent-decoding, and
+     * "\\n" a backslash and an 'n' to a URL decoder; each hides 8 bytes of the key one level down */
+    static const char *const ambiguous[] = {
+        "%25Bc%38%59%68%4A%33%73",
+        "C:\\n%52%34%76%42%63%38%59",
+        "\\\\%25Bc%38%59%68%4A%33%73",
+    };
+    for (size_t i = 0; i < sizeof ambiguous / sizeof *ambiguous; i++) {
+        o = scrub_clean(&s, ambiguous[i]);
+        free(o);
+    }
     /* a '%' that is not an escape stays */
     size_t found;
     o = scrub(&s, "100% done, %zz", &found);

@@ -367,13 +367,20 @@ static void scan_view(const pws__secrets *s, const view *v, ranges *rs)
     }
 }
 
+/* How a view is decoded.  An escape can often be read two ways ("%25Bc" is
+ * "%Bc" to one percent-decoding and the byte 0xBC to a chained one; "\\n" is
+ * a line feed to JSON and a backslash and an 'n' to a URL decoder), so a text
+ * is decoded along three chains: both kinds together with %25 chained, percent
+ * escapes alone one level per pass, JSON escapes alone. */
+typedef enum decode_mode { DECODE_MIXED, DECODE_PERCENT, DECODE_JSON, DECODE_MODES } decode_mode;
+
 /* One escape at text[i] (a run of backslashes then u+4 hex or a character,
  * a pair of backslashes before anything else, or % then 2 hex, %25
- * repeated): its byte in *out, its end in *end; false if text[i] starts
- * none. */
-static bool decode_escape(const char *t, size_t n, size_t i, unsigned char *out, size_t *end)
+ * repeated in DECODE_MIXED): its byte in *out, its end in *end; false if
+ * text[i] starts none that mode decodes. */
+static bool decode_escape(decode_mode mode, const char *t, size_t n, size_t i, unsigned char *out, size_t *end)
 {
-    if (t[i] == '\\') {
+    if (t[i] == '\\' && mode != DECODE_PERCENT) {
         size_t q = i;
         while (q < n && t[q] == '\\')
             q++;
@@ -408,8 +415,8 @@ static bool decode_escape(const char *t, size_t n, size_t i, unsigned char *out,
         *end = q + 1;
         return true;
     }
-    if (t[i] == '%') {
-        /* %XX; a %25 (an encoded '%') followed by two hex digits is one more level */
+    if (t[i] == '%' && mode != DECODE_JSON) {
+        /* %XX; in DECODE_MIXED a %25 (an encoded '%') followed by two hex digits is one more level */
         size_t q = i + 1;
         int v;
         for (;;) {
@@ -417,7 +424,8 @@ static bool decode_escape(const char *t, size_t n, size_t i, unsigned char *out,
                 return false;
             v = pws__hexval(t[q]) << 4 | pws__hexval(t[q + 1]);
             q += 2;
-            if (v != '%' || q + 1 >= n || pws__hexval(t[q]) < 0 || pws__hexval(t[q + 1]) < 0)
+            if (mode != DECODE_MIXED || v != '%' || q + 1 >= n || pws__hexval(t[q]) < 0 ||
+                pws__hexval(t[q + 1]) < 0)
                 break;
         }
         *out = (unsigned char)v;
@@ -454,7 +462,7 @@ static void owned_free(owned_view *o)
 
 /* in with one level of escapes decoded into *out, each byte mapped back to the source bytes
  * that in's bytes came from: the number of escapes decoded, or -1 without memory. */
-static long decode_view(const view *in, owned_view *out)
+static long decode_view(decode_mode mode, const view *in, owned_view *out)
 {
     size_t n = in->n, cells = n ? n : 1;
     const char *t = (const char *)in->b;
@@ -471,7 +479,7 @@ static long decode_view(const view *in, owned_view *out)
     for (size_t i = 0; i < n;) {
         size_t end;
         unsigned char c;
-        if ((t[i] == '\\' || t[i] == '%') && decode_escape(t, n, i, &c, &end)) {
+        if ((t[i] == '\\' || t[i] == '%') && decode_escape(mode, t, n, i, &c, &end)) {
             escapes++;
         } else {
             c = (unsigned char)t[i];
@@ -499,23 +507,25 @@ static void find_traces(const pws__secrets *s, const char *text, size_t n, range
     if (has_escape(&raw) && n >= UINT32_MAX) {
         rs->oom = true; /* source offsets do not fit the maps: fail closed */
     } else {
-        owned_view cur = {0};
-        view v = raw;
-        for (int level = 0; level < DECODE_LEVELS && has_escape(&v); level++) {
-            owned_view next;
-            long k = decode_view(&v, &next);
-            if (k < 0) {
-                rs->oom = true;
-                break;
+        for (int mode = 0; mode < DECODE_MODES && !rs->oom; mode++) {
+            owned_view cur = {0};
+            view v = raw;
+            for (int level = 0; level < DECODE_LEVELS && has_escape(&v); level++) {
+                owned_view next;
+                long k = decode_view((decode_mode)mode, &v, &next);
+                if (k < 0) {
+                    rs->oom = true;
+                    break;
+                }
+                owned_free(&cur);
+                cur = next;
+                if (k == 0)
+                    break; /* nothing decoded: the next level would be the same text */
+                v = (view){cur.b, cur.n, cur.from, cur.to};
+                scan_view(s, &v, rs);
             }
             owned_free(&cur);
-            cur = next;
-            if (k == 0)
-                break; /* nothing decoded: the next level would be the same text */
-            v = (view){cur.b, cur.n, cur.from, cur.to};
-            scan_view(s, &v, rs);
         }
-        owned_free(&cur);
     }
     if (rs->n < 2)
         return;
