@@ -5,7 +5,7 @@
  */
 #include "session.h"
 
-#include "wire/wsproto.h" /* pws__url_for_error */
+#include "wire/wsproto.h" /* pws__url_error */
 
 #include <openssl/crypto.h>
 #include <stdarg.h>
@@ -16,8 +16,6 @@
 /* Splits ws[s]://host[:port][/path] into parts.  Writes a reason to err. */
 static int parse_url(pws__endpoint *ep, const char *url, char *err, size_t errcap)
 {
-    char shown[256]; /* the URL as an error quotes it: no key from a query or user:password@ */
-    pws__url_for_error(url, shown, sizeof shown);
     const char *p;
     if (strncmp(url, "wss://", 6) == 0) {
         ep->tls = true;
@@ -28,7 +26,7 @@ static int parse_url(pws__endpoint *ep, const char *url, char *err, size_t errca
         p = url + 5;
         ep->port = 80;
     } else {
-        snprintf(err, errcap, "URL must start with ws:// or wss://: %s", shown);
+        pws__url_error(err, errcap, "URL must start with ws:// or wss://", url);
         return PWS_ERR_URL;
     }
     const char *host_end;
@@ -37,7 +35,7 @@ static int parse_url(pws__endpoint *ep, const char *url, char *err, size_t errca
         host_start = p + 1;
         host_end = strchr(p, ']');
         if (!host_end) {
-            snprintf(err, errcap, "URL has an unterminated IPv6 address: %s", shown);
+            pws__url_error(err, errcap, "URL has an unterminated IPv6 address", url);
             return PWS_ERR_URL;
         }
         p = host_end + 1;
@@ -47,7 +45,7 @@ static int parse_url(pws__endpoint *ep, const char *url, char *err, size_t errca
     }
     size_t hl = (size_t)(host_end - host_start);
     if (hl == 0 || hl >= sizeof ep->host) {
-        snprintf(err, errcap, "URL has %s host: %s", hl ? "a too long" : "no", shown);
+        pws__url_error(err, errcap, hl ? "URL has a too long host" : "URL has no host", url);
         return PWS_ERR_URL;
     }
     memcpy(ep->host, host_start, hl);
@@ -56,14 +54,14 @@ static int parse_url(pws__endpoint *ep, const char *url, char *err, size_t errca
         char *end;
         long port = strtol(p + 1, &end, 10);
         if (end == p + 1 || port < 1 || port > 65535 || (*end && *end != '/' && *end != '?')) {
-            snprintf(err, errcap, "URL has an invalid port: %s", shown);
+            pws__url_error(err, errcap, "URL has an invalid port", url);
             return PWS_ERR_URL;
         }
         ep->port = (int)port;
         p = end;
     }
     if (*p == '#' || (*p && *p != '/' && *p != '?')) {
-        snprintf(err, errcap, "URL is malformed after the host: %s", shown);
+        pws__url_error(err, errcap, "URL is malformed after the host", url);
         return PWS_ERR_URL;
     }
     int n = snprintf(ep->path, sizeof ep->path, "%s%s", *p == '/' ? "" : "/", p);

@@ -404,6 +404,13 @@ void pws__url_for_error(const char *url, char *out, size_t cap)
              rest[keep] == '?' || rest[keep] == '#' ? "?***" : "");
 }
 
+void pws__url_error(char *err, size_t cap, const char *what, const char *url)
+{
+    char shown[256];
+    pws__url_for_error(url, shown, sizeof shown);
+    snprintf(err, cap, "%s: %s", what, shown);
+}
+
 int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap)
 {
     memset(u, 0, sizeof *u);
@@ -412,8 +419,6 @@ int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap)
         snprintf(err, cap, "no URL");
         return -1;
     }
-    char shown[256];
-    pws__url_for_error(url, shown, sizeof shown);
     if (!strncmp(url, "wss://", 6)) {
         u->tls = true;
         u->port = 443;
@@ -422,7 +427,7 @@ int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap)
         u->port = 80;
         p = url + 5;
     } else {
-        snprintf(err, cap, "URL must start with ws:// or wss://: %s", shown);
+        pws__url_error(err, cap, "URL must start with ws:// or wss://", url);
         return -1;
     }
     const char *hs = p, *he;
@@ -430,7 +435,7 @@ int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap)
         hs = p + 1;
         he = strchr(p, ']');
         if (!he) {
-            snprintf(err, cap, "URL has an unterminated IPv6 address: %s", shown);
+            pws__url_error(err, cap, "URL has an unterminated IPv6 address", url);
             return -1;
         }
         p = he + 1;
@@ -440,7 +445,7 @@ int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap)
     }
     size_t hl = (size_t)(he - hs);
     if (!hl || hl >= sizeof u->host) {
-        snprintf(err, cap, "URL has %s host: %s", hl ? "a too long" : "no", shown);
+        pws__url_error(err, cap, hl ? "URL has a too long host" : "URL has no host", url);
         return -1;
     }
     memcpy(u->host, hs, hl);
@@ -448,7 +453,7 @@ int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap)
         char *end;
         long port = strtol(p + 1, &end, 10);
         if (end == p + 1 || port < 1 || port > 65535 || (*end && *end != '/' && *end != '?')) {
-            snprintf(err, cap, "URL has an invalid port: %s", shown);
+            pws__url_error(err, cap, "URL has an invalid port", url);
             return -1;
         }
         u->port = (int)port;

@@ -134,5 +134,7 @@ int pws__url_parse(const char *url, pws__url *u, char *err, size_t cap);
  * and everything from the query or fragment on (either may carry an API key)
  * replaced by "***", at most 200 bytes of the rest. */
 void pws__url_for_error(const char *url, char *out, size_t cap);
+/* "WHAT: URL" into err, the URL quoted as pws__url_for_error does. */
+void pws__url_error(char *err, size_t cap, const char *what, const char *url);
 
 #endif
