@@ -507,7 +507,10 @@ static void find_traces(const pws__secrets *s, const char *text, size_t n, range
     if (has_escape(&raw) && n >= UINT32_MAX) {
         rs->oom = true; /* source offsets do not fit the maps: fail closed */
     } else {
+        bool percent = memchr(text, '%', n) != NULL, json = memchr(text, '\\', n) != NULL;
         for (int mode = 0; mode < DECODE_MODES && !rs->oom; mode++) {
+            if ((mode == DECODE_PERCENT && !percent) || (mode == DECODE_JSON && !json))
+                continue; /* that chain would decode nothing: the first pass finds no escape of its kind */
             owned_view cur = {0};
             view v = raw;
             for (int level = 0; level < DECODE_LEVELS && has_escape(&v); level++) {
